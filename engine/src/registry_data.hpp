@@ -1,0 +1,34 @@
+// What a Registry holds, shared by the registry, snapshot and filter code. Private to the engine:
+// CRoaring types stay out of the public headers.
+#pragma once
+
+#include <roaring/roaring.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "optout/registry.hpp"
+
+namespace optout::detail {
+
+struct RoaringDeleter {
+  void operator()(roaring_bitmap_t* bitmap) const noexcept { roaring_bitmap_free(bitmap); }
+};
+using RoaringPtr = std::unique_ptr<roaring_bitmap_t, RoaringDeleter>;
+
+struct RegistryData {
+  std::int64_t created_at = 0;
+  std::string description;
+  std::vector<ListInfo> lists;      // sorted by name
+  std::vector<RoaringPtr> bitmaps;  // bitmaps[i] holds the stems of lists[i]; never null
+  Digest128 digest;                 // XXH3-128 of the snapshot encoding
+};
+
+struct RegistryAccess {
+  static const RegistryData& data(const Registry& registry) { return *registry.data_; }
+  static Registry make(std::shared_ptr<const RegistryData> data) { return Registry(std::move(data)); }
+};
+
+}  // namespace optout::detail
