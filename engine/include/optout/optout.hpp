@@ -1,6 +1,9 @@
 // Everything optout offers, in one include.
 #pragma once
 
+#include "optout/audit.hpp"
+#include "optout/filter.hpp"
+#include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
 #include "optout/status.hpp"

@@ -1,0 +1,203 @@
+// optout build: source files of NHS numbers → a registry snapshot.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "diagnostics.hpp"
+#include "optout/registry.hpp"
+
+namespace optout::cli {
+namespace {
+
+enum class StepKind { kDeny, kAllow, kAdd, kRemove };
+
+struct BuildArgs {
+  std::vector<std::string> deny;
+  std::vector<std::string> allow;
+  std::vector<std::string> add;
+  std::vector<std::string> remove;
+  std::string base;
+  std::string description;
+  std::string output;
+  bool skip_invalid = false;
+  bool quiet = false;
+};
+
+// One NAME=FILE from the command line, in command-line order.
+struct Step {
+  StepKind kind;
+  const char* flag;  // "--list", ...
+  std::string name;
+  std::string file;
+};
+
+std::string list_label(const std::string& name, ListKind kind) {
+  return redact_numbers(name) + " (" + list_kind_name(kind) + ")";
+}
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* description_option) {
+  const Diagnostics diag("build");
+
+  // Every NAME=FILE, in the order given, so that sources apply in that order.
+  std::vector<Step> steps;
+  std::map<const CLI::Option*, std::size_t> taken;
+  for (const CLI::Option* option : cmd.parse_order()) {
+    StepKind kind;
+    const std::vector<std::string>* values;
+    const char* flag;
+    if (option->check_lname("list")) {
+      kind = StepKind::kDeny, values = &args.deny, flag = "--list";
+    } else if (option->check_lname("allow")) {
+      kind = StepKind::kAllow, values = &args.allow, flag = "--allow";
+    } else if (option->check_lname("add")) {
+      kind = StepKind::kAdd, values = &args.add, flag = "--add";
+    } else if (option->check_lname("remove")) {
+      kind = StepKind::kRemove, values = &args.remove, flag = "--remove";
+    } else {
+      continue;
+    }
+    const std::size_t index = taken[option]++;
+    if (index >= values->size()) continue;
+    const std::string& value = (*values)[index];
+    const auto equals = value.find('=');
+    if (equals == std::string::npos) {
+      return diag.usage_error(std::string(flag) + ": expected NAME=FILE, got a value without '='");
+    }
+    Step step{kind, flag, value.substr(0, equals), value.substr(equals + 1)};
+    if (step.file.empty()) return diag.usage_error(std::string(flag) + ": NAME=FILE with an empty FILE");
+    if (Status s = validate_list_name(step.name); !s.ok()) return diag.fail(s);
+    steps.push_back(std::move(step));
+  }
+
+  if (steps.empty() && args.base.empty()) {
+    return diag.usage_error("no source given: use --list, --allow or --base");
+  }
+  if (args.base.empty()) {
+    for (const Step& step : steps) {
+      if (step.kind == StepKind::kAdd || step.kind == StepKind::kRemove) {
+        return diag.usage_error(std::string(step.flag) + " needs --base");
+      }
+    }
+  }
+
+  std::optional<Registry> base;
+  if (!args.base.empty()) {
+    auto loaded = load_registry(args.base);
+    if (!loaded.ok()) return diag.fail(loaded.status());
+    base = std::move(loaded).value();
+  }
+
+  // The kind of every list the run can reach: the base's, then those --list/--allow declare.
+  // --add and --remove must name one of them: a mistyped name must not quietly make a new list.
+  std::map<std::string, ListKind, std::less<>> kinds;
+  if (base) {
+    for (const ListInfo& info : base->lists()) kinds.emplace(info.name, info.kind);
+  }
+  for (const Step& step : steps) {
+    if (step.kind == StepKind::kDeny) kinds.emplace(step.name, ListKind::kDeny);
+    if (step.kind == StepKind::kAllow) kinds.emplace(step.name, ListKind::kAllow);
+  }
+  for (const Step& step : steps) {
+    if ((step.kind == StepKind::kAdd || step.kind == StepKind::kRemove) && !kinds.contains(step.name)) {
+      return diag.usage_error(std::string(step.flag) + ": no list '" + redact_numbers(step.name) +
+                              "' in the base; create a list with --list or --allow");
+    }
+  }
+
+  RegistryBuilder builder = base ? RegistryBuilder(*base) : RegistryBuilder();
+  // Declaring every --list/--allow list first finds a name given both kinds (or the other kind
+  // than in the base) before any source is read.
+  for (const Step& step : steps) {
+    if (step.kind != StepKind::kDeny && step.kind != StepKind::kAllow) continue;
+    const ListKind kind = step.kind == StepKind::kDeny ? ListKind::kDeny : ListKind::kAllow;
+    if (Status s = builder.declare_list(step.name, kind); !s.ok()) return diag.fail(s);
+  }
+  const SourceOptions options{.skip_invalid = args.skip_invalid};
+  for (const Step& step : steps) {
+    ListKind kind = kinds.at(step.name);
+    if (step.kind == StepKind::kDeny) kind = ListKind::kDeny;
+    if (step.kind == StepKind::kAllow) kind = ListKind::kAllow;
+    const bool removing = step.kind == StepKind::kRemove;
+    auto stats = removing ? builder.remove_source(step.name, step.file, options)
+                          : builder.add_source(step.name, kind, step.file, options);
+    if (!stats.ok()) return diag.fail(stats.status());
+
+    if (!args.quiet) {
+      diag.note(step.file + ": " + plural(stats->lines, "line", "lines") + ", " +
+                plural(stats->numbers, "number", "numbers") + ", " + std::to_string(stats->blank) +
+                " blank, " + std::to_string(stats->invalid) + " invalid skipped; " +
+                (removing ? "from " : "to ") + list_label(step.name, kind) + ": " +
+                std::to_string(stats->changed) + (removing ? " withdrawn, " : " added, ") +
+                std::to_string(stats->unchanged) + (removing ? " not in the list" : " already there"));
+    }
+    if (stats->invalid > 0) {
+      diag.warning(step.file + ": " + plural(stats->invalid, "invalid line", "invalid lines") + " skipped");
+    }
+    if (stats->numbers == 0) diag.warning(step.file + ": no numbers");
+  }
+
+  if (description_option->count() > 0) builder.set_description(args.description);
+  auto registry = builder.build();
+  if (!registry.ok()) return diag.fail(registry.status());
+  if (Status s = save_registry(*registry, args.output); !s.ok()) return diag.fail(s);
+
+  for (const ListInfo& info : registry->lists()) {
+    if (info.count == 0) diag.warning("list " + list_label(info.name, info.kind) + " is empty");
+  }
+  if (!args.quiet) {
+    for (const ListInfo& info : registry->lists()) {
+      diag.note("list " + list_label(info.name, info.kind) + ": " +
+                plural(info.count, "number", "numbers"));
+    }
+    diag.note("wrote " + args.output + " (" + plural(registry->lists().size(), "list", "lists") + ")");
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+
+Command add_build_command(CLI::App& root) {
+  auto args = std::make_shared<BuildArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "build",
+      "Build a registry snapshot from files of NHS numbers.\n"
+      "A source file holds one NHS number per line, plain (9434765919), spaced (943 476 5919),\n"
+      "dashed (943-476-5919) or in the Check for National Data Opt-outs .dat form (9434765919,);\n"
+      "blank lines are ignored, LF or CRLF. Sources apply in command-line order; several sources\n"
+      "for one name are merged. Nothing is written unless every source is valid (or\n"
+      "--skip-invalid). A report per source goes to stderr.");
+  cmd->add_option("--list", args->deny, "Add the numbers of FILE to the deny list NAME (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd->add_option("--allow", args->allow, "Add the numbers of FILE to the allow list NAME (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd->add_option("--base", args->base, "Start from the lists and description of this snapshot")
+      ->type_name("OLD.optout");
+  cmd->add_option("--add", args->add,
+                  "Add the numbers of FILE to the list NAME of the base, deny or allow (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd->add_option("--remove", args->remove,
+                  "Withdraw the numbers of FILE from the list NAME of the base (repeatable)")
+      ->type_name("NAME=FILE");
+  CLI::Option* description =
+      cmd->add_option("--description", args->description, "A description stored in the snapshot")
+          ->type_name("TEXT");
+  cmd->add_flag("--skip-invalid", args->skip_invalid,
+                "Skip and count invalid lines instead of failing on the first");
+  cmd->add_option("-o,--output", args->output, "The snapshot to write (atomically)")
+      ->type_name("OUT.optout")
+      ->required();
+  cmd->add_flag("-q,--quiet", args->quiet, "No report; warnings and errors still print");
+  return {cmd, [cmd, args, description] { return run_build(*cmd, *args, description); }};
+}
+
+}  // namespace optout::cli

@@ -1,0 +1,153 @@
+// optout diff: what changed between two registry snapshots.
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "diagnostics.hpp"
+#include "optout/io.hpp"
+#include "optout/nhs_number.hpp"
+#include "optout/registry.hpp"
+#include "output.hpp"
+
+namespace optout::cli {
+namespace {
+
+struct DiffArgs {
+  std::string old_file;
+  std::string new_file;
+  std::string list;
+  std::string added_file;
+  std::string withdrawn_file;
+  bool json = false;
+};
+
+// "deny", "allow (new)", "deny (dropped)", "deny -> allow".
+std::string kind_change(const ListDiff& diff) {
+  if (!diff.old_kind) return std::string(list_kind_name(*diff.new_kind)) + " (new)";
+  if (!diff.new_kind) return std::string(list_kind_name(*diff.old_kind)) + " (dropped)";
+  if (*diff.old_kind != *diff.new_kind) {
+    return std::string(list_kind_name(*diff.old_kind)) + " -> " + list_kind_name(*diff.new_kind);
+  }
+  return list_kind_name(*diff.new_kind);
+}
+
+nlohmann::json kind_json(const std::optional<ListKind>& kind) {
+  return kind ? nlohmann::json(list_kind_name(*kind)) : nlohmann::json(nullptr);
+}
+
+nlohmann::json registry_json(const std::string& file, const Registry& registry) {
+  return {{"file", file},
+          {"created_at", iso8601_utc(registry.created_at())},
+          {"description", registry.description()},
+          {"digest", registry.digest().hex()}};
+}
+
+// Numbers go only to files the user named: one 10-digit number per line, written atomically.
+Status write_numbers(const std::string& path, std::span<const std::uint32_t> stems) {
+  std::string text;
+  text.reserve(stems.size() * 11);
+  char buffer[kMaxFormattedBytes];
+  for (const std::uint32_t stem : stems) {
+    text.append(buffer, format_nhs_number(stem, buffer));
+    text += '\n';
+  }
+  auto file = AtomicFile::create(path);
+  if (!file.ok()) return file.status();
+  if (Status s = file->write_all(text); !s.ok()) return s;
+  return file->commit(/*durable=*/true);
+}
+
+int run_diff(const DiffArgs& args, bool list_given) {
+  const Diagnostics diag("diff");
+  const bool write_files = !args.added_file.empty() || !args.withdrawn_file.empty();
+  if (!args.added_file.empty() && args.added_file == args.withdrawn_file) {
+    return diag.usage_error("--added and --withdrawn name the same file");
+  }
+
+  auto older = load_registry(args.old_file);
+  if (!older.ok()) return diag.fail(older.status());
+  auto newer = load_registry(args.new_file);
+  if (!newer.ok()) return diag.fail(newer.status());
+
+  std::vector<ListDiff> diffs = diff_registries(*older, *newer);
+  if (list_given) {
+    std::erase_if(diffs, [&](const ListDiff& d) { return d.name != args.list; });
+    if (diffs.empty()) {
+      return diag.usage_error("--list: no list '" + redact_numbers(args.list) + "' in either registry");
+    }
+  }
+
+  if (write_files) {
+    if (diffs.size() > 1) {
+      return diag.usage_error("--added/--withdrawn: the registries hold " + std::to_string(diffs.size()) +
+                              " lists; choose a list with --list");
+    }
+    ListChanges changes;  // no list on either side: nothing was added or withdrawn
+    if (!diffs.empty()) {
+      auto found = list_changes(*older, *newer, diffs.front().name);
+      if (!found.ok()) return diag.fail(found.status());
+      changes = std::move(found).value();
+    }
+    if (!args.added_file.empty()) {
+      if (Status s = write_numbers(args.added_file, changes.added); !s.ok()) return diag.fail(s);
+    }
+    if (!args.withdrawn_file.empty()) {
+      if (Status s = write_numbers(args.withdrawn_file, changes.withdrawn); !s.ok()) return diag.fail(s);
+    }
+  }
+
+  if (args.json) {
+    nlohmann::json lists = nlohmann::json::array();
+    for (const ListDiff& d : diffs) {
+      lists.push_back({{"name", d.name},
+                       {"old_kind", kind_json(d.old_kind)},
+                       {"new_kind", kind_json(d.new_kind)},
+                       {"added", d.added},
+                       {"withdrawn", d.withdrawn}});
+    }
+    print_json({{"old", registry_json(args.old_file, *older)},
+                {"new", registry_json(args.new_file, *newer)},
+                {"lists", std::move(lists)}});
+    return kExitSuccess;
+  }
+
+  std::vector<std::vector<std::string>> rows = {{"LIST", "KIND", "ADDED", "WITHDRAWN"}};
+  for (const ListDiff& d : diffs) {
+    rows.push_back({d.name, kind_change(d), std::to_string(d.added), std::to_string(d.withdrawn)});
+  }
+  if (diffs.empty()) rows.push_back({"(no lists)"});
+  std::cout << format_table(rows, {false, false, true, true});
+  return kExitSuccess;
+}
+
+}  // namespace
+
+Command add_diff_command(CLI::App& root) {
+  auto args = std::make_shared<DiffArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "diff",
+      "Show what changed between two registry snapshots.\n"
+      "Per list, how many numbers were added and withdrawn, and lists that are new, dropped or\n"
+      "changed kind. Numbers themselves go only to the files named by --added and --withdrawn (one\n"
+      "10-digit number per line, ascending, written atomically).");
+  cmd->add_option("OLD", args->old_file, "The older snapshot")->type_name("")->required();
+  cmd->add_option("NEW", args->new_file, "The newer snapshot")->type_name("")->required();
+  cmd->add_flag("--json", args->json, "Print JSON to stdout instead of text");
+  CLI::Option* list = cmd->add_option("--list", args->list, "Only this list")->type_name("NAME");
+  cmd->add_option("--added", args->added_file,
+                  "Write the numbers added to the list to FILE (needs --list when there are several)")
+      ->type_name("FILE");
+  cmd->add_option("--withdrawn", args->withdrawn_file,
+                  "Write the numbers withdrawn from the list to FILE (needs --list when there are several)")
+      ->type_name("FILE");
+  return {cmd, [args, list] { return run_diff(*args, list->count() > 0); }};
+}
+
+}  // namespace optout::cli

@@ -1,0 +1,232 @@
+// optout filter: an extract → the same extract without the rows of opted-out patients.
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "csv_options.hpp"
+#include "diagnostics.hpp"
+#include "optout/audit.hpp"
+#include "optout/filter.hpp"
+#include "optout/io.hpp"
+#include "optout/registry.hpp"
+
+namespace optout::cli {
+namespace {
+
+struct FilterArgs {
+  CsvArgs csv;
+  std::string registry;
+  std::vector<std::string> apply;
+  std::string output;
+  std::string rejects;
+  std::string stats;
+  std::string audit;
+  std::string max_age;
+  std::string max_rejected;
+  bool quiet = false;
+};
+
+// "7d" or "36h" → seconds.
+std::optional<std::int64_t> parse_age(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  const char unit = text.back();
+  const std::string digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) return std::nullopt;
+  const std::int64_t n = std::stoll(digits);
+  if (unit == 'h') return n * 3600;
+  if (unit == 'd') return n * 86400;
+  return std::nullopt;
+}
+
+// "250" (rows) or "0.5%" (of rows) → the options' gate.
+bool parse_max_rejected(const std::string& text, FilterOptions& options) {
+  if (text.empty()) return false;
+  const bool percent = text.back() == '%';
+  const std::string number = percent ? text.substr(0, text.size() - 1) : text;
+  if (number.empty() || number.find_first_not_of(percent ? "0123456789." : "0123456789") != std::string::npos ||
+      number.size() > 18) {
+    return false;
+  }
+  if (!percent) {
+    options.max_rejected_rows = std::stoull(number);
+    return true;
+  }
+  char* end = nullptr;
+  const double value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || value < 0 || value > 100) return false;
+  options.max_rejected_fraction = value / 100;
+  return true;
+}
+
+std::string mb(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return text;
+}
+
+std::string summary(const FilterStats& s) {
+  char rate[64];
+  std::snprintf(rate, sizeof rate, " in %.2f s (%.0f MB/s)", s.seconds,
+                s.seconds > 0 ? static_cast<double>(s.bytes_in) / 1e6 / s.seconds : 0.0);
+  return std::to_string(s.rows) + " rows: " + std::to_string(s.kept) + " kept, " +
+         std::to_string(s.removed) + " removed, " + std::to_string(s.rejected) + " rejected; " +
+         mb(s.bytes_in) + rate;
+}
+
+// A progress line on a terminal, redrawn at most twice a second once a run passes one second.
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled) {}
+  void update(const FilterProgress& p) {
+    if (!enabled_ || p.seconds < 1.0 || p.seconds - last_ < 0.5) return;
+    last_ = p.seconds;
+    shown_ = true;
+    char line[128];
+    const int n = std::snprintf(line, sizeof line, "\roptout filter: %s, %llu rows, %.0f MB/s   ",
+                                mb(p.bytes_in).c_str(), static_cast<unsigned long long>(p.rows),
+                                static_cast<double>(p.bytes_in) / 1e6 / p.seconds);
+    std::fwrite(line, 1, static_cast<std::size_t>(n), stderr);
+  }
+  void clear() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  double last_ = 0;
+};
+
+int run_filter(const FilterArgs& args) {
+  const Diagnostics diag("filter");
+  Result<FilterOptions> parsed = to_filter_options(args.csv);
+  if (!parsed.ok()) return diag.fail(parsed.status());
+  FilterOptions options = std::move(parsed).value();
+  std::optional<std::int64_t> max_age;
+  if (!args.max_age.empty() && !(max_age = parse_age(args.max_age))) {
+    return diag.usage_error("--max-age takes a number of hours or days, e.g. 36h or 7d");
+  }
+  if (!args.max_rejected.empty() && !parse_max_rejected(args.max_rejected, options)) {
+    return diag.usage_error("--max-rejected takes a row count (250) or a percentage of rows (0.5%)");
+  }
+  options.digest_output = !args.audit.empty();
+
+  RunContext context;
+  context.started_at = std::time(nullptr);
+  Result<Registry> registry = load_registry(args.registry);
+  if (!registry.ok()) return diag.fail(registry.status());
+  context.registry_digest = registry->digest();
+  context.registry_created_at = registry->created_at();
+  if (max_age) {
+    if (Status s = check_registry_age(*registry, *max_age, context.started_at); !s.ok()) {
+      return diag.fail(Status(s.code(), args.registry + ": " + s.message()));
+    }
+  }
+  Result<OptOutIndex> index = OptOutIndex::create(*registry, args.apply);
+  if (!index.ok()) return diag.fail(Status(index.code(), args.registry + ": " + index.status().message()));
+  context.lists_applied = index->applied_lists();
+
+  Result<std::unique_ptr<Input>> input = Input::open(args.csv.input);
+  if (!input.ok()) return diag.fail(input.status());
+  context.input_name = (*input)->name();
+
+  // Outputs go to temporary files renamed only on success: a failed or killed run never leaves a
+  // complete-looking file.
+  std::optional<AtomicFile> output_file;
+  std::optional<AtomicFile> rejects_file;
+  std::unique_ptr<ByteSink> stdout_sink;
+  ByteSink* out = nullptr;
+  if (!args.output.empty() && args.output != "-") {
+    Result<AtomicFile> f = AtomicFile::create(args.output);
+    if (!f.ok()) return diag.fail(f.status());
+    output_file.emplace(std::move(f).value());
+    out = &output_file->sink();
+    context.output_name = args.output;
+  } else {
+    stdout_sink = make_fd_sink(STDOUT_FILENO, "<stdout>");
+    out = stdout_sink.get();
+    context.output_name = "<stdout>";
+  }
+  if (!args.rejects.empty()) {
+    Result<AtomicFile> f = AtomicFile::create(args.rejects);
+    if (!f.ok()) return diag.fail(f.status());
+    rejects_file.emplace(std::move(f).value());
+  }
+
+  Progress progress(!args.quiet && isatty(STDERR_FILENO) == 1);
+  options.progress = [&](const FilterProgress& p) { progress.update(p); };
+
+  // A closed pipe must end the run with the status cat has there; SIGPIPE is raised again below,
+  // once the temporary files are gone.
+  std::signal(SIGPIPE, SIG_IGN);
+  Result<FilterStats> stats =
+      filter((*input)->source(), *out, rejects_file ? &rejects_file->sink() : nullptr, *index, options);
+  progress.clear();
+  context.finished_at = std::time(nullptr);
+
+  Status outcome = stats.ok() ? Status() : stats.status();
+  if (outcome.code() == ErrorCode::kBrokenPipe) {
+    output_file.reset();
+    rejects_file.reset();
+    std::signal(SIGPIPE, SIG_DFL);
+    std::raise(SIGPIPE);
+    return 128 + SIGPIPE;
+  }
+  if (outcome.ok() && rejects_file) outcome = rejects_file->commit();
+  if (outcome.ok() && !args.stats.empty()) {
+    Result<AtomicFile> f = AtomicFile::create(args.stats);
+    outcome = f.ok() ? f->write_all(filter_stats_json(*stats) + "\n") : f.status();
+    if (outcome.ok()) outcome = f->commit();
+  }
+  if (!args.audit.empty()) {
+    // The audit record is written before the output appears, so no output exists unaudited.
+    const Status audited = append_line(args.audit, audit_record_json(context, stats.ok() ? &*stats : nullptr, outcome));
+    if (outcome.ok()) outcome = audited;
+  }
+  if (outcome.ok() && output_file) outcome = output_file->commit();
+
+  if (!outcome.ok()) {
+    const int code = diag.fail(outcome);
+    if (!output_file) diag.error("run failed: the output written to standard output is incomplete");
+    return code;
+  }
+  if (!args.quiet) diag.note(summary(*stats));
+  return kExitSuccess;
+}
+
+}  // namespace
+
+Command add_filter_command(CLI::App& root) {
+  auto* cmd = root.add_subcommand(
+      "filter",
+      "Copy an extract without the rows of opted-out patients, byte for byte and in order.\n"
+      "Rows whose NHS number is missing or invalid are rejected: never released, counted, and\n"
+      "written to --rejects when given.");
+  auto args = std::make_shared<FilterArgs>();
+  cmd->add_option("-r,--registry", args->registry, "The registry snapshot (from optout build)")->required();
+  add_csv_options(*cmd, args->csv);
+  cmd->add_option("--apply", args->apply, "Lists to apply, comma-separated (default: every list)")
+      ->delimiter(',');
+  cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output");
+  cmd->add_option("--rejects", args->rejects, "Also write rejected rows here, after the header");
+  cmd->add_option("--stats", args->stats, "Write the counts as JSON here");
+  cmd->add_option("--audit", args->audit, "Append one JSON audit record for this run here");
+  cmd->add_option("--max-age", args->max_age, "Refuse a registry built longer ago than this (36h, 7d)");
+  cmd->add_option("--max-rejected", args->max_rejected,
+                  "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
+  cmd->add_flag("-q,--quiet", args->quiet, "No summary or progress; errors still print");
+  return {cmd, [args] { return run_filter(*args); }};
+}
+
+}  // namespace optout::cli

@@ -1,0 +1,111 @@
+// optout info: what a registry snapshot holds.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "diagnostics.hpp"
+#include "optout/registry.hpp"
+#include "output.hpp"
+
+namespace optout::cli {
+namespace {
+
+// The snapshot format version. load_registry() accepts only this version, so every registry it
+// returns was read from it; registry.hpp should expose it (and the version a snapshot was read
+// from) so that this copy can go.
+constexpr int kSnapshotFormatVersion = 1;
+
+struct InfoArgs {
+  std::string file;
+  bool json = false;
+};
+
+int run_info(const InfoArgs& args) {
+  const Diagnostics diag("info");
+  auto loaded = load_registry(args.file);
+  if (!loaded.ok()) return diag.fail(loaded.status());
+  const Registry& registry = *loaded;
+
+  std::error_code error;
+  const std::uint64_t file_bytes = std::filesystem::file_size(args.file, error);
+  if (error) return diag.fail(Status(ErrorCode::kIoError, args.file + ": cannot read its size"));
+
+  if (args.json) {
+    nlohmann::json lists = nlohmann::json::array();
+    for (const ListInfo& info : registry.lists()) {
+      lists.push_back({
+          {"name", info.name},
+          {"kind", list_kind_name(info.kind)},
+          {"count", info.count},
+          {"serialized_bytes", info.serialized_bytes},
+          {"memory_bytes", info.memory_bytes},
+          {"bytes_per_number", info.count == 0 ? nlohmann::json(nullptr)
+                                               : nlohmann::json(static_cast<double>(info.serialized_bytes) /
+                                                                static_cast<double>(info.count))},
+      });
+    }
+    const std::uint64_t total = registry.total_count();
+    print_json({
+        {"file", args.file},
+        {"format_version", kSnapshotFormatVersion},
+        {"created_at", iso8601_utc(registry.created_at())},
+        {"created_at_unix", registry.created_at()},
+        {"description", registry.description()},
+        {"digest", registry.digest().hex()},
+        {"file_bytes", file_bytes},
+        {"memory_bytes", registry.memory_bytes()},
+        {"total_count", total},
+        {"bytes_per_number", total == 0 ? nlohmann::json(nullptr)
+                                        : nlohmann::json(static_cast<double>(file_bytes) /
+                                                         static_cast<double>(total))},
+        {"lists", std::move(lists)},
+    });
+    return kExitSuccess;
+  }
+
+  const std::uint64_t total = registry.total_count();
+  std::cout << format_table({
+      {"file:", args.file},
+      {"format version:", std::to_string(kSnapshotFormatVersion)},
+      {"created at:", iso8601_utc(registry.created_at())},
+      {"description:", registry.description()},
+      {"digest:", registry.digest().hex()},
+      {"file bytes:", std::to_string(file_bytes)},
+      {"memory bytes:", std::to_string(registry.memory_bytes())},
+      {"numbers:", std::to_string(total)},
+      {"bytes/number:", bytes_per_number(file_bytes, total)},
+  });
+  std::cout << '\n';
+  std::vector<std::vector<std::string>> rows = {{"LIST", "KIND", "COUNT", "BYTES", "MEMORY", "BYTES/NUMBER"}};
+  for (const ListInfo& info : registry.lists()) {
+    rows.push_back({info.name, list_kind_name(info.kind), std::to_string(info.count),
+                    std::to_string(info.serialized_bytes), std::to_string(info.memory_bytes),
+                    bytes_per_number(info.serialized_bytes, info.count)});
+  }
+  if (registry.lists().empty()) rows.push_back({"(no lists)"});
+  std::cout << format_table(rows, {false, false, true, true, true, true});
+  return kExitSuccess;
+}
+
+}  // namespace
+
+Command add_info_command(CLI::App& root) {
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "info",
+      "Show what a registry snapshot holds.\n"
+      "Format version, creation time (UTC), description, content digest, sizes, and per list its\n"
+      "kind and count. Never prints an NHS number.");
+  cmd->add_option("FILE", args->file, "The snapshot (.optout)")->type_name("")->required();
+  cmd->add_flag("--json", args->json, "Print JSON to stdout instead of text");
+  return {cmd, [args] { return run_info(*args); }};
+}
+
+}  // namespace optout::cli

@@ -1,0 +1,51 @@
+// Options that filter and numbers share: where the extract comes from, how it is delimited and
+// which column holds the NHS number. Declared once so both commands spell them the same way.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "diagnostics.hpp"
+#include "optout/filter.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace optout::cli {
+
+struct CsvArgs {
+  std::string input = "-";
+  std::string column;
+  std::size_t column_index = 0;
+  bool no_header = false;
+  std::string delimiter = ",";
+  unsigned threads = 0;
+  std::size_t block_bytes = kDefaultBlockBytes;
+  std::size_t max_record_bytes = kDefaultMaxRecordBytes;
+};
+
+// Declares INPUT, --column, --column-index, --no-header, --delimiter, --threads, --block-size and
+// --max-record-bytes on cmd.
+void add_csv_options(CLI::App& cmd, CsvArgs& args);
+
+// The engine's options for these arguments, or a usage error message.
+Result<FilterOptions> to_filter_options(const CsvArgs& args);
+
+// An open input: the named file, or standard input for "-". Closes what it opened.
+class Input {
+ public:
+  // Errors: kIoError naming the file.
+  static Result<std::unique_ptr<Input>> open(const std::string& path);
+  ~Input();
+  ByteSource& source() { return *source_; }
+  const std::string& name() const { return source_->name(); }
+
+ private:
+  Input(int fd, bool owned, std::string name);
+  int fd_;
+  bool owned_;
+  std::unique_ptr<ByteSource> source_;
+};
+
+}  // namespace optout::cli

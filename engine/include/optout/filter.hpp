@@ -1,0 +1,205 @@
+// The filter: strips the rows of opted-out patients from a CSV extract, in parallel, keeping every
+// other row byte-for-byte and in order.
+//
+// Each data record is exactly one of
+//   rejected: the NHS-number field is missing (too few fields), empty or invalid (nhs_number.hpp);
+//   removed:  valid, and in an applied deny list or missing from an applied allow list;
+//   kept:     otherwise.
+// and rows == kept + removed + rejected always. The header (by default the first record) is always
+// copied. Removed records are never written anywhere; rejected ones only to the rejects sink.
+//
+// CSV is RFC 4180, strictly: one-byte delimiter, quote '"', records end with LF or CRLF (mixed is
+// fine), the last record may lack a terminator, quoted fields may hold the delimiter, "" , CR and LF.
+// A quote that opens anywhere but at the start of a field, or a closing quote followed by anything
+// but a delimiter or the end of the record, makes the input malformed: the run fails naming the
+// line, because a lenient reading could hide one patient's row inside another's field. An empty
+// line is a record with one empty field (so it is rejected).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "optout/export.hpp"
+#include "optout/nhs_number.hpp"
+#include "optout/registry.hpp"
+#include "optout/status.hpp"
+
+namespace optout {
+
+namespace detail {
+struct IndexAccess;  // engine/src/opt_out_index_access.hpp: the filter's view of the bits
+}  // namespace detail
+
+// ---- Deciding: the lookup index -----------------------------------------------------------------
+
+// The verdict for one record or number. Values are fixed (bindings expose them).
+enum class Verdict : std::uint8_t { kKept = 0, kRemoved = 1, kRejected = 2 };
+
+// The applied lists of a registry folded into one flat bit per stem, answering "must a row with
+// this stem be removed?" in a few ns (a Roaring lookup costs 170-210 ns here). Immutable and safe
+// to share between threads. Costs up to 125 MB of address space, of which only the pages that
+// hold listed stems are touched (~40 MiB for lists spread over the England ranges).
+class OPTOUT_API OptOutIndex {
+ public:
+  // Applies the named lists (empty: every list in the registry): a stem is removed when it is in
+  // any applied deny list, or missing from any applied allow list.
+  // Errors: kNotFound naming an unknown list; kIoError when memory cannot be mapped.
+  [[nodiscard]] static Result<OptOutIndex> create(const Registry& registry,
+                                                  std::span<const std::string> apply = {});
+
+  OptOutIndex(OptOutIndex&&) noexcept;
+  OptOutIndex& operator=(OptOutIndex&&) noexcept;
+  ~OptOutIndex();
+
+  // Precondition: stem < kStemLimit.
+  bool removes(std::uint32_t stem) const noexcept;
+  // kRejected for an invalid parse, else kRemoved or kKept.
+  Verdict verdict(const ParsedNhsNumber& parsed) const noexcept;
+
+  // Verdicts for numbers callers already hold: out[i] for stems[i] (all valid stems), for
+  // 10-digit integers (invalid ones are rejected), or for text (parsed as in the filter).
+  // Precondition: out.size() equals the input's size.
+  void classify_stems(std::span<const std::uint32_t> stems, std::span<Verdict> out) const noexcept;
+  void classify_numbers(std::span<const std::uint64_t> numbers, std::span<Verdict> out) const noexcept;
+  void classify_text(std::span<const std::string_view> texts, std::span<Verdict> out) const noexcept;
+
+  // The names of the applied lists, in registry order.
+  const std::vector<std::string>& applied_lists() const noexcept;
+
+ private:
+  friend struct detail::IndexAccess;
+  struct Impl;
+  explicit OptOutIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- Streams ------------------------------------------------------------------------------------
+
+// Where the filter reads from. read() returns the bytes read (0 at end of input) or an error.
+class OPTOUT_API ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual Result<std::size_t> read(char* buffer, std::size_t capacity) = 0;
+  // Used in messages, e.g. "extract.csv" or "<stdin>".
+  virtual const std::string& name() const = 0;
+};
+
+// Where the filter writes. write() writes every piece, in order, or returns an error (kBrokenPipe
+// when the reader went away, kIoError otherwise).
+class OPTOUT_API ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Status write(std::span<const std::string_view> pieces) = 0;
+  virtual const std::string& name() const = 0;
+};
+
+// A source over a file descriptor the caller owns (a file, a pipe, a socket).
+OPTOUT_API std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name);
+// A sink over a file descriptor the caller owns. When it is a pipe its buffer is enlarged.
+OPTOUT_API std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name);
+// A source over a std::istream (kept by reference), and a sink appending to a std::string.
+OPTOUT_API std::unique_ptr<ByteSource> make_istream_source(std::istream& in, std::string name);
+OPTOUT_API std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::string name);
+
+// ---- Filtering ----------------------------------------------------------------------------------
+
+// Tuning defaults, with the reasons in engine/src/tuning.hpp.
+inline constexpr std::size_t kDefaultBlockBytes = std::size_t{8} << 20;
+inline constexpr std::size_t kDefaultMaxRecordBytes = std::size_t{64} << 20;
+
+struct FilterProgress {
+  std::uint64_t bytes_in = 0;
+  std::uint64_t rows = 0;
+  double seconds = 0;
+};
+
+struct FilterOptions {
+  // The NHS-number column: by header name (exact match after unquoting; a UTF-8 BOM before the
+  // first name is ignored), or by 1-based position. Exactly one must be set; without a header
+  // only column_index can be.
+  std::string column_name;
+  std::size_t column_index = 0;
+  bool has_header = true;
+  char delimiter = ',';
+
+  unsigned threads = 0;                            // 0: every core
+  std::size_t block_bytes = kDefaultBlockBytes;    // output is identical for every value ≥ 1
+  std::size_t max_record_bytes = kDefaultMaxRecordBytes;
+
+  // The data-quality gate: fail (kDataQuality) when more rows than this are rejected.
+  std::optional<std::uint64_t> max_rejected_rows;
+  std::optional<double> max_rejected_fraction;  // of all data rows, 0..1
+
+  // Compute the XXH3-128 digest of the output (for audit records): one more pass over it.
+  bool digest_output = false;
+
+  // Called from one thread, in order, about every block; may be empty.
+  std::function<void(const FilterProgress&)> progress;
+};
+
+struct FilterStats {
+  std::uint64_t rows = 0;  // data records (the header excluded)
+  std::uint64_t kept = 0;
+  std::uint64_t removed = 0;
+  std::uint64_t rejected = 0;
+  // rejected split by why: index 0 is "field missing" (too few fields); the others are indexed by
+  // InvalidReason (kEmpty, kBadCharacter, ...).
+  std::uint64_t rejected_by_reason[8] = {};
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;      // header + kept records
+  std::uint64_t bytes_rejected = 0; // written to the rejects sink (header included)
+  std::uint64_t lines = 0;          // physical lines (LF count, plus one for an unterminated last line)
+  std::optional<Digest128> output_digest;
+  double seconds = 0;
+  unsigned threads = 0;
+};
+
+// A short name for a rejected_by_reason index: "missing field", "empty", "bad character", ...
+OPTOUT_API const char* rejected_reason_name(std::size_t index) noexcept;
+
+// Filters in into out (and rejected records into rejects, when not null), applying index.
+// Errors (the run stops at the first; what was written so far must be discarded by the caller):
+//   kInvalidArgument (options), kNotFound (the column name is not in the header; the message lists
+//   the header's names), kInvalidInput ("extract.csv:1207: unterminated quoted field" and the other
+//   malformed-CSV cases, an empty input when a header is expected), kLimitExceeded (a record longer
+//   than max_record_bytes), kIoError, kBrokenPipe (out's reader went away), kDataQuality.
+// Messages name the input and the line where the bad record starts, never its content.
+[[nodiscard]] OPTOUT_API Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
+                                                    const OptOutIndex& index,
+                                                    const FilterOptions& options);
+
+// ---- Numbers for the national opt-out check ----------------------------------------------------
+
+enum class NumbersFormat : std::uint8_t {
+  kText,  // one 10-digit number per line
+  kMesh,  // the Check for National Data Opt-outs service's .dat form: "9434765919," per line
+};
+
+struct NumbersStats {
+  std::uint64_t rows = 0;      // data records read
+  std::uint64_t valid = 0;     // records with a valid number
+  std::uint64_t distinct = 0;  // distinct numbers written
+  std::uint64_t rejected = 0;  // records whose number is missing or invalid (never written)
+  std::uint64_t rejected_by_reason[8] = {};  // as FilterStats
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  double seconds = 0;
+};
+
+// Writes the distinct valid NHS numbers of an extract's column, ascending, LF endings: what to send
+// to the Check for National Data Opt-outs service (which rejects a whole file for one invalid
+// number, so invalid and missing ones are counted and left out). Reads the CSV as filter() does,
+// with the same options (the index, digest and rejected-limit options are not used) and errors.
+[[nodiscard]] OPTOUT_API Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out,
+                                                            const FilterOptions& options,
+                                                            NumbersFormat format);
+
+}  // namespace optout

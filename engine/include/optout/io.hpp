@@ -1,0 +1,40 @@
+// Files written so that a failed or killed run never leaves a complete-looking output.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "optout/export.hpp"
+#include "optout/filter.hpp"
+#include "optout/status.hpp"
+
+namespace optout {
+
+// An output file written to a temporary file in the same directory (".NAME.tmp-XXXXXX") and
+// renamed over NAME only by commit(). Destroying it before commit() removes the temporary file,
+// so NAME is either absent, its old self, or complete. Move-only; not thread-safe.
+class OPTOUT_API AtomicFile {
+ public:
+  // Errors: kIoError naming the directory (missing, not writable).
+  [[nodiscard]] static Result<AtomicFile> create(const std::filesystem::path& path);
+
+  AtomicFile(AtomicFile&&) noexcept;
+  AtomicFile& operator=(AtomicFile&&) noexcept;
+  ~AtomicFile();
+
+  int fd() const noexcept;
+  // A sink over fd(), named after the final path.
+  ByteSink& sink() noexcept;
+  // Writes all of bytes (for small files: stats, lists of numbers).
+  [[nodiscard]] Status write_all(std::string_view bytes);
+  // Closes and renames into place; with durable, fsyncs the file and its directory first.
+  [[nodiscard]] Status commit(bool durable = false);
+
+ private:
+  struct Impl;
+  explicit AtomicFile(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace optout

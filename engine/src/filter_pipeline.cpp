@@ -1,0 +1,564 @@
+// Stage 2 of the filter and the pipeline around it:
+//   read (serial)  → blocks cut at record ends, recycled, carrying a partial record forward;
+//   scan (parallel)→ csv_scan.hpp finds each record's NHS field; parse, prefetch, probe;
+//   write (serial) → kept records as writev() pieces straight from the block, in input order.
+// Memory is bounded by (threads × kBlocksPerThread + 1) blocks, whatever the input's size.
+#include <tbb/concurrent_queue.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <optional>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "csv_scan.hpp"
+#include "opt_out_index_access.hpp"
+#include "optout/filter.hpp"
+#include "roaring_build.hpp"
+#include "tuning.hpp"
+
+namespace optout {
+namespace {
+
+constexpr std::size_t kMissingField = 0;  // rejected_by_reason index; 1.. are InvalidReason values
+
+struct Piece {
+  std::size_t begin;
+  std::size_t end;
+};
+
+// Appends [begin, end) to pieces, merging it with the last piece when they touch.
+void append_piece(std::vector<Piece>& pieces, std::size_t begin, std::size_t end) {
+  if (!pieces.empty() && pieces.back().end == begin) {
+    pieces.back().end = end;
+  } else {
+    pieces.push_back({begin, end});
+  }
+}
+
+struct Block {
+  std::unique_ptr<char[]> data;
+  std::size_t capacity = 0;
+  std::size_t size = 0;       // bytes of whole records in data
+  std::size_t skip = 0;       // leading bytes that are the header (first block only)
+  bool at_end = false;        // the last block of the input
+  Status input_error;         // a read error or an over-long record, reported in order
+
+  // Scan results.
+  std::vector<Piece> kept;
+  std::vector<std::uint32_t> stems;  // collect mode: the valid stems, in record order
+  std::vector<Piece> rejected;
+  std::uint64_t rows = 0, kept_rows = 0, removed = 0;
+  std::uint64_t rejected_by_reason[8] = {};
+  detail::ScanOutcome outcome;
+  std::size_t long_record_begin = SIZE_MAX;  // first record over max_record_bytes
+
+  void reset_results() {
+    kept.clear();
+    stems.clear();
+    rejected.clear();
+    rows = kept_rows = removed = 0;
+    std::fill(std::begin(rejected_by_reason), std::end(rejected_by_reason), 0);
+    outcome = {};
+    long_record_begin = SIZE_MAX;
+    input_error = Status();
+    skip = 0;
+  }
+};
+
+std::string record_too_long(const std::string& input, std::uint64_t line, std::size_t limit) {
+  return input + ":" + std::to_string(line) + ": record longer than the limit of " +
+         std::to_string(limit) + " bytes";
+}
+
+// Reads whole records into blocks. Blocks start at a record start; the partial record at the
+// end of a read is carried into the next block.
+class BlockReader {
+ public:
+  BlockReader(ByteSource& source, const FilterOptions& options)
+      : source_(source), block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
+        max_record_(options.max_record_bytes) {}
+
+  bool finished() const { return finished_; }
+  std::uint64_t bytes_read() const { return bytes_read_; }
+
+  // Fills b with the next records. Sets b.at_end on the last block, b.input_error on failure.
+  void fill(Block& b) {
+    b.reset_results();
+    b.at_end = false;
+    ensure_capacity(b, std::max(block_bytes_, carry_.size() + block_bytes_ / 2 + 1));
+    std::memcpy(b.data.get(), carry_.data(), carry_.size());
+    b.size = carry_.size();
+    carry_.clear();
+    for (;;) {
+      while (b.size < b.capacity && !eof_) {
+        Result<std::size_t> n = source_.read(b.data.get() + b.size, b.capacity - b.size);
+        if (!n.ok()) {
+          b.input_error = n.status();
+          b.size = 0;
+          finished_ = true;
+          return;
+        }
+        if (*n == 0) eof_ = true;
+        b.size += *n;
+        bytes_read_ += *n;
+      }
+      if (eof_) {
+        b.at_end = true;
+        finished_ = true;
+        return;
+      }
+      const std::size_t cut = detail::last_record_end(b.data.get(), b.size);
+      if (cut > 0) {
+        carry_.assign(b.data.get() + cut, b.size - cut);
+        b.size = cut;
+        return;
+      }
+      // Not one whole record in the block: grow it, up to the record limit.
+      if (b.size > max_record_) {
+        b.input_error = Status(ErrorCode::kLimitExceeded, "");  // the writer adds the line
+        b.size = 0;
+        finished_ = true;
+        return;
+      }
+      ensure_capacity(b, std::min(b.capacity * 2, max_record_ + 1));
+    }
+  }
+
+ private:
+  static void ensure_capacity(Block& b, std::size_t capacity) {
+    if (b.capacity >= capacity) return;
+    auto data = std::make_unique_for_overwrite<char[]>(capacity);
+    std::memcpy(data.get(), b.data.get(), b.size);
+    b.data = std::move(data);
+    b.capacity = capacity;
+  }
+
+  ByteSource& source_;
+  std::size_t block_bytes_;
+  std::size_t max_record_;
+  std::string carry_;
+  bool eof_ = false;
+  bool finished_ = false;
+  std::uint64_t bytes_read_ = 0;
+};
+
+// The NHS field's text: without surrounding quotes (the scanner guarantees a field that opens
+// with a quote closes with one). An escaped quote inside stays and makes the number invalid.
+std::string_view field_text(const char* data, std::size_t begin, std::size_t end) {
+  if (end - begin >= 2 && data[begin] == '"') return {data + begin + 1, end - begin - 2};
+  return {data + begin, end - begin};
+}
+
+// Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
+// miss is already under way (tuning.hpp: kProbeBatch). Without an index (collect mode) the valid
+// stems are gathered instead, and every valid record counts as kept.
+void scan_block(Block& b, const detail::IndexBits* index, const FilterOptions& options,
+                std::size_t column, bool keep_rejected) {
+  struct Pending {
+    std::size_t begin, end;
+    ParsedNhsNumber parsed;
+    bool has_field;
+  };
+  Pending batch[detail::kProbeBatch];
+  std::size_t pending = 0;
+  const char* data = b.data.get() + b.skip;
+
+  auto settle = [&] {
+    for (std::size_t i = 0; i < pending; ++i) {
+      const Pending& r = batch[i];
+      if (!r.has_field || !r.parsed.valid()) {
+        ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
+        if (keep_rejected) append_piece(b.rejected, b.skip + r.begin, b.skip + r.end);
+      } else if (index == nullptr) {
+        ++b.kept_rows;
+        b.stems.push_back(r.parsed.stem);
+      } else if (index->removes(r.parsed.stem)) {
+        ++b.removed;
+      } else {
+        ++b.kept_rows;
+        append_piece(b.kept, b.skip + r.begin, b.skip + r.end);
+      }
+    }
+    pending = 0;
+  };
+
+  const std::size_t max_record = options.max_record_bytes;
+  b.outcome = detail::scan_records(
+      data, b.size - b.skip, b.at_end, options.delimiter, column,
+      [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
+          bool has_field) {
+        if (end - begin > max_record) {
+          b.long_record_begin = begin;
+          return false;
+        }
+        Pending& r = batch[pending++];
+        r.begin = begin;
+        r.end = end;
+        r.has_field = has_field;
+        r.parsed = has_field ? parse_nhs_number(field_text(data, field_begin, field_end))
+                             : ParsedNhsNumber{};
+        if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
+        if (pending == detail::kProbeBatch) settle();
+        ++b.rows;
+        return true;
+      });
+  settle();
+}
+
+// The header's field names, the byte offset where the data starts, and whether it was malformed.
+struct Header {
+  std::vector<std::string> names;
+  std::size_t end = 0;
+  detail::ScanError error = detail::ScanError::kNone;
+};
+
+Header read_header(const char* data, std::size_t size, bool at_end, char delimiter) {
+  Header header;
+  header.error = detail::scan_records(data, size, at_end, delimiter, 0,
+                                      [&](std::size_t, std::size_t end, std::size_t, std::size_t, bool) {
+                                        header.end = end;
+                                        return false;
+                                      }).error;
+  if (header.end == 0) return header;
+  header.error = detail::ScanError::kNone;  // only the header's own bytes matter
+  // One scan per field keeps a single CSV reader in the engine; headers are small.
+  for (std::size_t k = 0;; ++k) {
+    bool found = false;
+    (void)detail::scan_records(
+        data, header.end, true, delimiter, k,
+        [&](std::size_t, std::size_t, std::size_t field_begin, std::size_t field_end, bool has) {
+          if (has) {
+            std::string name = detail::unquote_field({data + field_begin, field_end - field_begin});
+            header.names.push_back(std::move(name));
+            found = true;
+          }
+          return false;
+        });
+    if (!found) break;
+  }
+  return header;
+}
+
+Result<std::size_t> resolve_column(const Header& header, const FilterOptions& options,
+                                   const std::string& input) {
+  if (options.column_index > 0) {
+    if (options.has_header && options.column_index > header.names.size()) {
+      return Status(ErrorCode::kNotFound, input + ": the header has " +
+                                              std::to_string(header.names.size()) +
+                                              " columns, fewer than column " +
+                                              std::to_string(options.column_index));
+    }
+    return options.column_index - 1;
+  }
+  for (std::size_t k = 0; k < header.names.size(); ++k) {
+    if (header.names[k] == options.column_name) return k;
+  }
+  std::string names;
+  for (const std::string& name : header.names) names += (names.empty() ? "" : ", ") + name;
+  return Status(ErrorCode::kNotFound, input + ": no column named '" + options.column_name +
+                                          "' in the header (it has: " + names + ")");
+}
+
+Status check_options(const FilterOptions& options) {
+  const bool by_name = !options.column_name.empty();
+  const bool by_index = options.column_index > 0;
+  if (by_name == by_index) {
+    return Status(ErrorCode::kInvalidArgument, "choose the NHS-number column by name or by position, not both or neither");
+  }
+  if (by_name && !options.has_header) {
+    return Status(ErrorCode::kInvalidArgument, "a column name needs a header; use a column position");
+  }
+  if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r') {
+    return Status(ErrorCode::kInvalidArgument, "the delimiter cannot be a quote, CR or LF");
+  }
+  if (options.max_record_bytes == 0) {
+    return Status(ErrorCode::kInvalidArgument, "the record limit must be at least 1 byte");
+  }
+  if (options.max_rejected_fraction &&
+      !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
+    return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
+  }
+  return Status();
+}
+
+// Writes [header] + pieces of data to sink, counting (and optionally hashing) the bytes.
+class PieceWriter {
+ public:
+  explicit PieceWriter(ByteSink& sink, XXH3_state_t* digest = nullptr) : sink_(sink), digest_(digest) {}
+
+  Status write(std::string_view header, const char* data, const std::vector<Piece>& body) {
+    pieces_.clear();
+    if (!header.empty()) pieces_.push_back(header);
+    for (const Piece& p : body) pieces_.emplace_back(data + p.begin, p.end - p.begin);
+    for (std::string_view piece : pieces_) {
+      bytes_ += piece.size();
+      if (digest_ != nullptr) XXH3_128bits_update(digest_, piece.data(), piece.size());
+    }
+    return sink_.write(pieces_);
+  }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteSink& sink_;
+  XXH3_state_t* digest_;
+  std::vector<std::string_view> pieces_;
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+const char* rejected_reason_name(std::size_t index) noexcept {
+  if (index == kMissingField) return "missing field";
+  if (index <= static_cast<std::size_t>(InvalidReason::kWrongCheckDigit)) {
+    return invalid_reason_text(static_cast<InvalidReason>(index));
+  }
+  return "unknown";
+}
+
+// Reads, scans and accounts; deliver(block, header) is called in input order from one thread for
+// every well-formed block (header: the header record's bytes, with the first block only) and
+// writes or keeps what it needs before the block is reused.
+template <typename Deliver>
+Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
+                                 const detail::IndexBits* bits, bool keep_rejected, Deliver&& deliver) {
+  if (Status s = check_options(options); !s.ok()) return s;
+  const auto started = std::chrono::steady_clock::now();
+  const std::string& input = in.name();
+  const unsigned threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t tokens = threads * detail::kBlocksPerThread + 1;
+
+  BlockReader reader(in, options);
+  std::vector<Block> blocks(tokens);
+  tbb::concurrent_queue<Block*> free_blocks;
+  for (Block& b : blocks) free_blocks.push(&b);
+
+  // The first block is read before the pipeline starts: the header decides the column.
+  Block* first = nullptr;
+  free_blocks.try_pop(first);
+  reader.fill(*first);
+  if (!first->input_error.ok()) {
+    if (first->input_error.code() == ErrorCode::kLimitExceeded) {
+      return Status(ErrorCode::kLimitExceeded, record_too_long(input, 1, options.max_record_bytes));
+    }
+    return first->input_error;
+  }
+  // A UTF-8 byte-order mark is an encoding marker, not data: it is copied to the output ahead of
+  // the records and never read as part of a field (Excel writes BOM + "quoted,header").
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  const std::size_t bom = std::string_view(first->data.get(), first->size).starts_with(kBom) ? kBom.size() : 0;
+  std::size_t column = options.column_index > 0 ? options.column_index - 1 : 0;
+  first->skip = bom;
+  if (options.has_header) {
+    if (first->size == bom) {
+      return Status(ErrorCode::kInvalidInput, input + ": empty input: expected a header record");
+    }
+    const Header header =
+        read_header(first->data.get() + bom, first->size - bom, first->at_end, options.delimiter);
+    if (header.end == 0) {
+      return Status(ErrorCode::kInvalidInput, input + ":1: " + detail::scan_error_text(header.error));
+    }
+    Result<std::size_t> resolved = resolve_column(header, options, input);
+    if (!resolved.ok()) return resolved.status();
+    column = *resolved;
+    first->skip += header.end;
+  }
+  const std::string_view header_bytes(first->data.get(), first->skip);
+  const std::uint64_t header_lines = detail::count_byte(header_bytes.data(), header_bytes.size(), '\n');
+
+  FilterStats stats;
+  stats.threads = threads;
+  Status failure;
+  std::atomic<bool> stop{false};
+  std::uint64_t lines_before = header_lines;  // LFs before the block being written
+  auto fail = [&](Status s) {
+    if (failure.ok()) failure = std::move(s);
+    stop.store(true, std::memory_order_relaxed);
+  };
+
+  // Reports where a bad record starts: lines before the block plus LFs up to the record.
+  auto line_of = [&](const Block& b, std::size_t offset_in_data) {
+    return lines_before + 1 + detail::count_byte(b.data.get() + b.skip, offset_in_data, '\n');
+  };
+
+  bool first_handed_out = false;
+  bool header_delivered = false;
+  // More threads than cores is allowed (tests use it to vary the interleaving); oneTBB caps its
+  // workers at the core count unless told otherwise, and warns on stderr when asked for more.
+  std::optional<tbb::global_control> allow_threads;
+  if (static_cast<int>(threads) > tbb::this_task_arena::max_concurrency()) {
+    allow_threads.emplace(tbb::global_control::max_allowed_parallelism, threads);
+  }
+  tbb::task_arena arena(static_cast<int>(threads));
+  arena.execute([&] {
+    tbb::parallel_pipeline(
+        tokens,
+        tbb::make_filter<void, Block*>(tbb::filter_mode::serial_in_order,
+                                       [&](tbb::flow_control& fc) -> Block* {
+          if (!first_handed_out) {
+            first_handed_out = true;
+            return first;
+          }
+          if (reader.finished() || stop.load(std::memory_order_relaxed)) {
+            fc.stop();
+            return nullptr;
+          }
+          Block* b = nullptr;
+          free_blocks.try_pop(b);  // a token is free, so a block is too
+          reader.fill(*b);
+          return b;
+        }) &
+        tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
+          if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
+            scan_block(*b, bits, options, column, keep_rejected);
+          }
+          return b;
+        }) &
+        tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* b) {
+          if (failure.ok()) {
+            const bool is_first = !header_delivered;  // blocks are recycled: not b == first
+            header_delivered = true;
+            if (!b->input_error.ok()) {
+              fail(b->input_error.code() == ErrorCode::kLimitExceeded
+                       ? Status(ErrorCode::kLimitExceeded,
+                                record_too_long(input, lines_before + 1, options.max_record_bytes))
+                       : b->input_error);
+            } else if (b->long_record_begin != SIZE_MAX &&
+                       (b->outcome.error == detail::ScanError::kNone ||
+                        b->long_record_begin <= b->outcome.error_record_begin)) {
+              fail(Status(ErrorCode::kLimitExceeded,
+                          record_too_long(input, line_of(*b, b->long_record_begin), options.max_record_bytes)));
+            } else if (b->outcome.error != detail::ScanError::kNone) {
+              fail(Status(ErrorCode::kInvalidInput,
+                          input + ":" + std::to_string(line_of(*b, b->outcome.error_record_begin)) +
+                              ": " + detail::scan_error_text(b->outcome.error)));
+            } else {
+              Status s = deliver(*b, is_first ? header_bytes : std::string_view());
+              if (!s.ok()) fail(std::move(s));
+              stats.rows += b->rows;
+              stats.kept += b->kept_rows;
+              stats.removed += b->removed;
+              for (std::size_t i = 0; i < 8; ++i) {
+                stats.rejected_by_reason[i] += b->rejected_by_reason[i];
+                stats.rejected += b->rejected_by_reason[i];
+              }
+              lines_before += b->outcome.lf_count;
+              if (options.max_rejected_rows && stats.rejected > *options.max_rejected_rows) {
+                fail(Status(ErrorCode::kDataQuality, ""));  // the message is made below
+              }
+              if (options.progress) {
+                const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+                options.progress({reader.bytes_read(), stats.rows, elapsed.count()});
+              }
+            }
+          }
+          free_blocks.push(b);
+        }));
+  });
+
+  stats.bytes_in = reader.bytes_read();
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+  stats.seconds = elapsed.count();
+
+  // The data-quality gate, once the counts are final (or when the count alone already fails).
+  if (failure.ok() || failure.code() == ErrorCode::kDataQuality) {
+    const bool over_rows = options.max_rejected_rows && stats.rejected > *options.max_rejected_rows;
+    const bool over_fraction =
+        options.max_rejected_fraction && stats.rows > 0 &&
+        static_cast<double>(stats.rejected) > *options.max_rejected_fraction * static_cast<double>(stats.rows);
+    if (over_rows || over_fraction) {
+      char share[32];
+      std::snprintf(share, sizeof share, "%.2f%%",
+                    stats.rows ? 100.0 * static_cast<double>(stats.rejected) / static_cast<double>(stats.rows) : 0.0);
+      char percent[32];
+      std::snprintf(percent, sizeof percent, "%.2f%% of rows", options.max_rejected_fraction.value_or(0) * 100);
+      const std::string limit = over_rows ? std::to_string(*options.max_rejected_rows) + " rows" : percent;
+      return Status(ErrorCode::kDataQuality,
+                    input + ": " + std::to_string(stats.rejected) + " of " + std::to_string(stats.rows) +
+                        (failure.ok() ? " rows" : "+ rows") + " rejected (" + share +
+                        "), more than the limit of " + limit);
+    }
+  }
+  if (!failure.ok()) return failure;
+  return stats;
+}
+
+Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
+                           const OptOutIndex& index, const FilterOptions& options) {
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(
+      options.digest_output ? XXH3_createState() : nullptr, &XXH3_freeState);
+  if (digest) XXH3_128bits_reset(digest.get());
+  PieceWriter kept(out, digest.get());
+  std::optional<PieceWriter> rejected;
+  if (rejects != nullptr) rejected.emplace(*rejects);
+  const detail::IndexBits bits = detail::IndexAccess::bits(index);
+
+  Result<FilterStats> result = run_pipeline(in, options, &bits, rejects != nullptr,
+                                            [&](const Block& b, std::string_view header) {
+    Status s = kept.write(header, b.data.get(), b.kept);
+    if (s.ok() && rejected && (!header.empty() || !b.rejected.empty())) {
+      s = rejected->write(header, b.data.get(), b.rejected);
+    }
+    return s;
+  });
+  if (!result.ok()) return result;
+  result->bytes_out = kept.bytes();
+  result->bytes_rejected = rejected ? rejected->bytes() : 0;
+  if (digest) {
+    const XXH128_hash_t h = XXH3_128bits_digest(digest.get());
+    result->output_digest = Digest128{h.high64, h.low64};
+  }
+  return result;
+}
+
+Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOptions& options,
+                                   NumbersFormat format) {
+  detail::StemSetBuilder distinct;
+  Result<FilterStats> scanned = run_pipeline(in, options, nullptr, false,
+                                             [&](const Block& b, std::string_view) {
+    const std::span<const std::uint32_t> part(b.stems);
+    distinct.add(std::span<const std::span<const std::uint32_t>>(&part, 1));
+    return Status();
+  });
+  if (!scanned.ok()) return scanned.status();
+
+  NumbersStats stats;
+  stats.rows = scanned->rows;
+  stats.valid = scanned->kept;
+  stats.rejected = scanned->rejected;
+  std::copy(std::begin(scanned->rejected_by_reason), std::end(scanned->rejected_by_reason),
+            std::begin(stats.rejected_by_reason));
+  stats.bytes_in = scanned->bytes_in;
+
+  const detail::RoaringPtr set = distinct.finish();
+  stats.distinct = roaring_bitmap_get_cardinality(set.get());
+  // The Check for National Data Opt-outs service's .dat form: each number followed by a comma.
+  const std::string_view line_end = format == NumbersFormat::kMesh ? ",\n" : "\n";
+  std::string buffer;
+  Status status;
+  auto flush = [&] {
+    const std::string_view pieces[] = {buffer};
+    status = out.write(pieces);
+    stats.bytes_out += buffer.size();
+    buffer.clear();
+  };
+  roaring_uint32_iterator_t* it = roaring_create_iterator(set.get());
+  char number[kMaxFormattedBytes];
+  for (; it->has_value && status.ok(); roaring_advance_uint32_iterator(it)) {
+    buffer.append(number, format_nhs_number(it->current_value, number));
+    buffer.append(line_end);
+    if (buffer.size() >= detail::kNumbersWriteBytes) flush();
+  }
+  roaring_free_uint32_iterator(it);
+  if (status.ok() && !buffer.empty()) flush();
+  if (!status.ok()) return status;
+  stats.seconds = scanned->seconds;
+  return stats;
+}
+
+}  // namespace optout

@@ -1,0 +1,213 @@
+// File-descriptor I/O for the filter, and atomically replaced output files.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <istream>
+#include <random>
+#include <vector>
+
+#include "optout/filter.hpp"
+#include "optout/io.hpp"
+#include "tuning.hpp"
+
+namespace optout {
+namespace {
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+void enlarge_pipe(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+    // Best effort: a smaller pipe still works, only with more wake-ups.
+    (void)fcntl(fd, F_SETPIPE_SZ, detail::kPipeBufferBytes);
+  }
+}
+
+class FdSource final : public ByteSource {
+ public:
+  FdSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) { enlarge_pipe(fd_); }
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override {
+    for (;;) {
+      const ssize_t n = ::read(fd_, buffer, capacity);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      return Status(ErrorCode::kIoError, name_ + ": read failed: " + errno_text(errno));
+    }
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+class FdSink final : public ByteSink {
+ public:
+  FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) { enlarge_pipe(fd_); }
+  Status write(std::span<const std::string_view> pieces) override {
+    std::vector<iovec> iov;
+    iov.reserve(std::min(pieces.size(), detail::kMaxIovecs));
+    std::size_t next = 0;
+    while (next < pieces.size()) {
+      iov.clear();
+      while (next < pieces.size() && iov.size() < detail::kMaxIovecs) {
+        const std::string_view piece = pieces[next++];
+        if (!piece.empty()) iov.push_back({const_cast<char*>(piece.data()), piece.size()});
+      }
+      if (Status s = write_all(iov); !s.ok()) return s;
+    }
+    return Status();
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  Status write_all(std::vector<iovec>& iov) {
+    std::size_t first = 0;
+    while (first < iov.size()) {
+      const ssize_t n = ::writev(fd_, iov.data() + first, static_cast<int>(iov.size() - first));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EPIPE) return Status(ErrorCode::kBrokenPipe, name_ + ": reader went away");
+        return Status(ErrorCode::kIoError, name_ + ": write failed: " + errno_text(errno));
+      }
+      auto left = static_cast<std::size_t>(n);
+      while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+      if (left > 0) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
+    }
+    return Status();
+  }
+
+  int fd_;
+  std::string name_;
+};
+
+class IstreamSource final : public ByteSource {
+ public:
+  IstreamSource(std::istream& in, std::string name) : in_(in), name_(std::move(name)) {}
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override {
+    in_.read(buffer, static_cast<std::streamsize>(capacity));
+    if (in_.bad()) return Status(ErrorCode::kIoError, name_ + ": read failed");
+    return static_cast<std::size_t>(in_.gcount());
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::istream& in_;
+  std::string name_;
+};
+
+class StringSink final : public ByteSink {
+ public:
+  StringSink(std::string& out, std::string name) : out_(out), name_(std::move(name)) {}
+  Status write(std::span<const std::string_view> pieces) override {
+    for (std::string_view piece : pieces) out_.append(piece);
+    return Status();
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::string& out_;
+  std::string name_;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name) {
+  return std::make_unique<FdSource>(fd, std::move(name));
+}
+std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name) {
+  return std::make_unique<FdSink>(fd, std::move(name));
+}
+std::unique_ptr<ByteSource> make_istream_source(std::istream& in, std::string name) {
+  return std::make_unique<IstreamSource>(in, std::move(name));
+}
+std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::string name) {
+  return std::make_unique<StringSink>(out, std::move(name));
+}
+
+// ---- AtomicFile -------------------------------------------------------------------------------
+
+struct AtomicFile::Impl {
+  std::filesystem::path final_path;
+  std::filesystem::path temp_path;
+  int fd = -1;
+  bool committed = false;
+  std::unique_ptr<ByteSink> sink;
+
+  ~Impl() {
+    if (fd >= 0) ::close(fd);
+    if (!committed && !temp_path.empty()) ::unlink(temp_path.c_str());
+  }
+};
+
+AtomicFile::AtomicFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AtomicFile::AtomicFile(AtomicFile&&) noexcept = default;
+AtomicFile& AtomicFile::operator=(AtomicFile&&) noexcept = default;
+AtomicFile::~AtomicFile() = default;
+
+Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->final_path = path;
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  std::random_device entropy;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%08x", entropy());
+    std::filesystem::path temp = dir / std::string(".").append(path.filename().string()).append(".tmp-").append(suffix);
+    // 0666 less the umask, like any other new file (mkstemp would force 0600).
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      impl->fd = fd;
+      impl->temp_path = std::move(temp);
+      impl->sink = make_fd_sink(fd, path.string());
+      return AtomicFile(std::move(impl));
+    }
+    if (errno != EEXIST) {
+      return Status(ErrorCode::kIoError, path.string() + ": cannot create: " + errno_text(errno));
+    }
+  }
+  return Status(ErrorCode::kIoError, path.string() + ": cannot create a temporary file");
+}
+
+int AtomicFile::fd() const noexcept { return impl_->fd; }
+
+ByteSink& AtomicFile::sink() noexcept { return *impl_->sink; }
+
+Status AtomicFile::write_all(std::string_view bytes) {
+  const std::string_view pieces[] = {bytes};
+  return impl_->sink->write(pieces);
+}
+
+Status AtomicFile::commit(bool durable) {
+  Impl& f = *impl_;
+  const std::string name = f.final_path.string();
+  if (durable && ::fsync(f.fd) != 0) {
+    return Status(ErrorCode::kIoError, name + ": sync failed: " + errno_text(errno));
+  }
+  const int fd = f.fd;
+  f.fd = -1;
+  if (::close(fd) != 0) return Status(ErrorCode::kIoError, name + ": close failed: " + errno_text(errno));
+  if (::rename(f.temp_path.c_str(), f.final_path.c_str()) != 0) {
+    return Status(ErrorCode::kIoError, name + ": rename failed: " + errno_text(errno));
+  }
+  f.committed = true;
+  if (durable) {
+    const std::filesystem::path dir = f.final_path.has_parent_path() ? f.final_path.parent_path() : ".";
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+      (void)::fsync(dir_fd);
+      ::close(dir_fd);
+    }
+  }
+  return Status();
+}
+
+}  // namespace optout

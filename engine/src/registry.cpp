@@ -1,0 +1,205 @@
+// Registry queries, list names, digests and registry comparison.
+#include <algorithm>
+#include <cstdio>
+
+#include "optout/registry.hpp"
+#include "registry_data.hpp"
+#include "snapshot_format.hpp"
+
+namespace optout {
+namespace {
+
+// The data of Registry(): no lists, created_at 0, and the digest of that registry's encoding.
+const std::shared_ptr<const detail::RegistryData>& empty_data() {
+  static const std::shared_ptr<const detail::RegistryData> empty = [] {
+    auto data = std::make_shared<detail::RegistryData>();
+    const detail::SnapshotBytes bytes = detail::encode_snapshot(*data);
+    data->digest = detail::snapshot_checksum(bytes.view().substr(0, bytes.size - detail::kSnapshotTrailerBytes));
+    return std::shared_ptr<const detail::RegistryData>(std::move(data));
+  }();
+  return empty;
+}
+
+bool is_name_byte(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+const roaring_bitmap_t* bitmap_of(const detail::RegistryData& data, std::string_view name) {
+  const auto it = std::lower_bound(data.lists.begin(), data.lists.end(), name,
+                                   [](const ListInfo& info, std::string_view n) { return info.name < n; });
+  if (it == data.lists.end() || it->name != name) return nullptr;
+  return data.bitmaps[static_cast<std::size_t>(it - data.lists.begin())].get();
+}
+
+std::vector<std::uint32_t> to_vector(const roaring_bitmap_t* bitmap) {
+  std::vector<std::uint32_t> out(roaring_bitmap_get_cardinality(bitmap));
+  roaring_bitmap_to_uint32_array(bitmap, out.data());
+  return out;
+}
+
+}  // namespace
+
+const char* list_kind_name(ListKind kind) noexcept {
+  switch (kind) {
+    case ListKind::kDeny: return "deny";
+    case ListKind::kAllow: return "allow";
+  }
+  return "unknown";
+}
+
+Status validate_list_name(std::string_view name) {
+  constexpr std::size_t kMaxNameBytes = 64;
+  if (name.empty()) return Status(ErrorCode::kInvalidArgument, "list name is empty");
+  if (name.size() > kMaxNameBytes) {
+    return Status(ErrorCode::kInvalidArgument, "list name is longer than 64 bytes");
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (!is_name_byte(name[i])) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "list name: byte " + std::to_string(i + 1) +
+                        " is not a letter, digit, '_', '.' or '-'");
+    }
+  }
+  return Status();
+}
+
+std::string Digest128::hex() const {
+  char text[33];
+  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(high),
+                static_cast<unsigned long long>(low));
+  return std::string(text, 32);
+}
+
+// ---- Registry ---------------------------------------------------------------------------------
+
+Registry::Registry() : data_(empty_data()) {}
+Registry::~Registry() = default;
+Registry::Registry(const Registry&) = default;
+Registry& Registry::operator=(const Registry&) = default;
+// Moves copy the pointer, so a moved-from Registry stays a valid registry (the same one).
+Registry::Registry(Registry&& other) noexcept : data_(other.data_) {}
+Registry& Registry::operator=(Registry&& other) noexcept {
+  data_ = other.data_;
+  return *this;
+}
+Registry::Registry(std::shared_ptr<const detail::RegistryData> data) : data_(std::move(data)) {}
+
+std::int64_t Registry::created_at() const noexcept { return data_->created_at; }
+
+const std::string& Registry::description() const noexcept { return data_->description; }
+
+const std::vector<ListInfo>& Registry::lists() const noexcept { return data_->lists; }
+
+std::optional<std::size_t> Registry::find_list(std::string_view name) const noexcept {
+  const auto& lists = data_->lists;
+  const auto it = std::lower_bound(lists.begin(), lists.end(), name,
+                                   [](const ListInfo& info, std::string_view n) { return info.name < n; });
+  if (it == lists.end() || it->name != name) return std::nullopt;
+  return static_cast<std::size_t>(it - lists.begin());
+}
+
+bool Registry::contains(std::size_t index, std::uint32_t stem) const noexcept {
+  return roaring_bitmap_contains(data_->bitmaps[index].get(), stem);
+}
+
+void Registry::contains_many(std::size_t index, std::span<const std::uint32_t> stems,
+                             std::span<std::uint8_t> out) const noexcept {
+  const roaring_bitmap_t* bitmap = data_->bitmaps[index].get();
+  for (std::size_t i = 0; i < stems.size(); ++i) out[i] = roaring_bitmap_contains(bitmap, stems[i]) ? 1 : 0;
+}
+
+void Registry::for_each_stem(std::size_t index, const std::function<bool(std::uint32_t)>& f) const {
+  roaring_iterate(
+      data_->bitmaps[index].get(),
+      [](std::uint32_t value, void* param) {
+        return (*static_cast<const std::function<bool(std::uint32_t)>*>(param))(value);
+      },
+      const_cast<std::function<bool(std::uint32_t)>*>(&f));
+}
+
+std::vector<std::uint32_t> Registry::stems(std::size_t index) const {
+  return to_vector(data_->bitmaps[index].get());
+}
+
+std::uint64_t Registry::total_count() const noexcept {
+  std::uint64_t total = 0;
+  for (const ListInfo& info : data_->lists) total += info.count;
+  return total;
+}
+
+std::uint64_t Registry::memory_bytes() const noexcept {
+  std::uint64_t total = 0;
+  for (const ListInfo& info : data_->lists) total += info.memory_bytes;
+  return total;
+}
+
+const Digest128& Registry::digest() const noexcept { return data_->digest; }
+
+// ---- Comparing --------------------------------------------------------------------------------
+
+std::vector<ListDiff> diff_registries(const Registry& older, const Registry& newer) {
+  const auto& a = detail::RegistryAccess::data(older);
+  const auto& b = detail::RegistryAccess::data(newer);
+  std::vector<ListDiff> out;
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.lists.size() || j < b.lists.size()) {
+    ListDiff d;
+    const bool take_old = i < a.lists.size() && (j == b.lists.size() || a.lists[i].name <= b.lists[j].name);
+    const bool take_new = j < b.lists.size() && (i == a.lists.size() || b.lists[j].name <= a.lists[i].name);
+    if (take_old && take_new) {
+      const roaring_bitmap_t* x = a.bitmaps[i].get();
+      const roaring_bitmap_t* y = b.bitmaps[j].get();
+      d.name = a.lists[i].name;
+      d.old_kind = a.lists[i].kind;
+      d.new_kind = b.lists[j].kind;
+      d.added = roaring_bitmap_andnot_cardinality(y, x);
+      d.withdrawn = roaring_bitmap_andnot_cardinality(x, y);
+      ++i;
+      ++j;
+    } else if (take_old) {
+      d.name = a.lists[i].name;
+      d.old_kind = a.lists[i].kind;
+      d.withdrawn = a.lists[i].count;
+      ++i;
+    } else {
+      d.name = b.lists[j].name;
+      d.new_kind = b.lists[j].kind;
+      d.added = b.lists[j].count;
+      ++j;
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<ListChanges> list_changes(const Registry& older, const Registry& newer, std::string_view name) {
+  const roaring_bitmap_t* x = bitmap_of(detail::RegistryAccess::data(older), name);
+  const roaring_bitmap_t* y = bitmap_of(detail::RegistryAccess::data(newer), name);
+  if (x == nullptr && y == nullptr) {
+    // A name that is not a valid list name is not echoed: it could be anything, a number included.
+    std::string message = "no list ";
+    if (validate_list_name(name).ok()) {
+      message.append("'").append(name).append("'");
+    } else {
+      message.append("of that name");
+    }
+    return Status(ErrorCode::kNotFound, message.append(" in either registry"));
+  }
+  ListChanges changes;
+  if (x == nullptr) {
+    changes.added = to_vector(y);
+  } else if (y == nullptr) {
+    changes.withdrawn = to_vector(x);
+  } else {
+    const detail::RoaringPtr added(roaring_bitmap_andnot(y, x));
+    const detail::RoaringPtr withdrawn(roaring_bitmap_andnot(x, y));
+    if (!added || !withdrawn) return Status(ErrorCode::kInternal, "out of memory comparing lists");
+    changes.added = to_vector(added.get());
+    changes.withdrawn = to_vector(withdrawn.get());
+  }
+  return changes;
+}
+
+}  // namespace optout

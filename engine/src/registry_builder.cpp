@@ -1,0 +1,453 @@
+// RegistryBuilder: source parsing (parallel, in bounded blocks) and list set operations.
+//
+// A source is read in blocks of kSourceBlockBytes cut at the last newline; each block is cut at
+// newlines into chunks of about kParseChunkBytes, parsed in parallel (each chunk counts its lines,
+// so the first invalid line is known by number whatever the scheduling), and its stems go to a
+// StemSetBuilder. The source's set is applied to the list only when the whole source is good, so
+// a failed call leaves the builder unchanged.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <new>
+
+#include "optout/nhs_number.hpp"
+#include "optout/registry.hpp"
+#include "registry_data.hpp"
+#include "roaring_build.hpp"
+#include "snapshot_format.hpp"
+#include "tuning.hpp"
+
+namespace optout {
+namespace {
+
+using detail::RoaringPtr;
+using detail::StemSetBuilder;
+
+constexpr std::uint64_t kNoLine = std::numeric_limits<std::uint64_t>::max();
+
+// The same whitespace parse_nhs_number() trims.
+constexpr bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+Status out_of_memory(std::string_view what) {
+  return Status(ErrorCode::kInternal, std::string(what) + ": out of memory");
+}
+
+// What one chunk of a block held.
+struct ChunkResult {
+  std::vector<std::uint32_t> stems;
+  std::uint64_t lines = 0;
+  std::uint64_t blank = 0;
+  std::uint64_t invalid = 0;
+  std::uint64_t first_invalid = kNoLine;  // 0-based line within the chunk
+  InvalidReason reason = InvalidReason::kNone;
+};
+
+// One line, without its '\n': a number, optionally with the .dat form's one trailing comma; a
+// blank line; or an invalid line.
+void parse_line(std::string_view line, ChunkResult& r) {
+  std::size_t n = line.size();
+  while (n > 0 && is_space(line[n - 1])) --n;
+  const bool comma = n > 0 && line[n - 1] == ',';
+  if (comma) --n;
+  const ParsedNhsNumber parsed = parse_nhs_number(line.substr(0, n));
+  if (parsed.valid()) {
+    r.stems.push_back(parsed.stem);
+  } else if (parsed.reason == InvalidReason::kEmpty && !comma) {
+    ++r.blank;
+  } else {
+    if (r.first_invalid == kNoLine) {
+      r.first_invalid = r.lines;
+      r.reason = parsed.reason;
+    }
+    ++r.invalid;
+  }
+  ++r.lines;
+}
+
+void parse_chunk(std::string_view text, ChunkResult& r) {
+  r.stems.clear();
+  r.stems.reserve(text.size() / 11 + 1);  // a valid line is at least 10 digits and a newline
+  r.lines = r.blank = r.invalid = 0;
+  r.first_invalid = kNoLine;
+  r.reason = InvalidReason::kNone;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const char* line_end = nl != nullptr ? nl : end;
+    parse_line(std::string_view(p, static_cast<std::size_t>(line_end - p)), r);
+    p = nl != nullptr ? nl + 1 : end;
+  }
+}
+
+// Parses a source block by block into a stem set, counting lines.
+class SourceParser {
+ public:
+  SourceParser(std::string_view source_name, SourceOptions options, StemSetBuilder& set)
+      : name_(source_name), options_(options), set_(set) {}
+
+  // Parses whole lines: text ends just after a '\n', or at the end of the source.
+  Status parse(std::string_view text) {
+    std::vector<std::string_view> pieces;
+    for (std::size_t pos = 0; pos < text.size();) {
+      std::size_t end = text.size();
+      if (text.size() - pos > detail::kParseChunkBytes) {
+        const std::size_t from = pos + detail::kParseChunkBytes - 1;
+        const void* nl = std::memchr(text.data() + from, '\n', text.size() - from);
+        if (nl != nullptr) end = static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) + 1;
+      }
+      pieces.push_back(text.substr(pos, end - pos));
+      pos = end;
+    }
+    if (chunks_.size() < pieces.size()) chunks_.resize(pieces.size());
+    tbb::parallel_for(std::size_t{0}, pieces.size(), [&](std::size_t i) { parse_chunk(pieces[i], chunks_[i]); });
+    std::vector<std::span<const std::uint32_t>> stems;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const ChunkResult& r = chunks_[i];
+      if (r.first_invalid != kNoLine && !options_.skip_invalid) {
+        return invalid_line(stats_.lines + r.first_invalid + 1, invalid_reason_text(r.reason));
+      }
+      stats_.lines += r.lines;
+      stats_.blank += r.blank;
+      stats_.invalid += r.invalid;
+      stats_.numbers += r.stems.size();
+      stems.emplace_back(r.stems);
+    }
+    set_.add(stems);
+    return Status();
+  }
+
+  // Counts a line longer than kMaxSourceLineBytes, whose bytes the caller skips.
+  Status too_long_line() {
+    ++stats_.lines;
+    if (!options_.skip_invalid) return invalid_line(stats_.lines, "line too long");
+    ++stats_.invalid;
+    return Status();
+  }
+
+  const SourceStats& stats() const noexcept { return stats_; }
+
+ private:
+  Status invalid_line(std::uint64_t line, const char* reason) const {
+    return Status(ErrorCode::kInvalidInput, name_ + ":" + std::to_string(line) + ": " + reason);
+  }
+
+  std::string name_;
+  SourceOptions options_;
+  StemSetBuilder& set_;
+  std::vector<ChunkResult> chunks_;
+  SourceStats stats_;
+};
+
+// Cuts text in memory into blocks as a file would be read.
+Status parse_text(std::string_view text, SourceParser& parser) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.size();
+    if (text.size() - pos > detail::kSourceBlockBytes) {
+      end = pos + detail::kSourceBlockBytes;
+      const void* last = ::memrchr(text.data() + pos, '\n', end - pos);
+      if (last == nullptr) {
+        if (Status s = parser.too_long_line(); !s.ok()) return s;
+        const void* nl = std::memchr(text.data() + end, '\n', text.size() - end);
+        pos = nl == nullptr ? text.size() : static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) + 1;
+        continue;
+      }
+      end = static_cast<std::size_t>(static_cast<const char*>(last) - text.data()) + 1;
+    }
+    if (Status s = parser.parse(text.substr(pos, end - pos)); !s.ok()) return s;
+    pos = end;
+  }
+  return Status();
+}
+
+Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
+  const std::string name = path.string();
+  const auto io_error = [&](int error) { return Status(ErrorCode::kIoError, name + ": " + std::strerror(error)); };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error(errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  constexpr std::size_t kCapacity = detail::kSourceBlockBytes;
+  const detail::LargeBuffer buffer(detail::allocate_large(kCapacity));
+  if (!buffer) throw std::bad_alloc();
+  char* const buf = buffer.get();
+  std::size_t filled = 0;
+  bool eof = false;
+  bool skipping = false;  // inside a line that was too long, up to its newline
+  for (;;) {
+    while (!eof && filled < kCapacity) {
+      const ssize_t n = ::read(fd, buf + filled, kCapacity - filled);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return io_error(errno);
+      }
+      if (n == 0) eof = true;
+      filled += static_cast<std::size_t>(n);
+    }
+    if (skipping) {
+      const void* nl = std::memchr(buf, '\n', filled);
+      if (nl == nullptr) {
+        filled = 0;
+        if (eof) break;
+        continue;
+      }
+      const std::size_t drop = static_cast<std::size_t>(static_cast<const char*>(nl) - buf) + 1;
+      std::memmove(buf, buf + drop, filled - drop);
+      filled -= drop;
+      skipping = false;
+      continue;
+    }
+    if (filled == 0) break;
+    if (eof) return parser.parse(std::string_view(buf, filled));
+    const void* last = ::memrchr(buf, '\n', filled);
+    if (last == nullptr) {  // the buffer is full and holds part of one line
+      if (Status s = parser.too_long_line(); !s.ok()) return s;
+      skipping = true;
+      filled = 0;
+      continue;
+    }
+    const std::size_t whole = static_cast<std::size_t>(static_cast<const char*>(last) - buf) + 1;
+    if (Status s = parser.parse(std::string_view(buf, whole)); !s.ok()) return s;
+    std::memmove(buf, buf + whole, filled - whole);
+    filled -= whole;
+  }
+  return Status();
+}
+
+// The index of the first stem that is not a valid stem, or nullopt.
+std::optional<std::size_t> first_invalid_stem(std::span<const std::uint32_t> stems) {
+  constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+  std::atomic<std::size_t> first{kNone};
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, stems.size(), 1 << 16),
+                    [&](const tbb::blocked_range<std::size_t>& range) {
+    for (std::size_t i = range.begin(); i != range.end(); ++i) {
+      if (i >= first.load(std::memory_order_relaxed)) return;
+      if (!is_valid_stem(stems[i])) {
+        std::size_t seen = first.load(std::memory_order_relaxed);
+        while (i < seen && !first.compare_exchange_weak(seen, i, std::memory_order_relaxed)) {
+        }
+        return;
+      }
+    }
+  });
+  const std::size_t i = first.load();
+  if (i == kNone) return std::nullopt;
+  return i;
+}
+
+}  // namespace
+
+// ---- RegistryBuilder --------------------------------------------------------------------------
+
+struct RegistryBuilder::Impl {
+  struct List {
+    ListKind kind;
+    RoaringPtr bitmap;
+  };
+  std::string description;
+  std::map<std::string, List, std::less<>> lists;
+
+  // Checks that name can be a list of this kind, without creating it.
+  Status check_declarable(std::string_view name, ListKind kind) const {
+    if (Status s = validate_list_name(name); !s.ok()) return s;
+    const auto it = lists.find(name);
+    if (it != lists.end() && it->second.kind != kind) {
+      return Status(ErrorCode::kInvalidArgument, "list '" + std::string(name) + "' is " +
+                                                     (it->second.kind == ListKind::kDeny ? "a deny" : "an allow") +
+                                                     " list, not " +
+                                                     (kind == ListKind::kDeny ? "a deny" : "an allow") + " list");
+    }
+    return Status();
+  }
+
+  Status check_exists(std::string_view name) const {
+    if (Status s = validate_list_name(name); !s.ok()) return s;
+    if (lists.find(name) == lists.end()) {
+      return Status(ErrorCode::kNotFound, "no list '" + std::string(name) + "' to withdraw from");
+    }
+    return Status();
+  }
+
+  List& declare(std::string_view name, ListKind kind) {
+    const auto it = lists.find(name);
+    if (it != lists.end()) return it->second;
+    roaring_bitmap_t* empty = roaring_bitmap_create();
+    if (empty == nullptr) throw std::bad_alloc();
+    return lists.emplace(std::string(name), List{kind, RoaringPtr(empty)}).first->second;
+  }
+
+  // Adds or withdraws a finished source set; fills in changed and unchanged.
+  void apply(List& list, RoaringPtr set, bool withdraw, SourceStats& stats) {
+    roaring_bitmap_t* bitmap = list.bitmap.get();
+    const std::uint64_t before = roaring_bitmap_get_cardinality(bitmap);
+    if (withdraw) {
+      roaring_bitmap_andnot_inplace(bitmap, set.get());
+    } else if (before == 0) {
+      list.bitmap = std::move(set);  // nothing to merge with
+    } else {
+      roaring_bitmap_or_inplace(bitmap, set.get());
+    }
+    const std::uint64_t after = roaring_bitmap_get_cardinality(list.bitmap.get());
+    stats.changed = withdraw ? before - after : after - before;
+    stats.unchanged = stats.numbers - stats.changed;
+  }
+};
+
+RegistryBuilder::RegistryBuilder() : impl_(std::make_unique<Impl>()) {}
+
+RegistryBuilder::RegistryBuilder(const Registry& base) : impl_(std::make_unique<Impl>()) {
+  const detail::RegistryData& data = detail::RegistryAccess::data(base);
+  impl_->description = data.description;
+  for (std::size_t i = 0; i < data.lists.size(); ++i) {
+    roaring_bitmap_t* copy = roaring_bitmap_copy(data.bitmaps[i].get());
+    if (copy == nullptr) throw std::bad_alloc();
+    impl_->lists.emplace(data.lists[i].name, Impl::List{data.lists[i].kind, RoaringPtr(copy)});
+  }
+}
+
+RegistryBuilder::~RegistryBuilder() = default;
+RegistryBuilder::RegistryBuilder(RegistryBuilder&&) noexcept = default;
+RegistryBuilder& RegistryBuilder::operator=(RegistryBuilder&&) noexcept = default;
+
+void RegistryBuilder::set_description(std::string description) { impl_->description = std::move(description); }
+
+Status RegistryBuilder::declare_list(std::string_view name, ListKind kind) {
+  try {
+    if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
+    impl_->declare(name, kind);
+    return Status();
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("declaring a list");
+  }
+}
+
+Result<SourceStats> RegistryBuilder::add_stems(std::string_view name, ListKind kind,
+                                               std::span<const std::uint32_t> stems) {
+  try {
+    if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
+    if (const auto bad = first_invalid_stem(stems)) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "stems[" + std::to_string(*bad) + "] is not a valid stem (below 10^9, check digit not 10)");
+    }
+    StemSetBuilder set;
+    const std::span<const std::uint32_t> parts[] = {stems};
+    set.add(parts);
+    SourceStats stats;
+    stats.numbers = stems.size();
+    impl_->apply(impl_->declare(name, kind), set.finish(), /*withdraw=*/false, stats);
+    return stats;
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("adding stems");
+  }
+}
+
+Result<SourceStats> RegistryBuilder::remove_stems(std::string_view name, std::span<const std::uint32_t> stems) {
+  try {
+    if (Status s = impl_->check_exists(name); !s.ok()) return s;
+    if (const auto bad = first_invalid_stem(stems)) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "stems[" + std::to_string(*bad) + "] is not a valid stem (below 10^9, check digit not 10)");
+    }
+    StemSetBuilder set;
+    const std::span<const std::uint32_t> parts[] = {stems};
+    set.add(parts);
+    SourceStats stats;
+    stats.numbers = stems.size();
+    impl_->apply(impl_->lists.find(name)->second, set.finish(), /*withdraw=*/true, stats);
+    return stats;
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("withdrawing stems");
+  }
+}
+
+Result<SourceStats> RegistryBuilder::add_source(std::string_view name, ListKind kind,
+                                                const std::filesystem::path& path, SourceOptions options) {
+  try {
+    if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
+    StemSetBuilder set;
+    SourceParser parser(path.string(), options, set);
+    if (Status s = parse_file(path, parser); !s.ok()) return s;
+    SourceStats stats = parser.stats();
+    impl_->apply(impl_->declare(name, kind), set.finish(), /*withdraw=*/false, stats);
+    return stats;
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(path.string());
+  }
+}
+
+Result<SourceStats> RegistryBuilder::remove_source(std::string_view name, const std::filesystem::path& path,
+                                                   SourceOptions options) {
+  try {
+    if (Status s = impl_->check_exists(name); !s.ok()) return s;
+    StemSetBuilder set;
+    SourceParser parser(path.string(), options, set);
+    if (Status s = parse_file(path, parser); !s.ok()) return s;
+    SourceStats stats = parser.stats();
+    impl_->apply(impl_->lists.find(name)->second, set.finish(), /*withdraw=*/true, stats);
+    return stats;
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(path.string());
+  }
+}
+
+Result<SourceStats> RegistryBuilder::add_text(std::string_view name, ListKind kind, std::string_view text,
+                                              std::string_view source_name, SourceOptions options) {
+  try {
+    if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
+    StemSetBuilder set;
+    SourceParser parser(source_name, options, set);
+    if (Status s = parse_text(text, parser); !s.ok()) return s;
+    SourceStats stats = parser.stats();
+    impl_->apply(impl_->declare(name, kind), set.finish(), /*withdraw=*/false, stats);
+    return stats;
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(source_name);
+  }
+}
+
+Result<Registry> RegistryBuilder::build(std::optional<std::int64_t> created_at) {
+  if (!detail::is_valid_utf8(impl_->description)) {
+    return Status(ErrorCode::kInvalidArgument, "description is not valid UTF-8");
+  }
+  try {
+    auto data = std::make_shared<detail::RegistryData>();
+    data->created_at = created_at.value_or(std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+    data->description = impl_->description;
+    data->lists.reserve(impl_->lists.size());
+    data->bitmaps.reserve(impl_->lists.size());
+    for (auto& [name, list] : impl_->lists) {  // std::map: sorted by name, byte order
+      detail::optimize_bitmap(list.bitmap.get());
+      ListInfo info;
+      info.name = name;
+      info.kind = list.kind;
+      detail::describe_list(info, list.bitmap.get());
+      data->lists.push_back(std::move(info));
+      data->bitmaps.push_back(std::move(list.bitmap));
+    }
+    impl_ = std::make_unique<Impl>();
+    const detail::SnapshotBytes bytes = detail::encode_snapshot(*data);
+    data->digest = detail::snapshot_checksum(bytes.view().substr(0, bytes.size - detail::kSnapshotTrailerBytes));
+    return detail::RegistryAccess::make(std::move(data));
+  } catch (const std::bad_alloc&) {
+    impl_ = std::make_unique<Impl>();
+    return out_of_memory("building the registry");
+  }
+}
+
+}  // namespace optout

@@ -1,0 +1,725 @@
+// Snapshot encoding, decoding and validation (layout in snapshot_format.hpp), and the public
+// save_registry / load_registry / encode_registry / decode_registry.
+#include "snapshot_format.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "optout/io.hpp"
+#include "roaring_build.hpp"
+#include "tuning.hpp"
+
+namespace optout::detail {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "snapshot I/O copies little-endian integers as they are in memory");
+
+constexpr std::uint64_t align8(std::uint64_t n) noexcept { return (n + 7) & ~std::uint64_t{7}; }
+
+template <typename T>
+T load(const char* p) noexcept {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+template <typename T>
+void store(char* p, T value) noexcept {
+  std::memcpy(p, &value, sizeof value);
+}
+
+bool all_zero(const char* p, std::uint64_t n) noexcept {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+// ---- Writing ----------------------------------------------------------------------------------
+
+struct SectionSlot {
+  std::uint32_t type;
+  std::uint32_t flags;
+  std::uint64_t length;
+  std::uint64_t offset = 0;
+};
+
+// Places the sections after the table, 8-byte aligned; returns the file size.
+std::uint64_t lay_out(std::vector<SectionSlot>& slots) noexcept {
+  std::uint64_t pos = kSnapshotHeaderBytes + kSectionEntryBytes * slots.size();
+  for (SectionSlot& s : slots) {
+    s.offset = align8(pos);
+    pos = s.offset + s.length;
+  }
+  return align8(pos) + kSnapshotTrailerBytes;
+}
+
+// Writes the header and table into a zero-filled buffer of file_size bytes.
+void start_file(char* p, std::int64_t created_at, const std::vector<SectionSlot>& slots,
+                std::uint64_t file_size) noexcept {
+  std::memcpy(p, kSnapshotMagic, sizeof kSnapshotMagic);
+  store<std::uint32_t>(p + 8, kSnapshotVersion);
+  store<std::uint32_t>(p + 12, static_cast<std::uint32_t>(kSnapshotHeaderBytes));
+  store<std::uint64_t>(p + 16, file_size);
+  store<std::int64_t>(p + 24, created_at);
+  store<std::uint32_t>(p + 32, static_cast<std::uint32_t>(slots.size()));
+  char* entry = p + kSnapshotHeaderBytes;
+  for (const SectionSlot& s : slots) {
+    store<std::uint32_t>(entry, s.type);
+    store<std::uint32_t>(entry + 4, s.flags);
+    store<std::uint64_t>(entry + 8, s.offset);
+    store<std::uint64_t>(entry + 16, s.length);
+    entry += kSectionEntryBytes;
+  }
+}
+
+// Writes a LIST section's fixed header and padded name; returns where the bitmap goes.
+char* write_list_header(char* p, std::string_view name, ListKind kind, std::uint64_t cardinality,
+                        std::uint64_t bitmap_length) noexcept {
+  p[0] = static_cast<char>(kind);
+  store<std::uint16_t>(p + 2, static_cast<std::uint16_t>(name.size()));
+  store<std::uint64_t>(p + 8, cardinality);
+  store<std::uint64_t>(p + 16, bitmap_length);
+  std::memcpy(p + kListHeaderBytes, name.data(), name.size());
+  return p + kListHeaderBytes + align8(name.size());
+}
+
+// ---- Reading ----------------------------------------------------------------------------------
+
+// Where the parts of a portable Roaring serialization are (see CRoaring's ra_portable_serialize).
+struct PortableHeader {
+  bool has_run = false;
+  std::uint32_t size = 0;  // containers
+  std::size_t keycards = 0;
+  bool has_offsets = false;
+  std::size_t offsets = 0;
+  std::size_t header_bytes = 0;
+};
+
+// Read before CRoaring sees the bytes: CRoaring 0.2.66 takes a negative container count from the
+// no-run cookie at face value (and would try a huge allocation) and prints to stderr on failure.
+const char* parse_portable_header(std::string_view b, PortableHeader& h) noexcept {
+  if (b.size() < 4) return "bitmap: truncated";
+  const auto cookie = load<std::uint32_t>(b.data());
+  std::size_t pos = 4;
+  if ((cookie & 0xFFFF) == SERIAL_COOKIE) {
+    h.has_run = true;
+    h.size = (cookie >> 16) + 1;
+    pos += (h.size + 7) / 8;
+  } else if (cookie == SERIAL_COOKIE_NO_RUNCONTAINER) {
+    if (b.size() < 8) return "bitmap: truncated";
+    h.size = load<std::uint32_t>(b.data() + 4);
+    if (h.size > MAX_CONTAINERS) return "bitmap: impossible container count";
+    pos = 8;
+  } else {
+    return "bitmap: not a portable Roaring bitmap (unknown cookie)";
+  }
+  h.keycards = pos;
+  pos += std::size_t{4} * h.size;
+  h.has_offsets = !h.has_run || h.size >= NO_OFFSET_THRESHOLD;
+  if (h.has_offsets) {
+    h.offsets = pos;
+    pos += std::size_t{4} * h.size;
+  }
+  h.header_bytes = pos;
+  if (pos > b.size()) return "bitmap: truncated";
+  return nullptr;
+}
+
+// The structural checks of one container; nullptr when it is sound.
+const char* check_container(const roaring_array_t& ra, std::int32_t k,
+                            std::uint32_t header_cardinality) noexcept {
+  if (k > 0 && ra.keys[k - 1] >= ra.keys[k]) return "keys not increasing";
+  const void* c = ra.containers[k];
+  if (c == nullptr) return "missing";
+  switch (ra.typecodes[k]) {
+    case ARRAY_CONTAINER_TYPE_CODE: {
+      const auto* a = static_cast<const array_container_t*>(c);
+      if (a->cardinality < 1 || a->cardinality > DEFAULT_MAX_SIZE) {
+        return "array container with a number of values outside 1..4096";
+      }
+      for (std::int32_t i = 1; i < a->cardinality; ++i) {
+        if (a->array[i - 1] >= a->array[i]) return "array container values not strictly increasing";
+      }
+      if (std::uint32_t(a->cardinality) != header_cardinality) {
+        return "array container cardinality disagrees with the header";
+      }
+      return nullptr;
+    }
+    case BITSET_CONTAINER_TYPE_CODE: {
+      const auto* b = static_cast<const bitset_container_t*>(c);
+      const std::uint32_t bits = popcount_page(b->array);
+      if (std::int64_t{bits} != b->cardinality || bits != header_cardinality) {
+        return "bitset container cardinality disagrees with its bits";
+      }
+      if (bits <= DEFAULT_MAX_SIZE) return "bitset container with 4096 values or fewer";
+      return nullptr;
+    }
+    case RUN_CONTAINER_TYPE_CODE: {
+      const auto* r = static_cast<const run_container_t*>(c);
+      if (r->n_runs < 1) return "run container without runs";
+      std::uint32_t count = 0;
+      std::uint32_t previous_end = 0;
+      for (std::int32_t i = 0; i < r->n_runs; ++i) {
+        const std::uint32_t start = r->runs[i].value;
+        const std::uint32_t end = start + r->runs[i].length;
+        if (end > 0xFFFF) return "run goes past the end of the container";
+        if (i > 0 && start <= previous_end + 1) return "runs overlap, touch or are out of order";
+        previous_end = end;
+        count += r->runs[i].length + 1;
+      }
+      if (count != header_cardinality) return "run container cardinality disagrees with the header";
+      return nullptr;
+    }
+    default:
+      return "unexpected container type";
+  }
+}
+
+std::uint64_t container_bytes(const roaring_array_t& ra, std::int32_t k) noexcept {
+  switch (ra.typecodes[k]) {
+    case ARRAY_CONTAINER_TYPE_CODE:
+      return 2 * std::uint64_t(static_cast<const array_container_t*>(ra.containers[k])->cardinality);
+    case BITSET_CONTAINER_TYPE_CODE:
+      return BITSET_CONTAINER_SIZE_IN_WORDS * sizeof(std::uint64_t);
+    case RUN_CONTAINER_TYPE_CODE:
+      return 2 + 4 * std::uint64_t(static_cast<const run_container_t*>(ra.containers[k])->n_runs);
+    default:
+      return 0;
+  }
+}
+
+// Deserializes portable bytes whose bounds CRoaring's size scan has accepted into ONE block: the
+// bitmap struct, its arrays, the container structs and their payloads, with bitset payloads
+// 64-byte aligned. The bitmap is flagged ROARING_FLAG_FROZEN, so roaring_bitmap_free() frees just
+// that block (CRoaring's own frozen-view convention), and it must never be modified.
+//
+// Why not roaring_bitmap_portable_deserialize_safe(): it makes one malloc per container and copies
+// on one thread; a 50 M-number list is 4 600 bitset containers, 9 200 fresh 4 KiB pages, which on
+// this VM took 200–320 ms of page faults alone. One huge-page block copied in parallel took the
+// whole load to under 50 ms. The bounds checks are CRoaring's (portable_deserialize_size) and ours.
+RoaringPtr read_frozen(std::string_view bytes, const PortableHeader& header) {
+  struct Plan {
+    std::uint8_t type;
+    std::uint32_t count;  // values (array, bitset) or runs (run)
+    std::size_t from;     // payload offset in bytes
+    std::size_t to;       // payload offset in the block
+  };
+  const std::uint32_t n = header.size;
+  const char* const src = bytes.data();
+  std::vector<Plan> plan(n);
+  std::size_t pos = header.header_bytes;
+  std::size_t bitsets = 0;
+  std::size_t runs = 0;
+  std::size_t values = 0;
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const std::uint32_t cardinality = std::uint32_t{load<std::uint16_t>(src + header.keycards + 4 * std::size_t{k} + 2)} + 1;
+    const bool is_run = header.has_run && ((static_cast<unsigned char>(src[4 + k / 8]) >> (k % 8)) & 1) != 0;
+    Plan& p = plan[k];
+    std::size_t length;
+    if (is_run) {
+      if (pos + 2 > bytes.size()) return nullptr;
+      p = {RUN_CONTAINER_TYPE_CODE, load<std::uint16_t>(src + pos), pos + 2, 0};
+      length = 2 + 4 * std::size_t{p.count};
+      runs += p.count;
+    } else if (cardinality > DEFAULT_MAX_SIZE) {
+      p = {BITSET_CONTAINER_TYPE_CODE, cardinality, pos, 0};
+      length = BITSET_CONTAINER_SIZE_IN_WORDS * sizeof(std::uint64_t);
+      ++bitsets;
+    } else {
+      p = {ARRAY_CONTAINER_TYPE_CODE, cardinality, pos, 0};
+      length = 2 * std::size_t{cardinality};
+      values += cardinality;
+    }
+    if (length > bytes.size() - pos) return nullptr;  // cannot happen after the size scan
+    pos += length;
+  }
+  constexpr std::size_t kStructBytes = std::max({sizeof(bitset_container_t), sizeof(array_container_t), sizeof(run_container_t)});
+  constexpr std::size_t kPageBytes = BITSET_CONTAINER_SIZE_IN_WORDS * sizeof(std::uint64_t);
+  const std::size_t meta = sizeof(roaring_bitmap_t) + n * (sizeof(void*) + kStructBytes + sizeof(std::uint16_t) + 1);
+  const std::size_t total = meta + 64 + bitsets * kPageBytes + runs * sizeof(rle16_t) + values * sizeof(std::uint16_t);
+  char* const block = allocate_large(total);
+  if (block == nullptr) throw std::bad_alloc();
+  RoaringPtr result(reinterpret_cast<roaring_bitmap_t*>(block));
+  roaring_array_t& ra = result->high_low_container;
+  ra.size = static_cast<std::int32_t>(n);
+  ra.allocation_size = static_cast<std::int32_t>(n);
+  ra.flags = ROARING_FLAG_FROZEN;
+  char* at = block + sizeof(roaring_bitmap_t);
+  ra.containers = reinterpret_cast<void**>(at);
+  at += n * sizeof(void*);
+  char* const structs = at;
+  at += n * kStructBytes;
+  ra.keys = reinterpret_cast<std::uint16_t*>(at);
+  at += n * sizeof(std::uint16_t);
+  ra.typecodes = reinterpret_cast<std::uint8_t*>(at);
+  at += n;
+  const auto misalignment = reinterpret_cast<std::uintptr_t>(at) % 64;
+  char* const zone = at + (misalignment == 0 ? 0 : 64 - misalignment);
+  std::size_t bitset_at = 0;
+  std::size_t run_at = bitsets * kPageBytes;
+  std::size_t array_at = run_at + runs * sizeof(rle16_t);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    Plan& p = plan[k];
+    ra.keys[k] = load<std::uint16_t>(src + header.keycards + 4 * std::size_t{k});
+    ra.typecodes[k] = p.type;
+    char* const s = structs + k * kStructBytes;
+    ra.containers[k] = s;
+    switch (p.type) {
+      case BITSET_CONTAINER_TYPE_CODE: {
+        p.to = bitset_at;
+        bitset_at += kPageBytes;
+        auto* c = new (s) bitset_container_t;
+        c->cardinality = static_cast<std::int32_t>(p.count);
+        c->array = reinterpret_cast<std::uint64_t*>(zone + p.to);
+        break;
+      }
+      case RUN_CONTAINER_TYPE_CODE: {
+        p.to = run_at;
+        run_at += p.count * sizeof(rle16_t);
+        auto* c = new (s) run_container_t;
+        c->n_runs = c->capacity = static_cast<std::int32_t>(p.count);
+        c->runs = reinterpret_cast<rle16_t*>(zone + p.to);
+        break;
+      }
+      default: {
+        p.to = array_at;
+        array_at += p.count * sizeof(std::uint16_t);
+        auto* c = new (s) array_container_t;
+        c->cardinality = c->capacity = static_cast<std::int32_t>(p.count);
+        c->array = reinterpret_cast<std::uint16_t*>(zone + p.to);
+        break;
+      }
+    }
+  }
+  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, n, kValidateGrain),
+                    [&](const tbb::blocked_range<std::uint32_t>& range) {
+    for (std::uint32_t k = range.begin(); k != range.end(); ++k) {
+      const Plan& p = plan[k];
+      const std::size_t length = p.type == BITSET_CONTAINER_TYPE_CODE ? kPageBytes
+                                 : p.type == RUN_CONTAINER_TYPE_CODE  ? p.count * sizeof(rle16_t)
+                                                                      : p.count * sizeof(std::uint16_t);
+      std::memcpy(zone + p.to, src + p.from, length);
+    }
+  });
+  return result;
+}
+
+// Reads and validates one list's bitmap. Returns the problem, or an empty string.
+std::string read_bitmap(std::string_view bytes, std::uint64_t cardinality, RoaringPtr& out) {
+  PortableHeader header;
+  if (const char* problem = parse_portable_header(bytes, header)) return problem;
+  const std::size_t used = roaring_bitmap_portable_deserialize_size(bytes.data(), bytes.size());
+  if (used == 0) return "bitmap: truncated or malformed";
+  if (used != bytes.size()) return "bitmap: bytes left over after its end";
+  out = read_frozen(bytes, header);
+  if (!out) return "bitmap: truncated or malformed";
+  const roaring_bitmap_t* bitmap = out.get();
+  if (std::string problem = validate_bitmap(bitmap, bytes); !problem.empty()) return problem;
+  if (roaring_bitmap_get_cardinality(bitmap) != cardinality) {
+    return "stored count does not match the bitmap";
+  }
+  if (cardinality > 0 && roaring_bitmap_maximum(bitmap) >= kStemLimit) {
+    return "bitmap holds a value of 10^9 or more, which is not a stem";
+  }
+  return {};
+}
+
+struct ListEntry {
+  std::string_view name;
+  ListKind kind;
+  std::uint64_t cardinality;
+  std::string_view bitmap;
+};
+
+}  // namespace
+
+// ---- Shared helpers ---------------------------------------------------------------------------
+
+Digest128 snapshot_checksum(std::string_view bytes) noexcept {
+  const XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
+  return Digest128{h.high64, h.low64};
+}
+
+void rewrite_trailer(std::string& bytes) noexcept {
+  const std::size_t body = bytes.size() - kSnapshotTrailerBytes;
+  const Digest128 digest = snapshot_checksum(std::string_view(bytes).substr(0, body));
+  store<std::uint64_t>(bytes.data() + body, digest.high);
+  store<std::uint64_t>(bytes.data() + body + 8, digest.low);
+}
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (std::size_t j = 1; j < len; ++j) {
+      if ((s[i + j] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + j] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+void describe_list(ListInfo& info, const roaring_bitmap_t* bitmap) noexcept {
+  info.count = roaring_bitmap_get_cardinality(bitmap);
+  info.serialized_bytes = roaring_bitmap_portable_size_in_bytes(bitmap);
+  info.memory_bytes = bitmap_memory_bytes(bitmap);
+}
+
+std::string assemble_snapshot(std::int64_t created_at, std::span<const SnapshotSection> sections) {
+  std::vector<SectionSlot> slots;
+  slots.reserve(sections.size());
+  for (const SnapshotSection& s : sections) slots.push_back({s.type, s.flags, s.payload.size()});
+  const std::uint64_t file_size = lay_out(slots);
+  std::string out(file_size, '\0');
+  start_file(out.data(), created_at, slots, file_size);
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    std::memcpy(out.data() + slots[i].offset, sections[i].payload.data(), sections[i].payload.size());
+  }
+  rewrite_trailer(out);
+  return out;
+}
+
+std::string list_section_payload(std::string_view name, ListKind kind, std::uint64_t cardinality,
+                                 std::string_view bitmap) {
+  std::string out(kListHeaderBytes + align8(name.size()) + bitmap.size(), '\0');
+  char* at = write_list_header(out.data(), name, kind, cardinality, bitmap.size());
+  std::memcpy(at, bitmap.data(), bitmap.size());
+  return out;
+}
+
+SnapshotBytes encode_snapshot(const RegistryData& data) {
+  const std::size_t list_count = data.lists.size();
+  std::vector<SectionSlot> slots;
+  slots.reserve(1 + list_count);
+  slots.push_back({kSectionDescription, kSectionRequired, data.description.size()});
+  std::vector<std::uint64_t> bitmap_bytes(list_count);
+  for (std::size_t i = 0; i < list_count; ++i) {
+    bitmap_bytes[i] = roaring_bitmap_portable_size_in_bytes(data.bitmaps[i].get());
+    slots.push_back({kSectionList, kSectionRequired,
+                     kListHeaderBytes + align8(data.lists[i].name.size()) + bitmap_bytes[i]});
+  }
+  const std::uint64_t file_size = lay_out(slots);
+  SnapshotBytes out;
+  out.data.reset(allocate_large(file_size));
+  if (!out.data) throw std::bad_alloc();
+  out.size = file_size;
+  char* const p = out.data.get();
+  std::memset(p, 0, file_size);
+  start_file(p, data.created_at, slots, file_size);
+  std::memcpy(p + slots[0].offset, data.description.data(), data.description.size());
+  tbb::parallel_for(std::size_t{0}, list_count, [&](std::size_t i) {
+    const roaring_bitmap_t* bitmap = data.bitmaps[i].get();
+    char* at = write_list_header(p + slots[1 + i].offset, data.lists[i].name, data.lists[i].kind,
+                                 roaring_bitmap_get_cardinality(bitmap), bitmap_bytes[i]);
+    (void)roaring_bitmap_portable_serialize(bitmap, at);  // writes exactly bitmap_bytes[i]
+  });
+  const std::uint64_t body = file_size - kSnapshotTrailerBytes;
+  const Digest128 digest = snapshot_checksum(std::string_view(p, body));
+  store<std::uint64_t>(p + body, digest.high);
+  store<std::uint64_t>(p + body + 8, digest.low);
+  return out;
+}
+
+std::string validate_bitmap(const roaring_bitmap_t* bitmap, std::string_view bytes) {
+  PortableHeader header;
+  if (const char* problem = parse_portable_header(bytes, header)) return problem;
+  const roaring_array_t& ra = bitmap->high_low_container;
+  if (ra.size < 0 || std::uint32_t(ra.size) != header.size) {
+    return "bitmap: container count disagrees with the header";
+  }
+  const char* keycards = bytes.data() + header.keycards;
+  const auto header_cardinality = [&](std::int32_t k) {
+    return std::uint32_t{load<std::uint16_t>(keycards + 4 * std::size_t(k) + 2)} + 1;
+  };
+  // Containers are checked in parallel; the lowest failing index is reported, so the message
+  // does not depend on scheduling.
+  constexpr std::int32_t kNone = std::numeric_limits<std::int32_t>::max();
+  std::atomic<std::int32_t> first_bad{kNone};
+  tbb::parallel_for(tbb::blocked_range<std::int32_t>(0, ra.size, kValidateGrain),
+                    [&](const tbb::blocked_range<std::int32_t>& range) {
+    for (std::int32_t k = range.begin(); k != range.end(); ++k) {
+      if (k >= first_bad.load(std::memory_order_relaxed)) return;
+      if (check_container(ra, k, header_cardinality(k)) != nullptr) {
+        std::int32_t seen = first_bad.load(std::memory_order_relaxed);
+        while (k < seen && !first_bad.compare_exchange_weak(seen, k, std::memory_order_relaxed)) {
+        }
+        return;
+      }
+    }
+  });
+  if (const std::int32_t k = first_bad.load(); k != kNone) {
+    return "bitmap container " + std::to_string(k) + ": " +
+           check_container(ra, k, header_cardinality(k));
+  }
+  // CRoaring skips the offsets; readers in other languages use them, so they must be right too.
+  if (header.has_offsets) {
+    std::uint64_t expected = header.header_bytes;
+    for (std::int32_t k = 0; k < ra.size; ++k) {
+      if (load<std::uint32_t>(bytes.data() + header.offsets + 4 * std::size_t(k)) != expected) {
+        return "bitmap container " + std::to_string(k) + ": wrong offset";
+      }
+      expected += container_bytes(ra, k);
+    }
+  }
+  return {};
+}
+
+Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
+                                                             std::string_view source_name) {
+  const auto fail = [&](ErrorCode code, const std::string& what) {
+    return Status(code, std::string(source_name) + ": " + what);
+  };
+  const char* p = bytes.data();
+  const std::uint64_t size = bytes.size();
+  if (size < kSnapshotHeaderBytes + kSnapshotTrailerBytes) {
+    return fail(ErrorCode::kCorruption, "truncated (" + std::to_string(size) + " bytes)");
+  }
+  if (std::memcmp(p, kSnapshotMagic, sizeof kSnapshotMagic) != 0) {
+    return fail(ErrorCode::kCorruption, "not an optout registry snapshot");
+  }
+  const auto version = load<std::uint32_t>(p + 8);
+  if (version == 0) return fail(ErrorCode::kCorruption, "format version 0 is invalid");
+  if (version > kSnapshotVersion) {
+    return fail(ErrorCode::kUnsupportedVersion,
+                "format version " + std::to_string(version) + " is newer than this build reads (" +
+                    std::to_string(kSnapshotVersion) + ")");
+  }
+  if (load<std::uint32_t>(p + 12) != kSnapshotHeaderBytes) {
+    return fail(ErrorCode::kCorruption, "header size is not 64");
+  }
+  if (load<std::uint64_t>(p + 16) != size) {
+    return fail(ErrorCode::kCorruption, "file size in the header disagrees with the real size (" +
+                                            std::to_string(size) + " bytes): truncated or extended");
+  }
+  const std::uint64_t body_end = size - kSnapshotTrailerBytes;
+  const Digest128 digest{load<std::uint64_t>(p + body_end), load<std::uint64_t>(p + body_end + 8)};
+  if (snapshot_checksum(bytes.substr(0, body_end)) != digest) {
+    return fail(ErrorCode::kCorruption, "checksum mismatch");
+  }
+  if (load<std::uint32_t>(p + 36) != 0) {
+    return fail(ErrorCode::kUnsupportedVersion, "header flags not known to this build");
+  }
+  if (!all_zero(p + 40, kSnapshotHeaderBytes - 40)) {
+    return fail(ErrorCode::kCorruption, "reserved header bytes are not zero");
+  }
+  const std::uint64_t section_count = load<std::uint32_t>(p + 32);
+  const std::uint64_t table_end = kSnapshotHeaderBytes + kSectionEntryBytes * section_count;
+  if (table_end > body_end) {
+    return fail(ErrorCode::kCorruption, "section table runs past the end of the file");
+  }
+
+  auto data = std::make_shared<RegistryData>();
+  data->created_at = load<std::int64_t>(p + 24);
+  data->digest = digest;
+  bool have_description = false;
+  std::vector<ListEntry> lists;
+  std::uint64_t previous_end = table_end;
+  for (std::uint64_t i = 0; i < section_count; ++i) {
+    const char* entry = p + kSnapshotHeaderBytes + kSectionEntryBytes * i;
+    const auto type = load<std::uint32_t>(entry);
+    const auto flags = load<std::uint32_t>(entry + 4);
+    const auto offset = load<std::uint64_t>(entry + 8);
+    const auto length = load<std::uint64_t>(entry + 16);
+    const std::string where = "section " + std::to_string(i) + ": ";
+    if (offset % 8 != 0) return fail(ErrorCode::kCorruption, where + "offset not 8-byte aligned");
+    if (offset < previous_end) {
+      return fail(ErrorCode::kCorruption, where + "overlaps the section table or the previous section");
+    }
+    if (offset > body_end || length > body_end - offset) {
+      return fail(ErrorCode::kCorruption, where + "runs past the end of the file");
+    }
+    if (!all_zero(p + previous_end, offset - previous_end)) {
+      return fail(ErrorCode::kCorruption, where + "padding before it is not zero");
+    }
+    previous_end = offset + length;
+    if ((flags & ~kSectionRequired) != 0) {
+      return fail(ErrorCode::kUnsupportedVersion, where + "flags not known to this build");
+    }
+    const std::string_view payload = bytes.substr(offset, length);
+    if (type != kSectionDescription && type != kSectionList) {
+      if ((flags & kSectionRequired) != 0) {
+        return fail(ErrorCode::kUnsupportedVersion,
+                    where + "required section of type " + std::to_string(type) +
+                        " is not known to this build");
+      }
+      continue;  // an optional section of a later writer
+    }
+    if ((flags & kSectionRequired) == 0) {
+      return fail(ErrorCode::kCorruption, where + "not marked required");
+    }
+    if (type == kSectionDescription) {
+      if (have_description) return fail(ErrorCode::kCorruption, where + "a second description");
+      if (!is_valid_utf8(payload)) {
+        return fail(ErrorCode::kCorruption, where + "description is not valid UTF-8");
+      }
+      have_description = true;
+      data->description = std::string(payload);
+      continue;
+    }
+    // LIST
+    if (length < kListHeaderBytes) return fail(ErrorCode::kCorruption, where + "list section too short");
+    const auto kind = static_cast<std::uint8_t>(payload[0]);
+    if (kind > 1) return fail(ErrorCode::kCorruption, where + "unknown list kind");
+    if (payload[1] != 0 || load<std::uint32_t>(payload.data() + 4) != 0) {
+      return fail(ErrorCode::kCorruption, where + "reserved list bytes are not zero");
+    }
+    const std::uint64_t name_length = load<std::uint16_t>(payload.data() + 2);
+    const auto cardinality = load<std::uint64_t>(payload.data() + 8);
+    const auto bitmap_length = load<std::uint64_t>(payload.data() + 16);
+    const std::uint64_t fixed = kListHeaderBytes + align8(name_length);
+    if (fixed > length || bitmap_length != length - fixed) {
+      return fail(ErrorCode::kCorruption, where + "list lengths do not add up");
+    }
+    const std::string_view name = payload.substr(kListHeaderBytes, name_length);
+    if (Status s = validate_list_name(name); !s.ok()) return fail(ErrorCode::kCorruption, where + s.message());
+    if (!all_zero(payload.data() + kListHeaderBytes + name_length, align8(name_length) - name_length)) {
+      return fail(ErrorCode::kCorruption, where + "list name padding is not zero");
+    }
+    if (!lists.empty() && !(lists.back().name < name)) {
+      return fail(ErrorCode::kCorruption,
+                  "list '" + std::string(name) + "': lists not in strictly increasing name order");
+    }
+    lists.push_back({name, static_cast<ListKind>(kind), cardinality, payload.substr(fixed)});
+  }
+  if (!all_zero(p + previous_end, body_end - previous_end)) {
+    return fail(ErrorCode::kCorruption, "padding after the last section is not zero");
+  }
+  if (!have_description) return fail(ErrorCode::kCorruption, "no description section");
+
+  // The bitmaps, in parallel across lists (and across containers inside validate_bitmap).
+  data->lists.resize(lists.size());
+  data->bitmaps.resize(lists.size());
+  std::vector<std::string> problems(lists.size());
+  tbb::parallel_for(std::size_t{0}, lists.size(), [&](std::size_t i) {
+    problems[i] = read_bitmap(lists[i].bitmap, lists[i].cardinality, data->bitmaps[i]);
+    if (!problems[i].empty()) return;
+    ListInfo& info = data->lists[i];
+    info.name = std::string(lists[i].name);
+    info.kind = lists[i].kind;
+    describe_list(info, data->bitmaps[i].get());
+  });
+  for (std::size_t i = 0; i < lists.size(); ++i) {
+    if (!problems[i].empty()) {
+      return fail(ErrorCode::kCorruption, "list '" + std::string(lists[i].name) + "': " + problems[i]);
+    }
+  }
+  return std::shared_ptr<const RegistryData>(std::move(data));
+}
+
+}  // namespace optout::detail
+
+// ---- Public API -------------------------------------------------------------------------------
+
+namespace optout {
+
+std::string encode_registry(const Registry& registry) {
+  return std::string(detail::encode_snapshot(detail::RegistryAccess::data(registry)).view());
+}
+
+Result<Registry> decode_registry(std::string_view bytes, std::string_view source_name) {
+  try {
+    auto data = detail::decode_snapshot(bytes, source_name);
+    if (!data.ok()) return data.status();
+    return detail::RegistryAccess::make(std::move(data).value());
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kInternal, std::string(source_name) + ": out of memory");
+  }
+}
+
+Result<Registry> load_registry(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  const auto io_error = [&](int error) { return Status(ErrorCode::kIoError, name + ": " + std::strerror(error)); };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error(errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  try {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return io_error(errno);
+    // One buffer of the file's size (plus one byte, to notice growth), read with as few calls as
+    // the kernel allows; a file that is not regular (a pipe) grows the buffer as it goes.
+    std::size_t capacity = S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 1 : 1 << 20;
+    detail::LargeBuffer buffer(detail::allocate_large(capacity));
+    if (!buffer) throw std::bad_alloc();
+    std::size_t size = 0;
+    for (;;) {
+      if (size == capacity) {
+        const std::size_t bigger = capacity * 2;
+        detail::LargeBuffer grown(detail::allocate_large(bigger));
+        if (!grown) throw std::bad_alloc();
+        std::memcpy(grown.get(), buffer.get(), size);
+        buffer = std::move(grown);
+        capacity = bigger;
+      }
+      const ssize_t n = ::read(fd, buffer.get() + size, capacity - size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return io_error(errno);
+      }
+      if (n == 0) break;
+      size += static_cast<std::size_t>(n);
+    }
+    return decode_registry(std::string_view(buffer.get(), size), name);
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kInternal, name + ": out of memory");
+  }
+}
+
+Status save_registry(const Registry& registry, const std::filesystem::path& path) {
+  try {
+    const detail::SnapshotBytes bytes = detail::encode_snapshot(detail::RegistryAccess::data(registry));
+    auto file = AtomicFile::create(path);
+    if (!file.ok()) return file.status();
+    if (Status s = file->write_all(bytes.view()); !s.ok()) return s;
+    return file->commit(/*durable=*/true);
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kInternal, path.string() + ": out of memory");
+  }
+}
+
+}  // namespace optout

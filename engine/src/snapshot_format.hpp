@@ -1,0 +1,126 @@
+// Snapshot format v1: the on-disk layout of a Registry, its checksum and its validation.
+//
+// All integers are little-endian. Offsets are from the start of the file.
+//
+// Header, 64 bytes:
+//    0  magic           8 bytes  "OPTOUTRG"
+//    8  format_version  u32      1
+//   12  header_size     u32      64
+//   16  file_size       u64      the whole file, trailer included
+//   24  created_at      i64      Unix seconds, UTC
+//   32  section_count   u32
+//   36  flags           u32      0 (a set bit is a feature this reader lacks: kUnsupportedVersion)
+//   40  reserved        24 bytes zero
+//
+// Section table, right after the header: section_count entries of 24 bytes:
+//    0  type    u32
+//    4  flags   u32  bit 0 REQUIRED: a reader that does not know the type refuses the file
+//                    (kUnsupportedVersion); without it an unknown section is skipped (room for
+//                    optional sections such as a ready-made lookup index). Bits 1-31 are zero in
+//                    v1; a reader refuses a section with one set (kUnsupportedVersion).
+//    8  offset  u64  8-byte aligned
+//   16  length  u64
+// Sections lie in table order, without overlap, inside [end of table, file_size - 16); the bytes
+// between them (alignment padding) are zero.
+//
+//   Type 1 DESCRIPTION (REQUIRED, exactly one): UTF-8 text, no terminator.
+//   Type 2 LIST (REQUIRED, one per list, in strictly increasing byte order of name):
+//      0  kind           u8   0 deny, 1 allow
+//      1  reserved       u8   0
+//      2  name_length    u16  1..64
+//      4  reserved       u32  0
+//      8  cardinality    u64  distinct stems in the list
+//     16  bitmap_length  u64
+//     24  name           name_length bytes of [A-Za-z0-9_.-], then zero padding to a multiple of 8
+//      …  bitmap         bitmap_length bytes: CRoaring's portable serialization (the Roaring
+//                        format shared by the Java, Go and Python libraries), 8-byte aligned
+//      The section's length is exactly 24 + align8(name_length) + bitmap_length.
+//
+// Trailer, 16 bytes: XXH3-128 of bytes [0, file_size - 16), high u64 then low u64. This is the
+// registry's digest.
+//
+// Reading checks, in order: size ≥ 80; magic; format_version (0: corrupt, > 1: unsupported);
+// header_size; file_size equals the real size; checksum; header flags and reserved bytes; the
+// section table (bounds, alignment, overlap, zero padding); each section; then each bitmap:
+// CRoaring's size scan must account for exactly bitmap_length bytes, the bounded deserializer
+// reads it, and validate_bitmap() checks its structure (CRoaring's reader checks bounds only):
+// keys strictly increasing; array containers 1..4096 values strictly increasing; bitset
+// containers whose cardinality is their popcount (> 4096); run containers with ≥ 1 run, runs
+// sorted, neither overlapping nor touching, inside 0..65535; each container's header cardinality
+// and offset right; the list's cardinality equal to the bitmap's; every stem < 10^9.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "optout/registry.hpp"
+#include "optout/status.hpp"
+#include "registry_data.hpp"
+#include "roaring_build.hpp"
+
+namespace optout::detail {
+
+inline constexpr char kSnapshotMagic[8] = {'O', 'P', 'T', 'O', 'U', 'T', 'R', 'G'};
+inline constexpr std::uint32_t kSnapshotVersion = 1;
+inline constexpr std::uint64_t kSnapshotHeaderBytes = 64;
+inline constexpr std::uint64_t kSectionEntryBytes = 24;
+inline constexpr std::uint64_t kSnapshotTrailerBytes = 16;
+inline constexpr std::uint64_t kListHeaderBytes = 24;
+
+inline constexpr std::uint32_t kSectionDescription = 1;
+inline constexpr std::uint32_t kSectionList = 2;
+inline constexpr std::uint32_t kSectionRequired = 1;  // section flags bit 0
+
+// One section to assemble: its table type and flags, and its payload bytes.
+struct SnapshotSection {
+  std::uint32_t type = 0;
+  std::uint32_t flags = 0;
+  std::string payload;
+};
+
+// A snapshot of arbitrary sections laid out as above (8-byte aligned, zero padded, checksummed).
+// encode_snapshot() uses the same layout; tests use this to craft files the encoder never writes.
+std::string assemble_snapshot(std::int64_t created_at, std::span<const SnapshotSection> sections);
+
+// The payload of a LIST section over ready-made bitmap bytes (not checked).
+std::string list_section_payload(std::string_view name, ListKind kind, std::uint64_t cardinality,
+                                 std::string_view bitmap);
+
+// XXH3-128 of bytes, as the trailer stores it.
+Digest128 snapshot_checksum(std::string_view bytes) noexcept;
+
+// Recomputes the trailer of a snapshot whose other bytes were edited (for tests).
+// Precondition: bytes.size() >= kSnapshotTrailerBytes.
+void rewrite_trailer(std::string& bytes) noexcept;
+
+// Snapshot bytes in a (huge-page backed) buffer.
+struct SnapshotBytes {
+  LargeBuffer data;
+  std::size_t size = 0;
+  std::string_view view() const noexcept { return {data.get(), size}; }
+};
+
+// The snapshot bytes of a registry's data, as save_registry writes them. Throws std::bad_alloc.
+SnapshotBytes encode_snapshot(const RegistryData& data);
+
+// Parses and fully validates a snapshot; messages start with source_name. The digest is the
+// trailer. Errors: kCorruption, kUnsupportedVersion, kInternal (out of memory).
+Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
+                                                             std::string_view source_name);
+
+// Checks a deserialized bitmap against the portable bytes it came from (see the list above).
+// Returns an empty string when valid, else the problem ("bitmap container 3: keys not increasing").
+// Precondition: roaring_bitmap_portable_deserialize_size(bytes) == bytes.size() and bitmap was
+// deserialized from bytes.
+std::string validate_bitmap(const roaring_bitmap_t* bitmap, std::string_view bytes);
+
+// Fills in a list's count, serialized_bytes and memory_bytes from its bitmap.
+void describe_list(ListInfo& info, const roaring_bitmap_t* bitmap) noexcept;
+
+// True when text is well-formed UTF-8 (no overlong forms, surrogates or values over U+10FFFF).
+bool is_valid_utf8(std::string_view text) noexcept;
+
+}  // namespace optout::detail

@@ -1,0 +1,134 @@
+"""optout check: validity, reasons, list membership and the filter's verdict, from args or stdin."""
+
+import json
+
+import pytest
+
+from conftest import check_ten_stem, valid_numbers, write_lines, wrong_check_digit
+
+
+@pytest.fixture
+def registry(optout, tmp_path):
+    """national (deny) holds a[0:3]; type1 (deny) holds a[2:4]; cleared (allow) holds a[3:6]."""
+    a = valid_numbers(8, seed=31)
+    write_lines(tmp_path / "national.txt", a[0:3])
+    write_lines(tmp_path / "type1.txt", a[2:4])
+    write_lines(tmp_path / "cleared.txt", a[3:6])
+    result = optout("build", "--list", "national=national.txt", "--list", "type1=type1.txt",
+                    "--allow", "cleared=cleared.txt", "-q", "-o", "reg.optout", cwd=tmp_path)
+    assert result.code == 0, result
+    return {"path": str(tmp_path / "reg.optout"), "a": a}
+
+
+@pytest.fixture
+def deny_only(optout, tmp_path):
+    a = valid_numbers(4, seed=32)
+    write_lines(tmp_path / "national.txt", a[:2])
+    result = optout("build", "--list", "national=national.txt", "-q", "-o", "deny.optout", cwd=tmp_path)
+    assert result.code == 0, result
+    return {"path": str(tmp_path / "deny.optout"), "a": a}
+
+
+def test_check_without_registry(optout):
+    good = valid_numbers(2, seed=33)
+    spaced = f"{good[1][:3]} {good[1][3:6]} {good[1][6:]}"
+    ten = check_ten_stem()
+    result = optout("check", good[0], spaced, wrong_check_digit(good[0]), ten, "987654321X",
+                    "12345", "")
+    assert (result.code, result.stderr) == (0, ""), result
+    assert result.stdout == (
+        f"{good[0]}: valid\n"
+        f"{spaced}: valid\n"
+        f"{wrong_check_digit(good[0])}: invalid: wrong check digit\n"
+        f"{ten}: invalid: check digit 10\n"
+        "987654321X: invalid: bad character\n"
+        "12345: invalid: wrong length\n"
+        ": invalid: empty\n")
+
+
+def test_check_from_stdin(optout):
+    good = valid_numbers(3, seed=34)
+    stdin = f"{good[0]}\r\n\n  {good[1]}  \n{wrong_check_digit(good[2])}\n{good[2]}"
+    result = optout("check", stdin=stdin)
+    assert (result.code, result.stderr) == (0, ""), result
+    assert result.stdout == (
+        f"{good[0]}: valid\n"
+        f"{good[1]}: valid\n"
+        f"{wrong_check_digit(good[2])}: invalid: wrong check digit\n"
+        f"{good[2]}: valid\n")
+
+
+def test_check_empty_stdin(optout):
+    assert (lambda r: (r.code, r.stdout, r.stderr))(optout("check", stdin="")) == (0, "", "")
+
+
+def test_check_with_registry(optout, registry):
+    a = registry["a"]
+    result = optout("check", "--registry", registry["path"], *a[:7], "987654321X")
+    assert (result.code, result.stderr) == (0, ""), result
+    assert result.stdout == (
+        f"{a[0]}: valid; in national (deny); not in cleared (allow); removed\n"
+        f"{a[1]}: valid; in national (deny); not in cleared (allow); removed\n"
+        f"{a[2]}: valid; in national (deny), type1 (deny); not in cleared (allow); removed\n"
+        f"{a[3]}: valid; in cleared (allow), type1 (deny); removed\n"
+        f"{a[4]}: valid; in cleared (allow); kept\n"
+        f"{a[5]}: valid; in cleared (allow); kept\n"
+        f"{a[6]}: valid; in no list; not in cleared (allow); removed\n"
+        "987654321X: invalid: bad character; rejected\n")
+
+
+def test_check_deny_only_registry(optout, deny_only):
+    a = deny_only["a"]
+    result = optout("check", "--registry", deny_only["path"], stdin="\n".join(a) + "\n")
+    assert (result.code, result.stderr) == (0, ""), result
+    assert result.stdout == (
+        f"{a[0]}: valid; in national (deny); removed\n"
+        f"{a[1]}: valid; in national (deny); removed\n"
+        f"{a[2]}: valid; in no list; kept\n"
+        f"{a[3]}: valid; in no list; kept\n")
+
+
+def test_check_json(optout, registry):
+    a = registry["a"]
+    dashed = f"{a[4][:3]}-{a[4][3:6]}-{a[4][6:]}"
+    result = optout("check", "--json", "--registry", registry["path"], a[2], dashed,
+                    wrong_check_digit(a[0]))
+    assert (result.code, result.stderr) == (0, ""), result
+    doc = json.loads(result.stdout)
+    assert doc["registry"]["file"] == registry["path"]
+    assert doc["registry"]["lists"] == [{"name": "cleared", "kind": "allow"},
+                                        {"name": "national", "kind": "deny"},
+                                        {"name": "type1", "kind": "deny"}]
+    assert doc["results"] == [
+        {"input": a[2], "valid": True, "number": a[2], "reason": None, "reason_code": 0,
+         "lists": ["national", "type1"], "verdict": "removed"},
+        {"input": dashed, "valid": True, "number": a[4], "reason": None, "reason_code": 0,
+         "lists": ["cleared"], "verdict": "kept"},
+        {"input": wrong_check_digit(a[0]), "valid": False, "number": None,
+         "reason": "wrong check digit", "reason_code": 6, "lists": [], "verdict": "rejected"},
+    ]
+
+
+def test_check_json_without_registry_from_stdin(optout):
+    good = valid_numbers(1, seed=35)[0]
+    result = optout("check", "--json", stdin=f"{good}\n\xff\xfe\n")
+    assert (result.code, result.stderr) == (0, ""), result
+    doc = json.loads(result.stdout)
+    assert doc["registry"] is None
+    assert doc["results"][0] == {"input": good, "valid": True, "number": good, "reason": None,
+                                 "reason_code": 0, "lists": None, "verdict": None}
+    assert doc["results"][1]["valid"] is False
+    assert doc["results"][1]["reason"] == "bad character"
+
+
+def test_check_missing_registry(optout, tmp_path):
+    result = optout("check", "--registry", "nope.optout", "4000000632", cwd=tmp_path)
+    assert (result.code, result.stdout) == (1, ""), result
+    assert result.stderr.startswith("optout check: nope.optout"), result
+
+
+def test_check_never_echoes_to_stderr_on_usage_error(optout):
+    good = valid_numbers(1, seed=36)[0]
+    result = optout("check", "--bogus", good)
+    assert result.code == 2
+    assert good not in result.stderr and result.stdout == ""

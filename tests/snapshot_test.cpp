@@ -1,0 +1,724 @@
+// Snapshots: round trips, and every kind of bad input: empty, garbage, truncated at every length,
+// one flipped byte at every position, bad header fields, bad sections, and structurally invalid
+// bitmaps written by hand with a correct checksum. Never a crash, never a silent success.
+#include <gtest/gtest.h>
+#include <roaring/roaring.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "optout/nhs_number.hpp"
+#include "optout/registry.hpp"
+#include "registry_data.hpp"
+#include "snapshot_format.hpp"
+
+namespace optout {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::SnapshotSection;
+
+std::vector<std::uint32_t> valid_stems(std::uint32_t start, std::size_t n, std::uint32_t step = 1) {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t s = start; out.size() < n; s += step) {
+    if (is_valid_stem(s)) out.push_back(s);
+  }
+  return out;
+}
+
+void patch32(std::string& bytes, std::size_t at, std::uint32_t value) { std::memcpy(bytes.data() + at, &value, 4); }
+void patch64(std::string& bytes, std::size_t at, std::uint64_t value) { std::memcpy(bytes.data() + at, &value, 8); }
+std::uint64_t read64(const std::string& bytes, std::size_t at) {
+  std::uint64_t v;
+  std::memcpy(&v, bytes.data() + at, 8);
+  return v;
+}
+
+// Offsets of section table entry i's fields.
+std::size_t entry(std::size_t i) { return 64 + 24 * i; }
+
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+// A registry with array, bitset and run containers, an empty list and an allow list.
+Registry sample_registry() {
+  RegistryBuilder b;
+  b.set_description("NDOO 2026-11-24 \xE2\x80\x94 sample");
+  EXPECT_TRUE(b.add_stems("national", ListKind::kDeny, valid_stems(400'000'000, 300, 977)).ok());  // arrays
+  EXPECT_TRUE(b.add_stems("dense", ListKind::kDeny, valid_stems(600'000'000, 9000, 2)).ok());     // bitsets
+  std::vector<std::uint32_t> ranges;
+  for (std::uint32_t s = 700'000'000; s < 700'000'000 + 3000; ++s) ranges.push_back(s);  // runs (with gaps)
+  ranges.erase(std::remove_if(ranges.begin(), ranges.end(), [](std::uint32_t s) { return !is_valid_stem(s); }),
+               ranges.end());
+  EXPECT_TRUE(b.add_stems("ranges", ListKind::kDeny, ranges).ok());
+  EXPECT_TRUE(b.declare_list("empty", ListKind::kDeny).ok());
+  EXPECT_TRUE(b.add_stems("cleaned", ListKind::kAllow, valid_stems(800'000'000, 5)).ok());
+  auto r = b.build(1'764'000'000);
+  EXPECT_TRUE(r.ok());
+  return std::move(r).value();
+}
+
+// A small snapshot: two lists of a few array values.
+std::string small_snapshot() {
+  RegistryBuilder b;
+  b.set_description("test");
+  EXPECT_TRUE(b.add_stems("a", ListKind::kDeny, valid_stems(400'000'000, 3)).ok());
+  EXPECT_TRUE(b.add_stems("b", ListKind::kAllow, valid_stems(600'000'000, 2)).ok());
+  auto r = b.build(42);
+  EXPECT_TRUE(r.ok());
+  return encode_registry(*r);
+}
+
+void expect_same_registry(const Registry& a, const Registry& b) {
+  EXPECT_EQ(a.digest(), b.digest());
+  EXPECT_EQ(a.created_at(), b.created_at());
+  EXPECT_EQ(a.description(), b.description());
+  ASSERT_EQ(a.lists().size(), b.lists().size());
+  for (std::size_t i = 0; i < a.lists().size(); ++i) {
+    EXPECT_EQ(a.lists()[i].name, b.lists()[i].name);
+    EXPECT_EQ(a.lists()[i].kind, b.lists()[i].kind) << a.lists()[i].name;
+    EXPECT_EQ(a.lists()[i].count, b.lists()[i].count) << a.lists()[i].name;
+    EXPECT_EQ(a.lists()[i].serialized_bytes, b.lists()[i].serialized_bytes) << a.lists()[i].name;
+    EXPECT_EQ(a.stems(i), b.stems(i)) << a.lists()[i].name;
+  }
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() / ("optout_snapshot_test_" + std::to_string(::getpid()) + "_" +
+                                         std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+  fs::path file(const std::string& name, std::string_view content) const {
+    const fs::path p = path_ / name;
+    std::ofstream(p, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
+    return p;
+  }
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// ---- Round trips --------------------------------------------------------------------------------
+
+TEST(SnapshotRoundTrip, SaveThenLoadGivesTheSameRegistry) {
+  TempDir dir;
+  const Registry built = sample_registry();
+  const fs::path path = dir.path() / "reg.optout";
+  ASSERT_TRUE(save_registry(built, path).ok());
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"reg.optout"});  // no temporary file left
+  auto loaded = load_registry(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  expect_same_registry(built, *loaded);
+  EXPECT_EQ(read_file(path), encode_registry(built));
+  EXPECT_EQ(encode_registry(*loaded), read_file(path));
+  EXPECT_EQ(loaded->digest(), detail::snapshot_checksum(std::string_view(read_file(path)).substr(0, fs::file_size(path) - 16)));
+  EXPECT_GT(loaded->memory_bytes(), 0u);
+  const std::size_t dense = *loaded->find_list("dense");
+  EXPECT_TRUE(loaded->contains(dense, loaded->stems(dense)[4321]));
+  EXPECT_FALSE(loaded->contains(dense, 600'000'001));
+}
+
+TEST(SnapshotRoundTrip, CoversEveryContainerTypeAndLoadsFrozen) {
+  const Registry built = sample_registry();
+  auto loaded = decode_registry(encode_registry(built), "<memory>");
+  ASSERT_TRUE(loaded.ok());
+  std::set<int> types;
+  for (const auto& bitmap : detail::RegistryAccess::data(*loaded).bitmaps) {
+    const roaring_array_t& ra = bitmap->high_low_container;
+    EXPECT_NE(ra.flags & ROARING_FLAG_FROZEN, 0);
+    for (std::int32_t i = 0; i < ra.size; ++i) types.insert(ra.typecodes[i]);
+  }
+  EXPECT_EQ(types, (std::set<int>{BITSET_CONTAINER_TYPE_CODE, ARRAY_CONTAINER_TYPE_CODE, RUN_CONTAINER_TYPE_CODE}));
+}
+
+TEST(SnapshotRoundTrip, EmptyRegistry) {
+  RegistryBuilder b;
+  auto built = b.build(0);
+  ASSERT_TRUE(built.ok());
+  const std::string bytes = encode_registry(*built);
+  EXPECT_EQ(bytes.size(), 64u + 24u + 16u);  // header, one (empty) description entry, trailer
+  auto loaded = decode_registry(bytes, "<memory>");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  expect_same_registry(*built, *loaded);
+}
+
+TEST(SnapshotRoundTrip, LayoutMatchesTheDocumentation) {
+  const std::string bytes = small_snapshot();
+  EXPECT_EQ(bytes.substr(0, 8), "OPTOUTRG");
+  EXPECT_EQ(read64(bytes, 8) & 0xFFFFFFFF, 1u);          // format_version
+  EXPECT_EQ(read64(bytes, 8) >> 32, 64u);                 // header_size
+  EXPECT_EQ(read64(bytes, 16), bytes.size());             // file_size
+  EXPECT_EQ(read64(bytes, 24), 42u);                      // created_at
+  EXPECT_EQ(read64(bytes, 32), 3u);                       // section_count 3, flags 0
+  for (std::size_t at = 40; at < 64; ++at) EXPECT_EQ(bytes[at], 0) << at;
+  EXPECT_EQ(read64(bytes, entry(0)), 1u | (1ull << 32));  // DESCRIPTION, REQUIRED
+  EXPECT_EQ(read64(bytes, entry(0) + 8), 136u);           // right after the 3-entry table
+  EXPECT_EQ(read64(bytes, entry(0) + 16), 4u);
+  EXPECT_EQ(bytes.substr(136, 4), "test");
+  EXPECT_EQ(read64(bytes, entry(1)), 2u | (1ull << 32));  // LIST, REQUIRED
+  const std::size_t list = read64(bytes, entry(1) + 8);
+  EXPECT_EQ(list, 144u);
+  EXPECT_EQ(bytes[list], 0);                              // kind deny
+  EXPECT_EQ(read64(bytes, list) >> 16 & 0xFFFF, 1u);      // name_length
+  EXPECT_EQ(read64(bytes, list + 8), 3u);                 // cardinality
+  EXPECT_EQ(bytes[list + 24], 'a');
+  const Digest128 d = detail::snapshot_checksum(std::string_view(bytes).substr(0, bytes.size() - 16));
+  EXPECT_EQ(read64(bytes, bytes.size() - 16), d.high);
+  EXPECT_EQ(read64(bytes, bytes.size() - 8), d.low);
+}
+
+// ---- Files --------------------------------------------------------------------------------------
+
+TEST(SnapshotFiles, LoadErrors) {
+  TempDir dir;
+  const fs::path missing = dir.path() / "missing.optout";
+  auto m = load_registry(missing);
+  EXPECT_EQ(m.code(), ErrorCode::kIoError);
+  EXPECT_EQ(m.status().message(), missing.string() + ": No such file or directory");
+  auto d = load_registry(dir.path());
+  EXPECT_EQ(d.code(), ErrorCode::kIoError);
+  EXPECT_EQ(d.status().message(), dir.path().string() + ": Is a directory");
+
+  struct Case {
+    const char* name;
+    std::string content;
+    const char* message;
+  };
+  std::mt19937_64 rng(5);
+  std::string garbage(4096, '\0');
+  for (char& c : garbage) c = static_cast<char>(rng());
+  const std::vector<Case> cases = {
+      {"empty", "", "truncated (0 bytes)"},
+      {"blank lines", "\n\n  \n", "truncated (5 bytes)"},
+      {"many blank lines", std::string(200, '\n'), "not an optout registry snapshot"},
+      {"garbage", garbage, "not an optout registry snapshot"},
+      {"a source list", "9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n",
+       "not an optout registry snapshot"},
+      {"magic only", "OPTOUTRG", "truncated (8 bytes)"},
+  };
+  for (const Case& c : cases) {
+    const fs::path p = dir.file("bad.optout", c.content);
+    auto r = load_registry(p);
+    EXPECT_EQ(r.code(), ErrorCode::kCorruption) << c.name;
+    EXPECT_EQ(r.status().message(), p.string() + ": " + c.message) << c.name;
+  }
+}
+
+TEST(SnapshotFiles, SaveReplacesAtomicallyAndFailsCleanly) {
+  TempDir dir;
+  const Registry first = sample_registry();
+  const Registry second = [] {
+    RegistryBuilder b;
+    EXPECT_TRUE(b.declare_list("only", ListKind::kDeny).ok());
+    return std::move(b.build(7)).value();
+  }();
+  const fs::path path = dir.path() / "reg.optout";
+  ASSERT_TRUE(save_registry(first, path).ok());
+  ASSERT_TRUE(save_registry(second, path).ok());
+  EXPECT_EQ(read_file(path), encode_registry(second));
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"reg.optout"});
+
+  // A missing directory, a directory component that is a file, and a target that is a directory:
+  // kIoError, nothing created, and what was there stays.
+  const fs::path missing_dir = dir.path() / "no" / "such" / "reg.optout";
+  const Status a = save_registry(first, missing_dir);
+  EXPECT_EQ(a.code(), ErrorCode::kIoError);
+  EXPECT_TRUE(starts_with(a.message(), missing_dir.string() + ": ")) << a.message();
+  EXPECT_NE(a.message().find("No such file or directory"), std::string::npos) << a.message();
+
+  const Status b = save_registry(first, path / "reg.optout");
+  EXPECT_EQ(b.code(), ErrorCode::kIoError);
+  EXPECT_NE(b.message().find("Not a directory"), std::string::npos) << b.message();
+
+  fs::create_directory(dir.path() / "target");
+  const Status c = save_registry(first, dir.path() / "target");
+  EXPECT_EQ(c.code(), ErrorCode::kIoError);
+  EXPECT_TRUE(fs::is_directory(dir.path() / "target"));
+  EXPECT_TRUE(fs::is_empty(dir.path() / "target"));
+
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"reg.optout", "target"}));
+  EXPECT_EQ(read_file(path), encode_registry(second));
+}
+
+// ---- Truncation and flipped bytes ---------------------------------------------------------------
+
+TEST(SnapshotDamage, TruncatedAtEveryLengthOfASmallSnapshot) {
+  const std::string bytes = small_snapshot();
+  ASSERT_TRUE(decode_registry(bytes, "mem").ok());
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    auto r = decode_registry(std::string_view(bytes).substr(0, n), "mem");
+    ASSERT_EQ(r.code(), ErrorCode::kCorruption) << n;
+    if (n < 80) {
+      EXPECT_EQ(r.status().message(), "mem: truncated (" + std::to_string(n) + " bytes)");
+    } else {
+      EXPECT_EQ(r.status().message(), "mem: file size in the header disagrees with the real size (" +
+                                          std::to_string(n) + " bytes): truncated or extended");
+    }
+  }
+}
+
+TEST(SnapshotDamage, TruncatedLargerSnapshot) {
+  const std::string bytes = encode_registry(sample_registry());
+  const std::size_t table_end = 64 + 24 * 6;
+  for (std::size_t n = 0; n < bytes.size(); n += (n < table_end + 64 ? 1 : 61)) {
+    auto r = decode_registry(std::string_view(bytes).substr(0, n), "mem");
+    ASSERT_EQ(r.code(), ErrorCode::kCorruption) << n;
+    EXPECT_TRUE(starts_with(r.status().message(), "mem: ")) << n;
+  }
+  std::string longer = bytes + '\0';
+  EXPECT_EQ(decode_registry(longer, "mem").code(), ErrorCode::kCorruption);
+}
+
+void expect_every_flip_rejected(const std::string& bytes, unsigned char mask, std::size_t stride = 1) {
+  std::string copy = bytes;
+  for (std::size_t i = 0; i < copy.size(); i += stride) {
+    copy[i] = static_cast<char>(copy[i] ^ mask);
+    auto r = decode_registry(copy, "mem");
+    copy[i] = bytes[i];
+    ASSERT_FALSE(r.ok()) << "byte " << i;
+    ASSERT_TRUE(r.code() == ErrorCode::kCorruption || r.code() == ErrorCode::kUnsupportedVersion)
+        << "byte " << i << ": " << r.status().message();
+    ASSERT_TRUE(starts_with(r.status().message(), "mem: ")) << i;
+  }
+}
+
+TEST(SnapshotDamage, OneFlippedByteAnywhereIsRejected) {
+  const std::string small = small_snapshot();
+  for (unsigned char mask : {0x01, 0x80, 0xFF}) expect_every_flip_rejected(small, mask);
+  const std::string sample = encode_registry(sample_registry());
+  expect_every_flip_rejected(sample, 0x10, 3);
+}
+
+// ---- Header and section table -------------------------------------------------------------------
+
+struct PatchCase {
+  const char* name;
+  std::function<void(std::string&)> patch;
+  bool fix_checksum;
+  ErrorCode code;
+  std::string message;  // after "mem: "
+};
+
+TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
+  const std::string good = small_snapshot();
+  const std::size_t size = good.size();
+  const std::vector<PatchCase> cases = {
+      {"wrong magic", [](std::string& b) { b[0] = 'X'; }, false, ErrorCode::kCorruption,
+       "not an optout registry snapshot"},
+      {"lower-case magic", [](std::string& b) { b[7] = 'g'; }, true, ErrorCode::kCorruption,
+       "not an optout registry snapshot"},
+      {"newer version", [](std::string& b) { patch32(b, 8, 2); }, true, ErrorCode::kUnsupportedVersion,
+       "format version 2 is newer than this build reads (1)"},
+      {"newest version, bad checksum", [](std::string& b) { patch32(b, 8, 0xFFFFFFFF); }, false,
+       ErrorCode::kUnsupportedVersion, "format version 4294967295 is newer than this build reads (1)"},
+      {"version 0", [](std::string& b) { patch32(b, 8, 0); }, true, ErrorCode::kCorruption,
+       "format version 0 is invalid"},
+      {"header size", [](std::string& b) { patch32(b, 12, 72); }, true, ErrorCode::kCorruption,
+       "header size is not 64"},
+      {"file size", [](std::string& b) { patch64(b, 16, b.size() + 8); }, true, ErrorCode::kCorruption,
+       "file size in the header disagrees with the real size (" + std::to_string(size) + " bytes): truncated or extended"},
+      {"checksum", [](std::string& b) { b[b.size() - 1] ^= 1; }, false, ErrorCode::kCorruption, "checksum mismatch"},
+      {"body byte", [](std::string& b) { b[140] ^= 1; }, false, ErrorCode::kCorruption, "checksum mismatch"},
+      {"header flags", [](std::string& b) { patch32(b, 36, 1); }, true, ErrorCode::kUnsupportedVersion,
+       "header flags not known to this build"},
+      {"reserved header byte", [](std::string& b) { b[50] = 1; }, true, ErrorCode::kCorruption,
+       "reserved header bytes are not zero"},
+      {"section count huge", [](std::string& b) { patch32(b, 32, 1'000'000'000); }, true, ErrorCode::kCorruption,
+       "section table runs past the end of the file"},
+      {"section count one more", [](std::string& b) { patch32(b, 32, 4); }, true, ErrorCode::kCorruption,
+       "section 1: overlaps the section table or the previous section"},
+      {"misaligned offset", [](std::string& b) { patch64(b, entry(1) + 8, read64(b, entry(1) + 8) + 4); }, true,
+       ErrorCode::kCorruption, "section 1: offset not 8-byte aligned"},
+      {"offset in the table", [](std::string& b) { patch64(b, entry(0) + 8, 64); }, true, ErrorCode::kCorruption,
+       "section 0: overlaps the section table or the previous section"},
+      {"sections overlap", [](std::string& b) { patch64(b, entry(2) + 8, read64(b, entry(1) + 8)); }, true,
+       ErrorCode::kCorruption, "section 2: overlaps the section table or the previous section"},
+      {"section past the end", [](std::string& b) { patch64(b, entry(2) + 16, 1'000'000); }, true,
+       ErrorCode::kCorruption, "section 2: runs past the end of the file"},
+      {"section length overflows", [](std::string& b) { patch64(b, entry(2) + 16, ~0ULL - 7); }, true,
+       ErrorCode::kCorruption, "section 2: runs past the end of the file"},
+      {"section offset overflows", [](std::string& b) { patch64(b, entry(2) + 8, ~0ULL - 7); }, true,
+       ErrorCode::kCorruption, "section 2: runs past the end of the file"},
+      {"padding not zero", [](std::string& b) { b[141] = 'x'; }, true, ErrorCode::kCorruption,
+       "section 1: padding before it is not zero"},
+      {"trailing padding not zero", [](std::string& b) { b[b.size() - 17] = 'x'; }, true, ErrorCode::kCorruption,
+       "padding after the last section is not zero"},
+      {"unknown section flag", [](std::string& b) { patch32(b, entry(0) + 4, 3); }, true,
+       ErrorCode::kUnsupportedVersion, "section 0: flags not known to this build"},
+      {"description not required", [](std::string& b) { patch32(b, entry(0) + 4, 0); }, true,
+       ErrorCode::kCorruption, "section 0: not marked required"},
+      {"list not required", [](std::string& b) { patch32(b, entry(1) + 4, 0); }, true, ErrorCode::kCorruption,
+       "section 1: not marked required"},
+      {"description as list", [](std::string& b) { patch32(b, entry(0), 2); }, true, ErrorCode::kCorruption,
+       "section 0: list section too short"},
+      {"list as description", [](std::string& b) { patch32(b, entry(1), 1); }, true, ErrorCode::kCorruption,
+       "section 1: a second description"},
+      {"unknown required type", [](std::string& b) { patch32(b, entry(2), 77); }, true,
+       ErrorCode::kUnsupportedVersion, "section 2: required section of type 77 is not known to this build"},
+      {"description not UTF-8", [](std::string& b) { b[137] = '\xC3'; }, true, ErrorCode::kCorruption,
+       "section 0: description is not valid UTF-8"},
+      {"unknown list kind", [](std::string& b) { b[144] = 2; }, true, ErrorCode::kCorruption,
+       "section 1: unknown list kind"},
+      {"reserved list byte", [](std::string& b) { b[145] = 1; }, true, ErrorCode::kCorruption,
+       "section 1: reserved list bytes are not zero"},
+      {"reserved list word", [](std::string& b) { b[150] = 1; }, true, ErrorCode::kCorruption,
+       "section 1: reserved list bytes are not zero"},
+      {"name length zero", [](std::string& b) { b[146] = 0; }, true, ErrorCode::kCorruption,
+       "section 1: list lengths do not add up"},
+      {"bad name byte", [](std::string& b) { b[144 + 24] = '/'; }, true, ErrorCode::kCorruption,
+       "section 1: list name: byte 1 is not a letter, digit, '_', '.' or '-'"},
+      {"name padding", [](std::string& b) { b[144 + 25] = 'x'; }, true, ErrorCode::kCorruption,
+       "section 1: list name padding is not zero"},
+      {"bitmap length", [](std::string& b) { patch64(b, 144 + 16, read64(b, 144 + 16) + 1); }, true,
+       ErrorCode::kCorruption, "section 1: list lengths do not add up"},
+      {"stored count", [](std::string& b) { patch64(b, 144 + 8, 4); }, true, ErrorCode::kCorruption,
+       "list 'a': stored count does not match the bitmap"},
+      {"list names out of order", [](std::string& b) {
+         const std::size_t second = read64(b, entry(2) + 8);
+         b[second + 24] = 'A';  // "A" < "a"
+       }, true, ErrorCode::kCorruption, "list 'A': lists not in strictly increasing name order"},
+      {"duplicate list names", [](std::string& b) {
+         const std::size_t second = read64(b, entry(2) + 8);
+         b[second + 24] = 'a';
+       }, true, ErrorCode::kCorruption, "list 'a': lists not in strictly increasing name order"},
+  };
+  for (const PatchCase& c : cases) {
+    std::string bytes = good;
+    c.patch(bytes);
+    if (c.fix_checksum) detail::rewrite_trailer(bytes);
+    auto r = decode_registry(bytes, "mem");
+    EXPECT_EQ(r.code(), c.code) << c.name;
+    EXPECT_EQ(r.status().message(), "mem: " + c.message) << c.name;
+  }
+}
+
+// The small snapshot must have trailing padding for the case above to mean something.
+TEST(SnapshotHeader, SmallSnapshotHasTrailingPadding) {
+  const std::string b = small_snapshot();
+  const std::uint64_t end = read64(b, entry(2) + 8) + read64(b, entry(2) + 16);
+  EXPECT_LT(end, b.size() - 17);
+}
+
+std::vector<SnapshotSection> sections_of_small_registry() {
+  RegistryBuilder b;
+  b.set_description("sections");
+  EXPECT_TRUE(b.add_stems("a", ListKind::kDeny, valid_stems(400'000'000, 3)).ok());
+  auto r = b.build(1);
+  const std::string bytes = encode_registry(*r);
+  std::vector<SnapshotSection> out;
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::uint64_t type_flags = read64(bytes, entry(i));
+    out.push_back({static_cast<std::uint32_t>(type_flags), static_cast<std::uint32_t>(type_flags >> 32),
+                   bytes.substr(read64(bytes, entry(i) + 8), read64(bytes, entry(i) + 16))});
+  }
+  return out;
+}
+
+TEST(SnapshotSections, AssembledSectionsMatchTheEncoder) {
+  const auto sections = sections_of_small_registry();
+  auto direct = decode_registry(detail::assemble_snapshot(1, sections), "mem");
+  ASSERT_TRUE(direct.ok()) << direct.status().message();
+  EXPECT_EQ(direct->description(), "sections");
+  EXPECT_EQ(direct->lists()[0].count, 3u);
+}
+
+TEST(SnapshotSections, UnknownOptionalSectionIsSkippedUnknownRequiredIsRefused) {
+  auto sections = sections_of_small_registry();
+  auto expected = decode_registry(detail::assemble_snapshot(1, sections), "mem");
+  ASSERT_TRUE(expected.ok());
+  for (std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{2}}) {
+    auto optional = sections;
+    optional.insert(optional.begin() + static_cast<std::ptrdiff_t>(at), SnapshotSection{3, 0, std::string(1000, '\x5A')});
+    auto r = decode_registry(detail::assemble_snapshot(1, optional), "mem");
+    ASSERT_TRUE(r.ok()) << at << ": " << r.status().message();
+    EXPECT_EQ(r->description(), expected->description());
+    EXPECT_EQ(r->stems(0), expected->stems(0));
+
+    auto required = sections;
+    required.insert(required.begin() + static_cast<std::ptrdiff_t>(at), SnapshotSection{3, 1, "index"});
+    auto refused = decode_registry(detail::assemble_snapshot(1, required), "mem");
+    EXPECT_EQ(refused.code(), ErrorCode::kUnsupportedVersion) << at;
+    EXPECT_EQ(refused.status().message(),
+              "mem: section " + std::to_string(at) + ": required section of type 3 is not known to this build");
+  }
+}
+
+TEST(SnapshotSections, DescriptionMustBeThereOnce) {
+  const auto sections = sections_of_small_registry();
+  auto none = decode_registry(detail::assemble_snapshot(1, std::vector<SnapshotSection>{sections[1]}), "mem");
+  EXPECT_EQ(none.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(none.status().message(), "mem: no description section");
+  auto twice = decode_registry(
+      detail::assemble_snapshot(1, std::vector<SnapshotSection>{sections[0], sections[1], sections[0]}), "mem");
+  EXPECT_EQ(twice.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(twice.status().message(), "mem: section 2: a second description");
+  auto nothing = decode_registry(detail::assemble_snapshot(1, {}), "mem");
+  EXPECT_EQ(nothing.status().message(), "mem: no description section");
+}
+
+// ---- Bitmaps written by hand --------------------------------------------------------------------
+
+// One container of a portable Roaring bitmap, as the format stores it.
+struct Container {
+  enum Type { kArray, kBitset, kRun };
+  std::uint16_t key = 0;
+  Type type = kArray;
+  std::vector<std::uint16_t> values;                         // array
+  std::vector<std::uint64_t> words;                          // bitset (1024)
+  std::vector<std::pair<std::uint16_t, std::uint16_t>> runs;  // run: (start, length - 1)
+  std::optional<std::uint32_t> header_cardinality;           // default: the true count
+
+  std::uint32_t count() const {
+    if (header_cardinality) return *header_cardinality;
+    if (type == kArray) return static_cast<std::uint32_t>(values.size());
+    std::uint32_t n = 0;
+    if (type == kBitset) {
+      for (std::uint64_t w : words) n += static_cast<std::uint32_t>(__builtin_popcountll(w));
+    } else {
+      for (auto [start, length] : runs) n += length + 1u;
+    }
+    return n;
+  }
+  std::size_t bytes() const {
+    return type == kArray ? 2 * values.size() : type == kBitset ? 8192 : 2 + 4 * runs.size();
+  }
+};
+
+Container array(std::uint16_t key, std::vector<std::uint16_t> values) {
+  Container c;
+  c.key = key;
+  c.values = std::move(values);
+  return c;
+}
+Container bitset(std::uint16_t key, std::uint32_t every, std::uint32_t count) {  // count values, every n-th
+  Container c;
+  c.key = key;
+  c.type = Container::kBitset;
+  c.words.assign(1024, 0);
+  for (std::uint32_t i = 0; i < count; ++i) c.words[(i * every) / 64] |= 1ULL << ((i * every) % 64);
+  return c;
+}
+Container run(std::uint16_t key, std::vector<std::pair<std::uint16_t, std::uint16_t>> runs) {
+  Container c;
+  c.key = key;
+  c.type = Container::kRun;
+  c.runs = std::move(runs);
+  return c;
+}
+
+template <typename T>
+void put(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+// The portable serialization (CRoaring's ra_portable_serialize), written independently.
+std::string portable(const std::vector<Container>& cs) {
+  const bool has_run = std::any_of(cs.begin(), cs.end(), [](const Container& c) { return c.type == Container::kRun; });
+  const auto n = static_cast<std::uint32_t>(cs.size());
+  std::string out;
+  if (has_run) {
+    put<std::uint32_t>(out, 12347u | ((n - 1) << 16));
+    std::string bits((n + 7) / 8, '\0');
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (cs[i].type == Container::kRun) bits[i / 8] = static_cast<char>(bits[i / 8] | (1 << (i % 8)));
+    }
+    out += bits;
+  } else {
+    put<std::uint32_t>(out, 12346u);
+    put<std::uint32_t>(out, n);
+  }
+  for (const Container& c : cs) {
+    put<std::uint16_t>(out, c.key);
+    put<std::uint16_t>(out, static_cast<std::uint16_t>(c.count() - 1));
+  }
+  if (!has_run || n >= 4) {
+    auto offset = static_cast<std::uint32_t>(out.size() + 4 * n);
+    for (const Container& c : cs) {
+      put<std::uint32_t>(out, offset);
+      offset += static_cast<std::uint32_t>(c.bytes());
+    }
+  }
+  for (const Container& c : cs) {
+    if (c.type == Container::kArray) {
+      for (std::uint16_t v : c.values) put(out, v);
+    } else if (c.type == Container::kBitset) {
+      for (std::uint64_t w : c.words) put(out, w);
+    } else {
+      put<std::uint16_t>(out, static_cast<std::uint16_t>(c.runs.size()));
+      for (auto [start, length] : c.runs) {
+        put(out, start);
+        put(out, length);
+      }
+    }
+  }
+  return out;
+}
+
+std::string snapshot_with_bitmap(const std::string& bitmap, std::uint64_t cardinality) {
+  const std::vector<SnapshotSection> sections = {
+      {detail::kSectionDescription, detail::kSectionRequired, "crafted"},
+      {detail::kSectionList, detail::kSectionRequired,
+       detail::list_section_payload("national", ListKind::kDeny, cardinality, bitmap)}};
+  return detail::assemble_snapshot(1, sections);
+}
+
+std::vector<Container> valid_containers() {
+  return {array(6200, {1, 5, 9}), bitset(6201, 3, 5000), run(6202, {{10, 99}, {500, 0}}), array(6203, {7})};
+}
+
+TEST(SnapshotBitmaps, HandWrittenEncodingMatchesCRoaring) {
+  std::vector<std::uint32_t> values;
+  for (const Container& c : valid_containers()) {
+    const std::uint32_t high = std::uint32_t{c.key} << 16;
+    for (std::uint16_t v : c.values) values.push_back(high | v);
+    for (std::uint32_t i = 0; i < 65536; ++i) {
+      if (!c.words.empty() && (c.words[i / 64] >> (i % 64) & 1)) values.push_back(high | i);
+    }
+    for (auto [start, length] : c.runs) {
+      for (std::uint32_t v = start; v <= std::uint32_t{start} + length; ++v) values.push_back(high | v);
+    }
+  }
+  roaring_bitmap_t* r = roaring_bitmap_of_ptr(values.size(), values.data());
+  roaring_bitmap_run_optimize(r);
+  std::string expected(roaring_bitmap_portable_size_in_bytes(r), '\0');
+  roaring_bitmap_portable_serialize(r, expected.data());
+  roaring_bitmap_free(r);
+  EXPECT_EQ(portable(valid_containers()), expected);
+
+  auto loaded = decode_registry(snapshot_with_bitmap(expected, values.size()), "mem");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->stems(0), values);
+}
+
+struct BitmapCase {
+  const char* name;
+  std::string bitmap;
+  std::optional<std::uint64_t> cardinality;  // default: the sum of the containers' true counts
+  std::string message;                       // after "mem: list 'national': "
+};
+
+std::uint64_t true_count(const std::vector<Container>& cs) {
+  std::uint64_t n = 0;
+  for (Container c : cs) {
+    c.header_cardinality.reset();
+    n += c.count();
+  }
+  return n;
+}
+
+TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
+  auto with = [](std::vector<Container> cs, std::size_t i, auto&& change) {
+    change(cs[i]);
+    return cs;
+  };
+  const auto good = valid_containers();
+  std::string wrong_offset = portable(good);
+  wrong_offset[8 + 16 + 8] ^= 2;  // the third container's offset (no-run: cookie, count, 4 keycards)
+  std::string good_bytes = portable(good);
+  struct Raw {
+    const char* name;
+    std::vector<Container> containers;
+    std::string message;
+  };
+  const std::vector<Raw> raws = {
+      {"array unsorted", {array(6200, {5, 3})}, "bitmap container 0: array container values not strictly increasing"},
+      {"array duplicate", {array(6200, {3, 3, 4})}, "bitmap container 0: array container values not strictly increasing"},
+      {"array later container", with(good, 3, [](Container& c) { c.values = {9, 8}; }),
+       "bitmap container 3: array container values not strictly increasing"},
+      {"bitset count disagrees", with(good, 1, [](Container& c) { c.header_cardinality = 5001; }),
+       "bitmap container 1: bitset container cardinality disagrees with its bits"},
+      {"bitset with too few bits", {[] { Container c = bitset(6200, 1, 100); c.header_cardinality = 100; c.type = Container::kBitset; return c; }()},
+       ""},  // replaced below: header count 100 makes it an array to every reader
+      {"keys decreasing", {array(6201, {1}), array(6200, {1})}, "bitmap container 1: keys not increasing"},
+      {"keys equal", {array(6200, {1}), array(6200, {2})}, "bitmap container 1: keys not increasing"},
+      {"runs overlap", {run(6200, {{10, 10}, {15, 3}})}, "bitmap container 0: runs overlap, touch or are out of order"},
+      {"runs touch", {run(6200, {{10, 4}, {15, 0}})}, "bitmap container 0: runs overlap, touch or are out of order"},
+      {"runs out of order", {run(6200, {{100, 0}, {10, 0}})}, "bitmap container 0: runs overlap, touch or are out of order"},
+      {"run past the end", {run(6200, {{65530, 10}})}, "bitmap container 0: run goes past the end of the container"},
+      {"run without runs", {[] { Container c = run(6200, {}); c.header_cardinality = 1; return c; }()},
+       "bitmap container 0: run container without runs"},
+      {"run count disagrees", with(good, 2, [](Container& c) { c.header_cardinality = 102; }),
+       "bitmap container 2: run container cardinality disagrees with the header"},
+      {"value of 10^9", {array(15258, {0xC9FF, 0xCA00})}, "bitmap holds a value of 10^9 or more, which is not a stem"},
+      {"key past 10^9", {array(6200, {1}), array(15259, {0})}, "bitmap holds a value of 10^9 or more, which is not a stem"},
+      {"largest key", {array(65535, {65535})}, "bitmap holds a value of 10^9 or more, which is not a stem"},
+  };
+  std::vector<BitmapCase> cases;
+  for (const Raw& r : raws) {
+    if (r.message.empty()) continue;
+    cases.push_back({r.name, portable(r.containers), true_count(r.containers), r.message});
+  }
+  const auto u32 = [](std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  cases.push_back({"wrong offset", wrong_offset, std::nullopt, "bitmap container 2: wrong offset"});
+  cases.push_back({"unknown cookie", u32(12345) + u32(0), 0, "bitmap: not a portable Roaring bitmap (unknown cookie)"});
+  cases.push_back({"negative container count", u32(12346) + u32(0xFFFFFFFF), 0, "bitmap: impossible container count"});
+  cases.push_back({"too many containers", u32(12346) + u32(65537), 0, "bitmap: impossible container count"});
+  cases.push_back({"count past the end", u32(12346) + u32(65536), 0, "bitmap: truncated"});
+  cases.push_back({"two bytes", "\x3a\x30", 0, "bitmap: truncated"});
+  cases.push_back({"cookie only", u32(12346), 0, "bitmap: truncated"});
+  cases.push_back({"empty", "", 0, "bitmap: truncated"});
+  cases.push_back({"bytes left over", good_bytes + std::string(2, '\0'), std::nullopt, "bitmap: bytes left over after its end"});
+  cases.push_back({"payload cut short", good_bytes.substr(0, good_bytes.size() - 2), std::nullopt,
+                   "bitmap: truncated or malformed"});
+  cases.push_back({"stored count too high", good_bytes, true_count(good) + 1, "stored count does not match the bitmap"});
+  cases.push_back({"empty bitmap, count 1", u32(12346) + u32(0), 1, "stored count does not match the bitmap"});
+  for (const BitmapCase& c : cases) {
+    const std::uint64_t cardinality = c.cardinality.value_or(true_count(good));
+    auto r = decode_registry(snapshot_with_bitmap(c.bitmap, cardinality), "mem");
+    EXPECT_EQ(r.code(), ErrorCode::kCorruption) << c.name;
+    EXPECT_EQ(r.status().message(), "mem: list 'national': " + c.message) << c.name;
+  }
+}
+
+TEST(SnapshotBitmaps, ValidEdgeCasesLoad) {
+  const auto u32 = [](std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  struct Case {
+    const char* name;
+    std::string bitmap;
+    std::vector<std::uint32_t> stems;
+  };
+  const std::vector<Case> cases = {
+      {"empty", u32(12346) + u32(0), {}},
+      {"largest stem", portable({array(15258, {0xC9FF})}), {999'999'999}},
+      {"full run", portable({run(6200, {{0, 65535}})}), {}},  // checked by count below
+      {"run cookie, no run containers", [&] {
+         std::string b = u32(12347) + std::string(1, '\0');
+         b += std::string("\x18\x18\x00\x00", 4) + std::string("\x07\x00", 2);
+         return b;
+       }(), {(6168u << 16) | 7}},
+  };
+  for (const Case& c : cases) {
+    roaring_bitmap_t* probe = roaring_bitmap_portable_deserialize_safe(c.bitmap.data(), c.bitmap.size());
+    ASSERT_NE(probe, nullptr) << c.name;
+    const std::uint64_t count = roaring_bitmap_get_cardinality(probe);
+    roaring_bitmap_free(probe);
+    auto r = decode_registry(snapshot_with_bitmap(c.bitmap, count), "mem");
+    ASSERT_TRUE(r.ok()) << c.name << ": " << r.status().message();
+    EXPECT_EQ(r->lists()[0].count, count) << c.name;
+    if (!c.stems.empty()) EXPECT_EQ(r->stems(0), c.stems) << c.name;
+  }
+}
+
+}  // namespace
+}  // namespace optout
