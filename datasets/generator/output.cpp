@@ -1,13 +1,8 @@
 #include "output.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -18,56 +13,21 @@
 namespace optout::gen {
 
 Result<OutputFile> OutputFile::open(const std::string& path) {
-  if (path.empty() || path == "-") return OutputFile(STDOUT_FILENO, "", "");
-  std::string temp = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) return Status(ErrorCode::kIoError, path + ": cannot create: " + std::strerror(errno));
-  // mkstemp creates 0600; give the file the mode open(2) would have.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, 0666 & ~mask);
-  return OutputFile(fd, path, std::move(temp));
+  if (path.empty() || path == "-") return OutputFile(std::nullopt, make_fd_sink(STDOUT_FILENO, "<stdout>"));
+  Result<AtomicFile> file = AtomicFile::create(path);
+  if (!file.ok()) return file.status();
+  return OutputFile(std::move(file).value(), nullptr);
 }
 
-OutputFile::OutputFile(int fd, std::string path, std::string temp_path) noexcept
-    : fd_(fd), path_(std::move(path)), temp_path_(std::move(temp_path)) {}
-
-OutputFile::OutputFile(OutputFile&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      path_(std::move(other.path_)),
-      temp_path_(std::exchange(other.temp_path_, std::string())) {}
-
-OutputFile::~OutputFile() {
-  if (!temp_path_.empty()) {
-    if (fd_ >= 0) ::close(fd_);
-    ::unlink(temp_path_.c_str());
-  }
-}
+OutputFile::OutputFile(std::optional<AtomicFile> file, std::unique_ptr<ByteSink> stdout_sink) noexcept
+    : file_(std::move(file)), stdout_sink_(std::move(stdout_sink)) {}
 
 Status OutputFile::write(std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd_, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EPIPE) return Status(ErrorCode::kBrokenPipe, "broken pipe");
-      const std::string name = path_.empty() ? std::string("<stdout>") : path_;
-      return Status(ErrorCode::kIoError, name + ": write failed: " + std::strerror(errno));
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Status();
+  const std::string_view pieces[] = {data};
+  return file_ ? file_->sink().write(pieces) : stdout_sink_->write(pieces);
 }
 
-Status OutputFile::commit() {
-  if (temp_path_.empty()) return Status();
-  const int fd = std::exchange(fd_, -1);
-  if (::close(fd) != 0) return Status(ErrorCode::kIoError, path_ + ": close failed: " + std::strerror(errno));
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    return Status(ErrorCode::kIoError, path_ + ": rename failed: " + std::strerror(errno));
-  }
-  temp_path_.clear();
-  return Status();
-}
+Status OutputFile::commit() { return file_ ? file_->commit() : Status(); }
 
 namespace {
 

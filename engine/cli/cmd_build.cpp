@@ -124,9 +124,7 @@ int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* des
   }
   const SourceOptions options{.skip_invalid = args.skip_invalid};
   for (const Step& step : steps) {
-    ListKind kind = kinds.at(step.name);
-    if (step.kind == StepKind::kDeny) kind = ListKind::kDeny;
-    if (step.kind == StepKind::kAllow) kind = ListKind::kAllow;
+    const ListKind kind = kinds.at(step.name);  // declare_list() made it agree with --list/--allow
     const bool removing = step.kind == StepKind::kRemove;
     auto stats = removing ? builder.remove_source(step.name, step.file, options)
                           : builder.add_source(step.name, kind, step.file, options);

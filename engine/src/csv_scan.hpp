@@ -117,36 +117,42 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
       valid = (std::uint64_t{1} << avail) - 1;
     }
     const ChunkMasks m = classify_chunk(p, delimiter);
-    const std::uint64_t inside = prefix_xor(m.quote) ^ inside_carry;
-    inside_carry = std::uint64_t(std::int64_t(inside) >> 63);
-    const std::uint64_t delims = m.delim & ~inside;
-    const std::uint64_t ends = m.lf & ~inside;
     outcome.lf_count += std::popcount(m.lf);
+    std::uint64_t delims = m.delim;
+    std::uint64_t ends = m.lf;
+    std::uint64_t bad = 0;
+    std::uint64_t bad_open = 0;
+    if ((m.quote | inside_carry | close_carry) != 0) {
+      const std::uint64_t inside = prefix_xor(m.quote) ^ inside_carry;
+      inside_carry = std::uint64_t(std::int64_t(inside) >> 63);
+      delims &= ~inside;
+      ends &= ~inside;
 
-    // Quote checks. A byte past the data counts as the end of input, where a closing quote may
-    // stand; the byte after the chunk is looked at directly.
-    std::uint64_t next_ok_bit63 = 1;  // what may follow a closing quote at bit 63
-    std::uint64_t next_lf_bit63 = 1;  // whether an LF (or the end) follows a CR at bit 63
-    if (avail > 64) {
-      const char c = data[base + 64];
-      next_ok_bit63 = (c == delimiter || c == '\n' || c == '\r' || c == '"') ? 1 : 0;
-      next_lf_bit63 = c == '\n' ? 1 : 0;
+      // Quote checks. A byte past the data counts as the end of input, where a closing quote may
+      // stand; the byte after the chunk is looked at directly.
+      std::uint64_t next_ok_bit63 = 1;  // what may follow a closing quote at bit 63
+      std::uint64_t next_lf_bit63 = 1;  // whether an LF (or the end) follows a CR at bit 63
+      if (avail > 64) {
+        const char c = data[base + 64];
+        next_ok_bit63 = (c == delimiter || c == '\n' || c == '\r' || c == '"') ? 1 : 0;
+        next_lf_bit63 = c == '\n' ? 1 : 0;
+      }
+      const std::uint64_t opens = m.quote & inside;
+      const std::uint64_t closes = m.quote & ~inside;
+      const std::uint64_t after_boundary = ((delims | ends) << 1) | field_start_carry;
+      const std::uint64_t after_close = (closes << 1) | close_carry;
+      close_carry = closes >> 63;
+      const std::uint64_t past_end = ~valid;
+      const std::uint64_t may_follow_close =
+          ((m.delim | m.lf | m.cr | m.quote | past_end) >> 1) | (next_ok_bit63 << 63);
+      const std::uint64_t lf_follows = ((m.lf | past_end) >> 1) | (next_lf_bit63 << 63);
+      bad_open = opens & ~(after_boundary | after_close) & valid;
+      const std::uint64_t bad_close = closes & ~may_follow_close;
+      const std::uint64_t bad_cr = after_close & m.cr & ~inside & ~lf_follows;
+      bad = (bad_open | bad_close | bad_cr) & valid;
     }
-    const std::uint64_t opens = m.quote & inside;
-    const std::uint64_t closes = m.quote & ~inside;
-    const std::uint64_t boundary = delims | ends;
-    const std::uint64_t after_boundary = (boundary << 1) | field_start_carry;
-    const std::uint64_t after_close = (closes << 1) | close_carry;
-    field_start_carry = boundary >> 63;
-    close_carry = closes >> 63;
-    const std::uint64_t past_end = ~valid;
-    const std::uint64_t may_follow_close =
-        ((m.delim | m.lf | m.cr | m.quote | past_end) >> 1) | (next_ok_bit63 << 63);
-    const std::uint64_t lf_follows = ((m.lf | past_end) >> 1) | (next_lf_bit63 << 63);
-    const std::uint64_t bad_open = opens & ~(after_boundary | after_close);
-    const std::uint64_t bad_close = closes & ~may_follow_close;
-    const std::uint64_t bad_cr = after_close & m.cr & ~inside & ~lf_follows;
-    const std::uint64_t bad = (bad_open | bad_close | bad_cr) & valid;
+    // Outside quotes every delimiter and LF is structural (the common, quote-free chunk).
+    field_start_carry = ((delims | ends) >> 63) & 1;
 
     std::uint64_t events = (delims | ends) & valid;
     if (bad != 0) events &= (std::uint64_t{1} << std::countr_zero(bad)) - 1;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "csv_scan.hpp"
+#include "nhs_number_parse.hpp"
 #include "opt_out_index_access.hpp"
 #include "optout/filter.hpp"
 #include "roaring_build.hpp"
@@ -200,7 +201,7 @@ void scan_block(Block& b, const detail::IndexBits* index, const FilterOptions& o
         r.begin = begin;
         r.end = end;
         r.has_field = has_field;
-        r.parsed = has_field ? parse_nhs_number(field_text(data, field_begin, field_end))
+        r.parsed = has_field ? detail::parse_nhs_number_inline(field_text(data, field_begin, field_end))
                              : ParsedNhsNumber{};
         if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
         if (pending == detail::kProbeBatch) settle();

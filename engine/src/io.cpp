@@ -156,6 +156,17 @@ AtomicFile::~AtomicFile() = default;
 Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path) {
   auto impl = std::make_unique<Impl>();
   impl->final_path = path;
+  // A device or a FIFO (/dev/null, /dev/stdout, a named pipe) is written in place: renaming a
+  // regular file over it would replace the device itself.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) return Status(ErrorCode::kIoError, path.string() + ": is a directory");
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
+    impl->fd = fd;
+    impl->sink = make_fd_sink(fd, path.string());
+    return AtomicFile(std::move(impl));
+  }
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
   std::random_device entropy;
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -189,12 +200,16 @@ Status AtomicFile::write_all(std::string_view bytes) {
 Status AtomicFile::commit(bool durable) {
   Impl& f = *impl_;
   const std::string name = f.final_path.string();
-  if (durable && ::fsync(f.fd) != 0) {
+  if (durable && !f.temp_path.empty() && ::fsync(f.fd) != 0) {
     return Status(ErrorCode::kIoError, name + ": sync failed: " + errno_text(errno));
   }
   const int fd = f.fd;
   f.fd = -1;
   if (::close(fd) != 0) return Status(ErrorCode::kIoError, name + ": close failed: " + errno_text(errno));
+  if (f.temp_path.empty()) {  // written in place (not a regular file)
+    f.committed = true;
+    return Status();
+  }
   if (::rename(f.temp_path.c_str(), f.final_path.c_str()) != 0) {
     return Status(ErrorCode::kIoError, name + ": rename failed: " + errno_text(errno));
   }

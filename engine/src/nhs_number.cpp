@@ -2,53 +2,9 @@
 // all call parse_nhs_number().
 #include "optout/nhs_number.hpp"
 
+#include "nhs_number_parse.hpp"
+
 namespace optout {
-namespace {
-
-constexpr bool is_ascii_whitespace(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-constexpr unsigned digit(char c) noexcept { return static_cast<unsigned>(c - '0'); }
-
-// Validates ten digits (already known to be ASCII digits) by modulus 11.
-ParsedNhsNumber from_ten_digits(const char* d) noexcept {
-  std::uint32_t stem = 0;
-  unsigned sum = 0;
-  for (unsigned i = 0; i < 9; ++i) {
-    stem = stem * 10 + digit(d[i]);
-    sum += digit(d[i]) * (10 - i);
-  }
-  unsigned check = 11 - sum % 11;
-  if (check == 11) check = 0;
-  if (check == 10) return {0, InvalidReason::kCheckDigitTen};
-  if (check != digit(d[9])) return {0, InvalidReason::kWrongCheckDigit};
-  return {stem, InvalidReason::kNone};
-}
-
-// The slow path: classifies anything that is not exactly ten digits.
-ParsedNhsNumber parse_separated(std::string_view t) noexcept {
-  std::size_t digits = 0;
-  for (char c : t) {
-    if (is_digit(c)) {
-      ++digits;
-    } else if (c != ' ' && c != '-') {
-      return {0, InvalidReason::kBadCharacter};
-    }
-  }
-  if (digits != 10) return {0, InvalidReason::kWrongLength};
-  // Ten digits and at least one separator: only "ddd?ddd?dddd" with one kind of separator.
-  if (t.size() != 12 || t[3] != t[7] || is_digit(t[3])) return {0, InvalidReason::kBadShape};
-  for (std::size_t i = 0; i < t.size(); ++i) {
-    if (i != 3 && i != 7 && !is_digit(t[i])) return {0, InvalidReason::kBadShape};
-  }
-  const char d[10] = {t[0], t[1], t[2], t[4], t[5], t[6], t[8], t[9], t[10], t[11]};
-  return from_ten_digits(d);
-}
-
-}  // namespace
 
 const char* invalid_reason_text(InvalidReason reason) noexcept {
   switch (reason) {
@@ -64,18 +20,7 @@ const char* invalid_reason_text(InvalidReason reason) noexcept {
 }
 
 ParsedNhsNumber parse_nhs_number(std::string_view text) noexcept {
-  std::size_t begin = 0;
-  std::size_t end = text.size();
-  while (begin < end && is_ascii_whitespace(text[begin])) ++begin;
-  while (end > begin && is_ascii_whitespace(text[end - 1])) --end;
-  const std::string_view t = text.substr(begin, end - begin);
-  if (t.empty()) return {0, InvalidReason::kEmpty};
-  if (t.size() == 10) {
-    bool all_digits = true;
-    for (char c : t) all_digits &= is_digit(c);
-    if (all_digits) return from_ten_digits(t.data());
-  }
-  return parse_separated(t);
+  return detail::parse_nhs_number_inline(text);
 }
 
 ParsedNhsNumber nhs_number_from_integer(std::uint64_t value) noexcept {
@@ -85,7 +30,7 @@ ParsedNhsNumber nhs_number_from_integer(std::uint64_t value) noexcept {
     d[i] = static_cast<char>('0' + value % 10);
     value /= 10;
   }
-  return from_ten_digits(d);
+  return detail::from_ten_digits(d);
 }
 
 std::size_t format_nhs_number(std::uint32_t stem, char* out, NhsFormat format) noexcept {

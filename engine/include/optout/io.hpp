@@ -13,7 +13,9 @@ namespace optout {
 
 // An output file written to a temporary file in the same directory (".NAME.tmp-XXXXXX") and
 // renamed over NAME only by commit(). Destroying it before commit() removes the temporary file,
-// so NAME is either absent, its old self, or complete. Move-only; not thread-safe.
+// so NAME is either absent, its old self, or complete. A NAME that exists and is not a regular
+// file (/dev/null, /dev/stdout, a FIFO) is written in place instead, since renaming over it would
+// replace the device. Move-only; not thread-safe.
 class OPTOUT_API AtomicFile {
  public:
   // Errors: kIoError naming the directory (missing, not writable).
