@@ -112,7 +112,7 @@ OPTOUT_API std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::str
 // ---- Filtering ----------------------------------------------------------------------------------
 
 // Tuning defaults, with the reasons in engine/src/tuning.hpp.
-inline constexpr std::size_t kDefaultBlockBytes = std::size_t{8} << 20;
+inline constexpr std::size_t kDefaultBlockBytes = std::size_t{1} << 20;
 inline constexpr std::size_t kDefaultMaxRecordBytes = std::size_t{64} << 20;
 
 struct FilterProgress {
