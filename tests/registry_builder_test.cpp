@@ -376,6 +376,20 @@ TEST(RegistryBuilderText, AcceptsEveryShape) {
   }
 }
 
+TEST(RegistryBuilderText, LeadingByteOrderMarkIsNotData) {
+  RegistryBuilder b;
+  auto stats = b.add_text("national", ListKind::kDeny, "\xEF\xBB\xBF" "9434765919,\r\n4010232137\n",
+                          "reply.dat");
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(stats->numbers, 2u);
+  EXPECT_EQ(list_stems(build_or_die(b), "national"), (std::vector<std::uint32_t>{401023213, 943476591}));
+  // Only at the start: a BOM further on is a bad character on its line.
+  RegistryBuilder later;
+  auto bad = later.add_text("national", ListKind::kDeny, "9434765919\n\xEF\xBB\xBF" "4010232137\n", "x.txt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "x.txt:2: bad character");
+}
+
 TEST(RegistryBuilderText, FilesGiveTheSameResultAsText) {
   TempDir dir;
   for (const TextCase& c : text_cases()) {

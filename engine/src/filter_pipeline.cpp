@@ -92,7 +92,7 @@ class BlockReader {
     b.reset_results();
     b.at_end = false;
     ensure_capacity(b, std::max(block_bytes_, carry_.size() + block_bytes_ / 2 + 1));
-    std::memcpy(b.data.get(), carry_.data(), carry_.size());
+    if (!carry_.empty()) std::memcpy(b.data.get(), carry_.data(), carry_.size());
     b.size = carry_.size();
     carry_.clear();
     for (;;) {
@@ -134,7 +134,7 @@ class BlockReader {
   static void ensure_capacity(Block& b, std::size_t capacity) {
     if (b.capacity >= capacity) return;
     auto data = std::make_unique_for_overwrite<char[]>(capacity);
-    std::memcpy(data.get(), b.data.get(), b.size);
+    if (b.size > 0) std::memcpy(data.get(), b.data.get(), b.size);
     b.data = std::move(data);
     b.capacity = capacity;
   }

@@ -99,6 +99,11 @@ class SourceParser {
 
   // Parses whole lines: text ends just after a '\n', or at the end of the source.
   Status parse(std::string_view text) {
+    // A UTF-8 byte-order mark (Windows editors write one) marks the encoding; it is not data.
+    if (at_start_) {
+      at_start_ = false;
+      if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+    }
     std::vector<std::string_view> pieces;
     for (std::size_t pos = 0; pos < text.size();) {
       std::size_t end = text.size();
@@ -148,6 +153,7 @@ class SourceParser {
   StemSetBuilder& set_;
   std::vector<ChunkResult> chunks_;
   SourceStats stats_;
+  bool at_start_ = true;
 };
 
 // Cuts text in memory into blocks as a file would be read.

@@ -54,7 +54,7 @@ __attribute__((target_clones("popcnt", "default"))) std::uint32_t popcount_page(
   return bits;
 }
 
-StemSetBuilder::StemSetBuilder() : pages_(kKeys, nullptr) {}
+StemSetBuilder::StemSetBuilder() : pages_(kKeys, nullptr), pending_(kKeys) {}
 
 StemSetBuilder::~StemSetBuilder() { clear(); }
 
@@ -63,21 +63,32 @@ void StemSetBuilder::clear() noexcept {
     if (p != nullptr) bitset_container_free(p);
     p = nullptr;
   }
+  for (auto& values : pending_) std::vector<std::uint16_t>().swap(values);
 }
 
-// Called for distinct keys from distinct tasks, so no two tasks touch the same slot.
-std::uint64_t* StemSetBuilder::page(std::uint32_t key) {
-  bitset_container_t*& p = pages_[key];
-  if (p == nullptr) {
-    p = bitset_container_create();  // zeroed, from CRoaring's allocator so CRoaring can free it
-    if (p == nullptr) throw std::bad_alloc();
+// Called for distinct keys from distinct tasks, so no two tasks touch the same slots.
+void StemSetBuilder::add_to_key(std::uint32_t key, const std::uint16_t* lows, std::size_t n) {
+  bitset_container_t*& page = pages_[key];
+  if (page == nullptr) {
+    std::vector<std::uint16_t>& values = pending_[key];
+    if (values.size() + n <= DEFAULT_MAX_SIZE) {
+      values.insert(values.end(), lows, lows + n);
+      return;
+    }
+    page = bitset_container_create();  // zeroed, from CRoaring's allocator so CRoaring can free it
+    if (page == nullptr) throw std::bad_alloc();
+    for (const std::uint16_t low : values) set_bit(page->array, low);
+    std::vector<std::uint16_t>().swap(values);
   }
-  return p->array;
+  for (std::size_t i = 0; i < n; ++i) set_bit(page->array, lows[i]);
 }
 
 void StemSetBuilder::add_sequential(std::span<const std::span<const std::uint32_t>> parts) {
   for (const auto part : parts) {
-    for (const std::uint32_t stem : part) set_bit(page(stem >> 16), stem & 0xFFFF);
+    for (const std::uint32_t stem : part) {
+      const auto low = static_cast<std::uint16_t>(stem & 0xFFFF);
+      add_to_key(stem >> 16, &low, 1);
+    }
   }
 }
 
@@ -129,9 +140,7 @@ void StemSetBuilder::add(std::span<const std::span<const std::uint32_t>> parts) 
       for (std::uint32_t k = keys.begin(); k != keys.end(); ++k) {
         const std::uint32_t begin = key_begin[k];
         const std::uint32_t end = key_begin[k + 1];
-        if (begin == end) continue;
-        std::uint64_t* words = page(k);
-        for (std::uint32_t i = begin; i != end; ++i) set_bit(words, sorted_[i]);
+        if (begin != end) add_to_key(k, sorted_.data() + begin, end - begin);
       }
     });
     pieces.clear();
@@ -151,7 +160,7 @@ void StemSetBuilder::add(std::span<const std::span<const std::uint32_t>> parts) 
 RoaringPtr StemSetBuilder::finish() {
   std::vector<std::uint16_t> keys;
   for (std::uint32_t k = 0; k < kKeys; ++k) {
-    if (pages_[k] != nullptr) keys.push_back(static_cast<std::uint16_t>(k));
+    if (pages_[k] != nullptr || !pending_[k].empty()) keys.push_back(static_cast<std::uint16_t>(k));
   }
   Slots slots(keys.size());
   std::atomic<bool> out_of_memory{false};
@@ -159,6 +168,22 @@ RoaringPtr StemSetBuilder::finish() {
                     [&](const tbb::blocked_range<std::size_t>& range) {
     for (std::size_t i = range.begin(); i != range.end(); ++i) {
       bitset_container_t*& page = pages_[keys[i]];
+      if (page == nullptr) {  // at most 4096 values: sort them into an array container
+        std::vector<std::uint16_t>& values = pending_[keys[i]];
+        std::sort(values.begin(), values.end());
+        values.erase(std::unique(values.begin(), values.end()), values.end());
+        array_container_t* array = array_container_create_given_capacity(static_cast<std::int32_t>(values.size()));
+        if (array == nullptr) {
+          out_of_memory = true;
+          continue;
+        }
+        std::copy(values.begin(), values.end(), array->array);
+        array->cardinality = static_cast<std::int32_t>(values.size());
+        slots.containers[i] = array;
+        slots.types[i] = ARRAY_CONTAINER_TYPE_CODE;
+        std::vector<std::uint16_t>().swap(values);
+        continue;
+      }
       const auto cardinality = static_cast<std::int32_t>(popcount_page(page->array));
       if (cardinality > DEFAULT_MAX_SIZE) {
         page->cardinality = cardinality;

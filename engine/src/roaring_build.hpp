@@ -2,9 +2,10 @@
 //
 // CRoaring 0.2.66's roaring_bitmap_add_many costs ~4 ns a value on sorted input but 150–320 ns on
 // unsorted input, and real opt-out lists are unsorted. StemSetBuilder instead counting-sorts each
-// batch by the high 16 bits (the container key) in parallel, then sets the low 16 bits in one
-// 8 KiB page per key (a page stays in L1 while its values are written), and at the end turns each
-// page into an array container (≤ 4096 values) or hands it over as a bitset container.
+// batch by the high 16 bits (the container key) in parallel, then, in parallel over keys, appends
+// the low 16 bits to the key's pending array; past 4096 values a key switches to an 8 KiB page
+// (a bitset, which stays in L1 while its values are written). At the end a pending array is sorted
+// and deduplicated into an array container, and a page becomes an array or bitset container.
 #pragma once
 
 #include <roaring/roaring.h>
@@ -20,7 +21,8 @@
 namespace optout::detail {
 
 // Accumulates a set of stems. Not thread-safe; add() and finish() are parallel inside (oneTBB).
-// Memory: 8 KiB per distinct key touched (at most 15 259 keys, 125 MB), plus 2 bytes a stem of
+// Memory: per key touched, 2 bytes a value added (duplicates included) up to 4096 values, then
+// 8 KiB; so at most 125 MB, and never more than ~2x the finished bitmap. Plus 2 bytes a stem of
 // the current batch.
 class StemSetBuilder {
  public:
@@ -39,10 +41,11 @@ class StemSetBuilder {
 
  private:
   void add_sequential(std::span<const std::span<const std::uint32_t>> parts);
-  std::uint64_t* page(std::uint32_t key);
+  void add_to_key(std::uint32_t key, const std::uint16_t* lows, std::size_t n);
   void clear() noexcept;
 
-  std::vector<bitset_container_t*> pages_;  // kStemKeyCount entries, allocated on first use
+  std::vector<bitset_container_t*> pages_;           // per key: null, or the key's bits
+  std::vector<std::vector<std::uint16_t>> pending_;  // per key without a page: values, unsorted
   std::vector<std::uint32_t> cursors_;      // scratch: per part × key counts, then write cursors
   std::vector<std::uint16_t> sorted_;       // scratch: low halves grouped by key
 };

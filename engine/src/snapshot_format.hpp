@@ -41,9 +41,11 @@
 //
 // Reading checks, in order: size ≥ 80; magic; format_version (0: corrupt, > 1: unsupported);
 // header_size; file_size equals the real size; checksum; header flags and reserved bytes; the
-// section table (bounds, alignment, overlap, zero padding); each section; then each bitmap:
-// CRoaring's size scan must account for exactly bitmap_length bytes, the bounded deserializer
-// reads it, and validate_bitmap() checks its structure (CRoaring's reader checks bounds only):
+// section table (bounds, alignment, overlap, zero padding); each section; then each bitmap: our
+// check of the portable header (cookie, container count), CRoaring's size scan
+// (roaring_bitmap_portable_deserialize_size) must account for exactly bitmap_length bytes, the
+// bytes are copied into one frozen block (snapshot_format.cpp: read_frozen), and
+// validate_bitmap() checks the structure, which no CRoaring reader checks:
 // keys strictly increasing; array containers 1..4096 values strictly increasing; bitset
 // containers whose cardinality is their popcount (> 4096); run containers with ≥ 1 run, runs
 // sorted, neither overlapping nor touching, inside 0..65535; each container's header cardinality
