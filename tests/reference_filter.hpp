@@ -116,6 +116,10 @@ inline ReferenceResult reference_filter(std::string_view in, const ReferenceOpti
       result.error = input_name + ":1: " + header.error;
       return result;
     }
+    if (opt.column_index > header.fields.size()) {  // a position past the header's columns
+      result.error = "no column";
+      return result;
+    }
     if (opt.column_index == 0) {
       bool found = false;
       for (std::size_t k = 0; k < header.fields.size() && !found; ++k) {
