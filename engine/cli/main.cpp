@@ -1,5 +1,6 @@
 // optout: the command-line tool. A thin shell over the engine: parse the command line, run the
 // chosen command, map the outcome to an exit status (0 success, 1 failure, 2 usage error).
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -112,6 +113,9 @@ int run(int argc, char** argv) {
 }  // namespace optout::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) or a full quota must fail the write with EFBIG, which the engine
+  // reports and cleans up after, not kill the process and leave a temporary file behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   // The last-chance catch: an exception that escapes a command is a bug or an allocation failure;
   // report it and fail, never crash. what() of the engine's dependencies never holds row content.
   try {

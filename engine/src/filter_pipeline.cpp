@@ -479,10 +479,11 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
       char percent[32];
       std::snprintf(percent, sizeof percent, "%.2f%% of rows", options.max_rejected_fraction.value_or(0) * 100);
       const std::string limit = over_rows ? std::to_string(*options.max_rejected_rows) + " rows" : percent;
-      return Status(ErrorCode::kDataQuality,
-                    input + ": " + std::to_string(stats.rejected) + " of " + std::to_string(stats.rows) +
-                        (failure.ok() ? " rows" : "+ rows") + " rejected (" + share +
-                        "), more than the limit of " + limit);
+      // A count limit stops the run as soon as it is passed: the rows read so far are a prefix.
+      const std::string counted = failure.ok() ? " of " + std::to_string(stats.rows) + " rows rejected ("
+                                               : " rows rejected in the first " + std::to_string(stats.rows) + " rows (";
+      return Status(ErrorCode::kDataQuality, input + ": " + std::to_string(stats.rejected) + counted + share +
+                                                 "), more than the limit of " + limit);
     }
   }
   if (!failure.ok()) return failure;
