@@ -431,7 +431,7 @@ std::vector<InvalidCase> invalid_cases() {
       {"semicolon", good + ";\n", "src.txt:1: bad character", 1, 0},
       {"NUL byte", good + "\n" + std::string("\0", 1) + "\n" + good, "src.txt:2: bad character", 1, 2},
       {"binary garbage", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16), "src.txt:1: bad character", 3, 0},
-      {"UTF-8 BOM", "\xEF\xBB\xBF" + good + "\n", "src.txt:1: bad character", 1, 0},
+      {"UTF-8 BOM on a later line", good + "\n\xEF\xBB\xBF" + good + "\n", "src.txt:2: bad character", 1, 1},
       {"old Mac CR line ends", good + "\r" + good + "\r", "src.txt:1: bad character", 1, 0},
       {"first of several", good + "\n1\n2\n" + good, "src.txt:2: wrong length", 2, 2},
   };
