@@ -143,21 +143,10 @@ int run_filter(const FilterArgs& args) {
 
   // Outputs go to temporary files renamed only on success: a failed or killed run never leaves a
   // complete-looking file.
-  std::optional<AtomicFile> output_file;
+  Result<std::unique_ptr<Output>> output = Output::open(args.output);
+  if (!output.ok()) return diag.fail(output.status());
+  context.output_name = (*output)->name();
   std::optional<AtomicFile> rejects_file;
-  std::unique_ptr<ByteSink> stdout_sink;
-  ByteSink* out = nullptr;
-  if (!args.output.empty() && args.output != "-") {
-    Result<AtomicFile> f = AtomicFile::create(args.output);
-    if (!f.ok()) return diag.fail(f.status());
-    output_file.emplace(std::move(f).value());
-    out = &output_file->sink();
-    context.output_name = args.output;
-  } else {
-    stdout_sink = make_fd_sink(STDOUT_FILENO, "<stdout>");
-    out = stdout_sink.get();
-    context.output_name = "<stdout>";
-  }
   if (!args.rejects.empty()) {
     Result<AtomicFile> f = AtomicFile::create(args.rejects);
     if (!f.ok()) return diag.fail(f.status());
@@ -171,13 +160,13 @@ int run_filter(const FilterArgs& args) {
   // once the temporary files are gone.
   std::signal(SIGPIPE, SIG_IGN);
   Result<FilterStats> stats =
-      filter((*input)->source(), *out, rejects_file ? &rejects_file->sink() : nullptr, *index, options);
+      filter((*input)->source(), (*output)->sink(), rejects_file ? &rejects_file->sink() : nullptr, *index, options);
   progress.clear();
   context.finished_at = std::time(nullptr);
 
   Status outcome = stats.ok() ? Status() : stats.status();
   if (outcome.code() == ErrorCode::kBrokenPipe) {
-    output_file.reset();
+    output->reset();  // removes the temporary file
     rejects_file.reset();
     std::signal(SIGPIPE, SIG_DFL);
     std::raise(SIGPIPE);
@@ -194,11 +183,11 @@ int run_filter(const FilterArgs& args) {
     const Status audited = append_line(args.audit, audit_record_json(context, stats.ok() ? &*stats : nullptr, outcome));
     if (outcome.ok()) outcome = audited;
   }
-  if (outcome.ok() && output_file) outcome = output_file->commit();
+  if (outcome.ok()) outcome = (*output)->commit();
 
   if (!outcome.ok()) {
     const int code = diag.fail(outcome);
-    if (!output_file) diag.error("run failed: the output written to standard output is incomplete");
+    if ((*output)->is_stdout()) diag.error("run failed: the output written to standard output is incomplete");
     return code;
   }
   if (!args.quiet) diag.note(summary(*stats));

@@ -39,21 +39,11 @@ int run_numbers(const NumbersArgs& args) {
 
   Result<std::unique_ptr<Input>> input = Input::open(args.csv.input);
   if (!input.ok()) return diag.fail(input.status());
-  std::optional<AtomicFile> file;
-  std::unique_ptr<ByteSink> stdout_sink;
-  ByteSink* out = nullptr;
-  if (!args.output.empty() && args.output != "-") {
-    Result<AtomicFile> f = AtomicFile::create(args.output);
-    if (!f.ok()) return diag.fail(f.status());
-    file.emplace(std::move(f).value());
-    out = &file->sink();
-  } else {
-    stdout_sink = make_fd_sink(STDOUT_FILENO, "<stdout>");
-    out = stdout_sink.get();
-  }
-  Result<NumbersStats> stats = write_numbers((*input)->source(), *out, *options, format);
+  Result<std::unique_ptr<Output>> output = Output::open(args.output);
+  if (!output.ok()) return diag.fail(output.status());
+  Result<NumbersStats> stats = write_numbers((*input)->source(), (*output)->sink(), *options, format);
   Status outcome = stats.ok() ? Status() : stats.status();
-  if (outcome.ok() && file) outcome = file->commit();
+  if (outcome.ok()) outcome = (*output)->commit();
   if (!outcome.ok()) return diag.fail(outcome);
   if (!args.quiet) {
     diag.note(std::to_string(stats->rows) + " rows: " + std::to_string(stats->distinct) +

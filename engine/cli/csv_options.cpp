@@ -70,4 +70,18 @@ Result<std::unique_ptr<Input>> Input::open(const std::string& path) {
   return std::unique_ptr<Input>(new Input(fd, true, path));
 }
 
+Result<std::unique_ptr<Output>> Output::open(const std::string& path) {
+  auto output = std::make_unique<Output>();
+  if (path.empty() || path == "-") {
+    output->stdout_ = make_fd_sink(STDOUT_FILENO, "<stdout>");
+    output->name_ = "<stdout>";
+    return output;
+  }
+  Result<AtomicFile> file = AtomicFile::create(path);
+  if (!file.ok()) return file.status();
+  output->file_.emplace(std::move(file).value());
+  output->name_ = path;
+  return output;
+}
+
 }  // namespace optout::cli

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "diagnostics.hpp"
 #include "optout/filter.hpp"
+#include "optout/io.hpp"
 
 namespace CLI {
 class App;
@@ -46,6 +48,24 @@ class Input {
   int fd_;
   bool owned_;
   std::unique_ptr<ByteSource> source_;
+};
+
+// Where a command's main output goes: the named file, written atomically (renamed into place only
+// by commit()), or standard output for "" or "-".
+class Output {
+ public:
+  // Errors: kIoError naming the file (its directory is missing or not writable).
+  static Result<std::unique_ptr<Output>> open(const std::string& path);
+  ByteSink& sink() { return file_ ? file_->sink() : *stdout_; }
+  const std::string& name() const { return name_; }
+  bool is_stdout() const { return !file_; }
+  // Puts a file in place; nothing to do for standard output.
+  Status commit() { return file_ ? file_->commit() : Status(); }
+
+ private:
+  std::optional<AtomicFile> file_;
+  std::unique_ptr<ByteSink> stdout_;
+  std::string name_;
 };
 
 }  // namespace optout::cli
