@@ -52,11 +52,7 @@ class Checker {
   void check(std::string_view input) {
     const ParsedNhsNumber parsed = parse_nhs_number(input);
     std::optional<Verdict> verdict;
-    if (index_ != nullptr) {
-      Verdict v{};
-      index_->classify_text(std::span<const std::string_view>(&input, 1), std::span<Verdict>(&v, 1));
-      verdict = v;
-    }
+    if (index_ != nullptr) verdict = index_->verdict(parsed);
     std::vector<const ListInfo*> in_lists;
     std::vector<const ListInfo*> missing_allow;
     if (registry_ != nullptr && parsed.valid()) {

@@ -156,7 +156,6 @@ struct FilterStats {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;      // header + kept records
   std::uint64_t bytes_rejected = 0; // written to the rejects sink (header included)
-  std::uint64_t lines = 0;          // physical lines (LF count, plus one for an unterminated last line)
   std::optional<Digest128> output_digest;
   double seconds = 0;
   unsigned threads = 0;
