@@ -297,6 +297,26 @@ struct RegistryBuilder::Impl {
   }
 
   // Adds or withdraws a finished source set; fills in changed and unchanged.
+  // kInvalidArgument naming the first value that is not a valid stem.
+  static Status check_stems(std::span<const std::uint32_t> stems) {
+    if (const auto bad = first_invalid_stem(stems)) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "stems[" + std::to_string(*bad) + "] is not a valid stem (below 10^9, check digit not 10)");
+    }
+    return Status();
+  }
+
+  // Adds checked stems from the caller to list (or withdraws them).
+  SourceStats apply_stems(List& list, std::span<const std::uint32_t> stems, bool withdraw) {
+    StemSetBuilder set;
+    const std::span<const std::uint32_t> parts[] = {stems};
+    set.add(parts);
+    SourceStats stats;
+    stats.numbers = stems.size();
+    apply(list, set.finish(), withdraw, stats);
+    return stats;
+  }
+
   void apply(List& list, RoaringPtr set, bool withdraw, SourceStats& stats) {
     roaring_bitmap_t* bitmap = list.bitmap.get();
     const std::uint64_t before = roaring_bitmap_get_cardinality(bitmap);
@@ -345,17 +365,8 @@ Result<SourceStats> RegistryBuilder::add_stems(std::string_view name, ListKind k
                                                std::span<const std::uint32_t> stems) {
   try {
     if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
-    if (const auto bad = first_invalid_stem(stems)) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "stems[" + std::to_string(*bad) + "] is not a valid stem (below 10^9, check digit not 10)");
-    }
-    StemSetBuilder set;
-    const std::span<const std::uint32_t> parts[] = {stems};
-    set.add(parts);
-    SourceStats stats;
-    stats.numbers = stems.size();
-    impl_->apply(impl_->declare(name, kind), set.finish(), /*withdraw=*/false, stats);
-    return stats;
+    if (Status s = Impl::check_stems(stems); !s.ok()) return s;  // before declaring: a failed call changes nothing
+    return impl_->apply_stems(impl_->declare(name, kind), stems, /*withdraw=*/false);
   } catch (const std::bad_alloc&) {
     return out_of_memory("adding stems");
   }
@@ -364,17 +375,8 @@ Result<SourceStats> RegistryBuilder::add_stems(std::string_view name, ListKind k
 Result<SourceStats> RegistryBuilder::remove_stems(std::string_view name, std::span<const std::uint32_t> stems) {
   try {
     if (Status s = impl_->check_exists(name); !s.ok()) return s;
-    if (const auto bad = first_invalid_stem(stems)) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "stems[" + std::to_string(*bad) + "] is not a valid stem (below 10^9, check digit not 10)");
-    }
-    StemSetBuilder set;
-    const std::span<const std::uint32_t> parts[] = {stems};
-    set.add(parts);
-    SourceStats stats;
-    stats.numbers = stems.size();
-    impl_->apply(impl_->lists.find(name)->second, set.finish(), /*withdraw=*/true, stats);
-    return stats;
+    if (Status s = Impl::check_stems(stems); !s.ok()) return s;
+    return impl_->apply_stems(impl_->lists.find(name)->second, stems, /*withdraw=*/true);
   } catch (const std::bad_alloc&) {
     return out_of_memory("withdrawing stems");
   }
