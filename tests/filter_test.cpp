@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
@@ -248,6 +252,28 @@ TEST(FilterTest, OutputDigestIsXxh3OfTheOutput) {
   FilterRun c = run_filter("nhs_number\n4010232137\n", index, options);
   ASSERT_TRUE(c.stats.ok());
   EXPECT_EQ(c.stats->output_digest, a.stats->output_digest);  // same output bytes
+}
+
+TEST(FilterTest, FiltersAFileOpenedByTheLibrary) {
+  const Registry registry = make_registry({kListed});
+  const OptOutIndex index = make_index(registry);
+  const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                     ("optout-filter-test-" + std::to_string(::getpid()) + ".csv");
+  { std::ofstream(path) << "nhs_number\n4010232137\n9434765919\n"; }
+  Result<std::unique_ptr<ByteSource>> source = open_file_source(path);
+  ASSERT_TRUE(source.ok()) << source.status().message();
+  EXPECT_EQ((*source)->name(), path.string());
+  std::string output;
+  auto out = make_string_sink(output, "<out>");
+  Result<FilterStats> stats = filter(**source, *out, nullptr, index, by_name());
+  std::filesystem::remove(path);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(output, "nhs_number\n4010232137\n");
+
+  Result<std::unique_ptr<ByteSource>> missing = open_file_source(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.code(), ErrorCode::kIoError);
+  EXPECT_EQ(missing.status().message(), path.string() + ": cannot open: No such file or directory");
 }
 
 // ---- Differential test against the reference -----------------------------------------------

@@ -137,7 +137,7 @@ int run_filter(const FilterArgs& args) {
   if (!index.ok()) return diag.fail(Status(index.code(), args.registry + ": " + index.status().message()));
   context.lists_applied = index->applied_lists();
 
-  Result<std::unique_ptr<Input>> input = Input::open(args.csv.input);
+  Result<std::unique_ptr<ByteSource>> input = open_file_source(args.csv.input);
   if (!input.ok()) return diag.fail(input.status());
   context.input_name = (*input)->name();
 
@@ -160,7 +160,7 @@ int run_filter(const FilterArgs& args) {
   // once the temporary files are gone.
   std::signal(SIGPIPE, SIG_IGN);
   Result<FilterStats> stats =
-      filter((*input)->source(), (*output)->sink(), rejects_file ? &rejects_file->sink() : nullptr, *index, options);
+      filter(**input, (*output)->sink(), rejects_file ? &rejects_file->sink() : nullptr, *index, options);
   progress.clear();
   context.finished_at = std::time(nullptr);
 

@@ -37,11 +37,11 @@ int run_numbers(const NumbersArgs& args) {
   if (!options.ok()) return diag.fail(options.status());
   const NumbersFormat format = args.format == "mesh" ? NumbersFormat::kMesh : NumbersFormat::kText;
 
-  Result<std::unique_ptr<Input>> input = Input::open(args.csv.input);
+  Result<std::unique_ptr<ByteSource>> input = open_file_source(args.csv.input);
   if (!input.ok()) return diag.fail(input.status());
   Result<std::unique_ptr<Output>> output = Output::open(args.output);
   if (!output.ok()) return diag.fail(output.status());
-  Result<NumbersStats> stats = write_numbers((*input)->source(), (*output)->sink(), *options, format);
+  Result<NumbersStats> stats = write_numbers(**input, (*output)->sink(), *options, format);
   Status outcome = stats.ok() ? Status() : stats.status();
   if (outcome.ok()) outcome = (*output)->commit();
   if (!outcome.ok()) return diag.fail(outcome);

@@ -1,10 +1,7 @@
 #include "csv_options.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 
 #include <CLI/CLI.hpp>
 
@@ -54,20 +51,6 @@ Result<FilterOptions> to_filter_options(const CsvArgs& args) {
   options.block_bytes = args.block_bytes;
   options.max_record_bytes = args.max_record_bytes;
   return options;
-}
-
-Input::Input(int fd, bool owned, std::string name)
-    : fd_(fd), owned_(owned), source_(make_fd_source(fd, std::move(name))) {}
-
-Input::~Input() {
-  if (owned_) ::close(fd_);
-}
-
-Result<std::unique_ptr<Input>> Input::open(const std::string& path) {
-  if (path == "-") return std::unique_ptr<Input>(new Input(STDIN_FILENO, false, "<stdin>"));
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(ErrorCode::kIoError, path + ": cannot open: " + std::strerror(errno));
-  return std::unique_ptr<Input>(new Input(fd, true, path));
 }
 
 Result<std::unique_ptr<Output>> Output::open(const std::string& path) {

@@ -34,22 +34,6 @@ void add_csv_options(CLI::App& cmd, CsvArgs& args);
 // The engine's options for these arguments, or a usage error message.
 Result<FilterOptions> to_filter_options(const CsvArgs& args);
 
-// An open input: the named file, or standard input for "-". Closes what it opened.
-class Input {
- public:
-  // Errors: kIoError naming the file.
-  static Result<std::unique_ptr<Input>> open(const std::string& path);
-  ~Input();
-  ByteSource& source() { return *source_; }
-  const std::string& name() const { return source_->name(); }
-
- private:
-  Input(int fd, bool owned, std::string name);
-  int fd_;
-  bool owned_;
-  std::unique_ptr<ByteSource> source_;
-};
-
 // Where a command's main output goes: the named file, written atomically (renamed into place only
 // by commit()), or standard output for "" or "-".
 class Output {

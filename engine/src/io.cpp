@@ -46,6 +46,19 @@ class FdSource final : public ByteSource {
   std::string name_;
 };
 
+// An FdSource that closes its file when done.
+class OwnedFdSource final : public ByteSource {
+ public:
+  OwnedFdSource(int fd, std::string name) : fd_(fd), source_(fd, std::move(name)) {}
+  ~OwnedFdSource() override { ::close(fd_); }
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override { return source_.read(buffer, capacity); }
+  const std::string& name() const override { return source_.name(); }
+
+ private:
+  int fd_;
+  FdSource source_;
+};
+
 class FdSink final : public ByteSink {
  public:
   FdSink(int fd, std::string name) : fd_(fd), name_(std::move(name)) { enlarge_pipe(fd_); }
@@ -123,6 +136,13 @@ class StringSink final : public ByteSink {
 std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name) {
   return std::make_unique<FdSource>(fd, std::move(name));
 }
+Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path) {
+  if (path == "-") return make_fd_source(STDIN_FILENO, "<stdin>");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
+  return std::unique_ptr<ByteSource>(std::make_unique<OwnedFdSource>(fd, path.string()));
+}
+
 std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name) {
   return std::make_unique<FdSink>(fd, std::move(name));
 }

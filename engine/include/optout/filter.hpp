@@ -103,6 +103,9 @@ class OPTOUT_API ByteSink {
 
 // A source over a file descriptor the caller owns (a file, a pipe, a socket).
 OPTOUT_API std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name);
+// A source that opens and owns the file at path ("-": standard input, named "<stdin>").
+// Errors: kIoError naming the file.
+[[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path);
 // A sink over a file descriptor the caller owns. When it is a pipe its buffer is enlarged.
 OPTOUT_API std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name);
 // A source over a std::istream (kept by reference), and a sink appending to a std::string.
