@@ -1,0 +1,113 @@
+// Micro-benchmarks of the filter: one in-memory block of CSV (about 8 MB) through filter(),
+// narrow (~75 B) and wide (~1 KB, 190 columns) rows, 1 and 2 threads, against a registry of n
+// numbers. 8 % of rows belong to listed patients. Input and output stay in memory, so this
+// measures scanning, parsing and probing, not the kernel's copies (the end-to-end benchmark does).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "fixtures.hpp"
+#include "optout/filter.hpp"
+
+namespace optout::bench {
+namespace {
+
+constexpr std::size_t kBlockBytes = std::size_t{8} << 20;
+
+class StringViewSource final : public ByteSource {
+ public:
+  explicit StringViewSource(std::string_view text) : text_(text) {}
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override {
+    const std::size_t n = std::min(capacity, text_.size() - pos_);
+    std::memcpy(buffer, text_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::string name_ = "<bench>";
+};
+
+class CountingSink final : public ByteSink {
+ public:
+  Status write(std::span<const std::string_view> pieces) override {
+    for (std::string_view piece : pieces) bytes_ += piece.size();
+    return Status();
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::uint64_t bytes_ = 0;
+  std::string name_ = "<null>";
+};
+
+// About kBlockBytes of CSV whose second column is the NHS number; wide rows add 180 code columns.
+std::string make_extract(std::int64_t n, bool wide) {
+  const StemSet& stems = stem_set(n);
+  Random random(kSeed ^ (wide ? 2 : 1));
+  std::string csv = "record_id,nhs_number,date_of_birth,sex,postcode_district,admission_date,diagnosis,notes";
+  if (wide) {
+    for (int c = 0; c < 180; ++c) csv += ",code_" + std::to_string(c);
+  }
+  csv += '\n';
+  for (std::uint64_t row = 0; csv.size() < kBlockBytes; ++row) {
+    const bool listed = random.below(100) < 8;
+    const std::uint32_t stem = listed ? stems.members[random.below(static_cast<std::uint32_t>(stems.members.size()))]
+                                      : stems.absent[random.below(static_cast<std::uint32_t>(stems.absent.size()))];
+    csv += std::to_string(row) + ',' + format_nhs_number(stem) + ",1970-01-01,F,LS1,2024-05-01,J18.9,";
+    csv += (row % 3 == 0) ? "\"seen, discharged\"" : "routine";
+    if (wide) {
+      for (int c = 0; c < 180; ++c) csv += (c % 4 == 0) ? ",A01.1" : ",";
+    }
+    csv += '\n';
+  }
+  return csv;
+}
+
+void BM_FilterBlock(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const bool wide = state.range(1) != 0;
+  const Result<Registry>& registry = built_registry(n);
+  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
+  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
+  const std::string csv = make_extract(n, wide);
+  FilterOptions options;
+  options.column_name = "nhs_number";
+  options.threads = static_cast<unsigned>(state.range(2));
+  std::uint64_t rows = 0;
+  for (auto _ : state) {
+    StringViewSource in(csv);
+    CountingSink out;
+    Result<FilterStats> stats = filter(in, out, nullptr, *index, options);
+    if (!stats.ok()) return state.SkipWithError(stats.status().message().c_str());
+    rows = stats->rows;
+    benchmark::DoNotOptimize(stats->kept);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * csv.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
+  state.counters["ns_per_row"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * rows), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void filter_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "wide", "threads"});
+  for (std::int64_t n : {kSmokeCount, kTypicalCount}) {
+    for (std::int64_t wide : {0, 1}) {
+      for (std::int64_t threads : {1, 2}) b->Args({n, wide, threads});
+    }
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_FilterBlock)->Apply(filter_args);
+
+}  // namespace
+}  // namespace optout::bench
+
+BENCHMARK_MAIN();
