@@ -11,7 +11,6 @@
 
 #include <benchmark/benchmark.h>
 
-#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -242,9 +241,14 @@ inline TextBatch make_text_batch(TextForm form, std::size_t count, std::uint64_t
 // A per-process directory under the system temp directory ($TMPDIR), removed at exit.
 class TempDir {
  public:
+  // Never throws: when the directory cannot be made, the files under it cannot be created either
+  // and the benchmarks that need them are skipped with an error.
   TempDir() {
-    path_ = std::filesystem::temp_directory_path() / ("optout-bench-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(path_);
+    std::error_code error;
+    std::filesystem::path base = std::filesystem::temp_directory_path(error);
+    if (error) base = "/tmp";
+    path_ = base / ("optout-bench-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(path_, error);
   }
   ~TempDir() {
     std::error_code ignored;  // nothing useful to do at exit if removal fails
