@@ -17,7 +17,7 @@
 #include "diagnostics.hpp"
 #include "optout/audit.hpp"
 #include "optout/filter.hpp"
-#include "optout/io.hpp"
+#include "optout/filter_job.hpp"
 #include "optout/registry.hpp"
 
 namespace optout::cli {
@@ -31,8 +31,8 @@ struct FilterArgs {
   std::string rejects;
   std::string stats;
   std::string audit;
-  std::string max_age;
-  std::string max_rejected;
+  std::optional<std::string> max_age;
+  std::optional<std::string> max_rejected;
   bool quiet = false;
 };
 
@@ -112,82 +112,51 @@ int run_filter(const FilterArgs& args) {
   const Diagnostics diag("filter");
   Result<FilterOptions> parsed = to_filter_options(args.csv);
   if (!parsed.ok()) return diag.fail(parsed.status());
-  FilterOptions options = std::move(parsed).value();
+  FilterJob job;
+  job.options = std::move(parsed).value();
+  // An empty value (--max-age "$UNSET") is an error, never a gate silently switched off.
   std::optional<std::int64_t> max_age;
-  if (!args.max_age.empty() && !(max_age = parse_age(args.max_age))) {
+  if (args.max_age && !(max_age = parse_age(*args.max_age))) {
     return diag.usage_error("--max-age takes a number of hours or days, e.g. 36h or 7d");
   }
-  if (!args.max_rejected.empty() && !parse_max_rejected(args.max_rejected, options)) {
+  if (args.max_rejected && !parse_max_rejected(*args.max_rejected, job.options)) {
     return diag.usage_error("--max-rejected takes a row count (250) or a percentage of rows (0.5%)");
   }
-  options.digest_output = !args.audit.empty();
 
-  RunContext context;
-  context.started_at = std::time(nullptr);
   Result<Registry> registry = load_registry(args.registry);
   if (!registry.ok()) return diag.fail(registry.status());
-  context.registry_digest = registry->digest();
-  context.registry_created_at = registry->created_at();
   if (max_age) {
-    if (Status s = check_registry_age(*registry, *max_age, context.started_at); !s.ok()) {
+    if (Status s = check_registry_age(*registry, *max_age, std::time(nullptr)); !s.ok()) {
       return diag.fail(Status(s.code(), args.registry + ": " + s.message()));
     }
   }
   Result<OptOutIndex> index = OptOutIndex::create(*registry, args.apply);
   if (!index.ok()) return diag.fail(Status(index.code(), args.registry + ": " + index.status().message()));
-  context.lists_applied = index->applied_lists();
 
-  Result<std::unique_ptr<ByteSource>> input = open_file_source(args.csv.input);
-  if (!input.ok()) return diag.fail(input.status());
-  context.input_name = (*input)->name();
-
-  // Outputs go to temporary files renamed only on success: a failed or killed run never leaves a
-  // complete-looking file.
-  Result<std::unique_ptr<Output>> output = Output::open(args.output);
-  if (!output.ok()) return diag.fail(output.status());
-  context.output_name = (*output)->name();
-  std::optional<AtomicFile> rejects_file;
-  if (!args.rejects.empty()) {
-    Result<AtomicFile> f = AtomicFile::create(args.rejects);
-    if (!f.ok()) return diag.fail(f.status());
-    rejects_file.emplace(std::move(f).value());
-  }
-
+  job.input = args.csv.input;
+  job.output = args.output;
+  job.rejects = args.rejects;
+  job.stats = args.stats;
+  job.audit = args.audit;
   Progress progress(!args.quiet && isatty(STDERR_FILENO) == 1);
-  options.progress = [&](const FilterProgress& p) { progress.update(p); };
+  job.options.progress = [&](const FilterProgress& p) { progress.update(p); };
 
-  // A closed pipe must end the run with the status cat has there; SIGPIPE is raised again below,
-  // once the temporary files are gone.
+  // A closed pipe must end the run with the status cat has there: EPIPE comes back as
+  // kBrokenPipe, and SIGPIPE is raised once the job has removed its temporary files.
   std::signal(SIGPIPE, SIG_IGN);
-  Result<FilterStats> stats =
-      filter(**input, (*output)->sink(), rejects_file ? &rejects_file->sink() : nullptr, *index, options);
+  Result<FilterStats> stats = run_filter_job(*registry, *index, job);
   progress.clear();
-  context.finished_at = std::time(nullptr);
-
-  Status outcome = stats.ok() ? Status() : stats.status();
-  if (outcome.code() == ErrorCode::kBrokenPipe) {
-    output->reset();  // removes the temporary file
-    rejects_file.reset();
+  if (!stats.ok() && stats.code() == ErrorCode::kBrokenPipe) {
     std::signal(SIGPIPE, SIG_DFL);
     std::raise(SIGPIPE);
     return 128 + SIGPIPE;
   }
-  if (outcome.ok() && rejects_file) outcome = rejects_file->commit();
-  if (outcome.ok() && !args.stats.empty()) {
-    Result<AtomicFile> f = AtomicFile::create(args.stats);
-    outcome = f.ok() ? f->write_all(filter_stats_json(*stats) + "\n") : f.status();
-    if (outcome.ok()) outcome = f->commit();
-  }
-  if (!args.audit.empty()) {
-    // The audit record is written before the output appears, so no output exists unaudited.
-    const Status audited = append_line(args.audit, audit_record_json(context, stats.ok() ? &*stats : nullptr, outcome));
-    if (outcome.ok()) outcome = audited;
-  }
-  if (outcome.ok()) outcome = (*output)->commit();
-
-  if (!outcome.ok()) {
-    const int code = diag.fail(outcome);
-    if ((*output)->is_stdout()) diag.error("run failed: the output written to standard output is incomplete");
+  if (!stats.ok()) {
+    const int code = diag.fail(stats.status());
+    // A usage error is found before anything is written.
+    if (code != kExitUsage && (args.output.empty() || args.output == "-")) {
+      diag.error("run failed: the output written to standard output is incomplete");
+    }
     return code;
   }
   if (!args.quiet) diag.note(summary(*stats));

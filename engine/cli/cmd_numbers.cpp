@@ -1,6 +1,4 @@
 // optout numbers: an extract → its distinct valid NHS numbers, for the national opt-out check.
-#include <unistd.h>
-
 #include <optional>
 #include <string>
 
@@ -39,11 +37,11 @@ int run_numbers(const NumbersArgs& args) {
 
   Result<std::unique_ptr<ByteSource>> input = open_file_source(args.csv.input);
   if (!input.ok()) return diag.fail(input.status());
-  Result<std::unique_ptr<Output>> output = Output::open(args.output);
+  Result<Destination> output = Destination::open(args.output);
   if (!output.ok()) return diag.fail(output.status());
-  Result<NumbersStats> stats = write_numbers(**input, (*output)->sink(), *options, format);
+  Result<NumbersStats> stats = write_numbers(**input, output->sink(), *options, format);
   Status outcome = stats.ok() ? Status() : stats.status();
-  if (outcome.ok()) outcome = (*output)->commit();
+  if (outcome.ok()) outcome = output->commit();
   if (!outcome.ok()) return diag.fail(outcome);
   if (!args.quiet) {
     diag.note(std::to_string(stats->rows) + " rows: " + std::to_string(stats->distinct) +

@@ -1,8 +1,5 @@
 #include "csv_options.hpp"
 
-#include <unistd.h>
-
-
 #include <CLI/CLI.hpp>
 
 namespace optout::cli {
@@ -51,20 +48,6 @@ Result<FilterOptions> to_filter_options(const CsvArgs& args) {
   options.block_bytes = args.block_bytes;
   options.max_record_bytes = args.max_record_bytes;
   return options;
-}
-
-Result<std::unique_ptr<Output>> Output::open(const std::string& path) {
-  auto output = std::make_unique<Output>();
-  if (path.empty() || path == "-") {
-    output->stdout_ = make_fd_sink(STDOUT_FILENO, "<stdout>");
-    output->name_ = "<stdout>";
-    return output;
-  }
-  Result<AtomicFile> file = AtomicFile::create(path);
-  if (!file.ok()) return file.status();
-  output->file_.emplace(std::move(file).value());
-  output->name_ = path;
-  return output;
 }
 
 }  // namespace optout::cli

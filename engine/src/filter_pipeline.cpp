@@ -265,27 +265,6 @@ Result<std::size_t> resolve_column(const Header& header, const FilterOptions& op
                                           "' in the header (it has: " + names + ")");
 }
 
-Status check_options(const FilterOptions& options) {
-  const bool by_name = !options.column_name.empty();
-  const bool by_index = options.column_index > 0;
-  if (by_name == by_index) {
-    return Status(ErrorCode::kInvalidArgument, "choose the NHS-number column by name or by position, not both or neither");
-  }
-  if (by_name && !options.has_header) {
-    return Status(ErrorCode::kInvalidArgument, "a column name needs a header; use a column position");
-  }
-  if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r') {
-    return Status(ErrorCode::kInvalidArgument, "the delimiter cannot be a quote, CR or LF");
-  }
-  if (options.max_record_bytes == 0) {
-    return Status(ErrorCode::kInvalidArgument, "the record limit must be at least 1 byte");
-  }
-  if (options.max_rejected_fraction &&
-      !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
-    return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
-  }
-  return Status();
-}
 
 // Writes [header] + pieces of data to sink, counting (and optionally hashing) the bytes.
 class PieceWriter {
@@ -313,6 +292,28 @@ class PieceWriter {
 
 }  // namespace
 
+Status validate_filter_options(const FilterOptions& options) {
+  const bool by_name = !options.column_name.empty();
+  const bool by_index = options.column_index > 0;
+  if (by_name == by_index) {
+    return Status(ErrorCode::kInvalidArgument, "choose the NHS-number column by name or by position, not both or neither");
+  }
+  if (by_name && !options.has_header) {
+    return Status(ErrorCode::kInvalidArgument, "a column name needs a header; use a column position");
+  }
+  if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r') {
+    return Status(ErrorCode::kInvalidArgument, "the delimiter cannot be a quote, CR or LF");
+  }
+  if (options.max_record_bytes == 0) {
+    return Status(ErrorCode::kInvalidArgument, "the record limit must be at least 1 byte");
+  }
+  if (options.max_rejected_fraction &&
+      !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
+    return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
+  }
+  return Status();
+}
+
 const char* rejected_reason_name(std::size_t index) noexcept {
   if (index == kMissingField) return "missing field";
   if (index <= static_cast<std::size_t>(InvalidReason::kWrongCheckDigit)) {
@@ -327,7 +328,7 @@ const char* rejected_reason_name(std::size_t index) noexcept {
 template <typename Deliver>
 Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
                                  const detail::IndexBits* bits, bool keep_rejected, Deliver&& deliver) {
-  if (Status s = check_options(options); !s.ok()) return s;
+  if (Status s = validate_filter_options(options); !s.ok()) return s;
   const auto started = std::chrono::steady_clock::now();
   const std::string& input = in.name();
   const unsigned threads =
@@ -363,6 +364,10 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
         read_header(first->data.get() + bom, first->size - bom, first->at_end, options.delimiter);
     if (header.end == 0) {
       return Status(ErrorCode::kInvalidInput, input + ":1: " + detail::scan_error_text(header.error));
+    }
+    // The header obeys the record limit like any record, whatever the block size.
+    if (header.end > options.max_record_bytes) {
+      return Status(ErrorCode::kLimitExceeded, record_too_long(input, 1, options.max_record_bytes));
     }
     Result<std::size_t> resolved = resolve_column(header, options, input);
     if (!resolved.ok()) return resolved.status();

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <istream>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -244,5 +245,37 @@ Status AtomicFile::commit(bool durable) {
   }
   return Status();
 }
+
+// ---- Destination ------------------------------------------------------------------------------
+
+struct Destination::Impl {
+  std::optional<AtomicFile> file;
+  std::unique_ptr<ByteSink> standard_output;
+  std::string name;
+};
+
+Destination::Destination(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Destination::Destination(Destination&&) noexcept = default;
+Destination& Destination::operator=(Destination&&) noexcept = default;
+Destination::~Destination() = default;
+
+Result<Destination> Destination::open(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  if (path.empty() || path == "-") {
+    impl->name = "<stdout>";
+    impl->standard_output = make_fd_sink(STDOUT_FILENO, impl->name);
+    return Destination(std::move(impl));
+  }
+  Result<AtomicFile> file = AtomicFile::create(path);
+  if (!file.ok()) return file.status();
+  impl->file.emplace(std::move(file).value());
+  impl->name = path;
+  return Destination(std::move(impl));
+}
+
+ByteSink& Destination::sink() noexcept { return impl_->file ? impl_->file->sink() : *impl_->standard_output; }
+const std::string& Destination::name() const noexcept { return impl_->name; }
+bool Destination::is_stdout() const noexcept { return !impl_->file; }
+Status Destination::commit() { return impl_->file ? impl_->file->commit() : Status(); }
 
 }  // namespace optout

@@ -118,3 +118,101 @@ def assert_usage_error(result, command):
     see = f"see 'optout {command} --help'" if command else "see 'optout --help'"
     assert lines[1] == see, result
     return lines[0][len(prefix):]
+
+
+# ---- A reference reader for filter and numbers tests: tiny, sequential, independent of the engine.
+
+BOM = b"\xef\xbb\xbf"
+
+
+class Malformed(Exception):
+    """The input is not RFC 4180; line is where the bad record starts (1-based), problem as the engine words it."""
+
+    def __init__(self, line, problem):
+        super().__init__(f"{line}: {problem}")
+        self.line, self.problem = line, problem
+
+
+def reference_records(data, delimiter=b","):
+    """Splits CSV bytes into records: (raw bytes with their terminator, [(field bytes, quoted)]).
+
+    A quoted field's bytes are those between its quotes, with "" left as it is. Strict: raises
+    Malformed for an unterminated quote, a quote inside an unquoted field, text after a closing quote
+    (a closing quote may be followed by a CR that ends the input, as in tests/reference_filter.hpp).
+    """
+    records, i, n, line = [], 0, len(data), 1
+    while i < n:
+        start, fields = i, []
+        while True:
+            if data[i:i + 1] == b'"':
+                j = i + 1
+                while True:
+                    k = data.find(b'"', j)
+                    if k < 0:
+                        raise Malformed(line, "unterminated quoted field")
+                    if data[k + 1:k + 2] != b'"':
+                        break
+                    j = k + 2
+                fields.append((data[i + 1:k], True))
+                i = k + 1
+                if i < n and data[i:i + 1] not in (delimiter, b"\n") and data[i:i + 2] != b"\r\n" and data[i:] != b"\r":
+                    raise Malformed(line, "text after the closing quote of a field")
+            else:
+                j = i
+                while j < n and data[j:j + 1] not in (delimiter, b"\n", b'"'):
+                    j += 1
+                if data[j:j + 1] == b'"':
+                    raise Malformed(line, "quote inside an unquoted field")
+                end = j - 1 if data[j:j + 1] == b"\n" and data[j - 1:j] == b"\r" and j > i else j
+                fields.append((data[i:end], False))
+                i = j
+            if data[i:i + 1] != delimiter:
+                break
+            i += 1
+        i += 2 if data[i:i + 2] == b"\r\n" else 1 if data[i:] == b"\r" or data[i:i + 1] == b"\n" else 0
+        records.append((data[start:i], fields))
+        line += data.count(b"\n", start, i)
+    return records
+
+
+def parse_nhs(text):
+    """(the 10-digit number, None) when the field's bytes hold a valid NHS number, else (None, reason)."""
+    t = text.strip(b" \t\r\n\v\f")
+    if not t:
+        return None, "empty"
+    if any(c not in b"0123456789 -" for c in t):
+        return None, "bad character"
+    digits = bytes(c for c in t if c in b"0123456789")
+    if len(digits) != 10:
+        return None, "wrong length"
+    if len(t) != 10 and not re.fullmatch(rb"\d{3}([ -])\d{3}\1\d{4}", t):
+        return None, "bad shape"
+    check = check_digit(int(digits[:9]))
+    if check is None:
+        return None, "check digit 10"
+    if check != digits[9] - ord("0"):
+        return None, "wrong check digit"
+    return digits.decode(), None
+
+
+def reference_rows(data, column, delimiter=b",", header=True):
+    """(header bytes, [(raw record, number or None, reason or None)]): what filter and numbers read.
+
+    column is a header name (str) or a 1-based position (int). The header bytes include a BOM (and
+    are just the BOM, or empty, without a header).
+    """
+    bom = BOM if data.startswith(BOM) else b""
+    records = reference_records(data[len(bom):], delimiter)
+    head = bom
+    if header:
+        (raw, names), records = records[0], records[1:]
+        head += raw
+        if isinstance(column, str):
+            column = [name.replace(b'""', b'"').decode() for name, _ in names].index(column) + 1
+    rows = []
+    for raw, fields in records:
+        if column > len(fields):
+            rows.append((raw, None, "missing field"))
+        else:
+            rows.append((raw, *parse_nhs(fields[column - 1][0])))
+    return head, rows

@@ -164,6 +164,11 @@ struct FilterStats {
   unsigned threads = 0;
 };
 
+// kInvalidArgument naming the problem when options cannot be used (no column or both ways of
+// naming it, a name without a header, a quote/CR/LF delimiter, a zero record limit, a rejected
+// fraction outside 0..1); filter() and write_numbers() check this first.
+[[nodiscard]] OPTOUT_API Status validate_filter_options(const FilterOptions& options);
+
 // A short name for a rejected_by_reason index: "missing field", "empty", "bad character", ...
 OPTOUT_API const char* rejected_reason_name(std::size_t index) noexcept;
 

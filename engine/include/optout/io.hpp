@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "optout/export.hpp"
 #include "optout/filter.hpp"
@@ -36,6 +37,29 @@ class OPTOUT_API AtomicFile {
  private:
   struct Impl;
   explicit AtomicFile(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Where a run's main output goes: a file, written through an AtomicFile (so it appears only on
+// commit()), or standard output for "" or "-". Move-only; not thread-safe.
+class OPTOUT_API Destination {
+ public:
+  // Errors: as AtomicFile::create.
+  [[nodiscard]] static Result<Destination> open(const std::string& path);
+  Destination(Destination&&) noexcept;
+  Destination& operator=(Destination&&) noexcept;
+  ~Destination();
+
+  ByteSink& sink() noexcept;
+  // The path, or "<stdout>".
+  const std::string& name() const noexcept;
+  bool is_stdout() const noexcept;
+  // Puts a file in place; nothing to do for standard output.
+  [[nodiscard]] Status commit();
+
+ private:
+  struct Impl;
+  explicit Destination(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

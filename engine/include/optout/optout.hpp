@@ -3,6 +3,7 @@
 
 #include "optout/audit.hpp"
 #include "optout/filter.hpp"
+#include "optout/filter_job.hpp"
 #include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
