@@ -9,6 +9,7 @@
 // error instead of a silent mis-split.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -16,8 +17,8 @@
 #include <string>
 #include <string_view>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
 #endif
 
 namespace optout::detail {
@@ -37,181 +38,9 @@ struct ScanOutcome {
   std::size_t lf_count = 0;            // every LF in the scanned bytes (physical lines)
 };
 
-// The number of bytes equal to c in [data, data + size).
-std::size_t count_byte(const char* data, std::size_t size, char c) noexcept;
-
-// The offset just past the last LF in [data, data + size) that ends a record, given that data
-// starts at a record start; 0 when there is none (the block holds no complete record).
-std::size_t last_record_end(const char* data, std::size_t size) noexcept;
-
-struct ChunkMasks {
-  std::uint64_t quote = 0, delim = 0, lf = 0, cr = 0;
-};
-
-inline ChunkMasks classify_chunk(const char* p, char delimiter) noexcept {
-  ChunkMasks m;
-#if defined(__SSE2__)
-  const __m128i q = _mm_set1_epi8('"');
-  const __m128i d = _mm_set1_epi8(delimiter);
-  const __m128i n = _mm_set1_epi8('\n');
-  const __m128i r = _mm_set1_epi8('\r');
-  for (int k = 0; k < 4; ++k) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-    const int shift = 16 * k;
-    m.quote |= std::uint64_t(std::uint16_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)))) << shift;
-    m.delim |= std::uint64_t(std::uint16_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, d)))) << shift;
-    m.lf |= std::uint64_t(std::uint16_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, n)))) << shift;
-    m.cr |= std::uint64_t(std::uint16_t(_mm_movemask_epi8(_mm_cmpeq_epi8(v, r)))) << shift;
-  }
-#else
-  for (int i = 0; i < 64; ++i) {
-    const std::uint64_t bit = std::uint64_t{1} << i;
-    m.quote |= p[i] == '"' ? bit : 0;
-    m.delim |= p[i] == delimiter ? bit : 0;
-    m.lf |= p[i] == '\n' ? bit : 0;
-    m.cr |= p[i] == '\r' ? bit : 0;
-  }
-#endif
-  return m;
-}
-
-// Bit i of the result is the XOR of bits 0..i of x.
-inline std::uint64_t prefix_xor(std::uint64_t x) noexcept {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
-}
-
-// Walks the records of a block that starts at a record start. When at_end is false the block must
-// end right after a record's LF (last_record_end() cuts it so); when true the last record may lack
-// a terminator. For each record, on_record(begin, end, field_begin, field_end, has_field) gets the
-// record's bytes [begin, end) (terminator included) and, when the record has a field number
-// `column` (0-based), that field's raw bytes [field_begin, field_end) (quotes included, the CR of a
-// CRLF terminator excluded); it returns false to stop the scan early. Stops at the first
-// malformed record.
-template <typename OnRecord>
-ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char delimiter,
-                         std::size_t column, OnRecord&& on_record) {
-  ScanOutcome outcome;
-  std::size_t record_begin = 0;
-  std::size_t field_no = 0;
-  std::size_t field_begin = 0;
-  std::size_t field_end = 0;
-  std::uint64_t inside_carry = 0;       // all-ones when the previous chunk ended inside quotes
-  std::uint64_t field_start_carry = 1;  // the byte before the chunk ended a field (block start: yes)
-  std::uint64_t close_carry = 0;        // the chunk's previous byte was a closing quote
-
-  alignas(64) char tail[64];
-  for (std::size_t base = 0; base < size; base += 64) {
-    const std::size_t avail = size - base;
-    const char* p = data + base;
-    std::uint64_t valid = ~std::uint64_t{0};
-    if (avail < 64) {
-      std::memset(tail, 0, sizeof tail);
-      std::memcpy(tail, p, avail);
-      p = tail;
-      valid = (std::uint64_t{1} << avail) - 1;
-    }
-    const ChunkMasks m = classify_chunk(p, delimiter);
-    std::uint64_t delims = m.delim;
-    std::uint64_t ends = m.lf;
-    std::uint64_t bad = 0;
-    std::uint64_t bad_open = 0;
-    if ((m.quote | inside_carry | close_carry) != 0) {
-      const std::uint64_t inside = prefix_xor(m.quote) ^ inside_carry;
-      inside_carry = std::uint64_t(std::int64_t(inside) >> 63);
-      delims &= ~inside;
-      ends &= ~inside;
-      // LFs inside quoted fields count as lines too (record ends are counted as they are walked).
-      // Rare, so std::popcount's libgcc call (baseline x86-64 has no POPCNT) costs nothing.
-      if ((m.lf & inside & valid) != 0) outcome.lf_count += std::popcount(m.lf & inside & valid);
-
-      // Quote checks. A byte past the data counts as the end of input, where a closing quote may
-      // stand; the byte after the chunk is looked at directly.
-      std::uint64_t next_ok_bit63 = 1;  // what may follow a closing quote at bit 63
-      std::uint64_t next_lf_bit63 = 1;  // whether an LF (or the end) follows a CR at bit 63
-      if (avail > 64) {
-        const char c = data[base + 64];
-        next_ok_bit63 = (c == delimiter || c == '\n' || c == '\r' || c == '"') ? 1 : 0;
-        next_lf_bit63 = c == '\n' ? 1 : 0;
-      }
-      const std::uint64_t opens = m.quote & inside;
-      const std::uint64_t closes = m.quote & ~inside;
-      const std::uint64_t after_boundary = ((delims | ends) << 1) | field_start_carry;
-      const std::uint64_t after_close = (closes << 1) | close_carry;
-      close_carry = closes >> 63;
-      const std::uint64_t past_end = ~valid;
-      const std::uint64_t may_follow_close =
-          ((m.delim | m.lf | m.cr | m.quote | past_end) >> 1) | (next_ok_bit63 << 63);
-      const std::uint64_t lf_follows = ((m.lf | past_end) >> 1) | (next_lf_bit63 << 63);
-      bad_open = opens & ~(after_boundary | after_close) & valid;
-      const std::uint64_t bad_close = closes & ~may_follow_close;
-      const std::uint64_t bad_cr = after_close & m.cr & ~inside & ~lf_follows;
-      bad = (bad_open | bad_close | bad_cr) & valid;
-    }
-    // Outside quotes every delimiter and LF is structural (the common, quote-free chunk).
-    field_start_carry = ((delims | ends) >> 63) & 1;
-
-    std::uint64_t events = (delims | ends) & valid;
-    if (bad != 0) events &= (std::uint64_t{1} << std::countr_zero(bad)) - 1;
-    while (events != 0) {
-      if (field_no > column) {
-        // Past the NHS field: skip to this record's end, dropping the delimiters before it.
-        const std::uint64_t pending_ends = events & ends;
-        if (pending_ends == 0) break;
-        events &= ~((pending_ends & (~pending_ends + 1)) - 1);
-      }
-      const int bit = std::countr_zero(events);
-      events &= events - 1;
-      const std::size_t pos = base + static_cast<std::size_t>(bit);
-      if ((ends >> bit) & 1) {
-        ++outcome.lf_count;
-        if (field_no == column) {
-          field_end = pos;
-          if (field_end > field_begin && data[field_end - 1] == '\r') --field_end;
-        }
-        if (!on_record(record_begin, pos + 1, field_begin, field_end, field_no >= column)) {
-          return outcome;
-        }
-        record_begin = pos + 1;
-        field_no = 0;
-        field_begin = record_begin;
-      } else {
-        ++field_no;
-        if (field_no == column) {
-          field_begin = pos + 1;
-        } else if (field_no == column + 1) {
-          field_end = pos;
-        }
-      }
-    }
-    if (bad != 0) {
-      const std::uint64_t first = bad & (~bad + 1);
-      outcome.error = (bad_open & first) ? ScanError::kQuoteInUnquotedField
-                                         : ScanError::kTextAfterClosingQuote;
-      outcome.error_record_begin = record_begin;
-      return outcome;
-    }
-  }
-  if (record_begin < size) {
-    if (!at_end || inside_carry != 0) {
-      outcome.error = ScanError::kUnterminatedQuote;
-      outcome.error_record_begin = record_begin;
-      return outcome;
-    }
-    if (field_no == column) {
-      field_end = size;
-      // A CR just before the end of input is treated as the CR of a cut-off CRLF.
-      if (field_end > field_begin && data[field_end - 1] == '\r') --field_end;
-    }
-    (void)on_record(record_begin, size, field_begin, field_end, field_no >= column);
-  }
-  return outcome;
-}
+// The kernel (classify_chunk, scan_records, count_byte, last_record_end), here compiled for the
+// baseline target (SSE2 on x86-64); filter_kernel_avx2.cpp compiles it again for AVX2 machines.
+#include "csv_scan_kernel.inl"
 
 // The value of a raw field: without its surrounding quotes, "" folded to ". Allocates; for
 // header names, not for the hot path.

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "csv_scan.hpp"
-#include "nhs_number_parse.hpp"
+#include "filter_block.hpp"
 #include "opt_out_index_access.hpp"
 #include "optout/filter.hpp"
 #include "roaring_build.hpp"
@@ -25,51 +25,9 @@
 namespace optout {
 namespace {
 
-constexpr std::size_t kMissingField = 0;  // rejected_by_reason index; 1.. are InvalidReason values
-
-struct Piece {
-  std::size_t begin;
-  std::size_t end;
-};
-
-// Appends [begin, end) to pieces, merging it with the last piece when they touch.
-void append_piece(std::vector<Piece>& pieces, std::size_t begin, std::size_t end) {
-  if (!pieces.empty() && pieces.back().end == begin) {
-    pieces.back().end = end;
-  } else {
-    pieces.push_back({begin, end});
-  }
-}
-
-struct Block {
-  std::unique_ptr<char[]> data;
-  std::size_t capacity = 0;
-  std::size_t size = 0;       // bytes of whole records in data
-  std::size_t skip = 0;       // leading bytes that are the header (first block only)
-  bool at_end = false;        // the last block of the input
-  Status input_error;         // a read error or an over-long record, reported in order
-
-  // Scan results.
-  std::vector<Piece> kept;
-  std::vector<std::uint32_t> stems;  // collect mode: the valid stems, in record order
-  std::vector<Piece> rejected;
-  std::uint64_t rows = 0, kept_rows = 0, removed = 0;
-  std::uint64_t rejected_by_reason[8] = {};
-  detail::ScanOutcome outcome;
-  std::size_t long_record_begin = SIZE_MAX;  // first record over max_record_bytes
-
-  void reset_results() {
-    kept.clear();
-    stems.clear();
-    rejected.clear();
-    rows = kept_rows = removed = 0;
-    std::fill(std::begin(rejected_by_reason), std::end(rejected_by_reason), 0);
-    outcome = {};
-    long_record_begin = SIZE_MAX;
-    input_error = Status();
-    skip = 0;
-  }
-};
+using detail::Block;
+using detail::kMissingField;
+using detail::Piece;
 
 std::string record_too_long(const std::string& input, std::uint64_t line, std::size_t limit) {
   return input + ":" + std::to_string(line) + ": record longer than the limit of " +
@@ -80,8 +38,8 @@ std::string record_too_long(const std::string& input, std::uint64_t line, std::s
 // end of a read is carried into the next block.
 class BlockReader {
  public:
-  BlockReader(ByteSource& source, const FilterOptions& options)
-      : source_(source), block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
+  BlockReader(ByteSource& source, const FilterOptions& options, const detail::FilterKernel& kernel)
+      : kernel_(kernel), source_(source), block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
         max_record_(options.max_record_bytes) {}
 
   bool finished() const { return finished_; }
@@ -113,7 +71,7 @@ class BlockReader {
         finished_ = true;
         return;
       }
-      const std::size_t cut = detail::last_record_end(b.data.get(), b.size);
+      const std::size_t cut = kernel_.last_record_end(b.data.get(), b.size);
       if (cut > 0) {
         carry_.assign(b.data.get() + cut, b.size - cut);
         b.size = cut;
@@ -139,6 +97,7 @@ class BlockReader {
     b.capacity = capacity;
   }
 
+  const detail::FilterKernel& kernel_;
   ByteSource& source_;
   std::size_t block_bytes_;
   std::size_t max_record_;
@@ -147,69 +106,6 @@ class BlockReader {
   bool finished_ = false;
   std::uint64_t bytes_read_ = 0;
 };
-
-// The NHS field's text: without surrounding quotes (the scanner guarantees a field that opens
-// with a quote closes with one). An escaped quote inside stays and makes the number invalid.
-std::string_view field_text(const char* data, std::size_t begin, std::size_t end) {
-  if (end - begin >= 2 && data[begin] == '"') return {data + begin + 1, end - begin - 2};
-  return {data + begin, end - begin};
-}
-
-// Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
-// miss is already under way (tuning.hpp: kProbeBatch). Without an index (collect mode) the valid
-// stems are gathered instead, and every valid record counts as kept.
-void scan_block(Block& b, const detail::IndexBits* index, const FilterOptions& options,
-                std::size_t column, bool keep_rejected) {
-  struct Pending {
-    std::size_t begin, end;
-    ParsedNhsNumber parsed;
-    bool has_field;
-  };
-  Pending batch[detail::kProbeBatch];
-  std::size_t pending = 0;
-  const char* data = b.data.get() + b.skip;
-
-  auto settle = [&] {
-    for (std::size_t i = 0; i < pending; ++i) {
-      const Pending& r = batch[i];
-      if (!r.has_field || !r.parsed.valid()) {
-        ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
-        if (keep_rejected) append_piece(b.rejected, b.skip + r.begin, b.skip + r.end);
-      } else if (index == nullptr) {
-        ++b.kept_rows;
-        b.stems.push_back(r.parsed.stem);
-      } else if (index->removes(r.parsed.stem)) {
-        ++b.removed;
-      } else {
-        ++b.kept_rows;
-        append_piece(b.kept, b.skip + r.begin, b.skip + r.end);
-      }
-    }
-    pending = 0;
-  };
-
-  const std::size_t max_record = options.max_record_bytes;
-  b.outcome = detail::scan_records(
-      data, b.size - b.skip, b.at_end, options.delimiter, column,
-      [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
-          bool has_field) {
-        if (end - begin > max_record) {
-          b.long_record_begin = begin;
-          return false;
-        }
-        Pending& r = batch[pending++];
-        r.begin = begin;
-        r.end = end;
-        r.has_field = has_field;
-        r.parsed = has_field ? detail::parse_nhs_number_inline(field_text(data, field_begin, field_end))
-                             : ParsedNhsNumber{};
-        if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
-        if (pending == detail::kProbeBatch) settle();
-        ++b.rows;
-        return true;
-      });
-  settle();
-}
 
 // The header's field names, the byte offset where the data starts, and whether it was malformed.
 struct Header {
@@ -335,7 +231,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
       options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   const std::size_t tokens = threads * detail::kBlocksPerThread + 1;
 
-  BlockReader reader(in, options);
+  const detail::FilterKernel& kernel = detail::select_filter_kernel();
+  BlockReader reader(in, options, kernel);
   std::vector<Block> blocks(tokens);
   tbb::concurrent_queue<Block*> free_blocks;
   for (Block& b : blocks) free_blocks.push(&b);
@@ -421,7 +318,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
         }) &
         tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
-            scan_block(*b, bits, options, column, keep_rejected);
+            kernel.scan_block(*b, bits, options, column, keep_rejected);
           }
           return b;
         }) &

@@ -1,0 +1,67 @@
+// The scan kernel: one block's records → kept pieces, removed and rejected counts. Without include
+// guard or namespace, like csv_scan_kernel.inl: filter_kernel.cpp and filter_kernel_avx2.cpp each
+// compile it inside their own namespace, with the matching scanner and parser in scope.
+
+// The NHS field's text: without surrounding quotes (the scanner guarantees a field that opens
+// with a quote closes with one). An escaped quote inside stays and makes the number invalid.
+inline std::string_view field_text(const char* data, std::size_t begin, std::size_t end) {
+  if (end - begin >= 2 && data[begin] == '"') return {data + begin + 1, end - begin - 2};
+  return {data + begin, end - begin};
+}
+
+// Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
+// miss is already under way (tuning.hpp: kProbeBatch). Without an index (collect mode) the valid
+// stems are gathered instead, and every valid record counts as kept.
+void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
+                std::size_t column, bool keep_rejected) {
+  struct Pending {
+    std::size_t begin, end;
+    ParsedNhsNumber parsed;
+    bool has_field;
+  };
+  Pending batch[kProbeBatch];
+  std::size_t pending = 0;
+  const char* data = b.data.get() + b.skip;
+
+  auto settle = [&] {
+    for (std::size_t i = 0; i < pending; ++i) {
+      const Pending& r = batch[i];
+      if (!r.has_field || !r.parsed.valid()) {
+        ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
+        if (keep_rejected) append_piece(b.rejected, b.skip + r.begin, b.skip + r.end);
+      } else if (index == nullptr) {
+        ++b.kept_rows;
+        b.stems.push_back(r.parsed.stem);
+      } else if (index->removes(r.parsed.stem)) {
+        ++b.removed;
+      } else {
+        ++b.kept_rows;
+        append_piece(b.kept, b.skip + r.begin, b.skip + r.end);
+      }
+    }
+    pending = 0;
+  };
+
+  const std::size_t max_record = options.max_record_bytes;
+  b.outcome = scan_records(
+      data, b.size - b.skip, b.at_end, options.delimiter, column,
+      [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
+          bool has_field) {
+        if (end - begin > max_record) {
+          b.long_record_begin = begin;
+          return false;
+        }
+        Pending& r = batch[pending++];
+        r.begin = begin;
+        r.end = end;
+        r.has_field = has_field;
+        r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end))
+                             : ParsedNhsNumber{};
+        if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
+        if (pending == kProbeBatch) settle();
+        ++b.rows;
+        return true;
+      });
+  settle();
+}
+
