@@ -13,6 +13,13 @@
 #include "optout/filter.hpp"
 #include "optout/status.hpp"
 
+// For the kernel's per-row lambdas, which GCC would otherwise call out of line.
+#if defined(__GNUC__)
+#define OPTOUT_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define OPTOUT_ALWAYS_INLINE
+#endif
+
 namespace optout::detail {
 
 constexpr std::size_t kMissingField = 0;  // rejected_by_reason index; 1.. are InvalidReason values

@@ -23,7 +23,18 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
   std::size_t pending = 0;
   const char* data = b.data.get() + b.skip;
 
-  auto settle = [&] {
+  // The kept records as one run of touching records, appended to b.kept when a gap ends it: a
+  // local pair instead of b.kept.back() keeps the common case in registers.
+  std::size_t run_begin = 0, run_end = 0;
+  auto keep = [&](std::size_t begin, std::size_t end) OPTOUT_ALWAYS_INLINE {
+    if (begin != run_end) {
+      if (run_end != run_begin) b.kept.push_back({b.skip + run_begin, b.skip + run_end});
+      run_begin = begin;
+    }
+    run_end = end;
+  };
+  // Inlined by force: GCC otherwise calls these once a row, which costs more than their bodies.
+  auto settle = [&]() OPTOUT_ALWAYS_INLINE {
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       if (!r.has_field || !r.parsed.valid()) {
@@ -36,7 +47,7 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
         ++b.removed;
       } else {
         ++b.kept_rows;
-        append_piece(b.kept, b.skip + r.begin, b.skip + r.end);
+        keep(r.begin, r.end);
       }
     }
     pending = 0;
@@ -46,7 +57,7 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
   b.outcome = scan_records(
       data, b.size - b.skip, b.at_end, options.delimiter, column,
       [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
-          bool has_field) {
+          bool has_field) OPTOUT_ALWAYS_INLINE {
         if (end - begin > max_record) {
           b.long_record_begin = begin;
           return false;
@@ -63,5 +74,6 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
         return true;
       });
   settle();
+  if (run_end != run_begin) b.kept.push_back({b.skip + run_begin, b.skip + run_end});
 }
 
