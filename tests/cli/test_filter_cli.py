@@ -868,3 +868,73 @@ def test_output_to_a_fifo_is_written_in_place(optout, registry, tmp_path):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # not replaced by a regular file
     assert received == [hand_rows(HAND_KEPT).encode()]
     assert dir_listing(tmp_path) == ["fifo"]
+
+
+# ---- The progress line: only on a terminal, only for runs over a second -------------------------
+
+def run_with_terminal_stderr(args, chunks, pause):
+    """Runs optout with stderr on a pseudo-terminal, writing chunks to its stdin with a pause
+    between them; returns (exit status, stdout bytes, what the terminal showed)."""
+    import pty
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([binary(), *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=terminal)
+    os.close(terminal)
+    shown = bytearray()
+
+    def drain():
+        while True:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # EIO once the process has exited and closed the terminal
+                return
+            if not data:
+                return
+            shown.extend(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out = bytearray()
+    out_reader = threading.Thread(target=lambda: out.extend(proc.stdout.read()))
+    out_reader.start()
+    for chunk in chunks:
+        proc.stdin.write(chunk)
+        proc.stdin.flush()
+        time.sleep(pause)
+    proc.stdin.close()
+    code = proc.wait(timeout=60)
+    out_reader.join()
+    reader.join(timeout=10)
+    os.close(controller)
+    return code, bytes(out), bytes(shown).replace(b"\r\n", b"\n")  # the terminal maps LF to CRLF
+
+
+def slow_extract_chunks():
+    header = b"id,nhs_number\n"
+    rows = [f"{i},{KEPT[i % len(KEPT)]}\n".encode() for i in range(40)]
+    return [header + b"".join(rows[:10])] + [b"".join(rows[k:k + 10]) for k in (10, 20, 30)], header + b"".join(rows)
+
+
+def test_progress_line_on_a_terminal_for_a_long_run(registry):
+    chunks, whole = slow_extract_chunks()
+    # Blocks of 64 bytes make every chunk reach the writer while the run goes on for about 2 s.
+    code, out, shown = run_with_terminal_stderr(filter_args(registry, "--block-size", "64"), chunks, 0.7)
+    assert code == 0, shown
+    assert out == whole
+    text = shown.decode()
+    progress = re.findall(r"\roptout filter: \d+\.\d MB, (\d+) rows, \d+ MB/s {3}", text)
+    assert progress, text
+    assert all(0 < int(rows) <= 40 for rows in progress), progress
+    # The line is cleared before the summary, which is then printed on a clean line.
+    summary = text[text.rindex("\r\x1b[K") + 4:]
+    assert SUMMARY.fullmatch(summary), text
+    assert SUMMARY.fullmatch(summary).groups() == ("40", "40", "0", "0")
+
+
+def test_no_progress_line_under_quiet_or_for_a_short_run(registry):
+    chunks, whole = slow_extract_chunks()
+    code, out, shown = run_with_terminal_stderr(filter_args(registry, "--block-size", "64", "-q"), chunks, 0.4)
+    assert (code, out, shown) == (0, whole, b"")
+    code, out, shown = run_with_terminal_stderr(filter_args(registry), [whole], 0)
+    assert code == 0 and out == whole
+    assert SUMMARY.fullmatch(shown.decode()), shown  # the summary alone: no progress, nothing to clear
