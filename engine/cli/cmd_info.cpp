@@ -17,11 +17,6 @@
 namespace optout::cli {
 namespace {
 
-// The snapshot format version. load_registry() accepts only this version, so every registry it
-// returns was read from it; registry.hpp should expose it (and the version a snapshot was read
-// from) so that this copy can go.
-constexpr int kSnapshotFormatVersion = 1;
-
 struct InfoArgs {
   std::string file;
   bool json = false;

@@ -66,7 +66,7 @@
 namespace optout::detail {
 
 inline constexpr char kSnapshotMagic[8] = {'O', 'P', 'T', 'O', 'U', 'T', 'R', 'G'};
-inline constexpr std::uint32_t kSnapshotVersion = 1;
+inline constexpr std::uint32_t kSnapshotVersion = kSnapshotFormatVersion;
 inline constexpr std::uint64_t kSnapshotHeaderBytes = 64;
 inline constexpr std::uint64_t kSectionEntryBytes = 24;
 inline constexpr std::uint64_t kSnapshotTrailerBytes = 16;

@@ -106,6 +106,9 @@ class OPTOUT_API Registry {
 
 // ---- Snapshots --------------------------------------------------------------------------------
 
+// The snapshot format version this build writes, and the newest it reads.
+inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
+
 // Writes the snapshot atomically: to a temporary file in the same directory, fsync, then rename.
 // On error no file is left at path (an earlier file there stays untouched). Errors: kIoError.
 [[nodiscard]] OPTOUT_API Status save_registry(const Registry& registry,
