@@ -131,7 +131,10 @@ int run_filter(const FilterArgs& args) {
     }
   }
   Result<OptOutIndex> index = OptOutIndex::create(*registry, args.apply);
-  if (!index.ok()) return diag.fail(Status(index.code(), args.registry + ": " + index.status().message()));
+  // The message names the --apply list, which comes from the command line and may be anything.
+  if (!index.ok()) {
+    return diag.fail(Status(index.code(), args.registry + ": " + redact_numbers(index.status().message())));
+  }
 
   job.input = args.csv.input;
   job.output = args.output;

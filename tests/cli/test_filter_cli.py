@@ -405,6 +405,14 @@ def test_unknown_list_fails_naming_it(optout, registry, tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_unknown_list_that_looks_like_a_number_is_not_echoed(optout, registry):
+    # A mistyped command line can put an NHS number where a list name goes: it never reaches stderr.
+    result = optout(*filter_args(registry, "--apply", NUMS[0]), stdin=hand_extract())
+    assert result.code == 1, result
+    assert result.stderr == f"optout filter: {registry}: no list named '[redacted]' in the registry " \
+                            "(it has: national, type1)\n"
+
+
 def test_allow_list_keeps_only_listed_patients(optout, regs, tmp_path):
     data = random_extract(seed=7)
     result = run_raw(*filter_args(regs.allow, "-q", "--rejects", tmp_path / "r.csv"), stdin=data)
