@@ -23,5 +23,6 @@ Command add_diff_command(CLI::App& root);   // optout diff: what changed between
 Command add_check_command(CLI::App& root);  // optout check: validate numbers, look them up
 Command add_filter_command(CLI::App& root);   // optout filter: strip opted-out rows from an extract
 Command add_numbers_command(CLI::App& root);  // optout numbers: an extract's numbers for the check service
+Command add_export_command(CLI::App& root);   // optout export: one list for Spark, Java, Go (Roaring, text, .dat)
 
 }  // namespace optout::cli

@@ -1,0 +1,450 @@
+// The C API (include/optout.h) over the C++ engine. Every entry point runs its body through
+// guarded(): a Status becomes a status code and a message, and an exception (a bug, or memory
+// exhausted) becomes OPTOUT_E_INTERNAL, so nothing C++ crosses into C.
+#include "optout.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "optout/audit.hpp"
+#include "optout/filter.hpp"
+#include "optout/filter_job.hpp"
+#include "optout/io.hpp"
+#include "optout/list_export.hpp"
+#include "optout/registry.hpp"
+#include "optout/status.hpp"
+#include "optout/version.hpp"
+
+struct optout_registry {
+  optout::Registry registry;
+};
+
+struct optout_index {
+  optout::Registry registry;  // shared data, so that the registry handle may be freed first
+  optout::OptOutIndex index;
+};
+
+namespace {
+
+using optout::ErrorCode;
+
+// The C codes mirror the engine's.
+static_assert(OPTOUT_E_INVALID_ARGUMENT == static_cast<int>(ErrorCode::kInvalidArgument));
+static_assert(OPTOUT_E_IO == static_cast<int>(ErrorCode::kIoError));
+static_assert(OPTOUT_E_CORRUPTION == static_cast<int>(ErrorCode::kCorruption));
+static_assert(OPTOUT_E_UNSUPPORTED_VERSION == static_cast<int>(ErrorCode::kUnsupportedVersion));
+static_assert(OPTOUT_E_NOT_FOUND == static_cast<int>(ErrorCode::kNotFound));
+static_assert(OPTOUT_E_INVALID_INPUT == static_cast<int>(ErrorCode::kInvalidInput));
+static_assert(OPTOUT_E_LIMIT_EXCEEDED == static_cast<int>(ErrorCode::kLimitExceeded));
+static_assert(OPTOUT_E_BROKEN_PIPE == static_cast<int>(ErrorCode::kBrokenPipe));
+static_assert(OPTOUT_E_STALE_REGISTRY == static_cast<int>(ErrorCode::kStaleRegistry));
+static_assert(OPTOUT_E_DATA_QUALITY == static_cast<int>(ErrorCode::kDataQuality));
+static_assert(OPTOUT_E_INTERNAL == static_cast<int>(ErrorCode::kInternal));
+static_assert(OPTOUT_VERDICT_KEPT == static_cast<int>(optout::Verdict::kKept));
+static_assert(OPTOUT_VERDICT_REMOVED == static_cast<int>(optout::Verdict::kRemoved));
+static_assert(OPTOUT_VERDICT_REJECTED == static_cast<int>(optout::Verdict::kRejected));
+static_assert(OPTOUT_LIST_DENY == static_cast<int>(optout::ListKind::kDeny));
+static_assert(OPTOUT_LIST_ALLOW == static_cast<int>(optout::ListKind::kAllow));
+static_assert(OPTOUT_EXPORT_ROARING == static_cast<int>(optout::ListExportFormat::kRoaring));
+static_assert(OPTOUT_EXPORT_TEXT == static_cast<int>(optout::ListExportFormat::kText));
+static_assert(OPTOUT_EXPORT_MESH == static_cast<int>(optout::ListExportFormat::kMesh));
+static_assert(OPTOUT_REJECTED_REASONS == std::size(optout::FilterStats{}.rejected_by_reason));
+static_assert(OPTOUT_DIGEST_HEX_BYTES == 32 + 1);
+
+// The first (and so far only) layouts of the versioned structs: a caller built against this
+// header passes at least these sizes. A later version appends fields and accepts these sizes too.
+constexpr std::size_t kOptionsV1Bytes = sizeof(optout_filter_options);
+constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
+
+// Numbers classified per step: the engine's verdicts go through a buffer this long on the stack
+// (the caller's bytes are uint8_t, the engine's optout::Verdict).
+constexpr std::size_t kClassifyChunk = 4096;
+
+// The outcome of an entry point's body.
+struct Outcome {
+  optout_status code = OPTOUT_OK;
+  std::string message;
+
+  Outcome() = default;
+  Outcome(optout_status c, std::string m) : code(c), message(std::move(m)) {}
+  Outcome(const optout::Status& s)  // NOLINT(google-explicit-constructor)
+      : code(static_cast<optout_status>(s.code())), message(s.message()) {}
+};
+
+Outcome null_argument(const char* function, const char* argument) {
+  return {OPTOUT_E_NULL_ARGUMENT, std::string(function) + ": " + argument + " is NULL"};
+}
+
+// Copies prefix + text into error (cut to fit, never inside a UTF-8 sequence). Never throws.
+optout_status report(optout_error* error, optout_status code, std::string_view prefix,
+                     std::string_view text) noexcept {
+  if (error == nullptr) return code;
+  error->code = code;
+  constexpr std::size_t kRoom = OPTOUT_ERROR_MESSAGE_BYTES - 1;
+  std::size_t used = 0;
+  for (const std::string_view piece : {prefix, text}) {
+    std::size_t take = std::min(piece.size(), kRoom - used);
+    if (take < piece.size()) {
+      while (take > 0 && (static_cast<unsigned char>(piece[take]) & 0xC0) == 0x80) --take;
+    }
+    std::memcpy(error->message + used, piece.data(), take);
+    used += take;
+    if (take < piece.size()) break;
+  }
+  error->message[used] = '\0';
+  return code;
+}
+
+template <typename Body>
+optout_status guarded(optout_error* error, Body&& body) noexcept {
+  try {
+    const Outcome outcome = body();
+    return report(error, outcome.code, "", outcome.message);
+  } catch (const std::bad_alloc&) {
+    return report(error, OPTOUT_E_INTERNAL, "internal error: ", "out of memory");
+  } catch (const std::exception& e) {
+    return report(error, OPTOUT_E_INTERNAL, "internal error: ", e.what());
+  } catch (...) {
+    return report(error, OPTOUT_E_INTERNAL, "internal error: ", "unknown exception");
+  }
+}
+
+// The engine's options for the C options, or why not.
+Outcome to_filter_options(const optout_filter_options& in, optout::FilterOptions& out) {
+  if (in.size < kOptionsV1Bytes) {
+    return {OPTOUT_E_BAD_STRUCT_SIZE,
+            "options.size is " + std::to_string(in.size) + "; call optout_filter_options_init first"};
+  }
+  out.column_name = in.column_name != nullptr ? in.column_name : "";
+  out.column_index = in.column_index;
+  out.has_header = in.has_header != 0;
+  out.delimiter = in.delimiter;
+  out.threads = in.threads;
+  out.block_bytes = in.block_bytes > 0 ? in.block_bytes : optout::kDefaultBlockBytes;
+  out.max_record_bytes = in.max_record_bytes > 0 ? in.max_record_bytes : optout::kDefaultMaxRecordBytes;
+  if (in.max_rejected_rows >= 0) out.max_rejected_rows = static_cast<std::uint64_t>(in.max_rejected_rows);
+  if (!(in.max_rejected_fraction < 0)) out.max_rejected_fraction = in.max_rejected_fraction;  // NaN: refused
+  return {};
+}
+
+Outcome check_stats_size(const optout_filter_stats* stats) {
+  if (stats != nullptr && stats->size < kStatsV1Bytes) {
+    return {OPTOUT_E_BAD_STRUCT_SIZE, "stats.size is " + std::to_string(stats->size) +
+                                          "; call optout_filter_stats_init first"};
+  }
+  return {};
+}
+
+void copy_stats(const optout::FilterStats& in, optout_filter_stats* out) {
+  if (out == nullptr) return;
+  out->rows = in.rows;
+  out->kept = in.kept;
+  out->removed = in.removed;
+  out->rejected = in.rejected;
+  std::copy(std::begin(in.rejected_by_reason), std::end(in.rejected_by_reason), out->rejected_by_reason);
+  out->bytes_in = in.bytes_in;
+  out->bytes_out = in.bytes_out;
+  out->bytes_rejected = in.bytes_rejected;
+  out->seconds = in.seconds;
+  out->threads = in.threads;
+  const std::string digest = in.output_digest ? in.output_digest->hex() : std::string();
+  std::memcpy(out->output_digest, digest.c_str(), digest.size() + 1);
+}
+
+// The engine's verdicts (one byte each) into the caller's bytes.
+void copy_verdicts(std::span<const optout::Verdict> in, std::uint8_t* out) {
+  std::transform(in.begin(), in.end(), out, [](optout::Verdict v) { return static_cast<std::uint8_t>(v); });
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* optout_status_name(optout_status status) {
+  switch (status) {
+    case OPTOUT_OK: return "ok";
+    case OPTOUT_E_NULL_ARGUMENT: return "null argument";
+    case OPTOUT_E_BAD_STRUCT_SIZE: return "bad struct size";
+    default: break;
+  }
+  if (status > OPTOUT_OK && status <= OPTOUT_E_INTERNAL) {
+    return optout::error_code_name(static_cast<ErrorCode>(status));
+  }
+  return "unknown status";
+}
+
+const char* optout_version(void) { return optout::kVersion; }
+
+// ---- Registry ---------------------------------------------------------------------------------
+
+optout_status optout_registry_open(const char* path, optout_registry** registry, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_open", "registry");
+    *registry = nullptr;
+    if (path == nullptr) return null_argument("optout_registry_open", "path");
+    optout::Result<optout::Registry> loaded = optout::load_registry(path);
+    if (!loaded.ok()) return loaded.status();
+    *registry = new optout_registry{std::move(loaded).value()};
+    return {};
+  });
+}
+
+void optout_registry_free(optout_registry* registry) { delete registry; }
+
+optout_status optout_registry_list_count(const optout_registry* registry, size_t* count, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_list_count", "registry");
+    if (count == nullptr) return null_argument("optout_registry_list_count", "count");
+    *count = registry->registry.lists().size();
+    return {};
+  });
+}
+
+optout_status optout_registry_list(const optout_registry* registry, size_t index, optout_list_info* info,
+                                   optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_list", "registry");
+    if (info == nullptr) return null_argument("optout_registry_list", "info");
+    const std::vector<optout::ListInfo>& lists = registry->registry.lists();
+    if (index >= lists.size()) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list: index " + std::to_string(index) +
+                                             " is out of range (the registry has " +
+                                             std::to_string(lists.size()) + " lists)"};
+    }
+    const optout::ListInfo& list = lists[index];
+    info->name = list.name.c_str();
+    info->kind = static_cast<optout_list_kind>(list.kind);
+    info->count = list.count;
+    info->serialized_bytes = list.serialized_bytes;
+    info->memory_bytes = list.memory_bytes;
+    return {};
+  });
+}
+
+optout_status optout_registry_find_list(const optout_registry* registry, const char* name, size_t* index,
+                                        optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_find_list", "registry");
+    if (name == nullptr) return null_argument("optout_registry_find_list", "name");
+    if (index == nullptr) return null_argument("optout_registry_find_list", "index");
+    const std::optional<std::size_t> found = registry->registry.find_list(name);
+    if (!found) return {OPTOUT_E_NOT_FOUND, "no list named '" + std::string(name) + "' in the registry"};
+    *index = *found;
+    return {};
+  });
+}
+
+optout_status optout_registry_digest(const optout_registry* registry, char* hex, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_digest", "registry");
+    if (hex == nullptr) return null_argument("optout_registry_digest", "hex");
+    const std::string text = registry->registry.digest().hex();
+    std::memcpy(hex, text.c_str(), text.size() + 1);
+    return {};
+  });
+}
+
+optout_status optout_registry_created_at(const optout_registry* registry, int64_t* unix_seconds,
+                                         optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_created_at", "registry");
+    if (unix_seconds == nullptr) return null_argument("optout_registry_created_at", "unix_seconds");
+    *unix_seconds = registry->registry.created_at();
+    return {};
+  });
+}
+
+optout_status optout_registry_description(const optout_registry* registry, const char** description,
+                                          optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_description", "registry");
+    if (description == nullptr) return null_argument("optout_registry_description", "description");
+    *description = registry->registry.description().c_str();
+    return {};
+  });
+}
+
+// ---- Index and lookups ------------------------------------------------------------------------
+
+optout_status optout_index_create(const optout_registry* registry, const char* const* names, size_t name_count,
+                                  optout_index** index, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_index_create", "index");
+    *index = nullptr;
+    if (registry == nullptr) return null_argument("optout_index_create", "registry");
+    if (name_count > 0 && names == nullptr) return null_argument("optout_index_create", "names");
+    std::vector<std::string> apply;
+    apply.reserve(name_count);
+    for (std::size_t i = 0; i < name_count; ++i) {
+      if (names[i] == nullptr) {
+        return {OPTOUT_E_NULL_ARGUMENT, "optout_index_create: names[" + std::to_string(i) + "] is NULL"};
+      }
+      apply.emplace_back(names[i]);
+    }
+    optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, apply);
+    if (!made.ok()) return made.status();
+    *index = new optout_index{registry->registry, std::move(made).value()};
+    return {};
+  });
+}
+
+void optout_index_free(optout_index* index) { delete index; }
+
+optout_status optout_index_classify_numbers(const optout_index* index, const uint64_t* numbers, size_t count,
+                                            uint8_t* verdicts, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_index_classify_numbers", "index");
+    if (count > 0 && numbers == nullptr) return null_argument("optout_index_classify_numbers", "numbers");
+    if (count > 0 && verdicts == nullptr) return null_argument("optout_index_classify_numbers", "verdicts");
+    std::array<optout::Verdict, kClassifyChunk> chunk;
+    for (std::size_t start = 0; start < count; start += kClassifyChunk) {
+      const std::span<optout::Verdict> out(chunk.data(), std::min(kClassifyChunk, count - start));
+      index->index.classify_numbers(std::span<const std::uint64_t>(numbers + start, out.size()), out);
+      copy_verdicts(out, verdicts + start);
+    }
+    return {};
+  });
+}
+
+optout_status optout_index_classify_text(const optout_index* index, const char* const* texts, const size_t* lengths,
+                                         size_t count, uint8_t* verdicts, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_index_classify_text", "index");
+    if (count > 0 && texts == nullptr) return null_argument("optout_index_classify_text", "texts");
+    if (count > 0 && verdicts == nullptr) return null_argument("optout_index_classify_text", "verdicts");
+    for (std::size_t i = 0; i < count; ++i) {
+      if (texts[i] == nullptr) {
+        return {OPTOUT_E_NULL_ARGUMENT, "optout_index_classify_text: texts[" + std::to_string(i) + "] is NULL"};
+      }
+    }
+    std::vector<std::string_view> views(std::min(kClassifyChunk, count));
+    std::array<optout::Verdict, kClassifyChunk> chunk;
+    for (std::size_t start = 0; start < count; start += kClassifyChunk) {
+      const std::span<optout::Verdict> out(chunk.data(), std::min(kClassifyChunk, count - start));
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        const char* text = texts[start + i];
+        views[i] = lengths != nullptr ? std::string_view(text, lengths[start + i]) : std::string_view(text);
+      }
+      index->index.classify_text(std::span<const std::string_view>(views.data(), out.size()), out);
+      copy_verdicts(out, verdicts + start);
+    }
+    return {};
+  });
+}
+
+// ---- Filtering --------------------------------------------------------------------------------
+
+void optout_filter_options_init(optout_filter_options* options) {
+  if (options == nullptr) return;
+  *options = optout_filter_options{};
+  options->size = sizeof(optout_filter_options);
+  options->has_header = 1;
+  options->delimiter = ',';
+  options->block_bytes = optout::kDefaultBlockBytes;
+  options->max_record_bytes = optout::kDefaultMaxRecordBytes;
+  options->max_rejected_rows = -1;
+  options->max_rejected_fraction = -1;
+  options->max_age_seconds = -1;
+}
+
+void optout_filter_stats_init(optout_filter_stats* stats) {
+  if (stats == nullptr) return;
+  *stats = optout_filter_stats{};
+  stats->size = sizeof(optout_filter_stats);
+}
+
+const char* optout_rejected_reason_name(size_t reason) { return optout::rejected_reason_name(reason); }
+
+optout_status optout_filter_file(const optout_index* index, const char* input_path, const char* output_path,
+                                 const optout_filter_options* options, optout_filter_stats* stats,
+                                 optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_filter_file", "index");
+    if (input_path == nullptr) return null_argument("optout_filter_file", "input_path");
+    if (options == nullptr) return null_argument("optout_filter_file", "options");
+    if (Outcome o = check_stats_size(stats); o.code != OPTOUT_OK) return o;
+    optout::FilterJob job;
+    if (Outcome o = to_filter_options(*options, job.options); o.code != OPTOUT_OK) return o;
+    if (options->max_age_seconds >= 0) {
+      optout::Status fresh = optout::check_registry_age(index->registry, options->max_age_seconds, std::time(nullptr));
+      if (!fresh.ok()) return fresh;
+    }
+    job.input = input_path;
+    job.output = output_path != nullptr ? output_path : "-";
+    job.rejects = options->rejects_path != nullptr ? options->rejects_path : "";
+    job.stats = options->stats_path != nullptr ? options->stats_path : "";
+    job.audit = options->audit_path != nullptr ? options->audit_path : "";
+    optout::Result<optout::FilterStats> result = optout::run_filter_job(index->registry, index->index, job);
+    if (!result.ok()) return result.status();
+    copy_stats(*result, stats);
+    return {};
+  });
+}
+
+optout_status optout_filter_fd(const optout_index* index, int input_fd, int output_fd, int rejects_fd,
+                               const optout_filter_options* options, optout_filter_stats* stats,
+                               optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_filter_fd", "index");
+    if (options == nullptr) return null_argument("optout_filter_fd", "options");
+    if (Outcome o = check_stats_size(stats); o.code != OPTOUT_OK) return o;
+    optout::FilterOptions filter_options;
+    if (Outcome o = to_filter_options(*options, filter_options); o.code != OPTOUT_OK) return o;
+    if (options->rejects_path != nullptr || options->stats_path != nullptr || options->audit_path != nullptr) {
+      return {OPTOUT_E_INVALID_ARGUMENT,
+              "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be NULL "
+              "(use rejects_fd, the stats it returns, or optout_filter_file)"};
+    }
+    if (input_fd < 0 || output_fd < 0) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_filter_fd: input_fd and output_fd must be open descriptors"};
+    }
+    if (options->max_age_seconds >= 0) {
+      optout::Status fresh = optout::check_registry_age(index->registry, options->max_age_seconds, std::time(nullptr));
+      if (!fresh.ok()) return fresh;
+    }
+    std::unique_ptr<optout::ByteSource> in = optout::make_fd_source(input_fd, "<fd " + std::to_string(input_fd) + ">");
+    std::unique_ptr<optout::ByteSink> out = optout::make_fd_sink(output_fd, "<fd " + std::to_string(output_fd) + ">");
+    std::unique_ptr<optout::ByteSink> rejects;
+    if (rejects_fd >= 0) rejects = optout::make_fd_sink(rejects_fd, "<fd " + std::to_string(rejects_fd) + ">");
+    optout::Result<optout::FilterStats> result = optout::filter(*in, *out, rejects.get(), index->index, filter_options);
+    if (!result.ok()) return result.status();
+    copy_stats(*result, stats);
+    return {};
+  });
+}
+
+// ---- Export -----------------------------------------------------------------------------------
+
+optout_status optout_registry_export_list(const optout_registry* registry, const char* name,
+                                          optout_export_format format, const char* output_path, uint64_t* count,
+                                          optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_export_list", "registry");
+    if (name == nullptr) return null_argument("optout_registry_export_list", "name");
+    if (format != OPTOUT_EXPORT_ROARING && format != OPTOUT_EXPORT_TEXT && format != OPTOUT_EXPORT_MESH) {
+      return {OPTOUT_E_INVALID_ARGUMENT,
+              "optout_registry_export_list: unknown format " + std::to_string(static_cast<int>(format))};
+    }
+    optout::Result<optout::Destination> out = optout::Destination::open(output_path != nullptr ? output_path : "-");
+    if (!out.ok()) return out.status();
+    optout::Result<optout::ListExportStats> written = optout::export_list(
+        registry->registry, name, static_cast<optout::ListExportFormat>(format), out->sink());
+    if (!written.ok()) return written.status();
+    if (optout::Status s = out->commit(); !s.ok()) return s;
+    if (count != nullptr) *count = written->count;
+    return {};
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,815 @@
+/* The C API's test, in C11: every function, exact values, every error path.
+ *
+ *   optout_c_test WORK SAMPLES
+ *
+ * WORK holds what the ctest fixture (make_fixture.cmake) made with the optout tool from the
+ * committed samples in SAMPLES: samples.optout (lists cleared, national, type1), `optout info`'s
+ * text, and `optout filter`'s and `optout export`'s outputs, which the C API must match byte for
+ * byte. Every failed check prints its line and expression; the exit status is 1 if any failed. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "optout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(condition)                                                  \
+  do {                                                                    \
+    ++checks;                                                             \
+    if (!(condition)) {                                                   \
+      ++failures;                                                         \
+      fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #condition); \
+    }                                                                     \
+  } while (0)
+
+/* A call's status and, on failure, its message. */
+#define CHECK_OK(call)                                                                       \
+  do {                                                                                       \
+    const optout_status ok_status_ = (call);                                                 \
+    ++checks;                                                                                \
+    if (ok_status_ != OPTOUT_OK) {                                                           \
+      ++failures;                                                                            \
+      fprintf(stderr, "%s:%d: failed: %s returned %s\n", __FILE__, __LINE__, #call,          \
+              optout_status_name(ok_status_));                                               \
+    }                                                                                        \
+  } while (0)
+
+static const char *work_dir;
+static const char *samples_dir;
+
+/* Synthetic numbers from the committed samples (seed 1): their lists, as `optout check` says. */
+static const char *const kNational = "4000509993";   /* national only */
+static const char *const kCleared = "4001991055";    /* in cleared only */
+static const char *const kType1 = "4004316707";      /* type1 only */
+static const char *const kType1Cleared = "4029671152"; /* type1 and cleared */
+static const char *const kNowhere = "9434765919";    /* valid, on no list */
+
+static char *path_in(const char *dir, const char *name) {
+  static char paths[16][1024];
+  static int next = 0;
+  char *path = paths[next];
+  next = (next + 1) % 16;
+  snprintf(path, sizeof paths[0], "%s/%s", dir, name);
+  return path;
+}
+#define WORK(name) path_in(work_dir, name)
+#define SAMPLE(name) path_in(samples_dir, name)
+
+/* The whole file, NUL-terminated (*size: its length); NULL when it cannot be read. */
+static char *read_file(const char *path, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  size_t capacity = 1 << 16;
+  size_t used = 0;
+  char *data = malloc(capacity);
+  size_t n;
+  while (data != NULL && (n = fread(data + used, 1, capacity - used - 1, f)) > 0) {
+    used += n;
+    if (capacity - used < 2) {
+      char *bigger = realloc(data, capacity * 2);
+      if (bigger == NULL) free(data);
+      data = bigger;
+      capacity *= 2;
+    }
+  }
+  fclose(f);
+  if (data != NULL) data[used] = '\0';
+  if (size != NULL) *size = used;
+  return data;
+}
+
+static int write_file(const char *path, const char *bytes, size_t size) {
+  FILE *f = fopen(path, "wb");
+  if (f == NULL) return 0;
+  const int ok = fwrite(bytes, 1, size, f) == size;
+  return fclose(f) == 0 && ok;
+}
+
+static int same_files(const char *a, const char *b) {
+  size_t size_a = 0, size_b = 0;
+  char *data_a = read_file(a, &size_a);
+  char *data_b = read_file(b, &size_b);
+  const int same = data_a != NULL && data_b != NULL && size_a == size_b && memcmp(data_a, data_b, size_a) == 0;
+  free(data_a);
+  free(data_b);
+  return same;
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A directory's entries other than . and .., counted (to see that no temporary file is left). */
+static int entries_in(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  int n = 0;
+  const struct dirent *entry;
+  while ((entry = readdir(d)) != NULL) {
+    if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+static uint64_t number_value(const char *text) { return strtoull(text, NULL, 10); }
+
+/* ---- Version and status names ----------------------------------------------------------------- */
+
+static void test_version_and_names(void) {
+  CHECK(strcmp(optout_version(), OPTOUT_EXPECTED_VERSION) == 0);
+  CHECK(strcmp(optout_status_name(OPTOUT_OK), "ok") == 0);
+  CHECK(strcmp(optout_status_name(OPTOUT_E_CORRUPTION), "corruption") == 0);
+  CHECK(strcmp(optout_status_name(OPTOUT_E_NOT_FOUND), "not found") == 0);
+  CHECK(strcmp(optout_status_name(OPTOUT_E_NULL_ARGUMENT), "null argument") == 0);
+  CHECK(strcmp(optout_status_name(OPTOUT_E_BAD_STRUCT_SIZE), "bad struct size") == 0);
+  CHECK(strcmp(optout_status_name((optout_status)99), "unknown status") == 0);
+  CHECK(strcmp(optout_status_name((optout_status)-5), "unknown status") == 0);
+  CHECK(strcmp(optout_status_name((optout_status)123456), "unknown status") == 0);
+  CHECK(strcmp(optout_rejected_reason_name(0), "missing field") == 0);
+  CHECK(strcmp(optout_rejected_reason_name(6), "wrong check digit") == 0);
+  CHECK(strcmp(optout_rejected_reason_name(42), "unknown") == 0);
+}
+
+/* ---- Registry ---------------------------------------------------------------------------------- */
+
+static void test_registry(const optout_registry *registry) {
+  optout_error error;
+  size_t count = 99;
+  CHECK_OK(optout_registry_list_count(registry, &count, &error));
+  CHECK(count == 3);
+
+  const char *names[3] = {"cleared", "national", "type1"};
+  const optout_list_kind kinds[3] = {OPTOUT_LIST_ALLOW, OPTOUT_LIST_DENY, OPTOUT_LIST_DENY};
+  const uint64_t counts[3] = {1880, 2989, 2059};
+  /* `optout info` prints the same: "national  deny    2989  23570  ..." */
+  size_t info_size = 0;
+  char *info_text = read_file(WORK("info.txt"), &info_size);
+  CHECK(info_text != NULL);
+  for (size_t i = 0; i < 3; ++i) {
+    optout_list_info info;
+    CHECK_OK(optout_registry_list(registry, i, &info, &error));
+    CHECK(strcmp(info.name, names[i]) == 0);
+    CHECK(info.kind == kinds[i]);
+    CHECK(info.count == counts[i]);
+    /* The list's row in `optout info`: NAME KIND COUNT BYTES MEMORY BYTES/NUMBER. */
+    char start[80], kind[16] = "";
+    unsigned long long listed = 0, bytes = 0, memory = 0;
+    snprintf(start, sizeof start, "\n%s ", names[i]);
+    const char *row = info_text != NULL ? strstr(info_text, start) : NULL;
+    CHECK(row != NULL && sscanf(row + strlen(start), "%15s %llu %llu %llu", kind, &listed, &bytes, &memory) == 4);
+    CHECK(strcmp(kind, kinds[i] == OPTOUT_LIST_DENY ? "deny" : "allow") == 0);
+    CHECK(listed == info.count && bytes == info.serialized_bytes && memory == info.memory_bytes);
+    size_t found = 99;
+    CHECK_OK(optout_registry_find_list(registry, names[i], &found, &error));
+    CHECK(found == i);
+  }
+
+  optout_list_info info;
+  CHECK(optout_registry_list(registry, 3, &info, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(error.code == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_list: index 3 is out of range (the registry has 3 lists)") == 0);
+  size_t found = 99;
+  CHECK(optout_registry_find_list(registry, "objections", &found, &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(strcmp(error.message, "no list named 'objections' in the registry") == 0);
+  CHECK(found == 99);
+
+  char hex[OPTOUT_DIGEST_HEX_BYTES];
+  CHECK_OK(optout_registry_digest(registry, hex, &error));
+  CHECK(strlen(hex) == 32);
+  char digest_line[64];
+  snprintf(digest_line, sizeof digest_line, "digest:          %s\n", hex);
+  CHECK(info_text != NULL && strstr(info_text, digest_line) != NULL);
+
+  int64_t created_at = 0;
+  CHECK_OK(optout_registry_created_at(registry, &created_at, &error));
+  const time_t t = (time_t)created_at;
+  struct tm tm;
+  char created_line[64] = "";
+  CHECK(gmtime_r(&t, &tm) != NULL);
+  strftime(created_line, sizeof created_line, "created at:      %Y-%m-%dT%H:%M:%SZ\n", &tm);
+  CHECK(info_text != NULL && strstr(info_text, created_line) != NULL);
+
+  const char *description = NULL;
+  CHECK_OK(optout_registry_description(registry, &description, &error));
+  CHECK(description != NULL && strcmp(description, "C API test") == 0);
+  CHECK(error.code == OPTOUT_OK && error.message[0] == '\0');
+  free(info_text);
+}
+
+static void test_open_errors(void) {
+  optout_error error;
+  optout_registry *registry = (optout_registry *)&error; /* must be reset to NULL on error */
+
+  CHECK(optout_registry_open(WORK("missing.optout"), &registry, &error) == OPTOUT_E_IO);
+  CHECK(registry == NULL);
+  CHECK(error.code == OPTOUT_E_IO);
+  char expected[1200];
+  snprintf(expected, sizeof expected, "%s: No such file or directory", WORK("missing.optout"));
+  CHECK(strcmp(error.message, expected) == 0);
+
+  /* A flipped byte: the checksum catches it. */
+  size_t size = 0;
+  char *bytes = read_file(WORK("samples.optout"), &size);
+  CHECK(bytes != NULL && size > 30000);
+  if (bytes != NULL && size > 30000) {
+    bytes[30000] = (char)(bytes[30000] ^ 0x5a);
+    CHECK(write_file(WORK("flipped.optout"), bytes, size));
+    CHECK(optout_registry_open(WORK("flipped.optout"), &registry, &error) == OPTOUT_E_CORRUPTION);
+    CHECK(registry == NULL);
+    snprintf(expected, sizeof expected, "%s: checksum mismatch", WORK("flipped.optout"));
+    CHECK(strcmp(error.message, expected) == 0);
+    CHECK(write_file(WORK("truncated.optout"), bytes, 1000));
+    CHECK(optout_registry_open(WORK("truncated.optout"), &registry, &error) == OPTOUT_E_CORRUPTION);
+    CHECK(strstr(error.message, "truncated") != NULL);
+  }
+  free(bytes);
+  CHECK(optout_registry_open(SAMPLE("national.txt"), &registry, &error) == OPTOUT_E_CORRUPTION);
+  snprintf(expected, sizeof expected, "%s: not an optout registry snapshot", SAMPLE("national.txt"));
+  CHECK(strcmp(error.message, expected) == 0);
+
+  /* NULL arguments are errors with a message, and error itself may be NULL. */
+  CHECK(optout_registry_open(NULL, &registry, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_open: path is NULL") == 0);
+  CHECK(registry == NULL);
+  CHECK(optout_registry_open(WORK("samples.optout"), NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_open: registry is NULL") == 0);
+  CHECK(optout_registry_open(NULL, NULL, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  size_t count = 0;
+  CHECK(optout_registry_list_count(NULL, &count, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_list_count: registry is NULL") == 0);
+  optout_list_info info;
+  CHECK(optout_registry_list(NULL, 0, &info, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_registry_find_list(NULL, "national", &count, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  char hex[OPTOUT_DIGEST_HEX_BYTES];
+  CHECK(optout_registry_digest(NULL, hex, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  int64_t created_at;
+  CHECK(optout_registry_created_at(NULL, &created_at, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  const char *description;
+  CHECK(optout_registry_description(NULL, &description, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  optout_registry_free(NULL); /* allowed */
+}
+
+static void test_registry_null_outputs(const optout_registry *registry) {
+  optout_error error;
+  CHECK(optout_registry_list_count(registry, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_registry_list(registry, 0, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_list: info is NULL") == 0);
+  CHECK(optout_registry_find_list(registry, NULL, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_registry_digest(registry, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_registry_created_at(registry, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_registry_description(registry, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+}
+
+/* ---- Lookups ---------------------------------------------------------------------------------- */
+
+enum { K = OPTOUT_VERDICT_KEPT, R = OPTOUT_VERDICT_REMOVED, X = OPTOUT_VERDICT_REJECTED };
+
+static void test_index_errors(const optout_registry *registry) {
+  optout_error error;
+  optout_index *index = (optout_index *)&error;
+  const char *unknown[] = {"national", "objections"};
+  CHECK(optout_index_create(registry, unknown, 2, &index, &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(index == NULL);
+  CHECK(strcmp(error.message, "no list named 'objections' in the registry (it has: cleared, national, type1)") == 0);
+  CHECK(optout_index_create(registry, NULL, 1, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_create: names is NULL") == 0);
+  const char *with_null[] = {"national", NULL};
+  CHECK(optout_index_create(registry, with_null, 2, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_create: names[1] is NULL") == 0);
+  CHECK(optout_index_create(NULL, NULL, 0, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(index == NULL);
+  CHECK(optout_index_create(registry, NULL, 0, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  optout_index_free(NULL); /* allowed */
+}
+
+/* The verdicts for our numbers, as integers and as text in every accepted shape. */
+static void check_verdicts(const optout_index *index, const uint8_t expected[5]) {
+  optout_error error;
+  const char *numbers[5] = {kNational, kCleared, kType1, kType1Cleared, kNowhere};
+  uint64_t values[5];
+  uint8_t verdicts[5] = {9, 9, 9, 9, 9};
+  for (int i = 0; i < 5; ++i) values[i] = number_value(numbers[i]);
+  CHECK_OK(optout_index_classify_numbers(index, values, 5, verdicts, &error));
+  CHECK(memcmp(verdicts, expected, 5) == 0);
+
+  memset(verdicts, 9, sizeof verdicts);
+  CHECK_OK(optout_index_classify_text(index, numbers, NULL, 5, verdicts, &error));
+  CHECK(memcmp(verdicts, expected, 5) == 0);
+
+  /* Spaced, dashed and padded forms read as the filter reads them; lengths cut a text. */
+  for (int i = 0; i < 5; ++i) {
+    const char *n = numbers[i];
+    char spaced[16], dashed[16], padded[24], longer[24];
+    snprintf(spaced, sizeof spaced, "%.3s %.3s %.4s", n, n + 3, n + 6);
+    snprintf(dashed, sizeof dashed, "%.3s-%.3s-%.4s", n, n + 3, n + 6);
+    snprintf(padded, sizeof padded, " \t%s\r\n", n);
+    snprintf(longer, sizeof longer, "%sXYZ", n);
+    const char *forms[4] = {spaced, dashed, padded, longer};
+    const size_t lengths[4] = {strlen(spaced), strlen(dashed), strlen(padded), 10};
+    uint8_t shaped[4] = {9, 9, 9, 9};
+    CHECK_OK(optout_index_classify_text(index, forms, lengths, 4, shaped, &error));
+    for (int j = 0; j < 4; ++j) CHECK(shaped[j] == expected[i]);
+  }
+}
+
+/* nowhere: the verdict for a valid number on no list under this index. */
+static void test_invalid_numbers(const optout_index *index, uint8_t nowhere) {
+  optout_error error;
+  /* A wrong check digit, 9 digits, 11 digits, a bad 3-3-4 shape, letters, empty, whitespace only,
+   * a stem whose check digit is 10, and a number cut by its length. */
+  char wrong_check[11];
+  memcpy(wrong_check, kCleared, 11);
+  wrong_check[9] = (char)('0' + (wrong_check[9] - '0' + 1) % 10);
+  const char *texts[] = {wrong_check, "400199105", "40019910550", "4001 991055", "400199105X",
+                         "", "   ", "4000000080", "UNKNOWN", kCleared};
+  const size_t lengths[] = {10, 9, 11, 11, 10, 0, 3, 10, 7, 9};
+  uint8_t verdicts[10];
+  memset(verdicts, 9, sizeof verdicts);
+  CHECK_OK(optout_index_classify_text(index, texts, lengths, 10, verdicts, &error));
+  for (int i = 0; i < 10; ++i) CHECK(verdicts[i] == X);
+
+  /* Integers: 10^10 and more, a wrong check digit; 9 digits mean a leading zero (0123456789 is a
+   * valid number on no list), as CHI numbers have. */
+  const uint64_t values[] = {number_value(wrong_check), 10000000000ULL, UINT64_MAX, 123456789ULL};
+  uint8_t integer_verdicts[4];
+  memset(integer_verdicts, 9, sizeof integer_verdicts);
+  CHECK_OK(optout_index_classify_numbers(index, values, 4, integer_verdicts, &error));
+  CHECK(integer_verdicts[0] == X);
+  CHECK(integer_verdicts[1] == X);
+  CHECK(integer_verdicts[2] == X);
+  CHECK(integer_verdicts[3] == nowhere);
+}
+
+static void test_classify_errors(const optout_index *index) {
+  optout_error error;
+  uint64_t value = number_value(kNational);
+  uint8_t verdict = 9;
+  const char *text = kNational;
+  CHECK_OK(optout_index_classify_numbers(index, NULL, 0, NULL, &error)); /* nothing to do */
+  CHECK_OK(optout_index_classify_text(index, NULL, NULL, 0, NULL, &error));
+  CHECK(optout_index_classify_numbers(NULL, &value, 1, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_classify_numbers: index is NULL") == 0);
+  CHECK(optout_index_classify_numbers(index, NULL, 1, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_classify_numbers: numbers is NULL") == 0);
+  CHECK(optout_index_classify_numbers(index, &value, 1, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_classify_numbers: verdicts is NULL") == 0);
+  CHECK(optout_index_classify_text(NULL, &text, NULL, 1, &verdict, NULL) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_index_classify_text(index, NULL, NULL, 1, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_index_classify_text(index, &text, NULL, 1, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  const char *texts[] = {kNational, NULL};
+  CHECK(optout_index_classify_text(index, texts, NULL, 2, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_classify_text: texts[1] is NULL") == 0);
+  CHECK(verdict == 9); /* checked before any verdict is written */
+}
+
+/* Many numbers at once, across the API's internal chunks (4096), from several threads at once. */
+enum { kBatch = 10007, kThreads = 4 };
+
+struct batch_job {
+  const optout_index *index;
+  const uint8_t *expected;
+  int ok;
+};
+
+static uint64_t batch_number(size_t i) {
+  const char *numbers[5] = {kNational, kCleared, kType1, kType1Cleared, kNowhere};
+  return i % 7 == 6 ? 10000000000ULL + i : number_value(numbers[i % 5]);
+}
+
+static void *run_batch(void *arg) {
+  struct batch_job *job = arg;
+  uint64_t *values = malloc(kBatch * sizeof *values);
+  uint8_t *verdicts = malloc(kBatch);
+  job->ok = values != NULL && verdicts != NULL;
+  for (int round = 0; round < 5 && job->ok; ++round) {
+    for (size_t i = 0; i < kBatch; ++i) values[i] = batch_number(i);
+    memset(verdicts, 9, kBatch);
+    job->ok = optout_index_classify_numbers(job->index, values, kBatch, verdicts, NULL) == OPTOUT_OK;
+    for (size_t i = 0; i < kBatch && job->ok; ++i) {
+      job->ok = verdicts[i] == (i % 7 == 6 ? X : job->expected[i % 5]);
+    }
+  }
+  free(values);
+  free(verdicts);
+  return NULL;
+}
+
+static void test_batch_and_threads(const optout_index *index, const uint8_t expected[5]) {
+  struct batch_job jobs[kThreads];
+  pthread_t threads[kThreads];
+  for (int t = 0; t < kThreads; ++t) {
+    jobs[t].index = index;
+    jobs[t].expected = expected;
+    jobs[t].ok = 0;
+    CHECK(pthread_create(&threads[t], NULL, run_batch, &jobs[t]) == 0);
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    CHECK(pthread_join(threads[t], NULL) == 0);
+    CHECK(jobs[t].ok);
+  }
+}
+
+static void test_lookups(const optout_registry *registry) {
+  optout_error error;
+  optout_index *all = NULL, *deny = NULL, *allow = NULL;
+  CHECK_OK(optout_index_create(registry, NULL, 0, &all, &error));
+  const char *deny_lists[] = {"type1", "national"};
+  CHECK_OK(optout_index_create(registry, deny_lists, 2, &deny, &error));
+  const char *allow_lists[] = {"cleared"};
+  CHECK_OK(optout_index_create(registry, allow_lists, 1, &allow, &error));
+  if (all == NULL || deny == NULL || allow == NULL) {
+    optout_index_free(all);
+    optout_index_free(deny);
+    optout_index_free(allow);
+    return;
+  }
+  /* national, cleared, type1, type1+cleared, on no list */
+  const uint8_t expect_all[5] = {R, K, R, R, R}; /* not in the allow list: removed */
+  const uint8_t expect_deny[5] = {R, K, R, R, K};
+  const uint8_t expect_allow[5] = {R, K, R, K, R};
+  check_verdicts(all, expect_all);
+  check_verdicts(deny, expect_deny);
+  check_verdicts(allow, expect_allow);
+  test_invalid_numbers(all, R);
+  test_invalid_numbers(deny, K);
+  test_classify_errors(all);
+  test_batch_and_threads(deny, expect_deny);
+  optout_index_free(all);
+  optout_index_free(allow);
+  optout_index_free(deny);
+}
+
+/* ---- Filtering ---------------------------------------------------------------------------------- */
+
+static optout_filter_options by_name(void) {
+  optout_filter_options options;
+  optout_filter_options_init(&options);
+  options.column_name = "nhs_number";
+  return options;
+}
+
+static void test_defaults(void) {
+  optout_filter_options options;
+  memset(&options, 0x7f, sizeof options);
+  optout_filter_options_init(&options);
+  CHECK(options.size == sizeof options);
+  CHECK(options.column_name == NULL && options.column_index == 0);
+  CHECK(options.has_header == 1 && options.delimiter == ',' && options.threads == 0);
+  CHECK(options.block_bytes == 1u << 20 && options.max_record_bytes == 64u << 20);
+  CHECK(options.max_rejected_rows == -1 && options.max_rejected_fraction < 0 && options.max_age_seconds == -1);
+  CHECK(options.rejects_path == NULL && options.stats_path == NULL && options.audit_path == NULL);
+  optout_filter_stats stats;
+  memset(&stats, 0x7f, sizeof stats);
+  optout_filter_stats_init(&stats);
+  CHECK(stats.size == sizeof stats && stats.rows == 0 && stats.rejected_by_reason[7] == 0);
+  CHECK(stats.output_digest[0] == '\0');
+  optout_filter_options_init(NULL); /* allowed */
+  optout_filter_stats_init(NULL);
+}
+
+static void test_filter_files(const optout_index *all, const optout_index *deny) {
+  optout_error error;
+  optout_filter_stats stats;
+
+  /* The narrow extract, every list: byte-identical to `optout filter`, the README's counts. */
+  optout_filter_options options = by_name();
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("narrow_all.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("narrow_all.csv"), WORK("expected_narrow_all.csv")));
+  CHECK(stats.rows == 2000 && stats.kept == 1863 && stats.removed == 137 && stats.rejected == 0);
+  CHECK(stats.bytes_in == 142744);
+  CHECK((long)stats.bytes_out == file_size(WORK("expected_narrow_all.csv")));
+  CHECK(stats.threads >= 1);
+  CHECK(stats.output_digest[0] == '\0'); /* only computed for an audit */
+
+  /* The dirty extract by column position, 1 thread, tiny blocks, with rejects, stats and audit. */
+  options = by_name();
+  options.column_name = NULL;
+  options.column_index = 2;
+  options.threads = 1;
+  options.block_bytes = 4096;
+  options.rejects_path = WORK("dirty_rejects.csv");
+  options.stats_path = WORK("dirty_stats.json");
+  options.audit_path = WORK("dirty_audit.jsonl");
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_dirty.csv"), WORK("dirty_all.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("dirty_all.csv"), WORK("expected_dirty_all.csv")));
+  CHECK(same_files(WORK("dirty_rejects.csv"), WORK("expected_dirty_all_rejects.csv")));
+  CHECK(stats.rows == 2000 && stats.kept == 1779 && stats.removed == 126 && stats.rejected == 95);
+  CHECK(stats.rows == stats.kept + stats.removed + stats.rejected);
+  const uint64_t reasons[OPTOUT_REJECTED_REASONS] = {0, 30, 13, 19, 0, 0, 33, 0};
+  CHECK(memcmp(stats.rejected_by_reason, reasons, sizeof reasons) == 0);
+  CHECK(stats.threads == 1);
+  CHECK(stats.bytes_in == 137631);
+  CHECK((long)stats.bytes_rejected == file_size(WORK("expected_dirty_all_rejects.csv")));
+  CHECK(strlen(stats.output_digest) == 32);
+  char *json = read_file(WORK("dirty_stats.json"), NULL);
+  CHECK(json != NULL && strstr(json, "\"rows\":2000,") != NULL && strstr(json, "\"removed\":126,") != NULL);
+  free(json);
+  char *audit = read_file(WORK("dirty_audit.jsonl"), NULL);
+  char digest_field[80];
+  snprintf(digest_field, sizeof digest_field, "\"output_xxh3_128\":\"%s\"}\n", stats.output_digest);
+  CHECK(audit != NULL && strstr(audit, digest_field) != NULL && strstr(audit, "\"outcome\":\"ok\"") != NULL);
+  free(audit);
+
+  /* The deny lists only; stats may be NULL. */
+  options = by_name();
+  CHECK_OK(optout_filter_file(deny, SAMPLE("extract_dirty.csv"), WORK("dirty_deny.csv"), &options, NULL, &error));
+  CHECK(same_files(WORK("dirty_deny.csv"), WORK("expected_dirty_deny.csv")));
+
+  /* Tab-separated, no header: the same rows. */
+  {
+    const char *tsv = "1\t4000509993\tx\n2\t4001991055\ty\n3\t\tz\n";
+    CHECK(write_file(WORK("tabs.tsv"), tsv, strlen(tsv)));
+    options = by_name();
+    options.column_name = "";
+    options.column_index = 2;
+    options.has_header = 0;
+    options.delimiter = '\t';
+    optout_filter_stats_init(&stats);
+    CHECK_OK(optout_filter_file(deny, WORK("tabs.tsv"), WORK("tabs_out.tsv"), &options, &stats, &error));
+    char *out = read_file(WORK("tabs_out.tsv"), NULL);
+    CHECK(out != NULL && strcmp(out, "2\t4001991055\ty\n") == 0);
+    free(out);
+    CHECK(stats.rows == 3 && stats.kept == 1 && stats.removed == 1 && stats.rejected == 1);
+    CHECK(stats.rejected_by_reason[1] == 1);
+  }
+}
+
+/* A failed run: the status, the exact message, and no output file left behind. */
+static void expect_failure(const optout_index *index, const char *input, const optout_filter_options *options,
+                           optout_status status, const char *message) {
+  optout_error error;
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  const char *output = WORK("failed/out.csv");
+  const int before = entries_in(WORK("failed"));
+  CHECK(optout_filter_file(index, input, output, options, &stats, &error) == status);
+  CHECK(error.code == status);
+  if (strcmp(error.message, message) != 0) {
+    ++failures;
+    fprintf(stderr, "%s:%d: message '%s', expected '%s'\n", __FILE__, __LINE__, error.message, message);
+  }
+  CHECK(!exists(output));
+  CHECK(entries_in(WORK("failed")) == before); /* no temporary file either */
+  CHECK(stats.rows == 0);                       /* untouched */
+}
+
+static void test_filter_errors(const optout_index *index) {
+  CHECK(mkdir(WORK("failed"), 0755) == 0 || errno == EEXIST); /* (EEXIST: run again by hand) */
+  char expected[2400];
+  optout_filter_options options = by_name();
+
+  snprintf(expected, sizeof expected, "%s: cannot open: No such file or directory", WORK("missing.csv"));
+  expect_failure(index, WORK("missing.csv"), &options, OPTOUT_E_IO, expected);
+
+  options.column_name = "nhs";
+  snprintf(expected, sizeof expected, "%s: no column named 'nhs' in the header (it has: record_id, nhs_number, "
+           "date_of_birth, sex, postcode_district, admission_date, diagnosis_icd10, procedure_opcs, notes)",
+           SAMPLE("extract_narrow.csv"));
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_NOT_FOUND, expected);
+
+  options = by_name();
+  options.column_index = 2; /* both ways of naming the column */
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "choose the NHS-number column by name or by position, not both or neither");
+  options = by_name();
+  options.delimiter = '"';
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "the delimiter cannot be a quote, CR or LF");
+  options = by_name();
+  options.max_rejected_fraction = 1.5;
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "the rejected fraction must be between 0 and 1");
+
+  const char *malformed = "id,nhs_number\n1,4001991055\n2,\"4001991055\n";
+  CHECK(write_file(WORK("malformed.csv"), malformed, strlen(malformed)));
+  options = by_name();
+  snprintf(expected, sizeof expected, "%s:3: unterminated quoted field", WORK("malformed.csv"));
+  expect_failure(index, WORK("malformed.csv"), &options, OPTOUT_E_INVALID_INPUT, expected);
+
+  options.max_rejected_rows = 10;
+  snprintf(expected, sizeof expected, "%s: 95 rows rejected in the first 2000 rows (4.75%%), more than the limit "
+           "of 10 rows", SAMPLE("extract_dirty.csv"));
+  expect_failure(index, SAMPLE("extract_dirty.csv"), &options, OPTOUT_E_DATA_QUALITY, expected);
+
+  options = by_name();
+  options.max_record_bytes = 10;
+  snprintf(expected, sizeof expected, "%s:1: record longer than the limit of 10 bytes", SAMPLE("extract_dirty.csv"));
+  expect_failure(index, SAMPLE("extract_dirty.csv"), &options, OPTOUT_E_LIMIT_EXCEEDED, expected);
+
+  /* A registry younger than ten years passes the age check; the check itself is the engine's. */
+  options = by_name();
+  options.max_age_seconds = 10LL * 365 * 24 * 3600;
+  optout_error error;
+  CHECK_OK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("fresh.csv"), &options, NULL, &error));
+
+  /* The output's directory does not exist: nothing is written anywhere. */
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  options = by_name();
+  options.rejects_path = WORK("failed/rejects.csv");
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("no-such-dir/out.csv"), &options, &stats,
+                           &error) == OPTOUT_E_IO);
+  snprintf(expected, sizeof expected, "%s: cannot create: No such file or directory", WORK("no-such-dir/out.csv"));
+  CHECK(strcmp(error.message, expected) == 0);
+  CHECK(!exists(WORK("no-such-dir")));
+  CHECK(entries_in(WORK("failed")) == 0);
+
+  /* A message longer than the error buffer is cut, NUL-terminated. */
+  char long_name[2000];
+  memset(long_name, 'c', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  options = by_name();
+  options.column_name = long_name;
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("failed/out.csv"), &options, NULL, &error) ==
+        OPTOUT_E_NOT_FOUND);
+  CHECK(strlen(error.message) == OPTOUT_ERROR_MESSAGE_BYTES - 1);
+
+  /* Structs that were never initialised, and NULL arguments. */
+  optout_filter_options zeroed;
+  memset(&zeroed, 0, sizeof zeroed);
+  zeroed.column_name = "nhs_number";
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &zeroed, OPTOUT_E_BAD_STRUCT_SIZE,
+                 "options.size is 0; call optout_filter_options_init first");
+  options = by_name();
+  stats.size = 8;
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("failed/out.csv"), &options, &stats, &error) ==
+        OPTOUT_E_BAD_STRUCT_SIZE);
+  CHECK(strcmp(error.message, "stats.size is 8; call optout_filter_stats_init first") == 0);
+  CHECK(optout_filter_file(NULL, SAMPLE("extract_narrow.csv"), WORK("failed/out.csv"), &options, NULL, &error) ==
+        OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_filter_file: index is NULL") == 0);
+  CHECK(optout_filter_file(index, NULL, WORK("failed/out.csv"), &options, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_filter_file: input_path is NULL") == 0);
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("failed/out.csv"), NULL, NULL, &error) ==
+        OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_filter_file: options is NULL") == 0);
+  CHECK(entries_in(WORK("failed")) == 0);
+}
+
+static void test_filter_fd(const optout_index *all, const optout_index *deny) {
+  optout_error error;
+  optout_filter_stats stats;
+  optout_filter_options options = by_name();
+
+  int in = open(SAMPLE("extract_dirty.csv"), O_RDONLY);
+  int out = open(WORK("fd_out.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int rejects = open(WORK("fd_rejects.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(in >= 0 && out >= 0 && rejects >= 0);
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_fd(all, in, out, rejects, &options, &stats, &error));
+  close(in);
+  close(out);
+  close(rejects);
+  CHECK(same_files(WORK("fd_out.csv"), WORK("expected_dirty_all.csv")));
+  CHECK(same_files(WORK("fd_rejects.csv"), WORK("expected_dirty_all_rejects.csv")));
+  CHECK(stats.rows == 2000 && stats.kept == 1779 && stats.removed == 126 && stats.rejected == 95);
+
+  /* Through a pipe, without rejects. */
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  const char *csv = "nhs_number,x\n4000509993,a\n4001991055,b\n9434765919,c\n";
+  CHECK(write(fds[1], csv, strlen(csv)) == (ssize_t)strlen(csv));
+  close(fds[1]);
+  out = open(WORK("fd_pipe.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_fd(deny, fds[0], out, -1, &options, &stats, &error));
+  close(fds[0]);
+  close(out);
+  char *text = read_file(WORK("fd_pipe.csv"), NULL);
+  CHECK(text != NULL && strcmp(text, "nhs_number,x\n4001991055,b\n9434765919,c\n") == 0);
+  free(text);
+  CHECK(stats.rows == 3 && stats.kept == 2 && stats.removed == 1 && stats.rejected == 0);
+
+  /* Errors: file options, bad descriptors, malformed input named by its descriptor. */
+  options.stats_path = WORK("fd_stats.json");
+  CHECK(optout_filter_fd(all, 0, 1, -1, &options, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be "
+               "NULL (use rejects_fd, the stats it returns, or optout_filter_file)") == 0);
+  CHECK(!exists(WORK("fd_stats.json")));
+  options = by_name();
+  CHECK(optout_filter_fd(all, -1, 1, -1, &options, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_filter_fd: input_fd and output_fd must be open descriptors") == 0);
+  CHECK(optout_filter_fd(NULL, 0, 1, -1, &options, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_filter_fd(all, 0, 1, -1, NULL, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+
+  CHECK(pipe(fds) == 0);
+  const char *bad = "nhs_number\n4001991055\n\"x\"y\n";
+  CHECK(write(fds[1], bad, strlen(bad)) == (ssize_t)strlen(bad));
+  close(fds[1]);
+  out = open(WORK("fd_bad.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(optout_filter_fd(all, fds[0], out, -1, &options, NULL, &error) == OPTOUT_E_INVALID_INPUT);
+  char expected[64];
+  snprintf(expected, sizeof expected, "<fd %d>:3: text after the closing quote of a field", fds[0]);
+  CHECK(strcmp(error.message, expected) == 0);
+  close(fds[0]);
+  close(out);
+}
+
+/* ---- Export ------------------------------------------------------------------------------------- */
+
+static void test_export(const optout_registry *registry) {
+  optout_error error;
+  const char *formats[3] = {"roaring", "text", "mesh"};
+  const optout_export_format codes[3] = {OPTOUT_EXPORT_ROARING, OPTOUT_EXPORT_TEXT, OPTOUT_EXPORT_MESH};
+  for (int i = 0; i < 3; ++i) {
+    char name[64], expected[64];
+    snprintf(name, sizeof name, "national.%s", formats[i]);
+    snprintf(expected, sizeof expected, "expected_national.%s", formats[i]);
+    uint64_t count = 0;
+    CHECK_OK(optout_registry_export_list(registry, "national", codes[i], WORK(name), &count, &error));
+    CHECK(count == 2989);
+    CHECK(same_files(WORK(name), WORK(expected)));
+  }
+  optout_list_info info;
+  CHECK_OK(optout_registry_list(registry, 1, &info, &error));
+  CHECK(file_size(WORK("national.roaring")) == (long)info.serialized_bytes);
+  CHECK(file_size(WORK("national.text")) == 2989 * 11);
+  CHECK(file_size(WORK("national.mesh")) == 2989 * 12);
+
+  CHECK(optout_registry_export_list(registry, "objections", OPTOUT_EXPORT_TEXT, WORK("x.txt"), NULL, &error) ==
+        OPTOUT_E_NOT_FOUND);
+  CHECK(strcmp(error.message, "no list named 'objections' in the registry (it has: cleared, national, type1)") == 0);
+  CHECK(!exists(WORK("x.txt")));
+  CHECK(optout_registry_export_list(registry, "bad name", OPTOUT_EXPORT_TEXT, WORK("x.txt"), NULL, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "list name: byte 4 is not a letter, digit, '_', '.' or '-'") == 0);
+  CHECK(optout_registry_export_list(registry, "national", (optout_export_format)7, WORK("x.txt"), NULL, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_export_list: unknown format 7") == 0);
+  CHECK(optout_registry_export_list(registry, "national", OPTOUT_EXPORT_TEXT, WORK("no-such-dir/x.txt"), NULL,
+                                    &error) == OPTOUT_E_IO);
+  CHECK(optout_registry_export_list(NULL, "national", OPTOUT_EXPORT_TEXT, WORK("x.txt"), NULL, &error) ==
+        OPTOUT_E_NULL_ARGUMENT);
+  CHECK(optout_registry_export_list(registry, NULL, OPTOUT_EXPORT_TEXT, WORK("x.txt"), NULL, &error) ==
+        OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_registry_export_list: name is NULL") == 0);
+  CHECK(!exists(WORK("x.txt")));
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: optout_c_test WORK SAMPLES\n");
+    return 2;
+  }
+  work_dir = argv[1];
+  samples_dir = argv[2];
+
+  test_version_and_names();
+  test_open_errors();
+  test_defaults();
+
+  optout_registry *registry = NULL;
+  optout_error error;
+  CHECK_OK(optout_registry_open(WORK("samples.optout"), &registry, &error));
+  if (registry == NULL) {
+    fprintf(stderr, "cannot open the fixture's registry: %s\n", error.message);
+    return 1;
+  }
+  CHECK(error.code == OPTOUT_OK && error.message[0] == '\0');
+  test_registry(registry);
+  test_registry_null_outputs(registry);
+  test_index_errors(registry);
+  test_lookups(registry);
+  test_export(registry);
+
+  optout_index *all = NULL, *deny = NULL;
+  const char *deny_lists[] = {"national", "type1"};
+  CHECK_OK(optout_index_create(registry, NULL, 0, &all, &error));
+  CHECK_OK(optout_index_create(registry, deny_lists, 2, &deny, &error));
+  /* An index outlives the registry handle it was made from. */
+  optout_registry_free(registry);
+  if (all != NULL && deny != NULL) {
+    test_filter_files(all, deny);
+    test_filter_errors(all);
+    test_filter_fd(all, deny);
+  }
+  optout_index_free(all);
+  optout_index_free(deny);
+
+  if (failures > 0) {
+    fprintf(stderr, "optout_c_test: %d of %d checks failed\n", failures, checks);
+    return 1;
+  }
+  printf("optout_c_test: all %d checks passed\n", checks);
+  return 0;
+}

@@ -1,0 +1,91 @@
+"""optout for Python: strip opted-out patients' rows by NHS number, with the C++ engine's rules.
+
+    import optout
+    registry = optout.load("optouts.optout")           # a snapshot from `optout build`
+    registry.keep_mask(numbers)                         # numpy uint64 / strings -> bool array
+    optout.filter_file(registry, "extract.csv", "clean.csv", column="nhs_number")
+    kept, counts, _ = optout.filter_frame(df, registry, "nhs_number")   # pandas
+
+optout.dask runs the same on a Dask cluster. Errors are optout.Error subclasses carrying the
+engine's messages, which never contain an NHS number.
+"""
+
+from . import _engine
+from .core import (
+    KEPT,
+    REASONS,
+    REJECTED,
+    REJECTED_REASONS,
+    REMOVED,
+    VERDICTS,
+    Index,
+    ListInfo,
+    Parsed,
+    Registry,
+    cached_registry,
+    filter_file,
+    load,
+    parse,
+    registry_cache_info,
+)
+from .errors import (
+    CorruptionError,
+    DataQualityError,
+    Error,
+    InternalError,
+    InvalidArgumentError,
+    InvalidInputError,
+    IoError,
+    LimitExceededError,
+    MissingFileError,
+    NotFoundError,
+    PieceFailedError,
+    PipeClosedError,
+    RegistryChangedError,
+    StaleRegistryError,
+    UnsupportedVersionError,
+)
+
+__version__ = _engine.VERSION
+
+
+def filter_frame(frame, registry, column, **options):
+    """optout.pandas.filter_frame (pandas is imported on first use)."""
+    from .pandas import filter_frame as run
+
+    return run(frame, registry, column, **options)
+
+
+__all__ = [
+    "KEPT",
+    "REMOVED",
+    "REJECTED",
+    "VERDICTS",
+    "REASONS",
+    "REJECTED_REASONS",
+    "ListInfo",
+    "Parsed",
+    "Registry",
+    "Index",
+    "load",
+    "cached_registry",
+    "registry_cache_info",
+    "parse",
+    "filter_file",
+    "filter_frame",
+    "Error",
+    "InvalidArgumentError",
+    "IoError",
+    "MissingFileError",
+    "CorruptionError",
+    "UnsupportedVersionError",
+    "NotFoundError",
+    "InvalidInputError",
+    "LimitExceededError",
+    "PipeClosedError",
+    "StaleRegistryError",
+    "DataQualityError",
+    "InternalError",
+    "RegistryChangedError",
+    "PieceFailedError",
+]

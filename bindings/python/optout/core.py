@@ -1,0 +1,496 @@
+"""Registries, lookups over arrays of NHS numbers, and file filters: the engine's rules from Python.
+
+Everything here calls optout._engine (the C++ engine); nothing re-implements a rule. This module
+converts Python and numpy arguments, keeps one registry per file per process, and names things.
+"""
+
+import datetime
+import os
+import re
+import struct
+import threading
+from collections import namedtuple
+
+import numpy as np
+
+from . import _engine
+from .errors import InvalidArgumentError, RegistryChangedError
+
+__all__ = [
+    "KEPT",
+    "REMOVED",
+    "REJECTED",
+    "VERDICTS",
+    "REASONS",
+    "REJECTED_REASONS",
+    "ListInfo",
+    "Parsed",
+    "Registry",
+    "Index",
+    "load",
+    "cached_registry",
+    "registry_cache_info",
+    "parse",
+    "filter_file",
+    "make_filter_options",
+    "parse_max_age",
+]
+
+# Verdicts, as the filter decides each row (values fixed by the engine's Verdict enum).
+KEPT, REMOVED, REJECTED = 0, 1, 2
+VERDICTS = ("kept", "removed", "rejected")
+# REASONS[r]: the engine's name for InvalidReason r ("valid", "empty", "bad character", ...).
+REASONS = tuple(_engine.INVALID_REASONS)
+# The filter's rejected_by_reason names: index 0 is "missing field", the others are REASONS.
+REJECTED_REASONS = tuple(_engine.REJECTED_REASONS)
+_EMPTY = REASONS.index("empty")
+
+ListInfo = namedtuple("ListInfo", "name kind count serialized_bytes memory_bytes")
+ListInfo.__doc__ = "One list of a registry: its name, kind ('deny' or 'allow') and number count."
+
+Parsed = namedtuple("Parsed", "stems valid reasons")
+Parsed.__doc__ = """NHS numbers parsed: stems (uint32; 0 where invalid), valid (bool) and reasons
+(uint8 InvalidReason values, 0 where valid; names in REASONS), one per input element."""
+
+
+# ---- Parsing ---------------------------------------------------------------------------------
+
+
+def _is_pandas(obj):
+    return type(obj).__module__.partition(".")[0] == "pandas"
+
+
+def _prepared(numbers):
+    """(kind, data): the engine function family for numbers ("uint64", "int64", "float64",
+    "unicode", "bytes", "objects") and the input in the form it reads in place. A C-contiguous
+    array of the right dtype is passed as it is; other arrays are converted once."""
+    if isinstance(numbers, np.ndarray):
+        if numbers.ndim != 1:
+            raise TypeError(f"expected a 1-D array of NHS numbers, got {numbers.ndim} dimensions")
+        kind = numbers.dtype.kind
+        if kind == "u":  # uint8..uint64, any byte order or stride
+            return "uint64", np.ascontiguousarray(numbers, dtype=np.uint64)
+        if kind == "i":
+            return "int64", np.ascontiguousarray(numbers, dtype=np.int64)
+        if kind == "f":
+            return "float64", np.ascontiguousarray(numbers, dtype=np.float64)
+        if kind in "US":
+            native = np.ascontiguousarray(numbers, dtype=numbers.dtype.newbyteorder("="))
+            return ("unicode" if kind == "U" else "bytes"), native
+        if kind == "O":
+            return "objects", np.ascontiguousarray(numbers)
+        raise TypeError(
+            f"NHS numbers cannot come from a numpy array of dtype {numbers.dtype}: "
+            "use integers (uint64, int64) or strings"
+        )
+    if isinstance(numbers, (str, bytes, bytearray)):
+        raise TypeError("expected a sequence of NHS numbers, got a single string: wrap it in a list")
+    return "objects", numbers
+
+
+def _parse_arrays(numbers):
+    """(stems, reasons) for any accepted input."""
+    if _is_pandas(numbers):
+        from .pandas import parse_column  # pandas only when a pandas object is given
+
+        return parse_column(numbers)
+    kind, data = _prepared(numbers)
+    return getattr(_engine, "parse_" + kind)(data)
+
+
+def parse(numbers):
+    """Parses NHS numbers with the engine's parser, as the filter parses a CSV field.
+
+    numbers: a numpy array of integers (uint64/int64, 10-digit values; a CHI number's leading
+    zero is implied), of floats (NaN is missing), of strings ('U', 'S' or object), a pandas
+    Series, or a sequence of str/bytes/int/None. Text may be "9434765919", "943 476 5919" or
+    "943-476-5919" with surrounding whitespace. Missing values (None, NaN) are "empty".
+
+    >>> p = parse(["943 476 5919", "9434765918", None])
+    >>> p.valid.tolist(), [REASONS[r] for r in p.reasons]
+    ([True, False, False], ['valid', 'wrong check digit', 'empty'])
+    """
+    stems, reasons = _parse_arrays(numbers)
+    return Parsed(stems, reasons == 0, reasons)
+
+
+# ---- Registries and indexes ------------------------------------------------------------------
+
+
+def _apply_names(apply):
+    if apply is None:
+        return []
+    if isinstance(apply, str):
+        return apply.split(",")
+    names = list(apply)
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError("apply: list names must be str")
+    return names
+
+
+class Registry:
+    """An opt-out registry snapshot (written by ``optout build``), loaded and checked.
+
+    Immutable and thread-safe. Loading fails closed: a missing, truncated, corrupt or foreign file
+    raises (MissingFileError, CorruptionError, UnsupportedVersionError) with the engine's message.
+    Not picklable: give Dask tasks the path (see optout.dask), never the object.
+    """
+
+    def __init__(self, path):
+        self._native = _engine.Registry.load(os.fspath(path))
+        self._indexes = {}
+        self._lock = threading.Lock()
+
+    def __reduce__(self):
+        raise TypeError(
+            "an optout.Registry is not pickled: pass its path and load it where it is used "
+            "(optout.cached_registry keeps one per process)"
+        )
+
+    def __repr__(self):
+        return f"<optout.Registry {self.path!r} digest {self.digest} lists {self.list_names}>"
+
+    @property
+    def path(self):
+        return self._native.path
+
+    @property
+    def digest(self):
+        """XXH3-128 of the snapshot, 32 hex digits (as ``optout info`` prints it)."""
+        return self._native.digest
+
+    @property
+    def created_at(self):
+        """When the snapshot was built, a timezone-aware UTC datetime."""
+        return datetime.datetime.fromtimestamp(self._native.created_at, datetime.timezone.utc)
+
+    @property
+    def created_at_unix(self):
+        return self._native.created_at
+
+    @property
+    def description(self):
+        return self._native.description
+
+    @property
+    def lists(self):
+        """The lists, sorted by name, as ListInfo(name, kind, count, serialized_bytes, memory_bytes)."""
+        return [ListInfo(*t) for t in self._native.lists]
+
+    @property
+    def list_names(self):
+        return [t[0] for t in self._native.lists]
+
+    @property
+    def total_count(self):
+        return self._native.total_count
+
+    @property
+    def memory_bytes(self):
+        return self._native.memory_bytes
+
+    def index(self, apply=None):
+        """The lookup index applying these lists (None: every list; a list of names or "a,b").
+        Built once per set of lists and kept. Raises NotFoundError naming an unknown list."""
+        key = tuple(_apply_names(apply))
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is None:
+                index = Index(self, key)
+                self._indexes[key] = index
+            return index
+
+    def verdicts(self, numbers, apply=None):
+        """Index.verdicts with the lists in apply."""
+        return self.index(apply).verdicts(numbers)
+
+    def keep_mask(self, numbers, apply=None):
+        """Index.keep_mask with the lists in apply."""
+        return self.index(apply).keep_mask(numbers)
+
+    def contains(self, list_name, numbers):
+        """A bool array: True where the number is valid and in the named list (of either kind)."""
+        position = self._native.find_list(list_name)
+        if position is None:
+            _engine.Index(self._native, [list_name])  # raises NotFoundError with the engine's message
+            raise AssertionError("unreachable")
+        stems, reasons = _parse_arrays(numbers)
+        return self._native.contains_parsed(position, stems, reasons)
+
+    def check_age(self, max_age, now=None):
+        """Raises StaleRegistryError when the registry was built longer than max_age ago, as
+        ``optout filter --max-age`` does. max_age: seconds, a timedelta, or "36h" / "7d"."""
+        seconds = parse_max_age(max_age)
+        if now is None:
+            now = datetime.datetime.now(datetime.timezone.utc)
+        if isinstance(now, datetime.datetime):
+            now = int(now.timestamp())
+        self._native.check_age(seconds, int(now))
+
+    def filter_file(self, input, output, **options):
+        """filter_file(self, input, output, **options)."""
+        return filter_file(self, input, output, **options)
+
+
+class Index:
+    """The applied lists of a registry folded into one lookup: for each number, the filter's verdict.
+
+    A number is REJECTED when invalid (or missing), REMOVED when in an applied deny list or missing
+    from an applied allow list, KEPT otherwise. Safe to use from many threads; the GIL is released
+    while the engine works. A C-contiguous array of uint64, int64, float64 or strings is read in
+    place (no copy); numbers are parsed and looked up in chunks, without intermediate arrays.
+    """
+
+    def __init__(self, registry, apply=None):
+        self.registry = registry
+        self._native = _engine.Index(registry._native, _apply_names(apply))
+
+    def __reduce__(self):
+        raise TypeError("an optout.Index is not pickled: pass the registry's path and the list names")
+
+    def __repr__(self):
+        return f"<optout.Index applying {self.applied_lists} of {self.registry.path!r}>"
+
+    @property
+    def applied_lists(self):
+        return list(self._native.applied_lists)
+
+    def verdicts(self, numbers):
+        """A uint8 array of KEPT (0), REMOVED (1), REJECTED (2), one per number (see parse for
+        what numbers may be)."""
+        if _is_pandas(numbers):
+            return self._native.classify_parsed(*_parse_arrays(numbers))
+        kind, data = _prepared(numbers)
+        return getattr(self._native, "classify_" + kind)(data)
+
+    def keep_mask(self, numbers):
+        """A bool array: True where the filter would keep the row (valid and not removed)."""
+        return self.verdicts(numbers) == KEPT
+
+    def removes(self, numbers):
+        """A bool array: True where the number is valid and the applied lists remove it."""
+        return self.verdicts(numbers) == REMOVED
+
+
+def load(path):
+    """Loads a registry snapshot: optout.Registry(path)."""
+    return Registry(path)
+
+
+# ---- One registry per file per process -------------------------------------------------------
+
+_cache = {}
+_cache_lock = threading.Lock()
+_cache_loads = 0
+
+
+def _snapshot_digest(path):
+    """The digest a snapshot's trailer holds (its last 16 bytes), as Registry.digest spells it;
+    None when the file cannot be read (loading it then says why)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < 16:
+                return None
+            f.seek(-16, os.SEEK_END)
+            high, low = struct.unpack("<QQ", f.read(16))
+    except OSError:
+        return None
+    return f"{high:016x}{low:016x}"
+
+
+def cached_registry(path, digest=None):
+    """The Registry at path, loaded once per process and kept while the file's digest (read from
+    its last 16 bytes on every call) stays the same; a replaced snapshot is loaded again.
+
+    digest: when given, the registry must have it, else RegistryChangedError (a run that started
+    with one snapshot never finishes with another)."""
+    path = os.fspath(path)
+    key = os.path.abspath(path)
+    current = _snapshot_digest(key)
+    if digest is not None and current is not None and current != digest:
+        raise RegistryChangedError(
+            f"{path}: the registry changed after the run started (digest {current}, expected {digest})"
+        )
+    global _cache_loads
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None and current is not None and cached.digest == current:
+            return cached
+        registry = Registry(path)
+        _cache_loads += 1
+        if digest is not None and registry.digest != digest:
+            raise RegistryChangedError(
+                f"{path}: the registry changed after the run started (digest {registry.digest}, expected {digest})"
+            )
+        _cache[key] = registry
+        return registry
+
+
+def registry_cache_info():
+    """{"loads": registries loaded by cached_registry in this process, "registries": {path: digest}}."""
+    with _cache_lock:
+        return {"loads": _cache_loads, "registries": {k: r.digest for k, r in _cache.items()}}
+
+
+# ---- Options ---------------------------------------------------------------------------------
+
+_AGE = re.compile(r"([0-9]{1,9})([hd])")
+
+
+def parse_max_age(max_age):
+    """Seconds from an int (seconds), a timedelta, or the CLI's form "36h" / "7d"."""
+    if isinstance(max_age, datetime.timedelta):
+        return int(max_age.total_seconds())
+    if isinstance(max_age, bool):
+        raise TypeError("max_age: seconds (int), a timedelta, or a string such as '36h' or '7d'")
+    if isinstance(max_age, int):
+        if max_age < 0:
+            raise InvalidArgumentError("max_age cannot be negative")
+        return max_age
+    if isinstance(max_age, str):
+        m = _AGE.fullmatch(max_age)
+        if not m:
+            raise InvalidArgumentError("max_age takes a number of hours or days, e.g. '36h' or '7d'")
+        return int(m.group(1)) * (3600 if m.group(2) == "h" else 86400)
+    raise TypeError("max_age: seconds (int), a timedelta, or a string such as '36h' or '7d'")
+
+
+_ROWS = re.compile(r"[0-9]{1,18}")
+_PERCENT = re.compile(r"[0-9.]{1,18}%")
+
+
+def _set_max_rejected(options, max_rejected):
+    if max_rejected is None:
+        return
+    if isinstance(max_rejected, bool) or not isinstance(max_rejected, (int, str)):
+        raise TypeError("max_rejected: a row count (int) or a string such as '250' or '0.5%'")
+    if isinstance(max_rejected, int):
+        if max_rejected < 0:
+            raise InvalidArgumentError("max_rejected cannot be negative")
+        options.max_rejected_rows = max_rejected
+        return
+    if _ROWS.fullmatch(max_rejected):
+        options.max_rejected_rows = int(max_rejected)
+        return
+    if _PERCENT.fullmatch(max_rejected):
+        try:
+            value = float(max_rejected[:-1])
+        except ValueError:
+            value = -1.0
+        if 0 <= value <= 100:
+            options.max_rejected_fraction = value / 100
+            return
+    raise InvalidArgumentError("max_rejected takes a row count ('250') or a percentage of rows ('0.5%')")
+
+
+def _delimiter_byte(delimiter):
+    if delimiter in ("tab", "\\t", "\t", b"\t"):
+        return 9
+    if isinstance(delimiter, (bytes, bytearray)) and len(delimiter) == 1:
+        return delimiter[0]
+    if isinstance(delimiter, str) and len(delimiter) == 1 and ord(delimiter) < 128:
+        return ord(delimiter)
+    raise InvalidArgumentError("delimiter takes one byte, or 'tab'")
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int")
+    if value < 1:
+        raise InvalidArgumentError(f"{name} must be at least 1")
+    return value
+
+
+def make_filter_options(
+    column=None,
+    column_index=None,
+    header=True,
+    delimiter=",",
+    threads=0,
+    block_size=None,
+    max_record_bytes=None,
+    max_rejected=None,
+):
+    """The engine's FilterOptions from the CLI's options (see filter_file)."""
+    options = _engine.FilterOptions()
+    if column is not None:
+        if not isinstance(column, str):
+            raise TypeError("column: a header name (str); use column_index for a position")
+        options.column_name = column
+    if column_index is not None:
+        options.column_index = _positive("column_index (1-based)", column_index)
+    options.has_header = bool(header)
+    options.delimiter = _delimiter_byte(delimiter)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise InvalidArgumentError("threads must be an int, 0 for every core")
+    options.threads = threads
+    if block_size is not None:
+        options.block_bytes = _positive("block_size", block_size)
+    if max_record_bytes is not None:
+        options.max_record_bytes = _positive("max_record_bytes", max_record_bytes)
+    _set_max_rejected(options, max_rejected)
+    return options
+
+
+def _registry_of(registry):
+    return registry if isinstance(registry, Registry) else cached_registry(registry)
+
+
+def filter_file(
+    registry,
+    input,
+    output,
+    *,
+    column=None,
+    column_index=None,
+    header=True,
+    delimiter=",",
+    apply=None,
+    rejects=None,
+    stats=None,
+    audit=None,
+    max_age=None,
+    max_rejected=None,
+    threads=0,
+    block_size=None,
+    max_record_bytes=None,
+):
+    """Filters the CSV file input into output exactly as ``optout filter`` does, in C++.
+
+    registry: a Registry, or a snapshot's path (loaded once per process, see cached_registry).
+    column (header name) or column_index (1-based): the NHS-number column, exactly one of them.
+    header: False when the first record is data. delimiter: one byte, or "tab".
+    apply: the lists to apply (default: all). rejects / stats / audit: paths, as --rejects,
+    --stats, --audit. max_age: "7d", "36h", seconds or a timedelta. max_rejected: a row count or
+    "0.5%". threads (0: every core), block_size, max_record_bytes: as the CLI's options.
+
+    output (and rejects, stats) appear only when the run succeeds (temporary file + rename).
+    Returns the stats: rows, kept, removed, rejected, rejected_by_reason (by name, non-zero
+    only), bytes_in, bytes_out, bytes_rejected, seconds, mb_per_second, threads, output_digest
+    (XXH3-128 hex, or None without audit). Raises optout.Error subclasses with the CLI's messages.
+    """
+    options = make_filter_options(
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected
+    )
+    max_age_seconds = None if max_age is None else parse_max_age(max_age)
+    registry = _registry_of(registry)
+    if max_age_seconds is not None:
+        registry.check_age(max_age_seconds)
+    index = registry.index(apply)
+    stats_out = _engine.filter_file(
+        registry._native,
+        index._native,
+        options,
+        os.fspath(input),
+        os.fspath(output),
+        os.fspath(rejects) if rejects else "",
+        os.fspath(stats) if stats else "",
+        os.fspath(audit) if audit else "",
+    )
+    return _with_rate(stats_out)
+
+
+def _with_rate(stats):
+    stats["mb_per_second"] = stats["bytes_in"] / 1e6 / stats["seconds"] if stats["seconds"] > 0 else 0.0
+    return stats

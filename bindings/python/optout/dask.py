@@ -1,0 +1,425 @@
+"""optout on a Dask cluster: the same rules, the same accounting, on more than one machine.
+
+filter_dataframe / count_verdicts: a Dask DataFrame filtered partition by partition with the
+pandas helper (optout.pandas).
+
+filter_files: CSV files (or one large file cut at record boundaries by the engine) filtered piece
+by piece by the C++ engine on the workers, into part files in one output folder, with one set of
+combined stats and one audit record whose counts add up over all pieces.
+
+Tasks get the registry's path and digest, never the registry: each worker process loads the
+snapshot once (optout.cached_registry) and refuses one whose digest differs from the digest the
+run started with. Paths (inputs, registry, outputs) must mean the same file on every worker: a
+shared file system, as for any Dask job that reads files.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import time
+import uuid
+
+import dask
+
+from . import _engine
+from .core import _registry_of, cached_registry, make_filter_options, parse_max_age
+from .errors import DataQualityError, Error, InternalError, IoError, PieceFailedError
+from .pandas import classify_frame, count_verdicts as _count_arrays, filter_frame
+
+__all__ = ["filter_dataframe", "count_verdicts", "filter_files"]
+
+
+def _prepare(registry, apply, max_age):
+    """Loads the registry here (once per process), checks its age and the lists, and returns what
+    tasks need to find the same snapshot on a worker: (path, digest, lists)."""
+    registry = _registry_of(registry)
+    if max_age is not None:
+        registry.check_age(parse_max_age(max_age))
+    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    return os.path.abspath(registry.path), registry.digest, index.applied_lists
+
+
+# ---- Dask DataFrames -------------------------------------------------------------------------
+
+
+def _keep_partition(part, path, digest, lists, column):
+    return filter_frame(part, cached_registry(path, digest), column, apply=lists).kept
+
+
+def _count_partition(part, path, digest, lists, column):
+    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists)
+    return _count_arrays(verdicts, reasons)
+
+
+def _add_counts(counts):
+    total = {"rows": 0, "kept": 0, "removed": 0, "rejected": 0, "rejected_by_reason": {}}
+    for c in counts:
+        for key in ("rows", "kept", "removed", "rejected"):
+            total[key] += c[key]
+        for name, n in c["rejected_by_reason"].items():
+            total["rejected_by_reason"][name] = total["rejected_by_reason"].get(name, 0) + n
+    return total
+
+
+def filter_dataframe(frame, registry, column, *, apply=None, max_age=None):
+    """The rows of a Dask DataFrame that the filter keeps, partition by partition (lazy).
+
+    registry: a snapshot's path (or an optout.Registry, of which only the path is used);
+    column, apply, max_age: as optout.pandas.filter_frame. Each partition keeps its index and row
+    order. The registry is loaded here to check it, and once in each worker process.
+    """
+    path, digest, lists = _prepare(registry, apply, max_age)
+    return frame.map_partitions(_keep_partition, path, digest, lists, column, meta=frame._meta)
+
+
+def count_verdicts(frame, registry, column, *, apply=None, max_age=None):
+    """A dask Delayed of the counts over every partition (rows, kept, removed, rejected,
+    rejected_by_reason), as optout.pandas.filter_frame's counts."""
+    path, digest, lists = _prepare(registry, apply, max_age)
+    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column) for p in frame.to_delayed()]
+    return dask.delayed(_add_counts)(parts)
+
+
+# ---- Files -----------------------------------------------------------------------------------
+
+
+def _run_piece(spec):
+    """Runs on a worker: one whole file or one piece of a file, by the C++ engine."""
+    registry = cached_registry(spec["registry"], spec["digest"])
+    index = registry.index(spec["lists"])
+    options = make_filter_options(**spec["options"])
+    options.digest_output = True  # each part's digest goes into the run's audit record
+    if spec["header"] is None:
+        stats = _engine.filter_file(
+            registry._native, index._native, options, spec["input"], spec["output"], spec["rejects"], "", ""
+        )
+    else:
+        stats = _engine.filter_piece(
+            registry._native,
+            index._native,
+            options,
+            spec["input"],
+            spec["header"],
+            spec["header_lines"],
+            spec["file_bytes"],
+            spec["offset"],
+            spec["length"],
+            spec["first_line"],
+            spec["output"],
+            spec["rejects"],
+        )
+    return stats
+
+
+def _describe(spec):
+    """A piece as the stats and audit record list it."""
+    d = {"input": spec["input"], "output": os.path.basename(spec["output"])}
+    if spec["header"] is not None:
+        d["offset"] = spec["offset"]
+        d["length"] = spec["length"]
+        d["first_line"] = spec["first_line"]
+    return d
+
+
+def _temp_sibling(path):
+    """A new, empty folder next to path (same file system, so it can be renamed into place)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    temp = os.path.join(parent, f".{name}.tmp-{secrets.token_hex(6)}")
+    os.mkdir(temp)
+    return temp
+
+
+def _remove_tree(path):
+    # A task still running on a worker may create a temporary file while the folder is removed.
+    for _ in range(20):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.05)
+
+
+def _default_client():
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _gather(client, specs, run_id):
+    """Runs every spec; returns their stats in order, or raises for the first piece that fails."""
+    if client is None:
+        results = []
+        for spec in specs:
+            try:
+                results.append(_run_piece(spec))
+            except Error as e:
+                e.piece = _describe(spec)
+                raise
+        return results
+
+    from distributed import as_completed, wait
+    from distributed.scheduler import KilledWorker
+
+    def failure(i):
+        try:
+            error = futures[i].exception()
+        except Exception as e:  # cancelled: the run is being torn down
+            error = e
+        if isinstance(error, KilledWorker):
+            failed = PieceFailedError(
+                f"{specs[i]['input']}: piece {i} ({os.path.basename(specs[i]['output'])}) was not "
+                f"filtered: the workers running it died ({error})"
+            )
+            failed.__cause__ = error
+            error = failed
+        if isinstance(error, Error):
+            error.piece = _describe(specs[i])
+        return error
+
+    keys = [f"optout-piece-{run_id}-{i:05d}" for i in range(len(specs))]
+    futures = [client.submit(_run_piece, spec, key=key, pure=False) for spec, key in zip(specs, keys)]
+    where = {f.key: i for i, f in enumerate(futures)}
+    results = [None] * len(specs)
+    try:
+        for future in as_completed(futures):
+            i = where[future.key]
+            try:
+                # A result lost with its worker before it got here is computed again: this waits.
+                results[i] = future.result()
+                continue
+            except Exception:
+                pass
+            # Report the first failing piece in file order, whose message is the one the whole
+            # file's filter gives (a later piece may fail only because an earlier one is
+            # malformed): wait for the pieces before it, drop the ones after.
+            client.cancel(futures[i + 1:])
+            wait(futures[:i])
+            first = next((j for j in range(i) if futures[j].status == "error"), i)
+            raise failure(first)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return results
+
+
+def _check_outputs(folder, specs, results):
+    """Every part file is there, whole; stray temporary files of killed workers are removed."""
+    expected = {os.path.basename(s["output"]): r["bytes_out"] for s, r in zip(specs, results)}
+    for name in os.listdir(folder):
+        if name not in expected:
+            os.unlink(os.path.join(folder, name))  # a ".part-....tmp-..." a killed worker left
+    for name, size in expected.items():
+        path = os.path.join(folder, name)
+        actual = os.path.getsize(path) if os.path.exists(path) else None
+        if actual != size:
+            raise PieceFailedError(f"{path}: expected {size} bytes, found {actual}")
+
+
+def _check_rejected(total, options, input_name):
+    """The data-quality gate over the whole run, worded as the engine words it for one file."""
+    rows, rejected = total["rows"], total["rejected"]
+    share = f"{100.0 * rejected / rows:.2f}%" if rows else "0.00%"
+    if options.max_rejected_rows is not None and rejected > options.max_rejected_rows:
+        limit = f"{options.max_rejected_rows} rows"
+    elif options.max_rejected_fraction is not None and rows > 0 and rejected > options.max_rejected_fraction * rows:
+        limit = f"{options.max_rejected_fraction * 100:.2f}% of rows"
+    else:
+        return
+    raise DataQualityError(
+        f"{input_name}: {rejected} of {rows} rows rejected ({share}), more than the limit of {limit}"
+    )
+
+
+def filter_files(
+    inputs,
+    output_dir,
+    registry,
+    *,
+    column=None,
+    column_index=None,
+    header=True,
+    delimiter=",",
+    apply=None,
+    max_age=None,
+    max_rejected=None,
+    piece_bytes=None,
+    rejects_dir=None,
+    stats=None,
+    audit=None,
+    threads=None,
+    block_size=None,
+    max_record_bytes=None,
+    client=None,
+):
+    """Filters CSV files on a Dask cluster, each file or piece by the C++ engine on a worker.
+
+    inputs: a path or a list of paths. piece_bytes: cut each file larger than this into pieces
+    of about this size at record boundaries (the engine finds them, quote-aware, reading the
+    file once here); None: one piece per file. Each piece is filtered as the header followed by
+    its records, so each output is a valid CSV with the header.
+
+    output_dir: a folder that must not exist yet. The outputs are part-00000.csv, part-00001.csv,
+    ... in input order (for a cut file, the parts without their headers, concatenated, are the
+    whole file's `optout filter` output byte for byte). They are written into a temporary folder
+    beside output_dir that is renamed to output_dir only when every piece succeeded, after the
+    stats and the audit record are written: output_dir never exists incomplete. rejects_dir: the
+    same for rejected rows. stats: a JSON file of the combined stats. audit: one audit line is
+    appended for the whole run (counts over all pieces, each part's XXH3-128 under "pieces"), for
+    a failed run too.
+
+    column, column_index, header, delimiter, apply, max_age, block_size, max_record_bytes: as
+    optout.filter_file. max_rejected: checked over the whole run. threads: per piece (default 1
+    on a cluster, every core in this process).
+
+    client: a distributed.Client; None: the current client if there is one, else this process;
+    False: this process, piece after piece.
+
+    Returns the combined stats: rows, kept, removed, rejected (rows == kept + removed +
+    rejected), rejected_by_reason, bytes_in (the inputs' sizes), bytes_out (the parts' sizes),
+    bytes_rejected, seconds (wall), pieces (one dict per part: input, output, offset/length/
+    first_line for a cut file, and its counts and output_digest). A failed piece raises its
+    error (an engine error names the input file and its line, as `optout filter` on that file
+    would; its .piece attribute says which piece); a piece whose workers kept dying raises
+    PieceFailedError. Then no output_dir, rejects_dir or stats file appears.
+    """
+    started = time.time()
+    inputs = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(p) for p in inputs]
+    if not inputs:
+        raise ValueError("no input files")
+    if client is None:
+        client = _default_client()
+    elif client is False:
+        client = None
+    if threads is None:
+        threads = 1 if client is not None else 0
+    option_args = dict(
+        column=column,
+        column_index=column_index,
+        header=header,
+        delimiter=delimiter,
+        threads=threads,
+        block_size=block_size,
+        max_record_bytes=max_record_bytes,
+    )
+    options = make_filter_options(**option_args, max_rejected=max_rejected)  # checks everything first
+    if piece_bytes is not None and (isinstance(piece_bytes, bool) or not isinstance(piece_bytes, int) or piece_bytes < 1):
+        raise ValueError("piece_bytes must be a positive int")
+    registry = _registry_of(registry)
+    registry_path, digest, lists = _prepare(registry, apply, max_age)
+    for target in (output_dir, rejects_dir):
+        if target is not None and os.path.lexists(target):
+            raise FileExistsError(f"{os.fspath(target)}: already exists")
+    input_name = inputs[0] if len(inputs) == 1 else f"{len(inputs)} files"
+    output_name = os.fspath(output_dir)
+
+    def audit_failure(error):
+        if audit:
+            code = error.code if isinstance(error, Error) and error.code is not None else 11
+            _engine.append_line(
+                os.fspath(audit),
+                _engine.audit_record_json(
+                    input_name, output_name, int(started), int(time.time()), registry._native, lists, None, code
+                ),
+            )
+
+    folder = rejects_folder = None
+    try:
+        folder = _temp_sibling(output_dir)
+        rejects_folder = _temp_sibling(rejects_dir) if rejects_dir is not None else None
+        # What to run: whole files, or the pieces the engine cut them into (here, reading each once).
+        specs = []
+        for path in inputs:
+            base = dict(
+                registry=registry_path, digest=digest, lists=lists, options=option_args, input=path, header=None
+            )
+            cut = None
+            if piece_bytes is not None and os.path.getsize(path) > piece_bytes:
+                cut = _engine.cut_file(path, options, piece_bytes)
+            if cut is None:
+                specs.append(base)
+                continue
+            head, header_lines, file_bytes, pieces = cut
+            for offset, length, first_line in pieces:
+                specs.append(
+                    dict(
+                        base,
+                        header=head,
+                        header_lines=header_lines,
+                        file_bytes=file_bytes,
+                        offset=offset,
+                        length=length,
+                        first_line=first_line,
+                    )
+                )
+        for i, spec in enumerate(specs):
+            name = f"part-{i:05d}.csv"
+            spec["output"] = os.path.join(folder, name)
+            spec["rejects"] = os.path.join(rejects_folder, name) if rejects_folder else ""
+
+        results = _gather(client, specs, uuid.uuid4().hex[:12])
+        _check_outputs(folder, specs, results)
+        if rejects_folder:
+            _check_outputs(rejects_folder, specs, [dict(r, bytes_out=r["bytes_rejected"]) for r in results])
+
+        total = _add_counts(results)
+        _check_rejected(total, options, input_name)
+        total["bytes_in"] = sum(os.path.getsize(p) for p in inputs)
+        total["bytes_out"] = sum(r["bytes_out"] for r in results)
+        total["bytes_rejected"] = sum(r["bytes_rejected"] for r in results)
+        total["seconds"] = time.time() - started
+        total["mb_per_second"] = total["bytes_in"] / 1e6 / total["seconds"] if total["seconds"] > 0 else 0.0
+        total["pieces"] = [
+            dict(
+                _describe(spec),
+                rows=r["rows"],
+                kept=r["kept"],
+                removed=r["removed"],
+                rejected=r["rejected"],
+                output_bytes=r["bytes_out"],
+                output_xxh3_128=r["output_digest"],
+            )
+            for spec, r in zip(specs, results)
+        ]
+        if total["rows"] != total["kept"] + total["removed"] + total["rejected"]:
+            raise InternalError(f"{input_name}: the pieces' counts do not add up")
+
+        # As one file's run: rejects and stats, then the audit record, then the output appears.
+        if rejects_folder:
+            os.rename(rejects_folder, rejects_dir)
+            rejects_folder = None
+        if stats:
+            temp = f"{os.fspath(stats)}.tmp-{secrets.token_hex(6)}"
+            try:
+                with open(temp, "w") as f:
+                    json.dump(total, f)
+                    f.write("\n")
+                os.replace(temp, stats)
+            except BaseException:
+                if os.path.exists(temp):
+                    os.unlink(temp)
+                raise
+        if audit:
+            record = json.loads(
+                _engine.audit_record_json(
+                    input_name, output_name, int(started), int(time.time()), registry._native, lists, total, 0
+                )
+            )
+            record["inputs"] = inputs
+            record["pieces"] = total["pieces"]
+            _engine.append_line(os.fspath(audit), json.dumps(record, ensure_ascii=False))
+        os.rename(folder, output_dir)
+        folder = None
+        return total
+    except BaseException as error:
+        try:
+            audit_failure(error)
+        except IoError as audit_error:  # the run's own error stays the one raised
+            error.add_note(f"and its audit record could not be written: {audit_error}")
+        raise
+    finally:
+        for leftover in (folder, rejects_folder):
+            if leftover is not None:
+                _remove_tree(leftover)

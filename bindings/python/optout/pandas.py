@@ -1,0 +1,105 @@
+"""Dropping the rows of opted-out patients from a pandas DataFrame, by its NHS-number column.
+
+The column may hold strings (as read by ``pd.read_csv(..., dtype=str)``), integers, floats (an
+integer column with missing values), or a pandas extension dtype (string, Int64). Missing values
+(None, NaN, pd.NA) are rejected as "empty", like an empty CSV field; rejected rows are never kept.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+import pandas as pd
+
+from .core import KEPT, REJECTED, REJECTED_REASONS, REMOVED, REASONS, _parse_arrays, _registry_of, parse_max_age
+
+__all__ = ["FrameResult", "filter_frame", "classify_frame", "count_verdicts", "parse_column"]
+
+_EMPTY = REASONS.index("empty")
+
+FrameResult = namedtuple("FrameResult", "kept counts rejected")
+FrameResult.__doc__ = """kept: the rows the filter keeps (original index and order); counts: rows,
+kept, removed, rejected and rejected_by_reason (name -> count, non-zero only), as the CLI's
+--stats; rejected: the rejected rows when asked for, else None."""
+
+
+def parse_column(column):
+    """(stems, reasons) for a pandas Series (or Index) of NHS numbers: see the module's notes."""
+    if isinstance(column, pd.DataFrame):
+        raise TypeError("expected one column (a Series), got a DataFrame")
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "O":
+            return _parse_arrays(column.to_numpy(dtype=object, na_value=None))
+        if dtype.kind in "uif":
+            return _parse_arrays(column.to_numpy())
+        raise TypeError(f"an NHS-number column cannot have dtype {dtype}: use strings or integers")
+    if pd.api.types.is_bool_dtype(dtype):
+        raise TypeError(f"an NHS-number column cannot have dtype {dtype}: use strings or integers")
+    missing = np.asarray(column.isna(), dtype=bool)
+    if pd.api.types.is_unsigned_integer_dtype(dtype):
+        values = column.to_numpy(dtype=np.uint64, na_value=0)
+    elif pd.api.types.is_integer_dtype(dtype):
+        values = column.to_numpy(dtype=np.int64, na_value=0)
+    elif pd.api.types.is_float_dtype(dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:  # string, categorical and other extension dtypes: their values as objects
+        values = column.to_numpy(dtype=object, na_value=None)
+    stems, reasons = _parse_arrays(values)
+    if missing.any():
+        stems[missing] = 0
+        reasons[missing] = _EMPTY
+    return stems, reasons
+
+
+def _column(frame, column):
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    if column not in frame.columns:
+        from .errors import NotFoundError
+
+        names = ", ".join(str(c) for c in frame.columns)
+        raise NotFoundError(f"no column named '{column}' in the frame (it has: {names})")
+    series = frame[column]
+    if isinstance(series, pd.DataFrame):
+        raise ValueError(f"the frame has {series.shape[1]} columns named '{column}'")
+    return series
+
+
+def classify_frame(frame, registry, column, apply=None):
+    """(verdicts, reasons): the filter's verdict (KEPT, REMOVED, REJECTED) and the InvalidReason
+    of each row's NHS number, as uint8 arrays aligned with the frame's rows."""
+    index = _registry_of(registry).index(apply)
+    stems, reasons = parse_column(_column(frame, column))
+    return index._native.classify_parsed(stems, reasons), reasons
+
+
+def count_verdicts(verdicts, reasons):
+    """The counts dict of FrameResult from classify_frame's arrays."""
+    by_verdict = np.bincount(verdicts, minlength=3)
+    by_reason = np.bincount(reasons[verdicts == REJECTED], minlength=len(REJECTED_REASONS))
+    return {
+        "rows": int(len(verdicts)),
+        "kept": int(by_verdict[KEPT]),
+        "removed": int(by_verdict[REMOVED]),
+        "rejected": int(by_verdict[REJECTED]),
+        "rejected_by_reason": {REJECTED_REASONS[r]: int(n) for r, n in enumerate(by_reason) if n > 0},
+    }
+
+
+def filter_frame(frame, registry, column, *, apply=None, max_age=None, return_rejected=False):
+    """Drops the rows of opted-out patients: the rows the CLI's filter would keep, and the counts.
+
+    frame: a DataFrame; registry: an optout.Registry or a snapshot's path (loaded once per
+    process); column: the NHS-number column's label; apply: the lists to apply (default all);
+    max_age: refuse a registry older than this ("7d", "36h", seconds, timedelta);
+    return_rejected: also return the rejected rows (invalid or missing numbers).
+
+    Returns FrameResult(kept, counts, rejected). kept keeps the frame's index and row order.
+    """
+    registry = _registry_of(registry)
+    if max_age is not None:
+        registry.check_age(parse_max_age(max_age))
+    verdicts, reasons = classify_frame(frame, registry, column, apply)
+    kept = frame.loc[verdicts == KEPT]
+    rejected = frame.loc[verdicts == REJECTED] if return_rejected else None
+    return FrameResult(kept, count_verdicts(verdicts, reasons), rejected)

@@ -1,0 +1,270 @@
+"""optout.dask on a real distributed.LocalCluster (2 worker processes x 1 thread), checked against
+the single-process CLI filter of the same files."""
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import dask.dataframe as dd
+import pandas as pd
+import pytest
+
+import optout
+import optout.dask
+from optout.pandas import filter_frame
+from conftest import SAMPLES
+
+TESTS = Path(__file__).resolve().parent
+DIRTY = SAMPLES / "extract_dirty.csv"  # BOM, CRLF and LF, quoted LFs, no final newline
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    # Worker processes import worker_hooks (the kill plugin) from this folder.
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.CRITICAL)
+    client = Client(cluster)
+    client.wait_for_workers(2)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def read(path):
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def cli_filter(cli, registry, source, out_dir, **extra):
+    """`optout filter` of one whole file: (output bytes, rejects bytes, stats)."""
+    out_dir.mkdir(exist_ok=True)
+    cli.run("filter", "-r", registry, "--column", "nhs_number", source, "-o", out_dir / "out.csv",
+            "--rejects", out_dir / "rejects.csv", "--stats", out_dir / "stats.json", "--quiet")
+    return ((out_dir / "out.csv").read_bytes(), (out_dir / "rejects.csv").read_bytes(),
+            json.loads((out_dir / "stats.json").read_text()))
+
+
+def joined(folder, header):
+    """The parts of a folder in order, each checked to start with the header, without repeated headers."""
+    names = sorted(os.listdir(folder))
+    assert names == [f"part-{i:05d}.csv" for i in range(len(names))]
+    data = b""
+    for i, name in enumerate(names):
+        part = (folder / name).read_bytes()
+        assert part.startswith(header), name
+        data += part if i == 0 else part[len(header):]
+    return data
+
+
+def header_of(path):
+    data = path.read_bytes()
+    return data[: data.index(b"\n") + 1]
+
+
+def counts(stats):
+    return {k: stats[k] for k in ("rows", "kept", "removed", "rejected", "rejected_by_reason")}
+
+
+def test_dataframe_partition_by_partition(client, cli, registry_path, tmp_path):
+    cli_out, _, cli_stats = cli_filter(cli, registry_path, DIRTY, tmp_path / "cli")
+    frame = read(DIRTY)
+    ddf = dd.from_pandas(frame, npartitions=5)
+    before = client.run(optout.registry_cache_info)
+
+    kept = optout.dask.filter_dataframe(ddf, registry_path, "nhs_number").compute()
+    pd.testing.assert_frame_equal(kept, filter_frame(frame, registry_path, "nhs_number").kept)
+    pd.testing.assert_frame_equal(kept.reset_index(drop=True), read(tmp_path / "cli" / "out.csv"))
+    total = optout.dask.count_verdicts(ddf, registry_path, "nhs_number").compute()
+    assert total == counts(cli_stats)
+    # A Registry object may be given: only its path travels.
+    again = optout.dask.filter_dataframe(ddf, optout.load(registry_path), "nhs_number", apply=["national"])
+    assert len(again.compute()) == filter_frame(frame, registry_path, "nhs_number", apply=["national"]).counts["kept"]
+
+    # Each worker process loaded the snapshot at most once, whatever the number of tasks.
+    after = client.run(optout.registry_cache_info)
+    key = os.path.abspath(registry_path)
+    digest = optout.load(registry_path).digest
+    assert sum(a["loads"] - before[w]["loads"] for w, a in after.items()) <= 2
+    for worker, info in after.items():
+        assert info["loads"] - before[worker]["loads"] <= 1, worker
+        assert info["registries"].get(key, digest) == digest
+    assert any(key in info["registries"] for info in after.values())
+    with pytest.raises(optout.NotFoundError):
+        optout.dask.filter_dataframe(ddf, registry_path, "nhs_number", apply=["nope"])
+
+
+def test_one_large_file_cut_into_pieces(client, cli, registry_path, tmp_path):
+    cli_out, cli_rejects, cli_stats = cli_filter(cli, registry_path, DIRTY, tmp_path / "cli")
+    out, rejects = tmp_path / "out", tmp_path / "rejects"
+    stats_file, audit = tmp_path / "stats.json", tmp_path / "audit.jsonl"
+    stats = optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", piece_bytes=10_000,
+                                     rejects_dir=rejects, stats=stats_file, audit=audit, client=client)
+    header = header_of(DIRTY)
+    assert header.startswith(b"\xef\xbb\xbf")
+    assert len(stats["pieces"]) == len(os.listdir(out)) >= 6
+    assert joined(out, header) == cli_out
+    assert joined(rejects, header) == cli_rejects
+    assert counts(stats) == counts(cli_stats)
+    assert stats["rows"] == stats["kept"] + stats["removed"] + stats["rejected"] == 2000
+    assert stats["bytes_in"] == os.path.getsize(DIRTY)
+    assert stats["bytes_out"] == sum(os.path.getsize(out / p) for p in os.listdir(out))
+    # The pieces tile the file after the header, on record boundaries.
+    pieces = stats["pieces"]
+    assert pieces[0]["offset"] == len(header)
+    for a, b in zip(pieces, pieces[1:]):
+        assert a["offset"] + a["length"] == b["offset"]
+    assert pieces[-1]["offset"] + pieces[-1]["length"] == os.path.getsize(DIRTY)
+    assert all(10_000 <= p["length"] < 20_000 for p in pieces[:-1]) and 0 < pieces[-1]["length"] < 20_000
+    assert sum(p["rows"] for p in pieces) == 2000
+    for p in pieces:
+        assert p["output_bytes"] == os.path.getsize(out / p["output"])
+        assert len(p["output_xxh3_128"]) == 32
+    assert json.loads(stats_file.read_text()) == stats
+
+    lines = audit.read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["outcome"] == "ok" and record["tool"] == "optout"
+    assert record["input"] == str(DIRTY) and record["inputs"] == [str(DIRTY)] and record["output"] == str(out)
+    assert record["registry_digest"] == optout.load(registry_path).digest
+    assert record["lists_applied"] == ["cleared", "national", "type1"]
+    assert (record["rows"], record["kept"], record["removed"], record["rejected"]) == (
+        cli_stats["rows"], cli_stats["kept"], cli_stats["removed"], cli_stats["rejected"])
+    assert record["rows"] == record["kept"] + record["removed"] + record["rejected"]
+    assert record["input_bytes"] == os.path.getsize(DIRTY) and record["output_bytes"] == stats["bytes_out"]
+    assert record["pieces"] == pieces
+    assert sorted(os.listdir(tmp_path)) == ["audit.jsonl", "cli", "out", "rejects", "stats.json"]
+
+    with pytest.raises(FileExistsError) as caught:
+        optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", client=client)
+    assert str(caught.value) == f"{out}: already exists"
+
+
+def test_many_files(client, cli, registry_path, tmp_path):
+    copy = tmp_path / "copy.csv"
+    shutil.copy(SAMPLES / "extract_narrow.csv", copy)
+    inputs = [SAMPLES / "extract_narrow.csv", DIRTY, copy]
+    stats = optout.dask.filter_files(inputs, tmp_path / "out", registry_path, column="nhs_number",
+                                     client=client)
+    expected = [cli_filter(cli, registry_path, p, tmp_path / f"cli{i}") for i, p in enumerate(inputs)]
+    for i, (cli_out, _, cli_stats) in enumerate(expected):
+        assert (tmp_path / "out" / f"part-{i:05d}.csv").read_bytes() == cli_out
+        for key in ("rows", "kept", "removed", "rejected"):
+            assert stats["pieces"][i][key] == cli_stats[key], (i, key)
+        assert stats["pieces"][i]["input"] == str(inputs[i])
+    for key in ("rows", "kept", "removed", "rejected"):
+        assert stats[key] == sum(e[2][key] for e in expected)
+    assert stats["bytes_in"] == sum(os.path.getsize(p) for p in inputs)
+    # The same run in this process: the same parts.
+    local = optout.dask.filter_files(inputs, tmp_path / "local", registry_path, column="nhs_number", client=False)
+    for i in range(3):
+        name = f"part-{i:05d}.csv"
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
+    assert counts(local) == counts(stats)
+
+
+def malformed_copy(tmp_path):
+    """The dirty sample with a stray quote in an unquoted field on one line, and the CLI's error."""
+    data = DIRTY.read_bytes()
+    lines = data.split(b"\n")
+    target = 1500
+    assert b'"' not in lines[target]
+    lines[target] = lines[target].replace(b",", b',x"y', 1)
+    path = tmp_path / "malformed.csv"
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+def test_a_failed_piece_fails_the_run(client, cli, registry_path, tmp_path):
+    source = malformed_copy(tmp_path)
+    message = cli.error("filter", "-r", registry_path, "--column", "nhs_number", source, "-o", tmp_path / "cli.csv")
+    assert message.startswith(f"{source}:") and message.endswith(": quote inside an unquoted field")
+    audit = tmp_path / "audit.jsonl"
+    with pytest.raises(optout.InvalidInputError) as caught:
+        optout.dask.filter_files(source, tmp_path / "out", registry_path, column="nhs_number", piece_bytes=10_000,
+                                 rejects_dir=tmp_path / "rejects", stats=tmp_path / "stats.json", audit=audit,
+                                 client=client)
+    assert str(caught.value) == message  # the whole file's line, as the CLI names it
+    assert caught.value.piece["input"] == str(source) and caught.value.piece["offset"] > 0
+    # Nothing that looks like a result: no folder, no temporary folder, no stats; one failed record.
+    assert sorted(os.listdir(tmp_path)) == ["audit.jsonl", "malformed.csv"]
+    record = json.loads(audit.read_text())
+    assert (record["outcome"], record["error"]) == ("failed", "invalid input")
+    assert "rows" not in record
+
+    # The data-quality gate counts over the whole run.
+    with pytest.raises(optout.DataQualityError) as caught:
+        optout.dask.filter_files(DIRTY, tmp_path / "gated", registry_path, column="nhs_number",
+                                 piece_bytes=10_000, max_rejected="1%", client=client)
+    assert str(caught.value) == cli.error("filter", "-r", registry_path, "--column", "nhs_number",
+                                          "--max-rejected", "1%", DIRTY, "-o", tmp_path / "gated.csv")
+    assert not (tmp_path / "gated").exists()
+
+
+def kill_plugin(marker, suffix):
+    from worker_hooks import KillOnce  # noqa: E402 (only the driver needs it at import time)
+
+    return KillOnce(str(marker), suffix)
+
+
+def test_killed_worker_piece_is_retried(client, cli, registry_path, tmp_path):
+    cli_out, _, cli_stats = cli_filter(cli, registry_path, DIRTY, tmp_path / "cli")
+    marker = tmp_path / "killed"
+    client.register_worker_plugin(kill_plugin(marker, "-00003"))
+    try:
+        stats = optout.dask.filter_files(DIRTY, tmp_path / "out", registry_path, column="nhs_number",
+                                         piece_bytes=10_000, client=client)
+    finally:
+        client.unregister_worker_plugin("optout-kill-once")
+    killed = int(marker.read_text())  # a worker died after running piece 3
+    client.wait_for_workers(2)
+    assert killed not in client.run(os.getpid).values()
+    assert joined(tmp_path / "out", header_of(DIRTY)) == cli_out
+    assert counts(stats) == counts(cli_stats)
+    assert sum(p["rows"] for p in stats["pieces"]) == 2000
+
+
+def test_killed_worker_without_retries_fails_clearly(client, registry_path, tmp_path):
+    marker = tmp_path / "killed"
+
+    def set_allowed_failures(n):
+        client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", n))
+
+    set_allowed_failures(0)
+    client.register_worker_plugin(kill_plugin(marker, "-00002"))
+    try:
+        with pytest.raises(optout.PieceFailedError) as caught:
+            optout.dask.filter_files(DIRTY, tmp_path / "out", registry_path, column="nhs_number",
+                                     piece_bytes=10_000, client=client)
+    finally:
+        client.unregister_worker_plugin("optout-kill-once")
+        set_allowed_failures(3)
+    assert marker.exists()
+    assert str(caught.value).startswith(f"{DIRTY}: piece ")
+    assert "was not filtered: the workers running it died" in str(caught.value)
+    assert caught.value.piece["input"] == str(DIRTY)
+    assert sorted(os.listdir(tmp_path)) == ["killed"]
+    client.wait_for_workers(2)
+
+
+def test_outputs_are_checked_before_the_folder_appears(tmp_path):
+    """A killed worker's temporary file is removed; a missing or short part fails the run."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "part-00000.csv").write_bytes(b"h\n1\n")
+    (folder / ".part-00001.csv.tmp-abc123").write_bytes(b"h\n")
+    specs = [{"output": str(folder / "part-00000.csv")}, {"output": str(folder / "part-00001.csv")}]
+    with pytest.raises(optout.PieceFailedError) as caught:
+        optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])
+    assert str(caught.value) == f"{folder / 'part-00001.csv'}: expected 2 bytes, found None"
+    assert sorted(os.listdir(folder)) == ["part-00000.csv"]
+    (folder / "part-00001.csv").write_bytes(b"h")
+    with pytest.raises(optout.PieceFailedError) as caught:
+        optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])
+    assert str(caught.value) == f"{folder / 'part-00001.csv'}: expected 2 bytes, found 1"
+    (folder / "part-00001.csv").write_bytes(b"h\n")
+    optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])

@@ -1,0 +1,263 @@
+"""optout.filter_file against `optout filter`: the same bytes, stats, audit record and errors."""
+
+import json
+import os
+import time
+
+import pytest
+
+import optout
+from conftest import SAMPLES
+
+
+def cli_args(options):
+    """`optout filter` arguments for filter_file's keyword options."""
+    args = []
+    flags = {
+        "column": "--column", "column_index": "--column-index", "delimiter": "--delimiter",
+        "threads": "--threads", "block_size": "--block-size", "max_record_bytes": "--max-record-bytes",
+        "max_rejected": "--max-rejected", "max_age": "--max-age", "rejects": "--rejects", "stats": "--stats",
+        "audit": "--audit",
+    }
+    for key, value in options.items():
+        if key == "header":
+            if not value:
+                args.append("--no-header")
+        elif key == "apply":
+            args += ["--apply", ",".join(value)]
+        else:
+            args += [flags[key], str(value)]
+    return args
+
+
+def run_both(cli, registry, source, tmp_path, name, **options):
+    """Runs filter_file and the CLI on source; returns (python stats, cli stats) after checking
+    that every output file is byte for byte the same."""
+    py_dir, cli_dir = tmp_path / f"{name}-py", tmp_path / f"{name}-cli"
+    py_dir.mkdir()
+    cli_dir.mkdir()
+    extra = {}
+    for key in ("rejects", "stats", "audit"):
+        if options.pop(key, False):
+            extra[key] = key
+    py_stats = optout.filter_file(
+        registry, source, py_dir / "out.csv", **options, **{k: py_dir / v for k, v in extra.items()}
+    )
+    cli.run("filter", "-r", registry, *cli_args({**options, **{k: cli_dir / v for k, v in extra.items()}}),
+            source, "-o", cli_dir / "out.csv", "--quiet")
+    assert (py_dir / "out.csv").read_bytes() == (cli_dir / "out.csv").read_bytes(), name
+    if "rejects" in extra:
+        assert (py_dir / "rejects").read_bytes() == (cli_dir / "rejects").read_bytes(), name
+    cli_stats = json.loads((cli_dir / "stats").read_text()) if "stats" in extra else None
+    if cli_stats is not None:
+        assert json.loads((py_dir / "stats").read_text()).keys() == cli_stats.keys()
+    if "audit" in extra:
+        py_audit = json.loads((py_dir / "audit").read_text())
+        cli_audit = json.loads((cli_dir / "audit").read_text())
+        for record in (py_audit, cli_audit):
+            for varying in ("started_at", "finished_at", "output"):
+                record.pop(varying)
+        assert py_audit == cli_audit, name
+        assert py_stats["output_digest"] == cli_audit["output_xxh3_128"]
+    return py_stats, cli_stats
+
+
+def comparable(stats):
+    return {k: v for k, v in stats.items() if k not in ("seconds", "mb_per_second")}
+
+
+def test_same_output_as_the_cli(cli, registry_path, tmp_path):
+    cases = [
+        ("narrow", SAMPLES / "extract_narrow.csv", dict(column="nhs_number")),
+        ("dirty", SAMPLES / "extract_dirty.csv", dict(column="nhs_number", rejects=True)),
+        ("dirty-deny", SAMPLES / "extract_dirty.csv", dict(column="nhs_number", apply=["national", "type1"])),
+        ("dirty-allow", SAMPLES / "extract_dirty.csv", dict(column="nhs_number", apply=["cleared"], rejects=True)),
+        ("wide", SAMPLES / "extract_wide.csv", dict(column_index=91)),
+        ("narrow-small-blocks", SAMPLES / "extract_narrow.csv", dict(column="nhs_number", threads=1, block_size=777)),
+        ("dirty-audited", SAMPLES / "extract_dirty.csv", dict(column="nhs_number", audit=True)),
+    ]
+    expected = {  # rows, kept, removed, rejected
+        "narrow": (2000, 1863, 137, 0),
+        "dirty": (2000, 1779, 126, 95),
+        "dirty-deny": (2000, 1783, 122, 95),
+        "wide": (100, 90, 10, 0),
+    }
+    for name, source, options in cases:
+        py_stats, cli_stats = run_both(cli, registry_path, source, tmp_path, name, stats=True, **options)
+        assert comparable(py_stats) == {
+            **comparable(cli_stats),
+            "bytes_rejected": py_stats["bytes_rejected"],
+            "output_digest": py_stats["output_digest"],
+        }, name
+        assert py_stats["rows"] == py_stats["kept"] + py_stats["removed"] + py_stats["rejected"]
+        assert py_stats["bytes_in"] == os.path.getsize(source)
+        assert (py_stats["output_digest"] is None) == (name != "dirty-audited")
+        if name in expected:
+            assert (py_stats["rows"], py_stats["kept"], py_stats["removed"], py_stats["rejected"]) == expected[name]
+    dirty = optout.filter_file(registry_path, SAMPLES / "extract_dirty.csv", tmp_path / "d.csv", column="nhs_number")
+    assert dirty["rejected_by_reason"] == {"empty": 30, "bad character": 13, "wrong length": 19, "wrong check digit": 33}
+
+
+def test_no_header_and_other_delimiters(cli, registry_path, tmp_path, listed_numbers):
+    narrow = (SAMPLES / "extract_narrow.csv").read_bytes()
+    headless = tmp_path / "headless.csv"
+    headless.write_bytes(narrow.split(b"\n", 1)[1])
+    position = narrow.split(b"\n", 1)[0].split(b",").index(b"nhs_number") + 1
+    py_stats, _ = run_both(cli, registry_path, headless, tmp_path, "headless", column_index=position, header=False)
+    assert py_stats["rows"] == 2000
+
+    numbers = listed_numbers["national"][:3] + listed_numbers["cleared"][:3]
+    tsv = tmp_path / "extract.tsv"
+    tsv.write_text("id\tnhs_number\n" + "".join(f"{i}\t{n}\n" for i, n in enumerate(numbers)))
+    py_stats, _ = run_both(cli, registry_path, tsv, tmp_path, "tab", column="nhs_number", delimiter="tab")
+    kept = int(optout.load(registry_path).keep_mask(numbers).sum())
+    assert 0 < kept < 6
+    assert (py_stats["kept"], py_stats["removed"]) == (kept, 6 - kept)
+    assert optout.filter_file(registry_path, tsv, tmp_path / "t2.csv", column="nhs_number", delimiter="\t")["kept"] == kept
+    semi = tmp_path / "extract.ssv"
+    semi.write_text(tsv.read_text().replace("\t", ";"))
+    assert optout.filter_file(registry_path, semi, tmp_path / "s.csv", column="nhs_number", delimiter=b";")["kept"] == kept
+
+
+def assert_same_error(cli, cls, call, cli_args_list, tmp_path, message=None):
+    """filter_file raises cls with exactly the CLI's message, and leaves no file behind."""
+    before = set(os.listdir(tmp_path))
+    with pytest.raises(optout.Error) as caught:
+        call()
+    assert type(caught.value) is cls, (type(caught.value), str(caught.value))
+    cli_message = cli.error("filter", *map(str, cli_args_list), "--quiet")
+    assert str(caught.value) == cli_message
+    if message is not None:
+        assert str(caught.value) == message
+    assert set(os.listdir(tmp_path)) == before  # no output, no temporary file
+    return caught.value
+
+
+def test_errors_carry_the_cli_messages(cli, registry_path, tmp_path):
+    out = tmp_path / "out.csv"
+    reg = registry_path
+    missing = str(tmp_path / "missing.csv")
+    error = assert_same_error(
+        cli, optout.MissingFileError,
+        lambda: optout.filter_file(reg, missing, out, column="nhs_number"),
+        ["-r", reg, "--column", "nhs_number", missing, "-o", out], tmp_path,
+        f"{missing}: cannot open: No such file or directory",
+    )
+    assert isinstance(error, FileNotFoundError)
+
+    work = tmp_path / "inputs"
+    work.mkdir()
+    extract = work / "extract.csv"
+    extract.write_bytes(b"id,nhs,note\n1,9434765919,a\n")
+    assert_same_error(
+        cli, optout.NotFoundError,
+        lambda: optout.filter_file(reg, extract, out, column="nhs_number"),
+        ["-r", reg, "--column", "nhs_number", extract, "-o", out], tmp_path,
+        f"{extract}: no column named 'nhs_number' in the header (it has: id, nhs, note)",
+    )
+    malformed = work / "malformed.csv"
+    malformed.write_bytes(b"id,nhs_number\n1,9434765919\n2,\"open\n3,x\n4,9434765919\n")
+    error = assert_same_error(
+        cli, optout.InvalidInputError,
+        lambda: optout.filter_file(reg, malformed, out, column="nhs_number", rejects=tmp_path / "r.csv"),
+        ["-r", reg, "--column", "nhs_number", malformed, "-o", out], tmp_path,
+        f"{malformed}:3: unterminated quoted field",
+    )
+    assert isinstance(error, ValueError)
+    stray = work / "stray.csv"
+    stray.write_bytes(b"id,nhs_number\n1,94347\"65919\n")
+    assert_same_error(
+        cli, optout.InvalidInputError,
+        lambda: optout.filter_file(reg, stray, out, column="nhs_number"),
+        ["-r", reg, "--column", "nhs_number", stray, "-o", out], tmp_path,
+        f"{stray}:2: quote inside an unquoted field",
+    )
+    empty = work / "empty.csv"
+    empty.write_bytes(b"")
+    assert_same_error(
+        cli, optout.InvalidInputError,
+        lambda: optout.filter_file(reg, empty, out, column="nhs_number"),
+        ["-r", reg, "--column", "nhs_number", empty, "-o", out], tmp_path,
+        f"{empty}: empty input: expected a header record",
+    )
+    assert_same_error(
+        cli, optout.LimitExceededError,
+        lambda: optout.filter_file(reg, SAMPLES / "extract_wide.csv", out, column="nhs_number", max_record_bytes=500),
+        ["-r", reg, "--column", "nhs_number", "--max-record-bytes", 500, SAMPLES / "extract_wide.csv", "-o", out],
+        tmp_path,
+    )
+    for limit in (10, "10", "1%", "4.7%"):
+        error = assert_same_error(
+            cli, optout.DataQualityError,
+            lambda: optout.filter_file(reg, SAMPLES / "extract_dirty.csv", out, column="nhs_number", max_rejected=limit),
+            ["-r", reg, "--column", "nhs_number", "--max-rejected", limit, SAMPLES / "extract_dirty.csv", "-o", out],
+            tmp_path,
+        )
+    assert str(error) == f"{SAMPLES / 'extract_dirty.csv'}: 95 of 2000 rows rejected (4.75%), more than the limit of 4.70% of rows"
+    # 4.75% is the exact share: not more than the limit.
+    assert optout.filter_file(reg, SAMPLES / "extract_dirty.csv", out, column="nhs_number", max_rejected="4.75%")["rejected"] == 95
+    assert optout.filter_file(reg, SAMPLES / "extract_dirty.csv", out, column="nhs_number", max_rejected=95)["rejected"] == 95
+    os.unlink(out)
+    no_dir = tmp_path / "no-dir" / "out.csv"
+    assert_same_error(
+        cli, optout.MissingFileError,
+        lambda: optout.filter_file(reg, SAMPLES / "extract_narrow.csv", no_dir, column="nhs_number"),
+        ["-r", reg, "--column", "nhs_number", SAMPLES / "extract_narrow.csv", "-o", no_dir],
+        tmp_path,
+        f"{no_dir}: cannot create: No such file or directory",
+    )
+    error = assert_same_error(  # a directory where the output should go: an I/O error, not a missing file
+        cli, optout.IoError,
+        lambda: optout.filter_file(reg, SAMPLES / "extract_narrow.csv", work, column="nhs_number"),
+        ["-r", reg, "--column", "nhs_number", SAMPLES / "extract_narrow.csv", "-o", work],
+        tmp_path,
+    )
+    assert isinstance(error, OSError) and not isinstance(error, FileNotFoundError)
+    assert str(error).startswith(f"{work}: ")
+
+    # A stale registry: built at least a second ago, refused with a limit of 0 hours.
+    built = optout.load(reg).created_at_unix
+    while time.time() < built + 1.5:
+        time.sleep(0.1)
+    assert_same_error(
+        cli, optout.StaleRegistryError,
+        lambda: optout.filter_file(reg, SAMPLES / "extract_narrow.csv", out, column="nhs_number", max_age="0h"),
+        ["-r", reg, "--column", "nhs_number", "--max-age", "0h", SAMPLES / "extract_narrow.csv", "-o", out],
+        tmp_path,
+    )
+
+
+def test_option_errors(registry_path, tmp_path):
+    out = tmp_path / "out.csv"
+    narrow = SAMPLES / "extract_narrow.csv"
+    cases = [
+        (dict(), optout.InvalidArgumentError, "choose the NHS-number column by name or by position, not both or neither"),
+        (dict(column="nhs_number", column_index=3), optout.InvalidArgumentError,
+         "choose the NHS-number column by name or by position, not both or neither"),
+        (dict(column="nhs_number", header=False), optout.InvalidArgumentError,
+         "a column name needs a header; use a column position"),
+        (dict(column="nhs_number", delimiter="ab"), optout.InvalidArgumentError, "delimiter takes one byte, or 'tab'"),
+        (dict(column="nhs_number", delimiter="é"), optout.InvalidArgumentError, "delimiter takes one byte, or 'tab'"),
+        (dict(column="nhs_number", delimiter='"'), optout.InvalidArgumentError, "the delimiter cannot be a quote, CR or LF"),
+        (dict(column_index=0), optout.InvalidArgumentError, "column_index (1-based) must be at least 1"),
+        (dict(column="nhs_number", max_rejected="lots"), optout.InvalidArgumentError,
+         "max_rejected takes a row count ('250') or a percentage of rows ('0.5%')"),
+        (dict(column="nhs_number", max_rejected="101%"), optout.InvalidArgumentError,
+         "max_rejected takes a row count ('250') or a percentage of rows ('0.5%')"),
+        (dict(column="nhs_number", max_age="soon"), optout.InvalidArgumentError,
+         "max_age takes a number of hours or days, e.g. '36h' or '7d'"),
+        (dict(column="nhs_number", block_size=0), optout.InvalidArgumentError, "block_size must be at least 1"),
+        (dict(column="nhs_number", threads=-1), optout.InvalidArgumentError, "threads must be an int, 0 for every core"),
+        (dict(column="nhs_number", apply=["nope"]), optout.NotFoundError,
+         f"{registry_path}: no list named 'nope' in the registry (it has: cleared, national, type1)"),
+    ]
+    for options, cls, message in cases:
+        with pytest.raises(optout.Error) as caught:
+            optout.filter_file(registry_path, narrow, out, **options)
+        assert type(caught.value) is cls, options
+        assert str(caught.value) == message, options
+        assert not out.exists()
+    with pytest.raises(TypeError):
+        optout.filter_file(registry_path, narrow, out, column="nhs_number", max_rejected=0.5)
+    with pytest.raises(TypeError):
+        optout.filter_file(registry_path, narrow, out, column=3)

@@ -1,0 +1,129 @@
+"""The pandas helper against `optout filter`: the kept frame is the CLI's output read by pandas."""
+
+import datetime
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import optout
+from optout.pandas import filter_frame
+from conftest import SAMPLES, check_digit, nhs
+
+
+def read(path):
+    """A CSV as pandas reads an extract: every field a string, an empty field missing (NaN)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+@pytest.mark.parametrize("sample", ["extract_narrow.csv", "extract_dirty.csv", "extract_wide.csv"])
+@pytest.mark.parametrize("apply", [None, ["national", "type1"], ["cleared"]])
+def test_kept_frame_is_the_cli_output(cli, registry_path, tmp_path, sample, apply):
+    source = SAMPLES / sample
+    args = ["filter", "-r", registry_path, "--column", "nhs_number", source, "-o", tmp_path / "out.csv",
+            "--rejects", tmp_path / "rejects.csv", "--stats", tmp_path / "stats.json", "--quiet"]
+    if apply:
+        args += ["--apply", ",".join(apply)]
+    cli.run(*args)
+    cli_stats = pd.read_json(tmp_path / "stats.json", typ="series")
+
+    frame = read(source)
+    frame.index = frame.index * 10 + 5  # a non-default index, which the kept frame must keep
+    result = filter_frame(frame, registry_path, "nhs_number", apply=apply, return_rejected=True)
+
+    expected = read(tmp_path / "out.csv")
+    pd.testing.assert_frame_equal(result.kept.reset_index(drop=True), expected)
+    # (pandas reads a header-only file with an object index: the values are what count.)
+    pd.testing.assert_frame_equal(result.rejected.reset_index(drop=True), read(tmp_path / "rejects.csv"),
+                                  check_index_type=False)
+    # Original index and order: each kept row is the frame's row with that label.
+    assert result.kept.index.is_monotonic_increasing
+    key = frame.columns[0]  # record_id, or EPIKEY in the wide extract: unique per row
+    assert frame[key].is_unique
+    assert result.kept.index.tolist() == frame.index[frame[key].isin(set(expected[key]))].tolist()
+    pd.testing.assert_frame_equal(result.kept, frame.loc[result.kept.index])
+
+    counts = result.counts
+    assert counts == {
+        "rows": int(cli_stats["rows"]),
+        "kept": int(cli_stats["kept"]),
+        "removed": int(cli_stats["removed"]),
+        "rejected": int(cli_stats["rejected"]),
+        "rejected_by_reason": dict(cli_stats["rejected_by_reason"]),
+    }
+    assert counts["rows"] == counts["kept"] + counts["removed"] + counts["rejected"] == len(frame)
+    assert len(result.kept) == counts["kept"] and len(result.rejected) == counts["rejected"]
+
+
+def test_column_types(cli, deny_registry_path, listed_numbers):
+    listed = listed_numbers["national"][:20]
+    unlisted = [nhs(s) for s in range(800_000_000, 800_000_100) if check_digit(s) is not None][:20]
+    numbers = listed + unlisted
+    results = cli.check(deny_registry_path, numbers)
+    expected_kept = [i for i, r in enumerate(results) if r["verdict"] == "kept"]
+    assert len(expected_kept) == 20
+
+    ints = [int(n) for n in numbers]
+    columns = {
+        "str": pd.Series(numbers, dtype=object),
+        "string": pd.Series(numbers, dtype="string"),
+        "category": pd.Series(numbers, dtype="category"),
+        "int64": pd.Series(ints, dtype=np.int64),
+        "uint64": pd.Series(ints, dtype=np.uint64),
+        "Int64": pd.Series(ints, dtype="Int64"),
+        "UInt64": pd.Series(ints, dtype="UInt64"),
+        "float64": pd.Series(ints, dtype=np.float64),
+    }
+    for name, column in columns.items():
+        frame = pd.DataFrame({"id": range(len(numbers)), "nhs": column})
+        result = filter_frame(frame, deny_registry_path, "nhs")
+        assert result.kept["id"].tolist() == expected_kept, name
+        assert result.counts == {"rows": 40, "kept": 20, "removed": 20, "rejected": 0, "rejected_by_reason": {}}, name
+
+    # Missing values, in every column type that can hold them, are rejected as empty.
+    with_missing = {
+        "str-None": pd.Series([numbers[0], None, numbers[-1]], dtype=object),
+        "str-NaN": pd.Series([numbers[0], np.nan, numbers[-1]], dtype=object),
+        "string-NA": pd.Series([numbers[0], pd.NA, numbers[-1]], dtype="string"),
+        "Int64-NA": pd.Series([ints[0], pd.NA, ints[-1]], dtype="Int64"),
+        "float-NaN": pd.Series([float(ints[0]), np.nan, float(ints[-1])]),
+        "object-mixed": pd.Series([ints[0], pd.NaT, numbers[-1]], dtype=object),
+    }
+    for name, column in with_missing.items():
+        frame = pd.DataFrame({"id": [0, 1, 2], "nhs": column})
+        result = filter_frame(frame, deny_registry_path, "nhs", return_rejected=True)
+        assert result.kept["id"].tolist() == [2], name
+        assert result.rejected["id"].tolist() == [1], name
+        assert result.counts == {
+            "rows": 3, "kept": 1, "removed": 1, "rejected": 1, "rejected_by_reason": {"empty": 1},
+        }, name
+
+
+def test_errors(deny_registry_path):
+    frame = pd.DataFrame({"id": [1], "nhs_number": ["9434765919"]})
+    with pytest.raises(optout.NotFoundError) as caught:
+        filter_frame(frame, deny_registry_path, "nhs")
+    assert str(caught.value) == "no column named 'nhs' in the frame (it has: id, nhs_number)"
+    doubled = pd.DataFrame([[1, 2]], columns=["nhs", "nhs"])
+    with pytest.raises(ValueError) as caught:
+        filter_frame(doubled, deny_registry_path, "nhs")
+    assert str(caught.value) == "the frame has 2 columns named 'nhs'"
+    with pytest.raises(TypeError) as caught:
+        filter_frame(frame["nhs_number"], deny_registry_path, "nhs_number")
+    assert str(caught.value) == "expected a pandas DataFrame, got Series"
+    with pytest.raises(TypeError) as caught:
+        filter_frame(pd.DataFrame({"nhs": [True]}), deny_registry_path, "nhs")
+    assert str(caught.value) == "an NHS-number column cannot have dtype bool: use strings or integers"
+    with pytest.raises(TypeError) as caught:
+        filter_frame(pd.DataFrame({"nhs": ["9434765919", {}]}), deny_registry_path, "nhs")
+    assert str(caught.value) == "element 1 is of type dict: NHS numbers must be str, bytes, int, float or None"
+    with pytest.raises(optout.NotFoundError):
+        filter_frame(frame, deny_registry_path, "nhs_number", apply=["cleared"])
+    registry = optout.load(deny_registry_path)
+    while time.time() < registry.created_at_unix + 1.5:  # at least a second old: stale at 0 hours
+        time.sleep(0.1)
+    with pytest.raises(optout.StaleRegistryError) as caught:
+        filter_frame(frame, registry, "nhs_number", max_age="0h")
+    assert str(caught.value).startswith(f"{deny_registry_path}: the registry was built ")
+    assert filter_frame(frame, registry, "nhs_number", max_age=datetime.timedelta(days=1)).counts["rows"] == 1

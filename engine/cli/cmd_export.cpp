@@ -1,0 +1,78 @@
+// optout export: one list of a snapshot → a Roaring bitmap, text or the Check service's .dat form,
+// for Spark, Java, Go and other systems.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "diagnostics.hpp"
+#include "optout/io.hpp"
+#include "optout/list_export.hpp"
+#include "optout/registry.hpp"
+
+namespace optout::cli {
+namespace {
+
+struct ExportArgs {
+  std::string registry;
+  std::string list;
+  std::string output;
+  std::string format = list_export_format_name(ListExportFormat::kRoaring);
+  bool quiet = false;
+};
+
+int run_export(const ExportArgs& args) {
+  const Diagnostics diag("export");
+  Result<Registry> registry = load_registry(args.registry);
+  if (!registry.ok()) return diag.fail(registry.status());
+  Result<Destination> output = Destination::open(args.output);
+  if (!output.ok()) return diag.fail(output.status());
+  const ListExportFormat format = *list_export_format_from_name(args.format);  // checked by the parser
+  Result<ListExportStats> stats = export_list(*registry, args.list, format, output->sink());
+  if (!stats.ok()) {
+    // kNotFound echoes the list name the user typed, which may be a mistyped NHS number: redacted.
+    // It names the registry's lists; say which registry.
+    const Status& s = stats.status();
+    if (s.code() != ErrorCode::kNotFound) return diag.fail(s);
+    return diag.fail(Status(s.code(), args.registry + ": " + redact_numbers(s.message())));
+  }
+  if (Status s = output->commit(); !s.ok()) return diag.fail(s);
+  if (!args.quiet) {
+    diag.note(std::to_string(stats->count) + " numbers of list '" + redact_numbers(args.list) + "' written to " +
+              output->name() + " (" + args.format + ", " + std::to_string(stats->bytes) + " bytes)");
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+
+Command add_export_command(CLI::App& root) {
+  auto args = std::make_shared<ExportArgs>();
+  CLI::App* cmd = root.add_subcommand(
+      "export",
+      "Write one list of a registry snapshot for other systems (Spark, Java, Go, Python).\n"
+      "roaring (the default): the list as a Roaring bitmap in CRoaring's portable serialization,\n"
+      "  which Java's RoaringBitmap (Spark), Go's and Python's Roaring libraries read as-is. Its\n"
+      "  members are STEMS, NOT NHS NUMBERS: the first nine digits, without the check digit\n"
+      "  (9434765919 is stored as 943476591). Check a number's modulus 11 check digit first (a\n"
+      "  wrong one shares its stem with a valid number), then look up number / 10.\n"
+      "text: the 10-digit NHS numbers, ascending, one per line.\n"
+      "mesh: the Check for National Data Opt-outs service's .dat form, 9434765919, per line.");
+  cmd->add_option("REGISTRY", args->registry, "The snapshot (.optout)")->type_name("")->required();
+  cmd->add_option("--list", args->list, "The list to export")->type_name("NAME")->required();
+  cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output")
+      ->type_name("FILE");
+  std::vector<std::string> formats;
+  for (const ListExportFormat f : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
+    formats.emplace_back(list_export_format_name(f));
+  }
+  cmd->add_option("--format", args->format, "roaring (stems), text or mesh")
+      ->check(CLI::IsMember(formats))
+      ->default_str(args->format);
+  cmd->add_flag("-q,--quiet", args->quiet, "No summary; errors still print");
+  return {cmd, [args] { return run_export(*args); }};
+}
+
+}  // namespace optout::cli

@@ -1,0 +1,63 @@
+#include "optout/list_export.hpp"
+
+#include <roaring/roaring.h>
+
+#include <string>
+
+#include "number_lines.hpp"
+#include "registry_data.hpp"
+
+namespace optout {
+
+const char* list_export_format_name(ListExportFormat format) noexcept {
+  switch (format) {
+    case ListExportFormat::kRoaring: return "roaring";
+    case ListExportFormat::kText: return "text";
+    case ListExportFormat::kMesh: return "mesh";
+  }
+  return "unknown";
+}
+
+std::optional<ListExportFormat> list_export_format_from_name(std::string_view name) noexcept {
+  for (const ListExportFormat format : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
+    if (name == list_export_format_name(format)) return format;
+  }
+  return std::nullopt;
+}
+
+Result<ListExportStats> export_list(const Registry& registry, std::string_view list, ListExportFormat format,
+                                    ByteSink& out) {
+  if (Status s = validate_list_name(list); !s.ok()) return s;
+  const std::optional<std::size_t> index = registry.find_list(list);
+  if (!index) {
+    std::string names;
+    for (const ListInfo& info : registry.lists()) names += (names.empty() ? "" : ", ") + info.name;
+    return Status(ErrorCode::kNotFound, "no list named '" + std::string(list) + "' in the registry (it has: " +
+                                            (names.empty() ? "no lists" : names) + ")");
+  }
+  // The registry's bitmaps are frozen (registry_data.hpp): only read here.
+  const roaring_bitmap_t* stems = detail::RegistryAccess::data(registry).bitmaps[*index].get();
+  ListExportStats stats;
+  stats.count = registry.lists()[*index].count;
+
+  if (format == ListExportFormat::kRoaring) {
+    // The same call that writes the snapshot's bitmap sections, so these are the snapshot's bytes.
+    std::string bytes(roaring_bitmap_portable_size_in_bytes(stems), '\0');
+    const std::size_t used = roaring_bitmap_portable_serialize(stems, bytes.data());
+    if (used != bytes.size()) {
+      return Status(ErrorCode::kInternal, "list '" + std::string(list) + "': Roaring serialization size changed");
+    }
+    const std::string_view pieces[] = {bytes};
+    if (Status s = out.write(pieces); !s.ok()) return s;
+    stats.bytes = bytes.size();
+    return stats;
+  }
+
+  const NumbersFormat lines = format == ListExportFormat::kMesh ? NumbersFormat::kMesh : NumbersFormat::kText;
+  Result<std::uint64_t> written = detail::write_number_lines(stems, lines, out);
+  if (!written.ok()) return written.status();
+  stats.bytes = *written;
+  return stats;
+}
+
+}  // namespace optout

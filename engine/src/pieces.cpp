@@ -1,0 +1,247 @@
+// Cutting a file at record ends with the filter's own scanner (csv_scan.hpp), and filtering one
+// piece as header + records so that its messages still name the file's lines.
+#include "optout/pieces.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "csv_scan.hpp"
+
+namespace optout {
+namespace {
+
+// Cutting reads the file in blocks of this size (less when pieces are smaller): the filter's own
+// block size (kDefaultBlockBytes), for which last_record_end's backward walk is a vanishing cost.
+constexpr std::size_t kCutBlockBytes = kDefaultBlockBytes;
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+// A read-only file descriptor, closed on destruction.
+class ReadOnlyFile {
+ public:
+  static Result<ReadOnlyFile> open(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
+    ReadOnlyFile file(fd, path.string());
+    struct stat st {};
+    if (fstat(fd, &st) != 0) return Status(ErrorCode::kIoError, file.name_ + ": cannot stat: " + errno_text(errno));
+    file.size_ = static_cast<std::uint64_t>(st.st_size);
+    return file;
+  }
+  ReadOnlyFile(ReadOnlyFile&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), name_(std::move(other.name_)), size_(other.size_) {}
+  ReadOnlyFile& operator=(ReadOnlyFile&&) = delete;
+  ~ReadOnlyFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  std::uint64_t size() const { return size_; }
+  const std::string& name() const { return name_; }
+
+  // Reads up to size bytes at offset; fewer only at the end of the file.
+  Result<std::size_t> read_at(char* buffer, std::size_t size, std::uint64_t offset) const {
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t n = ::pread(fd_, buffer + done, size - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status(ErrorCode::kIoError, name_ + ": read failed: " + errno_text(errno));
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    return done;
+  }
+
+ private:
+  ReadOnlyFile(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  int fd_;
+  std::string name_;
+  std::uint64_t size_ = 0;
+};
+
+// Reads size bytes at offset, or fails: a short read means the file shrank while it was read.
+Status read_exactly(const ReadOnlyFile& file, char* buffer, std::size_t size, std::uint64_t offset) {
+  Result<std::size_t> n = file.read_at(buffer, size, offset);
+  if (!n.ok()) return n.status();
+  if (*n != size) return Status(ErrorCode::kIoError, file.name() + ": the file shrank while it was read");
+  return Status();
+}
+
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+// The header record's end (BOM included), found as the filter finds it: the first block is cut at
+// its last record end (grown until it holds one, up to the record limit), then scanned. 0 when the
+// header cannot be read, which the filter of the whole file will report.
+Result<std::size_t> header_end(const ReadOnlyFile& file, const FilterOptions& options, std::size_t block) {
+  std::size_t capacity = block;
+  std::unique_ptr<char[]> buffer;
+  for (;;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(capacity, file.size()));
+    buffer = std::make_unique_for_overwrite<char[]>(want);
+    if (Status s = read_exactly(file, buffer.get(), want, 0); !s.ok()) return s;
+    const bool at_end = want == file.size();
+    const std::size_t usable = at_end ? want : detail::last_record_end(buffer.get(), want);
+    if (usable == 0 && !at_end) {
+      if (want > options.max_record_bytes) return std::size_t{0};
+      capacity = std::min(capacity * 2, options.max_record_bytes + 1);
+      continue;
+    }
+    const std::size_t bom = std::string_view(buffer.get(), usable).starts_with(kBom) ? kBom.size() : 0;
+    std::size_t end = 0;
+    (void)detail::scan_records(buffer.get() + bom, usable - bom, at_end, options.delimiter, 0,
+                               [&](std::size_t, std::size_t record_end, std::size_t, std::size_t, bool) {
+                                 end = record_end;
+                                 return false;
+                               });
+    if (end == 0 || end > options.max_record_bytes) return std::size_t{0};
+    return bom + end;
+  }
+}
+
+class PieceSource final : public ByteSource {
+ public:
+  PieceSource(ReadOnlyFile file, std::string_view header, FilePiece piece)
+      : file_(std::move(file)), header_(header), offset_(piece.offset), remaining_(piece.length) {}
+
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override {
+    if (!header_.empty()) {
+      const std::size_t n = std::min(capacity, header_.size());
+      std::memcpy(buffer, header_.data(), n);
+      header_.remove_prefix(n);
+      return n;
+    }
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(capacity, remaining_));
+    if (want == 0) return std::size_t{0};
+    Result<std::size_t> n = file_.read_at(buffer, want, offset_);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return Status(ErrorCode::kIoError, file_.name() + ": the file shrank after it was cut into pieces");
+    offset_ += *n;
+    remaining_ -= *n;
+    return *n;
+  }
+  const std::string& name() const override { return file_.name(); }
+
+ private:
+  ReadOnlyFile file_;
+  std::string_view header_;  // what is left of it; points into the FilePieces
+  std::uint64_t offset_;
+  std::uint64_t remaining_;
+};
+
+// "big.csv:12: what" from the piece's line 12 to the file's line; other messages unchanged.
+Status with_file_lines(const Status& status, const FilePieces& file, const FilePiece& piece) {
+  const std::string prefix = file.path.string() + ":";
+  const std::string& message = status.message();
+  if (!message.starts_with(prefix)) return status;
+  std::size_t pos = prefix.size();
+  std::uint64_t line = 0;
+  while (pos < message.size() && message[pos] >= '0' && message[pos] <= '9') {
+    line = line * 10 + static_cast<std::uint64_t>(message[pos] - '0');
+    ++pos;
+  }
+  if (pos == prefix.size() || pos >= message.size() || message[pos] != ':') return status;
+  // Lines up to header_lines are the header's, which is the file's own; the piece's first byte is
+  // on the source's line header_lines + 1.
+  const std::uint64_t file_line = line <= file.header_lines ? line : piece.first_line + (line - file.header_lines - 1);
+  return Status(status.code(), prefix + std::to_string(file_line) + message.substr(pos));
+}
+
+}  // namespace
+
+Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptions& options,
+                            std::uint64_t target_bytes) {
+  if (target_bytes == 0) return Status(ErrorCode::kInvalidArgument, "the piece size must be at least 1 byte");
+  if (Status s = validate_filter_options(options); !s.ok()) return s;
+  Result<ReadOnlyFile> opened = ReadOnlyFile::open(path);
+  if (!opened.ok()) return opened.status();
+  const ReadOnlyFile& file = *opened;
+  const std::uint64_t size = file.size();
+  const std::size_t block = static_cast<std::size_t>(std::min<std::uint64_t>(target_bytes, kCutBlockBytes));
+
+  FilePieces out;
+  out.path = path;
+  out.file_bytes = size;
+  std::uint64_t pos = 0;
+  std::uint64_t lines = 0;  // LFs before pos
+  if (options.has_header) {
+    Result<std::size_t> end = header_end(file, options, block);
+    if (!end.ok()) return end.status();
+    if (*end == 0) {  // the filter of the whole file says what is wrong
+      out.pieces.push_back({0, size, 1});
+      return out;
+    }
+    out.header.resize(*end);
+    if (Status s = read_exactly(file, out.header.data(), *end, 0); !s.ok()) return s;
+    out.header_lines = detail::count_byte(out.header.data(), out.header.size(), '\n');
+    pos = *end;
+    lines = out.header_lines;
+  }
+
+  std::uint64_t piece_start = pos;
+  std::uint64_t piece_first_line = lines + 1;
+  std::size_t window = block;  // bytes read at pos; grows only while no record ends in it
+  std::size_t allocated = block;
+  auto buffer = std::make_unique_for_overwrite<char[]>(allocated);
+  while (pos < size) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(window, size - pos));
+    if (Status s = read_exactly(file, buffer.get(), want, pos); !s.ok()) return s;
+    const bool at_end = pos + want == size;
+    const std::size_t cut = at_end ? want : detail::last_record_end(buffer.get(), want);
+    if (cut == 0) {
+      // Not one whole record in the window: grow it as the filter does, up to the record limit.
+      if (want > options.max_record_bytes) {
+        out.pieces.push_back({piece_start, size - piece_start, piece_first_line});
+        return out;
+      }
+      window = std::min(window * 2, options.max_record_bytes + 1);
+      if (window > allocated) {
+        allocated = window;
+        buffer = std::make_unique_for_overwrite<char[]>(allocated);
+      }
+      continue;
+    }
+    window = block;
+    lines += detail::count_byte(buffer.get(), cut, '\n');
+    pos += cut;
+    if (pos - piece_start >= target_bytes || pos == size) {
+      out.pieces.push_back({piece_start, pos - piece_start, piece_first_line});
+      piece_start = pos;
+      piece_first_line = lines + 1;
+    }
+  }
+  if (out.pieces.empty()) out.pieces.push_back({pos, 0, lines + 1});  // a header and no records
+  return out;
+}
+
+Result<std::unique_ptr<ByteSource>> open_piece_source(const FilePieces& file, std::size_t piece) {
+  if (piece >= file.pieces.size()) {
+    return Status(ErrorCode::kInvalidArgument, file.path.string() + ": no piece " + std::to_string(piece) +
+                                                   " (it has " + std::to_string(file.pieces.size()) + ")");
+  }
+  Result<ReadOnlyFile> opened = ReadOnlyFile::open(file.path);
+  if (!opened.ok()) return opened.status();
+  if (opened->size() != file.file_bytes) {
+    return Status(ErrorCode::kIoError, file.path.string() + ": changed after it was cut into pieces (" +
+                                           std::to_string(file.file_bytes) + " bytes then, " +
+                                           std::to_string(opened->size()) + " now)");
+  }
+  return std::unique_ptr<ByteSource>(
+      std::make_unique<PieceSource>(std::move(opened).value(), file.header, file.pieces[piece]));
+}
+
+Result<FilterStats> run_piece_job(const Registry& registry, const OptOutIndex& index, const FilePieces& file,
+                                  std::size_t piece, const FilterJob& job) {
+  Result<std::unique_ptr<ByteSource>> source = open_piece_source(file, piece);
+  if (!source.ok()) return source.status();
+  Result<FilterStats> stats = run_filter_job(registry, index, **source, job);
+  if (!stats.ok()) return with_file_lines(stats.status(), file, file.pieces[piece]);
+  return stats;
+}
+
+}  // namespace optout
