@@ -1,0 +1,1022 @@
+#!/usr/bin/python3
+"""optout's end-to-end benchmark: whole commands on generated extracts, against the floors (cat,
+wc) and the tools people use instead (DuckDB, Polars, Miller, SQLite, pandas, awk, grep), each
+doing the same anti-join, and each output checked against optout's.
+
+  e2e.py run --mode smoke|quick|full [--out DIR] [--build-dir DIR | --optout PATH --optout-gen PATH]
+  e2e.py compare OLD.json NEW.json [--threshold 10] [--all]
+  e2e.py report NAME.json           (rewrites NAME.md and NAME.png from it)
+
+`run` writes results.json (every run's time), results.md (the tables) and results.png into DIR
+(default bench-results/<mode>-<UTC time>/). It exits 1 when optout fails, when its modes disagree,
+when the generated list and extract do not agree (too few or too many rows removed), and in smoke
+mode when any tool fails or differs. `compare` exits 1 when a figure of NEW is more than the
+threshold worse than in OLD. See bench/README.md.
+
+Standard library only, run with Debian's /usr/bin/python3.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import dataclasses
+import datetime
+import hashlib
+import itertools
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+REPO = Path(__file__).resolve().parents[2]
+PEERS_DIR = Path(__file__).resolve().parent / "peers"
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-pandas
+CORES = len(os.sched_getaffinity(0))
+GIB = 1 << 30
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+# optout-gen's default population. A list of N numbers uses the national rate N / POPULATION, so
+# that the list holds (about) every opted-out patient the extract can draw.
+POPULATION = 60_000_000
+# Share of extract rows whose patient is on the list: the real national rate (about 5 %).
+OPTOUT_SHARE = 0.05
+# Outside this range the list and the extract do not agree, and the comparison means nothing.
+REMOVED_SHARE_RANGE = (0.02, 0.10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modes: data sizes, repetitions, limits
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    width: str          # "narrow" (9 columns, ~75 B/row) or "wide" (191 columns, ~1 KB/row)
+    rows: int
+    list_numbers: int
+
+    @property
+    def name(self) -> str:
+        return (f"{self.width}, {count_label(self.rows)} rows, "
+                f"{count_label(self.list_numbers)}-number list")
+
+    @property
+    def column_index(self) -> int:  # 1-based, for awk
+        return 2 if self.width == "narrow" else 91
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    name: str
+    datasets: tuple[DatasetSpec, ...]
+    with_peers: bool          # False: floors, optout and awk only (no npm, no Debian peers)
+    timeout_s: float          # per run; a tool past it is stopped and reported as timed out
+    runs: Callable[[float], int]  # timed runs after the warm-up, from the warm-up's seconds;
+                              # 0: the warm-up itself is the one timed run (for minute-long tools)
+    strict: bool              # every tool must succeed with the same rows (smoke: a test)
+
+
+def _full_runs(warmup_s: float) -> int:
+    # Full mode must end in well under an hour on 2 cores. A tool that takes half a minute reads
+    # an extract the floors have already put in the page cache, so its warm-up is its one timing.
+    if warmup_s < 10:
+        return 5
+    if warmup_s < 30:
+        return 3
+    return 0
+
+
+MODES = {
+    "smoke": Mode("smoke", (DatasetSpec("narrow", 20_000, 10_000),
+                            DatasetSpec("wide", 500, 10_000)),
+                  with_peers=False, timeout_s=60, runs=lambda _: 3, strict=True),
+    # Quick must end within 3 minutes on a busy 2-core machine, all peers included.
+    "quick": Mode("quick", (DatasetSpec("narrow", 100_000, 50_000),
+                            DatasetSpec("wide", 5_000, 50_000)),
+                  with_peers=True, timeout_s=60, runs=lambda warmup_s: 3 if warmup_s < 5 else 1,
+                  strict=False),
+    "full": Mode("full", (DatasetSpec("narrow", 5_000_000, 5_000_000),
+                          DatasetSpec("narrow", 20_000_000, 50_000_000),
+                          DatasetSpec("wide", 1_000_000, 5_000_000)),
+                 with_peers=True, timeout_s=300, runs=_full_runs, strict=False),
+}
+
+
+def count_label(n: int) -> str:
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n >= size and n % (size // 10) == 0:
+            return f"{n / size:g} {unit}"
+    return str(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated inputs, cached by the generator's arguments
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    spec: DatasetSpec
+    extract: Path       # ends in .csv (Polars' readCSV would take another name for CSV text)
+    list_txt: Path      # one 10-digit number per line: optout build, awk, grep
+    list_csv: Path      # the same with a header, nhs_number: the CSV tools
+    extract_bytes: int
+
+
+class DataCache:
+    """Generated files under DIR, each named by a digest of optout-gen's version and arguments, so
+    that a rerun (or another mode with the same sizes) skips generation."""
+
+    def __init__(self, directory: Path, optout_gen: Path):
+        self.directory = directory
+        self.optout_gen = optout_gen
+        self.version = run_text([str(optout_gen), "--version"])
+
+    def dataset(self, spec: DatasetSpec) -> Dataset:
+        # repr: the shortest text of the double optout-gen computes itself for --count, so the
+        # list's rate is not "raised" and the extract uses exactly the same one.
+        rate = repr(spec.list_numbers / POPULATION)
+        common = ["--seed", "1", "--population", str(POPULATION), "--national-rate", rate]
+        extract = self._generated(
+            ["extract", *common, "--rows", str(spec.rows), "--width", spec.width,
+             "--optout-share", str(OPTOUT_SHARE)], ".csv")
+        list_txt = self._generated(
+            ["list", *common, "--kind", "national", "--count", str(spec.list_numbers)], ".txt")
+        list_csv = list_txt.with_suffix(".csv")
+        if not list_csv.exists():
+            partial = list_csv.with_suffix(".csv.partial")
+            with open(partial, "wb") as out, open(list_txt, "rb") as numbers:
+                out.write(b"nhs_number\n")
+                shutil.copyfileobj(numbers, out, 1 << 20)
+            partial.rename(list_csv)
+        return Dataset(spec, extract, list_txt, list_csv, extract.stat().st_size)
+
+    def _generated(self, args: list[str], suffix: str) -> Path:
+        key = hashlib.sha256(json.dumps([self.version, args]).encode()).hexdigest()[:16]
+        path = self.directory / f"{args[0]}-{key}{suffix}"
+        if not path.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            log(f"generating {path.name}: optout-gen {' '.join(args)}")
+            # optout-gen -o writes a temporary file and renames it: no half file is ever cached.
+            subprocess.run([str(self.optout_gen), *args, "-o", str(path)], check=True)
+            path.with_suffix(".args.json").write_text(json.dumps(
+                {"generator": self.version, "args": args}, indent=1) + "\n")
+        return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a command: wall time, peak memory, timeout and memory budget
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A pipeline: stages[0] | stages[1] | ..., stdin from a file, the last stdout to a file."""
+    stages: tuple[tuple[str, ...], ...]
+    stdout: Path | None = None    # None: the tool writes its own output file (or nothing)
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass
+class Run:
+    seconds: float
+    peak_rss_bytes: int | None    # the largest peak resident set among the pipeline's processes
+    status: str                   # "ok", "timeout", "memory", "failed"
+    detail: str = ""
+
+
+# Peak memory comes from GNU time (%M), which runs each stage as its own child. The rusage that
+# wait4 gives this script would not do: a child forked from Python keeps Python's resident pages
+# until exec, and Linux folds that high-water mark into the child's ru_maxrss (a `cat` would
+# "peak" at this script's size, and at gigabytes after an output check).
+GNU_TIME = "/usr/bin/time"
+
+
+def run_command(command: Command, cwd: Path, timeout_s: float, memory_budget: int,
+                stderr_path: Path) -> Run:
+    env = dict(os.environ, **dict(command.env))
+    measured = os.access(GNU_TIME, os.X_OK)
+    rss_files = [stderr_path.with_name(f"{stderr_path.stem}.rss{i}")
+                 for i in range(len(command.stages))]
+    procs: list[subprocess.Popen] = []
+    with open(stderr_path, "wb") as stderr, \
+            open(command.stdout or os.devnull, "wb") as stdout:
+        start = time.perf_counter()
+        for i, argv in enumerate(command.stages):
+            last = i == len(command.stages) - 1
+            wrapped = ((GNU_TIME, "-q", "-f", "%M", "-o", str(rss_files[i]), *argv) if measured
+                       else argv)
+            procs.append(subprocess.Popen(
+                wrapped, cwd=cwd, env=env, stdin=procs[-1].stdout if procs else subprocess.DEVNULL,
+                stdout=stdout if last else subprocess.PIPE, stderr=stderr,
+                # One process group per run, so that a timeout stops every stage and its children.
+                process_group=procs[0].pid if procs else 0))
+            if i > 0:
+                procs[-2].stdout.close()  # only the next stage holds the pipe: SIGPIPE works
+        watchdog = _Watchdog(procs[0].pid, start, timeout_s, memory_budget)
+        watchdog.start()
+        exit_codes = [proc.wait() for proc in procs]
+        seconds = time.perf_counter() - start
+        watchdog.finish()
+    peak = None
+    if measured and not watchdog.reason:
+        peak = max(int(f.read_text().split()[-1]) * 1024 for f in rss_files)
+    for f in rss_files:
+        f.unlink(missing_ok=True)
+    if watchdog.reason == "timeout":
+        return Run(seconds, peak, "timeout", f"timed out after {timeout_s:g} s")
+    if watchdog.reason == "memory":
+        return Run(seconds, peak, "memory",
+                   f"stopped: over the {memory_budget / GIB:g} GiB memory budget")
+    failed = [(argv[0], code) for argv, code in zip(command.stages, exit_codes) if code != 0]
+    if failed:
+        name, code = failed[0]
+        return Run(seconds, peak, "failed",
+                   f"{Path(name).name} exited {code}: {last_line(stderr_path)}")
+    return Run(seconds, peak, "ok")
+
+
+class _Watchdog(threading.Thread):
+    """Stops a run's process group past the timeout, or when the resident memory of its
+    processes adds up to more than the budget (a peer that would push the shared machine into
+    swap or the OOM killer). Polls /proc; the main thread times the run undisturbed."""
+
+    POLL_S = 0.25
+
+    def __init__(self, group: int, start: float, timeout_s: float, memory_budget: int):
+        super().__init__(daemon=True)
+        self.group, self.start_time = group, start
+        self.timeout_s, self.memory_budget = timeout_s, memory_budget
+        self.reason = ""
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.POLL_S):
+            if time.perf_counter() - self.start_time > self.timeout_s:
+                self._kill("timeout")
+            elif self._group_rss() > self.memory_budget:
+                self._kill("memory")
+            else:
+                continue
+            return
+
+    def _group_rss(self) -> int:
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.group:  # field 5 of stat, the process group
+                    total += int(fields[21]) * PAGE_BYTES  # field 24, rss in pages
+            except (OSError, IndexError, ValueError):
+                pass  # exited while we looked
+        return total
+
+    def _kill(self, reason: str) -> None:
+        self.reason = reason
+        try:
+            os.killpg(self.group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def finish(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    # Tools may echo a row in an error message: never copy an NHS number into the results.
+    return re.sub(r"\d{10}", "<number>", lines[-1][:300]) if lines else "(no message)"
+
+
+def run_text(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking outputs against optout's
+
+class Reference:
+    """optout's output for a dataset, and the fingerprints every other output is compared with.
+    The costly ones are computed only when some output needs them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.size = path.stat().st_size
+        self.digest = file_digest(path)
+        self._lines: tuple[int, int] | None = None
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        if self._lines is None:
+            self._lines = line_fingerprint(self.path)
+        return self._lines
+
+    @property
+    def rows(self) -> int:
+        return self.lines[0] - 1  # the header is not a row
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "blake2b").hexdigest()
+
+
+# A multiset fingerprint: the count and the sum (mod 2^64) of per-row hashes. Python's hash of
+# bytes is keyed SipHash, fresh per process, so unequal multisets collide with odds of ~2^-64;
+# this needs one pass and no memory, where sorting 20 M rows would not.
+def line_fingerprint(path: Path) -> tuple[int, int]:
+    count = total = 0
+    with open(path, "rb") as f:
+        for line in f:
+            count += 1
+            total += hash(line.rstrip(b"\r\n"))
+    return count, total & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def csv_rows(path: Path) -> Iterable[list[str]]:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        yield from csv.reader(f)
+
+
+def check_output(path: Path, reference: Reference) -> tuple[str, int]:
+    """Classifies an output and counts its data rows. From cheap to dear:
+    byte-identical (size + digest); same rows, other order (raw lines as a multiset);
+    same rows (re-quoted) [, other order] when only the CSV quoting differs (fields compared as
+    values, as a CSV reader sees them); else wrong, with how many rows are missing or extra."""
+    if path.stat().st_size == reference.size and file_digest(path) == reference.digest:
+        return "byte-identical", reference.rows
+    lines = line_fingerprint(path)
+    if lines == reference.lines:
+        return "same rows, other order", lines[0] - 1
+    # Field values, as a CSV reader sees them: one pass over both files.
+    in_order = True
+    count, total, ref_count, ref_total = 0, 0, 0, 0
+    for row, ref_row in itertools.zip_longest(csv_rows(path), csv_rows(reference.path)):
+        in_order = in_order and row == ref_row
+        if row is not None:
+            count += 1
+            total += hash(tuple(row))
+        if ref_row is not None:
+            ref_count += 1
+            ref_total += hash(tuple(ref_row))
+    rows = count - 1
+    if count == ref_count and total == ref_total:
+        return ("same rows (re-quoted)" if in_order
+                else "same rows (re-quoted), other order"), rows
+    missing = collections.Counter(hash(tuple(row)) for row in csv_rows(reference.path))
+    extra = 0
+    for row in csv_rows(path):
+        key = hash(tuple(row))
+        if missing[key] > 0:
+            missing[key] -= 1
+        else:
+            extra += 1
+    missing_count = sum(missing.values())
+    differ = missing_count + extra
+    return (f"wrong ({differ} {'row differs' if differ == 1 else 'rows differ'}: "
+            f"{missing_count} missing, {extra} extra)"), rows
+
+
+def is_same_rows(correctness: str) -> bool:
+    return correctness == "byte-identical" or correctness.startswith("same rows")
+
+
+# ---------------------------------------------------------------------------------------------
+# The tools
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    dataset: Dataset
+    registry: Path
+    out: Path
+    awk: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Tool:
+    name: str
+    mode: str
+    kind: str                              # "floor", "optout" or "peer"
+    command: Callable[[Inputs], Command]
+    floor: str = "file"                    # the floor its time is divided by: "file" or "pipe"
+    writes_output: bool = True             # False: nothing to check (wc, cat > /dev/null)
+    needs: tuple[str, ...] = ()            # executables; "npm-peers" for node_modules
+    note: str = ""                         # caveat printed under the table
+    bytes_per_list_number: int = 0         # memory estimate, to skip a run that cannot fit
+    in_smoke: bool = False
+
+    @property
+    def key(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", f"{self.name} {self.mode}".lower()).strip("-")
+
+
+def _optout_filter(i: Inputs, threads: int) -> tuple[str, ...]:
+    return (str(OPTOUT), "filter", "-r", str(i.registry), "--column", "nhs_number",
+            "--threads", str(threads), "--quiet")
+
+
+def _optout_tools() -> list[Tool]:
+    """File to file and through pipes, on every core and on one; the first is the reference."""
+    tools = []
+    for threads in (CORES, 1):
+        label = f"{threads} thread{'s' if threads > 1 else ''}"
+        tools.append(Tool("optout", f"file → file, {label}", "optout", in_smoke=True,
+                          command=lambda i, t=threads: Command((
+                              (*_optout_filter(i, t), str(i.dataset.extract), "-o", str(i.out)),))))
+        tools.append(Tool("optout", f"cat | optout | cat, {label}", "optout", floor="pipe",
+                          in_smoke=True, command=lambda i, t=threads: Command(
+                              (("cat", str(i.dataset.extract)), _optout_filter(i, t), ("cat",)),
+                              stdout=i.out)))
+    return tools
+
+
+OPTOUT_TOOLS = _optout_tools()
+FLOORS = [
+    Tool("floor", "cat extract > copy", "floor", in_smoke=True,
+         command=lambda i: Command((("cat", str(i.dataset.extract)),), stdout=i.out)),
+    Tool("floor", "wc -l extract", "floor", writes_output=False, in_smoke=True,
+         command=lambda i: Command((("wc", "-l", str(i.dataset.extract)),))),
+    Tool("floor", "cat extract | cat > /dev/null", "floor", writes_output=False, in_smoke=True,
+         command=lambda i: Command((("cat", str(i.dataset.extract)), ("cat",)))),
+    Tool("floor", "cat extract | cat | cat > copy", "floor", floor="pipe", in_smoke=True,
+         command=lambda i: Command((("cat", str(i.dataset.extract)), ("cat",), ("cat",)),
+                                   stdout=i.out)),
+]
+FLOOR_KEYS = {"file": FLOORS[0].key, "pipe": FLOORS[3].key}
+
+SUBSTRING_CAVEAT = ("splits on every comma (a quoted field holding one shifts the columns) and "
+                    "compares bytes, not NHS numbers (`943 476 5919`, a padded or quoted number "
+                    "is missed): right only on clean data")
+
+
+def _node(script: str, *args: str) -> tuple[str, ...]:
+    return ("node", str(PEERS_DIR / script), *args)
+
+
+def _peer_args(i: Inputs) -> tuple[str, ...]:
+    return (str(i.dataset.extract), str(i.dataset.list_csv), "nhs_number", str(i.out))
+
+
+PEERS = [
+    Tool("DuckDB", "ANTI JOIN (any order)", "peer", needs=("node", "npm-peers"),
+         command=lambda i: Command((_node("duckdb_antijoin.mjs", "--order", "any",
+                                          "--threads", str(CORES), *_peer_args(i)),))),
+    Tool("DuckDB", "ANTI JOIN + row_number() ORDER BY", "peer", needs=("node", "npm-peers"),
+         command=lambda i: Command((_node("duckdb_antijoin.mjs", "--order", "input",
+                                          "--threads", str(CORES), *_peer_args(i)),))),
+    Tool("Polars", "lazy anti join, maintainOrder", "peer", needs=("node", "npm-peers"),
+         command=lambda i: Command((_node("polars_antijoin.mjs", *_peer_args(i)),),
+                                   env=(("POLARS_MAX_THREADS", str(CORES)),))),
+    # --ur: the unpaired records of the streamed (right) input, the extract. --ul would give the
+    # list's numbers that no row has. Miller holds the -f list in memory as full records: about
+    # 3 KB per number measured (1.4 GB more for 500 k numbers), so 5 M numbers need ~14 GiB.
+    Tool("Miller", "join --np --ur -f list", "peer", needs=("mlr",),
+         bytes_per_list_number=3000,
+         command=lambda i: Command((("mlr", "--csv", "join", "--np", "--ur",
+                                     "-f", str(i.dataset.list_csv), "-j", "nhs_number",
+                                     str(i.dataset.extract)),), stdout=i.out)),
+    Tool("SQLite", ".import + NOT IN, ORDER BY rowid", "peer", needs=("sqlite3",),
+         command=lambda i: Command((("sqlite3", ":memory:", ".mode csv",
+                                     f'.import "{i.dataset.extract}" extract',
+                                     "CREATE TABLE optouts(nhs_number TEXT);",
+                                     f'.import "{i.dataset.list_txt}" optouts',
+                                     ".headers on", f'.once "{i.out}"',
+                                     "SELECT * FROM extract WHERE nhs_number NOT IN "
+                                     "(SELECT nhs_number FROM optouts) ORDER BY rowid;"),))),
+    Tool("pandas", "read_csv(dtype=str), ~isin", "peer", needs=(SYSTEM_PYTHON,),
+         command=lambda i: Command(((SYSTEM_PYTHON, str(PEERS_DIR / "pandas_antijoin.py"),
+                                     *_peer_args(i)),))),
+    Tool("awk", "hash anti-join", "peer", in_smoke=True, note=SUBSTRING_CAVEAT,
+         command=lambda i: Command(((i.awk, "-F,",
+                                     f"NR == FNR {{ drop[$0]; next }} "
+                                     f"FNR == 1 || !(${i.dataset.spec.column_index} in drop)",
+                                     str(i.dataset.list_txt), str(i.dataset.extract)),),
+                                   stdout=i.out, env=(("LC_ALL", "C"),))),
+    Tool("grep", "grep -vFf list", "peer", needs=("grep",),
+         note="drops any row in which a listed number appears anywhere, even inside another "
+              "field, and keeps rows whose number is spaced, padded or quoted",
+         command=lambda i: Command((("grep", "-vFf", str(i.dataset.list_txt),
+                                     str(i.dataset.extract)),),
+                                   stdout=i.out, env=(("LC_ALL", "C"),))),
+]
+
+OPTOUT = Path()  # set by `run` (module-level so that the tool table reads as data)
+
+
+def tools_for(mode: Mode) -> list[Tool]:
+    everything = FLOORS + OPTOUT_TOOLS + PEERS
+    return everything if mode.with_peers else [t for t in everything if t.in_smoke]
+
+
+def ensure_npm_peers(log_path: Path) -> str:
+    """Installs the npm peers pinned by peers/package-lock.json (npm ci) unless the installed
+    tree is from that lock. Returns "" when ready, else why not."""
+    installed = PEERS_DIR / "node_modules" / ".package-lock.json"
+    lock = PEERS_DIR / "package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return ""
+    if not shutil.which("npm"):
+        return "npm not installed"
+    log("installing the npm peers: npm ci (bench/e2e/peers)")
+    with open(log_path, "wb") as out:
+        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEERS_DIR,
+                              stdout=out, stderr=subprocess.STDOUT)
+    return "" if done.returncode == 0 else f"npm ci failed (see {log_path.name})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+
+@dataclasses.dataclass
+class Result:
+    dataset: str
+    tool: str
+    mode: str
+    kind: str
+    key: str
+    command: str
+    status: str = "ok"                 # ok, skipped, timeout, memory, failed
+    detail: str = ""
+    warmup_s: float | None = None
+    runs_s: list[float] = dataclasses.field(default_factory=list)
+    median_s: float | None = None
+    peak_rss_bytes: int | None = None
+    mb_per_s: float | None = None
+    rows_per_s: float | None = None
+    ratio_floor: float | None = None
+    ratio_optout: float | None = None
+    correctness: str = ""
+    rows_out: int | None = None
+    note: str = ""
+    load_average: float | None = None  # 1-minute load when the tool started: others' work too
+
+
+class Bench:
+    def __init__(self, mode: Mode, out_dir: Path, data: DataCache, memory_budget: int,
+                 npm_problem: str):
+        self.mode, self.out_dir, self.data = mode, out_dir, data
+        self.memory_budget, self.npm_problem = memory_budget, npm_problem
+        self.work = out_dir / "work"
+        self.awk = "gawk" if shutil.which("gawk") else "awk"
+        self.results: list[Result] = []
+        self.datasets: list[dict] = []
+        self.problems: list[str] = []
+
+    def run(self) -> None:
+        for spec in self.mode.datasets:
+            self.work.mkdir(parents=True, exist_ok=True)
+            dataset = self.data.dataset(spec)
+            registry = self.work / "registry.optout"
+            build_start = time.perf_counter()
+            subprocess.run([str(OPTOUT), "build", "--list", f"national={dataset.list_txt}",
+                            "-o", str(registry), "--quiet"], check=True)
+            build_s = time.perf_counter() - build_start
+            info = {"name": spec.name, "width": spec.width, "rows": spec.rows,
+                    "list_numbers": spec.list_numbers, "extract_bytes": dataset.extract_bytes,
+                    "registry_bytes": registry.stat().st_size,
+                    "registry_build_s": round(build_s, 4)}
+            self.datasets.append(info)
+            log(f"== {spec.name} ({format_size(dataset.extract_bytes)})")
+            self._run_dataset(dataset, registry, info)
+            shutil.rmtree(self.work)
+
+    def _run_dataset(self, dataset: Dataset, registry: Path, info: dict) -> None:
+        reference: Reference | None = None
+        results = []
+        for tool in tools_for(self.mode):
+            out = self.work / f"out-{tool.key}.csv"
+            inputs = Inputs(dataset, registry, out, self.awk)
+            command = tool.command(inputs)
+            result = Result(dataset.spec.name, tool.name, tool.mode, tool.kind, tool.key,
+                            display(command, inputs), note=tool.note)
+            results.append(result)
+            if why := self._skip_reason(tool, dataset.spec):
+                result.status, result.detail = "skipped", why
+                log(f"{tool.name:7} {tool.mode:40} {why}")
+                continue
+            result.load_average = round(os.getloadavg()[0], 2)
+            self._time(tool, command, out, result)
+            self._summarise(dataset, result)
+            if result.status == "ok" and tool.writes_output:
+                if reference is None and tool.kind == "optout":
+                    reference = Reference(out)  # optout, file to file, every core
+                    out = out.rename(self.work / "reference.csv")
+                    reference.path = out
+                    info["rows_out"] = reference.rows
+                    info["removed_share"] = round(1 - reference.rows / dataset.spec.rows, 5)
+                    self._check_removed_share(info)
+                if tool.kind != "floor" and reference is not None:
+                    result.correctness, result.rows_out = check_output(out, reference)
+                elif tool.kind != "floor":
+                    result.correctness = "unchecked: optout gave no reference output"
+            if out.exists() and out != getattr(reference, "path", None):
+                out.unlink()
+            log(f"{tool.name:7} {tool.mode:40} {format_seconds(result.median_s):>9}  "
+                f"{format_bytes(result.peak_rss_bytes):>9}  {result.correctness or result.detail}")
+        self._ratios(results)
+        self._check_optout(results)
+        self.results.extend(results)
+
+    def _skip_reason(self, tool: Tool, spec: DatasetSpec) -> str:
+        for need in tool.needs:
+            if need == "npm-peers":
+                if self.npm_problem:
+                    return f"skipped: {self.npm_problem}"
+            elif not shutil.which(need):
+                return f"skipped: {need} not installed"
+        estimate = tool.bytes_per_list_number * spec.list_numbers
+        if estimate > self.memory_budget:
+            return (f"skipped: needs > {self.memory_budget / GIB:g} GiB (about "
+                    f"{estimate / GIB:.0f} GiB for {count_label(spec.list_numbers)} numbers)")
+        return ""
+
+    def _time(self, tool: Tool, command: Command, out: Path, result: Result) -> None:
+        stderr_path = self.work / f"stderr-{tool.key}.txt"
+
+        def once() -> Run:
+            out.unlink(missing_ok=True)  # every run starts from no output file
+            return run_command(command, self.work, self.mode.timeout_s, self.memory_budget,
+                               stderr_path)
+
+        warmup = once()
+        result.warmup_s = round(warmup.seconds, 4)
+        count = self.mode.runs(warmup.seconds) if warmup.status == "ok" else 0
+        runs = [once() for _ in range(count)] if count > 0 else [warmup]
+        failed = next((r for r in runs if r.status != "ok"), None)
+        if failed:
+            result.status, result.detail = failed.status, failed.detail
+            return
+        result.runs_s = [round(r.seconds, 4) for r in runs]
+        result.median_s = statistics.median(r.seconds for r in runs)
+        peaks = [r.peak_rss_bytes for r in runs if r.peak_rss_bytes is not None]
+        result.peak_rss_bytes = max(peaks) if peaks else None  # None: no GNU time to measure
+        if count == 0:
+            result.detail = "timed once: the warm-up run"
+
+    @staticmethod
+    def _summarise(dataset: Dataset, result: Result) -> None:
+        if result.median_s:
+            result.mb_per_s = dataset.extract_bytes / 1e6 / result.median_s
+            result.rows_per_s = dataset.spec.rows / result.median_s
+
+    @staticmethod
+    def _ratios(results: list[Result]) -> None:
+        by_key = {r.key: r for r in results}
+        optout = by_key[OPTOUT_TOOLS[0].key]
+        tools = {t.key: t for t in FLOORS + OPTOUT_TOOLS + PEERS}
+        for r in results:
+            if r.median_s is None:
+                continue
+            floor = by_key[FLOOR_KEYS[tools[r.key].floor]]
+            if floor.median_s:
+                r.ratio_floor = r.median_s / floor.median_s
+            if optout.median_s:
+                r.ratio_optout = r.median_s / optout.median_s
+
+    def _check_removed_share(self, info: dict) -> None:
+        low, high = REMOVED_SHARE_RANGE
+        if not low <= info["removed_share"] <= high:
+            self.problems.append(
+                f"{info['name']}: optout removed {info['removed_share']:.1%} of the rows, outside "
+                f"{low:.0%}-{high:.0%}: the generated list and extract do not agree")
+
+    def _check_optout(self, results: list[Result]) -> None:
+        for r in results:
+            must_agree = r.kind == "optout" or self.mode.strict
+            if not must_agree:
+                continue
+            if r.status != "ok":
+                self.problems.append(f"{r.dataset}: {r.tool} {r.mode}: {r.detail}")
+            elif r.kind != "floor" and r.correctness != "byte-identical":
+                self.problems.append(f"{r.dataset}: {r.tool} {r.mode}: {r.correctness}")
+
+
+def display(command: Command, i: Inputs) -> str:
+    """The command as a reader would type it: paths as EXTRACT, LIST.txt, LIST.csv, REG, OUT."""
+    names = {str(i.dataset.extract): "EXTRACT", str(i.dataset.list_txt): "LIST.txt",
+             str(i.dataset.list_csv): "LIST.csv", str(i.registry): "REG", str(i.out): "OUT",
+             str(OPTOUT): "optout", str(PEERS_DIR) + "/": "bench/e2e/peers/"}
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)))
+    text = " | ".join(shlex.join(argv) for argv in command.stages)
+    if command.stdout:
+        text += f" > {command.stdout}"
+    env = " ".join(f"{k}={v}" for k, v in command.env)
+    return pattern.sub(lambda m: names[m.group(0)], f"{env} {text}".strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+def machine_info(optout_gen: Path, awk: str) -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    os_release = dict(re.findall(r'^(\w+)="?([^"\n]*)"?$', Path("/etc/os-release").read_text(),
+                                 re.M))
+
+    def npm_version(package: str) -> str:
+        path = PEERS_DIR / "node_modules" / package / "package.json"
+        return json.loads(path.read_text())["version"] if path.exists() else "not installed"
+
+    return {
+        "cpu": cpu, "cores": CORES, "memory_gib": round(mem_kib / (1 << 20), 1),
+        "kernel": platform.release(), "os": os_release.get("PRETTY_NAME", "unknown"),
+        "load_average_start": os.getloadavg(),
+        # The optout measured: this tree's commit, and whether it had uncommitted changes.
+        "source": run_text(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
+        "tools": {
+            "optout": run_text([str(OPTOUT), "--version"]),
+            "optout-gen": run_text([str(optout_gen), "--version"]),
+            "node": run_text(["node", "--version"]),
+            "@duckdb/node-api": npm_version("@duckdb/node-api"),
+            "nodejs-polars": npm_version("nodejs-polars"),
+            "mlr": run_text(["mlr", "--version"]),
+            "sqlite3": run_text(["sqlite3", "--version"]).split(" ")[0],  # then date, hash
+            "pandas": run_text([SYSTEM_PYTHON, "-c",
+                                "import pandas, sys; print('pandas', pandas.__version__, "
+                                "'python', sys.version.split()[0])"]),
+            "awk": f"{awk}: {run_text([awk, '--version'])}",
+            "grep": run_text(["grep", "--version"]),
+            "cat": run_text(["cat", "--version"]),
+        },
+    }
+
+
+def format_seconds(s: float | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s * 1000:.1f} ms" if s < 0.1 else f"{s:.3g} s" if s < 100 else f"{s:.0f} s"
+
+
+def format_bytes(b: float | None) -> str:
+    if b is None:
+        return "—"
+    return f"{b / (1 << 20):.0f} MiB" if b < GIB else f"{b / GIB:.1f} GiB"
+
+
+def format_size(b: int) -> str:
+    return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB" if b >= 1e7 \
+        else f"{b / 1e6:.2f} MB"
+
+
+def format_rate(x: float | None, unit: str) -> str:
+    if x is None:
+        return "—"
+    return f"{x / 1e6:.2f} M{unit}" if x >= 1e6 else f"{x / 1e3:.0f} k{unit}" if x >= 1e3 \
+        else f"{x:.0f} {unit}"
+
+
+def format_ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    out = [f"# optout end-to-end benchmark: {report['mode']} mode",
+           "",
+           f"{report['started']} to {report['finished']} (UTC). {m['cpu']}, {m['cores']} cores, "
+           f"{m['memory_gib']} GiB, {m['os']}, Linux {m['kernel']}. Load average "
+           f"{m['load_average_start'][0]:.2f} at the start, {report['load_average_end'][0]:.2f} "
+           f"at the end. Source tree {m.get('source', 'unknown')}.",
+           "",
+           "Tools: " + "; ".join(v if v.lower().startswith(k) else f"{k} {v}"
+                                 for k, v in m["tools"].items()) + ".",
+           ""]
+    notes: dict[str, str] = {}
+    for ds in report["datasets"]:
+        out += [f"## {ds['name']}", "",
+                f"{format_size(ds['extract_bytes'])} extract; optout removed "
+                f"{ds.get('removed_share', 0):.2%} of the rows; registry "
+                f"{ds['registry_bytes'] / 1e6:.1f} MB, built in {ds['registry_build_s']:.2f} s "
+                f"(not in the times below).", "",
+                "| Tool | Mode | Wall (median) | Runs | MB/s | Rows/s | × floor | × optout | "
+                "Peak memory | Output |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in report["results"] if r["dataset"] == ds["name"]):
+            tool = f"**{r['tool']}**" if r["kind"] == "optout" else r["tool"]
+            mode = r["mode"].replace("|", "\\|")  # a pipe would end the table cell
+            if r["note"]:
+                marker = notes.setdefault(r["note"], f"[{len(notes) + 1}]")
+                tool += f" {marker}"
+            if r["status"] != "ok":
+                out.append(f"| {tool} | {mode} | {r['detail']} | | | | | | | |")
+                continue
+            runs = str(len(r["runs_s"])) + (" (no warm-up)" if r["detail"] else "")
+            correctness = r["correctness"] or ("(floor)" if r["kind"] == "floor" else "")
+            out.append(
+                f"| {tool} | {mode} | {format_seconds(r['median_s'])} | {runs} | "
+                f"{r['mb_per_s']:.0f} | {format_rate(r['rows_per_s'], '')} | "
+                f"{format_ratio(r['ratio_floor'])} | {format_ratio(r['ratio_optout'])} | "
+                f"{format_bytes(r['peak_rss_bytes'])} | {correctness} |")
+        out.append("")
+    out += ["How to read this: wall times are whole processes (start-up, registry or list load, "
+            "reading, writing) on a warm page cache, the median of the runs after one warm-up "
+            "run. × floor divides by `cat extract > copy` (for the `cat | optout | cat` rows: "
+            "`cat extract | cat | cat > copy`); × optout by optout file → file on every core. "
+            "Peak memory is the largest resident set of the command's processes. Output: "
+            "*byte-identical* to optout's; *same rows, other order*; *same rows (re-quoted)*: "
+            "equal field by field, but quoted differently; *wrong (N rows differ)*: N rows "
+            "missing or extra as a multiset. A wrong output is not a result, however fast.", ""]
+    out += [f"{marker} {note}." for note, marker in notes.items()]
+    return "\n".join(out) + "\n"
+
+
+def chart(report: dict, png: Path) -> str:
+    """One panel per dataset: each tool's median wall time (log scale), colour by kind and by
+    whether its rows were right. Returns "" or why no chart was drawn."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "chart skipped: gnuplot not installed"
+    data = png.with_suffix(".dat")
+    blocks, panels = [], []
+    for ds in report["datasets"]:
+        rows = [r for r in report["results"] if r["dataset"] == ds["name"] and r["median_s"]]
+        lines = []
+        for n, r in enumerate(rows):
+            colour = {"floor": 0x999999, "optout": 0x1f5fbf}.get(
+                r["kind"], 0x2a9d8f if is_same_rows(r["correctness"]) else 0xd62828)
+            label = (r["mode"] if r["kind"] == "floor" else f"{r['tool']}: {r['mode']}") \
+                .replace('"', "'")
+            lines.append(f'{n} {r["median_s"]:.6f} {colour} "{label}"')
+        blocks.append("\n".join(lines))
+        panels.append((ds["name"], len(rows)))
+    data.write_text("\n\n\n".join(blocks) + "\n")
+    script = [f"set terminal pngcairo size 1400,{560 * len(panels)} font 'sans,10'",
+              f"set output '{png}'",
+              "set termoption noenhanced",  # labels hold _ and ~, not sub/superscripts
+              f"set multiplot layout {len(panels)},1",
+              "set style fill solid 0.85 noborder", "set boxwidth 0.7",
+              "set logscale y", "set ylabel 'median wall time, s (log scale)'",
+              "set grid ytics", "set xtics rotate by 35 right nomirror", "unset key",
+              "set bmargin 12"]
+    for index, (name, count) in enumerate(panels):
+        script += [f"set title \"{name} — grey: floors, blue: optout, green: same rows as optout, "
+                   f"red: wrong\"",
+                   f"set xrange [-0.6:{count - 0.4}]",
+                   f"plot '{data}' index {index} using 1:2:3:xtic(4) with boxes lc rgb variable, "
+                   f"'' index {index} using 1:2:(sprintf('%.3g s', $2)) with labels "
+                   f"offset 0,0.7 font ',8'"]
+    script.append("unset multiplot")
+    done = subprocess.run([gnuplot], input="\n".join(script), text=True, capture_output=True)
+    data.unlink()
+    return "" if done.returncode == 0 else f"chart failed: {done.stderr.strip()[:300]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+def log(message: str) -> None:
+    print(f"e2e: {message}", file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    global OPTOUT
+    mode = MODES[args.mode]
+    build = Path(args.build_dir)
+    OPTOUT = Path(args.optout or build / "engine/cli/optout").resolve()
+    optout_gen = Path(args.optout_gen or build / "datasets/optout-gen").resolve()
+    for binary in (OPTOUT, optout_gen):
+        if not os.access(binary, os.X_OK):
+            print(f"e2e: {binary}: not found; build it (scripts/bench.sh does) or pass "
+                  f"--optout/--optout-gen", file=sys.stderr)
+            return 2
+    started = datetime.datetime.now(datetime.timezone.utc)
+    out_dir = Path(args.out or REPO / "bench-results" /
+                   f"{mode.name}-{started.strftime('%Y%m%dT%H%M%SZ')}").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    npm_problem = (ensure_npm_peers(out_dir / "npm-ci.log") if mode.with_peers
+                   else "not in smoke mode")
+    bench = Bench(mode, out_dir, DataCache(Path(args.data_dir).resolve(), optout_gen),
+                  int(args.memory_budget_gib * GIB), npm_problem)
+    machine = machine_info(optout_gen, bench.awk)
+    log(f"{mode.name} mode into {out_dir}")
+    bench.run()
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    report = {
+        "schema": 1, "mode": mode.name,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "wall_s": round((finished - started).total_seconds(), 1),
+        "load_average_end": os.getloadavg(),
+        "memory_budget_gib": args.memory_budget_gib, "timeout_s": mode.timeout_s,
+        "machine": machine, "datasets": bench.datasets,
+        "results": [dataclasses.asdict(r) for r in bench.results],
+        "problems": bench.problems,
+    }
+    results = out_dir / "results.json"
+    results.write_text(json.dumps(report, indent=1) + "\n")
+    write_reports(report, results)
+    log(f"done in {report['wall_s']:.0f} s: {out_dir}/results.md")
+    for problem in bench.problems:
+        log(f"PROBLEM: {problem}")
+    return 1 if bench.problems else 0
+
+
+def write_reports(report: dict, results: Path) -> None:
+    """NAME.md and NAME.png beside NAME.json."""
+    results.with_suffix(".md").write_text(markdown(report))
+    if why := chart(report, results.with_suffix(".png")):
+        log(why)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    try:
+        report = json.loads(results.read_text())
+    except (OSError, ValueError) as e:
+        print(f"e2e report: {e}", file=sys.stderr)
+        return 2
+    write_reports(report, results)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        old, new = (json.loads(Path(p).read_text()) for p in (args.old, args.new))
+    except (OSError, ValueError) as e:
+        print(f"e2e compare: {e}", file=sys.stderr)
+        return 2
+
+    def by_key(report: dict) -> dict:
+        return {(r["dataset"], r["key"]): r for r in report["results"]
+                if args.all or r["kind"] == "optout"}
+
+    old_rows, new_rows = by_key(old), by_key(new)
+    common = [k for k in new_rows if k in old_rows]
+    if not common:
+        print("e2e compare: the two results share no dataset and tool", file=sys.stderr)
+        return 2
+    table = [("Dataset", "Tool", "Mode", "Figure", "Old", "New", "Change", "")]
+    worse = 0
+    for key in common:
+        o, n = old_rows[key], new_rows[key]
+        checks = [("wall median", o["median_s"], n["median_s"], format_seconds),
+                  ("peak memory", o["peak_rss_bytes"], n["peak_rss_bytes"], format_bytes)]
+        for figure, before, after, fmt in checks:
+            if before is None:
+                continue  # nothing measured before: nothing to regress from
+            if after is None:
+                verdict, change = "WORSE", n["detail"] or n["status"]
+            else:
+                pct = (after - before) / before * 100
+                verdict, change = ("WORSE" if pct > args.threshold else ""), f"{pct:+.1f} %"
+            worse += verdict == "WORSE"
+            table.append((o["dataset"], o["tool"], o["mode"], figure, fmt(before),
+                          fmt(after), change, verdict))
+        if is_same_rows(o["correctness"]) and n["status"] == "ok" \
+                and not is_same_rows(n["correctness"]):
+            worse += 1
+            table.append((o["dataset"], o["tool"], o["mode"], "output", o["correctness"],
+                          n["correctness"], "", "WORSE"))
+    widths = [max(len(str(row[c])) for row in table) for c in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(f"{worse} figure(s) worse by more than {args.threshold:g} %" if worse
+          else f"no figure worse by more than {args.threshold:g} %")
+    return 1 if worse else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="e2e.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the benchmark")
+    run.add_argument("--mode", choices=MODES, default="quick")
+    run.add_argument("--out", help="output folder (default: bench-results/<mode>-<UTC time>)")
+    run.add_argument("--build-dir", default=str(REPO / "build"),
+                     help="where optout and optout-gen were built (default: build)")
+    run.add_argument("--optout", help="the optout binary (default: BUILD_DIR/engine/cli/optout)")
+    run.add_argument("--optout-gen",
+                     help="the optout-gen binary (default: BUILD_DIR/datasets/optout-gen)")
+    run.add_argument("--data-dir", default=str(REPO / ".cache" / "bench-e2e"),
+                     help="cache of generated inputs (default: .cache/bench-e2e)")
+    run.add_argument("--memory-budget-gib", type=float, default=12,
+                     help="stop (or skip) a tool whose processes would hold more (default: 12)")
+    run.set_defaults(func=cmd_run)
+    report = sub.add_parser("report", help="rewrite NAME.md and NAME.png from NAME.json")
+    report.add_argument("results")
+    report.set_defaults(func=cmd_report)
+    compare = sub.add_parser("compare", help="compare two results.json; exit 1 on a regression")
+    compare.add_argument("old")
+    compare.add_argument("new")
+    compare.add_argument("--threshold", type=float, default=10,
+                         help="percent worse that fails (default: 10)")
+    compare.add_argument("--all", action="store_true",
+                         help="compare every tool, not only optout")
+    compare.set_defaults(func=cmd_compare)
+    args = parser.parse_args(argv[1:])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
