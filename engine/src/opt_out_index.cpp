@@ -7,6 +7,7 @@
 #include <roaring/containers/containers.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -94,10 +95,12 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry,
         return Status(ErrorCode::kNotFound, "no list named '" + name + "' in the registry (it has: " +
                                                 (names.empty() ? "no lists" : names) + ")");
       }
-      bool seen = false;
-      for (std::size_t c : chosen) seen |= c == *index;
-      if (!seen) chosen.push_back(*index);
+      chosen.push_back(*index);
     }
+    // Registry order, each list once: the same lists name the same run in its audit record,
+    // however --apply spelled them.
+    std::sort(chosen.begin(), chosen.end());
+    chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
   }
 
   // Fold the lists into one Roaring bitmap: the stems removed (deny lists only), or the stems

@@ -473,8 +473,9 @@ def audit_lines(path):
 
 def test_audit_appends_one_record_per_run(optout, registry, tmp_path):
     (tmp_path / "x.csv").write_text(hand_extract(), newline="")
-    for _ in range(2):
-        assert optout(*filter_args(registry, "x.csv", "-o", "clean.csv", "--audit", "audit.jsonl", "-q"),
+    # Every list by default, then both named in the other order: the same run, the same record.
+    for apply in ([], ["--apply", "type1,national"]):
+        assert optout(*filter_args(registry, "x.csv", "-o", "clean.csv", "--audit", "audit.jsonl", "-q", *apply),
                       cwd=tmp_path).code == 0
     assert optout(*filter_args(registry, "x.csv", "-o", "national.csv", "--audit", "audit.jsonl", "-q",
                                "--apply", "national"), cwd=tmp_path).code == 0
@@ -491,7 +492,8 @@ def test_audit_appends_one_record_per_run(optout, registry, tmp_path):
         assert re.fullmatch(r"[0-9a-f]{32}", record["output_xxh3_128"]), record
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["started_at"])
         assert record["rows"] == record["kept"] + record["removed"] + record["rejected"] == 9
-    assert first["lists_applied"] == ["national", "type1"] and third["lists_applied"] == ["national"]
+    assert first["lists_applied"] == second["lists_applied"] == ["national", "type1"]  # registry order
+    assert third["lists_applied"] == ["national"]
     assert (first["rows"], first["kept"], first["removed"], first["rejected"]) == (9, 4, 3, 2)
     assert (third["kept"], third["removed"]) == (5, 2)
     assert first["output"] == "clean.csv" and first["output_bytes"] == (tmp_path / "clean.csv").stat().st_size
