@@ -59,9 +59,10 @@ int run_numbers(const NumbersArgs& args) {
 Command add_numbers_command(CLI::App& root) {
   auto* cmd = root.add_subcommand(
       "numbers",
-      "Write an extract's distinct valid NHS numbers, sorted, one per line: the file to send to\n"
-      "the Check for National Data Opt-outs service. Missing and invalid numbers are counted and\n"
-      "left out (the service rejects a whole file for one invalid number).");
+      "Write an extract's distinct valid NHS numbers for the national opt-out check service.\n"
+      "Sorted, one per line: the file to send to the Check for National Data Opt-outs service.\n"
+      "Missing and invalid numbers are counted and left out (the service rejects a whole file for\n"
+      "one invalid number).");
   auto args = std::make_shared<NumbersArgs>();
   add_csv_options(*cmd, args->csv);
   cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output");

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import assert_usage_error
 
-COMMANDS = ["build", "info", "diff", "check"]
+COMMANDS = ["filter", "numbers", "build", "info", "diff", "check", "export"]
 
 
 def test_version(optout):
@@ -22,7 +22,9 @@ def test_root_help(optout, flag):
     assert result.code == 0 and result.stderr == ""
     assert result.stdout.startswith("Removes the rows of opted-out patients")
     for command in COMMANDS:
-        assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
+        # The root help shows each command's first description line: a whole sentence.
+        line = re.search(rf"^\s+{command}\s+(.*)$", result.stdout, re.M)
+        assert line and line.group(1).endswith("."), (command, line and line.group(1))
     assert "Exit status: 0 success, 1 failure" in result.stdout
 
 
