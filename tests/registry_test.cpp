@@ -86,6 +86,8 @@ TEST(Registry, DefaultIsEmptyAndMatchesAnEmptyBuild) {
   EXPECT_EQ(empty.total_count(), 0u);
   EXPECT_EQ(empty.memory_bytes(), 0u);
   EXPECT_FALSE(empty.find_list("national").has_value());
+  EXPECT_EQ(empty.require_list("national").status().message(),
+            "no list named 'national' in the registry (it has: no lists)");
   RegistryBuilder b;
   auto built = b.build(0);
   ASSERT_TRUE(built.ok());
@@ -105,6 +107,11 @@ TEST(Registry, Queries) {
   EXPECT_EQ(r.find_list("type1"), 2u);
   EXPECT_FALSE(r.find_list("nationa").has_value());
   EXPECT_FALSE(r.find_list("").has_value());
+  ASSERT_TRUE(r.require_list("type1").ok());
+  EXPECT_EQ(*r.require_list("type1"), 2u);
+  const Result<std::size_t> missing = r.require_list("nationa");
+  EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
+  EXPECT_EQ(missing.status().message(), "no list named 'nationa' in the registry (it has: cleaned, national, type1)");
   EXPECT_EQ(r.lists()[0].kind, ListKind::kAllow);
   EXPECT_EQ(r.lists()[0].count, 20u);
   EXPECT_EQ(r.lists()[1].count, 5000u);

@@ -28,13 +28,8 @@ std::optional<ListExportFormat> list_export_format_from_name(std::string_view na
 Result<ListExportStats> export_list(const Registry& registry, std::string_view list, ListExportFormat format,
                                     ByteSink& out) {
   if (Status s = validate_list_name(list); !s.ok()) return s;
-  const std::optional<std::size_t> index = registry.find_list(list);
-  if (!index) {
-    std::string names;
-    for (const ListInfo& info : registry.lists()) names += (names.empty() ? "" : ", ") + info.name;
-    return Status(ErrorCode::kNotFound, "no list named '" + std::string(list) + "' in the registry (it has: " +
-                                            (names.empty() ? "no lists" : names) + ")");
-  }
+  const Result<std::size_t> index = registry.require_list(list);
+  if (!index.ok()) return index.status();
   // The registry's bitmaps are frozen (registry_data.hpp): only read here.
   const roaring_bitmap_t* stems = detail::RegistryAccess::data(registry).bitmaps[*index].get();
   ListExportStats stats;

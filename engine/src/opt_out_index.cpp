@@ -88,13 +88,8 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry,
     for (std::size_t i = 0; i < data.lists.size(); ++i) chosen.push_back(i);
   } else {
     for (const std::string& name : apply) {
-      const auto index = registry.find_list(name);
-      if (!index) {
-        std::string names;
-        for (const ListInfo& list : data.lists) names += (names.empty() ? "" : ", ") + list.name;
-        return Status(ErrorCode::kNotFound, "no list named '" + name + "' in the registry (it has: " +
-                                                (names.empty() ? "no lists" : names) + ")");
-      }
+      const Result<std::size_t> index = registry.require_list(name);
+      if (!index.ok()) return index.status();
       chosen.push_back(*index);
     }
     // Registry order, each list once: the same lists name the same run in its audit record,

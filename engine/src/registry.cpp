@@ -99,6 +99,14 @@ std::optional<std::size_t> Registry::find_list(std::string_view name) const noex
   return static_cast<std::size_t>(it - lists.begin());
 }
 
+Result<std::size_t> Registry::require_list(std::string_view name) const {
+  if (const std::optional<std::size_t> index = find_list(name)) return *index;
+  std::string names;
+  for (const ListInfo& list : lists()) names += (names.empty() ? "" : ", ") + list.name;
+  return Status(ErrorCode::kNotFound, "no list named '" + std::string(name) + "' in the registry (it has: " +
+                                          (names.empty() ? "no lists" : names) + ")");
+}
+
 bool Registry::contains(std::size_t index, std::uint32_t stem) const noexcept {
   return roaring_bitmap_contains(data_->bitmaps[index].get(), stem);
 }

@@ -77,6 +77,9 @@ class OPTOUT_API Registry {
   const std::vector<ListInfo>& lists() const noexcept;
   // The index of a list, or nullopt when no list has that name.
   std::optional<std::size_t> find_list(std::string_view name) const noexcept;
+  // The same, with kNotFound naming the list and the lists there are when none has that name:
+  // "no list named 'x' in the registry (it has: national, type1)".
+  [[nodiscard]] Result<std::size_t> require_list(std::string_view name) const;
 
   // Whether the list at index holds stem. Precondition: index < lists().size(). ~100-200 ns
   // (a Roaring lookup); the filter uses a faster probe structure built from the same bitmaps.
