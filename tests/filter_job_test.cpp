@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "optout/io.hpp"
 #include "optout/registry.hpp"
 
 namespace optout {
@@ -126,6 +127,26 @@ TEST_F(FilterJobTest, MissingInputIsAnIoErrorNamingIt) {
   EXPECT_EQ(stats.code(), ErrorCode::kIoError);
   EXPECT_EQ(stats.status().message().rfind(path("absent.csv") + ": cannot open", 0), 0u) << stats.status().message();
   EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
+}
+
+// What a signal handler calls: the temporary files of uncommitted outputs go, nothing else does.
+TEST_F(FilterJobTest, RemoveUncommittedFilesTakesOnlyTemporaryFiles) {
+  Result<AtomicFile> committed = AtomicFile::create(path("done.csv"));
+  ASSERT_TRUE(committed.ok()) << committed.status().message();
+  ASSERT_TRUE(committed->write_all("done\n").ok());
+  ASSERT_TRUE(committed->commit().ok());
+  Result<AtomicFile> pending = AtomicFile::create(path("pending.csv"));
+  ASSERT_TRUE(pending.ok()) << pending.status().message();
+  ASSERT_TRUE(pending->write_all("half\n").ok());
+  EXPECT_EQ(files().size(), 3u);  // done.csv, extract.csv and pending.csv's temporary file
+
+  remove_uncommitted_files();
+  EXPECT_EQ(files(), (std::vector<std::string>{"done.csv", "extract.csv"}));
+  EXPECT_EQ(read("done.csv"), "done\n");
+  const Status late = pending->commit();  // its file is gone: the commit cannot succeed
+  EXPECT_EQ(late.code(), ErrorCode::kIoError);
+  EXPECT_EQ(late.message().rfind(path("pending.csv") + ": rename failed", 0), 0u) << late.message();
+  EXPECT_EQ(files(), (std::vector<std::string>{"done.csv", "extract.csv"}));
 }
 
 TEST_F(FilterJobTest, CallerSourceNamesTheInput) {

@@ -1,5 +1,7 @@
 // optout: the command-line tool. A thin shell over the engine: parse the command line, run the
 // chosen command, map the outcome to an exit status (0 success, 1 failure, 2 usage error).
+#include <signal.h>
+
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -14,6 +16,7 @@
 
 #include "commands.hpp"
 #include "diagnostics.hpp"
+#include "optout/io.hpp"
 #include "optout/version.hpp"
 
 namespace optout::cli {
@@ -113,7 +116,33 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace optout::cli
 
+namespace {
+
+// Ctrl-C, kill or a closed terminal: remove the temporary output files, then die of the signal as
+// if unhandled (SA_RESETHAND restored the default; the raised signal arrives once this returns).
+extern "C" void remove_temporaries_and_die(int signal_number) {
+  optout::remove_uncommitted_files();
+  (void)std::raise(signal_number);
+}
+
+// A signal ignored at start stays ignored: nohup ignores SIGHUP, a shell's background job SIGINT.
+void remove_temporaries_on_termination() {
+  struct sigaction action {};
+  action.sa_handler = remove_temporaries_and_die;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  for (const int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction current {};
+    if (sigaction(signal_number, nullptr, &current) == 0 && current.sa_handler != SIG_IGN) {
+      (void)sigaction(signal_number, &action, nullptr);
+    }
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  remove_temporaries_on_termination();
   // A file-size limit (ulimit -f) or a full quota must fail the write with EFBIG, which the engine
   // reports and cleans up after, not kill the process and leave a temporary file behind.
   std::signal(SIGXFSZ, SIG_IGN);

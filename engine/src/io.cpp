@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <istream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <vector>
@@ -186,16 +189,59 @@ std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::string name) {
 
 // ---- AtomicFile -------------------------------------------------------------------------------
 
+namespace {
+
+// The temporary files of live AtomicFiles, for remove_uncommitted_files() in a signal handler,
+// which may neither allocate nor lock: fixed storage, a slot per file, claimed and freed atomically.
+struct UncommittedFile {
+  enum State : int { kFree, kFilling, kHeld };
+  std::atomic<int> state{kFree};
+  char path[PATH_MAX];
+};
+UncommittedFile uncommitted_files[detail::kTrackedTemporaryFiles];
+
+// The slot now holding path, or -1 when none is free or the path does not fit (the file is then
+// only removed by its AtomicFile, not on a signal).
+int track_uncommitted(const std::filesystem::path& path) noexcept {
+  const std::string& text = path.native();
+  if (text.size() >= PATH_MAX) return -1;
+  for (std::size_t i = 0; i < std::size(uncommitted_files); ++i) {
+    UncommittedFile& slot = uncommitted_files[i];
+    int expected = UncommittedFile::kFree;
+    if (slot.state.compare_exchange_strong(expected, UncommittedFile::kFilling)) {
+      std::memcpy(slot.path, text.c_str(), text.size() + 1);
+      slot.state.store(UncommittedFile::kHeld);
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void untrack_uncommitted(int slot) noexcept {
+  if (slot >= 0) uncommitted_files[slot].state.store(UncommittedFile::kFree);
+}
+
+}  // namespace
+
+void remove_uncommitted_files() noexcept {
+  for (UncommittedFile& slot : uncommitted_files) {
+    if (slot.state.load() == UncommittedFile::kHeld) (void)::unlink(slot.path);
+  }
+}
+
 struct AtomicFile::Impl {
   std::filesystem::path final_path;
   std::filesystem::path temp_path;
   int fd = -1;
+  int tracking_slot = -1;
   bool committed = false;
   std::unique_ptr<ByteSink> sink;
 
   ~Impl() {
     if (fd >= 0) ::close(fd);
+    // Untracked only once gone: a signal in between finds nothing left to remove, never a file left.
     if (!committed && !temp_path.empty()) ::unlink(temp_path.c_str());
+    untrack_uncommitted(tracking_slot);
   }
 };
 
@@ -228,6 +274,7 @@ Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path) {
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0) {
       impl->fd = fd;
+      impl->tracking_slot = track_uncommitted(temp);
       impl->temp_path = std::move(temp);
       impl->sink = make_fd_sink(fd, path.string());
       return AtomicFile(std::move(impl));
@@ -265,6 +312,8 @@ Status AtomicFile::commit(bool durable) {
     return Status(ErrorCode::kIoError, name + ": rename failed: " + errno_text(errno));
   }
   f.committed = true;
+  untrack_uncommitted(f.tracking_slot);
+  f.tracking_slot = -1;
   if (durable) {
     const std::filesystem::path dir = f.final_path.has_parent_path() ? f.final_path.parent_path() : ".";
     const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -83,6 +83,11 @@ inline constexpr int kPipeBufferBytes = 1 << 20;
 // cost 0.20 s against 0.19 s. 4 MiB measured the same as 16 MiB; 64 MiB 12% slower (Intel Xeon VM).
 inline constexpr std::uint64_t kWritebackBytes = std::uint64_t{16} << 20;
 
+// Temporary output files that remove_uncommitted_files() (io.hpp) can find from a signal handler.
+// A run has at most a few open at once (output, rejects, stats); a fixed table because a handler may
+// not allocate. A file beyond these is still removed by its AtomicFile, only not on a signal.
+inline constexpr std::size_t kTrackedTemporaryFiles = 64;
+
 // optout numbers writes its sorted output in pieces of about this size: large enough that the
 // write calls cost nothing next to formatting, small enough to stay in cache.
 inline constexpr std::size_t kNumbersWriteBytes = std::size_t{1} << 20;

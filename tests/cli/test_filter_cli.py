@@ -822,13 +822,20 @@ def wait_for(predicate, seconds=10):
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def default_termination_signals():
+    """In the child: a CI runner or a background job may have these ignored, which the child inherits."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=["SIGKILL", "SIGTERM", "SIGINT", "SIGHUP"])
 def test_killed_run_leaves_no_output_file(registry, tmp_path, sig):
     (tmp_path / "keep.csv").write_text("previous\n")
     for name in ("out.csv", "keep.csv"):
         proc = subprocess.Popen([binary(), "filter", "-r", str(registry), "--column", "nhs_number", "--block-size",
                                  "4096", "-o", str(tmp_path / name), "--rejects", str(tmp_path / "rej.csv")],
-                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_termination_signals)
         proc.stdin.write(("id,nhs_number\n" + "".join(f"{i},{KEPT[0]}\n" for i in range(20_000))).encode())
         proc.stdin.flush()  # the input is never closed: the run is still going when killed
         temps = lambda: [p for p in tmp_path.iterdir() if p.name.startswith(f".{name}.tmp-")]
@@ -840,7 +847,27 @@ def test_killed_run_leaves_no_output_file(registry, tmp_path, sig):
         proc.stderr.close()
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "rej.csv").exists()
     assert (tmp_path / "keep.csv").read_text() == "previous\n"
-    assert all(p.name.startswith(".") for p in tmp_path.iterdir() if p.name != "keep.csv")
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "keep.csv")
+    if sig == signal.SIGKILL:  # cannot be caught: the hidden temporary files stay
+        assert left and all(re.fullmatch(r"\.(out|keep|rej)\.csv\.tmp-[0-9a-f]{8}", name) for name in left), left
+    else:  # the handler removed them before dying of the signal
+        assert left == []
+
+
+def test_ignored_hangup_stays_ignored(registry, tmp_path):
+    """nohup's SIGHUP: the run goes on and completes its output."""
+    script = (f"trap '' HUP; exec {shlex.quote(binary())} filter -r {shlex.quote(str(registry))} "
+              f"--column nhs_number -o {shlex.quote(str(tmp_path / 'out.csv'))} --quiet")
+    proc = subprocess.Popen(["bash", "-c", script], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(f"id,nhs_number\n1,{KEPT[0]}\n".encode())
+    proc.stdin.flush()
+    wait_for(lambda: any(p.name.startswith(".out.csv.tmp-") for p in tmp_path.iterdir()))
+    proc.send_signal(signal.SIGHUP)
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+    assert (tmp_path / "out.csv").read_text() == f"id,nhs_number\n1,{KEPT[0]}\n"
 
 
 @pytest.mark.parametrize("what", ["output", "rejects"])

@@ -40,6 +40,13 @@ class OPTOUT_API AtomicFile {
   std::unique_ptr<Impl> impl_;
 };
 
+// Removes the temporary file of every AtomicFile in the process that is neither committed nor
+// destroyed, and nothing else. Async-signal-safe (atomic loads and unlink() only): for a program's
+// SIGINT / SIGTERM / SIGHUP handler, so that an interrupted run leaves no temporary files behind.
+// A later commit() of such a file fails. SIGKILL cannot be caught: its temporary files stay (hidden,
+// named .NAME.tmp-XXXXXXXX, never NAME itself).
+OPTOUT_API void remove_uncommitted_files() noexcept;
+
 // Where a run's main output goes: a file, written through an AtomicFile (so it appears only on
 // commit()), or standard output for "" or "-". Move-only; not thread-safe.
 class OPTOUT_API Destination {
