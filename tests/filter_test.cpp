@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "optout/audit.hpp"
 #include "optout/registry.hpp"
 #include "reference_filter.hpp"
 
@@ -237,6 +238,42 @@ TEST(FilterTest, DataQualityGate) {
   EXPECT_EQ(over_share.stats.code(), ErrorCode::kDataQuality);
   EXPECT_EQ(over_share.stats.status().message(),
             "extract.csv: 2 of 4 rows rejected (50.00%), more than the limit of 49.00% of rows");
+}
+
+TEST(FilterTest, MaxRejectedTextForms) {
+  FilterOptions options;
+  EXPECT_TRUE(parse_max_rejected("250", options));
+  EXPECT_EQ(options.max_rejected_rows, 250u);
+  EXPECT_FALSE(options.max_rejected_fraction.has_value());
+  EXPECT_TRUE(parse_max_rejected("999999999999999999", options));  // 18 digits
+  EXPECT_EQ(options.max_rejected_rows, 999'999'999'999'999'999u);
+
+  FilterOptions percent;
+  EXPECT_TRUE(parse_max_rejected("0.5%", percent));
+  EXPECT_DOUBLE_EQ(*percent.max_rejected_fraction, 0.005);
+  EXPECT_FALSE(percent.max_rejected_rows.has_value());
+  EXPECT_TRUE(parse_max_rejected("100%", percent));
+  EXPECT_DOUBLE_EQ(*percent.max_rejected_fraction, 1.0);
+  EXPECT_TRUE(parse_max_rejected("0%", percent));
+  EXPECT_DOUBLE_EQ(*percent.max_rejected_fraction, 0.0);
+
+  for (const char* bad : {"", "%", "-1", "+5", "1e3", "2.5", "0x10", " 5", "5 ", "100.1%", "1.2.3%", ".%",
+                          "1000000000000000000", "lots"}) {
+    FilterOptions untouched;
+    EXPECT_FALSE(parse_max_rejected(bad, untouched)) << bad;
+    EXPECT_FALSE(untouched.max_rejected_rows.has_value()) << bad;
+    EXPECT_FALSE(untouched.max_rejected_fraction.has_value()) << bad;
+  }
+}
+
+TEST(FilterTest, MaxAgeTextForms) {
+  EXPECT_EQ(parse_max_age("36h"), 36 * 3600);
+  EXPECT_EQ(parse_max_age("7d"), 7 * 86400);
+  EXPECT_EQ(parse_max_age("0h"), 0);
+  EXPECT_EQ(parse_max_age("999999999d"), std::int64_t{999'999'999} * 86400);
+  for (const char* bad : {"", "h", "d", "7", "7m", "7D", "-1d", "+1d", " 7d", "7 d", "1.5d", "1000000000d"}) {
+    EXPECT_EQ(parse_max_age(bad), std::nullopt) << bad;
+  }
 }
 
 TEST(FilterTest, OutputDigestIsXxh3OfTheOutput) {

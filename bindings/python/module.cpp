@@ -242,6 +242,12 @@ PYBIND11_MODULE(_engine, m) {
       .def_readwrite("max_rejected_rows", &FilterOptions::max_rejected_rows)
       .def_readwrite("max_rejected_fraction", &FilterOptions::max_rejected_fraction)
       .def_readwrite("digest_output", &FilterOptions::digest_output);
+  // The CLI's text forms of --max-age and --max-rejected, parsed by the engine: None / False when
+  // the text is not one (the Python layer words the error with its own argument's name).
+  m.def("parse_max_age", [](std::string_view text) { return parse_max_age(text); }, py::arg("text"));
+  m.def("parse_max_rejected", [](std::string_view text, FilterOptions& options) {
+    return parse_max_rejected(text, options);
+  }, py::arg("text"), py::arg("options"));
 
   m.def("filter_file", [](const LoadedRegistry& r, const OptOutIndex& index, const FilterOptions& options,
                           std::string input, std::string output, std::string rejects, std::string stats,

@@ -36,38 +36,6 @@ struct FilterArgs {
   bool quiet = false;
 };
 
-// "7d" or "36h" → seconds.
-std::optional<std::int64_t> parse_age(const std::string& text) {
-  if (text.size() < 2) return std::nullopt;
-  const char unit = text.back();
-  const std::string digits = text.substr(0, text.size() - 1);
-  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) return std::nullopt;
-  const std::int64_t n = std::stoll(digits);
-  if (unit == 'h') return n * 3600;
-  if (unit == 'd') return n * 86400;
-  return std::nullopt;
-}
-
-// "250" (rows) or "0.5%" (of rows) → the options' gate.
-bool parse_max_rejected(const std::string& text, FilterOptions& options) {
-  if (text.empty()) return false;
-  const bool percent = text.back() == '%';
-  const std::string number = percent ? text.substr(0, text.size() - 1) : text;
-  if (number.empty() || number.find_first_not_of(percent ? "0123456789." : "0123456789") != std::string::npos ||
-      number.size() > 18) {
-    return false;
-  }
-  if (!percent) {
-    options.max_rejected_rows = std::stoull(number);
-    return true;
-  }
-  char* end = nullptr;
-  const double value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || value < 0 || value > 100) return false;
-  options.max_rejected_fraction = value / 100;
-  return true;
-}
-
 std::string mb(std::uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
@@ -116,7 +84,7 @@ int run_filter(const FilterArgs& args) {
   job.options = std::move(parsed).value();
   // An empty value (--max-age "$UNSET") is an error, never a gate silently switched off.
   std::optional<std::int64_t> max_age;
-  if (args.max_age && !(max_age = parse_age(*args.max_age))) {
+  if (args.max_age && !(max_age = parse_max_age(*args.max_age))) {
     return diag.usage_error("--max-age takes a number of hours or days, e.g. 36h or 7d");
   }
   if (args.max_rejected && !parse_max_rejected(*args.max_rejected, job.options)) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -88,6 +89,17 @@ Status append_line(const std::filesystem::path& path, const std::string& line) {
   }
   if (!closed) return Status(ErrorCode::kIoError, path.string() + ": close failed: " + std::strerror(errno));
   return Status();
+}
+
+std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
+  if (text.size() < 2 || text.size() > 10) return std::nullopt;
+  const std::string_view digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  std::int64_t n = 0;
+  (void)std::from_chars(digits.data(), digits.data() + digits.size(), n);  // 9 digits fit
+  if (text.back() == 'h') return n * 3600;
+  if (text.back() == 'd') return n * 86400;
+  return std::nullopt;
 }
 
 Status check_registry_age(const Registry& registry, std::int64_t max_age_seconds, std::int64_t now) {

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 
 #include "csv_scan.hpp"
 #include "filter_block.hpp"
+#include "number_lines.hpp"
 #include "opt_out_index_access.hpp"
 #include "optout/filter.hpp"
 #include "roaring_build.hpp"
@@ -187,6 +189,26 @@ class PieceWriter {
 };
 
 }  // namespace
+
+bool parse_max_rejected(std::string_view text, FilterOptions& options) {
+  const bool percent = text.ends_with('%');
+  const std::string_view number = percent ? text.substr(0, text.size() - 1) : text;
+  if (number.empty() || number.size() > 18 ||
+      number.find_first_not_of(percent ? "0123456789." : "0123456789") != std::string_view::npos) {
+    return false;
+  }
+  if (!percent) {
+    std::uint64_t rows = 0;
+    (void)std::from_chars(number.data(), number.data() + number.size(), rows);  // 18 digits fit
+    options.max_rejected_rows = rows;
+    return true;
+  }
+  double value = 0;
+  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (error != std::errc() || end != number.data() + number.size() || !(value >= 0 && value <= 100)) return false;
+  options.max_rejected_fraction = value / 100;
+  return true;
+}
 
 Status validate_filter_options(const FilterOptions& options) {
   const bool by_name = !options.column_name.empty();
@@ -441,26 +463,9 @@ Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOp
 
   const detail::RoaringPtr set = distinct.finish();
   stats.distinct = roaring_bitmap_get_cardinality(set.get());
-  // The Check for National Data Opt-outs service's .dat form: each number followed by a comma.
-  const std::string_view line_end = format == NumbersFormat::kMesh ? ",\n" : "\n";
-  std::string buffer;
-  Status status;
-  auto flush = [&] {
-    const std::string_view pieces[] = {buffer};
-    status = out.write(pieces);
-    stats.bytes_out += buffer.size();
-    buffer.clear();
-  };
-  roaring_uint32_iterator_t* it = roaring_create_iterator(set.get());
-  char number[kMaxFormattedBytes];
-  for (; it->has_value && status.ok(); roaring_advance_uint32_iterator(it)) {
-    buffer.append(number, format_nhs_number(it->current_value, number));
-    buffer.append(line_end);
-    if (buffer.size() >= detail::kNumbersWriteBytes) flush();
-  }
-  roaring_free_uint32_iterator(it);
-  if (status.ok() && !buffer.empty()) flush();
-  if (!status.ok()) return status;
+  Result<std::uint64_t> written = detail::write_number_lines(set.get(), format, out);
+  if (!written.ok()) return written.status();
+  stats.bytes_out = *written;
   stats.seconds = scanned->seconds;
   return stats;
 }

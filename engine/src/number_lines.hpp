@@ -1,6 +1,6 @@
 // NHS numbers written one per line from a set of stems: the one place that knows the text and the
 // Check for National Data Opt-outs service's .dat line forms. Private to the engine (CRoaring in the
-// signature); list_export.cpp uses it, and write_numbers() can.
+// signature); list_export.cpp and write_numbers() use it.
 #pragma once
 
 #include <roaring/roaring.h>

@@ -6,7 +6,6 @@ converts Python and numpy arguments, keeps one registry per file per process, an
 
 import datetime
 import os
-import re
 import struct
 import threading
 from collections import namedtuple
@@ -335,9 +334,6 @@ def registry_cache_info():
 
 # ---- Options ---------------------------------------------------------------------------------
 
-_AGE = re.compile(r"([0-9]{1,9})([hd])")
-
-
 def parse_max_age(max_age):
     """Seconds from an int (seconds), a timedelta, or the CLI's form "36h" / "7d"."""
     if isinstance(max_age, datetime.timedelta):
@@ -349,15 +345,11 @@ def parse_max_age(max_age):
             raise InvalidArgumentError("max_age cannot be negative")
         return max_age
     if isinstance(max_age, str):
-        m = _AGE.fullmatch(max_age)
-        if not m:
+        seconds = _engine.parse_max_age(max_age)
+        if seconds is None:
             raise InvalidArgumentError("max_age takes a number of hours or days, e.g. '36h' or '7d'")
-        return int(m.group(1)) * (3600 if m.group(2) == "h" else 86400)
+        return seconds
     raise TypeError("max_age: seconds (int), a timedelta, or a string such as '36h' or '7d'")
-
-
-_ROWS = re.compile(r"[0-9]{1,18}")
-_PERCENT = re.compile(r"[0-9.]{1,18}%")
 
 
 def _set_max_rejected(options, max_rejected):
@@ -370,18 +362,8 @@ def _set_max_rejected(options, max_rejected):
             raise InvalidArgumentError("max_rejected cannot be negative")
         options.max_rejected_rows = max_rejected
         return
-    if _ROWS.fullmatch(max_rejected):
-        options.max_rejected_rows = int(max_rejected)
-        return
-    if _PERCENT.fullmatch(max_rejected):
-        try:
-            value = float(max_rejected[:-1])
-        except ValueError:
-            value = -1.0
-        if 0 <= value <= 100:
-            options.max_rejected_fraction = value / 100
-            return
-    raise InvalidArgumentError("max_rejected takes a row count ('250') or a percentage of rows ('0.5%')")
+    if not _engine.parse_max_rejected(max_rejected, options):
+        raise InvalidArgumentError("max_rejected takes a row count ('250') or a percentage of rows ('0.5%')")
 
 
 def _delimiter_byte(delimiter):

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "optout/export.hpp"
@@ -44,6 +45,10 @@ OPTOUT_API std::string audit_record_json(const RunContext& context, const Filter
 
 // ISO 8601 UTC with seconds, e.g. "2026-11-24T18:03:00Z".
 OPTOUT_API std::string iso8601_utc(std::int64_t unix_seconds);
+
+// The text form of a maximum registry age, as optout filter --max-age takes it: a number of hours
+// or days ("36h", "7d"; at most 9 digits) → seconds. nullopt for anything else, "" included.
+OPTOUT_API std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept;
 
 // kStaleRegistry when the registry was built more than max_age_seconds before now (both Unix
 // seconds), naming its age; ok otherwise.

@@ -164,6 +164,11 @@ struct FilterStats {
   unsigned threads = 0;
 };
 
+// The text form of the data-quality gate, as optout filter --max-rejected takes it: a row count
+// ("250"; at most 18 digits) sets options.max_rejected_rows, a percentage of rows ("0.5%"; 0 to
+// 100) options.max_rejected_fraction. false, options untouched, for anything else, "" included.
+[[nodiscard]] OPTOUT_API bool parse_max_rejected(std::string_view text, FilterOptions& options);
+
 // kInvalidArgument naming the problem when options cannot be used (no column or both ways of
 // naming it, a name without a header, a quote/CR/LF delimiter, a zero record limit, a rejected
 // fraction outside 0..1); filter() and write_numbers() check this first.
