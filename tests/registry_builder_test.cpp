@@ -88,6 +88,33 @@ struct SetStep {
   std::uint64_t unchanged;
 };
 
+TEST(SourceLine, EveryLineFormOfAListSource) {
+  struct Case {
+    const char* line;
+    std::uint32_t stem;  // 0: not a number
+    InvalidReason reason;
+    bool blank;
+  };
+  const Case cases[] = {
+      {"9434765919", 943476591, InvalidReason::kNone, false},
+      {"9434765919,", 943476591, InvalidReason::kNone, false},    // the .dat form
+      {"9434765919,\r", 943476591, InvalidReason::kNone, false},  // ... with CRLF endings
+      {" 943 476 5919 , ", 943476591, InvalidReason::kNone, false},
+      {"", 0, InvalidReason::kEmpty, true},
+      {" \t\r", 0, InvalidReason::kEmpty, true},
+      {",", 0, InvalidReason::kEmpty, false},  // a .dat line without its number
+      {"9434765919,,", 0, InvalidReason::kBadCharacter, false},
+      {"12345,", 0, InvalidReason::kWrongLength, false},
+      {"9434765918,", 0, InvalidReason::kWrongCheckDigit, false},
+  };
+  for (const Case& c : cases) {
+    const SourceLine line = parse_source_line(c.line);
+    EXPECT_EQ(line.number.stem, c.stem) << c.line;
+    EXPECT_EQ(line.number.reason, c.reason) << c.line;
+    EXPECT_EQ(line.blank, c.blank) << c.line;
+  }
+}
+
 TEST(RegistryBuilderSetLogic, AddsAndWithdrawsLikeASet) {
   const std::vector<std::uint32_t> pool = valid_stems(400'000'000, 10);
   const std::vector<SetStep> steps = {

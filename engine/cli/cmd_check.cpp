@@ -49,8 +49,7 @@ class Checker {
   Checker(const Registry* registry, const OptOutIndex* index, bool json)
       : registry_(registry), index_(index), json_(json) {}
 
-  void check(std::string_view input) {
-    const ParsedNhsNumber parsed = parse_nhs_number(input);
+  void check(std::string_view input, const ParsedNhsNumber& parsed) {
     std::optional<Verdict> verdict;
     if (index_ != nullptr) verdict = index_->verdict(parsed);
     std::vector<const ListInfo*> in_lists;
@@ -149,13 +148,13 @@ int run_check(const CheckArgs& args) {
 
   Checker checker(registry ? &*registry : nullptr, index ? &*index : nullptr, args.json);
   if (!args.numbers.empty()) {
-    for (const std::string& number : args.numbers) checker.check(trim(number));
+    for (const std::string& number : args.numbers) checker.check(trim(number), parse_nhs_number(number));
   } else {
-    // One number per line; blank lines are skipped, as in source files.
+    // Lines as in list sources (the .dat form's trailing comma too); blank lines are skipped.
     std::string line;
     while (std::getline(std::cin, line)) {
-      const std::string_view text = trim(line);
-      if (!text.empty()) checker.check(text);
+      const SourceLine source = parse_source_line(line);
+      if (!source.blank) checker.check(trim(line), source.number);
     }
     if (std::cin.bad()) return diag.fail(Status(ErrorCode::kIoError, "<stdin>: read error"));
   }
@@ -187,8 +186,9 @@ Command add_check_command(CLI::App& root) {
       "For each number: valid or invalid (and why) and, with --registry, which lists hold it and\n"
       "the filter's verdict applying every list: removed when in a deny list or missing from\n"
       "an allow list, rejected when invalid, else kept. Numbers come from the arguments, or from\n"
-      "stdin one per line (blank lines skipped). Each number is echoed to stdout with its result,\n"
-      "never to stderr. Exit 0 when every number was checked, valid or not.");
+      "stdin one per line as in list files (a .dat file's trailing commas allowed, blank lines\n"
+      "skipped). Each number is echoed to stdout with its result, never to stderr. Exit 0 when\n"
+      "every number was checked, valid or not.");
   cmd->add_option("NUMBER", args->numbers, "NHS numbers to check (default: read stdin)")
       ->type_name("");
   cmd->add_option("--registry", args->registry, "Look the numbers up in this snapshot")

@@ -39,6 +39,22 @@ constexpr bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
+}  // namespace
+
+// A number, optionally with the .dat form's one trailing comma; a blank line; or an invalid line.
+SourceLine parse_source_line(std::string_view line) noexcept {
+  std::size_t n = line.size();
+  while (n > 0 && is_space(line[n - 1])) --n;
+  const bool comma = n > 0 && line[n - 1] == ',';
+  if (comma) --n;
+  SourceLine source;
+  source.number = parse_nhs_number(line.substr(0, n));
+  source.blank = source.number.reason == InvalidReason::kEmpty && !comma;
+  return source;
+}
+
+namespace {
+
 Status out_of_memory(std::string_view what) {
   return Status(ErrorCode::kInternal, std::string(what) + ": out of memory");
 }
@@ -53,17 +69,12 @@ struct ChunkResult {
   InvalidReason reason = InvalidReason::kNone;
 };
 
-// One line, without its '\n': a number, optionally with the .dat form's one trailing comma; a
-// blank line; or an invalid line.
 void parse_line(std::string_view line, ChunkResult& r) {
-  std::size_t n = line.size();
-  while (n > 0 && is_space(line[n - 1])) --n;
-  const bool comma = n > 0 && line[n - 1] == ',';
-  if (comma) --n;
-  const ParsedNhsNumber parsed = parse_nhs_number(line.substr(0, n));
+  const SourceLine source = parse_source_line(line);
+  const ParsedNhsNumber& parsed = source.number;
   if (parsed.valid()) {
     r.stems.push_back(parsed.stem);
-  } else if (parsed.reason == InvalidReason::kEmpty && !comma) {
+  } else if (source.blank) {
     ++r.blank;
   } else {
     if (r.first_invalid == kNoLine) {

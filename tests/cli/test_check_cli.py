@@ -58,6 +58,20 @@ def test_check_from_stdin(optout):
         f"{good[2]}: valid\n")
 
 
+def test_check_reads_dat_lines_from_stdin(optout, registry):
+    """The Check for National Data Opt-outs service's .dat form: each number followed by a comma."""
+    a = registry["a"]
+    stdin = f"{a[0]},\r\n{a[7]},\n,\n\n{a[1]}\n{a[0]},,\n"
+    result = optout("check", "--registry", registry["path"], stdin=stdin)
+    assert (result.code, result.stderr) == (0, ""), result
+    assert result.stdout == (
+        f"{a[0]},: valid; in national (deny); not in cleared (allow); removed\n"
+        f"{a[7]},: valid; in no list; not in cleared (allow); removed\n"
+        ",: invalid: empty; rejected\n"
+        f"{a[1]}: valid; in national (deny); not in cleared (allow); removed\n"
+        f"{a[0]},,: invalid: bad character; rejected\n")
+
+
 def test_check_empty_stdin(optout):
     assert (lambda r: (r.code, r.stdout, r.stderr))(optout("check", stdin="")) == (0, "", "")
 

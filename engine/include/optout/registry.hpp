@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "optout/export.hpp"
+#include "optout/nhs_number.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
@@ -148,6 +149,15 @@ struct SourceStats {
   std::uint64_t changed = 0;     // stems added to (or, for a removal, withdrawn from) the list
   std::uint64_t unchanged = 0;   // numbers - changed: duplicates, or withdrawals of absent stems
 };
+
+// One line of a list source, without its LF, read as RegistryBuilder reads it (below): number says
+// what it holds; blank when it holds only whitespace (sources skip such lines). A lone "," is not
+// blank: it is an invalid line whose number is missing (kEmpty).
+struct SourceLine {
+  ParsedNhsNumber number;
+  bool blank = false;
+};
+OPTOUT_API SourceLine parse_source_line(std::string_view line) noexcept;
 
 // Builds a Registry. Not thread-safe; each call parses in parallel internally (oneTBB).
 //
