@@ -39,10 +39,9 @@ constexpr bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-}  // namespace
-
 // A number, optionally with the .dat form's one trailing comma; a blank line; or an invalid line.
-SourceLine parse_source_line(std::string_view line) noexcept {
+// Here for the parse loop to inline; parse_source_line() is the public name for it.
+[[gnu::always_inline]] inline SourceLine read_source_line(std::string_view line) noexcept {
   std::size_t n = line.size();
   while (n > 0 && is_space(line[n - 1])) --n;
   const bool comma = n > 0 && line[n - 1] == ',';
@@ -52,8 +51,6 @@ SourceLine parse_source_line(std::string_view line) noexcept {
   source.blank = source.number.reason == InvalidReason::kEmpty && !comma;
   return source;
 }
-
-namespace {
 
 Status out_of_memory(std::string_view what) {
   return Status(ErrorCode::kInternal, std::string(what) + ": out of memory");
@@ -70,7 +67,7 @@ struct ChunkResult {
 };
 
 void parse_line(std::string_view line, ChunkResult& r) {
-  const SourceLine source = parse_source_line(line);
+  const SourceLine source = read_source_line(line);
   const ParsedNhsNumber& parsed = source.number;
   if (parsed.valid()) {
     r.stems.push_back(parsed.stem);
@@ -343,6 +340,8 @@ struct RegistryBuilder::Impl {
     stats.unchanged = stats.numbers - stats.changed;
   }
 };
+
+SourceLine parse_source_line(std::string_view line) noexcept { return read_source_line(line); }
 
 RegistryBuilder::RegistryBuilder() : impl_(std::make_unique<Impl>()) {}
 
