@@ -240,6 +240,49 @@ TEST(FilterTest, DataQualityGate) {
             "extract.csv: 2 of 4 rows rejected (50.00%), more than the limit of 49.00% of rows");
 }
 
+// The batch lookups parse in chunks (1024 at a time) and probe each chunk after: over several
+// chunks and a partial last one, each verdict must be the one-at-a-time verdict of its own input.
+TEST(FilterTest, BatchVerdictsMatchOneAtATimeAcrossChunks) {
+  std::mt19937_64 rng(11);
+  std::vector<std::uint32_t> listed;
+  std::vector<std::uint64_t> numbers;
+  std::vector<std::string> texts;
+  std::vector<std::uint32_t> stems;
+  for (std::size_t i = 0; i < 2600; ++i) {
+    std::uint32_t stem = 400'000'000 + static_cast<std::uint32_t>(rng() % 400'000'000);
+    while (!is_valid_stem(stem)) ++stem;
+    char digits[kMaxFormattedBytes];
+    std::string text(digits, format_nhs_number(stem, digits));
+    if (i % 3 == 0) listed.push_back(stem);
+    stems.push_back(stem);
+    if (i % 7 == 0) text.back() = text.back() == '0' ? '1' : '0';  // a wrong check digit: rejected
+    if (i % 11 == 0) text = "not a number";
+    texts.push_back(text);
+    numbers.push_back(i % 11 == 0 ? 12345 : std::stoull(text));
+  }
+  const Registry registry = make_registry(listed);
+  const OptOutIndex index = make_index(registry);
+
+  std::vector<Verdict> from_numbers(numbers.size()), from_text(texts.size()), from_stems(stems.size());
+  index.classify_numbers(numbers, from_numbers);
+  std::vector<std::string_view> views(texts.begin(), texts.end());
+  index.classify_text(views, from_text);
+  index.classify_stems(stems, from_stems);
+  std::size_t removed = 0, rejected = 0;
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    const Verdict expected = index.verdict(parse_nhs_number(texts[i]));
+    ASSERT_EQ(from_text[i], expected) << i;
+    ASSERT_EQ(from_numbers[i], expected) << i;
+    ASSERT_EQ(from_stems[i], index.removes(stems[i]) ? Verdict::kRemoved : Verdict::kKept) << i;
+    removed += expected == Verdict::kRemoved;
+    rejected += expected == Verdict::kRejected;
+  }
+  // Every kind occurs, so the comparison above covers each.
+  EXPECT_GT(removed, 500u);
+  EXPECT_GT(rejected, 500u);
+  EXPECT_GT(numbers.size() - removed - rejected, 500u);
+}
+
 TEST(FilterTest, MaxRejectedTextForms) {
   FilterOptions options;
   EXPECT_TRUE(parse_max_rejected("250", options));

@@ -8,6 +8,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -149,22 +150,45 @@ Verdict OptOutIndex::verdict(const ParsedNhsNumber& parsed) const noexcept {
   return removes(parsed.stem) ? Verdict::kRemoved : Verdict::kKept;
 }
 
+void OptOutIndex::classify_parsed(std::span<const ParsedNhsNumber> parsed,
+                                  std::span<Verdict> out) const noexcept {
+  const detail::IndexBits bits = detail::IndexAccess::bits(*this);
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    out[i] = !parsed[i].valid() ? Verdict::kRejected : bits.removes(parsed[i].stem) ? Verdict::kRemoved : Verdict::kKept;
+  }
+}
+
+namespace {
+
+// Parses kClassifyChunk inputs at a time (parse(i) → ParsedNhsNumber), then probes them together.
+template <typename Parse>
+void classify_in_chunks(const OptOutIndex& index, std::size_t count, std::span<Verdict> out, Parse&& parse) {
+  std::array<ParsedNhsNumber, detail::kClassifyChunk> chunk;
+  for (std::size_t base = 0; base < count; base += chunk.size()) {
+    const std::size_t n = std::min(chunk.size(), count - base);
+    for (std::size_t k = 0; k < n; ++k) chunk[k] = parse(base + k);
+    index.classify_parsed(std::span<const ParsedNhsNumber>(chunk.data(), n), out.subspan(base, n));
+  }
+}
+
+}  // namespace
+
 void OptOutIndex::classify_stems(std::span<const std::uint32_t> stems,
                                  std::span<Verdict> out) const noexcept {
-  for (std::size_t i = 0; i < stems.size(); ++i) {
-    out[i] = verdict(is_valid_stem(stems[i]) ? ParsedNhsNumber{stems[i], InvalidReason::kNone}
-                                             : ParsedNhsNumber{0, InvalidReason::kCheckDigitTen});
-  }
+  classify_in_chunks(*this, stems.size(), out, [&](std::size_t i) {
+    return is_valid_stem(stems[i]) ? ParsedNhsNumber{stems[i], InvalidReason::kNone}
+                                   : ParsedNhsNumber{0, InvalidReason::kCheckDigitTen};
+  });
 }
 
 void OptOutIndex::classify_numbers(std::span<const std::uint64_t> numbers,
                                    std::span<Verdict> out) const noexcept {
-  for (std::size_t i = 0; i < numbers.size(); ++i) out[i] = verdict(nhs_number_from_integer(numbers[i]));
+  classify_in_chunks(*this, numbers.size(), out, [&](std::size_t i) { return nhs_number_from_integer(numbers[i]); });
 }
 
 void OptOutIndex::classify_text(std::span<const std::string_view> texts,
                                 std::span<Verdict> out) const noexcept {
-  for (std::size_t i = 0; i < texts.size(); ++i) out[i] = verdict(parse_nhs_number(texts[i]));
+  classify_in_chunks(*this, texts.size(), out, [&](std::size_t i) { return parse_nhs_number(texts[i]); });
 }
 
 }  // namespace optout

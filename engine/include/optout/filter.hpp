@@ -65,8 +65,11 @@ class OPTOUT_API OptOutIndex {
   Verdict verdict(const ParsedNhsNumber& parsed) const noexcept;
 
   // Verdicts for numbers callers already hold: out[i] for stems[i] (all valid stems), for
-  // 10-digit integers (invalid ones are rejected), or for text (parsed as in the filter).
+  // 10-digit integers (invalid ones are rejected), for text (parsed as in the filter), or for
+  // numbers already parsed. The first three parse a chunk at a time and then probe it, so that the
+  // probes' cache misses overlap; a caller with its own parser does the same with classify_parsed.
   // Precondition: out.size() equals the input's size.
+  void classify_parsed(std::span<const ParsedNhsNumber> parsed, std::span<Verdict> out) const noexcept;
   void classify_stems(std::span<const std::uint32_t> stems, std::span<Verdict> out) const noexcept;
   void classify_numbers(std::span<const std::uint64_t> numbers, std::span<Verdict> out) const noexcept;
   void classify_text(std::span<const std::string_view> texts, std::span<Verdict> out) const noexcept;
