@@ -146,8 +146,9 @@ detail::IndexBits detail::IndexAccess::bits(const OptOutIndex& index) noexcept {
 const std::vector<std::string>& OptOutIndex::applied_lists() const noexcept { return impl_->applied; }
 
 Verdict OptOutIndex::verdict(const ParsedNhsNumber& parsed) const noexcept {
-  if (!parsed.valid()) return Verdict::kRejected;
-  return removes(parsed.stem) ? Verdict::kRemoved : Verdict::kKept;
+  Verdict verdict;
+  classify_parsed(std::span<const ParsedNhsNumber>(&parsed, 1), std::span<Verdict>(&verdict, 1));
+  return verdict;
 }
 
 void OptOutIndex::classify_parsed(std::span<const ParsedNhsNumber> parsed,
