@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages optout needs to build and test. Idempotent: quiet and quick when
-# everything is already there. Usage: scripts/install-deps.sh [build|test|bench|all]  (default: test)
+# everything is already there.
+# Usage: scripts/install-deps.sh [build|test|coverage|bench|all]  (default: test)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config git
@@ -10,12 +11,15 @@ test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev clang-14 libfuzzer-14-dev 
            python3-pytest python3-hypothesis golang-go golang-github-roaringbitmap-roaring-dev)
 # Node.js and npm (for the npm benchmark peers) come with the machine image, not from Debian.
 bench_pkgs=(miller sqlite3 gawk time gnuplot-nox)
+coverage_pkgs=(gcovr)  # scripts/coverage.sh
 
 case "${1:-test}" in
   build) want=("${build_pkgs[@]}") ;;
   test)  want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  bench|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+  coverage) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${coverage_pkgs[@]}") ;;
+  bench) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${coverage_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|coverage|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -4,10 +4,15 @@
 
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "optout/commit.hpp"
 #include "optout/io.hpp"
 #include "optout/registry.hpp"
 
@@ -67,6 +72,17 @@ class FilterJobTest : public ::testing::Test {
     return j;
   }
 
+  // The audit log's records, parsed (a line that does not parse fails the test).
+  std::vector<nlohmann::json> audit_records() const {
+    std::vector<nlohmann::json> records;
+    std::istringstream lines(read("audit.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+      records.push_back(nlohmann::json::parse(line, nullptr, false));
+      EXPECT_FALSE(records.back().is_discarded()) << line;
+    }
+    return records;
+  }
+
   fs::path dir_;
   Registry registry_;
   std::optional<OptOutIndex> index_;
@@ -83,10 +99,18 @@ TEST_F(FilterJobTest, WritesEveryFileOnSuccess) {
   EXPECT_EQ(read("clean.csv"), "id,nhs_number\n1,4010232137\n");
   EXPECT_EQ(read("rejects.csv"), "id,nhs_number\n3,12345\n");
   EXPECT_NE(read("stats.json").find("\"rows\":3"), std::string::npos) << read("stats.json");
-  const std::string audit = read("audit.jsonl");
-  EXPECT_NE(audit.find("\"outcome\":\"ok\""), std::string::npos) << audit;
-  EXPECT_NE(audit.find(stats->output_digest->hex()), std::string::npos) << audit;
-  EXPECT_NE(audit.find(registry_.digest().hex()), std::string::npos) << audit;
+  // The commit protocol: "committing", then "ok" of the same run, both with the digests.
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 2u) << read("audit.jsonl");
+  EXPECT_EQ(records[0]["outcome"], "committing");
+  EXPECT_EQ(records[1]["outcome"], "ok");
+  EXPECT_EQ(records[0]["run_id"], records[1]["run_id"]);
+  EXPECT_EQ(records[0]["run_id"].get<std::string>().size(), kRunIdLetters);
+  for (const nlohmann::json& r : records) {
+    EXPECT_EQ(r["output_xxh3_128"], stats->output_digest->hex());
+    EXPECT_EQ(r["registry_digest"], registry_.digest().hex());
+    EXPECT_EQ(r["output"], path("clean.csv"));
+  }
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
 }
 
@@ -97,7 +121,10 @@ TEST_F(FilterJobTest, FailedRunLeavesOnlyTheAuditRecord) {
   EXPECT_EQ(stats.code(), ErrorCode::kInvalidInput);
   EXPECT_EQ(stats.status().message(), path("extract.csv") + ":3: unterminated quoted field");
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
-  EXPECT_NE(read("audit.jsonl").find("\"outcome\":\"failed\""), std::string::npos) << read("audit.jsonl");
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 1u) << read("audit.jsonl");  // failed before the commit: no "committing"
+  EXPECT_EQ(records[0]["outcome"], "failed");
+  EXPECT_EQ(records[0]["error"], "invalid input");
 }
 
 TEST_F(FilterJobTest, DataQualityGateFailsWithoutOutput) {
@@ -154,12 +181,203 @@ TEST_F(FilterJobTest, CallerSourceNamesTheInput) {
   auto source = make_istream_source(in, "piece-3");
   FilterJob j = job();
   j.input = "ignored";
-  j.rejects.clear();
-  j.stats.clear();
+  j.rejects.reset();
+  j.stats.reset();
   Result<FilterStats> stats = run_filter_job(registry_, *index_, *source, j);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(read("clean.csv"), "id,nhs_number\n1,4010232137\n");
   EXPECT_NE(read("audit.jsonl").find("\"piece-3\""), std::string::npos) << read("audit.jsonl");
+}
+
+// ---- The commit protocol (commit.hpp), step by step ------------------------------------------
+
+// A source that, once the whole extract has been read, runs a callback: something done to the
+// outputs' folder mid-run, after the filter but before the commit.
+class AtEndSource final : public ByteSource {
+ public:
+  AtEndSource(std::string text, std::function<void()> at_end) : text_(std::move(text)), at_end_(std::move(at_end)) {}
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override {
+    const std::size_t n = std::min(capacity, text_.size() - at_);
+    std::copy_n(text_.data() + at_, n, buffer);
+    at_ += n;
+    if (n == 0 && at_end_) std::exchange(at_end_, nullptr)();
+    return n;
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::string text_;
+  std::function<void()> at_end_;
+  std::size_t at_ = 0;
+  std::string name_ = "extract.csv";
+};
+
+// Issue 15.2: -o made a directory mid-run. The output's rename fails; before the fix the audit
+// log said "ok" for an output that never appeared and the rejects and stats stayed committed.
+TEST_F(FilterJobTest, FailedOutputRenameLeavesFailedAuditAndNoSideFiles) {
+  AtEndSource source(kExtract, [&] {
+    fs::create_directory(path("clean.csv"));
+    write("clean.csv/keep", "x");
+  });
+  Result<FilterStats> stats = run_filter_job(registry_, *index_, source, job());
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.code(), ErrorCode::kIoError);
+  EXPECT_EQ(stats.status().message(),
+            path("clean.csv") + ": rename failed: Is a directory; its temporary file was removed");
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv"}));
+  EXPECT_TRUE(fs::is_directory(path("clean.csv")));
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 2u) << read("audit.jsonl");
+  EXPECT_EQ(records[0]["outcome"], "committing");
+  EXPECT_EQ(records[1]["outcome"], "failed");
+  EXPECT_EQ(records[1]["error"], "i/o error");
+  EXPECT_EQ(records[0]["run_id"], records[1]["run_id"]);
+}
+
+// Each step of the commit failing in turn: what is left is never a result, and the audit log ends
+// with "failed" (code as the step's error) for the run id of its "committing" record.
+TEST_F(FilterJobTest, EveryCommitStepFailingLeavesNoResultAndAFailedRecord) {
+  using detail::CommitStep;
+  struct Case {
+    CommitStep step;
+    std::size_t index;
+    const char* what;
+  };
+  const Case cases[] = {
+      {CommitStep::kAuditCommitting, 0, "audit committing"},
+      {CommitStep::kPutSide, 0, "rejects"},
+      {CommitStep::kPutSide, 1, "stats"},
+      {CommitStep::kPutOutput, 0, "output"},
+      {CommitStep::kAuditOk, 0, "audit ok"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    fs::remove(path("audit.jsonl"));
+    detail::set_commit_fault([&](CommitStep step, std::size_t index) {
+      if (step == c.step && index == c.index) return Status(ErrorCode::kIoError, std::string(c.what) + ": injected");
+      return Status();
+    });
+    Result<FilterStats> stats = run_filter_job(registry_, *index_, job());
+    detail::set_commit_fault({});
+    ASSERT_FALSE(stats.ok());
+    EXPECT_EQ(stats.code(), ErrorCode::kIoError);
+    EXPECT_EQ(stats.status().message(), std::string(c.what) + ": injected");
+    EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
+    const std::vector<nlohmann::json> records = audit_records();
+    // A failed "committing" append leaves only the "failed" record.
+    const bool wrote_committing = c.step != CommitStep::kAuditCommitting;
+    ASSERT_EQ(records.size(), wrote_committing ? 2u : 1u) << read("audit.jsonl");
+    EXPECT_EQ(records.back()["outcome"], "failed");
+    EXPECT_EQ(records.back()["error"], "i/o error");
+    if (wrote_committing) {
+      EXPECT_EQ(records[0]["outcome"], "committing");
+      EXPECT_EQ(records[0]["run_id"], records[1]["run_id"]);
+    }
+  }
+  // And with the fault gone, the same job succeeds.
+  fs::remove(path("audit.jsonl"));
+  ASSERT_TRUE(run_filter_job(registry_, *index_, job()).ok());
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
+}
+
+// The output and rejects in place before the failure are taken back: no old file survives as if new.
+TEST_F(FilterJobTest, FailedCommitRemovesWhatItPutInPlace) {
+  detail::set_commit_fault([](detail::CommitStep step, std::size_t) {
+    return step == detail::CommitStep::kAuditOk ? Status(ErrorCode::kIoError, "audit.jsonl: write failed: No space left on device")
+                                                : Status();
+  });
+  Result<FilterStats> stats = run_filter_job(registry_, *index_, job());
+  detail::set_commit_fault({});
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
+}
+
+// Issue 15.8: an empty path is never standard output nor "none".
+// An output that cannot even be opened (its folder is missing) fails the run before a byte is
+// read; the audit log still gets the run's "failed" record, so no failure goes unrecorded.
+TEST_F(FilterJobTest, OutputThatCannotBeOpenedStillLeavesAFailedRecord) {
+  FilterJob j = job();
+  j.rejects = path("no_such_dir/rejects.csv");
+  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.code(), ErrorCode::kIoError);
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 1u) << read("audit.jsonl");
+  EXPECT_EQ(records[0]["outcome"], "failed");
+  EXPECT_EQ(records[0]["error"], "i/o error");
+  EXPECT_EQ(records[0]["output"], path("clean.csv"));
+}
+
+TEST_F(FilterJobTest, EmptyPathIsAUsageError) {
+  struct Case {
+    std::function<void(FilterJob&)> set;
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](FilterJob& j) { j.input = ""; }, "an empty input path: give a file name, or \"-\" for standard input"},
+      {[](FilterJob& j) { j.output = ""; }, "an empty output path: give a file name, or \"-\" for standard output"},
+      {[](FilterJob& j) { j.rejects = ""; }, "an empty rejects path: give a file name"},
+      {[](FilterJob& j) { j.stats = ""; }, "an empty stats path: give a file name"},
+      {[](FilterJob& j) { j.audit = ""; }, "an empty audit path: give a file name"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    FilterJob j = job();
+    c.set(j);
+    Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+    ASSERT_FALSE(stats.ok());
+    EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(stats.status().message(), c.message);
+    EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
+  }
+}
+
+// Issue 10.6: no output overwrites the input or another output; nothing is written.
+TEST_F(FilterJobTest, OutputNamingTheInputOrAnotherOutputIsRefused) {
+  fs::create_hard_link(path("extract.csv"), path("linked.csv"));
+  struct Case {
+    std::function<void(FilterJob&)> set;
+    std::string message;
+  };
+  const std::string extract = path("extract.csv");
+  const std::string dotted = (dir_ / "." / "extract.csv").string();
+  const Case cases[] = {
+      {[&](FilterJob& j) { j.output = extract; }, extract + " is given twice: an output would overwrite an input"},
+      {[&](FilterJob& j) { j.output = dotted; },
+       extract + " and " + dotted + " are one file: an output would overwrite an input"},
+      {[&](FilterJob& j) { j.rejects = path("linked.csv"); },
+       extract + " and " + path("linked.csv") + " are one file: an output would overwrite an input"},
+      {[&](FilterJob& j) { j.rejects = j.output; },
+       path("clean.csv") + " is given twice: an output would overwrite another output"},
+      {[&](FilterJob& j) { j.stats = j.output; },
+       path("clean.csv") + " is given twice: an output would overwrite another output"},
+      {[&](FilterJob& j) { j.audit = j.rejects; },
+       path("rejects.csv") + " is given twice: an output would overwrite another output"},
+      {[&](FilterJob& j) { j.stats = j.registry_path = path("reg.optout"); },
+       path("reg.optout") + " is given twice: an output would overwrite an input"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    FilterJob j = job();
+    c.set(j);
+    Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+    ASSERT_FALSE(stats.ok());
+    EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(stats.status().message(), c.message);
+    EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv", "linked.csv"}));
+    EXPECT_EQ(read("extract.csv"), kExtract);
+  }
+}
+
+// /dev/null may be given for more than one output.
+TEST_F(FilterJobTest, DevNullMayBeGivenForManyOutputs) {
+  FilterJob j = job();
+  j.output = j.rejects.emplace("/dev/null");
+  j.stats = "/dev/null";
+  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
 }
 
 }  // namespace

@@ -61,8 +61,8 @@ void put32(std::string& out, std::uint32_t v) {
   put16(out, static_cast<std::uint16_t>(v >> 16));
 }
 
-// 9434765919, 4010232137 and 0000000000 (stem 0 is valid: its check digit is 0).
-const std::vector<std::uint32_t> kSmall = {943476591, 401023213, 0};
+// 9434765919, 4010232137 and 0101011113 (a leading zero; 0000000000 is no valid number).
+const std::vector<std::uint32_t> kSmall = {943476591, 401023213, 10101111};
 
 TEST(ListExportFormat, NamesRoundTrip) {
   for (const ListExportFormat f : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
@@ -96,7 +96,7 @@ std::string portable_arrays_of_one(const std::vector<std::uint32_t>& ascending) 
 
 TEST(ExportList, ExactBytes) {
   const Registry registry = make_registry({{"national", kSmall}, {"empty", {}}}, {{"cleared", kSmall}});
-  const std::string small_roaring = portable_arrays_of_one({0, 401023213, 943476591});
+  const std::string small_roaring = portable_arrays_of_one({10101111, 401023213, 943476591});
   ASSERT_EQ(small_roaring.size(), 38u);
   struct Case {
     const char* list;
@@ -105,10 +105,10 @@ TEST(ExportList, ExactBytes) {
     std::uint64_t count;
   };
   const std::vector<Case> cases = {
-      {"national", ListExportFormat::kText, "0000000000\n4010232137\n9434765919\n", 3},
-      {"national", ListExportFormat::kMesh, "0000000000,\n4010232137,\n9434765919,\n", 3},
+      {"national", ListExportFormat::kText, "0101011113\n4010232137\n9434765919\n", 3},
+      {"national", ListExportFormat::kMesh, "0101011113,\n4010232137,\n9434765919,\n", 3},
       {"national", ListExportFormat::kRoaring, small_roaring, 3},
-      {"cleared", ListExportFormat::kText, "0000000000\n4010232137\n9434765919\n", 3},  // an allow list
+      {"cleared", ListExportFormat::kText, "0101011113\n4010232137\n9434765919\n", 3},  // an allow list
       {"cleared", ListExportFormat::kRoaring, small_roaring, 3},
       {"empty", ListExportFormat::kText, "", 0},
       {"empty", ListExportFormat::kMesh, "", 0},

@@ -50,7 +50,12 @@ TEST(NhsNumberTest, ExactStemsAndReasons) {
       {"943 476 5919", 943476591, InvalidReason::kNone},
       {"943-476-5919", 943476591, InvalidReason::kNone},
       {" \t9434765919\r\n", 943476591, InvalidReason::kNone},
-      {"0000000000", 0, InvalidReason::kNone},
+      {"0000000000", 0, InvalidReason::kAllZeros},  // passes modulus 11, but is no patient's
+      {"000 000 0000", 0, InvalidReason::kAllZeros},
+      {"000-000-0000", 0, InvalidReason::kAllZeros},
+      {" 0000000000\r\n", 0, InvalidReason::kAllZeros},
+      {"0000000001", 0, InvalidReason::kWrongCheckDigit},
+      {"0000000019", 1, InvalidReason::kNone},  // as text the ten digits are explicit
       {"9999999999", 999999999, InvalidReason::kNone},
       {"9876543210", 987654321, InvalidReason::kNone},
       {"0101011113", 10101111, InvalidReason::kNone},
@@ -93,6 +98,11 @@ TEST(NhsNumberTest, CheckDigitAgreesWithParseForEveryStemInASample) {
     const auto stem = static_cast<std::uint32_t>(s);
     const std::uint8_t check = check_digit(stem);
     ASSERT_LE(check, 10);
+    if (stem == 0) {  // 0000000000: check digit 0, and still no valid number
+      EXPECT_EQ(check, 0);
+      EXPECT_FALSE(is_valid_stem(stem));
+      continue;
+    }
     if (check == kNoCheckDigit) {
       EXPECT_FALSE(is_valid_stem(stem));
       continue;
@@ -115,7 +125,6 @@ TEST(NhsNumberTest, FormatsEachShape) {
   EXPECT_EQ(format_nhs_number(943476591), "9434765919");
   EXPECT_EQ(format_nhs_number(943476591, NhsFormat::kSpaced), "943 476 5919");
   EXPECT_EQ(format_nhs_number(943476591, NhsFormat::kDashed), "943-476-5919");
-  EXPECT_EQ(format_nhs_number(0), "0000000000");
   EXPECT_EQ(format_nhs_number(999999999), "9999999999");
   EXPECT_EQ(format_nhs_number(10101111, NhsFormat::kSpaced), "010 101 1113");
   EXPECT_EQ(nhs_number_value(943476591), 9434765919u);
@@ -124,7 +133,7 @@ TEST(NhsNumberTest, FormatsEachShape) {
 TEST(NhsNumberTest, FromInteger) {
   EXPECT_EQ(nhs_number_from_integer(9434765919u), (ParsedNhsNumber{943476591, InvalidReason::kNone}));
   EXPECT_EQ(nhs_number_from_integer(101011113u), (ParsedNhsNumber{10101111, InvalidReason::kNone}));
-  EXPECT_EQ(nhs_number_from_integer(0), (ParsedNhsNumber{0, InvalidReason::kNone}));
+  EXPECT_EQ(nhs_number_from_integer(9434765918u).reason, InvalidReason::kWrongCheckDigit);
   EXPECT_EQ(nhs_number_from_integer(9434765918u).reason, InvalidReason::kWrongCheckDigit);
   EXPECT_EQ(nhs_number_from_integer(1234567890u).reason, InvalidReason::kCheckDigitTen);
   EXPECT_EQ(nhs_number_from_integer(10000000000u).reason, InvalidReason::kWrongLength);
@@ -139,6 +148,44 @@ TEST(NhsNumberTest, EveryReasonHasText) {
   EXPECT_STREQ(invalid_reason_text(InvalidReason::kBadShape), "bad shape");
   EXPECT_STREQ(invalid_reason_text(InvalidReason::kCheckDigitTen), "check digit 10");
   EXPECT_STREQ(invalid_reason_text(InvalidReason::kWrongCheckDigit), "wrong check digit");
+  EXPECT_STREQ(invalid_reason_text(InvalidReason::kAllZeros), "all zeros");
+  EXPECT_EQ(kLastInvalidReason, InvalidReason::kAllZeros);
+  EXPECT_STREQ(invalid_reason_text(static_cast<InvalidReason>(8)), "unknown");
+}
+
+// Issue 10.3: an integer has at most one implied leading zero (a CHI number's). 19 is not
+// 0000000019, and 0 (a fillna(0), a zero-filled column) is the all-zero number, not a patient.
+TEST(NhsNumberTest, IntegersBelowNineDigitsAndZeroAreRejected) {
+  struct IntegerCase {
+    std::uint64_t value;
+    InvalidReason reason;
+  };
+  const IntegerCase cases[] = {
+      {0, InvalidReason::kAllZeros},
+      {19, InvalidReason::kWrongLength},  // 0000000019 would pass modulus 11
+      {27, InvalidReason::kWrongLength},  // 0000000027 likewise
+      {1, InvalidReason::kWrongLength},
+      {99'999'999, InvalidReason::kWrongLength},
+      {100'000'000, InvalidReason::kWrongCheckDigit},  // 0100000000: 9 digits, the zero implied
+      {101'011'113, InvalidReason::kNone},           // 0101011113, a CHI-style number
+      {999'999'999, InvalidReason::kWrongCheckDigit},
+      {9'999'999'999, InvalidReason::kNone},
+      {10'000'000'000, InvalidReason::kWrongLength},
+  };
+  for (const IntegerCase& c : cases) {
+    const ParsedNhsNumber p = nhs_number_from_integer(c.value);
+    EXPECT_EQ(p.reason, c.reason) << c.value << ": " << invalid_reason_text(p.reason);
+    if (!p.valid()) EXPECT_EQ(p.stem, 0u) << c.value;
+  }
+  // Zero-padded, 19 and 27 would pass modulus 11: as text with its ten digits it is a number.
+  EXPECT_TRUE(parse_nhs_number("0000000019").valid());
+  EXPECT_TRUE(parse_nhs_number("0000000027").valid());
+}
+
+TEST(NhsNumberTest, AllZeroStemIsNotValid) {
+  EXPECT_FALSE(is_valid_stem(0));
+  EXPECT_EQ(check_digit(0), 0);
+  EXPECT_TRUE(is_valid_stem(10101111));
 }
 
 }  // namespace

@@ -355,5 +355,32 @@ TEST_F(PiecesTest, DifferentialAgainstTheWholeFile) {
   EXPECT_LT(failures, 75u);
 }
 
+// Issue 10: a bare CR (CR line ends, or a CR ending the file) fails the piece that holds it with the
+// file's line, as the whole file's filter does; no piece releases the rows it hid.
+TEST_F(PiecesTest, BareCrLineEndingIsAnErrorNotARelease) {
+  const std::string bare = "bare CR outside quotes (lines must end with LF or CRLF)";
+  std::string rows;
+  for (int i = 0; i < 12; ++i) rows += std::to_string(i) + "," + nhs(401023213) + "\r\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"id,nhs_number\r\n" + rows + "12," + nhs(401023213) + "\r13," + nhs(kListed) + "\r\n" + rows, ":14: "},
+      {"id,nhs_number\r\n" + rows + "12," + nhs(kListed) + "\r", ":14: "},
+      {"id,nhs_number\r1," + nhs(kListed) + "\r2," + nhs(401023213) + "\r", ":1: "},
+  };
+  for (const auto& [text, line] : cases) {
+    const std::string input = write("cr.csv", text);
+    const Whole whole = filter_whole(input, by_name());
+    ASSERT_FALSE(whole.stats.ok());
+    EXPECT_EQ(whole.stats.status().message(), input + line + bare);
+    for (std::uint64_t target : {1u, 7u, 40u, 100u, 1000u}) {
+      Result<FilePieces> file = cut_file(input, by_name(), target);
+      ASSERT_TRUE(file.ok());
+      expect_tiling(*file, text, "target " + std::to_string(target));
+      const Pieced pieced = filter_pieces(*file, by_name());
+      EXPECT_EQ(pieced.failure.code(), ErrorCode::kInvalidInput) << target;
+      EXPECT_EQ(pieced.failure.message(), input + line + bare) << target;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace optout

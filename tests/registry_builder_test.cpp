@@ -98,10 +98,11 @@ TEST(SourceLine, EveryLineFormOfAListSource) {
   const Case cases[] = {
       {"9434765919", 943476591, InvalidReason::kNone, false},
       {"9434765919,", 943476591, InvalidReason::kNone, false},    // the .dat form
-      {"9434765919,\r", 943476591, InvalidReason::kNone, false},  // ... with CRLF endings
+      {"9434765919,\r\n", 943476591, InvalidReason::kNone, false},  // ... with CRLF endings
+      {"9434765919\n", 943476591, InvalidReason::kNone, false},
       {" 943 476 5919 , ", 943476591, InvalidReason::kNone, false},
       {"", 0, InvalidReason::kEmpty, true},
-      {" \t\r", 0, InvalidReason::kEmpty, true},
+      {" \t\r\n", 0, InvalidReason::kEmpty, true},
       {",", 0, InvalidReason::kEmpty, false},  // a .dat line without its number
       {"9434765919,,", 0, InvalidReason::kBadCharacter, false},
       {"12345,", 0, InvalidReason::kWrongLength, false},
@@ -112,6 +113,18 @@ TEST(SourceLine, EveryLineFormOfAListSource) {
     EXPECT_EQ(line.number.stem, c.stem) << c.line;
     EXPECT_EQ(line.number.reason, c.reason) << c.line;
     EXPECT_EQ(line.blank, c.blank) << c.line;
+    EXPECT_FALSE(line.bare_cr) << c.line;
+    EXPECT_TRUE(source_line_status("src.txt", 3, line).ok()) << c.line;
+  }
+}
+
+TEST(SourceLine, BareCrInsideALineIsFlaggedWithTheSourcesMessage) {
+  for (const char* text : {"9434765919\r4010232137", "\r9434765919\n", "9434765919\r\r\n", "\r\r", "9434765919\r"}) {
+    const SourceLine line = parse_source_line(text);
+    EXPECT_TRUE(line.bare_cr) << text;
+    const Status s = source_line_status("<stdin>", 7, line);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidInput);
+    EXPECT_EQ(s.message(), "<stdin>:7: bare CR (lines must end with LF or CRLF)");
   }
 }
 
@@ -174,7 +187,7 @@ TEST(RegistryBuilderSetLogic, StemsAtTheEdgesOfTheRange) {
     stems.push_back(s);
   }
   stems.push_back(largest);
-  ASSERT_EQ(stems[0], 0u);  // 000 000 0000 is checksum-valid
+  ASSERT_EQ(stems[0], 1u);  // 000 000 0019: 000 000 0000 passes modulus 11 but is no patient's
   RegistryBuilder b;
   auto stats = b.add_stems("edges", ListKind::kDeny, stems);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
@@ -369,7 +382,6 @@ std::vector<TextCase> text_cases() {
       {"plain LF", number(a) + "\n" + number(b) + "\n", 2, 0, {a, b}},
       {"plain CRLF", number(a) + "\r\n" + number(b) + "\r\n", 2, 0, {a, b}},
       {"last line without newline", number(a) + "\n" + number(b), 2, 0, {a, b}},
-      {"last line CR without LF", number(a) + "\r", 1, 0, {a}},
       {"spaced and dashed", number(a, NhsFormat::kSpaced) + "\n" + number(b, NhsFormat::kDashed) + "\n", 2, 0, {a, b}},
       {".dat form LF", number(a) + ",\n" + number(b) + ",\n", 2, 0, {a, b}},
       {".dat form CRLF", number(a) + ",\r\n" + number(b) + ",\r\n", 2, 0, {a, b}},
@@ -438,6 +450,7 @@ struct InvalidCase {
   std::string message;   // with skip_invalid off
   std::uint64_t invalid;  // with skip_invalid on
   std::uint64_t numbers;  // with skip_invalid on
+  std::string skip_message = "";  // with skip_invalid on, when even that fails (a bare CR)
 };
 
 std::vector<InvalidCase> invalid_cases() {
@@ -457,9 +470,11 @@ std::vector<InvalidCase> invalid_cases() {
       {"comma first", "," + good + "\n", "src.txt:1: bad character", 1, 0},
       {"semicolon", good + ";\n", "src.txt:1: bad character", 1, 0},
       {"NUL byte", good + "\n" + std::string("\0", 1) + "\n" + good, "src.txt:2: bad character", 1, 2},
-      {"binary garbage", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16), "src.txt:1: bad character", 3, 0},
+      {"binary garbage", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16), "src.txt:1: bad character", 3, 0,
+       "src.txt:3: bare CR (lines must end with LF or CRLF)"},
       {"UTF-8 BOM on a later line", good + "\n\xEF\xBB\xBF" + good + "\n", "src.txt:2: bad character", 1, 1},
-      {"old Mac CR line ends", good + "\r" + good + "\r", "src.txt:1: bad character", 1, 0},
+      {"old Mac CR line ends", good + "\r" + good + "\r", "src.txt:1: bare CR (lines must end with LF or CRLF)", 1, 0,
+       "src.txt:1: bare CR (lines must end with LF or CRLF)"},
       {"first of several", good + "\n1\n2\n" + good, "src.txt:2: wrong length", 2, 2},
   };
 }
@@ -488,6 +503,11 @@ TEST(RegistryBuilderText, SkipInvalidCountsAndSkips) {
   for (const InvalidCase& c : invalid_cases()) {
     RegistryBuilder b;
     auto stats = b.add_text("national", ListKind::kDeny, c.text, "src.txt", SourceOptions{.skip_invalid = true});
+    if (!c.skip_message.empty()) {
+      EXPECT_EQ(stats.code(), ErrorCode::kInvalidInput) << c.name;
+      EXPECT_EQ(stats.status().message(), c.skip_message) << c.name;
+      continue;
+    }
     ASSERT_TRUE(stats.ok()) << c.name << ": " << stats.status().message();
     EXPECT_EQ(stats->invalid, c.invalid) << c.name;
     EXPECT_EQ(stats->numbers, c.numbers) << c.name;
@@ -514,6 +534,45 @@ TEST(RegistryBuilderText, LineLongerThanABlockIsRejectedWithoutBuffering) {
       EXPECT_EQ(lenient->lines, final_newline ? 3u : 2u);
       EXPECT_EQ(lenient->invalid, 1u);
       EXPECT_EQ(lenient->numbers, final_newline ? 2u : 1u);
+    }
+  }
+}
+
+// Issue 10: a source with CR line ends (or one stray CR) once read as one invalid line, which
+// skip_invalid skipped: every number but the lines around it left out of the list, silently.
+TEST(RegistryBuilderText, BareCrLineEndingIsAnErrorNotASkippedLine) {
+  TempDir dir;
+  const std::string good = number(943476591);
+  const std::string other = number(740848037);
+  struct BareCase {
+    const char* name;
+    std::string text;
+    std::string message;
+  };
+  const std::string bare = "bare CR (lines must end with LF or CRLF)";
+  const std::vector<BareCase> cases = {
+      {"CR line ends", good + "\r" + other + "\r" + good + "\n", "src.txt:1: " + bare},
+      {"CR at the end of the source", good + "\r\n" + other + "\r", "src.txt:2: " + bare},
+      {"CR before a valid number", good + "\n\r" + other + "\n", "src.txt:2: " + bare},
+      {"CR as a blank line", good + "\n\r\n\r\r\n" + other + "\n", "src.txt:3: " + bare},
+      {"CR ends of a line longer than a block", good + "\n" + [&] {
+         std::string joined;
+         while (joined.size() < (std::size_t{17} << 20)) joined += other + "\r";
+         return joined;
+       }() + "\n", "src.txt:2: " + bare},
+  };
+  for (const BareCase& c : cases) {
+    const fs::path path = dir.file("src.txt", c.text);
+    for (const bool skip : {false, true}) {
+      for (const bool from_file : {false, true}) {
+        RegistryBuilder b;
+        const SourceOptions options{.skip_invalid = skip};
+        auto stats = from_file ? b.add_source("n", ListKind::kDeny, path, options)
+                               : b.add_text("n", ListKind::kDeny, c.text, "src.txt", options);
+        const std::string name = from_file ? path.string() : std::string("src.txt");
+        EXPECT_EQ(stats.code(), ErrorCode::kInvalidInput) << c.name;
+        EXPECT_EQ(stats.status().message(), name + c.message.substr(7)) << c.name << ", skip " << skip;
+      }
     }
   }
 }
@@ -706,6 +765,39 @@ TEST(RegistryBuilderDelta, WorksFromALoadedSnapshot) {
   EXPECT_EQ(next.lists()[0].count, 3010u);
   EXPECT_EQ(loaded->lists()[0].count, 6000u);  // the loaded registry is unchanged
   EXPECT_EQ(list_stems(*loaded, "national"), v);
+}
+
+// Issue 10.7: every engine message that quotes a list name passes it through redact_numbers().
+TEST(RegistryBuilderMessages, NumberLikeListNamesAreRedacted) {
+  RegistryBuilder b;
+  ASSERT_TRUE(b.declare_list("9434765919", ListKind::kDeny).ok());
+  const Status kind = b.declare_list("9434765919", ListKind::kAllow);
+  EXPECT_EQ(kind.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(kind.message(), "list '[redacted]' is a deny list, not an allow list");
+  const std::vector<std::uint32_t> stems = {943476591};
+  const auto removed = b.remove_stems("401-023-2137", stems);
+  ASSERT_FALSE(removed.ok());
+  EXPECT_EQ(removed.status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(removed.status().message(), "no list '[redacted]' to withdraw from");
+  const Registry r = build_or_die(b);
+  const auto unknown = r.require_list("4010232137");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "no list named '[redacted]' in the registry (it has: [redacted])");
+  const auto changes = list_changes(r, r, "4010232137");
+  ASSERT_FALSE(changes.ok());
+  EXPECT_EQ(changes.status().message(), "no list '[redacted]' in either registry");
+}
+
+// Issue 10.3: stem 0 (0000000000) passes modulus 11 but is no patient's: not a registry stem.
+TEST(RegistryBuilderMessages, AllZeroStemIsRefused) {
+  RegistryBuilder b;
+  const std::vector<std::uint32_t> stems = {943476591, 0};
+  const auto added = b.add_stems("national", ListKind::kDeny, stems);
+  ASSERT_FALSE(added.ok());
+  EXPECT_EQ(added.status().code(), ErrorCode::kInvalidArgument);
+  const auto text = b.add_text("national", ListKind::kDeny, "9434765919\n0000000000\n", "zeros.txt");
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().message(), "zeros.txt:2: all zeros");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <roaring/roaring.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -229,6 +230,41 @@ TEST(SnapshotFiles, LoadErrors) {
   }
 }
 
+// Issue 10.9: `optout info /dev/zero` read until memory ran out. A registry path that is not a
+// regular file is refused before a byte is read (a FIFO without a writer must not block either),
+// and a regular file is read no further than its header's file size after the header checks.
+TEST(SnapshotFiles, NonRegularFilesAreRefusedWithoutReadingThem) {
+  TempDir dir;
+  const fs::path fifo = dir.path() / "fifo.optout";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const fs::path& p : {fs::path("/dev/zero"), fs::path("/dev/null"), fifo}) {
+    auto r = load_registry(p);
+    EXPECT_EQ(r.code(), ErrorCode::kIoError) << p;
+    EXPECT_EQ(r.status().message(), p.string() + ": not a regular file");
+  }
+  auto d = load_registry(dir.path());
+  EXPECT_EQ(d.status().message(), dir.path().string() + ": Is a directory");
+}
+
+TEST(SnapshotFiles, HeaderClaimingAHugeSizeIsRefusedBeforeAllocating) {
+  TempDir dir;
+  std::string bytes = encode_registry(sample_registry());
+  for (std::uint64_t claimed : {std::uint64_t{1} << 62, ~std::uint64_t{0}, std::uint64_t{bytes.size()} + 1}) {
+    patch64(bytes, 16, claimed);
+    detail::rewrite_trailer(bytes);
+    const fs::path p = dir.file("huge.optout", bytes);
+    auto r = load_registry(p);
+    EXPECT_EQ(r.code(), ErrorCode::kCorruption) << claimed;
+    EXPECT_EQ(r.status().message(), p.string() + ": file size in the header disagrees with the real size (" +
+                                        std::to_string(bytes.size()) + " bytes): truncated or extended")
+        << claimed;
+  }
+  // A header alone (the file cut after 64 bytes) is refused the same way, from the header.
+  const fs::path cut = dir.file("cut.optout", std::string_view(bytes).substr(0, 100));
+  EXPECT_EQ(load_registry(cut).status().message(),
+            cut.string() + ": file size in the header disagrees with the real size (100 bytes): truncated or extended");
+}
+
 TEST(SnapshotFiles, SaveReplacesAtomicallyAndFailsCleanly) {
   TempDir dir;
   const Registry first = sample_registry();
@@ -350,6 +386,14 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
        "header flags not known to this build"},
       {"reserved header byte", [](std::string& b) { b[50] = 1; }, true, ErrorCode::kCorruption,
        "reserved header bytes are not zero"},
+      // Regression (issue 10, --max-age bypass): a creation time that cannot be aged without
+      // overflow or printed as a date is corruption, not a registry of unknown age.
+      {"created_at before 1970", [](std::string& b) { patch64(b, 24, ~0ULL); }, true, ErrorCode::kCorruption,
+       "creation time out of range (before 1970 or after 9999)"},
+      {"created_at near INT64_MIN", [](std::string& b) { patch64(b, 24, 1ULL << 63); }, true,
+       ErrorCode::kCorruption, "creation time out of range (before 1970 or after 9999)"},
+      {"created_at after 9999", [](std::string& b) { patch64(b, 24, kLatestCreatedAt + 1); }, true,
+       ErrorCode::kCorruption, "creation time out of range (before 1970 or after 9999)"},
       {"section count huge", [](std::string& b) { patch32(b, 32, 1'000'000'000); }, true, ErrorCode::kCorruption,
        "section table runs past the end of the file"},
       {"section count one more", [](std::string& b) { patch32(b, 32, 4); }, true, ErrorCode::kCorruption,

@@ -28,11 +28,13 @@
 
 struct optout_registry {
   optout::Registry registry;
+  std::string path;  // the snapshot's file: no output may replace it
 };
 
 struct optout_index {
   optout::Registry registry;  // shared data, so that the registry handle may be freed first
   optout::OptOutIndex index;
+  std::string registry_path;
 };
 
 namespace {
@@ -195,7 +197,7 @@ optout_status optout_registry_open(const char* path, optout_registry** registry,
     if (path == nullptr) return null_argument("optout_registry_open", "path");
     optout::Result<optout::Registry> loaded = optout::load_registry(path);
     if (!loaded.ok()) return loaded.status();
-    *registry = new optout_registry{std::move(loaded).value()};
+    *registry = new optout_registry{std::move(loaded).value(), path};
     return {};
   });
 }
@@ -238,8 +240,8 @@ optout_status optout_registry_find_list(const optout_registry* registry, const c
     if (registry == nullptr) return null_argument("optout_registry_find_list", "registry");
     if (name == nullptr) return null_argument("optout_registry_find_list", "name");
     if (index == nullptr) return null_argument("optout_registry_find_list", "index");
-    const std::optional<std::size_t> found = registry->registry.find_list(name);
-    if (!found) return {OPTOUT_E_NOT_FOUND, "no list named '" + std::string(name) + "' in the registry"};
+    const optout::Result<std::size_t> found = registry->registry.require_list(name);
+    if (!found.ok()) return found.status();  // the engine's message, which redacts the name
     *index = *found;
     return {};
   });
@@ -294,7 +296,7 @@ optout_status optout_index_create(const optout_registry* registry, const char* c
     }
     optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, apply);
     if (!made.ok()) return made.status();
-    *index = new optout_index{registry->registry, std::move(made).value()};
+    *index = new optout_index{registry->registry, std::move(made).value(), registry->path};
     return {};
   });
 }
@@ -381,10 +383,12 @@ optout_status optout_filter_file(const optout_index* index, const char* input_pa
       if (!fresh.ok()) return fresh;
     }
     job.input = input_path;
+    job.registry_path = index->registry_path;
     job.output = output_path != nullptr ? output_path : "-";
-    job.rejects = options->rejects_path != nullptr ? options->rejects_path : "";
-    job.stats = options->stats_path != nullptr ? options->stats_path : "";
-    job.audit = options->audit_path != nullptr ? options->audit_path : "";
+    // NULL: none; "" is a path the engine refuses (never "none").
+    if (options->rejects_path != nullptr) job.rejects = options->rejects_path;
+    if (options->stats_path != nullptr) job.stats = options->stats_path;
+    if (options->audit_path != nullptr) job.audit = options->audit_path;
     optout::Result<optout::FilterStats> result = optout::run_filter_job(index->registry, index->index, job);
     if (!result.ok()) return result.status();
     copy_stats(*result, stats);
@@ -436,7 +440,10 @@ optout_status optout_registry_export_list(const optout_registry* registry, const
       return {OPTOUT_E_INVALID_ARGUMENT,
               "optout_registry_export_list: unknown format " + std::to_string(static_cast<int>(format))};
     }
-    optout::Result<optout::Destination> out = optout::Destination::open(output_path != nullptr ? output_path : "-");
+    const std::string inputs[] = {registry->path};
+    const std::string outputs[] = {output_path != nullptr ? output_path : "-"};
+    if (optout::Status s = optout::check_distinct_files(inputs, outputs); !s.ok()) return s;
+    optout::Result<optout::Destination> out = optout::Destination::open(outputs[0]);
     if (!out.ok()) return out.status();
     optout::Result<optout::ListExportStats> written = optout::export_list(
         registry->registry, name, static_cast<optout::ListExportFormat>(format), out->sink());

@@ -218,6 +218,7 @@ class ObjectReader {
     } else if (PyFloat_Check(item)) {
       set(i, from_double(PyFloat_AS_DOUBLE(item)));
     } else if (!PyBool_Check(item) && (PyLong_Check(item) || PyIndex_Check(item))) {
+      if (!PyLong_Check(item)) refuse_narrow_scalar(i, item);
       const auto value = py::reinterpret_steal<py::object>(PyNumber_Index(item));
       if (!value) throw py::error_already_set();
       int overflow = 0;
@@ -231,11 +232,91 @@ class ObjectReader {
     }
   }
 
+  // A numpy integer scalar of a dtype narrower than 64 bits, refused as its array would be.
+  static void refuse_narrow_scalar(std::size_t i, PyObject* item) {
+    const py::handle scalar(item);
+    if (!py::hasattr(scalar, "dtype")) return;
+    if (scalar.attr("dtype").attr("itemsize").cast<py::ssize_t>() >= static_cast<py::ssize_t>(sizeof(std::uint64_t))) {
+      return;
+    }
+    throw py::type_error("element " + std::to_string(i) + " is of type " + type_name(item) +
+                         ", too narrow for a 10-digit number: use int, str or a 64-bit numpy integer");
+  }
+
   std::vector<Element> elements_;
   std::string text_;
 };
 
+// The dtypes read as numbers: those that hold every 10-digit integer exactly. float32 holds 24
+// bits (4016045452 becomes 4016045568, another valid number), int32 and uint32 hold 9 or 10 digits
+// at most; a value that reached such a column was already changed, so the array is refused.
+enum class ArrayKind { kUint64, kInt64, kFloat64, kUnicode, kBytes, kObjects };
+
+[[noreturn]] void refuse_dtype(const py::dtype& dtype, const char* why) {
+  throw py::type_error("NHS numbers cannot come from a numpy array of dtype " +
+                       py::str(static_cast<py::object>(dtype)).cast<std::string>() + why +
+                       ": use uint64, int64, float64 (integral values) or strings");
+}
+
+// The kind of a 1-D array, and the array in the form its reader takes (C-contiguous, native byte
+// order): returned as it is when it already is, else converted once by numpy.
+std::pair<ArrayKind, py::array> prepared_array(const py::array& a) {
+  if (a.ndim() != 1) {
+    throw py::type_error("expected a 1-D array of NHS numbers, got " + std::to_string(a.ndim()) + " dimensions");
+  }
+  const py::dtype dtype = a.dtype();
+  const char kind = dtype.kind();
+  const auto size = static_cast<std::size_t>(dtype.itemsize());
+  ArrayKind out;
+  if (kind == 'u' || kind == 'i') {
+    if (size != sizeof(std::uint64_t)) refuse_dtype(dtype, " (too narrow for a 10-digit number)");
+    out = kind == 'u' ? ArrayKind::kUint64 : ArrayKind::kInt64;
+  } else if (kind == 'f') {
+    if (size != sizeof(double)) refuse_dtype(dtype, " (not every 10-digit number is exact in it)");
+    out = ArrayKind::kFloat64;
+  } else if (kind == 'U') {
+    out = ArrayKind::kUnicode;
+  } else if (kind == 'S') {
+    out = ArrayKind::kBytes;
+  } else if (kind == 'O') {
+    out = ArrayKind::kObjects;
+  } else {
+    refuse_dtype(dtype, "");
+  }
+  const char order = dtype.byteorder();
+  const bool native = order == '=' || order == '|' || (order == '<') == (std::endian::native == std::endian::little);
+  if (native && (a.flags() & py::array::c_style)) return {out, a};
+  const py::object native_dtype = native ? static_cast<py::object>(dtype) : dtype.attr("newbyteorder")("=");
+  return {out, py::module_::import("numpy").attr("ascontiguousarray")(a, native_dtype).cast<py::array>()};
+}
+
 }  // namespace
+
+py::tuple parse_array(const py::array& numbers) {
+  const auto [kind, a] = prepared_array(numbers);
+  switch (kind) {
+    case ArrayKind::kUint64: return parse_uint64(a);
+    case ArrayKind::kInt64: return parse_int64(a);
+    case ArrayKind::kFloat64: return parse_float64(a);
+    case ArrayKind::kUnicode: return parse_unicode(a);
+    case ArrayKind::kBytes: return parse_bytes(a);
+    case ArrayKind::kObjects: return parse_objects(a);
+  }
+  throw py::type_error("unknown array kind");
+}
+
+py::array_t<std::uint8_t> classify_array(const OptOutIndex& index, const py::array& numbers) {
+  const auto [kind, a] = prepared_array(numbers);
+  switch (kind) {
+    case ArrayKind::kUint64: return classify_uint64(index, a);
+    case ArrayKind::kInt64: return classify_int64(index, a);
+    case ArrayKind::kFloat64: return classify_float64(index, a);
+    case ArrayKind::kUnicode: return classify_unicode(index, a);
+    case ArrayKind::kBytes: return classify_bytes(index, a);
+    case ArrayKind::kObjects: return classify_objects(index, a);
+  }
+  throw py::type_error("unknown array kind");
+}
 
 py::tuple parse_uint64(const py::array& numbers) {
   const auto in = borrow_array<std::uint64_t>(numbers, 'u', "uint64");

@@ -6,10 +6,11 @@
 // reasons: uint8 array of InvalidReason values; an invalid element has stem 0) and
 // classify_KIND returns the filter's verdicts (uint8 Verdict values), without the stems.
 // The array kinds read their input in place: they take only a C-contiguous array of exactly their
-// dtype in native byte order (the Python layer converts anything else once) and raise TypeError
-// otherwise.
+// dtype in native byte order (parse_array / classify_array convert a strided or byte-swapped one
+// once, and refuse the dtypes that cannot hold NHS numbers) and raise TypeError otherwise.
 //
-//   uint64, int64  10-digit integers; a negative int64 is kBadCharacter (a sign)
+//   uint64, int64  10-digit integers (one leading zero implied, for CHI numbers: below 10^8 is
+//                  kWrongLength, 0 is kAllZeros); a negative int64 is kBadCharacter (a sign)
 //   float64        NaN is missing (kEmpty, as an empty CSV field); an integral value in [0, 2^63)
 //                  is parsed as an integer; any other value (fraction, negative, infinite) is
 //                  kBadCharacter
@@ -51,6 +52,13 @@ std::span<const T> borrow_array(const py::array& a, char kind, const char* what)
   }
   return {static_cast<const T*>(a.data()), static_cast<std::size_t>(a.size())};
 }
+
+// Any 1-D numpy array: the function of its kind below, after one conversion to a C-contiguous
+// native-order array when it is not one. The one place that decides which dtypes hold NHS
+// numbers: uint64, int64, float64, 'U', 'S' and object. Every dtype that cannot hold every 10-digit
+// integer exactly (float16/32, (u)int8..32) is a TypeError, as bool, complex and dates are.
+py::tuple parse_array(const py::array& numbers);
+py::array_t<std::uint8_t> classify_array(const OptOutIndex& index, const py::array& numbers);
 
 py::tuple parse_uint64(const py::array& numbers);
 py::tuple parse_int64(const py::array& numbers);

@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "diagnostics.hpp"
+#include "optout/io.hpp"
 #include "optout/registry.hpp"
 
 namespace optout::cli {
@@ -22,7 +23,7 @@ struct BuildArgs {
   std::vector<std::string> allow;
   std::vector<std::string> add;
   std::vector<std::string> remove;
-  std::string base;
+  std::optional<std::string> base;  // unset: none; "" is refused (check_distinct_files)
   std::string description;
   std::string output;
   bool skip_invalid = false;
@@ -79,10 +80,10 @@ int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* des
     steps.push_back(std::move(step));
   }
 
-  if (steps.empty() && args.base.empty()) {
+  if (steps.empty() && !args.base) {
     return diag.usage_error("no source given: use --list, --allow or --base");
   }
-  if (args.base.empty()) {
+  if (!args.base) {
     for (const Step& step : steps) {
       if (step.kind == StepKind::kAdd || step.kind == StepKind::kRemove) {
         return diag.usage_error(std::string(step.flag) + " needs --base");
@@ -90,9 +91,16 @@ int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* des
     }
   }
 
+  // No empty path, and the snapshot written never replaces a file it is built from.
+  std::vector<std::string> inputs;
+  if (args.base) inputs.push_back(*args.base);
+  for (const Step& step : steps) inputs.push_back(step.file);
+  const std::string outputs[] = {args.output};
+  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
+
   std::optional<Registry> base;
-  if (!args.base.empty()) {
-    auto loaded = load_registry(args.base);
+  if (args.base) {
+    auto loaded = load_registry(*args.base);
     if (!loaded.ok()) return diag.fail(loaded.status());
     base = std::move(loaded).value();
   }

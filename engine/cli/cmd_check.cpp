@@ -16,6 +16,7 @@
 #include "diagnostics.hpp"
 #include "optout/filter.hpp"
 #include "optout/nhs_number.hpp"
+#include "optout/io.hpp"
 #include "optout/registry.hpp"
 #include "output.hpp"
 
@@ -23,7 +24,7 @@ namespace optout::cli {
 namespace {
 
 struct CheckArgs {
-  std::string registry;
+  std::optional<std::string> registry;  // unset: validity only; "" is refused, never "no registry"
   std::vector<std::string> numbers;
   bool json = false;
 };
@@ -137,8 +138,10 @@ int run_check(const CheckArgs& args) {
   const Diagnostics diag("check");
   std::optional<Registry> registry;
   std::optional<OptOutIndex> index;
-  if (!args.registry.empty()) {
-    auto loaded = load_registry(args.registry);
+  if (args.registry) {
+    const std::string inputs[] = {*args.registry};
+    if (Status s = check_distinct_files(inputs, {}); !s.ok()) return diag.fail(s);  // an empty path
+    auto loaded = load_registry(*args.registry);
     if (!loaded.ok()) return diag.fail(loaded.status());
     registry = std::move(loaded).value();
     auto created = OptOutIndex::create(*registry);
@@ -151,9 +154,12 @@ int run_check(const CheckArgs& args) {
     for (const std::string& number : args.numbers) checker.check(trim(number), parse_nhs_number(number));
   } else {
     // Lines as in list sources (the .dat form's trailing comma too); blank lines are skipped.
+    // A bare CR fails the run before that line's result is printed (lines end with LF or CRLF).
     std::string line;
-    while (std::getline(std::cin, line)) {
+    for (std::uint64_t line_no = 1; std::getline(std::cin, line); ++line_no) {
+      if (!std::cin.eof()) line.push_back('\n');  // getline took it; the last line may have none
       const SourceLine source = parse_source_line(line);
+      if (Status s = source_line_status("<stdin>", line_no, source); !s.ok()) return diag.fail(s);
       if (!source.blank) checker.check(trim(line), source.number);
     }
     if (std::cin.bad()) return diag.fail(Status(ErrorCode::kIoError, "<stdin>: read error"));
@@ -166,7 +172,7 @@ int run_check(const CheckArgs& args) {
       for (const ListInfo& info : registry->lists()) {
         lists.push_back({{"name", info.name}, {"kind", list_kind_name(info.kind)}});
       }
-      registry_json = {{"file", args.registry},
+      registry_json = {{"file", *args.registry},
                        {"created_at", iso8601_utc(registry->created_at())},
                        {"digest", registry->digest().hex()},
                        {"lists", std::move(lists)}};

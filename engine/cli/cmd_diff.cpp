@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "diagnostics.hpp"
+#include "optout/commit.hpp"
 #include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
@@ -23,8 +24,8 @@ struct DiffArgs {
   std::string old_file;
   std::string new_file;
   std::string list;
-  std::string added_file;
-  std::string withdrawn_file;
+  std::optional<std::string> added_file;  // unset: none; "" is refused (check_distinct_files)
+  std::optional<std::string> withdrawn_file;
   bool json = false;
 };
 
@@ -49,8 +50,9 @@ nlohmann::json registry_json(const std::string& file, const Registry& registry) 
           {"digest", registry.digest().hex()}};
 }
 
-// Numbers go only to files the user named: one 10-digit number per line, written atomically.
-Status write_numbers(const std::string& path, std::span<const std::uint32_t> stems) {
+// Numbers go only to files the user named: one 10-digit number per line, staged in a temporary
+// file until every file of the run is complete (see put_all_in_place()).
+Result<AtomicFile> stage_numbers(const std::string& path, std::span<const std::uint32_t> stems) {
   std::string text;
   text.reserve(stems.size() * 11);
   char buffer[kMaxFormattedBytes];
@@ -58,18 +60,21 @@ Status write_numbers(const std::string& path, std::span<const std::uint32_t> ste
     text.append(buffer, format_nhs_number(stem, buffer));
     text += '\n';
   }
-  auto file = AtomicFile::create(path);
+  Result<AtomicFile> file = AtomicFile::create(path);
   if (!file.ok()) return file.status();
   if (Status s = file->write_all(text); !s.ok()) return s;
-  return file->commit(/*durable=*/true);
+  return file;
 }
 
 int run_diff(const DiffArgs& args, bool list_given) {
   const Diagnostics diag("diff");
-  const bool write_files = !args.added_file.empty() || !args.withdrawn_file.empty();
-  if (!args.added_file.empty() && args.added_file == args.withdrawn_file) {
-    return diag.usage_error("--added and --withdrawn name the same file");
+  const bool write_files = args.added_file || args.withdrawn_file;
+  const std::string inputs[] = {args.old_file, args.new_file};
+  std::vector<std::string> outputs;
+  for (const std::optional<std::string>* file : {&args.added_file, &args.withdrawn_file}) {
+    if (*file) outputs.push_back(**file);
   }
+  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
 
   auto older = load_registry(args.old_file);
   if (!older.ok()) return diag.fail(older.status());
@@ -95,12 +100,19 @@ int run_diff(const DiffArgs& args, bool list_given) {
       if (!found.ok()) return diag.fail(found.status());
       changes = std::move(found).value();
     }
-    if (!args.added_file.empty()) {
-      if (Status s = write_numbers(args.added_file, changes.added); !s.ok()) return diag.fail(s);
+    // Both files appear, or neither: a failed second file never leaves the first looking complete.
+    std::vector<AtomicFile> files;
+    for (const auto& [path, stems] : {std::pair{&args.added_file, &changes.added},
+                                      std::pair{&args.withdrawn_file, &changes.withdrawn}}) {
+      if (!*path) continue;
+      Result<AtomicFile> file = stage_numbers(**path, *stems);
+      if (!file.ok()) return diag.fail(file.status());
+      files.push_back(std::move(file).value());
     }
-    if (!args.withdrawn_file.empty()) {
-      if (Status s = write_numbers(args.withdrawn_file, changes.withdrawn); !s.ok()) return diag.fail(s);
-    }
+    std::vector<std::unique_ptr<StagedResult>> staged;
+    std::vector<StagedResult*> results;
+    for (AtomicFile& file : files) results.push_back(staged.emplace_back(staged_file(file)).get());
+    if (Status s = put_all_in_place(results); !s.ok()) return diag.fail(s);
   }
 
   if (args.json) {

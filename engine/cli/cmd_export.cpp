@@ -1,6 +1,7 @@
 // optout export: one list of a snapshot → a Roaring bitmap, text or the Check service's .dat form,
 // for Spark, Java, Go and other systems.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,16 +19,19 @@ namespace {
 struct ExportArgs {
   std::string registry;
   std::string list;
-  std::string output;
+  std::optional<std::string> output;  // unset: standard output; "" is refused by the engine
   std::string format = list_export_format_name(ListExportFormat::kRoaring);
   bool quiet = false;
 };
 
 int run_export(const ExportArgs& args) {
   const Diagnostics diag("export");
+  const std::string inputs[] = {args.registry};
+  const std::string outputs[] = {args.output.value_or("-")};
+  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
   Result<Registry> registry = load_registry(args.registry);
   if (!registry.ok()) return diag.fail(registry.status());
-  Result<Destination> output = Destination::open(args.output);
+  Result<Destination> output = Destination::open(outputs[0]);
   if (!output.ok()) return diag.fail(output.status());
   const ListExportFormat format = *list_export_format_from_name(args.format);  // checked by the parser
   Result<ListExportStats> stats = export_list(*registry, args.list, format, output->sink());

@@ -27,10 +27,11 @@ struct FilterArgs {
   CsvArgs csv;
   std::string registry;
   std::vector<std::string> apply;
-  std::string output;
-  std::string rejects;
-  std::string stats;
-  std::string audit;
+  // Unset: standard output / none. Given as "" (an unset variable): the engine refuses it.
+  std::optional<std::string> output;
+  std::optional<std::string> rejects;
+  std::optional<std::string> stats;
+  std::optional<std::string> audit;
   std::optional<std::string> max_age;
   std::optional<std::string> max_rejected;
   bool quiet = false;
@@ -105,10 +106,11 @@ int run_filter(const FilterArgs& args) {
   }
 
   job.input = args.csv.input;
-  job.output = args.output;
+  job.output = args.output.value_or("-");
   job.rejects = args.rejects;
   job.stats = args.stats;
   job.audit = args.audit;
+  job.registry_path = args.registry;
   Progress progress(!args.quiet && isatty(STDERR_FILENO) == 1);
   job.options.progress = [&](const FilterProgress& p) { progress.update(p); };
 
@@ -125,7 +127,7 @@ int run_filter(const FilterArgs& args) {
   if (!stats.ok()) {
     const int code = diag.fail(stats.status());
     // A usage error is found before anything is written.
-    if (code != kExitUsage && (args.output.empty() || args.output == "-")) {
+    if (code != kExitUsage && job.output == "-") {
       diag.error("run failed: the output written to standard output is incomplete");
     }
     return code;

@@ -15,7 +15,7 @@ namespace {
 
 struct NumbersArgs {
   CsvArgs csv;
-  std::string output;
+  std::optional<std::string> output;  // unset: standard output; "" is refused by the engine
   std::string format = "text";
   bool quiet = false;
 };
@@ -35,9 +35,12 @@ int run_numbers(const NumbersArgs& args) {
   if (!options.ok()) return diag.fail(options.status());
   const NumbersFormat format = args.format == "mesh" ? NumbersFormat::kMesh : NumbersFormat::kText;
 
+  const std::string inputs[] = {args.csv.input};
+  const std::string outputs[] = {args.output.value_or("-")};
+  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
   Result<std::unique_ptr<ByteSource>> input = open_file_source(args.csv.input);
   if (!input.ok()) return diag.fail(input.status());
-  Result<Destination> output = Destination::open(args.output);
+  Result<Destination> output = Destination::open(outputs[0]);
   if (!output.ok()) return diag.fail(output.status());
   Result<NumbersStats> stats = write_numbers(**input, output->sink(), *options, format);
   Status outcome = stats.ok() ? Status() : stats.status();

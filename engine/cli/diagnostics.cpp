@@ -3,54 +3,12 @@
 #include <cstdio>
 
 namespace optout::cli {
-namespace {
-
-// A digit run this long may be an NHS number (or part of one); shorter runs are counts, line
-// numbers and option values, which messages need.
-constexpr std::size_t kRedactDigits = 6;
-
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-}  // namespace
-
 int exit_code(const Status& status) noexcept {
   switch (status.code()) {
     case ErrorCode::kOk: return kExitSuccess;
     case ErrorCode::kInvalidArgument: return kExitUsage;
     default: return kExitFailure;
   }
-}
-
-std::string redact_numbers(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!is_digit(text[i])) {
-      out += text[i++];
-      continue;
-    }
-    // A run: digits, with single separators between digits.
-    std::size_t end = i;
-    std::size_t digits = 0;
-    while (end < text.size()) {
-      if (is_digit(text[end])) {
-        ++digits;
-        ++end;
-      } else if ((text[end] == ' ' || text[end] == '-') && end + 1 < text.size() && is_digit(text[end + 1])) {
-        ++end;
-      } else {
-        break;
-      }
-    }
-    if (digits >= kRedactDigits) {
-      out += "[redacted]";
-    } else {
-      out.append(text.substr(i, end - i));
-    }
-    i = end;
-  }
-  return out;
 }
 
 Diagnostics::Diagnostics(std::string command)

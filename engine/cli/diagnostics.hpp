@@ -22,10 +22,9 @@ inline constexpr int kExitUsage = 2;    // the command line is wrong: fix it and
 // command line the engine cannot use, e.g. a bad list name); 1 otherwise.
 int exit_code(const Status& status) noexcept;
 
-// Replaces each run of 6 or more digits (single spaces or '-' between digits count as part of the
-// run, so "943 476 5919" is one run) with "[redacted]". Used on text that may echo what the user
-// typed, such as CLI11's parse errors, which can quote an argument that is an NHS number.
-std::string redact_numbers(std::string_view text);
+// CLI11's parse errors can quote an argument that is an NHS number: they go through the engine's
+// redact_numbers() (status.hpp), the one redaction rule.
+using optout::redact_numbers;
 
 class Diagnostics {
  public:

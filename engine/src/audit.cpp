@@ -1,12 +1,17 @@
 #include "optout/audit.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "optout/version.hpp"
@@ -49,16 +54,100 @@ std::string filter_stats_json(const FilterStats& stats) {
   return j.dump();
 }
 
-std::string audit_record_json(const RunContext& context, const FilterStats* stats,
-                              const Status& outcome) {
+std::string new_run_id() {
+  // Letters only: hex digits can make a run of 10 digits, which would look like an NHS number.
+  std::random_device entropy;
+  std::uniform_int_distribution<int> letter(0, 25);
+  std::string id(kRunIdLetters, 'a');
+  for (char& c : id) c = static_cast<char>('a' + letter(entropy));
+  return id;
+}
+
+FilterStats add_pieces(const std::vector<PieceAccount>& pieces) {
+  FilterStats total;
+  const std::string* last_cut_input = nullptr;
+  for (const PieceAccount& p : pieces) {
+    total.rows += p.stats.rows;
+    total.kept += p.stats.kept;
+    total.removed += p.stats.removed;
+    total.rejected += p.stats.rejected;
+    for (std::size_t i = 0; i < std::size(total.rejected_by_reason); ++i) {
+      total.rejected_by_reason[i] += p.stats.rejected_by_reason[i];
+    }
+    total.bytes_out += p.stats.bytes_out;
+    total.bytes_rejected += p.stats.bytes_rejected;
+    // Each piece of a cut file read the header again before its range: count the header once.
+    const bool header_again = p.cut && last_cut_input != nullptr && *last_cut_input == p.input;
+    total.bytes_in += header_again && p.stats.bytes_in >= p.header_bytes ? p.stats.bytes_in - p.header_bytes
+                                                                          : p.stats.bytes_in;
+    last_cut_input = p.cut ? &p.input : nullptr;
+    total.threads = std::max(total.threads, p.stats.threads);
+  }
+  return total;
+}
+
+namespace {
+
+nlohmann::ordered_json pieces_json(const std::vector<PieceAccount>& pieces) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const PieceAccount& p : pieces) {
+    nlohmann::ordered_json j;
+    j["input"] = p.input;
+    j["output"] = p.output;
+    if (p.cut) {
+      j["offset"] = p.offset;
+      j["length"] = p.length;
+      j["first_line"] = p.first_line;
+    }
+    j["rows"] = p.stats.rows;
+    j["kept"] = p.stats.kept;
+    j["removed"] = p.stats.removed;
+    j["rejected"] = p.stats.rejected;
+    j["output_bytes"] = p.stats.bytes_out;
+    j["output_xxh3_128"] = p.stats.output_digest ? nlohmann::ordered_json(p.stats.output_digest->hex())
+                                                 : nlohmann::ordered_json(nullptr);
+    list.push_back(std::move(j));
+  }
+  return list;
+}
+
+// Names come from the command line and may hold any bytes: never fail on bad UTF-8.
+std::string dump(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string pieces_stats_json(const FilterStats& total, const std::vector<PieceAccount>& pieces) {
+  nlohmann::ordered_json j;
+  j["rows"] = total.rows;
+  j["kept"] = total.kept;
+  j["removed"] = total.removed;
+  j["rejected"] = total.rejected;
+  j["rejected_by_reason"] = reasons_json(total);
+  j["bytes_in"] = total.bytes_in;
+  j["bytes_out"] = total.bytes_out;
+  j["bytes_rejected"] = total.bytes_rejected;
+  j["seconds"] = total.seconds;
+  j["mb_per_second"] = total.seconds > 0 ? static_cast<double>(total.bytes_in) / 1e6 / total.seconds : 0.0;
+  j["pieces"] = pieces_json(pieces);
+  return dump(j);
+}
+
+std::string audit_record_json(const RunContext& context, const FilterStats* stats, RunOutcome outcome,
+                              ErrorCode error) {
   nlohmann::ordered_json j;
   j["tool"] = "optout";
   j["version"] = kVersion;
+  if (!context.run_id.empty()) j["run_id"] = context.run_id;
   j["started_at"] = iso8601_utc(context.started_at);
   j["finished_at"] = iso8601_utc(context.finished_at);
-  j["outcome"] = outcome.ok() ? "ok" : "failed";
-  if (!outcome.ok()) j["error"] = error_code_name(outcome.code());
+  j["outcome"] = outcome == RunOutcome::kCommitting ? "committing" : outcome == RunOutcome::kOk ? "ok" : "failed";
+  if (outcome == RunOutcome::kFailed) {
+    j["error"] = error_code_name(error == ErrorCode::kOk ? ErrorCode::kInternal : error);
+  }
   j["input"] = context.input_name;
+  if (!context.inputs.empty()) j["inputs"] = context.inputs;
   j["registry_digest"] = context.registry_digest.hex();
   j["registry_created_at"] = iso8601_utc(context.registry_created_at);
   j["lists_applied"] = context.lists_applied;
@@ -68,27 +157,76 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
     j["kept"] = stats->kept;
     j["removed"] = stats->removed;
     j["rejected"] = stats->rejected;
-    j["output"] = context.output_name;
+  }
+  if (!context.output_name.empty()) j["output"] = context.output_name;
+  if (stats != nullptr) {
     j["output_bytes"] = stats->bytes_out;
     if (stats->output_digest) j["output_xxh3_128"] = stats->output_digest->hex();
+    if (!context.pieces.empty()) j["pieces"] = pieces_json(context.pieces);
   }
-  // Names come from the command line and may hold any bytes: never fail on bad UTF-8.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump(j);
 }
 
-Status append_line(const std::filesystem::path& path, const std::string& line) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + std::strerror(errno));
-  const std::string record = line + "\n";
-  const ssize_t n = ::write(fd, record.data(), record.size());
-  const int write_errno = errno;
-  const bool closed = ::close(fd) == 0;
-  if (n != static_cast<ssize_t>(record.size())) {
-    return Status(ErrorCode::kIoError, path.string() + ": write failed: " +
-                                           (n < 0 ? std::strerror(write_errno) : "short write"));
+std::string audit_record_json(const RunContext& context, const FilterStats* stats, const Status& outcome) {
+  return audit_record_json(context, stats, outcome.ok() ? RunOutcome::kOk : RunOutcome::kFailed, outcome.code());
+}
+
+namespace {
+
+// Writes all of bytes at the end of fd (O_APPEND); false with errno on failure, or EIO for a
+// write that makes no progress.
+bool write_fully(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  if (!closed) return Status(ErrorCode::kIoError, path.string() + ": close failed: " + std::strerror(errno));
-  return Status();
+  return true;
+}
+
+}  // namespace
+
+Status append_line(const std::filesystem::path& path, const std::string& line) {
+  const std::string name = path.string();
+  if (name.empty()) return Status(ErrorCode::kInvalidArgument, "an empty audit path: give a file name");
+  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return Status(ErrorCode::kIoError, name + ": cannot open: " + std::strerror(errno));
+  // Every appender holds the lock from reading the old size to a truncation back to it: without
+  // it, a failed append could truncate away a record another run appended meanwhile.
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return Status(ErrorCode::kIoError, name + ": cannot lock: " + why);
+  }
+  std::string record;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return Status(ErrorCode::kIoError, name + ": cannot stat: " + why);
+  }
+  char last = '\n';
+  if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) != 1) last = '\n';
+  if (last != '\n') record += '\n';  // a torn line before: start a line of our own
+  record += line;
+  record += '\n';
+  Status status;
+  if (!write_fully(fd, record)) {
+    status = Status(ErrorCode::kIoError, name + ": write failed: " + std::strerror(errno));
+    if (::ftruncate(fd, st.st_size) != 0) {
+      status = Status(ErrorCode::kIoError, status.message() + "; a partial record is left, it could not be "
+                                                              "truncated back: " + std::strerror(errno));
+    }
+  }
+  if (::close(fd) != 0 && status.ok()) {  // closing also releases the lock
+    status = Status(ErrorCode::kIoError, name + ": close failed: " + std::strerror(errno));
+  }
+  return status;
 }
 
 std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
@@ -103,6 +241,15 @@ std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
 }
 
 Status check_registry_age(const Registry& registry, std::int64_t max_age_seconds, std::int64_t now) {
+  if (max_age_seconds < 0) return Status(ErrorCode::kInvalidArgument, "the maximum age cannot be negative");
+  if (now < 0 || now > kLatestCreatedAt) return Status(ErrorCode::kInvalidArgument, "the current time is out of range");
+  // created_at is within 0..kLatestCreatedAt (load and build refuse others), so neither
+  // difference below can overflow for any now.
+  if (registry.created_at() > now && registry.created_at() - now > kClockSkewSeconds) {
+    return Status(ErrorCode::kStaleRegistry,
+                  "the registry claims to be built " + iso8601_utc(registry.created_at()) +
+                      ", in the future (a wrong clock?): its age is unknown, so it cannot pass a maximum age");
+  }
   const std::int64_t age = now - registry.created_at();
   if (age <= max_age_seconds) return Status();
   return Status(ErrorCode::kStaleRegistry,

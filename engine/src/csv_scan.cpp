@@ -10,6 +10,7 @@ const char* scan_error_text(ScanError error) noexcept {
     case ScanError::kQuoteInUnquotedField: return "quote inside an unquoted field";
     case ScanError::kTextAfterClosingQuote: return "text after the closing quote of a field";
     case ScanError::kUnterminatedQuote: return "unterminated quoted field";
+    case ScanError::kBareCr: return "bare CR outside quotes (lines must end with LF or CRLF)";
   }
   return "malformed record";
 }

@@ -6,7 +6,9 @@
 // record ends. RFC 4180's doubled quotes need no special case: "" toggles the state twice.
 // The same masks check that every quote opens at a field start and every closing quote is followed
 // by a delimiter, the record end or another quote ("" inside a field), so malformed quoting is an
-// error instead of a silent mis-split.
+// error instead of a silent mis-split. Records end with LF or CRLF only: a CR outside quotes that
+// is not followed by LF (a classic Mac line ending, or a CR ending the input) is an error too,
+// never a record end nor data, because a reader that split there would see other rows.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +30,7 @@ enum class ScanError : std::uint8_t {
   kQuoteInUnquotedField,  // a '"' that is not at the start of a field
   kTextAfterClosingQuote, // a closing '"' followed by something other than delimiter / end of record
   kUnterminatedQuote,     // the input ended inside a quoted field
+  kBareCr,                // a CR outside quotes not followed by LF (the input's last byte included)
 };
 
 const char* scan_error_text(ScanError error) noexcept;

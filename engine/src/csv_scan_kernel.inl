@@ -69,7 +69,8 @@ inline std::uint64_t prefix_xor(std::uint64_t x) noexcept {
 // record's bytes [begin, end) (terminator included) and, when the record has a field number
 // `column` (0-based), that field's raw bytes [field_begin, field_end) (quotes included, the CR of a
 // CRLF terminator excluded); it returns false to stop the scan early. Stops at the first
-// malformed record.
+// malformed record: a misplaced quote, an unterminated quoted field, or a bare CR (a CR outside
+// quotes that no LF follows, the input's last byte included when at_end).
 template <typename OnRecord>
 ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char delimiter,
                          std::size_t column, OnRecord&& on_record) {
@@ -96,11 +97,13 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
     const ChunkMasks m = classify_chunk(p, delimiter);
     std::uint64_t delims = m.delim;
     std::uint64_t ends = m.lf;
-    std::uint64_t bad = 0;
     std::uint64_t bad_open = 0;
+    std::uint64_t bad_close = 0;
+    std::uint64_t outside = ~std::uint64_t{0};
     if ((m.quote | inside_carry | close_carry) != 0) {
       const std::uint64_t inside = prefix_xor(m.quote) ^ inside_carry;
       inside_carry = std::uint64_t(std::int64_t(inside) >> 63);
+      outside = ~inside;
       delims &= ~inside;
       ends &= ~inside;
       // LFs inside quoted fields count as lines too (record ends are counted as they are walked).
@@ -110,11 +113,9 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
       // Quote checks. A byte past the data counts as the end of input, where a closing quote may
       // stand; the byte after the chunk is looked at directly.
       std::uint64_t next_ok_bit63 = 1;  // what may follow a closing quote at bit 63
-      std::uint64_t next_lf_bit63 = 1;  // whether an LF (or the end) follows a CR at bit 63
       if (avail > 64) {
         const char c = data[base + 64];
         next_ok_bit63 = (c == delimiter || c == '\n' || c == '\r' || c == '"') ? 1 : 0;
-        next_lf_bit63 = c == '\n' ? 1 : 0;
       }
       const std::uint64_t opens = m.quote & inside;
       const std::uint64_t closes = m.quote & ~inside;
@@ -124,12 +125,22 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
       const std::uint64_t past_end = ~valid;
       const std::uint64_t may_follow_close =
           ((m.delim | m.lf | m.cr | m.quote | past_end) >> 1) | (next_ok_bit63 << 63);
-      const std::uint64_t lf_follows = ((m.lf | past_end) >> 1) | (next_lf_bit63 << 63);
       bad_open = opens & ~(after_boundary | after_close) & valid;
-      const std::uint64_t bad_close = closes & ~may_follow_close;
-      const std::uint64_t bad_cr = after_close & m.cr & ~inside & ~lf_follows;
-      bad = (bad_open | bad_close | bad_cr) & valid;
+      bad_close = closes & ~may_follow_close & valid;
     }
+    // A CR outside quotes must be the CR of a CRLF. Every chunk pays for the CR mask, a shift and
+    // a mask (CRLF files have a CR in every record); only a CR that no LF follows within the chunk
+    // takes the branch: a bare CR, or one at bit 63 (one chunk per ~line length of a CRLF file),
+    // whose LF must be the next chunk's first byte. Past the block's end is the end of input when
+    // at_end (a CR there is bare; the tail past the data is zeros); a block that is not the last
+    // ends right after an LF, so no CR ends it.
+    std::uint64_t bare_cr = m.cr & ~(m.lf >> 1);
+    if (bare_cr != 0) {
+      std::uint64_t lf_after_bit63 = at_end ? 0 : 1;
+      if (avail > 64) lf_after_bit63 = data[base + 64] == '\n' ? 1 : 0;
+      bare_cr &= outside & ~(lf_after_bit63 << 63);
+    }
+    const std::uint64_t bad = bad_open | bad_close | bare_cr;
     // Outside quotes every delimiter and LF is structural (the common, quote-free chunk).
     field_start_carry = ((delims | ends) >> 63) & 1;
 
@@ -168,8 +179,10 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
     }
     if (bad != 0) {
       const std::uint64_t first = bad & (~bad + 1);
-      outcome.error = (bad_open & first) ? ScanError::kQuoteInUnquotedField
-                                         : ScanError::kTextAfterClosingQuote;
+      // Each bit is one byte: a CR, or a quote (bad_open, bad_close).
+      outcome.error = (bare_cr & first)    ? ScanError::kBareCr
+                      : (bad_open & first) ? ScanError::kQuoteInUnquotedField
+                                           : ScanError::kTextAfterClosingQuote;
       outcome.error_record_begin = record_begin;
       return outcome;
     }
@@ -180,11 +193,7 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
       outcome.error_record_begin = record_begin;
       return outcome;
     }
-    if (field_no == column) {
-      field_end = size;
-      // A CR just before the end of input is treated as the CR of a cut-off CRLF.
-      if (field_end > field_begin && data[field_end - 1] == '\r') --field_end;
-    }
+    if (field_no == column) field_end = size;  // a CR cannot end the input (a bare CR)
     (void)on_record(record_begin, size, field_begin, field_end, field_no >= column);
   }
   return outcome;

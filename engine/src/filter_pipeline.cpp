@@ -11,11 +11,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <atomic>
 #include <chrono>
 #include <thread>
 
+#include "csv_header.hpp"
 #include "csv_scan.hpp"
 #include "filter_block.hpp"
 #include "number_lines.hpp"
@@ -79,18 +81,29 @@ class BlockReader {
         b.size = cut;
         return;
       }
-      // Not one whole record in the block: grow it, up to the record limit.
+      // Not one whole record in the block: grow it, up to the record limit. The limits are
+      // validated (at most 1 GiB), but the arithmetic saturates anyway: an unchecked limit near
+      // SIZE_MAX made max_record_ + 1 wrap to 0 and this loop spin without reading (issue 15.4).
       if (b.size > max_record_) {
         b.input_error = Status(ErrorCode::kLimitExceeded, "");  // the writer adds the line
         b.size = 0;
         finished_ = true;
         return;
       }
-      ensure_capacity(b, std::min(b.capacity * 2, max_record_ + 1));
+      ensure_capacity(b, grown_capacity(b.capacity));
     }
   }
 
  private:
+  // Twice capacity, capped at max_record_ + 1 (enough to see that a record is over the limit),
+  // without overflow; always more than capacity while capacity <= max_record_.
+  std::size_t grown_capacity(std::size_t capacity) const {
+    constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+    const std::size_t doubled = capacity > kMax / 2 ? kMax : capacity * 2;
+    const std::size_t cap = max_record_ == kMax ? kMax : max_record_ + 1;
+    return std::min(doubled, cap);
+  }
+
   static void ensure_capacity(Block& b, std::size_t capacity) {
     if (b.capacity >= capacity) return;
     auto data = std::make_unique_for_overwrite<char[]>(capacity);
@@ -108,61 +121,6 @@ class BlockReader {
   bool finished_ = false;
   std::uint64_t bytes_read_ = 0;
 };
-
-// The header's field names, the byte offset where the data starts, and whether it was malformed.
-struct Header {
-  std::vector<std::string> names;
-  std::size_t end = 0;
-  detail::ScanError error = detail::ScanError::kNone;
-};
-
-Header read_header(const char* data, std::size_t size, bool at_end, char delimiter) {
-  Header header;
-  header.error = detail::scan_records(data, size, at_end, delimiter, 0,
-                                      [&](std::size_t, std::size_t end, std::size_t, std::size_t, bool) {
-                                        header.end = end;
-                                        return false;
-                                      }).error;
-  if (header.end == 0) return header;
-  header.error = detail::ScanError::kNone;  // only the header's own bytes matter
-  // One scan per field keeps a single CSV reader in the engine; headers are small.
-  for (std::size_t k = 0;; ++k) {
-    bool found = false;
-    (void)detail::scan_records(
-        data, header.end, true, delimiter, k,
-        [&](std::size_t, std::size_t, std::size_t field_begin, std::size_t field_end, bool has) {
-          if (has) {
-            std::string name = detail::unquote_field({data + field_begin, field_end - field_begin});
-            header.names.push_back(std::move(name));
-            found = true;
-          }
-          return false;
-        });
-    if (!found) break;
-  }
-  return header;
-}
-
-Result<std::size_t> resolve_column(const Header& header, const FilterOptions& options,
-                                   const std::string& input) {
-  if (options.column_index > 0) {
-    if (options.has_header && options.column_index > header.names.size()) {
-      return Status(ErrorCode::kNotFound, input + ": the header has " +
-                                              std::to_string(header.names.size()) +
-                                              " columns, fewer than column " +
-                                              std::to_string(options.column_index));
-    }
-    return options.column_index - 1;
-  }
-  for (std::size_t k = 0; k < header.names.size(); ++k) {
-    if (header.names[k] == options.column_name) return k;
-  }
-  std::string names;
-  for (const std::string& name : header.names) names += (names.empty() ? "" : ", ") + name;
-  return Status(ErrorCode::kNotFound, input + ": no column named '" + options.column_name +
-                                          "' in the header (it has: " + names + ")");
-}
-
 
 // Writes [header] + pieces of data to sink, counting (and optionally hashing) the bytes.
 class PieceWriter {
@@ -219,11 +177,30 @@ Status validate_filter_options(const FilterOptions& options) {
   if (by_name && !options.has_header) {
     return Status(ErrorCode::kInvalidArgument, "a column name needs a header; use a column position");
   }
+  // A "name" that could be an NHS number would match the first line of a headerless extract,
+  // whose data row would then be copied out unchecked as the header.
+  if (by_name && redact_numbers(options.column_name) != options.column_name) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the column name looks like a number (6 or more digits), not a column's name");
+  }
+  if (options.column_index > kColumnIndexLimit) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the column position must be at most " + std::to_string(kColumnIndexLimit));
+  }
   if (options.delimiter == '"' || options.delimiter == '\n' || options.delimiter == '\r') {
     return Status(ErrorCode::kInvalidArgument, "the delimiter cannot be a quote, CR or LF");
   }
-  if (options.max_record_bytes == 0) {
-    return Status(ErrorCode::kInvalidArgument, "the record limit must be at least 1 byte");
+  // Spelled "1 GiB": 1073741824 has 10 digits, and no message shows a run that could be an NHS number.
+  static_assert(kBlockBytesLimit == std::size_t{1} << 30 && kRecordBytesLimit == std::size_t{1} << 30);
+  if (options.block_bytes == 0 || options.block_bytes > kBlockBytesLimit) {
+    return Status(ErrorCode::kInvalidArgument, "the block size must be from 1 byte to 1 GiB");
+  }
+  if (options.max_record_bytes == 0 || options.max_record_bytes > kRecordBytesLimit) {
+    return Status(ErrorCode::kInvalidArgument, "the record limit must be from 1 byte to 1 GiB");
+  }
+  if (options.threads > kThreadsLimit) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the thread count must be at most " + std::to_string(kThreadsLimit) + " (0: every core)");
   }
   if (options.max_rejected_fraction &&
       !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
@@ -232,9 +209,12 @@ Status validate_filter_options(const FilterOptions& options) {
   return Status();
 }
 
+// Slot 0 (missing field), then one per InvalidReason: a reason appended must fit.
+static_assert(std::size(FilterStats{}.rejected_by_reason) == static_cast<std::size_t>(kLastInvalidReason) + 1);
+
 const char* rejected_reason_name(std::size_t index) noexcept {
   if (index == kMissingField) return "missing field";
-  if (index <= static_cast<std::size_t>(InvalidReason::kWrongCheckDigit)) {
+  if (index <= static_cast<std::size_t>(kLastInvalidReason)) {
     return invalid_reason_text(static_cast<InvalidReason>(index));
   }
   return "unknown";
@@ -269,29 +249,29 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
     }
     return first->input_error;
   }
-  // A UTF-8 byte-order mark is an encoding marker, not data: it is copied to the output ahead of
-  // the records and never read as part of a field (Excel writes BOM + "quoted,header").
-  constexpr std::string_view kBom = "\xEF\xBB\xBF";
-  const std::size_t bom = std::string_view(first->data.get(), first->size).starts_with(kBom) ? kBom.size() : 0;
+  const std::string_view first_bytes(first->data.get(), first->size);
+  if (Status s = detail::check_text_input(first_bytes, input); !s.ok()) return s;
+  const detail::HeaderRecord header =
+      detail::find_header(first->data.get(), first->size, first->at_end, options.delimiter);
   std::size_t column = options.column_index > 0 ? options.column_index - 1 : 0;
-  first->skip = bom;
+  first->skip = header.bom;
   if (options.has_header) {
-    if (first->size == bom) {
+    if (first->size == header.bom) {
       return Status(ErrorCode::kInvalidInput, input + ": empty input: expected a header record");
     }
-    const Header header =
-        read_header(first->data.get() + bom, first->size - bom, first->at_end, options.delimiter);
     if (header.end == 0) {
       return Status(ErrorCode::kInvalidInput, input + ":1: " + detail::scan_error_text(header.error));
     }
     // The header obeys the record limit like any record, whatever the block size.
-    if (header.end > options.max_record_bytes) {
+    if (header.end - header.bom > options.max_record_bytes) {
       return Status(ErrorCode::kLimitExceeded, record_too_long(input, 1, options.max_record_bytes));
     }
-    Result<std::size_t> resolved = resolve_column(header, options, input);
+    const std::vector<std::string> names =
+        detail::header_names(first_bytes.substr(header.bom, header.end - header.bom), options.delimiter);
+    Result<std::size_t> resolved = resolve_column(names, options, input);
     if (!resolved.ok()) return resolved.status();
     column = *resolved;
-    first->skip += header.end;
+    first->skip = header.end;
   }
   const std::string_view header_bytes(first->data.get(), first->skip);
   const std::uint64_t header_lines = detail::count_byte(header_bytes.data(), header_bytes.size(), '\n');

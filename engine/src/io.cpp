@@ -51,17 +51,53 @@ class FdSource final : public ByteSource {
   std::string name_;
 };
 
-// An FdSource that closes its file when done.
+// What identifies a regular file's contents without reading them: where it is, its size and its
+// modification time. Equal before and after a read: nothing was written to it in between (to the
+// kernel's timestamp granularity).
+struct FileIdentity {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  timespec mtime{};
+  friend bool operator==(const FileIdentity& a, const FileIdentity& b) noexcept {
+    return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.tv_sec == b.mtime.tv_sec &&
+           a.mtime.tv_nsec == b.mtime.tv_nsec;
+  }
+};
+
+FileIdentity identity_of(const struct stat& st) { return {st.st_dev, st.st_ino, st.st_size, st.st_mtim}; }
+
+// An FdSource that closes its file when done. A regular file is checked at its end: the bytes read
+// must be the size it had when opened, and fstat must still show that size and modification time.
+// A file cut short or appended to while it was read would otherwise pass as complete, its last
+// record possibly cut off mid-field (issue 15.5). Pipes and devices cannot be checked this way.
 class OwnedFdSource final : public ByteSource {
  public:
-  OwnedFdSource(int fd, std::string name) : fd_(fd), source_(fd, std::move(name)) {}
+  OwnedFdSource(int fd, std::string name, std::optional<FileIdentity> opened)
+      : fd_(fd), source_(fd, std::move(name)), opened_(opened) {}
   ~OwnedFdSource() override { ::close(fd_); }
-  Result<std::size_t> read(char* buffer, std::size_t capacity) override { return source_.read(buffer, capacity); }
+  Result<std::size_t> read(char* buffer, std::size_t capacity) override {
+    Result<std::size_t> n = source_.read(buffer, capacity);
+    if (!n.ok() || !opened_) return n;
+    read_ += *n;
+    if (*n > 0 && read_ <= static_cast<std::uint64_t>(opened_->size)) return n;
+    // At the end (or past the size seen at open: the file grew).
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      return Status(ErrorCode::kIoError, name() + ": cannot stat: " + errno_text(errno));
+    }
+    if (read_ != static_cast<std::uint64_t>(opened_->size) || !(identity_of(st) == *opened_)) {
+      return Status(ErrorCode::kIoError, name() + ": the file changed while it was read");
+    }
+    return n;
+  }
   const std::string& name() const override { return source_.name(); }
 
  private:
   int fd_;
   FdSource source_;
+  std::optional<FileIdentity> opened_;  // a regular file's identity at open
+  std::uint64_t read_ = 0;
 };
 
 // The write offset of a regular file, where writeback can be started early; nullopt otherwise.
@@ -174,7 +210,15 @@ Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path
   if (path == "-") return make_fd_source(STDIN_FILENO, "<stdin>");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
-  return std::unique_ptr<ByteSource>(std::make_unique<OwnedFdSource>(fd, path.string()));
+  std::optional<FileIdentity> opened;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return Status(ErrorCode::kIoError, path.string() + ": cannot stat: " + errno_text(error));
+  }
+  if (S_ISREG(st.st_mode)) opened = identity_of(st);
+  return std::unique_ptr<ByteSource>(std::make_unique<OwnedFdSource>(fd, path.string(), opened));
 }
 
 std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name) {
@@ -235,7 +279,10 @@ struct AtomicFile::Impl {
   int fd = -1;
   int tracking_slot = -1;
   bool committed = false;
+  bool failure_reported = false;  // a failed commit() already said what became of temp_path
   std::unique_ptr<ByteSink> sink;
+
+  std::string removed_or_left();
 
   ~Impl() {
     if (fd >= 0) ::close(fd);
@@ -251,6 +298,7 @@ AtomicFile& AtomicFile::operator=(AtomicFile&&) noexcept = default;
 AtomicFile::~AtomicFile() = default;
 
 Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path) {
+  if (path.empty()) return Status(ErrorCode::kInvalidArgument, "an empty output path: give a file name");
   auto impl = std::make_unique<Impl>();
   impl->final_path = path;
   // A device or a FIFO (/dev/null, /dev/stdout, a named pipe) is written in place: renaming a
@@ -288,6 +336,36 @@ Result<AtomicFile> AtomicFile::create(const std::filesystem::path& path) {
 
 int AtomicFile::fd() const noexcept { return impl_->fd; }
 
+const std::filesystem::path& AtomicFile::temp_path() const noexcept { return impl_->temp_path; }
+
+Status AtomicFile::discard() {
+  Impl& f = *impl_;
+  if (f.committed || f.failure_reported) return Status();
+  if (f.fd >= 0) {
+    ::close(f.fd);
+    f.fd = -1;
+  }
+  if (f.temp_path.empty()) return Status();
+  if (::unlink(f.temp_path.c_str()) != 0 && errno != ENOENT) {
+    return Status(ErrorCode::kIoError, f.final_path.string() + ": its temporary file " + f.temp_path.string() +
+                                           " could not be removed: " + errno_text(errno));
+  }
+  f.temp_path.clear();
+  untrack_uncommitted(f.tracking_slot);
+  f.tracking_slot = -1;
+  return Status();
+}
+
+Status AtomicFile::take_back() {
+  Impl& f = *impl_;
+  if (!f.committed || f.temp_path.empty()) return Status();  // nothing renamed into place
+  if (::unlink(f.final_path.c_str()) != 0 && errno != ENOENT) {
+    return Status(ErrorCode::kIoError, f.final_path.string() + ": could not be removed: " + errno_text(errno));
+  }
+  f.temp_path.clear();
+  return Status();
+}
+
 ByteSink& AtomicFile::sink() noexcept { return *impl_->sink; }
 
 Status AtomicFile::write_all(std::string_view bytes) {
@@ -295,21 +373,41 @@ Status AtomicFile::write_all(std::string_view bytes) {
   return impl_->sink->write(pieces);
 }
 
+// The end of a message about a failed commit: what became of the temporary file, which a later
+// discard() then need not report again.
+std::string AtomicFile::Impl::removed_or_left() {
+  if (temp_path.empty()) return "";
+  std::string end;
+  if (::unlink(temp_path.c_str()) == 0 || errno == ENOENT) {
+    end = "; its temporary file was removed";
+  } else {
+    end = "; its temporary file " + temp_path.string() + " could not be removed: " + errno_text(errno);
+  }
+  failure_reported = true;
+  return end;
+}
+
 Status AtomicFile::commit(bool durable) {
   Impl& f = *impl_;
   const std::string name = f.final_path.string();
+  if (f.fd < 0) return Status(ErrorCode::kIoError, name + ": already committed or discarded");
   if (durable && !f.temp_path.empty() && ::fsync(f.fd) != 0) {
-    return Status(ErrorCode::kIoError, name + ": sync failed: " + errno_text(errno));
+    const std::string why = errno_text(errno);
+    return Status(ErrorCode::kIoError, name + ": sync failed: " + why + f.removed_or_left());
   }
   const int fd = f.fd;
   f.fd = -1;
-  if (::close(fd) != 0) return Status(ErrorCode::kIoError, name + ": close failed: " + errno_text(errno));
+  if (::close(fd) != 0) {
+    const std::string why = errno_text(errno);
+    return Status(ErrorCode::kIoError, name + ": close failed: " + why + f.removed_or_left());
+  }
   if (f.temp_path.empty()) {  // written in place (not a regular file)
     f.committed = true;
     return Status();
   }
   if (::rename(f.temp_path.c_str(), f.final_path.c_str()) != 0) {
-    return Status(ErrorCode::kIoError, name + ": rename failed: " + errno_text(errno));
+    const std::string why = errno_text(errno);
+    return Status(ErrorCode::kIoError, name + ": rename failed: " + why + f.removed_or_left());
   }
   f.committed = true;
   untrack_uncommitted(f.tracking_slot);
@@ -340,7 +438,11 @@ Destination::~Destination() = default;
 
 Result<Destination> Destination::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  if (path.empty() || path == "-") {
+  if (path.empty()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "an empty output path: give a file name, or \"-\" for standard output");
+  }
+  if (path == "-") {
     impl->name = "<stdout>";
     impl->standard_output = make_fd_sink(STDOUT_FILENO, impl->name);
     return Destination(std::move(impl));
@@ -356,5 +458,73 @@ ByteSink& Destination::sink() noexcept { return impl_->file ? impl_->file->sink(
 const std::string& Destination::name() const noexcept { return impl_->name; }
 bool Destination::is_stdout() const noexcept { return !impl_->file; }
 Status Destination::commit() { return impl_->file ? impl_->file->commit() : Status(); }
+AtomicFile* Destination::file() noexcept { return impl_->file ? &*impl_->file : nullptr; }
+
+// ---- Outputs apart from each other and from the inputs ----------------------------------------
+
+namespace {
+
+// A path as check_distinct_files() compares it.
+struct NamedFile {
+  std::string text;                // as given
+  std::filesystem::path resolved;  // weakly_canonical, or the path as given when that fails
+  bool exists = false;
+  bool device = false;  // a character device: /dev/null, a terminal
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+NamedFile identify(const std::string& text) {
+  NamedFile id;
+  id.text = text;
+  std::error_code error;
+  // Absolute first: weakly_canonical leaves a relative path that does not exist relative.
+  const std::filesystem::path absolute = std::filesystem::absolute(text, error).lexically_normal();
+  id.resolved = std::filesystem::weakly_canonical(absolute, error);
+  if (error) id.resolved = absolute;
+  struct stat st {};
+  if (::stat(text.c_str(), &st) == 0) {
+    id.exists = true;
+    id.device = S_ISCHR(st.st_mode);
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+  }
+  return id;
+}
+
+bool same_file(const NamedFile& a, const NamedFile& b) {
+  if (a.device || b.device) return false;
+  if (a.exists && b.exists) return a.dev == b.dev && a.ino == b.ino;
+  return a.resolved == b.resolved;
+}
+
+}  // namespace
+
+Status check_distinct_files(std::span<const std::string> inputs, std::span<const std::string> outputs) {
+  std::vector<NamedFile> ins;
+  std::vector<NamedFile> outs;
+  for (const std::string& path : inputs) {
+    if (path.empty()) return Status(ErrorCode::kInvalidArgument, "an empty input path: give a file name");
+    if (path != "-") ins.push_back(identify(path));
+  }
+  for (const std::string& path : outputs) {
+    if (path.empty()) return Status(ErrorCode::kInvalidArgument, "an empty output path: give a file name");
+    if (path == "-") continue;
+    NamedFile out = identify(path);
+    const auto clash = [&](const NamedFile& other, const char* what) {
+      const std::string names =
+          out.text == other.text ? out.text + " is given twice" : other.text + " and " + out.text + " are one file";
+      return Status(ErrorCode::kInvalidArgument, redact_numbers(names + ": an output would overwrite " + what));
+    };
+    for (const NamedFile& in : ins) {
+      if (same_file(in, out)) return clash(in, "an input");
+    }
+    for (const NamedFile& earlier : outs) {
+      if (same_file(earlier, out)) return clash(earlier, "another output");
+    }
+    outs.push_back(std::move(out));
+  }
+  return Status();
+}
 
 }  // namespace optout

@@ -40,7 +40,7 @@ Result<ListExportStats> export_list(const Registry& registry, std::string_view l
     std::string bytes(roaring_bitmap_portable_size_in_bytes(stems), '\0');
     const std::size_t used = roaring_bitmap_portable_serialize(stems, bytes.data());
     if (used != bytes.size()) {
-      return Status(ErrorCode::kInternal, "list '" + std::string(list) + "': Roaring serialization size changed");
+      return Status(ErrorCode::kInternal, "list '" + redact_numbers(list) + "': Roaring serialization size changed");
     }
     const std::string_view pieces[] = {bytes};
     if (Status s = out.write(pieces); !s.ok()) return s;

@@ -15,6 +15,7 @@ const char* invalid_reason_text(InvalidReason reason) noexcept {
     case InvalidReason::kBadShape: return "bad shape";
     case InvalidReason::kCheckDigitTen: return "check digit 10";
     case InvalidReason::kWrongCheckDigit: return "wrong check digit";
+    case InvalidReason::kAllZeros: return "all zeros";
   }
   return "unknown";
 }
@@ -24,7 +25,11 @@ ParsedNhsNumber parse_nhs_number(std::string_view text) noexcept {
 }
 
 ParsedNhsNumber nhs_number_from_integer(std::uint64_t value) noexcept {
-  if (value >= 10'000'000'000ULL) return {0, InvalidReason::kWrongLength};
+  // 10 digits, or 9 with the one implied leading zero; 0 is the all-zero number, as text.
+  constexpr std::uint64_t kSmallest = 100'000'000;    // 0100000000: one leading zero
+  constexpr std::uint64_t kLimit = 10'000'000'000;   // 11 digits
+  if (value == 0) return {0, InvalidReason::kAllZeros};
+  if (value < kSmallest || value >= kLimit) return {0, InvalidReason::kWrongLength};
   char d[10];
   for (int i = 9; i >= 0; --i) {
     d[i] = static_cast<char>('0' + value % 10);

@@ -178,6 +178,7 @@ void OptOutIndex::classify_stems(std::span<const std::uint32_t> stems,
                                  std::span<Verdict> out) const noexcept {
   classify_in_chunks(*this, stems.size(), out, [&](std::size_t i) {
     return is_valid_stem(stems[i]) ? ParsedNhsNumber{stems[i], InvalidReason::kNone}
+           : stems[i] == 0         ? ParsedNhsNumber{0, InvalidReason::kAllZeros}
                                    : ParsedNhsNumber{0, InvalidReason::kCheckDigitTen};
   });
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "csv_header.hpp"
 #include "csv_scan.hpp"
 
 namespace optout {
@@ -33,10 +34,12 @@ class ReadOnlyFile {
     struct stat st {};
     if (fstat(fd, &st) != 0) return Status(ErrorCode::kIoError, file.name_ + ": cannot stat: " + errno_text(errno));
     file.size_ = static_cast<std::uint64_t>(st.st_size);
+    file.opened_ = st;
     return file;
   }
   ReadOnlyFile(ReadOnlyFile&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), name_(std::move(other.name_)), size_(other.size_) {}
+      : fd_(std::exchange(other.fd_, -1)), name_(std::move(other.name_)), size_(other.size_),
+        opened_(other.opened_) {}
   ReadOnlyFile& operator=(ReadOnlyFile&&) = delete;
   ~ReadOnlyFile() {
     if (fd_ >= 0) ::close(fd_);
@@ -44,6 +47,21 @@ class ReadOnlyFile {
 
   std::uint64_t size() const { return size_; }
   const std::string& name() const { return name_; }
+
+  // kIoError when fstat shows another file, size or modification time than at open: the bytes
+  // read may mix two versions of the file (the file source makes the same check, io.cpp).
+  Status check_unchanged() const {
+    struct stat st {};
+    if (fstat(fd_, &st) != 0) return Status(ErrorCode::kIoError, name_ + ": cannot stat: " + errno_text(errno));
+    if (st.st_dev != opened_.st_dev || st.st_ino != opened_.st_ino || st.st_size != opened_.st_size ||
+        st.st_mtim.tv_sec != opened_.st_mtim.tv_sec || st.st_mtim.tv_nsec != opened_.st_mtim.tv_nsec) {
+      return changed_while_read();
+    }
+    return Status();
+  }
+  Status changed_while_read() const {
+    return Status(ErrorCode::kIoError, name_ + ": the file changed while it was read");
+  }
 
   // Reads up to size bytes at offset; fewer only at the end of the file.
   Result<std::size_t> read_at(char* buffer, std::size_t size, std::uint64_t offset) const {
@@ -63,17 +81,16 @@ class ReadOnlyFile {
   int fd_;
   std::string name_;
   std::uint64_t size_ = 0;
+  struct stat opened_ {};
 };
 
 // Reads size bytes at offset, or fails: a short read means the file shrank while it was read.
 Status read_exactly(const ReadOnlyFile& file, char* buffer, std::size_t size, std::uint64_t offset) {
   Result<std::size_t> n = file.read_at(buffer, size, offset);
   if (!n.ok()) return n.status();
-  if (*n != size) return Status(ErrorCode::kIoError, file.name() + ": the file shrank while it was read");
+  if (*n != size) return file.changed_while_read();
   return Status();
 }
-
-constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 // The header record's end (BOM included), found as the filter finds it: the first block is cut at
 // its last record end (grown until it holds one, up to the record limit), then scanned. 0 when the
@@ -92,15 +109,9 @@ Result<std::size_t> header_end(const ReadOnlyFile& file, const FilterOptions& op
       capacity = std::min(capacity * 2, options.max_record_bytes + 1);
       continue;
     }
-    const std::size_t bom = std::string_view(buffer.get(), usable).starts_with(kBom) ? kBom.size() : 0;
-    std::size_t end = 0;
-    (void)detail::scan_records(buffer.get() + bom, usable - bom, at_end, options.delimiter, 0,
-                               [&](std::size_t, std::size_t record_end, std::size_t, std::size_t, bool) {
-                                 end = record_end;
-                                 return false;
-                               });
-    if (end == 0 || end > options.max_record_bytes) return std::size_t{0};
-    return bom + end;
+    const detail::HeaderRecord header = detail::find_header(buffer.get(), usable, at_end, options.delimiter);
+    if (header.end == 0 || header.end - header.bom > options.max_record_bytes) return std::size_t{0};
+    return header.end;
   }
 }
 
@@ -117,10 +128,17 @@ class PieceSource final : public ByteSource {
       return n;
     }
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(capacity, remaining_));
-    if (want == 0) return std::size_t{0};
+    if (want == 0) {
+      // The piece's end: its bytes are only the cut's if the file did not change meanwhile.
+      if (!checked_) {
+        if (Status s = file_.check_unchanged(); !s.ok()) return s;
+        checked_ = true;
+      }
+      return std::size_t{0};
+    }
     Result<std::size_t> n = file_.read_at(buffer, want, offset_);
     if (!n.ok()) return n.status();
-    if (*n == 0) return Status(ErrorCode::kIoError, file_.name() + ": the file shrank after it was cut into pieces");
+    if (*n == 0) return file_.changed_while_read();
     offset_ += *n;
     remaining_ -= *n;
     return *n;
@@ -132,6 +150,7 @@ class PieceSource final : public ByteSource {
   std::string_view header_;  // what is left of it; points into the FilePieces
   std::uint64_t offset_;
   std::uint64_t remaining_;
+  bool checked_ = false;
 };
 
 // "big.csv:12: what" from the piece's line 12 to the file's line; other messages unchanged.
@@ -216,6 +235,8 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
     }
   }
   if (out.pieces.empty()) out.pieces.push_back({pos, 0, lines + 1});  // a header and no records
+  // Cut points found in a file that changed while it was cut would not be record ends.
+  if (Status s = file.check_unchanged(); !s.ok()) return s;
   return out;
 }
 

@@ -101,9 +101,11 @@ std::optional<std::size_t> Registry::find_list(std::string_view name) const noex
 
 Result<std::size_t> Registry::require_list(std::string_view name) const {
   if (const std::optional<std::size_t> index = find_list(name)) return *index;
+  // A name no list can have is a usage error (exit 2), not a missing list.
+  if (Status s = validate_list_name(name); !s.ok()) return s;
   std::string names;
-  for (const ListInfo& list : lists()) names += (names.empty() ? "" : ", ") + list.name;
-  return Status(ErrorCode::kNotFound, "no list named '" + std::string(name) + "' in the registry (it has: " +
+  for (const ListInfo& list : lists()) names += (names.empty() ? "" : ", ") + redact_numbers(list.name);
+  return Status(ErrorCode::kNotFound, "no list named '" + redact_numbers(name) + "' in the registry (it has: " +
                                           (names.empty() ? "no lists" : names) + ")");
 }
 
@@ -189,7 +191,7 @@ Result<ListChanges> list_changes(const Registry& older, const Registry& newer, s
     // A name that is not a valid list name is not echoed: it could be anything, a number included.
     std::string message = "no list ";
     if (validate_list_name(name).ok()) {
-      message.append("'").append(name).append("'");
+      message.append("'").append(redact_numbers(name)).append("'");
     } else {
       message.append("of that name");
     }

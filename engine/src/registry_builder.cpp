@@ -19,6 +19,7 @@
 #include <map>
 #include <new>
 
+#include "csv_header.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
 #include "registry_data.hpp"
@@ -64,7 +65,29 @@ struct ChunkResult {
   std::uint64_t invalid = 0;
   std::uint64_t first_invalid = kNoLine;  // 0-based line within the chunk
   InvalidReason reason = InvalidReason::kNone;
+  std::uint64_t first_bare_cr = kNoLine;  // 0-based line within the chunk
 };
+
+// Lines end with LF or CRLF (issue 10): a CR that no LF follows is never a line end nor
+// whitespace to trim, even with skip_invalid, or a file with CR line ends would lose every number
+// but as one "invalid line". Whatever the reason for an invalid line, this one fails the source.
+constexpr const char* kBareCrText = "bare CR (lines must end with LF or CRLF)";
+
+// The 0-based line of the first CR in text that no LF follows (text ends after an LF or at the end
+// of the source, so a CR at its end is bare), or kNoLine. One memchr pass when text has no CR.
+std::uint64_t first_bare_cr_line(std::string_view text) {
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  for (const char* p = begin; p < end;) {
+    const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(end - p)));
+    if (cr == nullptr) return kNoLine;
+    if (cr + 1 == end || cr[1] != '\n') {
+      return static_cast<std::uint64_t>(std::count(begin, cr, '\n'));
+    }
+    p = cr + 2;
+  }
+  return kNoLine;
+}
 
 void parse_line(std::string_view line, ChunkResult& r) {
   const SourceLine source = read_source_line(line);
@@ -89,6 +112,7 @@ void parse_chunk(std::string_view text, ChunkResult& r) {
   r.lines = r.blank = r.invalid = 0;
   r.first_invalid = kNoLine;
   r.reason = InvalidReason::kNone;
+  r.first_bare_cr = first_bare_cr_line(text);
   const char* p = text.data();
   const char* const end = p + text.size();
   while (p < end) {
@@ -110,7 +134,7 @@ class SourceParser {
     // A UTF-8 byte-order mark (Windows editors write one) marks the encoding; it is not data.
     if (at_start_) {
       at_start_ = false;
-      if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+      if (text.starts_with(detail::kUtf8Bom)) text.remove_prefix(detail::kUtf8Bom.size());
     }
     std::vector<std::string_view> pieces;
     for (std::size_t pos = 0; pos < text.size();) {
@@ -128,6 +152,9 @@ class SourceParser {
     std::vector<std::span<const std::uint32_t>> stems;
     for (std::size_t i = 0; i < pieces.size(); ++i) {
       const ChunkResult& r = chunks_[i];
+      if (r.first_bare_cr != kNoLine && (options_.skip_invalid || r.first_bare_cr <= r.first_invalid)) {
+        return invalid_line(stats_.lines + r.first_bare_cr + 1, kBareCrText);
+      }
       if (r.first_invalid != kNoLine && !options_.skip_invalid) {
         return invalid_line(stats_.lines + r.first_invalid + 1, invalid_reason_text(r.reason));
       }
@@ -141,8 +168,12 @@ class SourceParser {
     return Status();
   }
 
-  // Counts a line longer than kMaxSourceLineBytes, whose bytes the caller skips.
-  Status too_long_line() {
+  // Counts a line longer than kMaxSourceLineBytes, whose bytes the caller skips; head is its first
+  // block (no LF in it), where a CR before the last byte is bare: a file with CR line ends.
+  Status too_long_line(std::string_view head) {
+    if (head.size() > 1 && std::memchr(head.data(), '\r', head.size() - 1) != nullptr) {
+      return invalid_line(stats_.lines + 1, kBareCrText);
+    }
     ++stats_.lines;
     if (!options_.skip_invalid) return invalid_line(stats_.lines, "line too long");
     ++stats_.invalid;
@@ -173,7 +204,7 @@ Status parse_text(std::string_view text, SourceParser& parser) {
       end = pos + detail::kSourceBlockBytes;
       const void* last = ::memrchr(text.data() + pos, '\n', end - pos);
       if (last == nullptr) {
-        if (Status s = parser.too_long_line(); !s.ok()) return s;
+        if (Status s = parser.too_long_line(text.substr(pos, end - pos)); !s.ok()) return s;
         const void* nl = std::memchr(text.data() + end, '\n', text.size() - end);
         pos = nl == nullptr ? text.size() : static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) + 1;
         continue;
@@ -229,7 +260,7 @@ Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
     if (eof) return parser.parse(std::string_view(buf, filled));
     const void* last = ::memrchr(buf, '\n', filled);
     if (last == nullptr) {  // the buffer is full and holds part of one line
-      if (Status s = parser.too_long_line(); !s.ok()) return s;
+      if (Status s = parser.too_long_line(std::string_view(buf, filled)); !s.ok()) return s;
       skipping = true;
       filled = 0;
       continue;
@@ -280,7 +311,7 @@ struct RegistryBuilder::Impl {
     if (Status s = validate_list_name(name); !s.ok()) return s;
     const auto it = lists.find(name);
     if (it != lists.end() && it->second.kind != kind) {
-      return Status(ErrorCode::kInvalidArgument, "list '" + std::string(name) + "' is " +
+      return Status(ErrorCode::kInvalidArgument, "list '" + redact_numbers(name) + "' is " +
                                                      (it->second.kind == ListKind::kDeny ? "a deny" : "an allow") +
                                                      " list, not " +
                                                      (kind == ListKind::kDeny ? "a deny" : "an allow") + " list");
@@ -291,7 +322,7 @@ struct RegistryBuilder::Impl {
   Status check_exists(std::string_view name) const {
     if (Status s = validate_list_name(name); !s.ok()) return s;
     if (lists.find(name) == lists.end()) {
-      return Status(ErrorCode::kNotFound, "no list '" + std::string(name) + "' to withdraw from");
+      return Status(ErrorCode::kNotFound, "no list '" + redact_numbers(name) + "' to withdraw from");
     }
     return Status();
   }
@@ -341,7 +372,20 @@ struct RegistryBuilder::Impl {
   }
 };
 
-SourceLine parse_source_line(std::string_view line) noexcept { return read_source_line(line); }
+SourceLine parse_source_line(std::string_view line) noexcept {
+  const bool has_lf = line.ends_with('\n');
+  if (has_lf) line.remove_suffix(1);
+  SourceLine source = read_source_line(line);
+  const std::size_t crs = has_lf && line.ends_with('\r') ? line.size() - 1 : line.size();  // CRLF's CR
+  source.bare_cr = std::memchr(line.data(), '\r', crs) != nullptr;
+  return source;
+}
+
+Status source_line_status(std::string_view source_name, std::uint64_t line_no, const SourceLine& line) {
+  if (!line.bare_cr) return Status();
+  return Status(ErrorCode::kInvalidInput,
+                std::string(source_name) + ":" + std::to_string(line_no) + ": " + kBareCrText);
+}
 
 RegistryBuilder::RegistryBuilder() : impl_(std::make_unique<Impl>()) {}
 
@@ -440,6 +484,9 @@ Result<SourceStats> RegistryBuilder::add_text(std::string_view name, ListKind ki
 Result<Registry> RegistryBuilder::build(std::optional<std::int64_t> created_at) {
   if (!detail::is_valid_utf8(impl_->description)) {
     return Status(ErrorCode::kInvalidArgument, "description is not valid UTF-8");
+  }
+  if (created_at && (*created_at < 0 || *created_at > kLatestCreatedAt)) {
+    return Status(ErrorCode::kInvalidArgument, "the creation time must be between 1970 and 9999");
   }
   try {
     auto data = std::make_shared<detail::RegistryData>();

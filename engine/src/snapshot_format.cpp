@@ -508,14 +508,12 @@ std::string validate_bitmap(const roaring_bitmap_t* bitmap, std::string_view byt
   return {};
 }
 
-Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
-                                                             std::string_view source_name) {
+Status check_snapshot_header(std::string_view header, std::uint64_t size, std::string_view source_name) {
   const auto fail = [&](ErrorCode code, const std::string& what) {
     return Status(code, std::string(source_name) + ": " + what);
   };
-  const char* p = bytes.data();
-  const std::uint64_t size = bytes.size();
-  if (size < kSnapshotHeaderBytes + kSnapshotTrailerBytes) {
+  const char* p = header.data();
+  if (size < kSnapshotHeaderBytes + kSnapshotTrailerBytes || header.size() < kSnapshotHeaderBytes) {
     return fail(ErrorCode::kCorruption, "truncated (" + std::to_string(size) + " bytes)");
   }
   if (std::memcmp(p, kSnapshotMagic, sizeof kSnapshotMagic) != 0) {
@@ -535,6 +533,17 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
     return fail(ErrorCode::kCorruption, "file size in the header disagrees with the real size (" +
                                             std::to_string(size) + " bytes): truncated or extended");
   }
+  return Status();
+}
+
+Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
+                                                             std::string_view source_name) {
+  const auto fail = [&](ErrorCode code, const std::string& what) {
+    return Status(code, std::string(source_name) + ": " + what);
+  };
+  const char* p = bytes.data();
+  const std::uint64_t size = bytes.size();
+  if (Status s = check_snapshot_header(bytes, size, source_name); !s.ok()) return s;
   const std::uint64_t body_end = size - kSnapshotTrailerBytes;
   const Digest128 digest{load<std::uint64_t>(p + body_end), load<std::uint64_t>(p + body_end + 8)};
   if (snapshot_checksum(bytes.substr(0, body_end)) != digest) {
@@ -554,6 +563,9 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
 
   auto data = std::make_shared<RegistryData>();
   data->created_at = load<std::int64_t>(p + 24);
+  if (data->created_at < 0 || data->created_at > kLatestCreatedAt) {
+    return fail(ErrorCode::kCorruption, "creation time out of range (before 1970 or after 9999)");
+  }
   data->digest = digest;
   bool have_description = false;
   std::vector<ListEntry> lists;
@@ -621,7 +633,7 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
     }
     if (!lists.empty() && !(lists.back().name < name)) {
       return fail(ErrorCode::kCorruption,
-                  "list '" + std::string(name) + "': lists not in strictly increasing name order");
+                  "list '" + redact_numbers(name) + "': lists not in strictly increasing name order");
     }
     lists.push_back({name, static_cast<ListKind>(kind), cardinality, payload.substr(fixed)});
   }
@@ -644,7 +656,7 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
   });
   for (std::size_t i = 0; i < lists.size(); ++i) {
     if (!problems[i].empty()) {
-      return fail(ErrorCode::kCorruption, "list '" + std::string(lists[i].name) + "': " + problems[i]);
+      return fail(ErrorCode::kCorruption, "list '" + redact_numbers(lists[i].name) + "': " + problems[i]);
     }
   }
   return std::shared_ptr<const RegistryData>(std::move(data));
@@ -673,39 +685,47 @@ Result<Registry> decode_registry(std::string_view bytes, std::string_view source
 Result<Registry> load_registry(const std::filesystem::path& path) {
   const std::string name = path.string();
   const auto io_error = [&](int error) { return Status(ErrorCode::kIoError, name + ": " + std::strerror(error)); };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO without a writer would otherwise wait for one; it is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return io_error(errno);
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  // Reads exactly size bytes at offset; fewer only when the file ends first.
+  const auto read_at = [&](char* buffer, std::size_t size, std::uint64_t offset) -> Result<std::size_t> {
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t n = ::pread(fd, buffer + done, size - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return io_error(errno);
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    return done;
+  };
   try {
     struct stat st {};
     if (::fstat(fd, &st) != 0) return io_error(errno);
-    // One buffer of the file's size (plus one byte, to notice growth), read with as few calls as
-    // the kernel allows; a file that is not regular (a pipe) grows the buffer as it goes.
-    std::size_t capacity = S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 1 : 1 << 20;
+    // Only a regular file has a size to bound the read by: a device (/dev/zero), a FIFO or a
+    // directory would be read without limit, or block (issue 10.9).
+    if (S_ISDIR(st.st_mode)) return io_error(EISDIR);
+    if (!S_ISREG(st.st_mode)) return Status(ErrorCode::kIoError, name + ": not a regular file");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    // The header first: a file that is not a snapshot, or whose header disagrees with its size, is
+    // refused before a buffer of its size is allocated.
+    char header[detail::kSnapshotHeaderBytes];
+    Result<std::size_t> got = read_at(header, sizeof header, 0);
+    if (!got.ok()) return got.status();
+    if (Status s = detail::check_snapshot_header(std::string_view(header, *got), size, name); !s.ok()) return s;
+    if (size > std::numeric_limits<std::size_t>::max() - 1) throw std::bad_alloc();
+    // One buffer of the header's file size plus one byte, to notice growth since the fstat.
+    const auto capacity = static_cast<std::size_t>(size) + 1;
     detail::LargeBuffer buffer(detail::allocate_large(capacity));
     if (!buffer) throw std::bad_alloc();
-    std::size_t size = 0;
-    for (;;) {
-      if (size == capacity) {
-        const std::size_t bigger = capacity * 2;
-        detail::LargeBuffer grown(detail::allocate_large(bigger));
-        if (!grown) throw std::bad_alloc();
-        std::memcpy(grown.get(), buffer.get(), size);
-        buffer = std::move(grown);
-        capacity = bigger;
-      }
-      const ssize_t n = ::read(fd, buffer.get() + size, capacity - size);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return io_error(errno);
-      }
-      if (n == 0) break;
-      size += static_cast<std::size_t>(n);
-    }
-    return decode_registry(std::string_view(buffer.get(), size), name);
+    got = read_at(buffer.get(), capacity, 0);
+    if (!got.ok()) return got.status();
+    return decode_registry(std::string_view(buffer.get(), *got), name);
   } catch (const std::bad_alloc&) {
     return Status(ErrorCode::kInternal, name + ": out of memory");
   }

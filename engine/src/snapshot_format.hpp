@@ -108,6 +108,12 @@ struct SnapshotBytes {
 // The snapshot bytes of a registry's data, as save_registry writes them. Throws std::bad_alloc.
 SnapshotBytes encode_snapshot(const RegistryData& data);
 
+// The first checks of decode_snapshot, on the first 64 bytes of a file of size bytes (header may
+// be shorter when the file is): size, magic, version, header size, and the header's file_size
+// equal to size. load_registry() makes them before it allocates a buffer of the file's size.
+// Errors: kCorruption, kUnsupportedVersion; messages start with source_name.
+Status check_snapshot_header(std::string_view header, std::uint64_t size, std::string_view source_name);
+
 // Parses and fully validates a snapshot; messages start with source_name. The digest is the
 // trailer. Errors: kCorruption, kUnsupportedVersion, kInternal (out of memory).
 Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,

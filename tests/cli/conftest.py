@@ -137,9 +137,11 @@ def reference_records(data, delimiter=b","):
     """Splits CSV bytes into records: (raw bytes with their terminator, [(field bytes, quoted)]).
 
     A quoted field's bytes are those between its quotes, with "" left as it is. Strict: raises
-    Malformed for an unterminated quote, a quote inside an unquoted field, text after a closing quote
-    (a closing quote may be followed by a CR that ends the input, as in tests/reference_filter.hpp).
+    Malformed for an unterminated quote, a quote inside an unquoted field, text after a closing quote,
+    and a CR outside quotes that no LF follows (the input's last byte included): records end with LF
+    or CRLF only (issue 10).
     """
+    bare_cr = "bare CR outside quotes (lines must end with LF or CRLF)"
     records, i, n, line = [], 0, len(data), 1
     while i < n:
         start, fields = i, []
@@ -155,12 +157,17 @@ def reference_records(data, delimiter=b","):
                     j = k + 2
                 fields.append((data[i + 1:k], True))
                 i = k + 1
-                if i < n and data[i:i + 1] not in (delimiter, b"\n") and data[i:i + 2] != b"\r\n" and data[i:] != b"\r":
+                if data[i:i + 1] == b"\r" and data[i + 1:i + 2] != b"\n":
+                    raise Malformed(line, bare_cr)
+                if i < n and data[i:i + 1] not in (delimiter, b"\n") and data[i:i + 2] != b"\r\n":
                     raise Malformed(line, "text after the closing quote of a field")
             else:
                 j = i
                 while j < n and data[j:j + 1] not in (delimiter, b"\n", b'"'):
                     j += 1
+                cr = data.find(b"\r", i, j)
+                if cr >= 0 and not (cr == j - 1 and data[j:j + 1] == b"\n"):
+                    raise Malformed(line, bare_cr)
                 if data[j:j + 1] == b'"':
                     raise Malformed(line, "quote inside an unquoted field")
                 end = j - 1 if data[j:j + 1] == b"\n" and data[j - 1:j] == b"\r" and j > i else j
@@ -169,7 +176,7 @@ def reference_records(data, delimiter=b","):
             if data[i:i + 1] != delimiter:
                 break
             i += 1
-        i += 2 if data[i:i + 2] == b"\r\n" else 1 if data[i:] == b"\r" or data[i:i + 1] == b"\n" else 0
+        i += 2 if data[i:i + 2] == b"\r\n" else 1 if data[i:i + 1] == b"\n" else 0
         records.append((data[start:i], fields))
         line += data.count(b"\n", start, i)
     return records
@@ -192,6 +199,8 @@ def parse_nhs(text):
         return None, "check digit 10"
     if check != digits[9] - ord("0"):
         return None, "wrong check digit"
+    if digits == b"0000000000":  # passes modulus 11, but is no patient's
+        return None, "all zeros"
     return digits.decode(), None
 
 

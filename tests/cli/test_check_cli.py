@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import check_ten_stem, valid_numbers, write_lines, wrong_check_digit
+from conftest import assert_usage_error, check_ten_stem, valid_numbers, write_lines, wrong_check_digit
 
 
 @pytest.fixture
@@ -56,6 +56,19 @@ def test_check_from_stdin(optout):
         f"{good[1]}: valid\n"
         f"{wrong_check_digit(good[2])}: invalid: wrong check digit\n"
         f"{good[2]}: valid\n")
+
+
+def test_check_bare_cr_on_stdin_is_an_error_not_one_joined_number(optout):
+    """Issue 10.1: stdin is read as list files are; a CR no LF follows is malformed there too (not
+    two numbers read as one invalid line). The numbers before it are checked; the run fails."""
+    good = valid_numbers(3, seed=35)
+    result = optout("check", stdin=f"{good[0]}\n{good[1]}\r{good[2]}\n")
+    assert result.code == 1, result
+    assert result.stdout == f"{good[0]}: valid\n"
+    assert result.stderr == "optout check: <stdin>:2: bare CR (lines must end with LF or CRLF)\n"
+    as_json = optout("check", "--json", stdin=f"{good[0]}\r")
+    assert (as_json.code, as_json.stdout) == (1, ""), as_json
+    assert as_json.stderr == "optout check: <stdin>:1: bare CR (lines must end with LF or CRLF)\n"
 
 
 def test_check_reads_dat_lines_from_stdin(optout, registry):
@@ -146,3 +159,19 @@ def test_check_never_echoes_to_stderr_on_usage_error(optout):
     result = optout("check", "--bogus", good)
     assert result.code == 2
     assert good not in result.stderr and result.stdout == ""
+
+
+def test_empty_registry_path_is_a_usage_error(optout):
+    """Issue 15.8: --registry "" checked validity only, as if no registry had been asked for."""
+    result = optout("check", "--registry", "", valid_numbers(1, seed=33)[0])
+    assert assert_usage_error(result, "check") == "an empty input path: give a file name"
+
+
+def test_all_zero_number_is_invalid(optout, registry):
+    """Issue 10.3: 0000000000 passes modulus 11 but is no patient's: invalid in every form."""
+    result = optout("check", "--json", "--registry", registry["path"], "0000000000", "000 000 0000",
+                    "000-000-0000", "0000000019")
+    assert (result.code, result.stderr) == (0, ""), result
+    results = json.loads(result.stdout)["results"]
+    assert [(r["valid"], r["reason"], r["reason_code"], r["verdict"]) for r in results] == [
+        (False, "all zeros", 7, "rejected")] * 3 + [(True, None, 0, "removed")]

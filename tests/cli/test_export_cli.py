@@ -271,3 +271,21 @@ def test_help_says_the_bitmap_holds_stems(optout):
     assert "optout export [OPTIONS] REGISTRY" in result.stdout
     for text in ["--list NAME", "--format", "roaring", "text", "mesh", "-o,--output FILE"]:
         assert text in result.stdout, text
+
+
+# ---- Outputs apart from inputs, never empty (issues 10.6, 15.8) ----------------------------------
+
+def test_output_naming_the_registry_is_refused(optout, regs, tmp_path):
+    """Issue 10.6: `export reg.optout ... -o reg.optout` replaced the registry it read."""
+    reg = tmp_path / "reg.optout"
+    reg.write_bytes((regs / "small.optout").read_bytes())
+    result = optout("export", "reg.optout", "--list", "national", "-o", "./reg.optout", cwd=tmp_path)
+    assert assert_usage_error(result, "export") == \
+        "reg.optout and ./reg.optout are one file: an output would overwrite an input"
+    assert reg.read_bytes() == (regs / "small.optout").read_bytes()
+
+
+def test_empty_output_path_is_a_usage_error(optout, regs):
+    """Issue 15.8: -o "" wrote the list to standard output."""
+    result = optout("export", regs / "small.optout", "--list", "national", "--format", "text", "-o", "")
+    assert assert_usage_error(result, "export") == "an empty output path: give a file name"

@@ -133,7 +133,7 @@ def random_extract(seed, rows=250, delimiter=b",", crlf=0.3, bom=False, final_ne
         return rng.choice([
             b"plain", b"", b'"a' + d + b' b"', b'"two\nlines"', b'"crlf\r\ninside"', b'"say ""hi"""',
             b"\xff\xfe\x80 not utf-8", b"x" * rng.randint(40, 400), b'"' + (b"y" + d) * rng.randint(5, 80) + b'"',
-            b'"' + b'""' * rng.randint(1, 40) + b'"', b"caf\xc3\xa9 \r mid-field cr",
+            b'"' + b'""' * rng.randint(1, 40) + b'"', b'"caf\xc3\xa9 \r mid-field cr"',
         ])
 
     def valid_form(n):
@@ -335,7 +335,7 @@ EDGES = [
      f'3, {N0} \n4,"{N0}"\n5,"\t{spaced(N0)} "\n6,{N1}\n', f"id,nhs_number\n6,{N1}\n", (6, 1, 5, 0)),
     ("a quoted delimiter does not shift the column", f'a,nhs_number\n"x,{N0}",{N1}\n"y,{N1}",{N0}\n',
      f'a,nhs_number\n"x,{N0}",{N1}\n', (2, 1, 1, 0)),
-    ("lone CR inside an unquoted field is data", f"id,nhs_number,n\n1,{N1},a\rb\n", f"id,nhs_number,n\n1,{N1},a\rb\n",
+    ("lone CR inside a quoted field is data", f'id,nhs_number,n\n1,{N1},"a\rb"\n', f'id,nhs_number,n\n1,{N1},"a\rb"\n',
      (1, 1, 0, 0)),
     ("trailing delimiter", f"id,nhs_number,\n1,{N1},\n", f"id,nhs_number,\n1,{N1},\n", (1, 1, 0, 0)),
 ]
@@ -480,8 +480,13 @@ def test_audit_appends_one_record_per_run(optout, registry, tmp_path):
     assert optout(*filter_args(registry, "x.csv", "-o", "national.csv", "--audit", "audit.jsonl", "-q",
                                "--apply", "national"), cwd=tmp_path).code == 0
     assert (tmp_path / "audit.jsonl").read_text().endswith("\n")
-    records = audit_lines(tmp_path / "audit.jsonl")
-    assert len(records) == 3
+    lines = audit_lines(tmp_path / "audit.jsonl")
+    # Each run: "committing", then "ok" with the same fields and run id (README, the commit protocol).
+    assert [r["outcome"] for r in lines] == ["committing", "ok"] * 3
+    for committing, ok in zip(lines[::2], lines[1::2]):
+        assert re.fullmatch(r"[a-z]{24}", ok["run_id"]) and committing == dict(ok, outcome="committing")
+    assert len({r["run_id"] for r in lines}) == 3
+    records = lines[1::2]
     digest = json.loads(optout("info", "--json", registry).stdout)["digest"]
     first, second, third = records
     for record in records:
@@ -503,7 +508,8 @@ def test_audit_appends_one_record_per_run(optout, registry, tmp_path):
 def test_audit_of_a_run_to_stdout(optout, registry, tmp_path):
     result = optout(*filter_args(registry, "--audit", tmp_path / "audit.jsonl", "-q"), stdin=hand_extract())
     assert result.code == 0, result
-    [record] = audit_lines(tmp_path / "audit.jsonl")
+    committing, record = audit_lines(tmp_path / "audit.jsonl")
+    assert committing["outcome"] == "committing" and committing["run_id"] == record["run_id"]
     assert (record["input"], record["output"], record["outcome"]) == ("<stdin>", "<stdout>", "ok")
     assert record["output_bytes"] == len(result.stdout.encode())
     assert re.fullmatch(r"[0-9a-f]{32}", record["output_xxh3_128"])
@@ -577,11 +583,62 @@ def test_output_that_is_a_directory_fails_and_stays_a_directory(optout, registry
     assert (tmp_path / "dir").is_dir() and dir_listing(tmp_path) == ["dir"]
 
 
-def test_output_may_replace_its_own_input(optout, registry, tmp_path):
+def test_output_naming_the_input_is_refused(optout, registry, tmp_path):
+    """Issue 10.6: `filter in.csv -o in.csv` replaced the extract with its filtered self."""
     (tmp_path / "x.csv").write_text(hand_extract(), newline="")
-    assert optout(*filter_args(registry, "x.csv", "-o", "x.csv", "-q"), cwd=tmp_path).code == 0
-    assert (tmp_path / "x.csv").read_bytes().decode() == hand_rows(HAND_KEPT)
+    before = (tmp_path / "x.csv").read_bytes()
+    (tmp_path / "sub").mkdir()
+    os.link(tmp_path / "x.csv", tmp_path / "hard.csv")
+    for output, message in [("x.csv", "x.csv is given twice: an output would overwrite an input"),
+                            ("sub/../x.csv", "x.csv and sub/../x.csv are one file: an output would overwrite an input"),
+                            ("hard.csv", "x.csv and hard.csv are one file: an output would overwrite an input")]:
+        for option in ("-o", "--rejects", "--stats", "--audit"):
+            args = ["-o", "out.csv", option, output] if option != "-o" else ["-o", output]
+            result = optout(*filter_args(registry, "x.csv", *args), cwd=tmp_path)
+            assert assert_usage_error(result, "filter") == message
+            assert (tmp_path / "x.csv").read_bytes() == before
+            assert dir_listing(tmp_path) == ["hard.csv", "sub", "x.csv"]
+    # The registry is an input too.
+    result = optout(*filter_args(registry, "x.csv", "-o", "out.csv", "--stats", registry), cwd=tmp_path)
+    assert assert_usage_error(result, "filter") == f"{registry} is given twice: an output would overwrite an input"
+
+
+@pytest.mark.parametrize("first,second", [("-o", "--rejects"), ("-o", "--stats"), ("-o", "--audit"),
+                                          ("--rejects", "--stats"), ("--stats", "--audit")])
+def test_two_outputs_naming_one_file_are_refused(optout, registry, tmp_path, first, second):
+    """Issue 10.6: -o X --rejects X lost the rejects (and --stats / --audit the same)."""
+    (tmp_path / "x.csv").write_text(hand_extract(), newline="")
+    args = [first, "same.csv", second, "./same.csv"] + (["-o", "out.csv"] if first != "-o" else [])
+    result = optout(*filter_args(registry, "x.csv", *args), cwd=tmp_path)
+    assert assert_usage_error(result, "filter") == ("same.csv and ./same.csv are one file: an output would "
+                                                     "overwrite another output")
     assert dir_listing(tmp_path) == ["x.csv"]
+
+
+def test_dev_null_may_be_given_for_many_outputs(optout, registry, tmp_path):
+    (tmp_path / "x.csv").write_text(hand_extract(), newline="")
+    result = optout(*filter_args(registry, "x.csv", "-o", "/dev/null", "--rejects", "/dev/null", "--stats",
+                                 "/dev/null", "-q"), cwd=tmp_path)
+    assert (result.code, result.stdout, result.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("option", ["-o", "--rejects", "--stats", "--audit"])
+def test_empty_output_path_is_a_usage_error(optout, registry, tmp_path, option):
+    """Issue 15.8: -o "" (an unset variable in a cron job) wrote every row to standard output, and
+    --rejects "" silently dropped the rejected rows."""
+    (tmp_path / "x.csv").write_text(hand_extract(), newline="")
+    result = optout(*filter_args(registry, "x.csv", option, ""), cwd=tmp_path)
+    what = {"-o": 'output path: give a file name, or "-" for standard output', "--rejects": "rejects path: give a "
+            "file name", "--stats": "stats path: give a file name", "--audit": "audit path: give a file name"}[option]
+    assert assert_usage_error(result, "filter") == f"an empty {what}"
+    assert result.stdout == ""
+    assert dir_listing(tmp_path) == ["x.csv"]
+
+
+def test_empty_input_path_is_a_usage_error(optout, registry, tmp_path):
+    result = optout(*filter_args(registry, "", "-o", "out.csv"), cwd=tmp_path)
+    assert assert_usage_error(result, "filter") == 'an empty input path: give a file name, or "-" for standard input'
+    assert dir_listing(tmp_path) == []
 
 
 def test_an_existing_output_is_untouched_by_a_failed_run_and_replaced_by_a_good_one(optout, registry, tmp_path):
@@ -746,7 +803,7 @@ def test_unknown_column_lists_the_header(optout, registry, tmp_path):
     ["--column", "nhs_number", "--delimiter", "ab"],
     ["--column", "nhs_number", "--delimiter", ""],
     ["--column-index", "0"],
-    ["--column", "nhs_number", "--threads", "0"],
+    ["--column", "nhs_number", "--threads", "1025"],  # 0 is every core
     ["--column", "nhs_number", "--block-size", "0"],
     ["--column", "nhs_number", "--no-such-option"],
     ["--column", "nhs_number", "a.csv", "b.csv"],
@@ -755,6 +812,31 @@ def test_usage_errors(optout, registry, tmp_path, args):
     result = optout("filter", "-r", registry, *args, "-o", tmp_path / "out.csv", stdin=hand_extract())
     assert_usage_error(result, "filter")
     assert not (tmp_path / "out.csv").exists()
+
+
+# Issue 15.4: the ranges are the engine's (validate_filter_options); the CLI only parses integers.
+# --max-record-bytes 2^64-1 used to reach a block growth that wrapped to 0 and spun at 100 % CPU.
+@pytest.mark.parametrize("option, value, message", [
+    ("--max-record-bytes", "18446744073709551615", "the record limit must be from 1 byte to 1 GiB"),
+    ("--max-record-bytes", "1073741825", "the record limit must be from 1 byte to 1 GiB"),
+    ("--max-record-bytes", "0", "the record limit must be from 1 byte to 1 GiB"),
+    ("--block-size", "18446744073709551615", "the block size must be from 1 byte to 1 GiB"),
+    ("--block-size", "0", "the block size must be from 1 byte to 1 GiB"),
+    ("--threads", "1025", "the thread count must be at most 1024 (0: every core)"),
+    ("--column-index", "1048577", "the column position must be at most 1048576"),
+])
+def test_limits_are_the_engines_and_refused_at_once(optout, registry, tmp_path, option, value, message):
+    column = [] if option == "--column-index" else ["--column", "nhs_number"]
+    result = optout("filter", "-r", registry, *column, option, value, "-o", tmp_path / "out.csv",
+                    stdin=hand_extract())
+    assert assert_usage_error(result, "filter") == message
+    assert dir_listing(tmp_path) == []
+
+
+def test_threads_0_means_every_core(optout, registry):
+    result = optout(*filter_args(registry, "--threads", "0", "-q"), stdin=hand_extract())
+    assert result.code == 0, result
+    assert result.stdout == hand_rows(HAND_KEPT)
 
 
 def test_registry_is_required(optout):
@@ -975,3 +1057,190 @@ def test_no_progress_line_under_quiet_or_for_a_short_run(registry):
     code, out, shown = run_with_terminal_stderr(filter_args(registry), [whole], 0)
     assert code == 0 and out == whole
     assert SUMMARY.fullmatch(shown.decode()), shown  # the summary alone: no progress, nothing to clear
+
+
+# ---- Regressions: the column rule and what messages may show (issue 10) ----------------------------
+
+def test_no_column_message_never_shows_a_first_line_that_is_data(optout, registry, tmp_path):
+    # A headerless extract: its first line is a patient's row, and the message must not show it.
+    text = f"1,{NATIONAL[0]},1930-05-30,F,Smith\n2,{KEPT[0]},1951-01-01,M,Jones\n"
+    result = optout(*filter_args(registry, "-o", tmp_path / "out.csv"), stdin=text)
+    assert result.code == 1, result
+    assert result.stdout == ""
+    assert result.stderr == ("optout filter: <stdin>: no column named 'nhs_number', and the first line looks like "
+                             "data, not a header, so it is not shown (without a header, name the column by "
+                             "position: --no-header --column-index K)\n")
+
+
+@pytest.mark.parametrize("first_line", [
+    'id,"nhs\nnumber",x',     # a name holding a newline
+    "id,patient,1930-05-30",  # a date
+    "id,nhs,x" + "y" * 70,    # a name over 64 bytes
+    "id,,x",                  # an empty name
+    "id,Smith 12345,x",       # a long digit run
+])
+def test_header_fields_that_do_not_look_like_names_are_not_listed(optout, registry, first_line):
+    result = optout("filter", "-r", registry, "--column", "no_such", "-o", os.devnull, stdin=first_line + "\n1,2,3\n")
+    assert result.code == 1, result
+    assert "the first line looks like data" in result.stderr and "(it has:" not in result.stderr, result
+    assert "Smith" not in result.stderr and "1930" not in result.stderr and "yyyy" not in result.stderr
+
+
+def test_a_column_name_that_is_a_number_is_refused_not_matched(optout, registry, tmp_path):
+    # Matched against a headerless extract's first line, it would release that row as the header.
+    text = f"1,{NATIONAL[0]},x\n2,{KEPT[0]},y\n"
+    for name in (NATIONAL[0], spaced(NATIONAL[0])):
+        result = optout("filter", "-r", registry, "--column", name, "-o", tmp_path / "out.csv", stdin=text)
+        message = assert_usage_error(result, "filter")
+        assert message == "the column name looks like a number (6 or more digits), not a column's name"
+        assert not (tmp_path / "out.csv").exists()
+
+
+def test_nhs_column_named_twice_is_ambiguous_not_the_first(optout, registry, tmp_path):
+    # The second column's opted-out patient would be released if the first one were used.
+    text = f"nhs_number,x,nhs_number\n{KEPT[0]},a,{NATIONAL[0]}\n"
+    result = optout(*filter_args(registry, "-o", tmp_path / "out.csv"), stdin=text)
+    assert result.code == 1, result
+    assert result.stderr == ("optout filter: <stdin>: the header names column 'nhs_number' 2 times "
+                             "(columns 1, 3): which one holds the NHS number is ambiguous\n")
+    assert not (tmp_path / "out.csv").exists()
+    by_position = optout(*filter_args(registry, "-q")[:3], "--column-index", "3", "-q", stdin=text)
+    assert (by_position.code, by_position.stdout) == (0, "nhs_number,x,nhs_number\n")
+
+
+def test_numbers_refuses_an_ambiguous_column_too(optout, tmp_path):
+    text = f"nhs_number,x,nhs_number\n{KEPT[0]},a,{NATIONAL[0]}\n"
+    result = optout("numbers", "--column", "nhs_number", stdin=text)
+    assert result.code == 1, result
+    assert result.stdout == ""
+    assert result.stderr == ("optout numbers: <stdin>: the header names column 'nhs_number' 2 times "
+                             "(columns 1, 3): which one holds the NHS number is ambiguous\n")
+
+
+@pytest.mark.parametrize("magic,kind", [
+    (b"\x1f\x8b\x08\x00", "gzip-compressed"),
+    (b"\x28\xb5\x2f\xfd\x00", "zstd-compressed"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh91AY", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+])
+def test_compressed_input_is_refused_by_its_kind_not_echoed(optout, registry, tmp_path, magic, kind):
+    data = magic + f"nhs_number\n{NATIONAL[0]}\n".encode()
+    for args in (filter_args(registry, "-o", tmp_path / "out.csv"), ["numbers", "--column", "nhs_number"]):
+        result = optout(*args, stdin=data)
+        assert result.code == 1, (args, result)
+        assert result.stdout == ""
+        assert result.stderr == f"optout {args[0]}: <stdin>: {kind} input is not supported: decompress it first\n"
+        assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_nul_byte_in_the_first_line_is_binary_input(optout, registry, tmp_path):
+    result = optout(*filter_args(registry, "-o", tmp_path / "out.csv"), stdin=b"nhs_number\x00\x01\x02\n1\n")
+    assert result.code == 1, result
+    assert result.stderr == "optout filter: <stdin>:1: a NUL byte: the input looks binary, not CSV\n"
+
+
+def test_an_invalid_list_name_in_apply_is_a_usage_error(optout, registry):
+    message = assert_usage_error(optout(*filter_args(registry, "--apply", "a b"), stdin=hand_extract()), "filter")
+    assert message == f"{registry}: list name: byte 2 is not a letter, digit, '_', '.' or '-'"
+
+
+def test_column_index_zero_says_positions_start_at_1(optout, registry):
+    message = assert_usage_error(optout("filter", "-r", registry, "--column-index", "0", stdin=hand_extract()),
+                                 "filter")
+    assert message == "--column-index: column positions start at 1"
+    assert "[redacted]" not in message
+
+
+# ---- Issue 10: a bare CR is malformed CSV, never a record end nor data ----------------------------
+
+BARE_CR = "bare CR outside quotes (lines must end with LF or CRLF)"
+BARE_CR_CASES = [  # 7408480374 is in both sample lists; 9434765919 is valid and in neither
+    ("CR between records", b"id,nhs_number,x\n1,9434765919,a\r2,7408480374,b\r3,7408480374,c\n", 2),
+    ("CR line ends only", b"id,nhs_number,x\r1,9434765919,a\r2,7408480374,b\r3,7408480374,c\r", 1),
+    ("CR at the end of the input", b"id,nhs_number,x\n1,9434765919,a\n2,7408480374,b\r", 3),
+    ("CR after a closing quote", b'id,nhs_number,x\n1,9434765919,"a"\r2,7408480374,b\n', 2),
+]
+
+
+@pytest.mark.parametrize("name,text,line", BARE_CR_CASES, ids=[c[0] for c in BARE_CR_CASES])
+def test_bare_cr_line_ending_is_an_error_not_a_release(optout, tmp_path, name, text, line):
+    samples = Path(__file__).resolve().parents[2] / "datasets" / "samples"
+    built = optout("build", "--list", f"national={samples / 'national.txt'}", "--list",
+                   f"type1={samples / 'type1.txt'}", "-o", "deny.optout", "-q", cwd=tmp_path)
+    assert built.code == 0, built
+    (tmp_path / "crmix.csv").write_bytes(text)
+    with pytest.raises(Malformed) as reference:  # the reference reader agrees
+        reference_records(text)
+    assert (reference.value.line, reference.value.problem) == (line, BARE_CR)
+    for more in ([], ["--threads", "4", "--block-size", "1"], ["--block-size", "7"]):
+        result = optout("filter", "-r", "deny.optout", "--column", "nhs_number", "-o", "out.csv",
+                        "--rejects", "rej.csv", "crmix.csv", *more, cwd=tmp_path)
+        assert (result.code, result.stdout) == (1, ""), (more, result)
+        assert result.stderr == f"optout filter: crmix.csv:{line}: {BARE_CR}\n", more
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["crmix.csv", "deny.optout"]
+    to_stdout = optout("filter", "-r", "deny.optout", "--column", "nhs_number", "crmix.csv", cwd=tmp_path)
+    assert to_stdout.code == 1, to_stdout
+    assert "7408480374" not in to_stdout.stdout
+    assert to_stdout.stderr.splitlines()[0] == f"optout filter: crmix.csv:{line}: {BARE_CR}"
+
+
+# ---- The commit protocol (README, "The commit protocol"; issue 15.2) -----------------------------------
+
+def test_output_made_a_directory_mid_run_leaves_a_failed_audit_and_no_side_files(registry, tmp_path):
+    """-o turned into a directory while the run reads its input: the output's rename fails. Before the
+    fix the audit said "ok" for an output that never appeared, the rejects and stats stayed, and the
+    hidden temporary output stayed unnamed."""
+    (tmp_path / "out").mkdir()
+    proc = subprocess.Popen([binary(), "filter", "-r", str(registry), "--column", "nhs_number", "-o", "out/clean.csv",
+                             "--rejects", "rj.csv", "--stats", "st.json", "--audit", "aud.jsonl"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdin.write(hand_extract().encode())
+    proc.stdin.flush()
+    wait_for(lambda: any(p.name.startswith(".clean.csv.tmp-") for p in (tmp_path / "out").iterdir()))
+    (tmp_path / "out" / "clean.csv").mkdir()
+    (tmp_path / "out" / "clean.csv" / "keep").write_text("x")
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 1
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert stderr == "optout filter: out/clean.csv: rename failed: Is a directory; its temporary file was removed\n"
+    assert dir_listing(tmp_path) == ["aud.jsonl", "out"]
+    assert dir_listing(tmp_path / "out") == ["clean.csv"]
+    committing, failed = audit_lines(tmp_path / "aud.jsonl")
+    assert (committing["outcome"], failed["outcome"], failed["error"]) == ("committing", "failed", "i/o error")
+    assert committing["run_id"] == failed["run_id"]
+    assert committing["output_xxh3_128"] == failed["output_xxh3_128"]  # what would have been released
+
+
+def test_all_zero_numbers_are_rejected_and_counted(optout, registry, tmp_path):
+    """Issue 10.3: a zero-filled NHS-number field is rejected as "all zeros", never kept."""
+    (tmp_path / "x.csv").write_text("id,nhs_number\n1,0000000000\n2,000 000 0000\n3,000-000-0000\n")
+    result = optout(*filter_args(registry, "x.csv", "-o", "clean.csv", "--stats", "stats.json"), cwd=tmp_path)
+    assert result.code == 0, result
+    assert (tmp_path / "clean.csv").read_text() == "id,nhs_number\n"
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert (stats["rows"], stats["kept"], stats["rejected"]) == (3, 0, 3)
+    assert stats["rejected_by_reason"] == {"all zeros": 3}
+
+
+def test_short_audit_append_is_rolled_back_and_the_next_starts_on_a_new_line(registry, tmp_path):
+    """Issue 15.6: on a full disk the run failed but left `{"tool` with no newline, and the next good
+    run's record was glued onto it. Here a file size limit (ulimit -f 1: 1024 bytes) stops the
+    append part way."""
+    (tmp_path / "x.csv").write_text(hand_extract(), newline="")
+    earlier = '{"tool":"optout","pad":"' + "x" * 950 + '"}\n'
+    (tmp_path / "aud.jsonl").write_text(earlier + '{"tool')  # then a line torn by an older version
+    command = f"ulimit -f 1; exec {shlex.quote(binary())} filter -r {shlex.quote(str(registry))} " \
+              f"--column nhs_number x.csv -o /dev/null --audit aud.jsonl -q"
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=60)
+    assert result.returncode == 1, result
+    assert result.stderr.decode() == ("optout filter: aud.jsonl: write failed: File too large; and its audit record "
+                                      "could not be written: aud.jsonl: write failed: File too large\n")
+    assert (tmp_path / "aud.jsonl").read_text() == earlier + '{"tool'  # all or nothing
+    result = subprocess.run([binary(), *map(str, filter_args(registry, "x.csv", "-o", "/dev/null", "--audit",
+                                                             "aud.jsonl", "-q"))], cwd=tmp_path, capture_output=True)
+    assert result.returncode == 0, result
+    _, torn, *records = (tmp_path / "aud.jsonl").read_text().splitlines()
+    assert torn == '{"tool'
+    assert [json.loads(r)["outcome"] for r in records] == ["committing", "ok"]

@@ -239,7 +239,7 @@ def test_unknown_column_lists_the_header(optout):
     ["--column", "nhs_number", "--delimiter", '"'],
     ["--column", "nhs_number", "--format", "dat"],
     ["--column", "nhs_number", "--max-rejected", "1"],
-    ["--column", "nhs_number", "--threads", "0"],
+    ["--column", "nhs_number", "--threads", "1025"],  # 0 is every core
 ], ids=lambda a: " ".join(a) or "no column")
 def test_usage_errors(optout, tmp_path, args):
     result = optout("numbers", *args, "-o", tmp_path / "n.txt", stdin=MESSY)
@@ -277,4 +277,48 @@ def test_full_disk_fails_and_leaves_no_output_file(many, tmp_path):
     result = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=60)
     assert result.returncode == 1, result
     assert result.stderr == b"optout numbers: n.txt: write failed: File too large\n"
+    assert dir_listing(tmp_path) == []
+
+
+# Issue 10: CR line ends once made the whole file "the header" (nothing listed, exit 0), or hid
+# rows inside another row's field.
+BARE_CR = "bare CR outside quotes (lines must end with LF or CRLF)"
+BARE_CR_CASES = [
+    ("CR between records", b"id,nhs_number,x\n1,9434765919,a\r2,7408480374,b\r3,7408480374,c\n", 2),
+    ("CR line ends only", b"id,nhs_number,x\r1,9434765919,a\r2,7408480374,b\r", 1),
+    ("CR at the end of the input", b"id,nhs_number,x\n1,9434765919,a\n2,7408480374,b\r", 3),
+]
+
+
+@pytest.mark.parametrize("name,text,line", BARE_CR_CASES, ids=[c[0] for c in BARE_CR_CASES])
+def test_bare_cr_line_ending_is_an_error_not_a_release(optout, tmp_path, name, text, line):
+    (tmp_path / "crmix.csv").write_bytes(text)
+    for more in ([], ["--threads", "4", "--block-size", "1"]):
+        result = optout("numbers", "--column", "nhs_number", "crmix.csv", "-o", "n.txt", *more, cwd=tmp_path)
+        assert result.code == 1, result
+        assert result.stderr == f"optout numbers: crmix.csv:{line}: {BARE_CR}\n"
+        assert dir_listing(tmp_path) == ["crmix.csv"]
+    to_stdout = optout("numbers", "--column", "nhs_number", stdin=text)
+    assert (to_stdout.code, to_stdout.stdout) == (1, "")
+    assert to_stdout.stderr == f"optout numbers: <stdin>:{line}: {BARE_CR}\n"
+
+
+# ---- Outputs apart from inputs, never empty (issues 10.6, 15.8) ----------------------------------
+
+def test_output_naming_the_input_is_refused(optout, tmp_path):
+    (tmp_path / "x.csv").write_text(MESSY, newline="")
+    before = (tmp_path / "x.csv").read_bytes()
+    result = optout("numbers", "--column", "nhs_number", "x.csv", "-o", "x.csv", cwd=tmp_path)
+    assert assert_usage_error(result, "numbers") == "x.csv is given twice: an output would overwrite an input"
+    assert (tmp_path / "x.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("args,problem", [
+    (["-o", ""], "an empty output path: give a file name"),
+    (["", "-o", "n.txt"], "an empty input path: give a file name"),
+])
+def test_empty_path_is_a_usage_error(optout, tmp_path, args, problem):
+    """Issue 15.8: -o "" wrote every number to standard output."""
+    result = optout("numbers", "--column", "nhs_number", *args, stdin=MESSY, cwd=tmp_path)
+    assert assert_usage_error(result, "numbers") == problem
     assert dir_listing(tmp_path) == []

@@ -82,12 +82,15 @@ def test_build_reports_duplicates(optout, tmp_path):
         ("ten", "check digit 10"),
         ("letters", "bad character"),
         ("short", "wrong length"),
+        ("zeros", "all zeros"),  # issue 10.3: 0000000000 passes modulus 11 but is no patient's
+        ("spaced zeros", "all zeros"),
     ],
 )
 def test_invalid_line_fails_without_output(optout, tmp_path, bad, reason):
     nums = valid_numbers(4, seed=14)
     bad_text = {"wrong": wrong_check_digit(nums[0]), "ten": check_ten_stem(),
-                "letters": nums[0][:9] + "X", "short": nums[0][:9]}[bad]
+                "letters": nums[0][:9] + "X", "short": nums[0][:9], "zeros": "0000000000",
+                "spaced zeros": "000 000 0000"}[bad]
     write_lines(tmp_path / "good.txt", nums)
     write_lines(tmp_path / "ndoo.txt", nums[:2] + [bad_text] + nums[2:])
     result = optout("build", "--list", "national=good.txt", "--list", "national=ndoo.txt",
@@ -391,13 +394,27 @@ def test_base_plus_new_list_and_description(optout, delta):
         "cleared": ("allow", 10), "national": ("deny", 10), "type1": ("deny", 3)}
 
 
-def test_update_in_place(optout, delta):
+def test_update_in_place_is_refused(optout, delta):
+    """Issue 10.6: no output may name an input, the base included: write the update to a new file."""
     d = delta["dir"]
+    before = (d / "new.optout").read_bytes()
     result = optout("build", "--base", "new.optout", "--remove", "cleared=cleared_added.txt", "-q",
                     "-o", "new.optout", cwd=d)
-    assert (result.code, result.stderr) == (0, ""), result
-    assert counts(optout, str(d / "new.optout")) == {"cleared": ("allow", 10), "national": ("deny", 11)}
+    assert assert_usage_error(result, "build") == "new.optout is given twice: an output would overwrite an input"
+    assert (d / "new.optout").read_bytes() == before
     assert sorted(p.name for p in d.iterdir() if "optout" in p.name) == ["new.optout", "old.optout"]
+
+
+@pytest.mark.parametrize("args,problem", [
+    (["--list", "n=a.txt", "-o", "a.txt"], "a.txt is given twice: an output would overwrite an input"),
+    (["--list", "n=a.txt", "-o", ""], "an empty output path: give a file name"),
+    (["--base", "", "--list", "n=a.txt", "-o", "x.optout"], "an empty input path: give a file name"),
+])
+def test_build_outputs_apart_from_inputs_and_never_empty(optout, tmp_path, args, problem):
+    write_lines(tmp_path / "a.txt", valid_numbers(3))
+    result = optout("build", *args, cwd=tmp_path)
+    assert assert_usage_error(result, "build") == problem
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
 def test_base_alone_rewrites(optout, delta):
@@ -474,6 +491,22 @@ def test_info_empty_registry(optout, tmp_path):
     assert info["lists"][0]["bytes_per_number"] is None
 
 
+# Issue 10.9: `optout info /dev/zero` (and `filter -r /dev/zero`) read until memory ran out. A
+# registry that is not a regular file is refused at once, a FIFO without a writer included.
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo"])
+@pytest.mark.parametrize("command", ["info", "filter"])
+def test_registry_that_is_not_a_regular_file_is_refused_at_once(optout, tmp_path, kind, command):
+    path = kind
+    if kind == "fifo":
+        path = tmp_path / "reg.optout"
+        os.mkfifo(path)
+    args = ["info", path] if command == "info" else ["filter", "-r", path, "--column", "nhs_number"]
+    result = optout(*args, stdin="nhs_number\n")
+    assert result.code == 1, result
+    assert result.stderr == f"optout {command}: {path}: not a regular file\n"
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("command", ["info", "diff", "check", "build"])
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "flipped", "missing"])
 def test_corrupt_registry(optout, tmp_path, delta, command, damage):
@@ -500,3 +533,17 @@ def test_corrupt_registry(optout, tmp_path, delta, command, damage):
     assert len(lines) == 1, result
     assert lines[0].startswith(f"optout {command}: bad.optout"), result
     assert not (d / "out.optout").exists()
+
+
+@pytest.mark.parametrize("args,problem", [
+    (["--added", "x.txt", "--withdrawn", "./x.txt"], "x.txt and ./x.txt are one file: an output would overwrite "
+                                                     "another output"),
+    (["--added", "new.optout"], "new.optout is given twice: an output would overwrite an input"),
+    (["--withdrawn", ""], "an empty output path: give a file name"),
+])
+def test_diff_outputs_apart_from_inputs_and_never_empty(optout, delta, args, problem):
+    d = delta["dir"]
+    before = sorted(p.name for p in d.iterdir())
+    result = optout("diff", "old.optout", "new.optout", "--list", "national", *args, cwd=d)
+    assert assert_usage_error(result, "diff") == problem
+    assert sorted(p.name for p in d.iterdir()) == before

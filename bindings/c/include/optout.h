@@ -115,7 +115,9 @@ OPTOUT_C_API optout_status optout_registry_list_count(const optout_registry *reg
 /* The list at index. Errors: OPTOUT_E_INVALID_ARGUMENT (index out of range), OPTOUT_E_NULL_ARGUMENT. */
 OPTOUT_C_API optout_status optout_registry_list(const optout_registry *registry, size_t index,
                                                 optout_list_info *info, optout_error *error);
-/* The index of the list called name. Errors: OPTOUT_E_NOT_FOUND, OPTOUT_E_NULL_ARGUMENT. */
+/* The index of the list called name. Errors: OPTOUT_E_NOT_FOUND (the message lists the registry's
+ * lists; a number-like name is redacted), OPTOUT_E_INVALID_ARGUMENT (a name no list can have: a
+ * space, a '!'...), OPTOUT_E_NULL_ARGUMENT. */
 OPTOUT_C_API optout_status optout_registry_find_list(const optout_registry *registry, const char *name,
                                                      size_t *index, optout_error *error);
 
@@ -152,9 +154,9 @@ OPTOUT_C_API optout_status optout_index_create(const optout_registry *registry, 
 /* Frees an index (NULL is fine). */
 OPTOUT_C_API void optout_index_free(optout_index *index);
 
-/* verdicts[i] for numbers[i], 10-digit NHS numbers as integers (9434765919); leading zeros are
- * implied (Scottish CHI numbers start with 0). A value of 10^10 or more, or one whose check digit
- * is wrong, is OPTOUT_VERDICT_REJECTED. A few ns per number. With count 0 the arrays may be NULL.
+/* verdicts[i] for numbers[i], 10-digit NHS numbers as integers (9434765919); one leading zero is
+ * implied (Scottish CHI numbers start with 0), no more. A value below 10^8 or of 10^10 or more,
+ * 0 (the all-zero number), or one whose check digit is wrong, is OPTOUT_VERDICT_REJECTED. A few ns per number. With count 0 the arrays may be NULL.
  * Errors: OPTOUT_E_NULL_ARGUMENT, found before any verdict is written. */
 OPTOUT_C_API optout_status optout_index_classify_numbers(const optout_index *index, const uint64_t *numbers,
                                                          size_t count, uint8_t *verdicts, optout_error *error);
@@ -187,7 +189,8 @@ typedef struct optout_filter_options {
   int64_t max_age_seconds;       /* < 0 (default): no limit; else OPTOUT_E_STALE_REGISTRY for an older registry */
   const char *rejects_path;      /* NULL: none; else rejected rows go here (header first), atomically */
   const char *stats_path;        /* NULL: none; else the stats JSON (as `optout filter --stats`) */
-  const char *audit_path;        /* NULL: none; else one audit JSON line is appended (as --audit) */
+  const char *audit_path;        /* NULL: none; else the run's audit records are appended (as --audit) */
+                                 /* "" is never "none": OPTOUT_E_INVALID_ARGUMENT */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
@@ -204,7 +207,8 @@ typedef struct optout_filter_stats {
   uint64_t rejected;
   /* rejected split by why: [0] the field is missing (too few fields), then by the engine's
    * InvalidReason: [1] empty, [2] bad character, [3] wrong length, [4] bad shape,
-   * [5] check digit 10, [6] wrong check digit; see optout_rejected_reason_name. */
+   * [5] check digit 10, [6] wrong check digit, [7] all zeros (0000000000); see
+   * optout_rejected_reason_name. */
   uint64_t rejected_by_reason[OPTOUT_REJECTED_REASONS];
   uint64_t bytes_in;
   uint64_t bytes_out;      /* header + kept records */
@@ -223,9 +227,11 @@ OPTOUT_C_API const char *optout_rejected_reason_name(size_t reason);
 /* Filters the CSV file input_path ("-": standard input) into output_path ("-" or NULL: standard
  * output) with index, as `optout filter` does: the header and every row whose patient has not
  * opted out, byte for byte and in order. The output, rejects and stats files are written to
- * temporary files and renamed only when the whole run succeeds; the audit line is appended before
- * the output appears, and for a failed run too. On error no output file is left behind.
- * stats may be NULL. Errors: OPTOUT_E_INVALID_ARGUMENT (options), OPTOUT_E_NOT_FOUND (no such
+ * temporary files and put in place by the engine's commit protocol (README, "The commit protocol"):
+ * audit "committing", rejects and stats, the output, audit "ok"; a run failing at any step leaves
+ * none of them and appends a "failed" record. stats may be NULL. Errors:
+ * OPTOUT_E_INVALID_ARGUMENT (options; an empty path; an output naming the input or another
+ * output), OPTOUT_E_NOT_FOUND (no such
  * column; the message lists the header), OPTOUT_E_INVALID_INPUT ("extract.csv:1207: unterminated
  * quoted field"), OPTOUT_E_LIMIT_EXCEEDED, OPTOUT_E_DATA_QUALITY, OPTOUT_E_IO,
  * OPTOUT_E_STALE_REGISTRY, OPTOUT_E_BROKEN_PIPE, OPTOUT_E_NULL_ARGUMENT, OPTOUT_E_BAD_STRUCT_SIZE. */

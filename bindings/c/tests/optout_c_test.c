@@ -188,7 +188,7 @@ static void test_registry(const optout_registry *registry) {
   CHECK(strcmp(error.message, "optout_registry_list: index 3 is out of range (the registry has 3 lists)") == 0);
   size_t found = 99;
   CHECK(optout_registry_find_list(registry, "objections", &found, &error) == OPTOUT_E_NOT_FOUND);
-  CHECK(strcmp(error.message, "no list named 'objections' in the registry") == 0);
+  CHECK(strcmp(error.message, "no list named 'objections' in the registry (it has: cleared, national, type1)") == 0);
   CHECK(found == 99);
 
   char hex[OPTOUT_DIGEST_HEX_BYTES];
@@ -766,6 +766,130 @@ static void test_export(const optout_registry *registry) {
   CHECK(!exists(WORK("x.txt")));
 }
 
+/* Issue 10.3: the all-zero number is no patient's, and an integer has one implied leading zero at
+ * most (a CHI number's), so 19, 27 or a fill value 0 are never a kept patient. */
+static void test_all_zero_and_short_integers_are_rejected(const optout_index *index) {
+  optout_error error;
+  const uint64_t values[] = {0, 19, 27, 99999999ULL, 100000000ULL};
+  uint8_t verdicts[5];
+  memset(verdicts, 9, sizeof verdicts);
+  CHECK_OK(optout_index_classify_numbers(index, values, 5, verdicts, &error));
+  CHECK(verdicts[0] == X && verdicts[1] == X && verdicts[2] == X && verdicts[3] == X);
+  CHECK(verdicts[4] == X); /* 0100000000: 9 digits, the leading zero implied, a wrong check digit */
+  const char *texts[] = {"0000000000", "000 000 0000", "000-000-0000", " 0000000000\r"};
+  uint8_t text_verdicts[4];
+  memset(text_verdicts, 9, sizeof text_verdicts);
+  CHECK_OK(optout_index_classify_text(index, texts, NULL, 4, text_verdicts, &error));
+  for (int i = 0; i < 4; ++i) CHECK(text_verdicts[i] == X);
+  CHECK(strcmp(optout_rejected_reason_name(7), "all zeros") == 0);
+
+  /* In a file: rejected, counted under "all zeros" (rejected_by_reason[7]). */
+  const char *csv = "id,nhs_number\n1,0000000000\n2,000 000 0000\n3,9434765919\n";
+  CHECK(write_file(WORK("zeros.csv"), csv, strlen(csv)));
+  optout_filter_options options = by_name();
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(index, WORK("zeros.csv"), WORK("zeros_out.csv"), &options, &stats, &error));
+  CHECK(stats.rows == 3 && stats.rejected == 2 && stats.rejected_by_reason[7] == 2);
+}
+
+/* Issue 15.8: a number-like list name is never echoed, by any function that names a list. */
+static void test_list_name_messages_are_redacted(const optout_registry *registry) {
+  const char *expected = "no list named '[redacted]' in the registry (it has: cleared, national, type1)";
+  optout_error error;
+  optout_index *index = NULL;
+  const char *names[] = {"9434765919"};
+  CHECK(optout_index_create(registry, names, 1, &index, &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(index == NULL && strcmp(error.message, expected) == 0 && strstr(error.message, "9434765919") == NULL);
+  size_t found = 99;
+  /* A name no list can have: the engine's usage error, which names a position, not the name. */
+  CHECK(optout_registry_find_list(registry, "943 476 5919", &found, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(found == 99);
+  CHECK(strcmp(error.message, "list name: byte 4 is not a letter, digit, '_', '.' or '-'") == 0);
+  CHECK(optout_registry_find_list(registry, "943-476-5919", &found, &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(strcmp(error.message, expected) == 0);
+  CHECK(optout_registry_find_list(registry, "9434765919", &found, &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(strcmp(error.message, expected) == 0);
+  CHECK(optout_registry_export_list(registry, "9434765919", OPTOUT_EXPORT_TEXT, WORK("redacted.txt"), NULL,
+                                    &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(strcmp(error.message, expected) == 0);
+  CHECK(!exists(WORK("redacted.txt")));
+}
+
+/* Issue 15.8: "" is not standard output: the engine refuses it, and the C API passes it on as is. */
+static void test_empty_output_path_is_refused(const optout_registry *registry) {
+  optout_error error;
+  optout_index *index = NULL;
+  CHECK_OK(optout_index_create(registry, NULL, 0, &index, &error));
+  optout_filter_options options = by_name();
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), "", &options, &stats, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(error.code == OPTOUT_E_INVALID_ARGUMENT && stats.rows == 0);
+  uint64_t count = 77;
+  CHECK(optout_registry_export_list(registry, "national", OPTOUT_EXPORT_TEXT, "", &count, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(count == 77);
+  optout_index_free(index);
+}
+
+/* Issues 15.8 and 10.6: a side path "" is never "none", and no output names the input or another
+ * output; nothing is written. Then the audit records of one run pair up (the commit protocol). */
+static void test_filter_outputs_are_checked(const optout_index *index) {
+  CHECK(mkdir(WORK("checked"), 0755) == 0 || errno == EEXIST);
+  char expected[2400];
+  optout_filter_options options = by_name();
+  options.rejects_path = "";
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "an empty rejects path: give a file name");
+  options = by_name();
+  options.audit_path = "";
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "an empty audit path: give a file name");
+  options = by_name();
+  options.stats_path = WORK("checked/out.csv");
+  optout_error error;
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite another output",
+           WORK("checked/out.csv"));
+  CHECK(strcmp(error.message, expected) == 0);
+  options = by_name();
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), SAMPLE("extract_narrow.csv"), &options, NULL,
+                           &error) == OPTOUT_E_INVALID_ARGUMENT);
+  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input",
+           SAMPLE("extract_narrow.csv"));
+  CHECK(strcmp(error.message, expected) == 0);
+  options = by_name();
+  options.stats_path = WORK("samples.optout"); /* the registry the index was made from */
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input", WORK("samples.optout"));
+  CHECK(strcmp(error.message, expected) == 0);
+  CHECK(entries_in(WORK("checked")) == 0);
+
+  options = by_name();
+  options.audit_path = WORK("checked/audit.jsonl");
+  CHECK_OK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error));
+  char *audit = read_file(WORK("checked/audit.jsonl"), NULL);
+  const char *second = audit != NULL ? strchr(audit, '\n') : NULL;
+  CHECK(second != NULL && strstr(audit, "\"outcome\":\"committing\"") < second &&
+        strstr(second, "\"outcome\":\"ok\"") != NULL);
+  free(audit);
+}
+
+/* Issue 10.6: export ... -o REG replaced the registry it read. */
+static void test_export_over_the_registry_is_refused(const optout_registry *registry) {
+  optout_error error;
+  uint64_t count = 77;
+  CHECK(optout_registry_export_list(registry, "national", OPTOUT_EXPORT_TEXT, WORK("samples.optout"), &count,
+                                    &error) == OPTOUT_E_INVALID_ARGUMENT);
+  char expected[2400];
+  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input", WORK("samples.optout"));
+  CHECK(strcmp(error.message, expected) == 0 && count == 77);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: optout_c_test WORK SAMPLES\n");
@@ -791,6 +915,9 @@ int main(int argc, char **argv) {
   test_index_errors(registry);
   test_lookups(registry);
   test_export(registry);
+  test_list_name_messages_are_redacted(registry);
+  test_empty_output_path_is_refused(registry);
+  test_export_over_the_registry_is_refused(registry);
 
   optout_index *all = NULL, *deny = NULL;
   const char *deny_lists[] = {"national", "type1"};
@@ -801,7 +928,9 @@ int main(int argc, char **argv) {
   if (all != NULL && deny != NULL) {
     test_filter_files(all, deny);
     test_filter_errors(all);
+    test_filter_outputs_are_checked(all);
     test_filter_fd(all, deny);
+    test_all_zero_and_short_integers_are_rejected(all);
   }
   optout_index_free(all);
   optout_index_free(deny);

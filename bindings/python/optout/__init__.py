@@ -8,6 +8,13 @@
 
 optout.dask runs the same on a Dask cluster. Errors are optout.Error subclasses carrying the
 engine's messages, which never contain an NHS number.
+
+Numbers: numpy arrays of uint64, int64 (10 digits, one leading zero implied: below 10^8 is "wrong
+length", 0 is "all zeros"), float64 (integral; NaN is missing) or strings ('U', 'S', object),
+pandas Series of those (or Int64, UInt64, Float64, string), or sequences of str, bytes, int,
+float and None. float32, float16, (u)int8..32 and their pandas forms raise TypeError: they cannot
+hold every 10-digit number, so their values may already be other, valid, numbers.
+Paths: str (surrogate escapes for undecodable bytes), bytes or os.PathLike; a NUL is ValueError.
 """
 
 from . import _engine

@@ -59,29 +59,19 @@ def _is_pandas(obj):
     return type(obj).__module__.partition(".")[0] == "pandas"
 
 
+def fs_path(value, argument):
+    """A path argument as str (undecodable bytes as surrogate escapes, as os.fsdecode makes them),
+    from str, bytes or os.PathLike: the conversion every optout function applies to its paths.
+    Raises ValueError for an embedded NUL byte (as open() does), TypeError naming argument for
+    anything else."""
+    return _engine.fs_path(value, argument)
+
+
 def _prepared(numbers):
-    """(kind, data): the engine function family for numbers ("uint64", "int64", "float64",
-    "unicode", "bytes", "objects") and the input in the form it reads in place. A C-contiguous
-    array of the right dtype is passed as it is; other arrays are converted once."""
+    """(kind, data): the engine function family for numbers ("array" for any numpy array, whose
+    dtype the engine checks and which it reads in place when it can; "objects" for sequences)."""
     if isinstance(numbers, np.ndarray):
-        if numbers.ndim != 1:
-            raise TypeError(f"expected a 1-D array of NHS numbers, got {numbers.ndim} dimensions")
-        kind = numbers.dtype.kind
-        if kind == "u":  # uint8..uint64, any byte order or stride
-            return "uint64", np.ascontiguousarray(numbers, dtype=np.uint64)
-        if kind == "i":
-            return "int64", np.ascontiguousarray(numbers, dtype=np.int64)
-        if kind == "f":
-            return "float64", np.ascontiguousarray(numbers, dtype=np.float64)
-        if kind in "US":
-            native = np.ascontiguousarray(numbers, dtype=numbers.dtype.newbyteorder("="))
-            return ("unicode" if kind == "U" else "bytes"), native
-        if kind == "O":
-            return "objects", np.ascontiguousarray(numbers)
-        raise TypeError(
-            f"NHS numbers cannot come from a numpy array of dtype {numbers.dtype}: "
-            "use integers (uint64, int64) or strings"
-        )
+        return "array", numbers
     if isinstance(numbers, (str, bytes, bytearray)):
         raise TypeError("expected a sequence of NHS numbers, got a single string: wrap it in a list")
     return "objects", numbers
@@ -100,9 +90,11 @@ def _parse_arrays(numbers):
 def parse(numbers):
     """Parses NHS numbers with the engine's parser, as the filter parses a CSV field.
 
-    numbers: a numpy array of integers (uint64/int64, 10-digit values; a CHI number's leading
-    zero is implied), of floats (NaN is missing), of strings ('U', 'S' or object), a pandas
-    Series, or a sequence of str/bytes/int/None. Text may be "9434765919", "943 476 5919" or
+    numbers: a numpy array of integers (uint64/int64, 10-digit values; one leading zero is
+    implied, for CHI numbers, so a value below 10^8 is "wrong length" and 0 "all zeros"), of
+    float64 (integral values; NaN is missing), of strings ('U', 'S' or object), a pandas Series,
+    or a sequence of str/bytes/int/float/None. Any other dtype is a TypeError: float32/float16
+    and (u)int8..32 cannot hold every 10-digit number, so their values may already be wrong. Text may be "9434765919", "943 476 5919" or
     "943-476-5919" with surrounding whitespace. Missing values (None, NaN) are "empty".
 
     >>> p = parse(["943 476 5919", "9434765918", None])
@@ -136,7 +128,7 @@ class Registry:
     """
 
     def __init__(self, path):
-        self._native = _engine.Registry.load(os.fspath(path))
+        self._native = _engine.Registry.load(path)
         self._indexes = {}
         self._lock = threading.Lock()
 
@@ -304,7 +296,7 @@ def cached_registry(path, digest=None):
 
     digest: when given, the registry must have it, else RegistryChangedError (a run that started
     with one snapshot never finishes with another)."""
-    path = os.fspath(path)
+    path = fs_path(path, "registry")
     key = os.path.abspath(path)
     current = _snapshot_digest(key)
     if digest is not None and current is not None and current != digest:
@@ -376,14 +368,6 @@ def _delimiter_byte(delimiter):
     raise InvalidArgumentError("delimiter takes one byte, or 'tab'")
 
 
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int")
-    if value < 1:
-        raise InvalidArgumentError(f"{name} must be at least 1")
-    return value
-
-
 def make_filter_options(
     column=None,
     column_index=None,
@@ -394,23 +378,23 @@ def make_filter_options(
     max_record_bytes=None,
     max_rejected=None,
 ):
-    """The engine's FilterOptions from the CLI's options (see filter_file)."""
+    """The engine's FilterOptions from the CLI's options (see filter_file). Integer options take
+    any int; the engine's validate_filter_options decides their ranges (InvalidArgumentError),
+    a value too large for the engine's type included."""
     options = _engine.FilterOptions()
     if column is not None:
         if not isinstance(column, str):
             raise TypeError("column: a header name (str); use column_index for a position")
         options.column_name = column
     if column_index is not None:
-        options.column_index = _positive("column_index (1-based)", column_index)
+        options.column_index = column_index
     options.has_header = bool(header)
     options.delimiter = _delimiter_byte(delimiter)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise InvalidArgumentError("threads must be an int, 0 for every core")
     options.threads = threads
     if block_size is not None:
-        options.block_bytes = _positive("block_size", block_size)
+        options.block_bytes = block_size
     if max_record_bytes is not None:
-        options.max_record_bytes = _positive("max_record_bytes", max_record_bytes)
+        options.max_record_bytes = max_record_bytes
     _set_max_rejected(options, max_rejected)
     return options
 
@@ -447,6 +431,8 @@ def filter_file(
     --stats, --audit. max_age: "7d", "36h", seconds or a timedelta. max_rejected: a row count or
     "0.5%". threads (0: every core), block_size, max_record_bytes: as the CLI's options.
 
+    Paths (input, output, rejects, stats, audit, a registry path) may be str, bytes or
+    os.PathLike; an embedded NUL byte is a ValueError. output "-" is standard output.
     output (and rejects, stats) appear only when the run succeeds (temporary file + rename).
     Returns the stats: rows, kept, removed, rejected, rejected_by_reason (by name, non-zero
     only), bytes_in, bytes_out, bytes_rejected, seconds, mb_per_second, threads, output_digest
@@ -464,11 +450,11 @@ def filter_file(
         registry._native,
         index._native,
         options,
-        os.fspath(input),
-        os.fspath(output),
-        os.fspath(rejects) if rejects else "",
-        os.fspath(stats) if stats else "",
-        os.fspath(audit) if audit else "",
+        input,
+        output,
+        rejects,
+        stats,
+        audit,
     )
     return _with_rate(stats_out)
 

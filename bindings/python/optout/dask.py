@@ -15,7 +15,6 @@ shared file system, as for any Dask job that reads files.
 
 import json
 import os
-import secrets
 import shutil
 import time
 import uuid
@@ -92,7 +91,7 @@ def _run_piece(spec):
     options.digest_output = True  # each part's digest goes into the run's audit record
     if spec["header"] is None:
         stats = _engine.filter_file(
-            registry._native, index._native, options, spec["input"], spec["output"], spec["rejects"], "", ""
+            registry._native, index._native, options, spec["input"], spec["output"], spec["rejects"], None, None
         )
     else:
         stats = _engine.filter_piece(
@@ -120,14 +119,6 @@ def _describe(spec):
         d["length"] = spec["length"]
         d["first_line"] = spec["first_line"]
     return d
-
-
-def _temp_sibling(path):
-    """A new, empty folder next to path (same file system, so it can be renamed into place)."""
-    parent, name = os.path.split(os.path.abspath(path))
-    temp = os.path.join(parent, f".{name}.tmp-{secrets.token_hex(6)}")
-    os.mkdir(temp)
-    return temp
 
 
 def _remove_tree(path):
@@ -264,11 +255,12 @@ def filter_files(
     output_dir: a folder that must not exist yet. The outputs are part-00000.csv, part-00001.csv,
     ... in input order (for a cut file, the parts without their headers, concatenated, are the
     whole file's `optout filter` output byte for byte). They are written into a temporary folder
-    beside output_dir that is renamed to output_dir only when every piece succeeded, after the
-    stats and the audit record are written: output_dir never exists incomplete. rejects_dir: the
-    same for rejected rows. stats: a JSON file of the combined stats. audit: one audit line is
-    appended for the whole run (counts over all pieces, each part's XXH3-128 under "pieces"), for
-    a failed run too.
+    beside output_dir, and the engine commits the run as it commits one file's (README, "Audit
+    records"): audit "committing", rejects_dir, stats, output_dir (a rename that never replaces:
+    of two runs to one output_dir, the second fails with IoError), audit "ok". output_dir never
+    exists incomplete. rejects_dir: the same for rejected rows. stats: a JSON file of the combined
+    stats. audit: the run's records (counts over all pieces, each part's XXH3-128 under "pieces");
+    a failed run appends "failed" with its error code.
 
     column, column_index, header, delimiter, apply, max_age, block_size, max_record_bytes: as
     optout.filter_file. max_rejected: checked over the whole run. threads: per piece (default 1
@@ -277,16 +269,18 @@ def filter_files(
     client: a distributed.Client; None: the current client if there is one, else this process;
     False: this process, piece after piece.
 
-    Returns the combined stats: rows, kept, removed, rejected (rows == kept + removed +
-    rejected), rejected_by_reason, bytes_in (the inputs' sizes), bytes_out (the parts' sizes),
-    bytes_rejected, seconds (wall), pieces (one dict per part: input, output, offset/length/
+    Returns the combined stats (the stats file's JSON, made by the engine): rows, kept, removed,
+    rejected (rows == kept + removed + rejected), rejected_by_reason, bytes_in (the bytes read,
+    a cut file's header once; a FIFO's too), bytes_out (the parts' sizes), bytes_rejected,
+    seconds (wall), mb_per_second, pieces (one dict per part: input, output, offset/length/
     first_line for a cut file, and its counts and output_digest). A failed piece raises its
     error (an engine error names the input file and its line, as `optout filter` on that file
     would; its .piece attribute says which piece); a piece whose workers kept dying raises
-    PieceFailedError. Then no output_dir, rejects_dir or stats file appears.
+    PieceFailedError. Then no output_dir, rejects_dir or stats file appears. An output_dir or
+    rejects_dir that exists already is optout.IoError "...: already exists".
     """
     started = time.time()
-    inputs = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(p) for p in inputs]
+    inputs = [os.fspath(inputs)] if isinstance(inputs, (str, bytes, os.PathLike)) else [os.fspath(p) for p in inputs]
     if not inputs:
         raise ValueError("no input files")
     if client is None:
@@ -309,26 +303,17 @@ def filter_files(
         raise ValueError("piece_bytes must be a positive int")
     registry = _registry_of(registry)
     registry_path, digest, lists = _prepare(registry, apply, max_age)
-    for target in (output_dir, rejects_dir):
-        if target is not None and os.path.lexists(target):
-            raise FileExistsError(f"{os.fspath(target)}: already exists")
     input_name = inputs[0] if len(inputs) == 1 else f"{len(inputs)} files"
-    output_name = os.fspath(output_dir)
 
-    def audit_failure(error):
-        if audit:
-            code = error.code if isinstance(error, Error) and error.code is not None else 11
-            _engine.append_line(
-                os.fspath(audit),
-                _engine.audit_record_json(
-                    input_name, output_name, int(started), int(time.time()), registry._native, lists, None, code
-                ),
-            )
-
-    folder = rejects_folder = None
+    # The engine stages the folders and commits the run (its one commit protocol, README "Audit
+    # records"): this module only schedules the pieces and hands their results over.
+    output = rejects_out = None
+    committing = False
     try:
-        folder = _temp_sibling(output_dir)
-        rejects_folder = _temp_sibling(rejects_dir) if rejects_dir is not None else None
+        output = _engine.StagedDirectory(output_dir)  # IoError "...: already exists"
+        rejects_out = _engine.StagedDirectory(rejects_dir) if rejects_dir is not None else None
+        folder = output.temp_path
+        rejects_folder = rejects_out.temp_path if rejects_out is not None else None
         # What to run: whole files, or the pieces the engine cut them into (here, reading each once).
         specs = []
         for path in inputs:
@@ -357,69 +342,51 @@ def filter_files(
         for i, spec in enumerate(specs):
             name = f"part-{i:05d}.csv"
             spec["output"] = os.path.join(folder, name)
-            spec["rejects"] = os.path.join(rejects_folder, name) if rejects_folder else ""
+            spec["rejects"] = os.path.join(rejects_folder, name) if rejects_folder else None
 
         results = _gather(client, specs, uuid.uuid4().hex[:12])
         _check_outputs(folder, specs, results)
         if rejects_folder:
             _check_outputs(rejects_folder, specs, [dict(r, bytes_out=r["bytes_rejected"]) for r in results])
+        _check_rejected(_add_counts(results), options, input_name)
 
-        total = _add_counts(results)
-        _check_rejected(total, options, input_name)
-        total["bytes_in"] = sum(os.path.getsize(p) for p in inputs)
-        total["bytes_out"] = sum(r["bytes_out"] for r in results)
-        total["bytes_rejected"] = sum(r["bytes_rejected"] for r in results)
-        total["seconds"] = time.time() - started
-        total["mb_per_second"] = total["bytes_in"] / 1e6 / total["seconds"] if total["seconds"] > 0 else 0.0
-        total["pieces"] = [
-            dict(
-                _describe(spec),
-                rows=r["rows"],
-                kept=r["kept"],
-                removed=r["removed"],
-                rejected=r["rejected"],
-                output_bytes=r["bytes_out"],
-                output_xxh3_128=r["output_digest"],
+        pieces = [
+            (
+                spec["input"],
+                os.path.basename(spec["output"]),
+                *(
+                    (None, 0, 0, 0)
+                    if spec["header"] is None
+                    else (spec["offset"], spec["length"], spec["first_line"], len(spec["header"]))
+                ),
+                r,
             )
             for spec, r in zip(specs, results)
         ]
-        if total["rows"] != total["kept"] + total["removed"] + total["rejected"]:
-            raise InternalError(f"{input_name}: the pieces' counts do not add up")
-
-        # As one file's run: rejects and stats, then the audit record, then the output appears.
-        if rejects_folder:
-            os.rename(rejects_folder, rejects_dir)
-            rejects_folder = None
-        if stats:
-            temp = f"{os.fspath(stats)}.tmp-{secrets.token_hex(6)}"
-            try:
-                with open(temp, "w") as f:
-                    json.dump(total, f)
-                    f.write("\n")
-                os.replace(temp, stats)
-            except BaseException:
-                if os.path.exists(temp):
-                    os.unlink(temp)
-                raise
-        if audit:
-            record = json.loads(
-                _engine.audit_record_json(
-                    input_name, output_name, int(started), int(time.time()), registry._native, lists, total, 0
-                )
-            )
-            record["inputs"] = inputs
-            record["pieces"] = total["pieces"]
-            _engine.append_line(os.fspath(audit), json.dumps(record, ensure_ascii=False))
-        os.rename(folder, output_dir)
-        folder = None
-        return total
+        committing = True  # from here the engine records the outcome, a failure included
+        text = _engine.commit_pieces(
+            registry._native, lists, input_name, inputs, int(started), time.time() - started, pieces,
+            output, rejects_out, stats, audit,
+        )
+        output = rejects_out = None
+        return json.loads(text)
     except BaseException as error:
-        try:
-            audit_failure(error)
-        except IoError as audit_error:  # the run's own error stays the one raised
-            error.add_note(f"and its audit record could not be written: {audit_error}")
+        if output is not None and not committing:
+            if isinstance(error, Error) and error.code is not None:
+                code = error.code
+            else:
+                code = IoError.code if isinstance(error, OSError) else InternalError.code
+            # The run's own error stays the one raised; what could not be cleaned up or recorded
+            # is added to it.
+            note = _engine.abandon_pieces(
+                registry._native, lists, input_name, inputs, int(started), output_dir, output, rejects_out,
+                audit, code,
+            )
+            if note:
+                error.add_note(note)
         raise
     finally:
-        for leftover in (folder, rejects_folder):
-            if leftover is not None:
-                _remove_tree(leftover)
+        # A task still running on a worker may create a temporary file while the folder is removed.
+        for staged in (output, rejects_out):
+            if staged is not None:
+                _remove_tree(staged.temp_path)

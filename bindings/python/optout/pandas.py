@@ -1,8 +1,11 @@
 """Dropping the rows of opted-out patients from a pandas DataFrame, by its NHS-number column.
 
-The column may hold strings (as read by ``pd.read_csv(..., dtype=str)``), integers, floats (an
-integer column with missing values), or a pandas extension dtype (string, Int64). Missing values
-(None, NaN, pd.NA) are rejected as "empty", like an empty CSV field; rejected rows are never kept.
+The column may hold strings (as read by ``pd.read_csv(..., dtype=str)``), 64-bit integers,
+float64 (an integer column with missing values), or a pandas extension dtype (string, Int64,
+UInt64, Float64). Missing values (None, NaN, pd.NA) are rejected as "empty", like an empty CSV
+field; rejected rows are never kept. A column of float32, float16 or a narrower integer (numpy's
+or pandas' Int32, Float32...) is a TypeError: it cannot hold every 10-digit number, so its values
+may already be other numbers (the engine decides this, for numpy arrays too).
 """
 
 from collections import namedtuple
@@ -10,6 +13,7 @@ from collections import namedtuple
 import numpy as np
 import pandas as pd
 
+from . import _engine
 from .core import KEPT, REJECTED, REJECTED_REASONS, REMOVED, REASONS, _parse_arrays, _registry_of, parse_max_age
 
 __all__ = ["FrameResult", "filter_frame", "classify_frame", "count_verdicts", "parse_column"]
@@ -36,12 +40,12 @@ def parse_column(column):
     if pd.api.types.is_bool_dtype(dtype):
         raise TypeError(f"an NHS-number column cannot have dtype {dtype}: use strings or integers")
     missing = np.asarray(column.isna(), dtype=bool)
-    if pd.api.types.is_unsigned_integer_dtype(dtype):
-        values = column.to_numpy(dtype=np.uint64, na_value=0)
-    elif pd.api.types.is_integer_dtype(dtype):
-        values = column.to_numpy(dtype=np.int64, na_value=0)
+    # Masked numeric dtypes keep their own width (numpy_dtype), so the engine refuses Int32 or
+    # Float32 as it refuses int32 or float32.
+    if pd.api.types.is_integer_dtype(dtype):
+        values = column.to_numpy(dtype=getattr(dtype, "numpy_dtype", None), na_value=0)
     elif pd.api.types.is_float_dtype(dtype):
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = column.to_numpy(dtype=getattr(dtype, "numpy_dtype", None), na_value=np.nan)
     else:  # string, categorical and other extension dtypes: their values as objects
         values = column.to_numpy(dtype=object, na_value=None)
     stems, reasons = _parse_arrays(values)
@@ -54,15 +58,10 @@ def parse_column(column):
 def _column(frame, column):
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    if column not in frame.columns:
-        from .errors import NotFoundError
-
-        names = ", ".join(str(c) for c in frame.columns)
-        raise NotFoundError(f"no column named '{column}' in the frame (it has: {names})")
-    series = frame[column]
-    if isinstance(series, pd.DataFrame):
-        raise ValueError(f"the frame has {series.shape[1]} columns named '{column}'")
-    return series
+    # The engine's column rule, on the labels as text: exactly one must match (an ambiguous or
+    # missing name is the engine's error, worded without showing labels that look like data).
+    names = [str(label) for label in frame.columns]
+    return frame.iloc[:, _engine.resolve_column(names, str(column), "the frame")]
 
 
 def classify_frame(frame, registry, column, apply=None):

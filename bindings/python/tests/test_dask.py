@@ -126,8 +126,9 @@ def test_one_large_file_cut_into_pieces(client, cli, registry_path, tmp_path):
     assert json.loads(stats_file.read_text()) == stats
 
     lines = audit.read_text().splitlines()
-    assert len(lines) == 1
-    record = json.loads(lines[0])
+    assert len(lines) == 2  # "committing", then "ok" (README, the commit protocol)
+    committing, record = map(json.loads, lines)
+    assert committing == dict(record, outcome="committing")
     assert record["outcome"] == "ok" and record["tool"] == "optout"
     assert record["input"] == str(DIRTY) and record["inputs"] == [str(DIRTY)] and record["output"] == str(out)
     assert record["registry_digest"] == optout.load(registry_path).digest
@@ -139,7 +140,7 @@ def test_one_large_file_cut_into_pieces(client, cli, registry_path, tmp_path):
     assert record["pieces"] == pieces
     assert sorted(os.listdir(tmp_path)) == ["audit.jsonl", "cli", "out", "rejects", "stats.json"]
 
-    with pytest.raises(FileExistsError) as caught:
+    with pytest.raises(optout.IoError) as caught:
         optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", client=client)
     assert str(caught.value) == f"{out}: already exists"
 
@@ -205,6 +206,24 @@ def test_a_failed_piece_fails_the_run(client, cli, registry_path, tmp_path):
     assert not (tmp_path / "gated").exists()
 
 
+def test_bare_cr_line_ending_in_a_later_piece_fails_the_run(client, cli, registry_path, tmp_path):
+    """Issue 10.1: a CR no LF follows, deep in a file cut into pieces, fails the run with the whole
+    file's line, as the CLI names it, and leaves no folder."""
+    lines = DIRTY.read_bytes().split(b"\n")
+    lines[1500] = lines[1500] + b"\r" + lines[1501]  # two records joined by a bare CR
+    del lines[1501]
+    source = tmp_path / "crmix.csv"
+    source.write_bytes(b"\n".join(lines))
+    message = cli.error("filter", "-r", registry_path, "--column", "nhs_number", source, "-o", tmp_path / "cli.csv")
+    assert message.endswith(": bare CR outside quotes (lines must end with LF or CRLF)"), message
+    with pytest.raises(optout.InvalidInputError) as caught:
+        optout.dask.filter_files(source, tmp_path / "out", registry_path, column="nhs_number", piece_bytes=10_000,
+                                 client=client)
+    assert str(caught.value) == message
+    assert caught.value.piece["offset"] > 0
+    assert sorted(os.listdir(tmp_path)) == ["crmix.csv"]
+
+
 def kill_plugin(marker, suffix):
     from worker_hooks import KillOnce  # noqa: E402 (only the driver needs it at import time)
 
@@ -268,3 +287,84 @@ def test_outputs_are_checked_before_the_folder_appears(tmp_path):
     assert str(caught.value) == f"{folder / 'part-00001.csv'}: expected 2 bytes, found 1"
     (folder / "part-00001.csv").write_bytes(b"h\n")
     optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])
+
+
+# ---- The commit goes through the engine (issues 15.3, 15.7) ------------------------------------
+
+def audit_records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_two_runs_to_one_output_dir_the_second_fails_cleanly(registry_path, tmp_path, monkeypatch):
+    """Another run puts output_dir in place while this one runs. Before the fix: a raw OSError
+    "Directory not empty", this run's stats file left behind, two "ok" records, and a "failed"
+    record with the wrong code."""
+    out = tmp_path / "out"
+    check_outputs = optout.dask._check_outputs
+
+    other = []
+
+    def other_run_finishes_first(folder, specs, results):
+        check_outputs(folder, specs, results)
+        if not other:
+            other.append(True)
+            optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", audit=tmp_path / "other.jsonl",
+                                     client=False)
+
+    monkeypatch.setattr(optout.dask, "_check_outputs", other_run_finishes_first)
+    with pytest.raises(optout.IoError) as caught:
+        optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", rejects_dir=tmp_path / "rejects",
+                                 stats=tmp_path / "stats.json", audit=tmp_path / "audit.jsonl", client=False)
+    assert str(caught.value) == f"{out}: already exists (made while this run ran); its temporary folder was removed"
+    # The other run's folder stands; of this run nothing is left but its audit records.
+    assert sorted(os.listdir(tmp_path)) == ["audit.jsonl", "other.jsonl", "out"]
+    assert [r["outcome"] for r in audit_records(tmp_path / "other.jsonl")] == ["committing", "ok"]
+    committing, failed = audit_records(tmp_path / "audit.jsonl")
+    assert (committing["outcome"], failed["outcome"], failed["error"]) == ("committing", "failed", "i/o error")
+    assert committing["run_id"] == failed["run_id"]
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_and_its_error_kept(registry_path, tmp_path):
+    """Before the fix a non-UTF-8 name replaced the run's error with a TypeError from the audit
+    code, and no failed record was written."""
+    name = os.fsdecode(b"extract-\xff.csv")
+    good = tmp_path / name
+    shutil.copy(DIRTY, good)
+    stats = optout.dask.filter_files(good, tmp_path / "out", registry_path, column="nhs_number",
+                                     audit=tmp_path / "audit.jsonl", client=False)
+    assert stats["rows"] == 2000
+    bad = tmp_path / os.fsdecode(b"bad-\xff.csv")
+    bad.write_bytes(b"id,nhs_number\n1,x\"y\n")
+    with pytest.raises(optout.InvalidInputError) as caught:
+        optout.dask.filter_files(bad, tmp_path / "out2", registry_path, column="nhs_number",
+                                 audit=tmp_path / "audit.jsonl", client=False)
+    assert str(caught.value).startswith(str(bad))
+    records = audit_records(tmp_path / "audit.jsonl")
+    assert [r["outcome"] for r in records] == ["committing", "ok", "failed"]
+    assert records[2]["error"] == "invalid input"
+    assert records[1]["input"] == str(good).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    assert not (tmp_path / "out2").exists()
+
+
+def test_a_bytes_path_is_filtered_and_recorded(registry_path, tmp_path):
+    """Before the fix a bytes path filtered the whole file, then failed at json.dumps."""
+    stats = optout.dask.filter_files(os.fsencode(DIRTY), tmp_path / "out", registry_path, column="nhs_number",
+                                     stats=tmp_path / "stats.json", audit=tmp_path / "audit.jsonl", client=False)
+    assert stats["rows"] == 2000
+    assert json.loads((tmp_path / "stats.json").read_text()) == stats
+    assert audit_records(tmp_path / "audit.jsonl")[1]["inputs"] == [str(DIRTY)]
+
+
+def test_a_fifo_input_counts_the_bytes_read(registry_path, tmp_path):
+    """bytes_in was the input's size on disk: 0 for a FIFO."""
+    import threading
+
+    fifo = tmp_path / "extract.fifo"
+    os.mkfifo(fifo)
+    data = DIRTY.read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    stats = optout.dask.filter_files(fifo, tmp_path / "out", registry_path, column="nhs_number", client=False)
+    writer.join(timeout=30)
+    assert stats["bytes_in"] == len(data)
+    assert stats["rows"] == 2000

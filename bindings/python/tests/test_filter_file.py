@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import time
 
 import pytest
@@ -52,13 +53,16 @@ def run_both(cli, registry, source, tmp_path, name, **options):
     if cli_stats is not None:
         assert json.loads((py_dir / "stats").read_text()).keys() == cli_stats.keys()
     if "audit" in extra:
-        py_audit = json.loads((py_dir / "audit").read_text())
-        cli_audit = json.loads((cli_dir / "audit").read_text())
-        for record in (py_audit, cli_audit):
-            for varying in ("started_at", "finished_at", "output"):
-                record.pop(varying)
+        # The commit protocol's records ("committing", then "ok"), the same for both but for times,
+        # the run's id and the output's (temporary) name.
+        py_audit = [json.loads(line) for line in (py_dir / "audit").read_text().splitlines()]
+        cli_audit = [json.loads(line) for line in (cli_dir / "audit").read_text().splitlines()]
+        for record in py_audit + cli_audit:
+            for varying in ("started_at", "finished_at", "output", "run_id"):
+                record.pop(varying, None)
         assert py_audit == cli_audit, name
-        assert py_stats["output_digest"] == cli_audit["output_xxh3_128"]
+        assert cli_audit[-1]["outcome"] == "ok", name
+        assert py_stats["output_digest"] == cli_audit[-1]["output_xxh3_128"]
     return py_stats, cli_stats
 
 
@@ -239,15 +243,17 @@ def test_option_errors(registry_path, tmp_path):
         (dict(column="nhs_number", delimiter="ab"), optout.InvalidArgumentError, "delimiter takes one byte, or 'tab'"),
         (dict(column="nhs_number", delimiter="é"), optout.InvalidArgumentError, "delimiter takes one byte, or 'tab'"),
         (dict(column="nhs_number", delimiter='"'), optout.InvalidArgumentError, "the delimiter cannot be a quote, CR or LF"),
-        (dict(column_index=0), optout.InvalidArgumentError, "column_index (1-based) must be at least 1"),
+        (dict(column_index=0), optout.InvalidArgumentError,
+         "choose the NHS-number column by name or by position, not both or neither"),
         (dict(column="nhs_number", max_rejected="lots"), optout.InvalidArgumentError,
          "max_rejected takes a row count ('250') or a percentage of rows ('0.5%')"),
         (dict(column="nhs_number", max_rejected="101%"), optout.InvalidArgumentError,
          "max_rejected takes a row count ('250') or a percentage of rows ('0.5%')"),
         (dict(column="nhs_number", max_age="soon"), optout.InvalidArgumentError,
          "max_age takes a number of hours or days, e.g. '36h' or '7d'"),
-        (dict(column="nhs_number", block_size=0), optout.InvalidArgumentError, "block_size must be at least 1"),
-        (dict(column="nhs_number", threads=-1), optout.InvalidArgumentError, "threads must be an int, 0 for every core"),
+        (dict(column="nhs_number", block_size=0), optout.InvalidArgumentError, "the block size must be from 1 byte to 1 GiB"),
+        (dict(column="nhs_number", threads=-1), optout.InvalidArgumentError,
+         "the thread count must be at most 1024 (0: every core)"),
         (dict(column="nhs_number", apply=["nope"]), optout.NotFoundError,
          f"{registry_path}: no list named 'nope' in the registry (it has: cleared, national, type1)"),
     ]
@@ -261,3 +267,178 @@ def test_option_errors(registry_path, tmp_path):
         optout.filter_file(registry_path, narrow, out, column="nhs_number", max_rejected=0.5)
     with pytest.raises(TypeError):
         optout.filter_file(registry_path, narrow, out, column=3)
+
+
+def test_out_of_range_integer_options_are_the_engines_invalid_argument(registry_path, tmp_path):
+    """Issue 10.10: block_size=2**40 raised a raw MemoryError, threads or column_index of 2**64 a
+    pybind11 TypeError. Any int reaches the engine (saturated when it does not fit), which refuses
+    it with its own message."""
+    out = tmp_path / "out.csv"
+    narrow = SAMPLES / "extract_narrow.csv"
+    block = "the block size must be from 1 byte to 1 GiB"
+    record = "the record limit must be from 1 byte to 1 GiB"
+    threads = "the thread count must be at most 1024 (0: every core)"
+    column = "the column position must be at most 1048576"
+    cases = [
+        (dict(column="nhs_number", block_size=2**40), block),
+        (dict(column="nhs_number", block_size=2**64), block),
+        (dict(column="nhs_number", block_size=-(2**70)), block),
+        (dict(column="nhs_number", max_record_bytes=2**31), record),
+        (dict(column="nhs_number", max_record_bytes=2**100), record),
+        (dict(column="nhs_number", threads=2**64), threads),
+        (dict(column="nhs_number", threads=2**32), threads),  # would wrap to 0 ("every core") in C
+        (dict(column="nhs_number", threads=1025), threads),
+        (dict(column_index=2**64), column),
+        (dict(column_index=2**20 + 1), column),
+        (dict(column_index=-1), column),
+    ]
+    for options, message in cases:
+        with pytest.raises(optout.InvalidArgumentError) as caught:
+            optout.filter_file(registry_path, narrow, out, **options)
+        assert isinstance(caught.value, ValueError), options
+        assert str(caught.value) == message, options
+        assert not out.exists(), options
+    for options in (dict(threads=True), dict(threads="2"), dict(block_size=1.5), dict(column_index="2")):
+        with pytest.raises(TypeError) as caught:
+            optout.filter_file(registry_path, narrow, out, column="nhs_number", **options)
+        assert "must be an int" in str(caught.value), options
+    with pytest.raises(optout.InvalidArgumentError) as caught:
+        optout.filter_file(registry_path, narrow, out, column="nhs_number", max_rejected=-1)
+    assert str(caught.value) == "max_rejected cannot be negative"
+    # A huge row limit is a limit no run reaches, never "no limit" by wrapping.
+    stats = optout.filter_file(registry_path, narrow, out, column="nhs_number", max_rejected=2**70)
+    assert stats["rows"] == 2000
+
+
+def test_path_with_nul_byte_is_refused(registry_path, tmp_path):
+    """Issue 10.8: a path with an embedded NUL wrote to the path cut at the NUL. ValueError, as
+    open() raises, for every path argument."""
+    narrow = SAMPLES / "extract_narrow.csv"
+    out = tmp_path / "out.csv"
+    cut = str(tmp_path / "out")
+    with pytest.raises(ValueError) as caught:
+        open(cut + "\0.csv", "wb")
+    assert "embedded null byte" in str(caught.value)
+    for options, argument in [
+        (dict(input=str(narrow) + "\0x", output=out), "input"),
+        (dict(input=narrow, output=cut + "\0.csv"), "output"),
+        (dict(input=narrow, output=os.fsencode(cut) + b"\0.csv"), "output"),
+        (dict(input=narrow, output=out, rejects=cut + "\0.rej"), "rejects"),
+        (dict(input=narrow, output=out, stats=cut + "\0.json"), "stats"),
+        (dict(input=narrow, output=out, audit=cut + "\0.jsonl"), "audit"),
+    ]:
+        with pytest.raises(ValueError) as caught:
+            optout.filter_file(registry_path, column="nhs_number", **options)
+        assert not isinstance(caught.value, optout.Error)
+        assert str(caught.value) == f"{argument}: embedded null byte", options
+        assert sorted(os.listdir(tmp_path)) == [], options  # nothing written, at the cut path least of all
+    with pytest.raises(ValueError) as caught:
+        optout.load(registry_path + "\0x")
+    assert str(caught.value) == "path: embedded null byte"
+    with pytest.raises(ValueError) as caught:
+        optout.cached_registry(registry_path + "\0x")
+    assert str(caught.value) == "registry: embedded null byte"
+    with pytest.raises(ValueError):
+        optout.filter_file(registry_path + "\0x", narrow, out, column="nhs_number")
+
+
+def test_paths_as_str_bytes_pathlike_and_undecodable_names(registry_path, tmp_path):
+    """Issue 15.7: a file name that is not UTF-8 gave a pybind11 signature dump. str (surrogate
+    escapes, as os.listdir returns such names), bytes and os.PathLike are paths everywhere."""
+    narrow = SAMPLES / "extract_narrow.csv"
+    data = narrow.read_bytes()
+    raw = os.fsencode(tmp_path) + b"/bad\xff.csv"
+    with open(raw, "wb") as f:
+        f.write(data)
+    as_str = os.fsdecode(raw)
+    assert "\udcff" in as_str
+    expected = None
+    for i, (source, target) in enumerate([
+        (as_str, os.fsdecode(os.fsencode(tmp_path) + b"/out\xfe1.csv")),
+        (raw, os.fsencode(tmp_path) + b"/out\xfe2.csv"),
+        (pathlib.Path(as_str), pathlib.Path(os.fsdecode(os.fsencode(tmp_path) + b"/out\xfe3.csv"))),
+    ]):
+        stats = optout.filter_file(registry_path, source, target, column="nhs_number", stats=os.fsencode(target) + b".json")
+        assert stats["rows"] == 2000, i
+        written = open(os.fsencode(target), "rb").read()
+        expected = expected or written
+        assert written == expected, i
+        assert os.path.exists(os.fsencode(target) + b".json"), i
+    # A missing file whose name is not UTF-8: the engine's message, the name as the caller spelt it.
+    missing = os.fsdecode(os.fsencode(tmp_path) + b"/gone\xff.csv")
+    with pytest.raises(optout.MissingFileError) as caught:
+        optout.filter_file(registry_path, missing, tmp_path / "o.csv", column="nhs_number")
+    assert str(caught.value) == f"{missing}: cannot open: No such file or directory"
+    # A registry under such a name loads, and its path reads back as given.
+    reg_raw = os.fsencode(tmp_path) + b"/reg\xff.optout"
+    with open(reg_raw, "wb") as f:
+        f.write(open(registry_path, "rb").read())
+    assert optout.load(reg_raw).path == os.fsdecode(reg_raw)
+    assert optout.load(os.fsdecode(reg_raw)).digest == optout.load(registry_path).digest
+    assert optout.core.fs_path(reg_raw, "x") == os.fsdecode(reg_raw)
+    with pytest.raises(TypeError) as caught:
+        optout.filter_file(registry_path, narrow, None, column="nhs_number")
+    assert str(caught.value) == "output: expected a path (str, bytes or os.PathLike), got NoneType"
+    with pytest.raises(TypeError) as caught:
+        optout.load(42)
+    assert str(caught.value) == "path: expected a path (str, bytes or os.PathLike), got int"
+
+
+def test_empty_output_is_not_standard_output(registry_path, tmp_path, capfd):
+    """Issue 15.8: output="" wrote the whole extract to standard output. The binding passes ""
+    to the engine as it is, which refuses it."""
+    narrow = SAMPLES / "extract_narrow.csv"
+    with pytest.raises(optout.InvalidArgumentError):
+        optout.filter_file(registry_path, narrow, "", column="nhs_number")
+    assert capfd.readouterr().out == ""
+    assert os.listdir(tmp_path) == []
+
+
+def test_number_like_names_are_redacted(registry_path, tmp_path):
+    """Issue 10.7: apply, contains and filter_file echoed a number-like list name."""
+    registry = optout.load(registry_path)
+    expected = f"{registry_path}: no list named '[redacted]' in the registry (it has: cleared, national, type1)"
+    for call in (
+        lambda: registry.verdicts(["9434765919"], apply=["9434765919"]),
+        lambda: registry.index("943-476-5919"),
+        lambda: registry.contains("9434765919", ["9434765919"]),
+        lambda: optout.filter_file(registry, SAMPLES / "extract_narrow.csv", tmp_path / "o.csv",
+                                   column="nhs_number", apply="9434765919"),
+    ):
+        with pytest.raises(optout.NotFoundError) as caught:
+            call()
+        assert str(caught.value) == expected
+        assert "9434765919" not in str(caught.value) and "5919" not in str(caught.value)
+
+
+@pytest.mark.parametrize("side", ["rejects", "stats", "audit"])
+def test_empty_side_path_is_a_usage_error(registry_path, tmp_path, side):
+    """Issue 15.8: rejects="" silently dropped the rejected rows ("" meant none)."""
+    with pytest.raises(optout.InvalidArgumentError) as caught:
+        optout.filter_file(registry_path, SAMPLES / "extract_dirty.csv", tmp_path / "out.csv", column="nhs_number",
+                           **{side: ""})
+    assert str(caught.value) == f"an empty {side} path: give a file name"
+    assert os.listdir(tmp_path) == []
+
+
+def test_output_naming_the_input_is_refused(registry_path, tmp_path):
+    """Issue 10.6: the input (or the registry) replaced by an output."""
+    source = tmp_path / "x.csv"
+    source.write_bytes((SAMPLES / "extract_narrow.csv").read_bytes())
+    dotted = os.path.join(str(tmp_path), ".", "x.csv")
+    with pytest.raises(optout.InvalidArgumentError) as caught:
+        optout.filter_file(registry_path, source, dotted, column="nhs_number")
+    assert str(caught.value) == f"{source} and {dotted} are one file: an output would overwrite an input"
+    with pytest.raises(optout.InvalidArgumentError) as caught:
+        optout.filter_file(registry_path, source, tmp_path / "out.csv", column="nhs_number", stats=registry_path)
+    assert str(caught.value) == f"{registry_path} is given twice: an output would overwrite an input"
+    assert os.listdir(tmp_path) == ["x.csv"]
+
+
+def test_two_outputs_naming_one_file_are_refused(registry_path, tmp_path):
+    """Issue 10.6: output and rejects to one file lost the rejects."""
+    with pytest.raises(optout.InvalidArgumentError) as caught:
+        optout.filter_file(registry_path, SAMPLES / "extract_dirty.csv", tmp_path / "out.csv", column="nhs_number",
+                           rejects=tmp_path / "out.csv")
+    assert str(caught.value) == f"{tmp_path / 'out.csv'} is given twice: an output would overwrite another output"
+    assert os.listdir(tmp_path) == []

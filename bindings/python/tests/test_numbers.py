@@ -37,12 +37,15 @@ TEXT_CASES = [
     ("943-476 5919", "bad shape"),
     (check_ten_number(), "check digit 10"),
     ("9434765918", "wrong check digit"),
+    ("0000000000", "all zeros"),
+    ("000 000 0000", "all zeros"),
 ]
 
 
 def test_reason_names_are_the_engines():
     assert optout.REASONS == (
         "valid", "empty", "bad character", "wrong length", "bad shape", "check digit 10", "wrong check digit",
+        "all zeros",
     )
     assert optout.REJECTED_REASONS == ("missing field",) + optout.REASONS[1:]
     assert optout.VERDICTS == ("kept", "removed", "rejected")
@@ -89,7 +92,7 @@ def test_parse_integers():
     chi = nhs(12_345_678)  # a number with a leading zero: as an integer the zero is implied
     assert chi.startswith("0")
     values = [9434765919, int(chi), 9434765918, 943476591, 10**10, 0]
-    expected = ["valid", "valid", "wrong check digit", "wrong check digit", "wrong length", "valid"]
+    expected = ["valid", "valid", "wrong check digit", "wrong check digit", "wrong length", "all zeros"]
     for array in (
         np.array(values, dtype=np.uint64),
         np.array(values, dtype=np.int64),
@@ -111,16 +114,12 @@ def test_parse_integers():
     assert optout.parse(np.array([-9434765919, 9434765919], dtype=np.int64)).reasons.tolist() == [
         REASON["bad character"], REASON["valid"],
     ]
-    small = optout.parse(np.array([0, 19], dtype=np.uint8))  # 0000000019; narrow dtypes are widened once
-    assert small.reasons.tolist() == [REASON["valid"], REASON["valid"]]
 
 
 def test_parse_floats_and_missing():
     values = [9434765919.0, float("nan"), 9434765919.5, -1.0, float("inf"), 1e10]
     expected = ["valid", "empty", "bad character", "bad character", "bad character", "wrong length"]
     assert [optout.REASONS[r] for r in optout.parse(np.array(values)).reasons] == expected
-    narrow = np.array([float("nan"), -1.0, float("inf")], dtype=np.float32)  # widened once
-    assert [optout.REASONS[r] for r in optout.parse(narrow).reasons] == ["empty", "bad character", "bad character"]
     assert [optout.REASONS[r] for r in optout.parse(values).reasons] == expected
     mixed = ["9434765919", None, float("nan"), 9434765919, b"943 476 5919", "\ud800"]
     assert [optout.REASONS[r] for r in optout.parse(mixed).reasons] == [
@@ -132,9 +131,9 @@ def test_parse_refuses_what_is_not_a_number():
     cases = [
         ([True], "element 0 is of type bool: NHS numbers must be str, bytes, int, float or None"),
         (["9434765919", {}], "element 1 is of type dict: NHS numbers must be str, bytes, int, float or None"),
-        (np.array([True]), "NHS numbers cannot come from a numpy array of dtype bool: use integers (uint64, int64) or strings"),
-        (np.array([1 + 2j]), "NHS numbers cannot come from a numpy array of dtype complex128: use integers (uint64, int64) or strings"),
-        (np.array(["2026-01-01"], dtype="datetime64[D]"), "NHS numbers cannot come from a numpy array of dtype datetime64[D]: use integers (uint64, int64) or strings"),
+        (np.array([True]), "NHS numbers cannot come from a numpy array of dtype bool: use uint64, int64, float64 (integral values) or strings"),
+        (np.array([1 + 2j]), "NHS numbers cannot come from a numpy array of dtype complex128: use uint64, int64, float64 (integral values) or strings"),
+        (np.array(["2026-01-01"], dtype="datetime64[D]"), "NHS numbers cannot come from a numpy array of dtype datetime64[D]: use uint64, int64, float64 (integral values) or strings"),
         (np.zeros((2, 2), dtype=np.uint64), "expected a 1-D array of NHS numbers, got 2 dimensions"),
         ("9434765919", "expected a sequence of NHS numbers, got a single string: wrap it in a list"),
         (42, "expected a sequence of NHS numbers"),
@@ -264,3 +263,74 @@ def test_gil_is_released_during_lookups(registry_path):
     worker.join()
     # With the GIL held for the whole call this thread could not run until it returned.
     assert spins_during_call > 1000, spins_during_call
+
+
+# ---- Issue 10.3: integers have one implied leading zero at most; 0000000000 is no patient's ----
+
+
+def test_integers_below_nine_digits_and_zero_are_rejected(cli, registry_path):
+    """19 is not 0000000019 (which passes modulus 11): the CLI rejects it, so must Python."""
+    registry = optout.load(registry_path)
+    values = [19, 0, 27, 99_999_999, 1]
+    for array in (np.array(values, dtype=np.int64), np.array(values, dtype=np.uint64),
+                  np.array(values, dtype=np.float64), values, np.array(values, dtype=object)):
+        assert [optout.REASONS[r] for r in optout.parse(array).reasons] == [
+            "wrong length", "all zeros", "wrong length", "wrong length", "wrong length",
+        ], type(array)
+        assert registry.verdicts(array).tolist() == [optout.REJECTED] * 5, type(array)
+    assert registry.verdicts([0]).tolist() == [optout.REJECTED]
+    assert registry.verdicts(np.array([0], dtype=np.uint64), apply=["national"]).tolist() == [optout.REJECTED]
+    # The CLI, given the text the integers would be padded to, agrees on the all-zero number.
+    results = cli.check(registry_path, ["0000000000", "000 000 0000"])
+    assert [r["verdict"] for r in results] == ["rejected", "rejected"]
+    assert [r["reason_code"] for r in results] == [REASON["all zeros"]] * 2
+
+
+def test_all_zero_text_is_rejected():
+    parsed = optout.parse(["0000000000", "000 000 0000", "000-000-0000", b"0000000000", "0000000019"])
+    assert [optout.REASONS[r] for r in parsed.reasons] == ["all zeros"] * 4 + ["valid"]
+
+
+# ---- Issue 15.1: dtypes that cannot hold every 10-digit number are refused ---------------------
+
+NARROW_DTYPES = [np.float32, np.float16, np.int32, np.int16, np.int8, np.uint32, np.uint16, np.uint8]
+
+
+def test_float32_numbers_are_refused_not_released(registry_path, listed_numbers):
+    """float32 turns 4016045452 into 4016045568, another valid number: 272 of 2,989 listed
+    patients were kept. Now the dtype is refused, as bool is."""
+    registry = optout.load(registry_path)
+    national = [int(n) for n in listed_numbers["national"]]
+    with pytest.raises(TypeError) as caught:
+        registry.verdicts(np.array(national, dtype=np.float32), apply=["national"])
+    assert str(caught.value) == (
+        "NHS numbers cannot come from a numpy array of dtype float32 (not every 10-digit number is exact in it): "
+        "use uint64, int64, float64 (integral values) or strings"
+    )
+    # float64 holds every one exactly: all removed.
+    assert set(registry.verdicts(np.array(national, dtype=np.float64), apply=["national"]).tolist()) == {optout.REMOVED}
+
+
+@pytest.mark.parametrize("dtype", NARROW_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_narrow_dtypes_are_refused_everywhere(registry_path, dtype):
+    registry = optout.load(registry_path)
+    index = registry.index()
+    values = np.array([1, 2, 3], dtype=dtype)
+    for call in (optout.parse, registry.verdicts, registry.keep_mask, index.removes,
+                 lambda a: registry.contains("national", a)):
+        with pytest.raises(TypeError, match="cannot come from a numpy array of dtype " + np.dtype(dtype).name):
+            call(values)
+        with pytest.raises(TypeError):
+            call(values.astype(np.dtype(dtype).newbyteorder()))  # byte-swapped: still refused
+    # Its scalars in a sequence too: element 1 is refused by its type, never its value.
+    scalar = np.dtype(dtype).type(1)
+    with pytest.raises(TypeError) as caught:
+        optout.parse([np.int64(9434765919), scalar])
+    assert str(caught.value).startswith(f"element 1 is of type numpy.{np.dtype(dtype).name}"), str(caught.value)
+
+
+def test_float64_reads_integral_values_only():
+    values = np.array([9434765919.0, 9434765919.5, float("nan"), 0.0, 19.0, -9434765919.0, 2.0**64])
+    assert [optout.REASONS[r] for r in optout.parse(values).reasons] == [
+        "valid", "bad character", "empty", "all zeros", "wrong length", "bad character", "bad character",
+    ]

@@ -104,11 +104,12 @@ def test_errors(deny_registry_path):
     frame = pd.DataFrame({"id": [1], "nhs_number": ["9434765919"]})
     with pytest.raises(optout.NotFoundError) as caught:
         filter_frame(frame, deny_registry_path, "nhs")
-    assert str(caught.value) == "no column named 'nhs' in the frame (it has: id, nhs_number)"
+    assert str(caught.value) == "the frame: no column named 'nhs' in the header (it has: id, nhs_number)"
     doubled = pd.DataFrame([[1, 2]], columns=["nhs", "nhs"])
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(optout.InvalidInputError) as caught:
         filter_frame(doubled, deny_registry_path, "nhs")
-    assert str(caught.value) == "the frame has 2 columns named 'nhs'"
+    assert str(caught.value) == ("the frame: the header names column 'nhs' 2 times (columns 1, 2): "
+                                 "which one holds the NHS number is ambiguous")
     with pytest.raises(TypeError) as caught:
         filter_frame(frame["nhs_number"], deny_registry_path, "nhs_number")
     assert str(caught.value) == "expected a pandas DataFrame, got Series"
@@ -127,3 +128,81 @@ def test_errors(deny_registry_path):
         filter_frame(frame, registry, "nhs_number", max_age="0h")
     assert str(caught.value).startswith(f"{deny_registry_path}: the registry was built ")
     assert filter_frame(frame, registry, "nhs_number", max_age=datetime.timedelta(days=1)).counts["rows"] == 1
+
+
+def test_frame_labels_that_look_like_data_are_not_shown(deny_registry_path):
+    # A headerless CSV read with pandas' default header=0 makes a data row the labels.
+    frame = pd.DataFrame([["2", "4010232137", "1930-05-30"]], columns=["1", "9434765919", "1951-01-01"])
+    with pytest.raises(optout.NotFoundError) as caught:
+        filter_frame(frame, deny_registry_path, "nhs_number")
+    message = str(caught.value)
+    assert "9434765919" not in message and "1951" not in message
+    assert message == ("the frame: no column named 'nhs_number', and the first line looks like data, not a "
+                       "header, so it is not shown (without a header, name the column by position: "
+                       "--no-header --column-index K)")
+
+
+def test_a_frame_column_named_twice_is_ambiguous_not_the_first(deny_registry_path):
+    frame = pd.DataFrame([["9434765919", "4010232137"]], columns=["nhs_number", "nhs_number"])
+    with pytest.raises(optout.InvalidInputError):
+        filter_frame(frame, deny_registry_path, "nhs_number")
+
+
+# ---- Issues 10.3 and 15.1: integers, the all-zero number, and dtypes too narrow for NHS numbers ----
+
+
+def test_short_integers_and_zero_are_rejected_not_kept(cli, deny_registry_path, tmp_path):
+    """An int64 column of 19, 0, 27 kept them as 0000000019 (which passes modulus 11); the CLI
+    rejects such a field, and fillna(0) made missing numbers kept rows."""
+    frame = pd.DataFrame({"id": [1, 2, 3, 4], "nhs": np.array([19, 0, 27, 9434765919], dtype=np.int64)})
+    result = filter_frame(frame, deny_registry_path, "nhs", return_rejected=True)
+    assert result.kept["id"].tolist() == [4]
+    assert result.rejected["id"].tolist() == [1, 2, 3]
+    assert result.counts["rejected_by_reason"] == {"wrong length": 2, "all zeros": 1}
+    # The CLI on the same extract as text (the integers as a CSV writes them) rejects the same rows.
+    (tmp_path / "in.csv").write_text("id,nhs\n1,19\n2,0\n3,27\n4,9434765919\n")
+    stats = tmp_path / "stats.json"
+    cli.run("filter", "-r", deny_registry_path, "--column", "nhs", tmp_path / "in.csv", "-o", tmp_path / "out.csv",
+            "--stats", stats, "--quiet")
+    cli_stats = pd.read_json(stats, typ="series")
+    assert (cli_stats["kept"], cli_stats["rejected"]) == (1, 3)
+    # fillna(0) on a nullable column: the filled rows are rejected, never kept.
+    filled = pd.DataFrame({"id": [1, 2], "nhs": pd.Series([9434765919, pd.NA], dtype="Int64").fillna(0)})
+    result = filter_frame(filled, deny_registry_path, "nhs")
+    assert result.kept["id"].tolist() == [1]
+    assert result.counts["rejected_by_reason"] == {"all zeros": 1}
+    # Text zeros too.
+    text = pd.DataFrame({"id": [1, 2], "nhs": ["0000000000", "000 000 0000"]})
+    assert filter_frame(text, deny_registry_path, "nhs").counts["rejected_by_reason"] == {"all zeros": 2}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "int16", "uint32", "uint8",
+                                   "Int32", "Int8", "UInt32", "Float32"])
+def test_float32_and_narrow_columns_are_refused(deny_registry_path, listed_numbers, dtype):
+    """float32 turned 4016045452 into 4016045568, another valid number, and kept the row."""
+    national = [int(n) for n in listed_numbers["national"][:50]]
+    values = national if dtype.lower().startswith("float") else list(range(50))
+    frame = pd.DataFrame({"id": range(50), "nhs": pd.Series(values).astype(dtype)})
+    with pytest.raises(TypeError) as caught:
+        filter_frame(frame, deny_registry_path, "nhs")
+    assert str(caught.value).startswith(f"NHS numbers cannot come from a numpy array of dtype {dtype.lower()} ")
+    with pytest.raises(TypeError):
+        optout.pandas.classify_frame(frame, deny_registry_path, "nhs")
+
+
+def test_float64_and_wide_integer_columns_are_read(deny_registry_path, listed_numbers):
+    national = [int(n) for n in listed_numbers["national"][:50]]
+    for dtype in ("float64", "int64", "uint64", "Int64", "UInt64", "Float64"):
+        frame = pd.DataFrame({"id": range(50), "nhs": pd.Series(national).astype(dtype)})
+        assert filter_frame(frame, deny_registry_path, "nhs").counts["removed"] == 50, dtype
+
+
+def test_dask_float32_partitions_are_refused(deny_registry_path, listed_numbers):
+    import dask.dataframe as dd
+    import optout.dask
+
+    national = [int(n) for n in listed_numbers["national"][:40]]
+    frame = pd.DataFrame({"id": range(40), "nhs": np.array(national, dtype=np.float32)})
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(TypeError, match="dtype float32"):
+        optout.dask.filter_dataframe(ddf, deny_registry_path, "nhs").compute(scheduler="synchronous")

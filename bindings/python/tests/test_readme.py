@@ -6,6 +6,7 @@ repository after the build (datasets/, build/engine/cli/optout, build/bindings/p
 `*.out` block is the exact standard output of the shell block before it.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -50,4 +51,6 @@ def test_readme_examples_run_as_written(tmp_path):
         else:
             assert last_stdout == text, name
     assert (tmp_path / "clean.csv").exists() and (tmp_path / "clean-parts").is_dir()
-    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 1
+    # One run: "committing", then "ok" (README, "The commit protocol").
+    assert [json.loads(line)["outcome"] for line in (tmp_path / "audit.jsonl").read_text().splitlines()] == [
+        "committing", "ok"]

@@ -17,8 +17,22 @@
 
 namespace optout {
 
+// One piece of a run split over many filters (optout.dask.filter_files: a whole file, or a
+// byte range of one that cut_file() cut), as its stats and audit record list it.
+struct PieceAccount {
+  std::string input;                  // the file's path
+  std::string output;                 // the part's file name, e.g. "part-00003.csv"
+  bool cut = false;                   // a byte range of input; else the whole file
+  std::uint64_t offset = 0;           // when cut: as FilePiece
+  std::uint64_t length = 0;
+  std::uint64_t first_line = 1;
+  std::uint64_t header_bytes = 0;     // when cut: the header each piece reads again before its range
+  FilterStats stats;                  // the piece's filter; output_digest set
+};
+
 // What a run was asked to do and with what, besides its FilterStats.
 struct RunContext {
+  std::string run_id;                // new_run_id(): pairs a run's "committing" record with its end
   std::string input_name;            // "extract.csv" or "<stdin>"
   std::string output_name;           // "clean.csv" or "<stdout>"
   std::int64_t started_at = 0;       // Unix seconds, UTC
@@ -26,7 +40,30 @@ struct RunContext {
   Digest128 registry_digest;
   std::int64_t registry_created_at = 0;
   std::vector<std::string> lists_applied;
+  std::vector<std::string> inputs;   // a run over many files: each path ("inputs" in the record)
+  std::vector<PieceAccount> pieces;  // a run in pieces: each piece ("pieces" in the record)
 };
+
+// What an audit record says of its run (see commit.hpp for the order they are written in).
+enum class RunOutcome : int {
+  kCommitting = 0,  // every result is complete and about to be put in place
+  kOk = 1,          // every result is in place
+  kFailed = 2,      // nothing was released (the record names the error code)
+};
+
+// A new random run id: kRunIdLetters lower-case letters (about 113 bits; letters only, so that it
+// never holds a run of digits that looks like an NHS number).
+inline constexpr std::size_t kRunIdLetters = 24;
+OPTOUT_API std::string new_run_id();
+
+// The counts of a run in pieces: the sums over pieces, bytes_in counting each input byte once (a
+// cut file's header once), seconds left to the caller.
+OPTOUT_API FilterStats add_pieces(const std::vector<PieceAccount>& pieces);
+
+// The stats JSON of a run in pieces: filter_stats_json()'s fields (threads left out) plus
+// bytes_rejected and "pieces", one object per piece: input, output, offset/length/first_line for
+// a cut file, rows, kept, removed, rejected, output_bytes, output_xxh3_128.
+OPTOUT_API std::string pieces_stats_json(const FilterStats& total, const std::vector<PieceAccount>& pieces);
 
 // The stats as one JSON object: rows, kept, removed, rejected, rejected_by_reason (by name),
 // bytes_in, bytes_out, seconds, mb_per_second, threads.
@@ -34,14 +71,25 @@ OPTOUT_API std::string filter_stats_json(const FilterStats& stats);
 
 // One audit line (JSON, no newline): tool and version, start and end (ISO 8601 UTC), input name and
 // bytes, registry digest and created-at, lists applied, the four counts, output name, bytes and
-// XXH3-128 digest, and the outcome: "ok", or "failed" with the error code's name. stats may be
-// null for a run that failed before counting anything.
+// XXH3-128 digest, the run id, the outcome ("committing", "ok", or "failed" with error, the
+// error code's name), and "inputs" / "pieces" when the context has them. stats may be null for a
+// run that failed before counting anything.
+OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats,
+                                         RunOutcome outcome, ErrorCode error = ErrorCode::kOk);
+// The same with outcome kOk for an ok Status, else kFailed with its code.
 OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats,
                                          const Status& outcome);
 
-// Appends line + '\n' to path with one O_APPEND write, so concurrent runs never interleave
-// within a record. Errors: kIoError.
+// Appends line + '\n' to path, all or nothing: under an exclusive flock() (which every optout
+// appender takes, so concurrent runs never interleave or truncate each other's records), a newline
+// first when the file does not end in one (a line torn by a crash or an older writer then stays a
+// line of its own), and on a failed or short write the file is truncated back to its old size.
+// Errors: kIoError naming the file (and saying when it could not be truncated back).
 [[nodiscard]] OPTOUT_API Status append_line(const std::filesystem::path& path, const std::string& line);
+
+// How far in the future a registry's creation time may be, under a maximum age, before it is
+// refused: clocks of the building and the filtering machine may disagree by this much.
+inline constexpr std::int64_t kClockSkewSeconds = 300;
 
 // ISO 8601 UTC with seconds, e.g. "2026-11-24T18:03:00Z".
 OPTOUT_API std::string iso8601_utc(std::int64_t unix_seconds);
@@ -51,7 +99,9 @@ OPTOUT_API std::string iso8601_utc(std::int64_t unix_seconds);
 OPTOUT_API std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept;
 
 // kStaleRegistry when the registry was built more than max_age_seconds before now (both Unix
-// seconds), naming its age; ok otherwise.
+// seconds), naming its age, and when it claims to be built more than kClockSkewSeconds after now
+// (a wrong clock at build or here: its age cannot be known); ok otherwise. A max_age_seconds below
+// 0 is kInvalidArgument.
 [[nodiscard]] OPTOUT_API Status check_registry_age(const Registry& registry,
                                                    std::int64_t max_age_seconds, std::int64_t now);
 

@@ -10,10 +10,11 @@
 //
 // CSV is RFC 4180, strictly: one-byte delimiter, quote '"', records end with LF or CRLF (mixed is
 // fine), the last record may lack a terminator, quoted fields may hold the delimiter, "" , CR and LF.
-// A quote that opens anywhere but at the start of a field, or a closing quote followed by anything
-// but a delimiter or the end of the record, makes the input malformed: the run fails naming the
-// line, because a lenient reading could hide one patient's row inside another's field. An empty
-// line is a record with one empty field (so it is rejected).
+// A quote that opens anywhere but at the start of a field, a closing quote followed by anything
+// but a delimiter or the end of the record, or a CR outside quotes that no LF follows (a "bare
+// CR": old Mac line ends, or a CR as the input's last byte) makes the input malformed: the run
+// fails naming the line, because a lenient reading could hide one patient's row inside another's
+// field. An empty line is a record with one empty field (so it is rejected).
 #pragma once
 
 #include <cstddef>
@@ -121,6 +122,17 @@ OPTOUT_API std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::str
 inline constexpr std::size_t kDefaultBlockBytes = std::size_t{1} << 20;
 inline constexpr std::size_t kDefaultMaxRecordBytes = std::size_t{64} << 20;
 
+// The largest values validate_filter_options() accepts (the smallest are 1, or 0 threads).
+// A block or record limit over 1 GiB would only let one malformed record (an unterminated quote
+// swallowing the rest of the file) hold that much memory per block in flight; 1 GiB is 16 times
+// the default record limit. 1024 threads: far more cores than any machine this runs on, and a
+// bound on the blocks in flight (2 per thread, each block_bytes).
+// A column past 2^20 (Excel stops at 16 384) is a mistake, not an extract.
+inline constexpr std::size_t kBlockBytesLimit = std::size_t{1} << 30;
+inline constexpr std::size_t kRecordBytesLimit = std::size_t{1} << 30;
+inline constexpr unsigned kThreadsLimit = 1024;
+inline constexpr std::size_t kColumnIndexLimit = std::size_t{1} << 20;
+
 struct FilterProgress {
   std::uint64_t bytes_in = 0;
   std::uint64_t rows = 0;
@@ -136,9 +148,9 @@ struct FilterOptions {
   bool has_header = true;
   char delimiter = ',';
 
-  unsigned threads = 0;                            // 0: every core
-  std::size_t block_bytes = kDefaultBlockBytes;    // output is identical for every value ≥ 1
-  std::size_t max_record_bytes = kDefaultMaxRecordBytes;
+  unsigned threads = 0;                            // 0: every core; at most kThreadsLimit
+  std::size_t block_bytes = kDefaultBlockBytes;    // 1..kBlockBytesLimit; the output is the same for every value
+  std::size_t max_record_bytes = kDefaultMaxRecordBytes;  // 1..kRecordBytesLimit
 
   // The data-quality gate: fail (kDataQuality) when more rows than this are rejected.
   std::optional<std::uint64_t> max_rejected_rows;
@@ -172,10 +184,24 @@ struct FilterStats {
 // 100) options.max_rejected_fraction. false, options untouched, for anything else, "" included.
 [[nodiscard]] OPTOUT_API bool parse_max_rejected(std::string_view text, FilterOptions& options);
 
-// kInvalidArgument naming the problem when options cannot be used (no column or both ways of
-// naming it, a name without a header, a quote/CR/LF delimiter, a zero record limit, a rejected
-// fraction outside 0..1); filter() and write_numbers() check this first.
+// kInvalidArgument naming the problem when options cannot be used: no column or both ways of
+// naming it, a name without a header, a column_index over kColumnIndexLimit, a quote/CR/LF
+// delimiter, block_bytes or max_record_bytes outside 1..1 GiB (kBlockBytesLimit,
+// kRecordBytesLimit), threads over kThreadsLimit, a rejected fraction outside 0..1. The engine's
+// every entry point (filter(), write_numbers(), run_filter_job(), cut_file()) checks this first;
+// callers (the CLI, the bindings) rely on it rather than checking ranges themselves.
 [[nodiscard]] OPTOUT_API Status validate_filter_options(const FilterOptions& options);
+
+// The 0-based position of the NHS-number column among a header's names (unquoted, BOM removed),
+// as options choose it: by 1-based column_index, or by column_name, which must name exactly one
+// column. The filter, numbers, pieces and the pandas helpers all decide here. Messages start with
+// input; they list the header's names only when every one looks like a column name (letters first,
+// no long digit runs, at most 64 bytes), since otherwise the first line may be a data row.
+// Errors: kNotFound (no such name, or fewer columns than column_index), kInvalidInput (the name
+// stands more than once: ambiguous).
+[[nodiscard]] OPTOUT_API Result<std::size_t> resolve_column(std::span<const std::string> names,
+                                                            const FilterOptions& options,
+                                                            std::string_view input);
 
 // A short name for a rejected_by_reason index: "missing field", "empty", "bad character", ...
 OPTOUT_API const char* rejected_reason_name(std::size_t index) noexcept;

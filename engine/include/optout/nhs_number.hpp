@@ -8,7 +8,8 @@
 //   "9434765919"  "943 476 5919"  "943-476-5919"
 // Anything else is invalid and the reason says why; nothing is guessed, padded or stripped.
 // England/Wales, Northern Ireland and Scottish CHI numbers share the rule, so every number that
-// passes modulus 11 is accepted whatever its range.
+// passes modulus 11 is accepted whatever its range, except 0000000000: it passes modulus 11 but is
+// no patient's (a zero-filled field, a fillna(0)), so it is invalid (kAllZeros) everywhere.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,12 @@ enum class InvalidReason : std::uint8_t {
   kBadShape = 4,         // 10 digits, but separators not in the 3-3-4 shape ("943 4765919", "943-476 5919")
   kCheckDigitTen = 5,    // modulus 11 gives 10: no valid NHS number has this stem
   kWrongCheckDigit = 6,  // the tenth digit is not the check digit of the first nine
+  kAllZeros = 7,         // 0000000000 (or the integer 0): passes modulus 11, but is no patient's
 };
+
+// The largest InvalidReason value: arrays indexed by reason (FilterStats::rejected_by_reason, the
+// bindings' name tables) cover 0..kLastInvalidReason.
+inline constexpr InvalidReason kLastInvalidReason = InvalidReason::kAllZeros;
 
 // A short lower-case description, e.g. "wrong check digit". Never null.
 OPTOUT_API const char* invalid_reason_text(InvalidReason reason) noexcept;
@@ -58,17 +64,20 @@ constexpr std::uint8_t check_digit(std::uint32_t stem) noexcept {
   return static_cast<std::uint8_t>(check == 11 ? 0 : check);
 }
 
-// True when the stem has a valid NHS number (its check digit is not 10).
+// True when the stem has a valid NHS number: its check digit is not 10, and it is not stem 0
+// (0000000000, kAllZeros).
 constexpr bool is_valid_stem(std::uint32_t stem) noexcept {
-  return stem < kStemLimit && check_digit(stem) != kNoCheckDigit;
+  return stem != 0 && stem < kStemLimit && check_digit(stem) != kNoCheckDigit;
 }
 
 // Parses one NHS number. Never allocates; a few ns for the plain 10-digit form.
 // Example: parse_nhs_number(" 943 476 5919 ") → {stem 943476591, kNone}.
 OPTOUT_API ParsedNhsNumber parse_nhs_number(std::string_view text) noexcept;
 
-// Accepts a 10-digit integer (e.g. from a numpy uint64 array): values ≥ 10^10 are kWrongLength;
-// leading zeros are implied (CHI numbers start with 0), which is the only sane reading of an integer.
+// Accepts a 10-digit integer (e.g. from a numpy uint64 array). One leading zero is implied (CHI
+// numbers start with 0, and an integer cannot keep it), no more: a value below 10^8 (19, a count,
+// a fill value) or of 10^10 or more is kWrongLength, and 0 is kAllZeros, as "0000000000" is.
+// Example: nhs_number_from_integer(101011113) → {stem 10101111, kNone} ("0101011113").
 OPTOUT_API ParsedNhsNumber nhs_number_from_integer(std::uint64_t value) noexcept;
 
 // The 10-digit number of a valid stem as an integer, e.g. 943476591 → 9434765919.

@@ -59,6 +59,11 @@ struct ListInfo {
   std::uint64_t memory_bytes = 0;      // size of the loaded bitmap in memory
 };
 
+// The latest creation time a snapshot may carry: 9999-12-31T23:59:59Z. A creation time before
+// 1970 or after this cannot be printed as a date or aged without overflow: build() refuses it and
+// a snapshot holding one is corrupt.
+inline constexpr std::int64_t kLatestCreatedAt = 253402300799;
+
 // An immutable set of named lists. Cheap to copy (the data is shared); safe to query from any
 // number of threads at once.
 class OPTOUT_API Registry {
@@ -70,7 +75,7 @@ class OPTOUT_API Registry {
   Registry(Registry&&) noexcept;
   Registry& operator=(Registry&&) noexcept;
 
-  // Seconds since the Unix epoch (UTC) when the snapshot was built.
+  // Seconds since the Unix epoch (UTC) when the snapshot was built, from 0 to kLatestCreatedAt.
   std::int64_t created_at() const noexcept;
   const std::string& description() const noexcept;
 
@@ -78,8 +83,9 @@ class OPTOUT_API Registry {
   const std::vector<ListInfo>& lists() const noexcept;
   // The index of a list, or nullopt when no list has that name.
   std::optional<std::size_t> find_list(std::string_view name) const noexcept;
-  // The same, with kNotFound naming the list and the lists there are when none has that name:
-  // "no list named 'x' in the registry (it has: national, type1)".
+  // The same, with kNotFound naming the list (redact_numbers) and the lists there are when none
+  // has that name: "no list named 'x' in the registry (it has: national, type1)"; kInvalidArgument
+  // (validate_list_name) for a name no list can have.
   [[nodiscard]] Result<std::size_t> require_list(std::string_view name) const;
 
   // Whether the list at index holds stem. Precondition: index < lists().size(). ~100-200 ns
@@ -150,14 +156,23 @@ struct SourceStats {
   std::uint64_t unchanged = 0;   // numbers - changed: duplicates, or withdrawals of absent stems
 };
 
-// One line of a list source, without its LF, read as RegistryBuilder reads it (below): number says
-// what it holds; blank when it holds only whitespace (sources skip such lines). A lone "," is not
-// blank: it is an invalid line whose number is missing (kEmpty).
+// One line of a list source, with its LF if it has one (the last line of a source may not), read as
+// RegistryBuilder reads it (below): number says what it holds; blank when it holds only whitespace
+// (sources skip such lines). A lone "," is not blank: it is an invalid line whose number is missing
+// (kEmpty). bare_cr: the line holds a CR that no LF follows, so the source is malformed (lines end
+// with LF or CRLF; a CR ending a source's last line is bare too, as RegistryBuilder reads it).
 struct SourceLine {
   ParsedNhsNumber number;
   bool blank = false;
+  bool bare_cr = false;
 };
 OPTOUT_API SourceLine parse_source_line(std::string_view line) noexcept;
+
+// The error for line `line_no` (1-based) of source `source_name` that parse_source_line read as
+// `line`: kInvalidInput "NAME:LINE: bare CR (...)" when it holds a bare CR, else OK. Readers of
+// list-shaped text other than RegistryBuilder (the CLI's `check` on stdin) fail with it.
+OPTOUT_API Status source_line_status(std::string_view source_name, std::uint64_t line_no,
+                                     const SourceLine& line);
 
 // Builds a Registry. Not thread-safe; each call parses in parallel internally (oneTBB).
 //
@@ -211,6 +226,7 @@ class OPTOUT_API RegistryBuilder {
                                              SourceOptions options = {});
 
   // The registry, stamped with created_at (default: the clock, UTC). The builder is left empty.
+  // Errors: kInvalidArgument for a created_at outside 0..kLatestCreatedAt.
   [[nodiscard]] Result<Registry> build(std::optional<std::int64_t> created_at = std::nullopt);
 
  private:

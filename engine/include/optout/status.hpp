@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "optout/export.hpp"
@@ -33,6 +34,14 @@ enum class ErrorCode : std::uint8_t {
 
 // A short stable name for a code, e.g. "corruption". Never null.
 OPTOUT_API const char* error_code_name(ErrorCode code) noexcept;
+
+// The one redaction rule for text a message quotes from a caller (a list or column name, a path
+// the user typed, a third-party parser's message): each run of 6 or more digits, single spaces or
+// '-' between digits counting as part of the run ("943 476 5919" is one run), becomes
+// "[redacted]". Shorter runs are counts, line numbers and option values, which messages need.
+// Every engine message that quotes caller text passes it through here; the edges (CLI, C, Python)
+// need not, and do not, redact again.
+OPTOUT_API std::string redact_numbers(std::string_view text);
 
 // The outcome of an operation: ok, or a code with a human-readable message.
 class [[nodiscard]] Status {

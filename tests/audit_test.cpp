@@ -1,0 +1,154 @@
+// The audit log: records, and appends that are all or nothing (issue 15.6).
+#include "optout/audit.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace optout {
+namespace {
+
+namespace fs = std::filesystem;
+
+class AuditTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("optout-audit-test-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    log_ = (dir_ / "audit.jsonl").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string read() const {
+    std::ifstream in(log_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  void write(const std::string& text) const { std::ofstream(log_) << text; }
+
+  fs::path dir_;
+  std::string log_;
+};
+
+const std::string kRecord = R"({"tool":"optout","outcome":"ok"})";
+
+TEST_F(AuditTest, AppendAddsOneLine) {
+  ASSERT_TRUE(append_line(log_, kRecord).ok());
+  ASSERT_TRUE(append_line(log_, kRecord).ok());
+  EXPECT_EQ(read(), kRecord + "\n" + kRecord + "\n");
+}
+
+// A line torn by a crash (or a full disk under an older version) must not swallow the next record:
+// before the fix the next good run's record was glued on, {"tool{"tool":"optout",...
+TEST_F(AuditTest, AuditAfterATornLineStartsOnANewLine) {
+  write(kRecord + "\n{\"tool");
+  ASSERT_TRUE(append_line(log_, kRecord).ok());
+  EXPECT_EQ(read(), kRecord + "\n{\"tool\n" + kRecord + "\n");
+}
+
+// A write that stops part way (here at a file size limit, as a full disk does) is rolled back to
+// the old end of the file: the log holds whole records only.
+TEST_F(AuditTest, ShortAuditAppendIsRolledBack) {
+  write(kRecord + "\n");
+  const std::string before = read();
+  const std::string long_record = R"({"tool":"optout","pad":")" + std::string(4000, 'x') + "\"}";
+  struct rlimit old_limit {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto* const old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = before.size() + 100;  // room for part of the record only
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  const Status s = append_line(log_, long_record);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ErrorCode::kIoError);
+  EXPECT_EQ(s.message(), log_ + ": write failed: File too large");
+  EXPECT_EQ(read(), before);
+  // The next record is whole and on a line of its own.
+  ASSERT_TRUE(append_line(log_, kRecord).ok());
+  EXPECT_EQ(read(), before + kRecord + "\n");
+}
+
+// Appenders run at once (threads here, each with its own open file, as separate runs have) never
+// interleave or lose records.
+TEST_F(AuditTest, ConcurrentAppendsAllParse) {
+  constexpr int kWriters = 100;
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      const std::string record = R"({"writer":)" + std::to_string(i) + R"(,"pad":")" + std::string(5000, 'p') + "\"}";
+      EXPECT_TRUE(append_line(log_, record).ok());
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  std::istringstream lines(read());
+  std::vector<bool> seen(kWriters);
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line.substr(0, 80);
+    seen[j["writer"].get<int>()] = true;
+  }
+  EXPECT_EQ(count, kWriters);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), kWriters);
+}
+
+TEST_F(AuditTest, EmptyAuditPathIsAUsageError) {
+  const Status s = append_line("", kRecord);
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "an empty audit path: give a file name");
+}
+
+TEST_F(AuditTest, RecordsSayTheirOutcomeAndRunId) {
+  RunContext context;
+  context.run_id = new_run_id();
+  context.input_name = "extract.csv";
+  context.output_name = "clean.csv";
+  FilterStats stats;
+  stats.rows = 3;
+  const nlohmann::json committing =
+      nlohmann::json::parse(audit_record_json(context, &stats, RunOutcome::kCommitting));
+  const nlohmann::json failed =
+      nlohmann::json::parse(audit_record_json(context, &stats, RunOutcome::kFailed, ErrorCode::kIoError));
+  EXPECT_EQ(committing["outcome"], "committing");
+  EXPECT_FALSE(committing.contains("error"));
+  EXPECT_EQ(failed["outcome"], "failed");
+  EXPECT_EQ(failed["error"], "i/o error");
+  EXPECT_EQ(committing["run_id"], context.run_id);
+  EXPECT_EQ(context.run_id.size(), kRunIdLetters);
+  EXPECT_EQ(context.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyz"), std::string::npos);
+  EXPECT_NE(new_run_id(), context.run_id);
+}
+
+// A run in pieces counts a cut file's bytes once: each piece reads the header again.
+TEST_F(AuditTest, PiecesAddUpWithTheHeaderCountedOnce) {
+  std::vector<PieceAccount> pieces(3);
+  for (PieceAccount& p : pieces) {
+    p.input = "big.csv";
+    p.cut = true;
+    p.header_bytes = 10;
+    p.stats.rows = 5;
+    p.stats.kept = 5;
+    p.stats.bytes_in = 110;  // header + 100 bytes of records
+  }
+  pieces[2].input = "other.csv";  // a whole file: every byte counts
+  pieces[2].cut = false;
+  const FilterStats total = add_pieces(pieces);
+  EXPECT_EQ(total.rows, 15u);
+  EXPECT_EQ(total.bytes_in, 110u + 100u + 110u);
+}
+
+}  // namespace
+}  // namespace optout
