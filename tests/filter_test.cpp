@@ -312,6 +312,25 @@ TEST(FilterTest, MaxRejectedTextForms) {
 
 // Issue 15.4: the engine checks its own limits. max_record_bytes = SIZE_MAX made the block growth
 // wrap to 0 and the run spin at 100 % CPU; the CLI's range check hid it from the command line.
+TEST(FilterTest, DataQualityGateIsOneRuleOverCounts) {
+  FilterOptions none;
+  EXPECT_TRUE(check_rejected(100, 100, none, "x.csv").ok());  // no limit set
+  FilterOptions rows;
+  rows.max_rejected_rows = 2;
+  EXPECT_TRUE(check_rejected(100, 2, rows, "x.csv").ok());     // at the limit passes
+  Status over = check_rejected(100, 3, rows, "x.csv");
+  EXPECT_EQ(over.code(), ErrorCode::kDataQuality);
+  EXPECT_EQ(over.message(), "x.csv: 3 of 100 rows rejected (3.00%), more than the limit of 2 rows");
+  EXPECT_EQ(check_rejected(40, 3, rows, "x.csv", false).message(),
+            "x.csv: 3 rows rejected in the first 40 rows (7.50%), more than the limit of 2 rows");
+  FilterOptions share;
+  share.max_rejected_fraction = 0.01;
+  EXPECT_TRUE(check_rejected(0, 0, share, "x.csv").ok());      // no rows: nothing to pass
+  EXPECT_TRUE(check_rejected(1000, 10, share, "x.csv").ok());  // exactly 1 %
+  EXPECT_EQ(check_rejected(1000, 11, share, "x.csv").message(),
+            "x.csv: 11 of 1000 rows rejected (1.10%), more than the limit of 1.00% of rows");
+}
+
 TEST(FilterTest, ValidateRefusesEveryLimitOutOfRange) {
   constexpr std::size_t kHuge = std::numeric_limits<std::size_t>::max();
   struct Case {

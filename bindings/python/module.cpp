@@ -329,6 +329,11 @@ PYBIND11_MODULE(_engine, m) {
     return parse_max_rejected(text, options);
   }, py::arg("text"), py::arg("options"));
   // The engine's column rule for a frame's labels (as text): the position, or the engine's error.
+  m.def("check_rejected", [](std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
+                             const py::object& input) {
+    if (Status s = check_rejected(rows, rejected, options, fs_path(input, "input")); !s.ok()) raise_status(s);
+  }, py::arg("rows"), py::arg("rejected"), py::arg("options"), py::arg("input"),
+        "The engine's data-quality gate over counts (a run over pieces): raises DataQualityError.");
   m.def("resolve_column", [](const std::vector<std::string>& names, const std::string& column,
                              const std::string& source) {
     FilterOptions options;

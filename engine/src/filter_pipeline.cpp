@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <atomic>
@@ -166,6 +167,25 @@ bool parse_max_rejected(std::string_view text, FilterOptions& options) {
   if (error != std::errc() || end != number.data() + number.size() || !(value >= 0 && value <= 100)) return false;
   options.max_rejected_fraction = value / 100;
   return true;
+}
+
+Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
+                      std::string_view input, bool complete) {
+  const bool over_rows = options.max_rejected_rows && rejected > *options.max_rejected_rows;
+  const bool over_fraction = options.max_rejected_fraction && rows > 0 &&
+                             static_cast<double>(rejected) > *options.max_rejected_fraction * static_cast<double>(rows);
+  if (!over_rows && !over_fraction) return Status();
+  char share[32];
+  std::snprintf(share, sizeof share, "%.2f%%",
+                rows ? 100.0 * static_cast<double>(rejected) / static_cast<double>(rows) : 0.0);
+  char percent[32];
+  std::snprintf(percent, sizeof percent, "%.2f%% of rows", options.max_rejected_fraction.value_or(0) * 100);
+  const std::string limit = over_rows ? std::to_string(*options.max_rejected_rows) + " rows" : percent;
+  // A count limit stops the run as soon as it is passed: the rows read so far are a prefix.
+  const std::string counted = complete ? " of " + std::to_string(rows) + " rows rejected ("
+                                       : " rows rejected in the first " + std::to_string(rows) + " rows (";
+  return Status(ErrorCode::kDataQuality, std::string(input) + ": " + std::to_string(rejected) + counted + share +
+                                             "), more than the limit of " + limit);
 }
 
 Status validate_filter_options(const FilterOptions& options) {
@@ -372,23 +392,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
 
   // The data-quality gate, once the counts are final (or when the count alone already fails).
   if (failure.ok() || failure.code() == ErrorCode::kDataQuality) {
-    const bool over_rows = options.max_rejected_rows && stats.rejected > *options.max_rejected_rows;
-    const bool over_fraction =
-        options.max_rejected_fraction && stats.rows > 0 &&
-        static_cast<double>(stats.rejected) > *options.max_rejected_fraction * static_cast<double>(stats.rows);
-    if (over_rows || over_fraction) {
-      char share[32];
-      std::snprintf(share, sizeof share, "%.2f%%",
-                    stats.rows ? 100.0 * static_cast<double>(stats.rejected) / static_cast<double>(stats.rows) : 0.0);
-      char percent[32];
-      std::snprintf(percent, sizeof percent, "%.2f%% of rows", options.max_rejected_fraction.value_or(0) * 100);
-      const std::string limit = over_rows ? std::to_string(*options.max_rejected_rows) + " rows" : percent;
-      // A count limit stops the run as soon as it is passed: the rows read so far are a prefix.
-      const std::string counted = failure.ok() ? " of " + std::to_string(stats.rows) + " rows rejected ("
-                                               : " rows rejected in the first " + std::to_string(stats.rows) + " rows (";
-      return Status(ErrorCode::kDataQuality, input + ": " + std::to_string(stats.rejected) + counted + share +
-                                                 "), more than the limit of " + limit);
-    }
+    if (Status s = check_rejected(stats.rows, stats.rejected, options, input, failure.ok()); !s.ok()) return s;
   }
   if (!failure.ok()) return failure;
   return stats;

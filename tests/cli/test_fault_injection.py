@@ -105,16 +105,23 @@ def fresh_folder(world, tmp_path, name):
     return folder
 
 
+def shim_env(log, **fault):
+    """This process's environment with the shim preloaded, set by fault (OP, PATH, AT, KIND, SIZE)."""
+    env = dict(os.environ)
+    # After any runtime already preloaded (ASan's, which must come first; a sanitized binary is
+    # told not to insist on that).
+    preload = ":".join(filter(None, [env.get("LD_PRELOAD"), SHIM]))
+    asan = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
+    env.update(LD_PRELOAD=preload, ASAN_OPTIONS=asan, OPTOUT_FAULT_LOG=str(log),
+               **{f"OPTOUT_FAULT_{k.upper()}": str(v) for k, v in fault.items()})
+    return env
+
+
 def run(args, cwd, fault=None, log=None):
     env = dict(os.environ)
     if fault is not None:
         op, path, k, kind = fault
-        # After any runtime already preloaded (ASan's, which must come first; a sanitized binary
-        # is told not to insist on that).
-        preload = ":".join(filter(None, [env.get("LD_PRELOAD"), SHIM]))
-        asan = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
-        env.update(LD_PRELOAD=preload, ASAN_OPTIONS=asan, OPTOUT_FAULT_OP=op, OPTOUT_FAULT_PATH=path, OPTOUT_FAULT_AT=str(k),
-                   OPTOUT_FAULT_KIND=kind, OPTOUT_FAULT_LOG=str(log))
+        env = shim_env(log, op=op, path=path, at=k, kind=kind)
     done = subprocess.run([binary(), *args], cwd=cwd, env=env, capture_output=True, timeout=60)
     stderr = done.stderr.decode("utf-8", "replace")
     assert NUMBER_IN_TEXT.search(stderr) is None, stderr
@@ -198,9 +205,7 @@ def test_input_that_changes_while_read_fails_and_writes_nothing(world, tmp_path,
     produced = CASES[command][1]
     data = (folder / "extract.csv").read_bytes()
     assert len(data) > 1000 and data[999:1000] != b"\n"  # 1000 is mid-record
-    env = dict(os.environ, LD_PRELOAD=SHIM, OPTOUT_FAULT_OP="read", OPTOUT_FAULT_PATH="extract.csv",
-               OPTOUT_FAULT_AT="2", OPTOUT_FAULT_KIND=change, OPTOUT_FAULT_SIZE=str(size or 0),
-               OPTOUT_FAULT_LOG=str(tmp_path / "fault.log"))
+    env = shim_env(tmp_path / "fault.log", op="read", path="extract.csv", at=2, kind=change, size=size or 0)
     done = subprocess.run([binary(), *args], cwd=folder, env=env, capture_output=True, timeout=60)
     assert (tmp_path / "fault.log").exists()
     assert done.returncode == 1, done

@@ -23,7 +23,7 @@ import dask
 
 from . import _engine
 from .core import _registry_of, cached_registry, make_filter_options, parse_max_age
-from .errors import DataQualityError, Error, InternalError, IoError, PieceFailedError
+from .errors import Error, InternalError, IoError, PieceFailedError
 from .pandas import classify_frame, count_verdicts as _count_arrays, filter_frame
 
 __all__ = ["filter_dataframe", "count_verdicts", "filter_files"]
@@ -209,21 +209,6 @@ def _check_outputs(folder, specs, results):
             raise PieceFailedError(f"{path}: expected {size} bytes, found {actual}")
 
 
-def _check_rejected(total, options, input_name):
-    """The data-quality gate over the whole run, worded as the engine words it for one file."""
-    rows, rejected = total["rows"], total["rejected"]
-    share = f"{100.0 * rejected / rows:.2f}%" if rows else "0.00%"
-    if options.max_rejected_rows is not None and rejected > options.max_rejected_rows:
-        limit = f"{options.max_rejected_rows} rows"
-    elif options.max_rejected_fraction is not None and rows > 0 and rejected > options.max_rejected_fraction * rows:
-        limit = f"{options.max_rejected_fraction * 100:.2f}% of rows"
-    else:
-        return
-    raise DataQualityError(
-        f"{input_name}: {rejected} of {rows} rows rejected ({share}), more than the limit of {limit}"
-    )
-
-
 def filter_files(
     inputs,
     output_dir,
@@ -348,7 +333,8 @@ def filter_files(
         _check_outputs(folder, specs, results)
         if rejects_folder:
             _check_outputs(rejects_folder, specs, [dict(r, bytes_out=r["bytes_rejected"]) for r in results])
-        _check_rejected(_add_counts(results), options, input_name)
+        total = _add_counts(results)
+        _engine.check_rejected(total["rows"], total["rejected"], options, input_name)  # the run's gate
 
         pieces = [
             (

@@ -84,16 +84,24 @@ def fresh(inputs, folder):
     return folder
 
 
+def shim_env(log=None, **fault):
+    """This process's environment with the shim preloaded, set by fault (OP, PATH, AT, KIND, SIZE)."""
+    env = dict(os.environ)
+    # After any runtime already preloaded (ASan's, which must come first; a sanitized binary is
+    # told not to insist on that).
+    preload = ":".join(filter(None, [env.get("LD_PRELOAD"), str(SHIM)]))
+    asan = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
+    env.update(LD_PRELOAD=preload, ASAN_OPTIONS=asan, **{f"OPTOUT_FAULT_{k.upper()}": str(v) for k, v in fault.items()})
+    if log is not None:
+        env["OPTOUT_FAULT_LOG"] = str(log)
+    return env
+
+
 def run(what, folder, fault=None, log=None):
     env = dict(os.environ)
     if fault is not None:
         op, path, k, kind = fault
-        # After any runtime already preloaded (ASan's, which must come first; a sanitized binary
-        # is told not to insist on that).
-        preload = ":".join(filter(None, [env.get("LD_PRELOAD"), str(SHIM)]))
-        asan = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
-        env.update(LD_PRELOAD=preload, ASAN_OPTIONS=asan, OPTOUT_FAULT_OP=op, OPTOUT_FAULT_PATH=path, OPTOUT_FAULT_AT=str(k),
-                   OPTOUT_FAULT_KIND=kind, OPTOUT_FAULT_LOG=str(log))
+        env = shim_env(log, op=op, path=path, at=k, kind=kind)
     done = subprocess.run([sys.executable, "-B", "-c", SCRIPT, what, str(folder)], cwd=folder, env=env,
                           capture_output=True, timeout=120)
     lines = done.stdout.decode().splitlines()
@@ -185,10 +193,7 @@ def test_largest_limits_are_refused_not_a_hang(inputs, tmp_path, option, value, 
 def test_file_that_changes_while_read_fails_and_leaves_nothing(inputs, tmp_path, what, change):
     folder = fresh(inputs, tmp_path / "changing")
     for k in (2, 3):
-        env = dict(os.environ)
-        preload = ":".join(filter(None, [env.get("LD_PRELOAD"), str(SHIM)]))
-        env.update(LD_PRELOAD=preload, OPTOUT_FAULT_OP="read", OPTOUT_FAULT_PATH="extract.csv",
-                   OPTOUT_FAULT_AT=str(k), OPTOUT_FAULT_KIND=change, OPTOUT_FAULT_SIZE="300")
+        env = shim_env(op="read", path="extract.csv", at=k, kind=change, size=300)
         done = subprocess.run([sys.executable, "-B", "-c", SCRIPT, what, str(folder)], cwd=folder, env=env,
                               capture_output=True, timeout=120)
         result = json.loads(done.stdout.decode().splitlines()[-1])

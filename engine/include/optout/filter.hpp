@@ -192,6 +192,15 @@ struct FilterStats {
 // callers (the CLI, the bindings) rely on it rather than checking ranges themselves.
 [[nodiscard]] OPTOUT_API Status validate_filter_options(const FilterOptions& options);
 
+// The data-quality gate: kDataQuality "INPUT: R of N rows rejected (P%), more than the limit of
+// L" when `rejected` of `rows` passes options.max_rejected_rows or max_rejected_fraction, else OK.
+// complete: the counts are a run's final ones; false when a run stopped early at the row limit
+// (the message then says "in the first N rows"). filter() applies it to one input; a run over
+// pieces (optout.dask) applies it once to the pieces' summed counts.
+[[nodiscard]] OPTOUT_API Status check_rejected(std::uint64_t rows, std::uint64_t rejected,
+                                               const FilterOptions& options, std::string_view input,
+                                               bool complete = true);
+
 // The 0-based position of the NHS-number column among a header's names (unquoted, BOM removed),
 // as options choose it: by 1-based column_index, or by column_name, which must name exactly one
 // column. The filter, numbers, pieces and the pandas helpers all decide here. Messages start with
