@@ -132,6 +132,33 @@ TEST_F(AuditTest, RecordsSayTheirOutcomeAndRunId) {
   EXPECT_NE(new_run_id(), context.run_id);
 }
 
+// Issue 15.7: names are bytes. A name that is not UTF-8 is written readable (U+FFFD) and exactly
+// (hex, under key + "_hex"); the record stays valid JSON. UTF-8 names get no "_hex" key.
+TEST_F(AuditTest, NamesThatAreNotUtf8AreWrittenLosslesslyBesideTheirReadableForm) {
+  RunContext context;
+  context.input_name = "in-\xff.csv";
+  context.output_name = "caf\xc3\xa9.csv";  // valid UTF-8
+  context.inputs = {"a.csv", "b-\xed\xa0\x80.csv", "c-\xc3.csv"};  // a surrogate, a cut sequence
+  PieceAccount piece;
+  piece.input = "b-\xed\xa0\x80.csv";
+  piece.output = "part-00000.csv";
+  context.pieces = {piece};
+  FilterStats stats;
+  const nlohmann::json record = nlohmann::json::parse(audit_record_json(context, &stats, RunOutcome::kOk));
+  EXPECT_EQ(record["input"], "in-\xef\xbf\xbd.csv");
+  EXPECT_EQ(record["input_hex"], "696e2dff2e637376");
+  EXPECT_EQ(record["output"], "caf\xc3\xa9.csv");
+  EXPECT_FALSE(record.contains("output_hex"));
+  EXPECT_EQ(record["inputs_hex"], nlohmann::json::parse(R"([null, "622deda0802e637376", "632dc32e637376"])"));
+  EXPECT_EQ(record["pieces"][0]["input_hex"], "622deda0802e637376");
+  EXPECT_FALSE(record["pieces"][0].contains("output_hex"));
+  RunContext plain;
+  plain.input_name = "extract.csv";
+  plain.inputs = {"a.csv"};
+  const std::string text = audit_record_json(plain, &stats, RunOutcome::kOk);
+  EXPECT_EQ(text.find("_hex"), std::string::npos) << text;
+}
+
 // A run in pieces counts a cut file's bytes once: each piece reads the header again.
 TEST_F(AuditTest, PiecesAddUpWithTheHeaderCountedOnce) {
   std::vector<PieceAccount> pieces(3);

@@ -88,12 +88,75 @@ FilterStats add_pieces(const std::vector<PieceAccount>& pieces) {
 
 namespace {
 
+// Whether text is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t n = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the range of the second byte
+    if (b < 0x80) {
+      ++i;
+      continue;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) low = 0xA0;
+      if (b == 0xED) high = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) low = 0x90;
+      if (b == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= n) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      if (k == 1 ? (c < low || c > high) : (c < 0x80 || c > 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string hex_bytes(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (const char c : bytes) {
+    hex += kDigits[static_cast<unsigned char>(c) >> 4];
+    hex += kDigits[static_cast<unsigned char>(c) & 15];
+  }
+  return hex;
+}
+
+// File names are bytes; JSON strings are Unicode. A name that is valid UTF-8 is written as it is.
+// One that is not is written twice: under key, readable, each byte that is not valid UTF-8 shown as
+// U+FFFD (dump() replaces them); and exactly, its bytes in lower-case hex, under key + "_hex",
+// which is there only then. So a record is always valid JSON and loses no name.
+void put_name(nlohmann::ordered_json& j, const std::string& key, const std::string& name) {
+  j[key] = name;
+  if (!valid_utf8(name)) j[key + "_hex"] = hex_bytes(name);
+}
+
+// A list of names: under key + "_hex" (only when some name is not UTF-8), each name's hex or null.
+void put_names(nlohmann::ordered_json& j, const std::string& key, const std::vector<std::string>& names) {
+  j[key] = names;
+  if (std::all_of(names.begin(), names.end(), [](const std::string& n) { return valid_utf8(n); })) return;
+  nlohmann::ordered_json hex = nlohmann::ordered_json::array();
+  for (const std::string& n : names) {
+    hex.push_back(valid_utf8(n) ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(hex_bytes(n)));
+  }
+  j[key + "_hex"] = std::move(hex);
+}
+
 nlohmann::ordered_json pieces_json(const std::vector<PieceAccount>& pieces) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const PieceAccount& p : pieces) {
     nlohmann::ordered_json j;
-    j["input"] = p.input;
-    j["output"] = p.output;
+    put_name(j, "input", p.input);
+    put_name(j, "output", p.output);
     if (p.cut) {
       j["offset"] = p.offset;
       j["length"] = p.length;
@@ -111,7 +174,8 @@ nlohmann::ordered_json pieces_json(const std::vector<PieceAccount>& pieces) {
   return list;
 }
 
-// Names come from the command line and may hold any bytes: never fail on bad UTF-8.
+// Names come from the command line and may hold any bytes: never fail on bad UTF-8 (put_name()
+// has written each such name's bytes in hex beside it).
 std::string dump(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -146,8 +210,8 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
   if (outcome == RunOutcome::kFailed) {
     j["error"] = error_code_name(error == ErrorCode::kOk ? ErrorCode::kInternal : error);
   }
-  j["input"] = context.input_name;
-  if (!context.inputs.empty()) j["inputs"] = context.inputs;
+  put_name(j, "input", context.input_name);
+  if (!context.inputs.empty()) put_names(j, "inputs", context.inputs);
   j["registry_digest"] = context.registry_digest.hex();
   j["registry_created_at"] = iso8601_utc(context.registry_created_at);
   j["lists_applied"] = context.lists_applied;
@@ -158,7 +222,7 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
     j["removed"] = stats->removed;
     j["rejected"] = stats->rejected;
   }
-  if (!context.output_name.empty()) j["output"] = context.output_name;
+  if (!context.output_name.empty()) put_name(j, "output", context.output_name);
   if (stats != nullptr) {
     j["output_bytes"] = stats->bytes_out;
     if (stats->output_digest) j["output_xxh3_128"] = stats->output_digest->hex();

@@ -343,6 +343,8 @@ def test_a_file_name_that_is_not_utf8_is_recorded_and_its_error_kept(registry_pa
     assert [r["outcome"] for r in records] == ["committing", "ok", "failed"]
     assert records[2]["error"] == "invalid input"
     assert records[1]["input"] == str(good).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    assert bytes.fromhex(records[1]["input_hex"]) == os.fsencode(good)  # the name, losslessly
+    assert bytes.fromhex(records[2]["input_hex"]) == os.fsencode(bad)
     assert not (tmp_path / "out2").exists()
 
 
