@@ -146,14 +146,21 @@ TEST_F(FilterJobTest, UnusableOptionsLeaveNothingAtAll) {
   EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
 }
 
-TEST_F(FilterJobTest, MissingInputIsAnIoErrorNamingIt) {
+// An input that cannot be opened is a failed run like any other: no output, one "failed" record.
+TEST_F(FilterJobTest, MissingInputIsAnIoErrorNamingItAndAFailedRecord) {
   FilterJob j = job();
   j.input = path("absent.csv");
   Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kIoError);
   EXPECT_EQ(stats.status().message().rfind(path("absent.csv") + ": cannot open", 0), 0u) << stats.status().message();
-  EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["outcome"], "failed");
+  EXPECT_EQ(records[0]["error"], "i/o error");
+  EXPECT_EQ(records[0]["input"], path("absent.csv"));
+  EXPECT_FALSE(records[0].contains("rows"));
 }
 
 // What a signal handler calls: the temporary files of uncommitted outputs go, nothing else does.

@@ -37,15 +37,21 @@ Status validate_job(const FilterJob& job, const std::string& input) {
   return check_distinct_files(inputs, outputs);
 }
 
-Result<FilterStats> run_checked_job(const Registry& registry, const OptOutIndex& index, ByteSource& source,
-                                    const FilterJob& job) {
+// What the audit records of a run over input say of it before it starts.
+RunContext start_context(const Registry& registry, const OptOutIndex& index, const std::string& input) {
   RunContext context;
   context.run_id = new_run_id();
   context.started_at = std::time(nullptr);
   context.registry_digest = registry.digest();
   context.registry_created_at = registry.created_at();
   context.lists_applied = index.applied_lists();
-  context.input_name = source.name();
+  context.input_name = input;
+  return context;
+}
+
+Result<FilterStats> run_checked_job(const Registry& registry, const OptOutIndex& index, ByteSource& source,
+                                    const FilterJob& job) {
+  RunContext context = start_context(registry, index, source.name());
 
   // Side results first, the output (the release) last: see commit.hpp. An output that cannot be
   // opened fails the run before anything is written, with its "failed" record all the same.
@@ -82,9 +88,8 @@ Result<FilterStats> run_checked_job(const Registry& registry, const OptOutIndex&
   options.digest_output = options.digest_output || job.audit.has_value();
   Result<FilterStats> stats = filter(source, output->sink(), rejects ? &rejects->sink() : nullptr, index, options);
   context.finished_at = std::time(nullptr);
-  // The reader of standard output went away: nothing more to write or record (the temporary
-  // files go with their AtomicFiles).
-  if (!stats.ok() && stats.code() == ErrorCode::kBrokenPipe) return stats.status();
+  // A failed run (the reader of standard output going away included: "broken pipe") puts nothing
+  // in place and says "failed".
   if (!stats.ok()) return abandon_run(commit, context, nullptr, stats.status());
   if (stats_file) {
     if (Status s = stats_file->write_all(filter_stats_json(*stats) + "\n"); !s.ok()) {
@@ -107,7 +112,14 @@ Result<FilterStats> run_filter_job(const Registry& registry, const OptOutIndex& 
   // Checked before the input is opened: a FIFO input is never read for a job that cannot run.
   if (Status s = validate_job(job, job.input); !s.ok()) return s;
   Result<std::unique_ptr<ByteSource>> source = open_file_source(job.input);
-  if (!source.ok()) return source.status();
+  if (!source.ok()) {  // a run that could not read its input: its "failed" record all the same
+    RunContext context = start_context(registry, index, job.input == "-" ? "<stdin>" : job.input);
+    context.output_name = job.output == "-" ? "<stdout>" : job.output;
+    context.finished_at = context.started_at;
+    Commit commit;
+    commit.audit = job.audit;
+    return abandon_run(commit, context, nullptr, source.status());
+  }
   return run_checked_job(registry, index, **source, job);
 }
 

@@ -897,6 +897,17 @@ def test_closed_pipe_leaves_no_side_files(registry, big, tmp_path):
     assert dir_listing(tmp_path) == []  # no rejects, no stats, no temporary file
 
 
+def test_closed_pipe_is_recorded_as_a_failed_run(registry, big, tmp_path):
+    """The output went to a reader that left: the audit log must not end at "committing" or say
+    nothing; one "failed" record with error "broken pipe"."""
+    command = f"{shlex.quote(binary())} filter -r {shlex.quote(str(registry))} --column nhs_number " \
+              f"{shlex.quote(str(big))} --audit audit.jsonl | head -c 100 > /dev/null"
+    shell = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=tmp_path, capture_output=True, timeout=60)
+    assert (shell.returncode, shell.stderr) == (141, b"")
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(r["outcome"], r["error"], r["output"]) for r in records] == [("failed", "broken pipe", "<stdout>")]
+
+
 def wait_for(predicate, seconds=10):
     deadline = time.monotonic() + seconds
     while not predicate():

@@ -32,13 +32,15 @@ struct FilterJob {
 // Before anything is written the job is checked: its options, no empty path, and no output
 // naming an input or another output (check_distinct_files). Then the outputs are written under
 // temporary names and made to appear by commit_run() (commit.hpp, the one commit protocol):
-// audit "committing", rejects and stats, the output, audit "ok". A failed run (at any step)
-// leaves none of them and appends one "failed" record naming the error code.
+// audit "committing", rejects and stats, the output, audit "ok". A failed run (at any step, an
+// input that cannot be opened included) leaves none of them and appends one "failed" record
+// naming the error code.
 //
 // Errors: kInvalidArgument (the options, an empty path, an output naming an input or another
-// output: nothing is written, not even an audit record); those of filter() (kBrokenPipe when
-// standard output's reader went away: the caller decides how to end, e.g. by raising SIGPIPE;
-// nothing is recorded then); kIoError naming the file for the outputs and the commit.
+// output: nothing is written, not even an audit record); those of open_file_source() and
+// filter() (kBrokenPipe when standard output's reader went away, recorded as "broken pipe": the
+// caller decides how to end, e.g. by raising SIGPIPE); kIoError naming the file for the outputs
+// and the commit.
 [[nodiscard]] OPTOUT_API Result<FilterStats> run_filter_job(const Registry& registry,
                                                             const OptOutIndex& index,
                                                             const FilterJob& job);
