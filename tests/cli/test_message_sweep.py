@@ -19,6 +19,7 @@ defect is fixed it passes, the strict marker turns that into a failure, and the 
 import gzip
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ def _vectors():
 
 MARKERS = _vectors()
 WORD = "ZQXMARKER"
+RUN_ID = re.compile(r'"run_id": ?"[a-z]{24}"')
 assert len(MARKERS) >= 6, MARKERS
 N = MARKERS  # N[0] is 9434765919, the data dictionary's example
 
@@ -65,7 +67,8 @@ def leaks(text):
         for form, s in (("plain", n), ("spaced", spaced(n)), ("dashed", dashed(n)), ("stem", n[:9])):
             if s in text:
                 found.append(f"marker number #{i} ({form})")
-    if WORD.lower()[:3] in text.lower():
+    # An audit record's run_id is 24 random letters: it holds "zqx" about once in 800 records.
+    if WORD.lower()[:3] in RUN_ID.sub("", text).lower():
         found.append("marker word")
     if any((ord(c) < 0x20 and c not in "\n\t") or c == "\x7f" or c == "\ufffd" for c in text):
         found.append("control or raw bytes")

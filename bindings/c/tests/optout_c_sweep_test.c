@@ -54,7 +54,14 @@ static const char *leak_in(const char *text, size_t size) {
       }
     }
   }
+  /* An audit record's run_id is 24 random letters: it holds "zqx" about once in 800 records. */
+  static const char kRunId[] = "\"run_id\":\"";
+  const size_t run_id_length = sizeof kRunId - 1;
   for (size_t i = 0; i + 3 <= size; ++i) {
+    if (i + run_id_length <= size && memcmp(text + i, kRunId, run_id_length) == 0) {
+      i += run_id_length + 24 - 1;
+      continue;
+    }
     if ((text[i] == 'Z' || text[i] == 'z') && (text[i + 1] == 'Q' || text[i + 1] == 'q') &&
         (text[i + 2] == 'X' || text[i + 2] == 'x')) {
       return "the marker word";

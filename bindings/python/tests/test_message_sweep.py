@@ -15,6 +15,7 @@ turns it into a failure and the marker is removed.
 import gzip
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ def _vectors():
 
 N = _vectors()
 WORD = "ZQXMARKER"
+RUN_ID = re.compile(r'"run_id": ?"[a-z]{24}"')
 assert len(N) >= 6, N
 
 
@@ -67,7 +69,8 @@ def leaks(text):
         for form, s in (("plain", n), ("spaced", spaced(n)), ("dashed", dashed(n)), ("stem", n[:9])):
             if s in text:
                 found.append(f"marker number #{i} ({form})")
-    if WORD.lower()[:3] in text.lower():
+    # An audit record's run_id is 24 random letters: it holds "zqx" about once in 800 records.
+    if WORD.lower()[:3] in RUN_ID.sub("", text).lower():
         found.append("marker word")
     if any((ord(c) < 0x20 and c not in "\n\t") or c == "\x7f" or c == "\ufffd" for c in text):
         found.append("control or raw bytes")
