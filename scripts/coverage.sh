@@ -23,7 +23,11 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DOPTOUT_COVERAGE=ON -DOPTOUT_BU
 cmake --build "$build" -j"$(nproc)"
 find "$build" -name '*.gcda' -delete  # this run's counts only
 status=0
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)" ${CTEST_ARGS:-} || status=$?
+# libgcov's own complaints (a test that caps the file size also caps the .gcda writes) go to a
+# file, not into the stderr the tests compare. The install test links an uninstrumented consumer
+# against the instrumented library, which cannot link; it covers packaging, not engine code.
+GCOV_ERROR_FILE="$(cd "$build" && pwd)/gcov-errors.log" \
+  ctest --test-dir "$build" --output-on-failure -j"$(nproc)" -E install_find_package ${CTEST_ARGS:-} || status=$?
 
 mkdir -p "$build/coverage"
 gcovr --root "$root" --object-directory "$build" -j"$(nproc)" \

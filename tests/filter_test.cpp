@@ -312,6 +312,40 @@ TEST(FilterTest, MaxRejectedTextForms) {
 
 // Issue 15.4: the engine checks its own limits. max_record_bytes = SIZE_MAX made the block growth
 // wrap to 0 and the run spin at 100 % CPU; the CLI's range check hid it from the command line.
+// The index expands each Roaring container kind into its bits: a block holding every valid stem
+// (a bitset container), a short stretch of consecutive stems (runs, after build's run_optimize),
+// and scattered stems (an array). Every stem of the blocks around them is probed, as are the
+// batch paths. Sparse test lists reach only arrays; a real list's dense ranges reach the others.
+TEST(OptOutIndexTest, EveryContainerKindIsExpandedIntoItsBits) {
+  constexpr std::uint32_t kBlock = 6000;  // stems 6000 << 16 = 393 216 000 onwards
+  std::vector<std::uint32_t> stems;
+  auto add_valid = [&](std::uint32_t first, std::uint32_t last, std::uint32_t step) {
+    for (std::uint32_t s = first; s < last; s += step) {
+      if (is_valid_stem(s)) stems.push_back(s);
+    }
+  };
+  add_valid(kBlock << 16, (kBlock + 1) << 16, 1);                          // bitset
+  add_valid((kBlock + 1) << 16, ((kBlock + 1) << 16) + 100, 1);           // runs
+  add_valid((kBlock + 2) << 16, (kBlock + 3) << 16, 37);                  // array
+  RegistryBuilder builder;
+  ASSERT_TRUE(builder.add_stems("dense", ListKind::kDeny, stems).ok());
+  Result<Registry> registry = builder.build(0);
+  ASSERT_TRUE(registry.ok()) << registry.status().message();
+  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  ASSERT_TRUE(index.ok()) << index.status().message();
+  const std::set<std::uint32_t> listed(stems.begin(), stems.end());
+  std::vector<std::uint32_t> probe;
+  for (std::uint32_t s = (kBlock - 1) << 16; s < (kBlock + 4) << 16; ++s) {
+    ASSERT_EQ(index->removes(s), listed.count(s) == 1) << s;
+    if (is_valid_stem(s)) probe.push_back(s);
+  }
+  std::vector<Verdict> verdicts(probe.size());
+  index->classify_stems(probe, verdicts);
+  for (std::size_t i = 0; i < probe.size(); ++i) {
+    ASSERT_EQ(verdicts[i], listed.count(probe[i]) == 1 ? Verdict::kRemoved : Verdict::kKept) << probe[i];
+  }
+}
+
 TEST(FilterTest, DataQualityGateIsOneRuleOverCounts) {
   FilterOptions none;
   EXPECT_TRUE(check_rejected(100, 100, none, "x.csv").ok());  // no limit set
