@@ -22,6 +22,10 @@
 
 namespace optout::detail {
 
+// How many oneTBB arenas of `threads` threads the filter's pool has made so far (runs borrow one
+// and give it back: filter_pipeline.cpp, ArenaPool). For tests.
+std::size_t filter_arenas_made(int threads);
+
 constexpr std::size_t kMissingField = 0;  // rejected_by_reason index; 1.. are InvalidReason values
 
 struct Piece {
