@@ -27,6 +27,22 @@ nlohmann::json reasons_json(const FilterStats& stats) {
   return reasons;
 }
 
+// The counts every stats file starts with, in this order (a run's, or a run in pieces' sums).
+template <typename Json>
+void put_counts(Json& j, const FilterStats& stats) {
+  j["rows"] = stats.rows;
+  j["kept"] = stats.kept;
+  j["removed"] = stats.removed;
+  j["rejected"] = stats.rejected;
+  j["rejected_by_reason"] = reasons_json(stats);
+  j["bytes_in"] = stats.bytes_in;
+  j["bytes_out"] = stats.bytes_out;
+}
+
+double mb_per_second(const FilterStats& stats) {
+  return stats.seconds > 0 ? static_cast<double>(stats.bytes_in) / 1e6 / stats.seconds : 0.0;
+}
+
 }  // namespace
 
 std::string iso8601_utc(std::int64_t unix_seconds) {
@@ -41,15 +57,9 @@ std::string iso8601_utc(std::int64_t unix_seconds) {
 
 std::string filter_stats_json(const FilterStats& stats) {
   nlohmann::json j;
-  j["rows"] = stats.rows;
-  j["kept"] = stats.kept;
-  j["removed"] = stats.removed;
-  j["rejected"] = stats.rejected;
-  j["rejected_by_reason"] = reasons_json(stats);
-  j["bytes_in"] = stats.bytes_in;
-  j["bytes_out"] = stats.bytes_out;
+  put_counts(j, stats);
   j["seconds"] = stats.seconds;
-  j["mb_per_second"] = stats.seconds > 0 ? static_cast<double>(stats.bytes_in) / 1e6 / stats.seconds : 0.0;
+  j["mb_per_second"] = mb_per_second(stats);
   j["threads"] = stats.threads;
   return j.dump();
 }
@@ -184,16 +194,10 @@ std::string dump(const nlohmann::ordered_json& j) {
 
 std::string pieces_stats_json(const FilterStats& total, const std::vector<PieceAccount>& pieces) {
   nlohmann::ordered_json j;
-  j["rows"] = total.rows;
-  j["kept"] = total.kept;
-  j["removed"] = total.removed;
-  j["rejected"] = total.rejected;
-  j["rejected_by_reason"] = reasons_json(total);
-  j["bytes_in"] = total.bytes_in;
-  j["bytes_out"] = total.bytes_out;
+  put_counts(j, total);
   j["bytes_rejected"] = total.bytes_rejected;
   j["seconds"] = total.seconds;
-  j["mb_per_second"] = total.seconds > 0 ? static_cast<double>(total.bytes_in) / 1e6 / total.seconds : 0.0;
+  j["mb_per_second"] = mb_per_second(total);
   j["pieces"] = pieces_json(pieces);
   return dump(j);
 }
