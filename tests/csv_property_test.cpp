@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "optout/filter.hpp"
+#include "optout/numbers.hpp"
 #include "optout/pieces.hpp"
 #include "optout/registry.hpp"
 #include "reference_filter.hpp"
@@ -267,7 +268,7 @@ TEST_F(CsvPropertyTest, PiecesFailOrAgreeWithTheReference) {
       total.rejected += stats->rejected;
     }
     if (!failure.ok()) {
-      // A piece's filter names the piece's lines (run_piece_job maps them): compare the problem.
+      // A piece's source maps its lines to the file's: compare the problem.
       ASSERT_FALSE(expected.error.empty()) << where << ": a piece failed where the reference did not: "
                                            << failure.message();
       if (expected.error == "no column") {

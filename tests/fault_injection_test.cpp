@@ -21,7 +21,8 @@
 #include <vector>
 
 #include "optout/filter.hpp"
-#include "optout/filter_job.hpp"
+#include "optout/numbers.hpp"
+#include "optout/run.hpp"
 #include "optout/io.hpp"
 #include "optout/pieces.hpp"
 #include "optout/registry.hpp"
@@ -227,7 +228,7 @@ class FaultInjectionJobTest : public FaultInjectionTest {
 };
 
 TEST_F(FaultInjectionJobTest, FailedReadLeavesOnlyAFailedAuditRecord) {
-  FilterJob job;
+  FilterRequest job;
   job.output = path("out.csv");
   job.rejects = path("rejects.csv");
   job.stats = path("stats.json");
@@ -236,7 +237,8 @@ TEST_F(FaultInjectionJobTest, FailedReadLeavesOnlyAFailedAuditRecord) {
   for_every_call([&](std::size_t k) {
     fs::remove(dir_ / "audit.jsonl");
     FaultySource in(csv_, "extract.csv", {k, Fault::kError, EIO}, 61);
-    Result<FilterStats> stats = run_filter_job(registry_, *index_, in, job);
+    job.source = &in;
+    Result<RunResult> stats = run_filter(*index_, job);
     if (!in.fired()) {
       EXPECT_TRUE(stats.ok()) << stats.status().message();
       EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "out.csv", "rejects.csv", "stats.json"}));
@@ -325,16 +327,17 @@ TEST_F(ChangedFileTest, FileThatShrinksGrowsOrIsRewrittenWhileReadIsAnError) {
   EXPECT_EQ(kept, kept_);
 }
 
-TEST_F(ChangedFileTest, FilterJobOverAFileCutShortWritesNothing) {
+TEST_F(ChangedFileTest, RunOverAFileCutShortWritesNothing) {
   write_file("extract.csv", csv_);
-  FilterJob job;
+  FilterRequest job;
   job.output = path("out.csv");
   job.audit = path("audit.jsonl");
   job.options = options_;
   Result<std::unique_ptr<ByteSource>> opened = open_file_source(path("extract.csv"));
   ASSERT_TRUE(opened.ok());
   ChangingSource in(std::move(opened).value(), [&] { fs::resize_file(dir_ / "extract.csv", 2000); });
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, in, job);
+  job.source = &in;
+  Result<RunResult> stats = run_filter(*index_, job);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.status().message(), path("extract.csv") + ": the file changed while it was read");
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));

@@ -1,4 +1,5 @@
 #include "optout/filter.hpp"
+#include "optout/numbers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -122,7 +123,7 @@ TEST(FilterTest, UnknownListIsNotFound) {
   Result<OptOutIndex> index = OptOutIndex::create(registry, std::vector<std::string>{"type1"});
   ASSERT_FALSE(index.ok());
   EXPECT_EQ(index.code(), ErrorCode::kNotFound);
-  EXPECT_EQ(index.status().message(), "no list named 'type1' in the registry (it has: national)");
+  EXPECT_EQ(index.status().message(), "<built>: no list named 'type1' in the registry (it has: national)");
 }
 
 TEST(FilterTest, ColumnSelection) {

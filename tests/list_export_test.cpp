@@ -43,7 +43,7 @@ struct Exported {
   std::string bytes;
 };
 
-Exported run_export(const Registry& registry, std::string_view list, ListExportFormat format) {
+Exported run_export(const Registry& registry, std::string_view list, NumbersFormat format) {
   Exported out;
   std::unique_ptr<ByteSink> sink = make_string_sink(out.bytes, "<memory>");
   Result<ListExportStats> stats = export_list(registry, list, format, *sink);
@@ -64,16 +64,16 @@ void put32(std::string& out, std::uint32_t v) {
 // 9434765919, 4010232137 and 0101011113 (a leading zero; 0000000000 is no valid number).
 const std::vector<std::uint32_t> kSmall = {943476591, 401023213, 10101111};
 
-TEST(ListExportFormat, NamesRoundTrip) {
-  for (const ListExportFormat f : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
-    ASSERT_EQ(list_export_format_from_name(list_export_format_name(f)), f) << list_export_format_name(f);
+TEST(NumbersFormat, NamesRoundTrip) {
+  for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
+    ASSERT_EQ(numbers_format_from_name(numbers_format_name(f)), f) << numbers_format_name(f);
   }
-  EXPECT_STREQ(list_export_format_name(ListExportFormat::kRoaring), "roaring");
-  EXPECT_STREQ(list_export_format_name(ListExportFormat::kText), "text");
-  EXPECT_STREQ(list_export_format_name(ListExportFormat::kMesh), "mesh");
-  EXPECT_STREQ(list_export_format_name(static_cast<ListExportFormat>(9)), "unknown");
+  EXPECT_STREQ(numbers_format_name(NumbersFormat::kRoaring), "roaring");
+  EXPECT_STREQ(numbers_format_name(NumbersFormat::kText), "text");
+  EXPECT_STREQ(numbers_format_name(NumbersFormat::kMesh), "mesh");
+  EXPECT_STREQ(numbers_format_name(static_cast<NumbersFormat>(9)), "unknown");
   for (const char* name : {"", "Roaring", "dat", "text ", "mesh\n"}) {
-    EXPECT_EQ(list_export_format_from_name(name), std::nullopt) << name;
+    EXPECT_EQ(numbers_format_from_name(name), std::nullopt) << name;
   }
 }
 
@@ -100,23 +100,23 @@ TEST(ExportList, ExactBytes) {
   ASSERT_EQ(small_roaring.size(), 38u);
   struct Case {
     const char* list;
-    ListExportFormat format;
+    NumbersFormat format;
     std::string bytes;
     std::uint64_t count;
   };
   const std::vector<Case> cases = {
-      {"national", ListExportFormat::kText, "0101011113\n4010232137\n9434765919\n", 3},
-      {"national", ListExportFormat::kMesh, "0101011113,\n4010232137,\n9434765919,\n", 3},
-      {"national", ListExportFormat::kRoaring, small_roaring, 3},
-      {"cleared", ListExportFormat::kText, "0101011113\n4010232137\n9434765919\n", 3},  // an allow list
-      {"cleared", ListExportFormat::kRoaring, small_roaring, 3},
-      {"empty", ListExportFormat::kText, "", 0},
-      {"empty", ListExportFormat::kMesh, "", 0},
-      {"empty", ListExportFormat::kRoaring, portable_arrays_of_one({}), 0},  // cookie, 0 containers
+      {"national", NumbersFormat::kText, "0101011113\n4010232137\n9434765919\n", 3},
+      {"national", NumbersFormat::kMesh, "0101011113,\n4010232137,\n9434765919,\n", 3},
+      {"national", NumbersFormat::kRoaring, small_roaring, 3},
+      {"cleared", NumbersFormat::kText, "0101011113\n4010232137\n9434765919\n", 3},  // an allow list
+      {"cleared", NumbersFormat::kRoaring, small_roaring, 3},
+      {"empty", NumbersFormat::kText, "", 0},
+      {"empty", NumbersFormat::kMesh, "", 0},
+      {"empty", NumbersFormat::kRoaring, portable_arrays_of_one({}), 0},  // cookie, 0 containers
   };
   for (const Case& c : cases) {
     const Exported out = run_export(registry, c.list, c.format);
-    const std::string what = std::string(c.list) + " as " + list_export_format_name(c.format);
+    const std::string what = std::string(c.list) + " as " + numbers_format_name(c.format);
     ASSERT_TRUE(out.status.ok()) << what << ": " << out.status.message();
     EXPECT_EQ(out.bytes, c.bytes) << what;
     EXPECT_EQ(out.stats.count, c.count) << what;
@@ -126,7 +126,7 @@ TEST(ExportList, ExactBytes) {
 
 TEST(ExportList, RoaringBytesAreTheSnapshots) {
   const Registry registry = make_registry({{"national", kSmall}});
-  const Exported roaring = run_export(registry, "national", ListExportFormat::kRoaring);
+  const Exported roaring = run_export(registry, "national", NumbersFormat::kRoaring);
   ASSERT_TRUE(roaring.status.ok()) << roaring.status.message();
   EXPECT_EQ(registry.lists()[0].serialized_bytes, roaring.bytes.size());
   EXPECT_NE(encode_registry(registry).find(roaring.bytes), std::string::npos);
@@ -144,7 +144,7 @@ TEST(ExportList, RoaringRoundTripsThroughCRoaringWithEveryContainerKind) {
   const std::set<std::uint32_t> distinct(stems.begin(), stems.end());
   const Registry registry = make_registry({{"national", stems}, {"other", kSmall}});
 
-  const Exported roaring = run_export(registry, "national", ListExportFormat::kRoaring);
+  const Exported roaring = run_export(registry, "national", NumbersFormat::kRoaring);
   ASSERT_TRUE(roaring.status.ok()) << roaring.status.message();
   EXPECT_EQ(roaring.stats.count, distinct.size());
   EXPECT_EQ(roaring.stats.bytes, roaring.bytes.size());
@@ -163,7 +163,7 @@ TEST(ExportList, RoaringRoundTripsThroughCRoaringWithEveryContainerKind) {
   roaring_bitmap_free(read);
 
   // The text form of the same list: every member's 10-digit number, ascending.
-  const Exported text = run_export(registry, "national", ListExportFormat::kText);
+  const Exported text = run_export(registry, "national", NumbersFormat::kText);
   ASSERT_TRUE(text.status.ok()) << text.status.message();
   std::string expected;
   for (const std::uint32_t stem : distinct) expected += format_nhs_number(stem) + "\n";
@@ -179,22 +179,22 @@ TEST(ExportList, UnknownAndInvalidListNames) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"objections", ErrorCode::kNotFound, "no list named 'objections' in the registry (it has: national, type1)"},
-      {"National", ErrorCode::kNotFound, "no list named 'National' in the registry (it has: national, type1)"},
+      {"objections", ErrorCode::kNotFound, "<built>: no list named 'objections' in the registry (it has: national, type1)"},
+      {"National", ErrorCode::kNotFound, "<built>: no list named 'National' in the registry (it has: national, type1)"},
       {"", ErrorCode::kInvalidArgument, "list name is empty"},
       {"two words", ErrorCode::kInvalidArgument, "list name: byte 4 is not a letter, digit, '_', '.' or '-'"},
   };
   for (const Case& c : cases) {
-    for (const ListExportFormat f : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
+    for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
       const Exported out = run_export(registry, c.list, f);
       EXPECT_EQ(out.status.code(), c.code) << c.list;
       EXPECT_EQ(out.status.message(), c.message) << c.list;
       EXPECT_EQ(out.bytes, "") << c.list;
     }
   }
-  const Exported none = run_export(Registry(), "national", ListExportFormat::kText);
+  const Exported none = run_export(Registry(), "national", NumbersFormat::kText);
   EXPECT_EQ(none.status.code(), ErrorCode::kNotFound);
-  EXPECT_EQ(none.status.message(), "no list named 'national' in the registry (it has: no lists)");
+  EXPECT_EQ(none.status.message(), "<built>: no list named 'national' in the registry (it has: no lists)");
 }
 
 // A sink that fails on its n-th write (1-based), keeping what it was given before.
@@ -219,16 +219,16 @@ class FailingSink : public ByteSink {
 
 TEST(ExportList, SinkErrorsStopTheExport) {
   const Registry registry = make_registry({{"national", valid_range(400'000'000, 400'200'000)}});  // ~2 MB of text
-  for (const ListExportFormat f : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
+  for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
     FailingSink sink(1, ErrorCode::kIoError);
     Result<ListExportStats> stats = export_list(registry, "national", f, sink);
-    ASSERT_FALSE(stats.ok()) << list_export_format_name(f);
+    ASSERT_FALSE(stats.ok()) << numbers_format_name(f);
     EXPECT_EQ(stats.code(), ErrorCode::kIoError);
     EXPECT_EQ(stats.status().message(), "out.txt: disk full");
-    EXPECT_EQ(sink.writes(), 1) << list_export_format_name(f);
+    EXPECT_EQ(sink.writes(), 1) << numbers_format_name(f);
   }
   FailingSink later(2, ErrorCode::kBrokenPipe);
-  Result<ListExportStats> stats = export_list(registry, "national", ListExportFormat::kText, later);
+  Result<ListExportStats> stats = export_list(registry, "national", NumbersFormat::kText, later);
   EXPECT_EQ(stats.code(), ErrorCode::kBrokenPipe);
   EXPECT_EQ(later.writes(), 2);  // stopped at the failing piece
 }

@@ -9,7 +9,7 @@
 #include <random>
 #include <sstream>
 
-#include "optout/filter_job.hpp"
+#include "optout/run.hpp"
 #include "optout/registry.hpp"
 
 namespace optout {
@@ -60,17 +60,33 @@ class PiecesTest : public ::testing::Test {
     return options;
   }
 
+  // Piece i of file as a run in parts hands it to a worker.
+  PieceTask task(const FilePieces& file, std::size_t i, const std::string& output, const FilterOptions& options) {
+    PieceTask t;
+    t.input = file.path.string();
+    t.cut = true;
+    t.header = file.header;
+    t.header_lines = file.header_lines;
+    t.file_bytes = file.file_bytes;
+    t.piece = file.pieces[i];
+    t.output = output;
+    t.options = options;
+    t.registry_digest = index_->registry_digest();
+    return t;
+  }
+
   // The whole file filtered at once.
   struct Whole {
     Result<FilterStats> stats;
     std::string output;
   };
   Whole filter_whole(const std::string& input, const FilterOptions& options) {
-    FilterJob job;
-    job.input = input;
-    job.output = path("whole.out");
-    job.options = options;
-    Whole whole{run_filter_job(registry_, *index_, job), ""};
+    FilterRequest request;
+    request.inputs = {input};
+    request.output = path("whole.out");
+    request.options = options;
+    Result<RunResult> ran = run_filter(*index_, request);
+    Whole whole{ran.ok() ? Result<FilterStats>(ran->stats) : Result<FilterStats>(ran.status()), ""};
     if (whole.stats.ok()) whole.output = read("whole.out");
     return whole;
   }
@@ -85,10 +101,7 @@ class PiecesTest : public ::testing::Test {
   Pieced filter_pieces(const FilePieces& file, const FilterOptions& options) {
     Pieced out;
     for (std::size_t i = 0; i < file.pieces.size(); ++i) {
-      FilterJob job;
-      job.output = path("piece.out");
-      job.options = options;
-      Result<FilterStats> stats = run_piece_job(registry_, *index_, file, i, job);
+      Result<FilterStats> stats = run_piece(*index_, task(file, i, path("piece.out"), options));
       if (!stats.ok()) {
         out.failure = stats.status();
         return out;
@@ -295,10 +308,7 @@ TEST_F(PiecesTest, CallerErrors) {
 
   // The file changed after it was cut: its pieces no longer mean anything.
   write("ok.csv", "nhs_number\n" + nhs(kListed) + "\n" + nhs(401023213) + "\n");
-  FilterJob job;
-  job.output = path("out.csv");
-  job.options = by_name();
-  Result<FilterStats> changed = run_piece_job(registry_, *index_, *file, 0, job);
+  Result<FilterStats> changed = run_piece(*index_, task(*file, 0, path("out.csv"), by_name()));
   EXPECT_EQ(changed.code(), ErrorCode::kIoError);
   EXPECT_EQ(changed.status().message(), input + ": changed after it was cut into pieces (22 bytes then, 33 now)");
   EXPECT_FALSE(fs::exists(path("out.csv")));

@@ -782,7 +782,7 @@ TEST(RegistryBuilderMessages, NumberLikeListNamesAreRedacted) {
   const Registry r = build_or_die(b);
   const auto unknown = r.require_list("4010232137");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.status().message(), "no list named '[redacted]' in the registry (it has: [redacted])");
+  EXPECT_EQ(unknown.status().message(), "<built>: no list named '[redacted]' in the registry (it has: [redacted])");
   const auto changes = list_changes(r, r, "4010232137");
   ASSERT_FALSE(changes.ok());
   EXPECT_EQ(changes.status().message(), "no list '[redacted]' in either registry");

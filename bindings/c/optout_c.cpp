@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <ctime>
 #include <exception>
 #include <memory>
 #include <new>
@@ -17,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "optout/audit.hpp"
 #include "optout/filter.hpp"
-#include "optout/filter_job.hpp"
+#include "optout/index.hpp"
+#include "optout/run.hpp"
 #include "optout/io.hpp"
 #include "optout/list_export.hpp"
 #include "optout/registry.hpp"
@@ -27,14 +26,11 @@
 #include "optout/version.hpp"
 
 struct optout_registry {
-  optout::Registry registry;
-  std::string path;  // the snapshot's file: no output may replace it
+  optout::Registry registry;  // knows its file (source()): no output may replace it
 };
 
 struct optout_index {
-  optout::Registry registry;  // shared data, so that the registry handle may be freed first
-  optout::OptOutIndex index;
-  std::string registry_path;
+  optout::OptOutIndex index;  // knows its registry's file, digest and age: the registry may be freed first
 };
 
 namespace {
@@ -58,9 +54,9 @@ static_assert(OPTOUT_VERDICT_REMOVED == static_cast<int>(optout::Verdict::kRemov
 static_assert(OPTOUT_VERDICT_REJECTED == static_cast<int>(optout::Verdict::kRejected));
 static_assert(OPTOUT_LIST_DENY == static_cast<int>(optout::ListKind::kDeny));
 static_assert(OPTOUT_LIST_ALLOW == static_cast<int>(optout::ListKind::kAllow));
-static_assert(OPTOUT_EXPORT_ROARING == static_cast<int>(optout::ListExportFormat::kRoaring));
-static_assert(OPTOUT_EXPORT_TEXT == static_cast<int>(optout::ListExportFormat::kText));
-static_assert(OPTOUT_EXPORT_MESH == static_cast<int>(optout::ListExportFormat::kMesh));
+static_assert(OPTOUT_EXPORT_ROARING == static_cast<int>(optout::NumbersFormat::kRoaring));
+static_assert(OPTOUT_EXPORT_TEXT == static_cast<int>(optout::NumbersFormat::kText));
+static_assert(OPTOUT_EXPORT_MESH == static_cast<int>(optout::NumbersFormat::kMesh));
 static_assert(OPTOUT_REJECTED_REASONS == std::size(optout::FilterStats{}.rejected_by_reason));
 static_assert(OPTOUT_DIGEST_HEX_BYTES == 32 + 1);
 
@@ -122,12 +118,14 @@ optout_status guarded(optout_error* error, Body&& body) noexcept {
   }
 }
 
-// The engine's options for the C options, or why not.
-Outcome to_filter_options(const optout_filter_options& in, optout::FilterOptions& out) {
+// The engine's request for the C options (paths aside), or why not. The engine checks the values.
+Outcome to_request(const optout_filter_options& in, optout::FilterRequest& request) {
   if (in.size < kOptionsV1Bytes) {
     return {OPTOUT_E_BAD_STRUCT_SIZE,
             "options.size is " + std::to_string(in.size) + "; call optout_filter_options_init first"};
   }
+  optout::FilterOptions& out = request.options;
+  if (in.max_age_seconds >= 0) request.max_age_seconds = in.max_age_seconds;
   out.column_name = in.column_name != nullptr ? in.column_name : "";
   out.column_index = in.column_index;
   out.has_header = in.has_header != 0;
@@ -197,7 +195,7 @@ optout_status optout_registry_open(const char* path, optout_registry** registry,
     if (path == nullptr) return null_argument("optout_registry_open", "path");
     optout::Result<optout::Registry> loaded = optout::load_registry(path);
     if (!loaded.ok()) return loaded.status();
-    *registry = new optout_registry{std::move(loaded).value(), path};
+    *registry = new optout_registry{std::move(loaded).value()};
     return {};
   });
 }
@@ -296,7 +294,7 @@ optout_status optout_index_create(const optout_registry* registry, const char* c
     }
     optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, apply);
     if (!made.ok()) return made.status();
-    *index = new optout_index{registry->registry, std::move(made).value(), registry->path};
+    *index = new optout_index{std::move(made).value()};
     return {};
   });
 }
@@ -376,22 +374,17 @@ optout_status optout_filter_file(const optout_index* index, const char* input_pa
     if (input_path == nullptr) return null_argument("optout_filter_file", "input_path");
     if (options == nullptr) return null_argument("optout_filter_file", "options");
     if (Outcome o = check_stats_size(stats); o.code != OPTOUT_OK) return o;
-    optout::FilterJob job;
-    if (Outcome o = to_filter_options(*options, job.options); o.code != OPTOUT_OK) return o;
-    if (options->max_age_seconds >= 0) {
-      optout::Status fresh = optout::check_registry_age(index->registry, options->max_age_seconds, std::time(nullptr));
-      if (!fresh.ok()) return fresh;
-    }
-    job.input = input_path;
-    job.registry_path = index->registry_path;
-    job.output = output_path != nullptr ? output_path : "-";
+    optout::FilterRequest request;
+    if (Outcome o = to_request(*options, request); o.code != OPTOUT_OK) return o;
+    request.inputs = {input_path};
+    request.output = output_path != nullptr ? output_path : "-";
     // NULL: none; "" is a path the engine refuses (never "none").
-    if (options->rejects_path != nullptr) job.rejects = options->rejects_path;
-    if (options->stats_path != nullptr) job.stats = options->stats_path;
-    if (options->audit_path != nullptr) job.audit = options->audit_path;
-    optout::Result<optout::FilterStats> result = optout::run_filter_job(index->registry, index->index, job);
+    if (options->rejects_path != nullptr) request.rejects = options->rejects_path;
+    if (options->stats_path != nullptr) request.stats = options->stats_path;
+    if (options->audit_path != nullptr) request.audit = options->audit_path;
+    optout::Result<optout::RunResult> result = optout::run_filter(index->index, request);
     if (!result.ok()) return result.status();
-    copy_stats(*result, stats);
+    copy_stats(result->stats, stats);
     return {};
   });
 }
@@ -403,8 +396,8 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
     if (index == nullptr) return null_argument("optout_filter_fd", "index");
     if (options == nullptr) return null_argument("optout_filter_fd", "options");
     if (Outcome o = check_stats_size(stats); o.code != OPTOUT_OK) return o;
-    optout::FilterOptions filter_options;
-    if (Outcome o = to_filter_options(*options, filter_options); o.code != OPTOUT_OK) return o;
+    optout::FilterRequest request;
+    if (Outcome o = to_request(*options, request); o.code != OPTOUT_OK) return o;
     if (options->rejects_path != nullptr || options->stats_path != nullptr || options->audit_path != nullptr) {
       return {OPTOUT_E_INVALID_ARGUMENT,
               "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be NULL "
@@ -413,17 +406,16 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
     if (input_fd < 0 || output_fd < 0) {
       return {OPTOUT_E_INVALID_ARGUMENT, "optout_filter_fd: input_fd and output_fd must be open descriptors"};
     }
-    if (options->max_age_seconds >= 0) {
-      optout::Status fresh = optout::check_registry_age(index->registry, options->max_age_seconds, std::time(nullptr));
-      if (!fresh.ok()) return fresh;
-    }
     std::unique_ptr<optout::ByteSource> in = optout::make_fd_source(input_fd, "<fd " + std::to_string(input_fd) + ">");
     std::unique_ptr<optout::ByteSink> out = optout::make_fd_sink(output_fd, "<fd " + std::to_string(output_fd) + ">");
     std::unique_ptr<optout::ByteSink> rejects;
     if (rejects_fd >= 0) rejects = optout::make_fd_sink(rejects_fd, "<fd " + std::to_string(rejects_fd) + ">");
-    optout::Result<optout::FilterStats> result = optout::filter(*in, *out, rejects.get(), index->index, filter_options);
+    request.source = in.get();
+    request.sink = out.get();
+    request.rejects_sink = rejects.get();
+    optout::Result<optout::RunResult> result = optout::run_filter(index->index, request);
     if (!result.ok()) return result.status();
-    copy_stats(*result, stats);
+    copy_stats(result->stats, stats);
     return {};
   });
 }
@@ -440,13 +432,13 @@ optout_status optout_registry_export_list(const optout_registry* registry, const
       return {OPTOUT_E_INVALID_ARGUMENT,
               "optout_registry_export_list: unknown format " + std::to_string(static_cast<int>(format))};
     }
-    const std::string inputs[] = {registry->path};
+    const std::string inputs[] = {registry->registry.source()};
     const std::string outputs[] = {output_path != nullptr ? output_path : "-"};
     if (optout::Status s = optout::check_distinct_files(inputs, outputs); !s.ok()) return s;
     optout::Result<optout::Destination> out = optout::Destination::open(outputs[0]);
     if (!out.ok()) return out.status();
     optout::Result<optout::ListExportStats> written = optout::export_list(
-        registry->registry, name, static_cast<optout::ListExportFormat>(format), out->sink());
+        registry->registry, name, static_cast<optout::NumbersFormat>(format), out->sink());
     if (!written.ok()) return written.status();
     if (optout::Status s = out->commit(); !s.ok()) return s;
     if (count != nullptr) *count = written->count;

@@ -88,12 +88,6 @@ T saturated(const py::handle& value, const char* option) {
   return u > std::numeric_limits<T>::max() ? std::numeric_limits<T>::max() : static_cast<T>(u);
 }
 
-// A registry and the path it was loaded from (messages and audit records name it).
-struct LoadedRegistry {
-  Registry registry;
-  std::string path;
-};
-
 py::dict stats_dict(const FilterStats& stats) {
   py::dict reasons;
   for (std::size_t i = 0; i < std::size(stats.rejected_by_reason); ++i) {
@@ -109,6 +103,7 @@ py::dict stats_dict(const FilterStats& stats) {
   d["bytes_out"] = stats.bytes_out;
   d["bytes_rejected"] = stats.bytes_rejected;
   d["seconds"] = stats.seconds;
+  d["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   d["threads"] = stats.threads;
   d["output_digest"] = stats.output_digest ? py::object(py::str(stats.output_digest->hex())) : py::object(py::none());
   return d;
@@ -144,16 +139,61 @@ std::pair<std::span<const std::uint32_t>, std::span<const std::uint8_t>> parsed_
   return {s, r};
 }
 
-FilterJob make_job(const FilterOptions& options, std::string output, std::optional<std::string> rejects,
-                   std::optional<std::string> stats, std::optional<std::string> audit) {
-  FilterJob job;
-  job.options = options;
-  job.output = std::move(output);
-  job.rejects = std::move(rejects);
-  job.stats = std::move(stats);
-  job.audit = std::move(audit);
-  return job;
-}
+// A Python scheduler for a run in parts: called with the tasks (bytes, the engine's encoding) and
+// returning each task's counts (bytes, from Index.run_piece on a worker). A Python exception it
+// raises is kept, to be raised again once the engine has recorded the run as failed with its code.
+class PythonScheduler {
+ public:
+  explicit PythonScheduler(py::object schedule) : schedule_(std::move(schedule)) {}
+
+  Status operator()(std::span<const PieceTask> tasks, std::span<FilterStats> results) {
+    py::gil_scoped_acquire acquire;
+    try {
+      py::list encoded;
+      for (const PieceTask& task : tasks) encoded.append(py::bytes(encode_piece_task(task)));
+      const py::list returned = schedule_(encoded);
+      if (returned.size() != tasks.size()) throw py::value_error("the scheduler returned another number of results");
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        Result<FilterStats> stats = decode_piece_stats(returned[i].cast<std::string>());
+        if (!stats.ok()) return stats.status();
+        results[i] = *stats;
+      }
+      return Status();
+    } catch (py::error_already_set& e) {
+      // The error code the failed record names: the optout error's own, an OSError's I/O error,
+      // an internal error for anything else.
+      ErrorCode code = ErrorCode::kInternal;
+      const py::object value = e.value();
+      const py::object errors = py::module_::import("optout.errors");
+      if (py::isinstance(value, errors.attr("Error")) && !value.attr("code").is_none()) {
+        code = static_cast<ErrorCode>(value.attr("code").cast<int>());
+      } else if (e.matches(PyExc_OSError)) {
+        code = ErrorCode::kIoError;
+      }
+      // As a message naming a file that is not UTF-8 was decoded: surrogate escapes back to bytes.
+      message_ = py::str(value).attr("encode")("utf-8", "surrogateescape").cast<std::string>();
+      error_ = std::move(e);
+      return Status(code, message_);
+    }
+  }
+
+  // After a failed run: raises the scheduler's exception again, with what the engine added to its
+  // message (what could not be removed or recorded) as a note. Returns when there is none.
+  void raise_kept(const Status& status) {
+    if (!error_) return;
+    py::error_already_set error = std::move(*error_);
+    error_.reset();
+    if (status.message().size() > message_.size() + 2 && status.message().starts_with(message_)) {
+      error.value().attr("add_note")(fs_text(status.message().substr(message_.size() + 2)));
+    }
+    throw error;
+  }
+
+ private:
+  py::object schedule_;
+  std::optional<py::error_already_set> error_;
+  std::string message_;
+};
 
 }  // namespace
 }  // namespace optout::python
@@ -212,64 +252,61 @@ PYBIND11_MODULE(_engine, m) {
   });
 
   // ---- Registry -----------------------------------------------------------------------------
-  py::class_<LoadedRegistry, std::shared_ptr<LoadedRegistry>>(m, "Registry")
+  py::class_<Registry, std::shared_ptr<Registry>>(m, "Registry")
       .def_static("load", [](const py::object& path_arg) {
         const std::string path = fs_path(path_arg, "path");
         Result<Registry> loaded = [&] {
           py::gil_scoped_release release;
           return load_registry(path);
         }();
-        return std::make_shared<LoadedRegistry>(LoadedRegistry{take(std::move(loaded)), path});
+        return std::make_shared<Registry>(take(std::move(loaded)));
       }, py::arg("path"))
-      .def_property_readonly("path", [](const LoadedRegistry& r) { return fs_text(r.path); })
-      .def_property_readonly("created_at", [](const LoadedRegistry& r) { return r.registry.created_at(); })
-      .def_property_readonly("description", [](const LoadedRegistry& r) { return r.registry.description(); })
-      .def_property_readonly("digest", [](const LoadedRegistry& r) { return r.registry.digest().hex(); })
-      .def_property_readonly("total_count", [](const LoadedRegistry& r) { return r.registry.total_count(); })
-      .def_property_readonly("memory_bytes", [](const LoadedRegistry& r) { return r.registry.memory_bytes(); })
-      .def_property_readonly("lists", [](const LoadedRegistry& r) {
+      .def_property_readonly("path", [](const Registry& r) { return fs_text(r.source()); })
+      .def_property_readonly("created_at", [](const Registry& r) { return r.created_at(); })
+      .def_property_readonly("description", [](const Registry& r) { return r.description(); })
+      .def_property_readonly("digest", [](const Registry& r) { return r.digest().hex(); })
+      .def_property_readonly("total_count", [](const Registry& r) { return r.total_count(); })
+      .def_property_readonly("memory_bytes", [](const Registry& r) { return r.memory_bytes(); })
+      .def_property_readonly("lists", [](const Registry& r) {
         py::list lists;
-        for (const ListInfo& info : r.registry.lists()) {
+        for (const ListInfo& info : r.lists()) {
           lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count, info.serialized_bytes,
                                       info.memory_bytes));
         }
         return lists;
       })
-      .def("find_list", [](const LoadedRegistry& r, const std::string& name) { return r.registry.find_list(name); })
+      .def("find_list", [](const Registry& r, const std::string& name) { return r.find_list(name); })
       // out[i]: the list holds a valid numbers[i] (parsed as stems/reasons).
-      .def("contains_parsed", [](const LoadedRegistry& r, std::size_t list, const py::array& stems,
+      .def("contains_parsed", [](const Registry& r, std::size_t list, const py::array& stems,
                                  const py::array& reasons) {
-        if (list >= r.registry.lists().size()) throw py::index_error("no list at that index");
+        if (list >= r.lists().size()) throw py::index_error("no list at that index");
         const auto [s, why] = parsed_spans(stems, reasons);
         py::array_t<bool> out(static_cast<py::ssize_t>(s.size()));
         bool* found = out.mutable_data();
         {
           py::gil_scoped_release release;
           std::vector<std::uint8_t> in_list(s.size());
-          r.registry.contains_many(list, s, in_list);
+          r.contains_many(list, s, in_list);
           for (std::size_t i = 0; i < s.size(); ++i) {
             found[i] = in_list[i] != 0 && why[i] == static_cast<std::uint8_t>(InvalidReason::kNone);
           }
         }
         return out;
       }, py::arg("list"), py::arg("stems").noconvert(), py::arg("reasons").noconvert())
-      // As `optout filter --max-age`: kStaleRegistry naming the registry's path.
-      .def("check_age", [](const LoadedRegistry& r, std::int64_t max_age_seconds, std::int64_t now) {
-        if (Status s = check_registry_age(r.registry, max_age_seconds, now); !s.ok()) {
-          raise_status(Status(s.code(), r.path + ": " + s.message()));
-        }
+      // The engine's freshness gate, as `optout filter --max-age` applies it.
+      .def("check_age", [](const Registry& r, std::int64_t max_age_seconds, std::int64_t now) {
+        if (Status s = check_registry_age(r.source(), r.created_at(), max_age_seconds, now); !s.ok()) raise_status(s);
       }, py::arg("max_age_seconds"), py::arg("now"));
 
   // ---- Lookup index -------------------------------------------------------------------------
-  py::class_<OptOutIndex>(m, "Index")
-      .def(py::init([](const LoadedRegistry& r, const std::vector<std::string>& apply) {
+  py::class_<OptOutIndex> index_class(m, "Index");
+  index_class
+      .def(py::init([](const Registry& r, const std::vector<std::string>& apply) {
         Result<OptOutIndex> index = [&] {
           py::gil_scoped_release release;
-          return OptOutIndex::create(r.registry, apply);
+          return OptOutIndex::create(r, apply);
         }();
-        // As the CLI says it: the registry's path first.
-        if (!index.ok()) raise_status(Status(index.code(), r.path + ": " + index.status().message()));
-        return std::make_unique<OptOutIndex>(std::move(index).value());
+        return std::make_unique<OptOutIndex>(take(std::move(index)));
       }), py::arg("registry"), py::arg("apply"))
       .def_property_readonly("applied_lists", &OptOutIndex::applied_lists)
       // Verdicts for 10-digit integers, read in place.
@@ -296,11 +333,14 @@ PYBIND11_MODULE(_engine, m) {
       .def_property("column_index", [](const FilterOptions& o) { return o.column_index; },
                     [](FilterOptions& o, const py::object& v) { o.column_index = saturated<std::size_t>(v, "column_index"); })
       .def_readwrite("has_header", &FilterOptions::has_header)
+      // The engine's delimiter rule: one byte, or "tab" (str or bytes).
       .def_property("delimiter",
                     [](const FilterOptions& o) { return static_cast<int>(static_cast<unsigned char>(o.delimiter)); },
-                    [](FilterOptions& o, int byte) {
-                      if (byte < 0 || byte > 255) throw py::value_error("the delimiter is one byte (0-255)");
-                      o.delimiter = static_cast<char>(byte);
+                    [](FilterOptions& o, const py::object& text) {
+                      if (!py::isinstance<py::str>(text) && !py::isinstance<py::bytes>(text)) {
+                        throw py::type_error("delimiter: one byte (str or bytes), or 'tab'");
+                      }
+                      o.delimiter = take(parse_delimiter(text.cast<std::string>()));
                     })
       .def_property("threads", [](const FilterOptions& o) { return o.threads; },
                     [](FilterOptions& o, const py::object& v) { o.threads = saturated<unsigned>(v, "threads"); })
@@ -310,30 +350,24 @@ PYBIND11_MODULE(_engine, m) {
                     [](FilterOptions& o, const py::object& v) {
                       o.max_record_bytes = saturated<std::size_t>(v, "max_record_bytes");
                     })
-      .def_property("max_rejected_rows", [](const FilterOptions& o) { return o.max_rejected_rows; },
-                    [](FilterOptions& o, const py::object& v) {
-                      if (v.is_none()) {
-                        o.max_rejected_rows.reset();
-                      } else if (PyIndex_Check(v.ptr()) && v < py::int_(0)) {
-                        throw py::value_error("max_rejected cannot be negative");  // not "no limit"
-                      } else {
-                        o.max_rejected_rows = saturated<std::uint64_t>(v, "max_rejected");
-                      }
-                    })
-      .def_readwrite("max_rejected_fraction", &FilterOptions::max_rejected_fraction)
-      .def_readwrite("digest_output", &FilterOptions::digest_output);
-  // The CLI's text forms of --max-age and --max-rejected, parsed by the engine: None / False when
-  // the text is not one (the Python layer words the error with its own argument's name).
+      // A row count (int) or the CLI's text form ("250", "0.5%"), parsed by the engine.
+      .def("set_max_rejected", [](FilterOptions& o, const py::object& v) {
+        if (py::isinstance<py::str>(v)) {
+          if (!parse_max_rejected(v.cast<std::string>(), o)) {
+            raise_status(Status(ErrorCode::kInvalidArgument,
+                                "max_rejected takes a row count ('250') or a percentage of rows ('0.5%')"));
+          }
+        } else if (PyIndex_Check(v.ptr()) && !PyBool_Check(v.ptr()) && v < py::int_(0)) {
+          // Not "no limit": a count the engine's unsigned type cannot hold.
+          raise_status(Status(ErrorCode::kInvalidArgument, "max_rejected cannot be negative"));
+        } else {
+          o.max_rejected_rows = saturated<std::uint64_t>(v, "max_rejected");
+        }
+      }, py::arg("value"));
+
+  // The CLI's text form of --max-age, parsed by the engine: None when the text is not one.
   m.def("parse_max_age", [](std::string_view text) { return parse_max_age(text); }, py::arg("text"));
-  m.def("parse_max_rejected", [](std::string_view text, FilterOptions& options) {
-    return parse_max_rejected(text, options);
-  }, py::arg("text"), py::arg("options"));
   // The engine's column rule for a frame's labels (as text): the position, or the engine's error.
-  m.def("check_rejected", [](std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
-                             const py::object& input) {
-    if (Status s = check_rejected(rows, rejected, options, fs_path(input, "input")); !s.ok()) raise_status(s);
-  }, py::arg("rows"), py::arg("rejected"), py::arg("options"), py::arg("input"),
-        "The engine's data-quality gate over counts (a run over pieces): raises DataQualityError.");
   m.def("resolve_column", [](const std::vector<std::string>& names, const std::string& column,
                              const std::string& source) {
     FilterOptions options;
@@ -342,176 +376,78 @@ PYBIND11_MODULE(_engine, m) {
     return take(resolve_column(names, options, source));
   }, py::arg("names"), py::arg("column"), py::arg("source"));
 
-  // input and output: paths ("" reaches the engine as it is); rejects, stats, audit: a path or None.
-  m.def("filter_file", [](const LoadedRegistry& r, const OptOutIndex& index, const FilterOptions& options,
-                          const py::object& input, const py::object& output, const py::object& rejects,
-                          const py::object& stats, const py::object& audit) {
-    const auto optional_path = [](const py::object& value, const char* argument) {
-      return value.is_none() ? std::nullopt : std::optional<std::string>(fs_path(value, argument));
-    };
-    FilterJob job = make_job(options, fs_path(output, "output"), optional_path(rejects, "rejects"),
-                             optional_path(stats, "stats"), optional_path(audit, "audit"));
-    job.input = fs_path(input, "input");
-    job.registry_path = r.path;
-    Result<FilterStats> result = [&] {
-      py::gil_scoped_release release;
-      return run_filter_job(r.registry, index, job);
-    }();
-    return stats_dict(take(std::move(result)));
-  }, py::arg("registry"), py::arg("index"), py::arg("options"), py::arg("input"), py::arg("output"),
-     py::arg("rejects"), py::arg("stats"), py::arg("audit"));
-
-  // ---- Pieces of one large file -------------------------------------------------------------
-  m.def("cut_file", [](const py::object& path_arg, const FilterOptions& options, std::uint64_t target_bytes) {
-    const std::string path = fs_path(path_arg, "path");
-    Result<FilePieces> cut = [&] {
-      py::gil_scoped_release release;
-      return cut_file(path, options, target_bytes);
-    }();
-    const FilePieces file = take(std::move(cut));
-    py::list pieces;
-    for (const FilePiece& piece : file.pieces) pieces.append(py::make_tuple(piece.offset, piece.length, piece.first_line));
-    return py::make_tuple(py::bytes(file.header), file.header_lines, file.file_bytes, pieces);
-  }, py::arg("path"), py::arg("options"), py::arg("target_bytes"));
-
-  m.def("filter_piece", [](const LoadedRegistry& r, const OptOutIndex& index, const FilterOptions& options,
-                           const py::object& path, const py::bytes& header, std::uint64_t header_lines,
-                           std::uint64_t file_bytes, std::uint64_t offset, std::uint64_t length,
-                           std::uint64_t first_line, const py::object& output_arg, const py::object& rejects_arg) {
-    FilePieces file;
-    file.path = fs_path(path, "path");
-    std::string output = fs_path(output_arg, "output");
-    std::optional<std::string> rejects;
-    if (!rejects_arg.is_none()) rejects = fs_path(rejects_arg, "rejects");
-    file.header = header;
-    file.header_lines = header_lines;
-    file.file_bytes = file_bytes;
-    file.pieces.push_back({offset, length, first_line});
-    const FilterJob job = make_job(options, std::move(output), std::move(rejects), std::nullopt, std::nullopt);
-    Result<FilterStats> result = [&] {
-      py::gil_scoped_release release;
-      return run_piece_job(r.registry, index, file, 0, job);
-    }();
-    return stats_dict(take(std::move(result)));
-  }, py::arg("registry"), py::arg("index"), py::arg("options"), py::arg("path"), py::arg("header"),
-     py::arg("header_lines"), py::arg("file_bytes"), py::arg("offset"), py::arg("length"), py::arg("first_line"),
-     py::arg("output"), py::arg("rejects"));
-
-  // ---- Committing a run in pieces (optout.dask) ------------------------------------------------
-  // The engine's commit protocol (commit.hpp) for a run whose pieces were filtered elsewhere: this
-  // only converts the pieces' results back into the engine's accounts.
-  py::class_<StagedDirectory>(m, "StagedDirectory")
-      .def(py::init([](const py::object& path) {
-        return take(StagedDirectory::create(fs_path(path, "output_dir")));
-      }), py::arg("path"))
-      .def_property_readonly("temp_path", [](const StagedDirectory& d) { return fs_text(d.temp_path().string()); })
-      .def("discard", [](StagedDirectory& d) {
-        if (Status s = d.discard(); !s.ok()) raise_status(s);
-      });
-
-  const auto run_context = [](const LoadedRegistry& r, const std::vector<std::string>& lists,
-                              const py::object& input_name, const py::list& inputs, const std::string& output,
-                              std::int64_t started_at) {
-    RunContext context;
-    context.run_id = new_run_id();
-    context.input_name = fs_path(input_name, "input");
-    for (const py::handle input : inputs) context.inputs.push_back(fs_path(input, "inputs"));
-    context.output_name = output;
-    context.started_at = started_at;
-    context.finished_at = std::time(nullptr);
-    context.registry_digest = r.registry.digest();
-    context.registry_created_at = r.registry.created_at();
-    context.lists_applied = lists;
-    return context;
-  };
+  // The one request type of a run (run.hpp); paths go through fs_path.
   const auto optional_path = [](const py::object& value, const char* argument) {
     return value.is_none() ? std::nullopt : std::optional<std::string>(fs_path(value, argument));
   };
+  py::class_<FilterRequest>(m, "FilterRequest")
+      .def(py::init([optional_path](const py::list& inputs, const py::object& output, const py::object& rejects,
+                                    const py::object& stats, const py::object& audit, const FilterOptions& options,
+                                    std::optional<std::int64_t> max_age_seconds, bool in_parts,
+                                    const py::object& piece_bytes) {
+        FilterRequest request;
+        request.inputs.clear();
+        for (const py::handle input : inputs) request.inputs.push_back(fs_path(input, "input"));
+        request.output = fs_path(output, in_parts ? "output_dir" : "output");
+        request.rejects = optional_path(rejects, in_parts ? "rejects_dir" : "rejects");
+        request.stats = optional_path(stats, "stats");
+        request.audit = optional_path(audit, "audit");
+        request.options = options;
+        request.max_age_seconds = max_age_seconds;
+        request.in_parts = in_parts;
+        if (!piece_bytes.is_none()) request.piece_bytes = saturated<std::uint64_t>(piece_bytes, "piece_bytes");
+        return request;
+      }), py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
+         py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"));
 
-  // pieces: (input, output file name, offset, length, first_line, header_bytes, stats dict from
-  // filter_file / filter_piece) per piece, offset None for a whole file. Returns the stats JSON.
-  m.def("commit_pieces", [run_context, optional_path](
-                             const LoadedRegistry& r, const std::vector<std::string>& lists,
-                             const py::object& input_name, const py::list& inputs, std::int64_t started_at,
-                             double seconds, const py::list& pieces, StagedDirectory& output,
-                             StagedDirectory* rejects, const py::object& stats, const py::object& audit) {
-    RunContext context = run_context(r, lists, input_name, inputs, output.name(), started_at);
-    for (const py::handle item : pieces) {
-      const auto t = item.cast<py::tuple>();
-      PieceAccount p;
-      p.input = fs_path(t[0], "input");
-      p.output = fs_path(t[1], "output");
-      p.cut = !t[2].is_none();
-      if (p.cut) {
-        p.offset = t[2].cast<std::uint64_t>();
-        p.length = t[3].cast<std::uint64_t>();
-        p.first_line = t[4].cast<std::uint64_t>();
-        p.header_bytes = t[5].cast<std::uint64_t>();
-      }
-      const auto d = t[6].cast<py::dict>();
-      p.stats.rows = d["rows"].cast<std::uint64_t>();
-      p.stats.kept = d["kept"].cast<std::uint64_t>();
-      p.stats.removed = d["removed"].cast<std::uint64_t>();
-      p.stats.rejected = d["rejected"].cast<std::uint64_t>();
-      for (const auto& [name, n] : d["rejected_by_reason"].cast<py::dict>()) {
-        for (std::size_t i = 0; i < std::size(p.stats.rejected_by_reason); ++i) {
-          if (name.cast<std::string>() == rejected_reason_name(i)) p.stats.rejected_by_reason[i] = n.cast<std::uint64_t>();
+  // Index.run(request, scheduler=None) -> (stats dict, stats JSON text). Index.run_piece(task) ->
+  // the part's counts, on a worker.
+  index_class
+      .def("check_age", [](const OptOutIndex& index, std::int64_t max_age_seconds, std::int64_t now) {
+        if (Status s = index.check_age(max_age_seconds, now); !s.ok()) raise_status(s);
+      }, py::arg("max_age_seconds"), py::arg("now"))
+      .def_property_readonly("registry_digest", [](const OptOutIndex& index) { return index.registry_digest().hex(); })
+      .def("run", [](const OptOutIndex& index, const FilterRequest& request, const py::object& schedule) {
+        std::optional<PythonScheduler> python;
+        PieceScheduler scheduler;
+        if (!schedule.is_none()) {
+          python.emplace(schedule);
+          scheduler = [&python](std::span<const PieceTask> tasks, std::span<FilterStats> results) {
+            return (*python)(tasks, results);
+          };
         }
-      }
-      p.stats.bytes_in = d["bytes_in"].cast<std::uint64_t>();
-      p.stats.bytes_out = d["bytes_out"].cast<std::uint64_t>();
-      p.stats.bytes_rejected = d["bytes_rejected"].cast<std::uint64_t>();
-      p.stats.threads = d["threads"].cast<unsigned>();
-      if (!d["output_digest"].is_none()) {
-        const std::string hex = d["output_digest"].cast<std::string>();
-        Digest128 digest;
-        if (hex.size() != 32 ||
-            std::from_chars(hex.data(), hex.data() + 16, digest.high, 16).ptr != hex.data() + 16 ||
-            std::from_chars(hex.data() + 16, hex.data() + 32, digest.low, 16).ptr != hex.data() + 32) {
-          throw py::value_error("output_digest: not 32 hex digits");
+        Result<RunResult> ran = [&] {
+          py::gil_scoped_release release;
+          return run_filter(index, request, scheduler);
+        }();
+        if (!ran.ok()) {
+          if (python) python->raise_kept(ran.status());
+          raise_status(ran.status());
         }
-        p.stats.output_digest = digest;
-      }
-      context.pieces.push_back(std::move(p));
+        return py::make_tuple(stats_dict(ran->stats), ran->stats_json);
+      }, py::arg("request"), py::arg("scheduler") = py::none())
+      .def("run_piece", [](const OptOutIndex& index, const py::bytes& encoded) {
+        const PieceTask task = take(decode_piece_task(encoded.cast<std::string>()));
+        Result<FilterStats> stats = [&] {
+          py::gil_scoped_release release;
+          return run_piece(index, task);
+        }();
+        return py::bytes(encode_piece_stats(take(std::move(stats))));
+      }, py::arg("task"));
+
+  // Which input and part a task is, for the .piece of an error: input, output (the part's file
+  // name) and, for a cut file, offset, length and first_line.
+  m.def("piece_task_info", [](const py::bytes& encoded) {
+    const PieceTask task = take(decode_piece_task(encoded.cast<std::string>()));
+    py::dict d;
+    d["input"] = fs_text(task.input);
+    d["output"] = fs_text(std::filesystem::path(task.output).filename().string());
+    if (task.cut) {
+      d["offset"] = task.piece.offset;
+      d["length"] = task.piece.length;
+      d["first_line"] = task.piece.first_line;
     }
-    const std::optional<std::string> stats_path = optional_path(stats, "stats");
-    const std::optional<std::string> audit_path = optional_path(audit, "audit");
-    Result<std::string> json = [&] {
-      py::gil_scoped_release release;
-      return commit_pieces(context, seconds, output, rejects, stats_path, audit_path);
-    }();
-    return take(std::move(json));
-  }, py::arg("registry"), py::arg("lists"), py::arg("input_name"), py::arg("inputs"), py::arg("started_at"),
-     py::arg("seconds"), py::arg("pieces"), py::arg("output"), py::arg("rejects").none(true), py::arg("stats"),
-     py::arg("audit"));
-
-  // A run in pieces that failed before its commit: removes the staged folders, appends the
-  // "failed" record with error_code; returns the message of what could not be removed or
-  // recorded ("" when all went well).
-  m.def("abandon_pieces", [run_context, optional_path](
-                              const LoadedRegistry& r, const std::vector<std::string>& lists,
-                              const py::object& input_name, const py::list& inputs, std::int64_t started_at,
-                              const py::object& output_name, StagedDirectory* output, StagedDirectory* rejects,
-                              const py::object& audit, int error_code) {
-    if (error_code <= 0 || error_code > static_cast<int>(ErrorCode::kInternal)) throw py::value_error("unknown error code");
-    const RunContext context = run_context(r, lists, input_name, inputs, fs_path(output_name, "output_dir"), started_at);
-    Commit commit;
-    commit.output = output;
-    if (rejects != nullptr) commit.side.push_back(rejects);
-    commit.audit = optional_path(audit, "audit");
-    const Status error(static_cast<ErrorCode>(error_code), "");
-    const Status s = [&] {
-      py::gil_scoped_release release;
-      return abandon_run(commit, context, nullptr, error);
-    }();
-    // The notes abandon_run adds, without the leading "; ".
-    return fs_text(s.message().size() > 2 ? s.message().substr(2) : std::string());
-  }, py::arg("registry"), py::arg("lists"), py::arg("input_name"), py::arg("inputs"), py::arg("started_at"),
-     py::arg("output_name"), py::arg("output").none(true), py::arg("rejects").none(true), py::arg("audit"),
-     py::arg("error_code"));
-
-  m.def("append_line", [](const py::object& path, const std::string& line) {
-    if (Status s = append_line(fs_path(path, "path"), line); !s.ok()) raise_status(s);
-  }, py::arg("path"), py::arg("line"));
+    return d;
+  }, py::arg("task"));
   m.def("iso8601_utc", &iso8601_utc, py::arg("unix_seconds"));
 }

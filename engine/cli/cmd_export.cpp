@@ -20,7 +20,7 @@ struct ExportArgs {
   std::string registry;
   std::string list;
   std::optional<std::string> output;  // unset: standard output; "" is refused by the engine
-  std::string format = list_export_format_name(ListExportFormat::kRoaring);
+  std::string format = numbers_format_name(NumbersFormat::kRoaring);
   bool quiet = false;
 };
 
@@ -33,15 +33,9 @@ int run_export(const ExportArgs& args) {
   if (!registry.ok()) return diag.fail(registry.status());
   Result<Destination> output = Destination::open(outputs[0]);
   if (!output.ok()) return diag.fail(output.status());
-  const ListExportFormat format = *list_export_format_from_name(args.format);  // checked by the parser
+  const NumbersFormat format = *numbers_format_from_name(args.format);  // checked by the parser
   Result<ListExportStats> stats = export_list(*registry, args.list, format, output->sink());
-  if (!stats.ok()) {
-    // kNotFound echoes the list name the user typed, which may be a mistyped NHS number: redacted.
-    // It names the registry's lists; say which registry.
-    const Status& s = stats.status();
-    if (s.code() != ErrorCode::kNotFound) return diag.fail(s);
-    return diag.fail(Status(s.code(), args.registry + ": " + redact_numbers(s.message())));
-  }
+  if (!stats.ok()) return diag.fail(stats.status());
   if (Status s = output->commit(); !s.ok()) return diag.fail(s);
   if (!args.quiet) {
     diag.note(std::to_string(stats->count) + " numbers of list '" + redact_numbers(args.list) + "' written to " +
@@ -69,8 +63,8 @@ Command add_export_command(CLI::App& root) {
   cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output")
       ->type_name("FILE");
   std::vector<std::string> formats;
-  for (const ListExportFormat f : {ListExportFormat::kRoaring, ListExportFormat::kText, ListExportFormat::kMesh}) {
-    formats.emplace_back(list_export_format_name(f));
+  for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
+    formats.emplace_back(numbers_format_name(f));
   }
   cmd->add_option("--format", args->format, "roaring (stems), text or mesh")
       ->check(CLI::IsMember(formats))

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,10 +14,10 @@
 #include "commands.hpp"
 #include "csv_options.hpp"
 #include "diagnostics.hpp"
-#include "optout/audit.hpp"
 #include "optout/filter.hpp"
-#include "optout/filter_job.hpp"
+#include "optout/index.hpp"
 #include "optout/registry.hpp"
+#include "optout/run.hpp"
 
 namespace optout::cli {
 namespace {
@@ -45,8 +44,7 @@ std::string mb(std::uint64_t bytes) {
 
 std::string summary(const FilterStats& s) {
   char rate[64];
-  std::snprintf(rate, sizeof rate, " in %.2f s (%.0f MB/s)", s.seconds,
-                s.seconds > 0 ? static_cast<double>(s.bytes_in) / 1e6 / s.seconds : 0.0);
+  std::snprintf(rate, sizeof rate, " in %.2f s (%.0f MB/s)", s.seconds, mb_per_second(s.bytes_in, s.seconds));
   return std::to_string(s.rows) + " rows: " + std::to_string(s.kept) + " kept, " +
          std::to_string(s.removed) + " removed, " + std::to_string(s.rejected) + " rejected; " +
          mb(s.bytes_in) + rate;
@@ -63,7 +61,7 @@ class Progress {
     char line[128];
     const int n = std::snprintf(line, sizeof line, "\roptout filter: %s, %llu rows, %.0f MB/s   ",
                                 mb(p.bytes_in).c_str(), static_cast<unsigned long long>(p.rows),
-                                static_cast<double>(p.bytes_in) / 1e6 / p.seconds);
+                                mb_per_second(p.bytes_in, p.seconds));
     std::fwrite(line, 1, static_cast<std::size_t>(n), stderr);
   }
   void clear() {
@@ -81,58 +79,46 @@ int run_filter(const FilterArgs& args) {
   const Diagnostics diag("filter");
   Result<FilterOptions> parsed = to_filter_options(args.csv);
   if (!parsed.ok()) return diag.fail(parsed.status());
-  FilterJob job;
-  job.options = std::move(parsed).value();
+  FilterRequest request;
+  request.options = std::move(parsed).value();
   // An empty value (--max-age "$UNSET") is an error, never a gate silently switched off.
-  std::optional<std::int64_t> max_age;
-  if (args.max_age && !(max_age = parse_max_age(*args.max_age))) {
+  if (args.max_age && !(request.max_age_seconds = parse_max_age(*args.max_age))) {
     return diag.usage_error("--max-age takes a number of hours or days, e.g. 36h or 7d");
   }
-  if (args.max_rejected && !parse_max_rejected(*args.max_rejected, job.options)) {
+  if (args.max_rejected && !parse_max_rejected(*args.max_rejected, request.options)) {
     return diag.usage_error("--max-rejected takes a row count (250) or a percentage of rows (0.5%)");
   }
+  request.inputs = {args.csv.input};
+  request.output = args.output.value_or("-");
+  request.rejects = args.rejects;
+  request.stats = args.stats;
+  request.audit = args.audit;
+  Progress progress(!args.quiet && isatty(STDERR_FILENO) == 1);
+  request.options.progress = [&](const FilterProgress& p) { progress.update(p); };
 
   Result<Registry> registry = load_registry(args.registry);
   if (!registry.ok()) return diag.fail(registry.status());
-  if (max_age) {
-    if (Status s = check_registry_age(*registry, *max_age, std::time(nullptr)); !s.ok()) {
-      return diag.fail(Status(s.code(), args.registry + ": " + s.message()));
-    }
-  }
   Result<OptOutIndex> index = OptOutIndex::create(*registry, args.apply);
-  // The message names the --apply list, which comes from the command line and may be anything.
-  if (!index.ok()) {
-    return diag.fail(Status(index.code(), args.registry + ": " + redact_numbers(index.status().message())));
-  }
-
-  job.input = args.csv.input;
-  job.output = args.output.value_or("-");
-  job.rejects = args.rejects;
-  job.stats = args.stats;
-  job.audit = args.audit;
-  job.registry_path = args.registry;
-  Progress progress(!args.quiet && isatty(STDERR_FILENO) == 1);
-  job.options.progress = [&](const FilterProgress& p) { progress.update(p); };
-
+  if (!index.ok()) return diag.fail(index.status());
   // A closed pipe must end the run with the status cat has there: EPIPE comes back as
-  // kBrokenPipe, and SIGPIPE is raised once the job has removed its temporary files.
+  // kBrokenPipe, and SIGPIPE is raised once the run has removed its temporary files.
   std::signal(SIGPIPE, SIG_IGN);
-  Result<FilterStats> stats = run_filter_job(*registry, *index, job);
+  Result<RunResult> ran = optout::run_filter(*index, request);
   progress.clear();
-  if (!stats.ok() && stats.code() == ErrorCode::kBrokenPipe) {
+  if (!ran.ok() && ran.code() == ErrorCode::kBrokenPipe) {
     std::signal(SIGPIPE, SIG_DFL);
     std::raise(SIGPIPE);
     return 128 + SIGPIPE;
   }
-  if (!stats.ok()) {
-    const int code = diag.fail(stats.status());
-    // A usage error is found before anything is written.
-    if (code != kExitUsage && job.output == "-") {
+  if (!ran.ok()) {
+    const int code = diag.fail(ran.status());
+    // A usage error or a stale registry is found before anything is written.
+    if (code != kExitUsage && ran.code() != ErrorCode::kStaleRegistry && request.output == "-") {
       diag.error("run failed: the output written to standard output is incomplete");
     }
     return code;
   }
-  if (!args.quiet) diag.note(summary(*stats));
+  if (!args.quiet) diag.note(summary(ran->stats));
   return kExitSuccess;
 }
 

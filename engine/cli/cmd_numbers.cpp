@@ -9,6 +9,7 @@
 #include "diagnostics.hpp"
 #include "optout/filter.hpp"
 #include "optout/io.hpp"
+#include "optout/numbers.hpp"
 
 namespace optout::cli {
 namespace {
@@ -33,7 +34,7 @@ int run_numbers(const NumbersArgs& args) {
   const Diagnostics diag("numbers");
   Result<FilterOptions> options = to_filter_options(args.csv);
   if (!options.ok()) return diag.fail(options.status());
-  const NumbersFormat format = args.format == "mesh" ? NumbersFormat::kMesh : NumbersFormat::kText;
+  const NumbersFormat format = *numbers_format_from_name(args.format);  // checked by the parser
 
   const std::string inputs[] = {args.csv.input};
   const std::string outputs[] = {args.output.value_or("-")};
@@ -69,8 +70,10 @@ Command add_numbers_command(CLI::App& root) {
   auto args = std::make_shared<NumbersArgs>();
   add_csv_options(*cmd, args->csv);
   cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output");
-  cmd->add_option("--format", args->format, "text: one number a line; mesh: the service's .dat form (9434765919,)")
-      ->check(CLI::IsMember({"text", "mesh"}))
+  cmd->add_option("--format", args->format,
+                  "text: one number a line; mesh: the service's .dat form (9434765919,); roaring: the\n"
+                  "stems (first nine digits) as one portable Roaring bitmap, as optout export writes a list")
+      ->check(CLI::IsMember({"text", "mesh", "roaring"}))
       ->default_str("text");
   cmd->add_flag("-q,--quiet", args->quiet, "No summary; warnings and errors still print");
   return {cmd, [args] { return run_numbers(*args); }};

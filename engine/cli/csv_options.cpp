@@ -35,13 +35,9 @@ void add_csv_options(CLI::App& cmd, CsvArgs& args) {
 
 Result<FilterOptions> to_filter_options(const CsvArgs& args) {
   FilterOptions options;
-  if (args.delimiter == "tab" || args.delimiter == "\\t") {
-    options.delimiter = '\t';
-  } else if (args.delimiter.size() == 1) {
-    options.delimiter = args.delimiter[0];
-  } else {
-    return Status(ErrorCode::kInvalidArgument, "--delimiter takes one byte, or 'tab'");
-  }
+  Result<char> delimiter = parse_delimiter(args.delimiter);
+  if (!delimiter.ok()) return delimiter.status();
+  options.delimiter = *delimiter;
   options.column_name = args.column;
   options.column_index = args.column_index;
   options.has_header = !args.no_header;

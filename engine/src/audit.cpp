@@ -39,27 +39,13 @@ void put_counts(Json& j, const FilterStats& stats) {
   j["bytes_out"] = stats.bytes_out;
 }
 
-double mb_per_second(const FilterStats& stats) {
-  return stats.seconds > 0 ? static_cast<double>(stats.bytes_in) / 1e6 / stats.seconds : 0.0;
-}
-
 }  // namespace
-
-std::string iso8601_utc(std::int64_t unix_seconds) {
-  const auto t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  char text[32];
-  if (gmtime_r(&t, &tm) == nullptr || std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-    return std::string("@").append(std::to_string(unix_seconds));
-  }
-  return text;
-}
 
 std::string filter_stats_json(const FilterStats& stats) {
   nlohmann::json j;
   put_counts(j, stats);
   j["seconds"] = stats.seconds;
-  j["mb_per_second"] = mb_per_second(stats);
+  j["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   j["threads"] = stats.threads;
   return j.dump();
 }
@@ -197,7 +183,7 @@ std::string pieces_stats_json(const FilterStats& total, const std::vector<PieceA
   put_counts(j, total);
   j["bytes_rejected"] = total.bytes_rejected;
   j["seconds"] = total.seconds;
-  j["mb_per_second"] = mb_per_second(total);
+  j["mb_per_second"] = mb_per_second(total.bytes_in, total.seconds);
   j["pieces"] = pieces_json(pieces);
   return dump(j);
 }
@@ -237,93 +223,6 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
 
 std::string audit_record_json(const RunContext& context, const FilterStats* stats, const Status& outcome) {
   return audit_record_json(context, stats, outcome.ok() ? RunOutcome::kOk : RunOutcome::kFailed, outcome.code());
-}
-
-namespace {
-
-// Writes all of bytes at the end of fd (O_APPEND); false with errno on failure, or EIO for a
-// write that makes no progress.
-bool write_fully(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-}  // namespace
-
-Status append_line(const std::filesystem::path& path, const std::string& line) {
-  const std::string name = path.string();
-  if (name.empty()) return Status(ErrorCode::kInvalidArgument, "an empty audit path: give a file name");
-  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) return Status(ErrorCode::kIoError, name + ": cannot open: " + std::strerror(errno));
-  // Every appender holds the lock from reading the old size to a truncation back to it: without
-  // it, a failed append could truncate away a record another run appended meanwhile.
-  while (::flock(fd, LOCK_EX) != 0) {
-    if (errno == EINTR) continue;
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    return Status(ErrorCode::kIoError, name + ": cannot lock: " + why);
-  }
-  std::string record;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    return Status(ErrorCode::kIoError, name + ": cannot stat: " + why);
-  }
-  char last = '\n';
-  if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) != 1) last = '\n';
-  if (last != '\n') record += '\n';  // a torn line before: start a line of our own
-  record += line;
-  record += '\n';
-  Status status;
-  if (!write_fully(fd, record)) {
-    status = Status(ErrorCode::kIoError, name + ": write failed: " + std::strerror(errno));
-    if (::ftruncate(fd, st.st_size) != 0) {
-      status = Status(ErrorCode::kIoError, status.message() + "; a partial record is left, it could not be "
-                                                              "truncated back: " + std::strerror(errno));
-    }
-  }
-  if (::close(fd) != 0 && status.ok()) {  // closing also releases the lock
-    status = Status(ErrorCode::kIoError, name + ": close failed: " + std::strerror(errno));
-  }
-  return status;
-}
-
-std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
-  if (text.size() < 2 || text.size() > 10) return std::nullopt;
-  const std::string_view digits = text.substr(0, text.size() - 1);
-  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
-  std::int64_t n = 0;
-  (void)std::from_chars(digits.data(), digits.data() + digits.size(), n);  // 9 digits fit
-  if (text.back() == 'h') return n * 3600;
-  if (text.back() == 'd') return n * 86400;
-  return std::nullopt;
-}
-
-Status check_registry_age(const Registry& registry, std::int64_t max_age_seconds, std::int64_t now) {
-  if (max_age_seconds < 0) return Status(ErrorCode::kInvalidArgument, "the maximum age cannot be negative");
-  if (now < 0 || now > kLatestCreatedAt) return Status(ErrorCode::kInvalidArgument, "the current time is out of range");
-  // created_at is within 0..kLatestCreatedAt (load and build refuse others), so neither
-  // difference below can overflow for any now.
-  if (registry.created_at() > now && registry.created_at() - now > kClockSkewSeconds) {
-    return Status(ErrorCode::kStaleRegistry,
-                  "the registry claims to be built " + iso8601_utc(registry.created_at()) +
-                      ", in the future (a wrong clock?): its age is unknown, so it cannot pass a maximum age");
-  }
-  const std::int64_t age = now - registry.created_at();
-  if (age <= max_age_seconds) return Status();
-  return Status(ErrorCode::kStaleRegistry,
-                "the registry was built " + iso8601_utc(registry.created_at()) + ", " +
-                    std::to_string(age / 3600) + " h ago, older than the limit of " +
-                    std::to_string(max_age_seconds / 3600) + " h");
 }
 
 }  // namespace optout

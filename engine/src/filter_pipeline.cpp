@@ -27,6 +27,7 @@
 #include "number_lines.hpp"
 #include "opt_out_index_access.hpp"
 #include "optout/filter.hpp"
+#include "optout/numbers.hpp"
 #include "roaring_build.hpp"
 #include "tuning.hpp"
 
@@ -219,6 +220,12 @@ class ArenaPool {
 
 std::size_t detail::filter_arenas_made(int threads) { return ArenaPool::instance().made(threads); }
 
+Result<char> parse_delimiter(std::string_view text) {
+  if (text == "tab" || text == "\\t" || text == "\t") return '\t';
+  if (text.size() == 1) return text[0];
+  return Status(ErrorCode::kInvalidArgument, "the delimiter takes one byte, or 'tab'");
+}
+
 bool parse_max_rejected(std::string_view text, FilterOptions& options) {
   const bool percent = text.ends_with('%');
   const std::string_view number = percent ? text.substr(0, text.size() - 1) : text;
@@ -335,7 +342,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
   reader.fill(*first);
   if (!first->input_error.ok()) {
     if (first->input_error.code() == ErrorCode::kLimitExceeded) {
-      return Status(ErrorCode::kLimitExceeded, record_too_long(input, 1, options.max_record_bytes));
+      return Status(ErrorCode::kLimitExceeded, record_too_long(input, in.line_in_file(1), options.max_record_bytes));
     }
     return first->input_error;
   }
@@ -350,11 +357,11 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
       return Status(ErrorCode::kInvalidInput, input + ": empty input: expected a header record");
     }
     if (header.end == 0) {
-      return Status(ErrorCode::kInvalidInput, input + ":1: " + detail::scan_error_text(header.error));
+      return Status(ErrorCode::kInvalidInput, input + ":" + std::to_string(in.line_in_file(1)) + ": " + detail::scan_error_text(header.error));
     }
     // The header obeys the record limit like any record, whatever the block size.
     if (header.end - header.bom > options.max_record_bytes) {
-      return Status(ErrorCode::kLimitExceeded, record_too_long(input, 1, options.max_record_bytes));
+      return Status(ErrorCode::kLimitExceeded, record_too_long(input, in.line_in_file(1), options.max_record_bytes));
     }
     const std::vector<std::string> names =
         detail::header_names(first_bytes.substr(header.bom, header.end - header.bom), options.delimiter);
@@ -376,9 +383,10 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
     stop.store(true, std::memory_order_relaxed);
   };
 
-  // Reports where a bad record starts: lines before the block plus LFs up to the record.
+  // Reports where a bad record starts: lines before the block plus LFs up to the record, as the
+  // line of the file the source reads (a piece's lines are its file's).
   auto line_of = [&](const Block& b, std::size_t offset_in_data) {
-    return lines_before + 1 + detail::count_byte(b.data.get() + b.skip, offset_in_data, '\n');
+    return in.line_in_file(lines_before + 1 + detail::count_byte(b.data.get() + b.skip, offset_in_data, '\n'));
   };
 
   bool first_handed_out = false;
@@ -421,7 +429,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
             if (!b->input_error.ok()) {
               fail(b->input_error.code() == ErrorCode::kLimitExceeded
                        ? Status(ErrorCode::kLimitExceeded,
-                                record_too_long(input, lines_before + 1, options.max_record_bytes))
+                                record_too_long(input, in.line_in_file(lines_before + 1), options.max_record_bytes))
                        : b->input_error);
             } else if (b->long_record_begin != SIZE_MAX &&
                        (b->outcome.error == detail::ScanError::kNone ||
@@ -496,6 +504,10 @@ Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
   return result;
 }
 
+double mb_per_second(std::uint64_t bytes, double seconds) noexcept {
+  return seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0;
+}
+
 Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOptions& options,
                                    NumbersFormat format) {
   detail::StemSetBuilder distinct;
@@ -517,7 +529,7 @@ Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOp
 
   const detail::RoaringPtr set = distinct.finish();
   stats.distinct = roaring_bitmap_get_cardinality(set.get());
-  Result<std::uint64_t> written = detail::write_number_lines(set.get(), format, out);
+  Result<std::uint64_t> written = detail::write_stems(set.get(), format, out);
   if (!written.ok()) return written.status();
   stats.bytes_out = *written;
   stats.seconds = scanned->seconds;

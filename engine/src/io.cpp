@@ -1,5 +1,6 @@
 // File-descriptor I/O for the filter, and atomically replaced output files.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -14,9 +15,9 @@
 #include <iterator>
 #include <optional>
 #include <random>
+#include <utility>
 #include <vector>
 
-#include "optout/filter.hpp"
 #include "optout/io.hpp"
 #include "tuning.hpp"
 
@@ -51,52 +52,28 @@ class FdSource final : public ByteSource {
   std::string name_;
 };
 
-// What identifies a regular file's contents without reading them: where it is, its size and its
-// modification time. Equal before and after a read: nothing was written to it in between (to the
-// kernel's timestamp granularity).
-struct FileIdentity {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = 0;
-  timespec mtime{};
-  friend bool operator==(const FileIdentity& a, const FileIdentity& b) noexcept {
-    return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime.tv_sec == b.mtime.tv_sec &&
-           a.mtime.tv_nsec == b.mtime.tv_nsec;
-  }
-};
-
-FileIdentity identity_of(const struct stat& st) { return {st.st_dev, st.st_ino, st.st_size, st.st_mtim}; }
-
-// An FdSource that closes its file when done. A regular file is checked at its end: the bytes read
+// A ReadOnlyFile read from start to end. A regular file is checked at its end: the bytes read
 // must be the size it had when opened, and fstat must still show that size and modification time.
 // A file cut short or appended to while it was read would otherwise pass as complete, its last
 // record possibly cut off mid-field (issue 15.5). Pipes and devices cannot be checked this way.
-class OwnedFdSource final : public ByteSource {
+class FileSource final : public ByteSource {
  public:
-  OwnedFdSource(int fd, std::string name, std::optional<FileIdentity> opened)
-      : fd_(fd), source_(fd, std::move(name)), opened_(opened) {}
-  ~OwnedFdSource() override { ::close(fd_); }
+  explicit FileSource(ReadOnlyFile file) : file_(std::move(file)), source_(file_.fd(), file_.name()) {}
   Result<std::size_t> read(char* buffer, std::size_t capacity) override {
     Result<std::size_t> n = source_.read(buffer, capacity);
-    if (!n.ok() || !opened_) return n;
+    if (!n.ok() || !file_.is_regular()) return n;
     read_ += *n;
-    if (*n > 0 && read_ <= static_cast<std::uint64_t>(opened_->size)) return n;
+    if (*n > 0 && read_ <= file_.size()) return n;
     // At the end (or past the size seen at open: the file grew).
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
-      return Status(ErrorCode::kIoError, name() + ": cannot stat: " + errno_text(errno));
-    }
-    if (read_ != static_cast<std::uint64_t>(opened_->size) || !(identity_of(st) == *opened_)) {
-      return Status(ErrorCode::kIoError, name() + ": the file changed while it was read");
-    }
+    if (read_ != file_.size()) return file_.changed_while_read();
+    if (Status s = file_.check_unchanged(); !s.ok()) return s;
     return n;
   }
-  const std::string& name() const override { return source_.name(); }
+  const std::string& name() const override { return file_.name(); }
 
  private:
-  int fd_;
+  ReadOnlyFile file_;
   FdSource source_;
-  std::optional<FileIdentity> opened_;  // a regular file's identity at open
   std::uint64_t read_ = 0;
 };
 
@@ -208,17 +185,63 @@ std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name) {
 }
 Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path) {
   if (path == "-") return make_fd_source(STDIN_FILENO, "<stdin>");
+  Result<ReadOnlyFile> file = ReadOnlyFile::open(path);
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(std::move(file).value()));
+}
+
+// ---- ReadOnlyFile ---------------------------------------------------------------------------------
+
+Result<ReadOnlyFile> ReadOnlyFile::open(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
-  std::optional<FileIdentity> opened;
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int error = errno;
     ::close(fd);
     return Status(ErrorCode::kIoError, path.string() + ": cannot stat: " + errno_text(error));
   }
-  if (S_ISREG(st.st_mode)) opened = identity_of(st);
-  return std::unique_ptr<ByteSource>(std::make_unique<OwnedFdSource>(fd, path.string(), opened));
+  return ReadOnlyFile(fd, path.string(), st);
+}
+
+ReadOnlyFile::ReadOnlyFile(int fd, std::string name, const struct stat& opened)
+    : fd_(fd), name_(std::move(name)), opened_(opened) {}
+ReadOnlyFile::ReadOnlyFile(ReadOnlyFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), name_(std::move(other.name_)), opened_(other.opened_) {}
+ReadOnlyFile::~ReadOnlyFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::size_t> ReadOnlyFile::read_at(char* buffer, std::size_t size, std::uint64_t offset) const {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd_, buffer + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status(ErrorCode::kIoError, name_ + ": read failed: " + errno_text(errno));
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+Status ReadOnlyFile::read_exactly(char* buffer, std::size_t size, std::uint64_t offset) const {
+  Result<std::size_t> n = read_at(buffer, size, offset);
+  if (!n.ok()) return n.status();
+  return *n == size ? Status() : changed_while_read();
+}
+
+Status ReadOnlyFile::check_unchanged() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return Status(ErrorCode::kIoError, name_ + ": cannot stat: " + errno_text(errno));
+  if (st.st_dev != opened_.st_dev || st.st_ino != opened_.st_ino || st.st_size != opened_.st_size ||
+      st.st_mtim.tv_sec != opened_.st_mtim.tv_sec || st.st_mtim.tv_nsec != opened_.st_mtim.tv_nsec) {
+    return changed_while_read();
+  }
+  return Status();
+}
+
+Status ReadOnlyFile::changed_while_read() const {
+  return Status(ErrorCode::kIoError, name_ + ": the file changed while it was read");
 }
 
 std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name) {
@@ -525,6 +548,64 @@ Status check_distinct_files(std::span<const std::string> inputs, std::span<const
     outs.push_back(std::move(out));
   }
   return Status();
+}
+
+namespace {
+
+// Writes all of bytes at the end of fd (O_APPEND); false with errno on failure, or EIO for a
+// write that makes no progress.
+bool write_fully(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+Status append_line(const std::filesystem::path& path, const std::string& line) {
+  const std::string name = path.string();
+  if (name.empty()) return Status(ErrorCode::kInvalidArgument, "an empty audit path: give a file name");
+  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return Status(ErrorCode::kIoError, name + ": cannot open: " + std::strerror(errno));
+  // Every appender holds the lock from reading the old size to a truncation back to it: without
+  // it, a failed append could truncate away a record another run appended meanwhile.
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return Status(ErrorCode::kIoError, name + ": cannot lock: " + why);
+  }
+  std::string record;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return Status(ErrorCode::kIoError, name + ": cannot stat: " + why);
+  }
+  char last = '\n';
+  if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) != 1) last = '\n';
+  if (last != '\n') record += '\n';  // a torn line before: start a line of our own
+  record += line;
+  record += '\n';
+  Status status;
+  if (!write_fully(fd, record)) {
+    status = Status(ErrorCode::kIoError, name + ": write failed: " + std::strerror(errno));
+    if (::ftruncate(fd, st.st_size) != 0) {
+      status = Status(ErrorCode::kIoError, status.message() + "; a partial record is left, it could not be "
+                                                              "truncated back: " + std::strerror(errno));
+    }
+  }
+  if (::close(fd) != 0 && status.ok()) {  // closing also releases the lock
+    status = Status(ErrorCode::kIoError, name + ": close failed: " + std::strerror(errno));
+  }
+  return status;
 }
 
 }  // namespace optout

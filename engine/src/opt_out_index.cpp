@@ -10,9 +10,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
-#include "optout/filter.hpp"
+#include "optout/index.hpp"
 #include "registry_data.hpp"
 #include "tuning.hpp"
 #include "opt_out_index_access.hpp"
@@ -70,6 +71,9 @@ struct OptOutIndex::Impl {
   std::uint64_t* bits = nullptr;
   bool bits_mean_kept = false;  // see detail::IndexBits
   std::vector<std::string> applied;
+  std::string registry_source;
+  Digest128 registry_digest;
+  std::int64_t registry_created_at = 0;
 
   ~Impl() {
     if (bits != nullptr) munmap(bits, kWords * sizeof(std::uint64_t));
@@ -104,6 +108,9 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry,
   detail::RoaringPtr denied(roaring_bitmap_create());
   detail::RoaringPtr allowed;
   auto impl = std::make_unique<Impl>();
+  impl->registry_source = registry.source();
+  impl->registry_digest = registry.digest();
+  impl->registry_created_at = registry.created_at();
   for (std::size_t i : chosen) {
     impl->applied.push_back(data.lists[i].name);
     const roaring_bitmap_t* bitmap = data.bitmaps[i].get();
@@ -126,7 +133,7 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry,
   void* mapping = mmap(nullptr, kWords * sizeof(std::uint64_t), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mapping == MAP_FAILED) {
-    return Status(ErrorCode::kIoError, std::string("cannot map the lookup index: ") + std::strerror(errno));
+    return Status(ErrorCode::kIoError, registry.source() + ": cannot map the lookup index: " + std::strerror(errno));
   }
   // Huge pages cut TLB misses on random probes; the kernel may ignore the advice.
   madvise(mapping, kWords * sizeof(std::uint64_t), MADV_HUGEPAGE);
@@ -144,6 +151,43 @@ detail::IndexBits detail::IndexAccess::bits(const OptOutIndex& index) noexcept {
 }
 
 const std::vector<std::string>& OptOutIndex::applied_lists() const noexcept { return impl_->applied; }
+const std::string& OptOutIndex::registry_source() const noexcept { return impl_->registry_source; }
+const Digest128& OptOutIndex::registry_digest() const noexcept { return impl_->registry_digest; }
+std::int64_t OptOutIndex::registry_created_at() const noexcept { return impl_->registry_created_at; }
+
+Status OptOutIndex::check_age(std::int64_t max_age_seconds, std::int64_t now) const {
+  return check_registry_age(impl_->registry_source, impl_->registry_created_at, max_age_seconds, now);
+}
+
+Status check_registry_age(std::string_view source, std::int64_t created, std::int64_t max_age_seconds,
+                          std::int64_t now) {
+  if (max_age_seconds < 0) return Status(ErrorCode::kInvalidArgument, "the maximum age cannot be negative");
+  if (now < 0 || now > kLatestCreatedAt) return Status(ErrorCode::kInvalidArgument, "the current time is out of range");
+  // created_at is within 0..kLatestCreatedAt (load and build refuse others), so neither
+  // difference below can overflow for any now.
+  const std::string prefix = std::string(source) + ": ";
+  if (created > now && created - now > kClockSkewSeconds) {
+    return Status(ErrorCode::kStaleRegistry,
+                  prefix + "the registry claims to be built " + iso8601_utc(created) +
+                      ", in the future (a wrong clock?): its age is unknown, so it cannot pass a maximum age");
+  }
+  const std::int64_t age = now - created;
+  if (age <= max_age_seconds) return Status();
+  return Status(ErrorCode::kStaleRegistry, prefix + "the registry was built " + iso8601_utc(created) + ", " +
+                                               std::to_string(age / 3600) + " h ago, older than the limit of " +
+                                               std::to_string(max_age_seconds / 3600) + " h");
+}
+
+std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
+  if (text.size() < 2 || text.size() > 10) return std::nullopt;
+  const std::string_view digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  std::int64_t n = 0;
+  (void)std::from_chars(digits.data(), digits.data() + digits.size(), n);  // 9 digits fit
+  if (text.back() == 'h') return n * 3600;
+  if (text.back() == 'd') return n * 86400;
+  return std::nullopt;
+}
 
 Verdict OptOutIndex::verdict(const ParsedNhsNumber& parsed) const noexcept {
   Verdict verdict;

@@ -1,10 +1,6 @@
-// Cutting a file at record ends with the filter's own scanner (csv_scan.hpp), and filtering one
-// piece as header + records so that its messages still name the file's lines.
+// Cutting a file at record ends with the filter's own scanner (csv_scan.hpp), and reading one
+// piece as header + records, its lines mapped to the file's.
 #include "optout/pieces.hpp"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -22,76 +18,6 @@ namespace {
 // block size (kDefaultBlockBytes), for which last_record_end's backward walk is a vanishing cost.
 constexpr std::size_t kCutBlockBytes = kDefaultBlockBytes;
 
-std::string errno_text(int error) { return std::strerror(error); }
-
-// A read-only file descriptor, closed on destruction.
-class ReadOnlyFile {
- public:
-  static Result<ReadOnlyFile> open(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
-    ReadOnlyFile file(fd, path.string());
-    struct stat st {};
-    if (fstat(fd, &st) != 0) return Status(ErrorCode::kIoError, file.name_ + ": cannot stat: " + errno_text(errno));
-    file.size_ = static_cast<std::uint64_t>(st.st_size);
-    file.opened_ = st;
-    return file;
-  }
-  ReadOnlyFile(ReadOnlyFile&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), name_(std::move(other.name_)), size_(other.size_),
-        opened_(other.opened_) {}
-  ReadOnlyFile& operator=(ReadOnlyFile&&) = delete;
-  ~ReadOnlyFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  std::uint64_t size() const { return size_; }
-  const std::string& name() const { return name_; }
-
-  // kIoError when fstat shows another file, size or modification time than at open: the bytes
-  // read may mix two versions of the file (the file source makes the same check, io.cpp).
-  Status check_unchanged() const {
-    struct stat st {};
-    if (fstat(fd_, &st) != 0) return Status(ErrorCode::kIoError, name_ + ": cannot stat: " + errno_text(errno));
-    if (st.st_dev != opened_.st_dev || st.st_ino != opened_.st_ino || st.st_size != opened_.st_size ||
-        st.st_mtim.tv_sec != opened_.st_mtim.tv_sec || st.st_mtim.tv_nsec != opened_.st_mtim.tv_nsec) {
-      return changed_while_read();
-    }
-    return Status();
-  }
-  Status changed_while_read() const {
-    return Status(ErrorCode::kIoError, name_ + ": the file changed while it was read");
-  }
-
-  // Reads up to size bytes at offset; fewer only at the end of the file.
-  Result<std::size_t> read_at(char* buffer, std::size_t size, std::uint64_t offset) const {
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t n = ::pread(fd_, buffer + done, size - done, static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status(ErrorCode::kIoError, name_ + ": read failed: " + errno_text(errno));
-      if (n == 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    return done;
-  }
-
- private:
-  ReadOnlyFile(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
-  int fd_;
-  std::string name_;
-  std::uint64_t size_ = 0;
-  struct stat opened_ {};
-};
-
-// Reads size bytes at offset, or fails: a short read means the file shrank while it was read.
-Status read_exactly(const ReadOnlyFile& file, char* buffer, std::size_t size, std::uint64_t offset) {
-  Result<std::size_t> n = file.read_at(buffer, size, offset);
-  if (!n.ok()) return n.status();
-  if (*n != size) return file.changed_while_read();
-  return Status();
-}
-
 // The header record's end (BOM included), found as the filter finds it: the first block is cut at
 // its last record end (grown until it holds one, up to the record limit), then scanned. 0 when the
 // header cannot be read, which the filter of the whole file will report.
@@ -101,7 +27,7 @@ Result<std::size_t> header_end(const ReadOnlyFile& file, const FilterOptions& op
   for (;;) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(capacity, file.size()));
     buffer = std::make_unique_for_overwrite<char[]>(want);
-    if (Status s = read_exactly(file, buffer.get(), want, 0); !s.ok()) return s;
+    if (Status s = file.read_exactly(buffer.get(), want, 0); !s.ok()) return s;
     const bool at_end = want == file.size();
     const std::size_t usable = at_end ? want : detail::last_record_end(buffer.get(), want);
     if (usable == 0 && !at_end) {
@@ -117,8 +43,9 @@ Result<std::size_t> header_end(const ReadOnlyFile& file, const FilterOptions& op
 
 class PieceSource final : public ByteSource {
  public:
-  PieceSource(ReadOnlyFile file, std::string_view header, FilePiece piece)
-      : file_(std::move(file)), header_(header), offset_(piece.offset), remaining_(piece.length) {}
+  PieceSource(ReadOnlyFile file, std::string_view header, std::uint64_t header_lines, FilePiece piece)
+      : file_(std::move(file)), header_(header), header_lines_(header_lines), first_line_(piece.first_line),
+        offset_(piece.offset), remaining_(piece.length) {}
 
   Result<std::size_t> read(char* buffer, std::size_t capacity) override {
     if (!header_.empty()) {
@@ -144,32 +71,21 @@ class PieceSource final : public ByteSource {
     return *n;
   }
   const std::string& name() const override { return file_.name(); }
+  // The header's lines are the file's own; the piece's first byte is on the source's line
+  // header_lines + 1, which is the file's first_line.
+  std::uint64_t line_in_file(std::uint64_t line) const noexcept override {
+    return line <= header_lines_ ? line : first_line_ + (line - header_lines_ - 1);
+  }
 
  private:
   ReadOnlyFile file_;
   std::string_view header_;  // what is left of it; points into the FilePieces
+  std::uint64_t header_lines_;
+  std::uint64_t first_line_;
   std::uint64_t offset_;
   std::uint64_t remaining_;
   bool checked_ = false;
 };
-
-// "big.csv:12: what" from the piece's line 12 to the file's line; other messages unchanged.
-Status with_file_lines(const Status& status, const FilePieces& file, const FilePiece& piece) {
-  const std::string prefix = file.path.string() + ":";
-  const std::string& message = status.message();
-  if (!message.starts_with(prefix)) return status;
-  std::size_t pos = prefix.size();
-  std::uint64_t line = 0;
-  while (pos < message.size() && message[pos] >= '0' && message[pos] <= '9') {
-    line = line * 10 + static_cast<std::uint64_t>(message[pos] - '0');
-    ++pos;
-  }
-  if (pos == prefix.size() || pos >= message.size() || message[pos] != ':') return status;
-  // Lines up to header_lines are the header's, which is the file's own; the piece's first byte is
-  // on the source's line header_lines + 1.
-  const std::uint64_t file_line = line <= file.header_lines ? line : piece.first_line + (line - file.header_lines - 1);
-  return Status(status.code(), prefix + std::to_string(file_line) + message.substr(pos));
-}
 
 }  // namespace
 
@@ -196,7 +112,7 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
       return out;
     }
     out.header.resize(*end);
-    if (Status s = read_exactly(file, out.header.data(), *end, 0); !s.ok()) return s;
+    if (Status s = file.read_exactly(out.header.data(), *end, 0); !s.ok()) return s;
     out.header_lines = detail::count_byte(out.header.data(), out.header.size(), '\n');
     pos = *end;
     lines = out.header_lines;
@@ -209,7 +125,7 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
   auto buffer = std::make_unique_for_overwrite<char[]>(allocated);
   while (pos < size) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(window, size - pos));
-    if (Status s = read_exactly(file, buffer.get(), want, pos); !s.ok()) return s;
+    if (Status s = file.read_exactly(buffer.get(), want, pos); !s.ok()) return s;
     const bool at_end = pos + want == size;
     const std::size_t cut = at_end ? want : detail::last_record_end(buffer.get(), want);
     if (cut == 0) {
@@ -253,16 +169,7 @@ Result<std::unique_ptr<ByteSource>> open_piece_source(const FilePieces& file, st
                                            std::to_string(opened->size()) + " now)");
   }
   return std::unique_ptr<ByteSource>(
-      std::make_unique<PieceSource>(std::move(opened).value(), file.header, file.pieces[piece]));
-}
-
-Result<FilterStats> run_piece_job(const Registry& registry, const OptOutIndex& index, const FilePieces& file,
-                                  std::size_t piece, const FilterJob& job) {
-  Result<std::unique_ptr<ByteSource>> source = open_piece_source(file, piece);
-  if (!source.ok()) return source.status();
-  Result<FilterStats> stats = run_filter_job(registry, index, **source, job);
-  if (!stats.ok()) return with_file_lines(stats.status(), file, file.pieces[piece]);
-  return stats;
+      std::make_unique<PieceSource>(std::move(opened).value(), file.header, file.header_lines, file.pieces[piece]));
 }
 
 }  // namespace optout

@@ -1,6 +1,7 @@
 // Registry queries, list names, digests and registry comparison.
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "optout/registry.hpp"
 #include "registry_data.hpp"
@@ -85,6 +86,8 @@ Registry& Registry::operator=(Registry&& other) noexcept {
 }
 Registry::Registry(std::shared_ptr<const detail::RegistryData> data) : data_(std::move(data)) {}
 
+const std::string& Registry::source() const noexcept { return data_->source; }
+
 std::int64_t Registry::created_at() const noexcept { return data_->created_at; }
 
 const std::string& Registry::description() const noexcept { return data_->description; }
@@ -102,11 +105,11 @@ std::optional<std::size_t> Registry::find_list(std::string_view name) const noex
 Result<std::size_t> Registry::require_list(std::string_view name) const {
   if (const std::optional<std::size_t> index = find_list(name)) return *index;
   // A name no list can have is a usage error (exit 2), not a missing list.
-  if (Status s = validate_list_name(name); !s.ok()) return s;
+  if (Status s = validate_list_name(name); !s.ok()) return Status(s.code(), source() + ": " + s.message());
   std::string names;
   for (const ListInfo& list : lists()) names += (names.empty() ? "" : ", ") + redact_numbers(list.name);
-  return Status(ErrorCode::kNotFound, "no list named '" + redact_numbers(name) + "' in the registry (it has: " +
-                                          (names.empty() ? "no lists" : names) + ")");
+  return Status(ErrorCode::kNotFound, source() + ": no list named '" + redact_numbers(name) +
+                                          "' in the registry (it has: " + (names.empty() ? "no lists" : names) + ")");
 }
 
 bool Registry::contains(std::size_t index, std::uint32_t stem) const noexcept {
@@ -210,6 +213,16 @@ Result<ListChanges> list_changes(const Registry& older, const Registry& newer, s
     changes.withdrawn = to_vector(withdrawn.get());
   }
   return changes;
+}
+
+std::string iso8601_utc(std::int64_t unix_seconds) {
+  const auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  char text[32];
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return std::string("@").append(std::to_string(unix_seconds));
+  }
+  return text;
 }
 
 }  // namespace optout

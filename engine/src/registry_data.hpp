@@ -19,6 +19,7 @@ struct RoaringDeleter {
 using RoaringPtr = std::unique_ptr<roaring_bitmap_t, RoaringDeleter>;
 
 struct RegistryData {
+  std::string source = "<built>";  // Registry::source(): set by decode_registry()
   std::int64_t created_at = 0;
   std::string description;
   std::vector<ListInfo> lists;      // sorted by name

@@ -562,6 +562,7 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
   }
 
   auto data = std::make_shared<RegistryData>();
+  data->source = std::string(source_name);
   data->created_at = load<std::int64_t>(p + 24);
   if (data->created_at < 0 || data->created_at > kLatestCreatedAt) {
     return fail(ErrorCode::kCorruption, "creation time out of range (before 1970 or after 9999)");

@@ -6,7 +6,6 @@ converts Python and numpy arguments, keeps one registry per file per process, an
 
 import datetime
 import os
-import struct
 import threading
 from collections import namedtuple
 
@@ -211,12 +210,7 @@ class Registry:
     def check_age(self, max_age, now=None):
         """Raises StaleRegistryError when the registry was built longer than max_age ago, as
         ``optout filter --max-age`` does. max_age: seconds, a timedelta, or "36h" / "7d"."""
-        seconds = parse_max_age(max_age)
-        if now is None:
-            now = datetime.datetime.now(datetime.timezone.utc)
-        if isinstance(now, datetime.datetime):
-            now = int(now.timestamp())
-        self._native.check_age(seconds, int(now))
+        self._native.check_age(parse_max_age(max_age), _unix_seconds(now))
 
     def filter_file(self, input, output, **options):
         """filter_file(self, input, output, **options)."""
@@ -245,6 +239,10 @@ class Index:
     @property
     def applied_lists(self):
         return list(self._native.applied_lists)
+
+    def check_age(self, max_age, now=None):
+        """Registry.check_age, for this index's registry."""
+        self._native.check_age(parse_max_age(max_age), _unix_seconds(now))
 
     def verdicts(self, numbers):
         """A uint8 array of KEPT (0), REMOVED (1), REJECTED (2), one per number (see parse for
@@ -275,66 +273,64 @@ _cache_lock = threading.Lock()
 _cache_loads = 0
 
 
-def _snapshot_digest(path):
-    """The digest a snapshot's trailer holds (its last 16 bytes), as Registry.digest spells it;
-    None when the file cannot be read (loading it then says why)."""
+def _file_key(path):
+    """What tells a file's versions apart without reading it (device, inode, size, modification
+    time); None when it cannot be read (loading it then says why)."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() < 16:
-                return None
-            f.seek(-16, os.SEEK_END)
-            high, low = struct.unpack("<QQ", f.read(16))
+        st = os.stat(path)
     except OSError:
         return None
-    return f"{high:016x}{low:016x}"
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def cached_registry(path, digest=None):
-    """The Registry at path, loaded once per process and kept while the file's digest (read from
-    its last 16 bytes on every call) stays the same; a replaced snapshot is loaded again.
+    """The Registry at path, loaded once per process and kept while the file stays the same (its
+    device, inode, size and modification time); a replaced snapshot is loaded again.
 
     digest: when given, the registry must have it, else RegistryChangedError (a run that started
     with one snapshot never finishes with another)."""
     path = fs_path(path, "registry")
     key = os.path.abspath(path)
-    current = _snapshot_digest(key)
-    if digest is not None and current is not None and current != digest:
-        raise RegistryChangedError(
-            f"{path}: the registry changed after the run started (digest {current}, expected {digest})"
-        )
     global _cache_loads
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is not None and current is not None and cached.digest == current:
-            return cached
-        registry = Registry(path)
-        _cache_loads += 1
-        if digest is not None and registry.digest != digest:
-            raise RegistryChangedError(
-                f"{path}: the registry changed after the run started (digest {registry.digest}, expected {digest})"
-            )
-        _cache[key] = registry
-        return registry
+        if cached is not None and cached[0] is not None and cached[0] == _file_key(key):
+            registry = cached[1]
+        else:
+            file_key = _file_key(key)
+            registry = Registry(path)
+            _cache_loads += 1
+            _cache[key] = (file_key, registry)
+    if digest is not None and registry.digest != digest:
+        raise RegistryChangedError(
+            f"{path}: the registry changed after the run started (digest {registry.digest}, expected {digest})"
+        )
+    return registry
 
 
 def registry_cache_info():
     """{"loads": registries loaded by cached_registry in this process, "registries": {path: digest}}."""
     with _cache_lock:
-        return {"loads": _cache_loads, "registries": {k: r.digest for k, r in _cache.items()}}
+        return {"loads": _cache_loads, "registries": {k: r.digest for k, (_, r) in _cache.items()}}
 
 
 # ---- Options ---------------------------------------------------------------------------------
 
+
+def _unix_seconds(now):
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+    if isinstance(now, datetime.datetime):
+        now = now.timestamp()
+    return int(now)
+
+
 def parse_max_age(max_age):
-    """Seconds from an int (seconds), a timedelta, or the CLI's form "36h" / "7d"."""
+    """Seconds from an int (seconds), a timedelta, or the CLI's form "36h" / "7d" (parsed by the
+    engine, which also refuses a negative age)."""
     if isinstance(max_age, datetime.timedelta):
         return int(max_age.total_seconds())
-    if isinstance(max_age, bool):
-        raise TypeError("max_age: seconds (int), a timedelta, or a string such as '36h' or '7d'")
-    if isinstance(max_age, int):
-        if max_age < 0:
-            raise InvalidArgumentError("max_age cannot be negative")
+    if isinstance(max_age, int) and not isinstance(max_age, bool):
         return max_age
     if isinstance(max_age, str):
         seconds = _engine.parse_max_age(max_age)
@@ -342,30 +338,6 @@ def parse_max_age(max_age):
             raise InvalidArgumentError("max_age takes a number of hours or days, e.g. '36h' or '7d'")
         return seconds
     raise TypeError("max_age: seconds (int), a timedelta, or a string such as '36h' or '7d'")
-
-
-def _set_max_rejected(options, max_rejected):
-    if max_rejected is None:
-        return
-    if isinstance(max_rejected, bool) or not isinstance(max_rejected, (int, str)):
-        raise TypeError("max_rejected: a row count (int) or a string such as '250' or '0.5%'")
-    if isinstance(max_rejected, int):
-        if max_rejected < 0:
-            raise InvalidArgumentError("max_rejected cannot be negative")
-        options.max_rejected_rows = max_rejected
-        return
-    if not _engine.parse_max_rejected(max_rejected, options):
-        raise InvalidArgumentError("max_rejected takes a row count ('250') or a percentage of rows ('0.5%')")
-
-
-def _delimiter_byte(delimiter):
-    if delimiter in ("tab", "\\t", "\t", b"\t"):
-        return 9
-    if isinstance(delimiter, (bytes, bytearray)) and len(delimiter) == 1:
-        return delimiter[0]
-    if isinstance(delimiter, str) and len(delimiter) == 1 and ord(delimiter) < 128:
-        return ord(delimiter)
-    raise InvalidArgumentError("delimiter takes one byte, or 'tab'")
 
 
 def make_filter_options(
@@ -378,9 +350,8 @@ def make_filter_options(
     max_record_bytes=None,
     max_rejected=None,
 ):
-    """The engine's FilterOptions from the CLI's options (see filter_file). Integer options take
-    any int; the engine's validate_filter_options decides their ranges (InvalidArgumentError),
-    a value too large for the engine's type included."""
+    """The engine's FilterOptions from filter_file's arguments. The engine decides every value's
+    range and form (InvalidArgumentError); this only converts types."""
     options = _engine.FilterOptions()
     if column is not None:
         if not isinstance(column, str):
@@ -389,13 +360,16 @@ def make_filter_options(
     if column_index is not None:
         options.column_index = column_index
     options.has_header = bool(header)
-    options.delimiter = _delimiter_byte(delimiter)
+    options.delimiter = delimiter
     options.threads = threads
     if block_size is not None:
         options.block_bytes = block_size
     if max_record_bytes is not None:
         options.max_record_bytes = max_record_bytes
-    _set_max_rejected(options, max_rejected)
+    if max_rejected is not None:
+        if isinstance(max_rejected, bool) or not isinstance(max_rejected, (int, str)):
+            raise TypeError("max_rejected: a row count (int) or a string such as '250' or '0.5%'")
+        options.set_max_rejected(max_rejected)
     return options
 
 
@@ -425,40 +399,18 @@ def filter_file(
     """Filters the CSV file input into output exactly as ``optout filter`` does, in C++.
 
     registry: a Registry, or a snapshot's path (loaded once per process, see cached_registry).
-    column (header name) or column_index (1-based): the NHS-number column, exactly one of them.
-    header: False when the first record is data. delimiter: one byte, or "tab".
-    apply: the lists to apply (default: all). rejects / stats / audit: paths, as --rejects,
-    --stats, --audit. max_age: "7d", "36h", seconds or a timedelta. max_rejected: a row count or
-    "0.5%". threads (0: every core), block_size, max_record_bytes: as the CLI's options.
-
-    Paths (input, output, rejects, stats, audit, a registry path) may be str, bytes or
-    os.PathLike; an embedded NUL byte is a ValueError. output "-" is standard output.
-    output (and rejects, stats) appear only when the run succeeds (temporary file + rename).
-    Returns the stats: rows, kept, removed, rejected, rejected_by_reason (by name, non-zero
-    only), bytes_in, bytes_out, bytes_rejected, seconds, mb_per_second, threads, output_digest
-    (XXH3-128 hex, or None without audit). Raises optout.Error subclasses with the CLI's messages.
+    column (header name) or column_index (1-based), header, delimiter ("tab" for a tab), apply,
+    rejects, stats, audit, max_age ("7d", "36h", seconds, a timedelta), max_rejected (a row count
+    or "0.5%"), threads, block_size, max_record_bytes: as the CLI's options. Paths may be str,
+    bytes or os.PathLike; output "-" is standard output. Returns the stats, as the --stats file
+    holds them, plus output_digest (with audit). Raises optout.Error subclasses with the CLI's
+    messages.
     """
     options = make_filter_options(
         column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
-    registry = _registry_of(registry)
-    if max_age_seconds is not None:
-        registry.check_age(max_age_seconds)
-    index = registry.index(apply)
-    stats_out = _engine.filter_file(
-        registry._native,
-        index._native,
-        options,
-        input,
-        output,
-        rejects,
-        stats,
-        audit,
-    )
-    return _with_rate(stats_out)
-
-
-def _with_rate(stats):
-    stats["mb_per_second"] = stats["bytes_in"] / 1e6 / stats["seconds"] if stats["seconds"] > 0 else 0.0
-    return stats
+    index = _registry_of(registry).index(apply)
+    request = _engine.FilterRequest([input], output, rejects, stats, audit, options, max_age_seconds, False, None)
+    result, _ = index._native.run(request)
+    return result

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import _engine
-from .core import KEPT, REJECTED, REJECTED_REASONS, REMOVED, REASONS, _parse_arrays, _registry_of, parse_max_age
+from .core import KEPT, REJECTED, REJECTED_REASONS, REMOVED, REASONS, _parse_arrays, _registry_of
 
 __all__ = ["FrameResult", "filter_frame", "classify_frame", "count_verdicts", "parse_column"]
 
@@ -97,7 +97,7 @@ def filter_frame(frame, registry, column, *, apply=None, max_age=None, return_re
     """
     registry = _registry_of(registry)
     if max_age is not None:
-        registry.check_age(parse_max_age(max_age))
+        registry.check_age(max_age)
     verdicts, reasons = classify_frame(frame, registry, column, apply)
     kept = frame.loc[verdicts == KEPT]
     rejected = frame.loc[verdicts == REJECTED] if return_rejected else None

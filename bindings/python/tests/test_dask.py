@@ -4,6 +4,7 @@ the single-process CLI filter of the same files."""
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -270,23 +271,59 @@ def test_killed_worker_without_retries_fails_clearly(client, registry_path, tmp_
     client.wait_for_workers(2)
 
 
-def test_outputs_are_checked_before_the_folder_appears(tmp_path):
-    """A killed worker's temporary file is removed; a missing or short part fails the run."""
-    folder = tmp_path / "parts"
-    folder.mkdir()
-    (folder / "part-00000.csv").write_bytes(b"h\n1\n")
-    (folder / ".part-00001.csv.tmp-abc123").write_bytes(b"h\n")
-    specs = [{"output": str(folder / "part-00000.csv")}, {"output": str(folder / "part-00001.csv")}]
-    with pytest.raises(optout.PieceFailedError) as caught:
-        optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])
-    assert str(caught.value) == f"{folder / 'part-00001.csv'}: expected 2 bytes, found None"
-    assert sorted(os.listdir(folder)) == ["part-00000.csv"]
-    (folder / "part-00001.csv").write_bytes(b"h")
-    with pytest.raises(optout.PieceFailedError) as caught:
-        optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])
-    assert str(caught.value) == f"{folder / 'part-00001.csv'}: expected 2 bytes, found 1"
-    (folder / "part-00001.csv").write_bytes(b"h\n")
-    optout.dask._check_outputs(folder, specs, [{"bytes_out": 4}, {"bytes_out": 2}])
+def scheduler_then(monkeypatch, after):
+    """optout.dask's scheduler, with after(tasks) called once the tasks have run."""
+    real = optout.dask._scheduler
+
+    def scheduler(*args):
+        run = real(*args)
+
+        def schedule(tasks):
+            results = run(tasks)
+            after(tasks)
+            return results
+
+        return schedule
+
+    monkeypatch.setattr(optout.dask, "_scheduler", scheduler)
+
+
+def test_outputs_are_checked_before_the_folder_appears(registry_path, tmp_path, monkeypatch):
+    """The engine checks the parts: a killed worker's temporary file is removed; a missing or short
+    part fails the run and no folder appears."""
+    out = tmp_path / "out"
+
+    def staged(name):
+        (folder,) = tmp_path.glob(".out.tmp-*")
+        return folder / name
+
+    def run():
+        return optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", piece_bytes=20_000,
+                                        client=False)
+
+    damage = []
+    scheduler_then(monkeypatch, lambda tasks: damage[-1]())
+    damage.append(lambda: staged("part-00001.csv").unlink())
+    with pytest.raises(optout.IoError) as caught:
+        run()
+    assert re.fullmatch(r".*/\.out\.tmp-\w+/part-00001\.csv: expected \d+ bytes, found none", str(caught.value))
+    assert not out.exists() and list(tmp_path.glob(".out.tmp-*")) == []
+
+    def cut_short():
+        part = staged("part-00001.csv")
+        part.write_bytes(part.read_bytes()[:-1])
+
+    damage.append(cut_short)
+    with pytest.raises(optout.IoError) as caught:
+        run()
+    assert re.fullmatch(r".*/part-00001\.csv: expected (\d+) bytes, found (\d+)", str(caught.value))
+    expected, found = map(int, re.findall(r"\d+", str(caught.value).rsplit(":", 1)[1]))
+    assert found == expected - 1
+    assert not out.exists()
+
+    damage.append(lambda: staged(".part-00001.csv.tmp-abc123").write_bytes(b"h\n"))
+    stats = run()
+    assert sorted(os.listdir(out)) == [p["output"] for p in stats["pieces"]]
 
 
 # ---- The commit goes through the engine (issues 15.3, 15.7) ------------------------------------
@@ -300,18 +337,15 @@ def test_two_runs_to_one_output_dir_the_second_fails_cleanly(registry_path, tmp_
     "Directory not empty", this run's stats file left behind, two "ok" records, and a "failed"
     record with the wrong code."""
     out = tmp_path / "out"
-    check_outputs = optout.dask._check_outputs
-
     other = []
 
-    def other_run_finishes_first(folder, specs, results):
-        check_outputs(folder, specs, results)
+    def other_run_finishes_first(tasks):
         if not other:
             other.append(True)
             optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", audit=tmp_path / "other.jsonl",
                                      client=False)
 
-    monkeypatch.setattr(optout.dask, "_check_outputs", other_run_finishes_first)
+    scheduler_then(monkeypatch, other_run_finishes_first)
     with pytest.raises(optout.IoError) as caught:
         optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", rejects_dir=tmp_path / "rejects",
                                  stats=tmp_path / "stats.json", audit=tmp_path / "audit.jsonl", client=False)

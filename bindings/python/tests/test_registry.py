@@ -138,8 +138,9 @@ def test_cache_loads_once_per_file_and_digest(cli, registry_path, deny_registry_
     assert optout.cached_registry(path, digest=first.digest) is first
     assert optout.registry_cache_info()["loads"] == before + 1
     assert optout.registry_cache_info()["registries"][os.path.abspath(path)] == first.digest
-    # The digest read from the trailer is the one the engine computes.
-    assert optout.core._snapshot_digest(path) == first.digest
+    # A run that started with this snapshot refuses another one.
+    with pytest.raises(optout.RegistryChangedError):
+        optout.cached_registry(path, digest="0" * 32)
 
     # A new snapshot at the same path is loaded again.
     shutil.copy(deny_registry_path, path)

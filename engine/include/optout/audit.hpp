@@ -80,29 +80,4 @@ OPTOUT_API std::string audit_record_json(const RunContext& context, const Filter
 OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats,
                                          const Status& outcome);
 
-// Appends line + '\n' to path, all or nothing: under an exclusive flock() (which every optout
-// appender takes, so concurrent runs never interleave or truncate each other's records), a newline
-// first when the file does not end in one (a line torn by a crash or an older writer then stays a
-// line of its own), and on a failed or short write the file is truncated back to its old size.
-// Errors: kIoError naming the file (and saying when it could not be truncated back).
-[[nodiscard]] OPTOUT_API Status append_line(const std::filesystem::path& path, const std::string& line);
-
-// How far in the future a registry's creation time may be, under a maximum age, before it is
-// refused: clocks of the building and the filtering machine may disagree by this much.
-inline constexpr std::int64_t kClockSkewSeconds = 300;
-
-// ISO 8601 UTC with seconds, e.g. "2026-11-24T18:03:00Z".
-OPTOUT_API std::string iso8601_utc(std::int64_t unix_seconds);
-
-// The text form of a maximum registry age, as optout filter --max-age takes it: a number of hours
-// or days ("36h", "7d"; at most 9 digits) → seconds. nullopt for anything else, "" included.
-OPTOUT_API std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept;
-
-// kStaleRegistry when the registry was built more than max_age_seconds before now (both Unix
-// seconds), naming its age, and when it claims to be built more than kClockSkewSeconds after now
-// (a wrong clock at build or here: its age cannot be known); ok otherwise. A max_age_seconds below
-// 0 is kInvalidArgument.
-[[nodiscard]] OPTOUT_API Status check_registry_age(const Registry& registry,
-                                                   std::int64_t max_age_seconds, std::int64_t now);
-
 }  // namespace optout

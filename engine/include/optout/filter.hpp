@@ -29,92 +29,12 @@
 #include <vector>
 
 #include "optout/export.hpp"
+#include "optout/index.hpp"
+#include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
-#include "optout/registry.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
-
-namespace detail {
-struct IndexAccess;  // engine/src/opt_out_index_access.hpp: the filter's view of the bits
-}  // namespace detail
-
-// ---- Deciding: the lookup index -----------------------------------------------------------------
-
-// The verdict for one record or number. Values are fixed (bindings expose them).
-enum class Verdict : std::uint8_t { kKept = 0, kRemoved = 1, kRejected = 2 };
-
-// The applied lists of a registry folded into one flat bit per stem, answering "must a row with
-// this stem be removed?" in a few ns (a Roaring lookup costs 170-210 ns here). Immutable and safe
-// to share between threads. Costs up to 125 MB of address space, of which only the pages that
-// hold listed stems are touched (~40 MiB for lists spread over the England ranges).
-class OPTOUT_API OptOutIndex {
- public:
-  // Applies the named lists (empty: every list in the registry): a stem is removed when it is in
-  // any applied deny list, or missing from any applied allow list.
-  // Errors: kNotFound naming an unknown list; kIoError when memory cannot be mapped.
-  [[nodiscard]] static Result<OptOutIndex> create(const Registry& registry,
-                                                  std::span<const std::string> apply = {});
-
-  OptOutIndex(OptOutIndex&&) noexcept;
-  OptOutIndex& operator=(OptOutIndex&&) noexcept;
-  ~OptOutIndex();
-
-  // Precondition: stem < kStemLimit.
-  bool removes(std::uint32_t stem) const noexcept;
-  // kRejected for an invalid parse, else kRemoved or kKept.
-  Verdict verdict(const ParsedNhsNumber& parsed) const noexcept;
-
-  // Verdicts for numbers callers already hold: out[i] for stems[i] (all valid stems), for
-  // 10-digit integers (invalid ones are rejected), for text (parsed as in the filter), or for
-  // numbers already parsed. The first three parse a chunk at a time and then probe it, so that the
-  // probes' cache misses overlap; a caller with its own parser does the same with classify_parsed.
-  // Precondition: out.size() equals the input's size.
-  void classify_parsed(std::span<const ParsedNhsNumber> parsed, std::span<Verdict> out) const noexcept;
-  void classify_stems(std::span<const std::uint32_t> stems, std::span<Verdict> out) const noexcept;
-  void classify_numbers(std::span<const std::uint64_t> numbers, std::span<Verdict> out) const noexcept;
-  void classify_text(std::span<const std::string_view> texts, std::span<Verdict> out) const noexcept;
-
-  // The names of the applied lists, in registry order.
-  const std::vector<std::string>& applied_lists() const noexcept;
-
- private:
-  friend struct detail::IndexAccess;
-  struct Impl;
-  explicit OptOutIndex(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
-
-// ---- Streams ------------------------------------------------------------------------------------
-
-// Where the filter reads from. read() returns the bytes read (0 at end of input) or an error.
-class OPTOUT_API ByteSource {
- public:
-  virtual ~ByteSource() = default;
-  virtual Result<std::size_t> read(char* buffer, std::size_t capacity) = 0;
-  // Used in messages, e.g. "extract.csv" or "<stdin>".
-  virtual const std::string& name() const = 0;
-};
-
-// Where the filter writes. write() writes every piece, in order, or returns an error (kBrokenPipe
-// when the reader went away, kIoError otherwise).
-class OPTOUT_API ByteSink {
- public:
-  virtual ~ByteSink() = default;
-  virtual Status write(std::span<const std::string_view> pieces) = 0;
-  virtual const std::string& name() const = 0;
-};
-
-// A source over a file descriptor the caller owns (a file, a pipe, a socket).
-OPTOUT_API std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name);
-// A source that opens and owns the file at path ("-": standard input, named "<stdin>").
-// Errors: kIoError naming the file.
-[[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path);
-// A sink over a file descriptor the caller owns. When it is a pipe its buffer is enlarged.
-OPTOUT_API std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name);
-// A source over a std::istream (kept by reference), and a sink appending to a std::string.
-OPTOUT_API std::unique_ptr<ByteSource> make_istream_source(std::istream& in, std::string name);
-OPTOUT_API std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::string name);
 
 // ---- Filtering ----------------------------------------------------------------------------------
 
@@ -179,6 +99,14 @@ struct FilterStats {
   unsigned threads = 0;
 };
 
+// The one rate every report gives: bytes read per second, in MB (10^6 bytes); 0 for no time.
+OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
+
+// The text form of a delimiter, as optout filter --delimiter and optout.filter_file take it: one
+// byte, or "tab" (also "\\t", and a tab itself). kInvalidArgument "the delimiter takes one byte,
+// or 'tab'" for anything else; validate_filter_options() then refuses quote, CR and LF.
+[[nodiscard]] OPTOUT_API Result<char> parse_delimiter(std::string_view text);
+
 // The text form of the data-quality gate, as optout filter --max-rejected takes it: a row count
 // ("250"; at most 18 digits) sets options.max_rejected_rows, a percentage of rows ("0.5%"; 0 to
 // 100) options.max_rejected_fraction. false, options untouched, for anything else, "" included.
@@ -225,31 +153,5 @@ OPTOUT_API const char* rejected_reason_name(std::size_t index) noexcept;
 [[nodiscard]] OPTOUT_API Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
                                                     const OptOutIndex& index,
                                                     const FilterOptions& options);
-
-// ---- Numbers for the national opt-out check ----------------------------------------------------
-
-enum class NumbersFormat : std::uint8_t {
-  kText,  // one 10-digit number per line
-  kMesh,  // the Check for National Data Opt-outs service's .dat form: "9434765919," per line
-};
-
-struct NumbersStats {
-  std::uint64_t rows = 0;      // data records read
-  std::uint64_t valid = 0;     // records with a valid number
-  std::uint64_t distinct = 0;  // distinct numbers written
-  std::uint64_t rejected = 0;  // records whose number is missing or invalid (never written)
-  std::uint64_t rejected_by_reason[8] = {};  // as FilterStats
-  std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;
-  double seconds = 0;
-};
-
-// Writes the distinct valid NHS numbers of an extract's column, ascending, LF endings: what to send
-// to the Check for National Data Opt-outs service (which rejects a whole file for one invalid
-// number, so invalid and missing ones are counted and left out). Reads the CSV as filter() does,
-// with the same options (the index, digest and rejected-limit options are not used) and errors.
-[[nodiscard]] OPTOUT_API Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out,
-                                                            const FilterOptions& options,
-                                                            NumbersFormat format);
 
 }  // namespace optout

@@ -1,17 +1,95 @@
-// Files written so that a failed or killed run never leaves a complete-looking output.
+// Bytes in and out: the sources the engine reads, the sinks it writes, the one read-only file
+// helper, and files written so that a failed or killed run never leaves a complete-looking output.
+// The lowest layer above status.hpp: it knows files and streams, not CSV or NHS numbers.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "optout/export.hpp"
-#include "optout/filter.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
+
+// ---- Streams ------------------------------------------------------------------------------------
+
+// Where a run reads from. read() returns the bytes read (0 at end of input) or an error.
+class OPTOUT_API ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual Result<std::size_t> read(char* buffer, std::size_t capacity) = 0;
+  // Used in messages, e.g. "extract.csv" or "<stdin>".
+  virtual const std::string& name() const = 0;
+  // The line of name() that the source's 1-based line `line` is. The same for a whole file; a
+  // source that reads a piece of a file after its header (open_piece_source) maps the piece's
+  // lines to the file's, so that messages name the line `optout filter` on the file would.
+  virtual std::uint64_t line_in_file(std::uint64_t line) const noexcept { return line; }
+};
+
+// Where a run writes. write() writes every span, in order, or returns an error (kBrokenPipe when
+// the reader went away, kIoError otherwise).
+class OPTOUT_API ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Status write(std::span<const std::string_view> spans) = 0;
+  virtual const std::string& name() const = 0;
+};
+
+// A source over a file descriptor the caller owns (a file, a pipe, a socket).
+OPTOUT_API std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name);
+// A source that opens and owns the file at path ("-": standard input, named "<stdin>"). A regular
+// file is checked at its end (ReadOnlyFile::check_unchanged): a file changed while it was read is
+// kIoError, never a complete-looking input. Errors: kIoError naming the file.
+[[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path);
+// A sink over a file descriptor the caller owns. When it is a pipe its buffer is enlarged.
+OPTOUT_API std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name);
+// A source over a std::istream (kept by reference), and a sink appending to a std::string.
+OPTOUT_API std::unique_ptr<ByteSource> make_istream_source(std::istream& in, std::string name);
+OPTOUT_API std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::string name);
+
+// ---- Reading files ------------------------------------------------------------------------------
+
+// A file opened read-only (O_CLOEXEC), closed on destruction: the one place the engine opens,
+// stats and reads a file by path, so every reader words its errors the same way ("NAME: cannot
+// open: ...", "NAME: read failed: ...", "NAME: the file changed while it was read"). Move-only.
+class OPTOUT_API ReadOnlyFile {
+ public:
+  // Errors: kIoError "PATH: cannot open: why" / "PATH: cannot stat: why".
+  [[nodiscard]] static Result<ReadOnlyFile> open(const std::filesystem::path& path);
+  ReadOnlyFile(ReadOnlyFile&& other) noexcept;
+  ReadOnlyFile& operator=(ReadOnlyFile&&) = delete;
+  ~ReadOnlyFile();
+
+  int fd() const noexcept { return fd_; }
+  const std::string& name() const noexcept { return name_; }
+  bool is_regular() const noexcept { return S_ISREG(opened_.st_mode); }
+  // The size at open (regular files; 0 for pipes and devices).
+  std::uint64_t size() const noexcept { return static_cast<std::uint64_t>(opened_.st_size); }
+  // Reads up to size bytes at offset; fewer only at the end of the file. Errors: kIoError.
+  [[nodiscard]] Result<std::size_t> read_at(char* buffer, std::size_t size, std::uint64_t offset) const;
+  // Reads exactly size bytes at offset; a short read is changed_while_read().
+  [[nodiscard]] Status read_exactly(char* buffer, std::size_t size, std::uint64_t offset) const;
+  // kIoError changed_while_read() when fstat shows another file, size or modification time than
+  // at open (to the kernel's timestamp granularity): bytes read may mix two versions of the file.
+  [[nodiscard]] Status check_unchanged() const;
+  Status changed_while_read() const;
+
+ private:
+  ReadOnlyFile(int fd, std::string name, const struct stat& opened);
+  int fd_;
+  std::string name_;
+  struct stat opened_ {};
+};
+
+// ---- Writing files ------------------------------------------------------------------------------
 
 // An output file written to a temporary file in the same directory (".NAME.tmp-XXXXXX") and
 // renamed over NAME only by commit(). Destroying it before commit() removes the temporary file,
@@ -85,6 +163,14 @@ class OPTOUT_API Destination {
   explicit Destination(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Appends line + '\n' to path, all or nothing: under an exclusive flock() (which every optout
+// appender takes, so concurrent runs never interleave or truncate each other's records), a newline
+// first when the file does not end in one (a line torn by a crash or an older writer then stays a
+// line of its own), and on a failed or short write the file is truncated back to its old size.
+// Errors: kInvalidArgument for an empty path; kIoError naming the file (and saying when it could
+// not be truncated back).
+[[nodiscard]] OPTOUT_API Status append_line(const std::filesystem::path& path, const std::string& line);
 
 // The rule that no output overwrites an input or another output, for every command and binding:
 // kInvalidArgument when two of outputs, or an output and an input, name one file: the same path

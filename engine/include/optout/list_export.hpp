@@ -9,26 +9,15 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string_view>
 
 #include "optout/export.hpp"
-#include "optout/filter.hpp"
+#include "optout/io.hpp"
+#include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
-
-enum class ListExportFormat : std::uint8_t {
-  kRoaring = 0,  // CRoaring's portable serialization of the stems (Java, Go, Python read it as-is)
-  kText = 1,     // 10-digit NHS numbers, ascending, one per line, LF
-  kMesh = 2,     // the Check service's .dat form: "9434765919," per line, LF
-};
-
-// "roaring", "text" or "mesh". Never null.
-OPTOUT_API const char* list_export_format_name(ListExportFormat format) noexcept;
-// The format with that name, or nullopt.
-OPTOUT_API std::optional<ListExportFormat> list_export_format_from_name(std::string_view name) noexcept;
 
 struct ListExportStats {
   std::uint64_t count = 0;  // numbers (stems) in the list
@@ -47,9 +36,9 @@ struct ListExportStats {
 //
 // Example:
 //   Result<Destination> file = Destination::open("national.roaring");
-//   auto written = export_list(registry, "national", ListExportFormat::kRoaring, file->sink());
+//   auto written = export_list(registry, "national", NumbersFormat::kRoaring, file->sink());
 //   if (written.ok()) status = file->commit();
 [[nodiscard]] OPTOUT_API Result<ListExportStats> export_list(const Registry& registry, std::string_view list,
-                                                             ListExportFormat format, ByteSink& out);
+                                                             NumbersFormat format, ByteSink& out);
 
 }  // namespace optout

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -101,5 +102,18 @@ OPTOUT_API std::size_t format_nhs_number(std::uint32_t stem, char* out,
 
 // The same as a string. Precondition: is_valid_stem(stem).
 OPTOUT_API std::string format_nhs_number(std::uint32_t stem, NhsFormat format = NhsFormat::kPlain);
+
+// How a set of NHS numbers is written, by `optout numbers` (an extract's) and `optout export` (a
+// list's): the one list of formats, with stable values (the C API's OPTOUT_EXPORT_* mirror them).
+enum class NumbersFormat : std::uint8_t {
+  kRoaring = 0,  // CRoaring's portable serialization of the stems (Java, Go, Python read it as-is)
+  kText = 1,     // 10-digit NHS numbers, ascending, one per line, LF
+  kMesh = 2,     // the Check for National Data Opt-outs service's .dat form: "9434765919," per line
+};
+
+// "roaring", "text" or "mesh" ("unknown" for another value). Never null.
+OPTOUT_API const char* numbers_format_name(NumbersFormat format) noexcept;
+// The format with that name, or nullopt.
+OPTOUT_API std::optional<NumbersFormat> numbers_format_from_name(std::string_view name) noexcept;
 
 }  // namespace optout

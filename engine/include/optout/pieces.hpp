@@ -16,8 +16,7 @@
 
 #include "optout/export.hpp"
 #include "optout/filter.hpp"
-#include "optout/filter_job.hpp"
-#include "optout/registry.hpp"
+#include "optout/io.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
@@ -47,7 +46,7 @@ struct FilePieces {
 // uses options.has_header, delimiter and max_record_bytes.
 //
 // The cutting does not check the CSV: the filter of each piece does, and a malformed record fails
-// the piece that holds it with the line the whole file's filter names (see run_piece_job). When
+// the piece that holds it with the line the whole file's filter names (see open_piece_source). When
 // the header cannot be read (an empty file, malformed quoting, a header over the record limit),
 // or a record is over the limit, the rest of the file becomes one piece, so that its filter
 // reports the problem as the whole file's filter would.
@@ -57,19 +56,12 @@ struct FilePieces {
                                                      const FilterOptions& options,
                                                      std::uint64_t target_bytes);
 
-// A source that reads file.header, then the piece's bytes of the file; named file.path.
+// A source that reads file.header, then the piece's bytes of the file; named file.path, its lines
+// mapped to the file's (ByteSource::line_in_file), so a malformed record in the piece fails naming
+// the line `optout filter` on the whole file names.
 // Errors: kInvalidArgument (no such piece), kIoError (cannot open; the file's size is no longer
 // file.file_bytes, which means it changed after it was cut).
 [[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_piece_source(const FilePieces& file,
                                                                               std::size_t piece);
-
-// run_filter_job over open_piece_source(file, piece). Messages that name a line of the piece name
-// the file's line instead ("big.csv:1207: unterminated quoted field", as `optout filter big.csv`
-// says). The stats count the piece's records; bytes_in includes the header read before them.
-// Errors: those of open_piece_source and run_filter_job.
-[[nodiscard]] OPTOUT_API Result<FilterStats> run_piece_job(const Registry& registry,
-                                                           const OptOutIndex& index,
-                                                           const FilePieces& file, std::size_t piece,
-                                                           const FilterJob& job);
 
 }  // namespace optout

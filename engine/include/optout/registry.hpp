@@ -64,6 +64,9 @@ struct ListInfo {
 // a snapshot holding one is corrupt.
 inline constexpr std::int64_t kLatestCreatedAt = 253402300799;
 
+// ISO 8601 UTC with seconds, e.g. "2026-11-24T18:03:00Z".
+OPTOUT_API std::string iso8601_utc(std::int64_t unix_seconds);
+
 // An immutable set of named lists. Cheap to copy (the data is shared); safe to query from any
 // number of threads at once.
 class OPTOUT_API Registry {
@@ -75,6 +78,9 @@ class OPTOUT_API Registry {
   Registry(Registry&&) noexcept;
   Registry& operator=(Registry&&) noexcept;
 
+  // Where it came from, for messages and audit records: the path load_registry() was given, the
+  // source_name of decode_registry(), "<built>" for RegistryBuilder::build()'s.
+  const std::string& source() const noexcept;
   // Seconds since the Unix epoch (UTC) when the snapshot was built, from 0 to kLatestCreatedAt.
   std::int64_t created_at() const noexcept;
   const std::string& description() const noexcept;
@@ -83,8 +89,9 @@ class OPTOUT_API Registry {
   const std::vector<ListInfo>& lists() const noexcept;
   // The index of a list, or nullopt when no list has that name.
   std::optional<std::size_t> find_list(std::string_view name) const noexcept;
-  // The same, with kNotFound naming the list (redact_numbers) and the lists there are when none
-  // has that name: "no list named 'x' in the registry (it has: national, type1)"; kInvalidArgument
+  // The same, with kNotFound naming the registry, the list (redact_numbers) and the lists there
+  // are when none has that name: "reg.optout: no list named 'x' in the registry (it has:
+  // national, type1)"; kInvalidArgument
   // (validate_list_name) for a name no list can have.
   [[nodiscard]] Result<std::size_t> require_list(std::string_view name) const;
 

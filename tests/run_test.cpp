@@ -1,4 +1,4 @@
-#include "optout/filter_job.hpp"
+#include "optout/run.hpp"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +29,7 @@ const char* const kExtract =
     "2,9434765919\n"
     "3,12345\n";
 
-class FilterJobTest : public ::testing::Test {
+class RunTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("optout-job-test-" + std::to_string(::getpid()));
@@ -37,7 +37,12 @@ class FilterJobTest : public ::testing::Test {
     fs::create_directories(dir_);
     RegistryBuilder builder;
     ASSERT_TRUE(builder.add_stems("national", ListKind::kDeny, std::vector<std::uint32_t>{kListed}).ok());
-    Result<Registry> registry = builder.build(1'700'000'000);
+    Result<Registry> built = builder.build(1'700'000'000);
+    ASSERT_TRUE(built.ok());
+    // Beside the folder, so that it is a file (an input no output may replace) but not one of files().
+    registry_file_ = dir_.string() + ".optout";
+    ASSERT_TRUE(save_registry(*built, registry_file_).ok());
+    Result<Registry> registry = load_registry(registry_file_);
     ASSERT_TRUE(registry.ok());
     registry_ = std::move(registry).value();
     Result<OptOutIndex> index = OptOutIndex::create(registry_);
@@ -45,7 +50,21 @@ class FilterJobTest : public ::testing::Test {
     index_.emplace(std::move(index).value());
     write("extract.csv", kExtract);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    fs::remove(registry_file_);
+  }
+
+  // The run under test, and its counts.
+  Result<FilterStats> run(const FilterRequest& request) const {
+    Result<RunResult> ran = run_filter(*index_, request);
+    if (!ran.ok()) return ran.status();
+    return ran->stats;
+  }
+  Result<FilterStats> run(ByteSource& source, FilterRequest request) const {
+    request.source = &source;
+    return run(request);
+  }
 
   std::string path(const char* name) const { return (dir_ / name).string(); }
   void write(const char* name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
@@ -61,9 +80,9 @@ class FilterJobTest : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-  FilterJob job() const {
-    FilterJob j;
-    j.input = path("extract.csv");
+  FilterRequest job() const {
+    FilterRequest j;
+    j.inputs = {path("extract.csv")};
     j.output = path("clean.csv");
     j.rejects = path("rejects.csv");
     j.stats = path("stats.json");
@@ -84,12 +103,13 @@ class FilterJobTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string registry_file_;
   Registry registry_;
   std::optional<OptOutIndex> index_;
 };
 
-TEST_F(FilterJobTest, WritesEveryFileOnSuccess) {
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, job());
+TEST_F(RunTest, WritesEveryFileOnSuccess) {
+  Result<FilterStats> stats = run(job());
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(stats->rows, 3u);
   EXPECT_EQ(stats->kept, 1u);
@@ -114,9 +134,9 @@ TEST_F(FilterJobTest, WritesEveryFileOnSuccess) {
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
 }
 
-TEST_F(FilterJobTest, FailedRunLeavesOnlyTheAuditRecord) {
+TEST_F(RunTest, FailedRunLeavesOnlyTheAuditRecord) {
   write("extract.csv", "id,nhs_number\n1,4010232137\n2,\"9434765919\n");  // unterminated quote
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, job());
+  Result<FilterStats> stats = run(job());
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kInvalidInput);
   EXPECT_EQ(stats.status().message(), path("extract.csv") + ":3: unterminated quoted field");
@@ -127,19 +147,19 @@ TEST_F(FilterJobTest, FailedRunLeavesOnlyTheAuditRecord) {
   EXPECT_EQ(records[0]["error"], "invalid input");
 }
 
-TEST_F(FilterJobTest, DataQualityGateFailsWithoutOutput) {
-  FilterJob j = job();
+TEST_F(RunTest, DataQualityGateFailsWithoutOutput) {
+  FilterRequest j = job();
   j.options.max_rejected_rows = 0;
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+  Result<FilterStats> stats = run(j);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kDataQuality);
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
 }
 
-TEST_F(FilterJobTest, UnusableOptionsLeaveNothingAtAll) {
-  FilterJob j = job();
+TEST_F(RunTest, UnusableOptionsLeaveNothingAtAll) {
+  FilterRequest j = job();
   j.options.delimiter = '"';
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+  Result<FilterStats> stats = run(j);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(stats.status().message(), "the delimiter cannot be a quote, CR or LF");
@@ -147,10 +167,10 @@ TEST_F(FilterJobTest, UnusableOptionsLeaveNothingAtAll) {
 }
 
 // An input that cannot be opened is a failed run like any other: no output, one "failed" record.
-TEST_F(FilterJobTest, MissingInputIsAnIoErrorNamingItAndAFailedRecord) {
-  FilterJob j = job();
-  j.input = path("absent.csv");
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+TEST_F(RunTest, MissingInputIsAnIoErrorNamingItAndAFailedRecord) {
+  FilterRequest j = job();
+  j.inputs = {path("absent.csv")};
+  Result<FilterStats> stats = run(j);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kIoError);
   EXPECT_EQ(stats.status().message().rfind(path("absent.csv") + ": cannot open", 0), 0u) << stats.status().message();
@@ -164,7 +184,7 @@ TEST_F(FilterJobTest, MissingInputIsAnIoErrorNamingItAndAFailedRecord) {
 }
 
 // What a signal handler calls: the temporary files of uncommitted outputs go, nothing else does.
-TEST_F(FilterJobTest, RemoveUncommittedFilesTakesOnlyTemporaryFiles) {
+TEST_F(RunTest, RemoveUncommittedFilesTakesOnlyTemporaryFiles) {
   Result<AtomicFile> committed = AtomicFile::create(path("done.csv"));
   ASSERT_TRUE(committed.ok()) << committed.status().message();
   ASSERT_TRUE(committed->write_all("done\n").ok());
@@ -183,14 +203,14 @@ TEST_F(FilterJobTest, RemoveUncommittedFilesTakesOnlyTemporaryFiles) {
   EXPECT_EQ(files(), (std::vector<std::string>{"done.csv", "extract.csv"}));
 }
 
-TEST_F(FilterJobTest, CallerSourceNamesTheInput) {
+TEST_F(RunTest, CallerSourceNamesTheInput) {
   std::istringstream in(kExtract);
   auto source = make_istream_source(in, "piece-3");
-  FilterJob j = job();
-  j.input = "ignored";
+  FilterRequest j = job();
+  j.inputs = {"ignored"};
   j.rejects.reset();
   j.stats.reset();
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, *source, j);
+  Result<FilterStats> stats = run(*source, j);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(read("clean.csv"), "id,nhs_number\n1,4010232137\n");
   EXPECT_NE(read("audit.jsonl").find("\"piece-3\""), std::string::npos) << read("audit.jsonl");
@@ -221,12 +241,12 @@ class AtEndSource final : public ByteSource {
 
 // Issue 15.2: -o made a directory mid-run. The output's rename fails; before the fix the audit
 // log said "ok" for an output that never appeared and the rejects and stats stayed committed.
-TEST_F(FilterJobTest, FailedOutputRenameLeavesFailedAuditAndNoSideFiles) {
+TEST_F(RunTest, FailedOutputRenameLeavesFailedAuditAndNoSideFiles) {
   AtEndSource source(kExtract, [&] {
     fs::create_directory(path("clean.csv"));
     write("clean.csv/keep", "x");
   });
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, source, job());
+  Result<FilterStats> stats = run(source, job());
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kIoError);
   EXPECT_EQ(stats.status().message(),
@@ -243,7 +263,7 @@ TEST_F(FilterJobTest, FailedOutputRenameLeavesFailedAuditAndNoSideFiles) {
 
 // Each step of the commit failing in turn: what is left is never a result, and the audit log ends
 // with "failed" (code as the step's error) for the run id of its "committing" record.
-TEST_F(FilterJobTest, EveryCommitStepFailingLeavesNoResultAndAFailedRecord) {
+TEST_F(RunTest, EveryCommitStepFailingLeavesNoResultAndAFailedRecord) {
   using detail::CommitStep;
   struct Case {
     CommitStep step;
@@ -264,7 +284,7 @@ TEST_F(FilterJobTest, EveryCommitStepFailingLeavesNoResultAndAFailedRecord) {
       if (step == c.step && index == c.index) return Status(ErrorCode::kIoError, std::string(c.what) + ": injected");
       return Status();
     });
-    Result<FilterStats> stats = run_filter_job(registry_, *index_, job());
+    Result<FilterStats> stats = run(job());
     detail::set_commit_fault({});
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.code(), ErrorCode::kIoError);
@@ -283,17 +303,17 @@ TEST_F(FilterJobTest, EveryCommitStepFailingLeavesNoResultAndAFailedRecord) {
   }
   // And with the fault gone, the same job succeeds.
   fs::remove(path("audit.jsonl"));
-  ASSERT_TRUE(run_filter_job(registry_, *index_, job()).ok());
+  ASSERT_TRUE(run(job()).ok());
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
 }
 
 // The output and rejects in place before the failure are taken back: no old file survives as if new.
-TEST_F(FilterJobTest, FailedCommitRemovesWhatItPutInPlace) {
+TEST_F(RunTest, FailedCommitRemovesWhatItPutInPlace) {
   detail::set_commit_fault([](detail::CommitStep step, std::size_t) {
     return step == detail::CommitStep::kAuditOk ? Status(ErrorCode::kIoError, "audit.jsonl: write failed: No space left on device")
                                                 : Status();
   });
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, job());
+  Result<FilterStats> stats = run(job());
   detail::set_commit_fault({});
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
@@ -302,10 +322,10 @@ TEST_F(FilterJobTest, FailedCommitRemovesWhatItPutInPlace) {
 // Issue 15.8: an empty path is never standard output nor "none".
 // An output that cannot even be opened (its folder is missing) fails the run before a byte is
 // read; the audit log still gets the run's "failed" record, so no failure goes unrecorded.
-TEST_F(FilterJobTest, OutputThatCannotBeOpenedStillLeavesAFailedRecord) {
-  FilterJob j = job();
+TEST_F(RunTest, OutputThatCannotBeOpenedStillLeavesAFailedRecord) {
+  FilterRequest j = job();
   j.rejects = path("no_such_dir/rejects.csv");
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+  Result<FilterStats> stats = run(j);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.code(), ErrorCode::kIoError);
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
@@ -316,23 +336,23 @@ TEST_F(FilterJobTest, OutputThatCannotBeOpenedStillLeavesAFailedRecord) {
   EXPECT_EQ(records[0]["output"], path("clean.csv"));
 }
 
-TEST_F(FilterJobTest, EmptyPathIsAUsageError) {
+TEST_F(RunTest, EmptyPathIsAUsageError) {
   struct Case {
-    std::function<void(FilterJob&)> set;
+    std::function<void(FilterRequest&)> set;
     const char* message;
   };
   const Case cases[] = {
-      {[](FilterJob& j) { j.input = ""; }, "an empty input path: give a file name, or \"-\" for standard input"},
-      {[](FilterJob& j) { j.output = ""; }, "an empty output path: give a file name, or \"-\" for standard output"},
-      {[](FilterJob& j) { j.rejects = ""; }, "an empty rejects path: give a file name"},
-      {[](FilterJob& j) { j.stats = ""; }, "an empty stats path: give a file name"},
-      {[](FilterJob& j) { j.audit = ""; }, "an empty audit path: give a file name"},
+      {[](FilterRequest& j) { j.inputs = {""}; }, "an empty input path: give a file name, or \"-\" for standard input"},
+      {[](FilterRequest& j) { j.output = ""; }, "an empty output path: give a file name, or \"-\" for standard output"},
+      {[](FilterRequest& j) { j.rejects = ""; }, "an empty rejects path: give a file name"},
+      {[](FilterRequest& j) { j.stats = ""; }, "an empty stats path: give a file name"},
+      {[](FilterRequest& j) { j.audit = ""; }, "an empty audit path: give a file name"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
-    FilterJob j = job();
+    FilterRequest j = job();
     c.set(j);
-    Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+    Result<FilterStats> stats = run(j);
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(stats.status().message(), c.message);
@@ -341,34 +361,34 @@ TEST_F(FilterJobTest, EmptyPathIsAUsageError) {
 }
 
 // Issue 10.6: no output overwrites the input or another output; nothing is written.
-TEST_F(FilterJobTest, OutputNamingTheInputOrAnotherOutputIsRefused) {
+TEST_F(RunTest, OutputNamingTheInputOrAnotherOutputIsRefused) {
   fs::create_hard_link(path("extract.csv"), path("linked.csv"));
   struct Case {
-    std::function<void(FilterJob&)> set;
+    std::function<void(FilterRequest&)> set;
     std::string message;
   };
   const std::string extract = path("extract.csv");
   const std::string dotted = (dir_ / "." / "extract.csv").string();
   const Case cases[] = {
-      {[&](FilterJob& j) { j.output = extract; }, extract + " is given twice: an output would overwrite an input"},
-      {[&](FilterJob& j) { j.output = dotted; },
+      {[&](FilterRequest& j) { j.output = extract; }, extract + " is given twice: an output would overwrite an input"},
+      {[&](FilterRequest& j) { j.output = dotted; },
        extract + " and " + dotted + " are one file: an output would overwrite an input"},
-      {[&](FilterJob& j) { j.rejects = path("linked.csv"); },
+      {[&](FilterRequest& j) { j.rejects = path("linked.csv"); },
        extract + " and " + path("linked.csv") + " are one file: an output would overwrite an input"},
-      {[&](FilterJob& j) { j.rejects = j.output; },
+      {[&](FilterRequest& j) { j.rejects = j.output; },
        path("clean.csv") + " is given twice: an output would overwrite another output"},
-      {[&](FilterJob& j) { j.stats = j.output; },
+      {[&](FilterRequest& j) { j.stats = j.output; },
        path("clean.csv") + " is given twice: an output would overwrite another output"},
-      {[&](FilterJob& j) { j.audit = j.rejects; },
+      {[&](FilterRequest& j) { j.audit = j.rejects; },
        path("rejects.csv") + " is given twice: an output would overwrite another output"},
-      {[&](FilterJob& j) { j.stats = j.registry_path = path("reg.optout"); },
-       path("reg.optout") + " is given twice: an output would overwrite an input"},
+      {[&](FilterRequest& j) { j.stats = registry_file_; },
+       registry_file_ + " is given twice: an output would overwrite an input"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
-    FilterJob j = job();
+    FilterRequest j = job();
     c.set(j);
-    Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+    Result<FilterStats> stats = run(j);
     ASSERT_FALSE(stats.ok());
     EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(stats.status().message(), c.message);
@@ -378,11 +398,11 @@ TEST_F(FilterJobTest, OutputNamingTheInputOrAnotherOutputIsRefused) {
 }
 
 // /dev/null may be given for more than one output.
-TEST_F(FilterJobTest, DevNullMayBeGivenForManyOutputs) {
-  FilterJob j = job();
+TEST_F(RunTest, DevNullMayBeGivenForManyOutputs) {
+  FilterRequest j = job();
   j.output = j.rejects.emplace("/dev/null");
   j.stats = "/dev/null";
-  Result<FilterStats> stats = run_filter_job(registry_, *index_, j);
+  Result<FilterStats> stats = run(j);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
 }

@@ -1,0 +1,487 @@
+// A filter run from its request: the one check of the request, then one output or a folder of
+// parts, committed by the one commit protocol (commit.hpp), so that a failed or killed run leaves
+// nothing that looks complete.
+#include "optout/run.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "optout/commit.hpp"
+#include "optout/pieces.hpp"
+
+namespace optout {
+namespace {
+
+Status invalid(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }
+
+Status empty_path(const char* what, const char* instead) {
+  return invalid(std::string("an empty ") + what + " path: give a file name" + instead);
+}
+
+// What a run reads from, as messages and the audit record name it.
+std::string input_name(const FilterRequest& request) {
+  if (request.source != nullptr) return request.source->name();
+  if (request.inputs.size() == 1) return request.inputs[0] == "-" ? "<stdin>" : request.inputs[0];
+  return std::to_string(request.inputs.size()) + " files";
+}
+
+// Everything that can be checked before a file is touched: a run that cannot go ahead leaves
+// nothing, not even an audit record.
+Status check_request(const OptOutIndex& index, const FilterRequest& request) {
+  if (Status s = validate_filter_options(request.options); !s.ok()) return s;
+  if (!request.apply.empty()) {
+    return invalid("a run given an index applies the index's lists: leave the request's lists empty");
+  }
+  if (request.source == nullptr) {
+    if (request.inputs.empty()) return invalid("no input: give a file name, or \"-\" for standard input");
+    for (const std::string& input : request.inputs) {
+      if (input.empty()) return empty_path("input", ", or \"-\" for standard input");
+    }
+  }
+  if (request.sink == nullptr && request.output.empty()) return empty_path("output", ", or \"-\" for standard output");
+  if (request.rejects && request.rejects->empty()) return empty_path("rejects", "");
+  if (request.stats && request.stats->empty()) return empty_path("stats", "");
+  if (request.audit && request.audit->empty()) return empty_path("audit", "");
+  if (request.rejects && request.rejects_sink != nullptr) return invalid("rejected rows go to a path or a sink, not both");
+  if (request.piece_bytes && !request.in_parts) return invalid("a piece size needs a run in parts");
+  if (request.piece_bytes && *request.piece_bytes == 0) return invalid("the piece size must be at least 1 byte");
+  if (request.in_parts) {
+    if (request.source != nullptr || request.sink != nullptr || request.rejects_sink != nullptr) {
+      return invalid("a run in parts reads and writes files, not streams");
+    }
+    for (const std::string& input : request.inputs) {
+      if (input == "-") return invalid("a run in parts reads files, not standard input");
+    }
+    if (request.output == "-") return invalid("a run in parts writes a folder, not standard output");
+  } else if (request.source == nullptr && request.inputs.size() != 1) {
+    return invalid("a run reads one input; more than one needs a run in parts (an output folder)");
+  }
+
+  std::vector<std::string> inputs;
+  if (request.source != nullptr) {
+    inputs.push_back(request.source->name());
+  } else {
+    inputs = request.inputs;
+  }
+  inputs.push_back(index.registry_source());
+  std::vector<std::string> outputs;
+  if (request.sink == nullptr) outputs.push_back(request.output);
+  for (const std::optional<std::string>* path : {&request.rejects, &request.stats, &request.audit}) {
+    if (*path) outputs.push_back(**path);
+  }
+  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
+  if (request.max_age_seconds) return index.check_age(*request.max_age_seconds, std::time(nullptr));
+  return Status();
+}
+
+// What the audit records of a run say of it before it starts.
+RunContext start_context(const OptOutIndex& index, const FilterRequest& request) {
+  RunContext context;
+  context.run_id = new_run_id();
+  context.started_at = std::time(nullptr);
+  context.finished_at = context.started_at;
+  context.registry_digest = index.registry_digest();
+  context.registry_created_at = index.registry_created_at();
+  context.lists_applied = index.applied_lists();
+  context.input_name = input_name(request);
+  context.output_name = request.sink != nullptr ? request.sink->name()
+                        : request.output == "-" ? "<stdout>"
+                                                : request.output;
+  return context;
+}
+
+// ---- One output ---------------------------------------------------------------------------------
+
+Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterRequest& request) {
+  RunContext context = start_context(index, request);
+  Commit commit;
+  commit.audit = request.audit;
+
+  std::unique_ptr<ByteSource> opened;
+  ByteSource* source = request.source;
+  if (source == nullptr) {
+    Result<std::unique_ptr<ByteSource>> file = open_file_source(request.inputs[0]);
+    if (!file.ok()) return abandon_run(commit, context, nullptr, file.status());
+    opened = std::move(file).value();
+    source = opened.get();
+  }
+
+  // Side results first, the output (the release) last: see commit.hpp. An output that cannot be
+  // opened fails the run before anything is written, with its "failed" record all the same.
+  std::vector<std::unique_ptr<StagedResult>> staged;
+  std::optional<Destination> output;
+  ByteSink* sink = request.sink;
+  if (sink == nullptr) {
+    Result<Destination> destination = Destination::open(request.output);
+    if (!destination.ok()) return abandon_run(commit, context, nullptr, destination.status());
+    output.emplace(std::move(destination).value());
+    sink = &output->sink();
+  }
+  std::optional<AtomicFile> rejects;
+  if (request.rejects) {
+    Result<AtomicFile> file = AtomicFile::create(*request.rejects);
+    if (!file.ok()) return abandon_run(commit, context, nullptr, file.status());
+    rejects.emplace(std::move(file).value());
+  }
+  std::optional<AtomicFile> stats_file;
+  if (request.stats) {
+    Result<AtomicFile> file = AtomicFile::create(*request.stats);
+    if (!file.ok()) return abandon_run(commit, context, nullptr, file.status());
+    stats_file.emplace(std::move(file).value());
+  }
+  for (AtomicFile* file : {rejects ? &*rejects : nullptr, stats_file ? &*stats_file : nullptr}) {
+    if (file == nullptr) continue;
+    staged.push_back(staged_file(*file));
+    commit.side.push_back(staged.back().get());
+  }
+  if (AtomicFile* file = output ? output->file() : nullptr) {
+    staged.push_back(staged_file(*file));
+    commit.output = staged.back().get();
+  }
+
+  FilterOptions options = request.options;
+  options.digest_output = options.digest_output || request.audit.has_value();
+  ByteSink* rejects_sink = rejects ? &rejects->sink() : request.rejects_sink;
+  Result<FilterStats> stats = filter(*source, *sink, rejects_sink, index, options);
+  context.finished_at = std::time(nullptr);
+  // A failed run (the reader of standard output going away included: "broken pipe") puts nothing
+  // in place and says "failed".
+  if (!stats.ok()) return abandon_run(commit, context, nullptr, stats.status());
+  RunResult result;
+  result.stats = *stats;
+  result.stats_json = filter_stats_json(*stats);
+  if (stats_file) {
+    if (Status s = stats_file->write_all(result.stats_json + "\n"); !s.ok()) {
+      return abandon_run(commit, context, &*stats, s);
+    }
+  }
+  if (Status s = commit_run(commit, context, *stats); !s.ok()) return s;
+  return result;
+}
+
+// ---- A run in parts -----------------------------------------------------------------------------
+
+std::string part_name(std::size_t i) {
+  char name[32];
+  std::snprintf(name, sizeof name, "part-%05zu.csv", i);
+  return name;
+}
+
+// The tasks of a run in parts: each input whole, or cut into pieces when larger than piece_bytes.
+Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const FilterRequest& request,
+                                          const std::filesystem::path& output_folder,
+                                          const std::optional<std::filesystem::path>& rejects_folder) {
+  FilterOptions options = request.options;
+  options.progress = {};
+  options.digest_output = true;  // each part's digest goes into the run's audit record
+  options.max_rejected_rows.reset();  // the gate applies once, over the whole run
+  options.max_rejected_fraction.reset();
+  std::vector<PieceTask> tasks;
+  const auto add = [&](PieceTask task) {
+    const std::string name = part_name(tasks.size());
+    task.output = (output_folder / name).string();
+    if (rejects_folder) task.rejects = (*rejects_folder / name).string();
+    task.options = options;
+    task.registry_digest = index.registry_digest();
+    tasks.push_back(std::move(task));
+  };
+  for (const std::string& input : request.inputs) {
+    std::error_code error;
+    const std::uintmax_t size = std::filesystem::file_size(input, error);
+    // A file that cannot be sized is filtered whole: its filter says what is wrong with it.
+    if (!request.piece_bytes || error || size <= *request.piece_bytes) {
+      add(PieceTask{.input = input});
+      continue;
+    }
+    Result<FilePieces> cut = cut_file(input, request.options, *request.piece_bytes);
+    if (!cut.ok()) return cut.status();
+    for (const FilePiece& piece : cut->pieces) {
+      add(PieceTask{.input = input, .cut = true, .header = cut->header, .header_lines = cut->header_lines,
+                    .file_bytes = cut->file_bytes, .piece = piece});
+    }
+  }
+  return tasks;
+}
+
+// Every part file is there, whole, and nothing else is in the folder: a task's temporary file that
+// a killed worker left is removed. Errors: kIoError "PART: expected N bytes, found M" (or "none").
+Status check_parts(const std::filesystem::path& folder, std::span<const std::string> parts,
+                   std::span<const std::uint64_t> sizes) {
+  std::set<std::string> expected;
+  for (const std::string& part : parts) expected.insert(std::filesystem::path(part).filename().string());
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+    if (expected.count(entry.path().filename().string()) == 0) std::filesystem::remove(entry.path(), error);
+  }
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::uintmax_t size = std::filesystem::file_size(parts[i], error);
+    if (error || size != sizes[i]) {
+      return Status(ErrorCode::kIoError, parts[i] + ": expected " + std::to_string(sizes[i]) + " bytes, found " +
+                                             (error ? std::string("none") : std::to_string(size)));
+    }
+  }
+  return Status();
+}
+
+Status run_here(const OptOutIndex& index, std::span<const PieceTask> tasks, std::span<FilterStats> results) {
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    Result<FilterStats> stats = run_piece(index, tasks[i]);
+    if (!stats.ok()) return stats.status();
+    results[i] = *stats;
+  }
+  return Status();
+}
+
+Result<RunResult> run_in_parts(const OptOutIndex& index, const FilterRequest& request,
+                               const PieceScheduler& scheduler) {
+  const auto started = std::chrono::steady_clock::now();
+  RunContext context = start_context(index, request);
+  context.inputs = request.inputs;
+  Commit commit;
+  commit.audit = request.audit;
+
+  Result<std::unique_ptr<StagedDirectory>> output = StagedDirectory::create(request.output);
+  if (!output.ok()) return abandon_run(commit, context, nullptr, output.status());
+  commit.output = output->get();
+  std::unique_ptr<StagedDirectory> rejects;
+  if (request.rejects) {
+    Result<std::unique_ptr<StagedDirectory>> folder = StagedDirectory::create(*request.rejects);
+    if (!folder.ok()) return abandon_run(commit, context, nullptr, folder.status());
+    rejects = std::move(folder).value();
+    commit.side.push_back(rejects.get());
+  }
+  std::optional<std::filesystem::path> rejects_folder;
+  if (rejects) rejects_folder = rejects->temp_path();
+  Result<std::vector<PieceTask>> tasks = plan_tasks(index, request, (*output)->temp_path(), rejects_folder);
+  if (!tasks.ok()) return abandon_run(commit, context, nullptr, tasks.status());
+
+  std::vector<FilterStats> results(tasks->size());
+  Status ran = scheduler ? scheduler(*tasks, results) : run_here(index, *tasks, results);
+  context.finished_at = std::time(nullptr);
+  if (!ran.ok()) return abandon_run(commit, context, nullptr, ran);
+
+  std::vector<std::string> outputs;
+  std::vector<std::uint64_t> output_sizes;
+  std::vector<std::string> rejected;
+  std::vector<std::uint64_t> rejected_sizes;
+  for (std::size_t i = 0; i < tasks->size(); ++i) {
+    const PieceTask& task = (*tasks)[i];
+    outputs.push_back(task.output);
+    output_sizes.push_back(results[i].bytes_out);
+    if (task.rejects) {
+      rejected.push_back(*task.rejects);
+      rejected_sizes.push_back(results[i].bytes_rejected);
+    }
+    PieceAccount account;
+    account.input = task.input;
+    account.output = std::filesystem::path(task.output).filename().string();
+    account.cut = task.cut;
+    if (task.cut) {
+      account.offset = task.piece.offset;
+      account.length = task.piece.length;
+      account.first_line = task.piece.first_line;
+      account.header_bytes = task.header.size();
+    }
+    account.stats = results[i];
+    context.pieces.push_back(std::move(account));
+  }
+  Status checked = check_parts((*output)->temp_path(), outputs, output_sizes);
+  if (checked.ok() && rejects) checked = check_parts(rejects->temp_path(), rejected, rejected_sizes);
+  if (!checked.ok()) return abandon_run(commit, context, nullptr, checked);
+
+  RunResult result;
+  result.stats = add_pieces(context.pieces);
+  result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (Status s = check_rejected(result.stats.rows, result.stats.rejected, request.options, context.input_name);
+      !s.ok()) {
+    return abandon_run(commit, context, &result.stats, s);
+  }
+  Result<std::string> json = commit_pieces(context, result.stats.seconds, **output, rejects.get(), request.stats,
+                                           request.audit);
+  if (!json.ok()) return json.status();
+  result.stats_json = std::move(json).value();
+  result.pieces = std::move(context.pieces);
+  return result;
+}
+
+// ---- Tasks as bytes -----------------------------------------------------------------------------
+
+using Json = nlohmann::json;
+
+// Paths and headers may hold any bytes: carried as binary, never as (UTF-8) strings.
+Json bytes_of(std::string_view text) { return Json::binary(std::vector<std::uint8_t>(text.begin(), text.end())); }
+std::string text_of(const Json& j) {
+  const auto& bytes = j.get_binary();
+  return std::string(bytes.begin(), bytes.end());
+}
+
+Json options_json(const FilterOptions& o) {
+  return Json{{"column_name", bytes_of(o.column_name)}, {"column_index", o.column_index},
+              {"has_header", o.has_header},             {"delimiter", static_cast<unsigned char>(o.delimiter)},
+              {"threads", o.threads},                   {"block_bytes", o.block_bytes},
+              {"max_record_bytes", o.max_record_bytes}, {"digest_output", o.digest_output}};
+}
+
+FilterOptions options_from(const Json& j) {
+  FilterOptions o;
+  o.column_name = text_of(j.at("column_name"));
+  o.column_index = j.at("column_index").get<std::size_t>();
+  o.has_header = j.at("has_header").get<bool>();
+  o.delimiter = static_cast<char>(j.at("delimiter").get<unsigned char>());
+  o.threads = j.at("threads").get<unsigned>();
+  o.block_bytes = j.at("block_bytes").get<std::size_t>();
+  o.max_record_bytes = j.at("max_record_bytes").get<std::size_t>();
+  o.digest_output = j.at("digest_output").get<bool>();
+  return o;
+}
+
+std::string to_bytes(const Json& j) {
+  const std::vector<std::uint8_t> packed = Json::to_msgpack(j);
+  return std::string(packed.begin(), packed.end());
+}
+
+}  // namespace
+
+std::string encode_piece_task(const PieceTask& task) {
+  Json j{{"input", bytes_of(task.input)},
+         {"cut", task.cut},
+         {"header", bytes_of(task.header)},
+         {"header_lines", task.header_lines},
+         {"file_bytes", task.file_bytes},
+         {"offset", task.piece.offset},
+         {"length", task.piece.length},
+         {"first_line", task.piece.first_line},
+         {"output", bytes_of(task.output)},
+         {"rejects", task.rejects ? bytes_of(*task.rejects) : Json(nullptr)},
+         {"options", options_json(task.options)},
+         {"registry_digest", Json::array({task.registry_digest.high, task.registry_digest.low})}};
+  return to_bytes(j);
+}
+
+Result<PieceTask> decode_piece_task(std::string_view bytes) {
+  try {
+    const Json j = Json::from_msgpack(bytes.begin(), bytes.end());
+    PieceTask task;
+    task.input = text_of(j.at("input"));
+    task.cut = j.at("cut").get<bool>();
+    task.header = text_of(j.at("header"));
+    task.header_lines = j.at("header_lines").get<std::uint64_t>();
+    task.file_bytes = j.at("file_bytes").get<std::uint64_t>();
+    task.piece = {j.at("offset").get<std::uint64_t>(), j.at("length").get<std::uint64_t>(),
+                  j.at("first_line").get<std::uint64_t>()};
+    task.output = text_of(j.at("output"));
+    if (!j.at("rejects").is_null()) task.rejects = text_of(j.at("rejects"));
+    task.options = options_from(j.at("options"));
+    task.registry_digest = {j.at("registry_digest").at(0).get<std::uint64_t>(),
+                            j.at("registry_digest").at(1).get<std::uint64_t>()};
+    return task;
+  } catch (const Json::exception&) {
+    return invalid("not a piece task of this version of optout");
+  }
+}
+
+std::string encode_piece_stats(const FilterStats& s) {
+  Json j;
+  j["rows"] = s.rows;
+  j["kept"] = s.kept;
+  j["removed"] = s.removed;
+  j["rejected"] = s.rejected;
+  j["bytes_in"] = s.bytes_in;
+  j["bytes_out"] = s.bytes_out;
+  j["bytes_rejected"] = s.bytes_rejected;
+  j["seconds"] = s.seconds;
+  j["threads"] = s.threads;
+  j["rejected_by_reason"] = std::vector<std::uint64_t>(std::begin(s.rejected_by_reason), std::end(s.rejected_by_reason));
+  j["output_digest"] = s.output_digest ? Json::array({s.output_digest->high, s.output_digest->low}) : Json(nullptr);
+  return to_bytes(j);
+}
+
+Result<FilterStats> decode_piece_stats(std::string_view bytes) {
+  try {
+    const Json j = Json::from_msgpack(bytes.begin(), bytes.end());
+    FilterStats s;
+    s.rows = j.at("rows").get<std::uint64_t>();
+    s.kept = j.at("kept").get<std::uint64_t>();
+    s.removed = j.at("removed").get<std::uint64_t>();
+    s.rejected = j.at("rejected").get<std::uint64_t>();
+    s.bytes_in = j.at("bytes_in").get<std::uint64_t>();
+    s.bytes_out = j.at("bytes_out").get<std::uint64_t>();
+    s.bytes_rejected = j.at("bytes_rejected").get<std::uint64_t>();
+    s.seconds = j.at("seconds").get<double>();
+    s.threads = j.at("threads").get<unsigned>();
+    const auto reasons = j.at("rejected_by_reason").get<std::vector<std::uint64_t>>();
+    if (reasons.size() != std::size(s.rejected_by_reason)) return invalid("not the counts of a piece");
+    std::copy(reasons.begin(), reasons.end(), std::begin(s.rejected_by_reason));
+    if (!j.at("output_digest").is_null()) {
+      s.output_digest = Digest128{j["output_digest"].at(0).get<std::uint64_t>(), j["output_digest"].at(1).get<std::uint64_t>()};
+    }
+    return s;
+  } catch (const Json::exception&) {
+    return invalid("not the counts of a piece of this version of optout");
+  }
+}
+
+Result<FilterStats> run_piece(const OptOutIndex& index, const PieceTask& task) {
+  if (!(index.registry_digest() == task.registry_digest)) {
+    return Status(ErrorCode::kInvalidInput, index.registry_source() +
+                                                ": the registry changed after the run started (digest " +
+                                                index.registry_digest().hex() + ", expected " +
+                                                task.registry_digest.hex() + ")");
+  }
+  std::unique_ptr<ByteSource> source;
+  FilePieces file;  // the piece's source reads its header: it lives as long as the source
+  if (task.cut) {
+    file.path = task.input;
+    file.header = task.header;
+    file.header_lines = task.header_lines;
+    file.file_bytes = task.file_bytes;
+    file.pieces.push_back(task.piece);
+    Result<std::unique_ptr<ByteSource>> opened = open_piece_source(file, 0);
+    if (!opened.ok()) return opened.status();
+    source = std::move(opened).value();
+  } else {
+    Result<std::unique_ptr<ByteSource>> opened = open_file_source(task.input);
+    if (!opened.ok()) return opened.status();
+    source = std::move(opened).value();
+  }
+  FilterRequest request;
+  request.source = source.get();
+  request.output = task.output;
+  request.rejects = task.rejects;
+  request.options = task.options;
+  if (Status s = check_request(index, request); !s.ok()) return s;
+  Result<RunResult> ran = run_to_one_output(index, request);
+  if (!ran.ok()) return ran.status();
+  return ran->stats;
+}
+
+Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& request,
+                             const PieceScheduler& scheduler) {
+  if (Status s = check_request(index, request); !s.ok()) return s;
+  return request.in_parts ? run_in_parts(index, request, scheduler) : run_to_one_output(index, request);
+}
+
+Result<RunResult> run_filter(const Registry& registry, const FilterRequest& request,
+                             const PieceScheduler& scheduler) {
+  // The request's options first: a run that cannot go ahead fails the same way with or without
+  // the index being built.
+  if (Status s = validate_filter_options(request.options); !s.ok()) return s;
+  Result<OptOutIndex> index = OptOutIndex::create(registry, request.apply);
+  if (!index.ok()) return index.status();
+  FilterRequest with_index = request;
+  with_index.apply.clear();
+  return run_filter(*index, with_index, scheduler);
+}
+
+}  // namespace optout
