@@ -227,35 +227,4 @@ void optimize_bitmap(roaring_bitmap_t* bitmap) noexcept {
   roaring_bitmap_shrink_to_fit(bitmap);
 }
 
-std::uint64_t bitmap_memory_bytes(const roaring_bitmap_t* bitmap) noexcept {
-  const roaring_array_t& ra = bitmap->high_low_container;
-  std::uint64_t bytes = sizeof(roaring_bitmap_t) +
-                        std::uint64_t(ra.allocation_size) *
-                            (sizeof(std::uint16_t) + sizeof(void*) + sizeof(std::uint8_t));
-  for (std::int32_t i = 0; i < ra.size; ++i) {
-    std::uint8_t type = ra.typecodes[i];
-    const void* c = ra.containers[i];
-    if (type == SHARED_CONTAINER_TYPE_CODE) {
-      bytes += sizeof(shared_container_t);
-      c = container_unwrap_shared(c, &type);
-    }
-    switch (type) {
-      case BITSET_CONTAINER_TYPE_CODE:
-        bytes += sizeof(bitset_container_t) + kPageWords * sizeof(std::uint64_t);
-        break;
-      case ARRAY_CONTAINER_TYPE_CODE:
-        bytes += sizeof(array_container_t) +
-                 std::uint64_t(static_cast<const array_container_t*>(c)->capacity) * sizeof(std::uint16_t);
-        break;
-      case RUN_CONTAINER_TYPE_CODE:
-        bytes += sizeof(run_container_t) +
-                 std::uint64_t(static_cast<const run_container_t*>(c)->capacity) * sizeof(rle16_t);
-        break;
-      default:
-        break;
-    }
-  }
-  return bytes;
-}
-
 }  // namespace optout::detail

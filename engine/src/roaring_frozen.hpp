@@ -1,8 +1,9 @@
 // The one unit that knows CRoaring's container internals (CRoaring 0.2.66, Debian's build): the
 // portable serialization's layout, the frozen bitmap built from it in one block, the three
 // container kinds (array, bitset, run) and their structural checks, and the expansion of a bitmap
-// into the filter's flat bits. Everything else uses roaring.h's public functions only, so a newer
-// CRoaring changes this file and roaring_build.cpp (the bitmap builder), nothing else.
+// into the filter's flat bits, the heap size of a bitmap. Everything else uses roaring.h's public
+// functions only, except StemSetBuilder (roaring_build.cpp), which assembles array and bitset
+// containers itself for speed; a newer CRoaring changes those two files, nothing else.
 #pragma once
 
 #include <roaring/roaring.h>
@@ -34,5 +35,9 @@ std::string validate_bitmap(const roaring_bitmap_t* bitmap, std::string_view byt
 // as many words as the bitmap's largest key needs), in parallel over containers: each container
 // owns its own 8 KiB of the bits, so no two tasks share a word.
 void expand_into(const roaring_bitmap_t* bitmap, std::uint64_t* bits);
+
+// Bytes the bitmap occupies on the heap: the key/container/typecode arrays at their allocated
+// size plus each container's struct and payload at its capacity (malloc's own overhead excluded).
+std::uint64_t bitmap_memory_bytes(const roaring_bitmap_t* bitmap) noexcept;
 
 }  // namespace optout::detail
