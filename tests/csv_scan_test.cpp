@@ -1,7 +1,7 @@
 // The CSV scanner's line-ending rule (issue 10): records end with LF or CRLF; a CR outside quotes
 // that no LF follows is malformed input, never a record end (a reader that split there would
 // release the rows it hid) nor data. ctest runs these on both kernels (OPTOUT_KERNEL=baseline).
-#include "csv_scan.hpp"
+#include "kernel/csv_scan.hpp"
 
 #include <gtest/gtest.h>
 

@@ -15,7 +15,7 @@
 
 #include "optout/audit.hpp"
 #include "optout/registry.hpp"
-#include "filter_block.hpp"  // detail::filter_arenas_made
+#include "kernel/filter_kernel.hpp"  // detail::filter_arenas_made
 #include "reference_filter.hpp"
 
 namespace optout {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "csv_scan.hpp"
+#include "kernel/csv_scan.hpp"
 #include "optout/status.hpp"
 
 namespace optout::detail {

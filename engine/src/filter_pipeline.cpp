@@ -1,7 +1,7 @@
 // Stage 2 of the filter and the pipeline around it:
 //   read (serial)  → blocks cut at record ends, recycled, carrying a partial record forward;
-//   scan (parallel)→ csv_scan.hpp finds each record's NHS field; parse, prefetch, probe;
-//   write (serial) → kept records as writev() pieces straight from the block, in input order.
+//   scan (parallel)→ the kernel (kernel/filter_kernel.hpp): each record's NHS field, parse, probe;
+//   write (serial) → kept records as writev() spans straight from the block, in input order.
 // Memory is bounded by (threads × kBlocksPerThread + 1) blocks, whatever the input's size.
 #include <tbb/concurrent_queue.h>
 #include <tbb/global_control.h>
@@ -22,10 +22,10 @@
 #include <thread>
 
 #include "csv_header.hpp"
-#include "csv_scan.hpp"
-#include "filter_block.hpp"
+#include "kernel/csv_scan.hpp"
+#include "kernel/filter_kernel.hpp"
 #include "number_lines.hpp"
-#include "opt_out_index_access.hpp"
+#include "kernel/probe.hpp"
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"
 #include "roaring_build.hpp"
@@ -36,7 +36,7 @@ namespace {
 
 using detail::Block;
 using detail::kMissingField;
-using detail::Piece;
+using detail::WriteSpan;
 
 std::string record_too_long(const std::string& input, std::uint64_t line, std::size_t limit) {
   return input + ":" + std::to_string(line) + ": record longer than the limit of " +
@@ -127,27 +127,27 @@ class BlockReader {
   std::uint64_t bytes_read_ = 0;
 };
 
-// Writes [header] + pieces of data to sink, counting (and optionally hashing) the bytes.
-class PieceWriter {
+// Writes [header] + spans of data to sink, counting (and optionally hashing) the bytes.
+class SpanWriter {
  public:
-  explicit PieceWriter(ByteSink& sink, XXH3_state_t* digest = nullptr) : sink_(sink), digest_(digest) {}
+  explicit SpanWriter(ByteSink& sink, XXH3_state_t* digest = nullptr) : sink_(sink), digest_(digest) {}
 
-  Status write(std::string_view header, const char* data, const std::vector<Piece>& body) {
-    pieces_.clear();
-    if (!header.empty()) pieces_.push_back(header);
-    for (const Piece& p : body) pieces_.emplace_back(data + p.begin, p.end - p.begin);
-    for (std::string_view piece : pieces_) {
-      bytes_ += piece.size();
-      if (digest_ != nullptr) XXH3_128bits_update(digest_, piece.data(), piece.size());
+  Status write(std::string_view header, const char* data, const std::vector<WriteSpan>& body) {
+    spans_.clear();
+    if (!header.empty()) spans_.push_back(header);
+    for (const WriteSpan& s : body) spans_.emplace_back(data + s.begin, s.end - s.begin);
+    for (std::string_view span : spans_) {
+      bytes_ += span.size();
+      if (digest_ != nullptr) XXH3_128bits_update(digest_, span.data(), span.size());
     }
-    return sink_.write(pieces_);
+    return sink_.write(spans_);
   }
   std::uint64_t bytes() const { return bytes_; }
 
  private:
   ByteSink& sink_;
   XXH3_state_t* digest_;
-  std::vector<std::string_view> pieces_;
+  std::vector<std::string_view> spans_;
   std::uint64_t bytes_ = 0;
 };
 
@@ -481,8 +481,8 @@ Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(
       options.digest_output ? XXH3_createState() : nullptr, &XXH3_freeState);
   if (digest) XXH3_128bits_reset(digest.get());
-  PieceWriter kept(out, digest.get());
-  std::optional<PieceWriter> rejected;
+  SpanWriter kept(out, digest.get());
+  std::optional<SpanWriter> rejected;
   if (rejects != nullptr) rejected.emplace(*rejects);
   const detail::IndexBits bits = detail::IndexAccess::bits(index);
 

@@ -2,7 +2,7 @@
 // all call parse_nhs_number().
 #include "optout/nhs_number.hpp"
 
-#include "nhs_number_parse.hpp"
+#include "kernel/nhs_number_parse.hpp"
 
 namespace optout {
 

@@ -1,69 +1,24 @@
-// The filter's probe structure: one bit per possible stem (10^9 bits, 125 MB of address space).
+// OptOutIndex: the applied lists folded into the filter's probe structure (the lookups themselves
+// are the kernel's, kernel/probe.cpp): one bit per possible stem (10^9 bits, 125 MB of address space).
 // A Roaring lookup in Debian's CRoaring 0.2.66 (generic SSE2 build, no bulk contains) costs
 // 170-210 ns per row in extract order; a flat bit costs one cache miss, which the filter hides by
 // prefetching. Only pages holding listed stems are ever touched: the mapping is lazily zeroed.
 #include <sys/mman.h>
 
-#include <roaring/containers/containers.h>
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 
+#include "kernel/probe.hpp"
 #include "optout/index.hpp"
 #include "registry_data.hpp"
-#include "tuning.hpp"
-#include "opt_out_index_access.hpp"
+#include "roaring_frozen.hpp"
 
 namespace optout {
 namespace {
 
 constexpr std::size_t kWords = (kStemLimit + 63) / 64;
-constexpr std::size_t kWordsPerContainer = 1024;  // 65536 bits
-
-// Writes every stem of a Roaring bitmap into the flat bits (all zero beforehand), in parallel
-// over containers: each container owns its own 8 KiB of the bits, so no two tasks share a word.
-void expand_into(const roaring_bitmap_t* bitmap, std::uint64_t* bits) {
-  const roaring_array_t& ra = bitmap->high_low_container;
-  tbb::parallel_for(tbb::blocked_range<std::int32_t>(0, ra.size, detail::kContainersPerExpandTask),
-                    [&](const tbb::blocked_range<std::int32_t>& range) {
-    for (std::int32_t i = range.begin(); i != range.end(); ++i) {
-      std::uint8_t type = ra.typecodes[i];
-      const void* container = container_unwrap_shared(ra.containers[i], &type);
-      std::uint64_t* words = bits + std::size_t{ra.keys[i]} * kWordsPerContainer;
-      switch (type) {
-        case BITSET_CONTAINER_TYPE_CODE: {
-          const auto* c = static_cast<const bitset_container_t*>(container);
-          std::memcpy(words, c->array, kWordsPerContainer * sizeof(std::uint64_t));
-          break;
-        }
-        case ARRAY_CONTAINER_TYPE_CODE: {
-          const auto* c = static_cast<const array_container_t*>(container);
-          for (std::int32_t k = 0; k < c->cardinality; ++k) {
-            words[c->array[k] >> 6] |= std::uint64_t{1} << (c->array[k] & 63);
-          }
-          break;
-        }
-        case RUN_CONTAINER_TYPE_CODE: {
-          const auto* c = static_cast<const run_container_t*>(container);
-          for (std::int32_t k = 0; k < c->n_runs; ++k) {
-            const std::uint32_t first = c->runs[k].value;
-            const std::uint32_t last = first + c->runs[k].length;
-            for (std::uint32_t v = first; v <= last; ++v) {
-              words[v >> 6] |= std::uint64_t{1} << (v & 63);
-            }
-          }
-          break;
-        }
-        default:
-          break;
-      }
-    }
-  });
-}
 
 }  // namespace
 
@@ -138,12 +93,8 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry,
   // Huge pages cut TLB misses on random probes; the kernel may ignore the advice.
   madvise(mapping, kWords * sizeof(std::uint64_t), MADV_HUGEPAGE);
   impl->bits = static_cast<std::uint64_t*>(mapping);
-  expand_into(folded, impl->bits);
+  detail::expand_into(folded, impl->bits);
   return OptOutIndex(std::move(impl));
-}
-
-bool OptOutIndex::removes(std::uint32_t stem) const noexcept {
-  return detail::IndexAccess::bits(*this).removes(stem);
 }
 
 detail::IndexBits detail::IndexAccess::bits(const OptOutIndex& index) noexcept {
@@ -187,54 +138,6 @@ std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
   if (text.back() == 'h') return n * 3600;
   if (text.back() == 'd') return n * 86400;
   return std::nullopt;
-}
-
-Verdict OptOutIndex::verdict(const ParsedNhsNumber& parsed) const noexcept {
-  Verdict verdict;
-  classify_parsed(std::span<const ParsedNhsNumber>(&parsed, 1), std::span<Verdict>(&verdict, 1));
-  return verdict;
-}
-
-void OptOutIndex::classify_parsed(std::span<const ParsedNhsNumber> parsed,
-                                  std::span<Verdict> out) const noexcept {
-  const detail::IndexBits bits = detail::IndexAccess::bits(*this);
-  for (std::size_t i = 0; i < parsed.size(); ++i) {
-    out[i] = !parsed[i].valid() ? Verdict::kRejected : bits.removes(parsed[i].stem) ? Verdict::kRemoved : Verdict::kKept;
-  }
-}
-
-namespace {
-
-// Parses kClassifyChunk inputs at a time (parse(i) → ParsedNhsNumber), then probes them together.
-template <typename Parse>
-void classify_in_chunks(const OptOutIndex& index, std::size_t count, std::span<Verdict> out, Parse&& parse) {
-  std::array<ParsedNhsNumber, detail::kClassifyChunk> chunk;
-  for (std::size_t base = 0; base < count; base += chunk.size()) {
-    const std::size_t n = std::min(chunk.size(), count - base);
-    for (std::size_t k = 0; k < n; ++k) chunk[k] = parse(base + k);
-    index.classify_parsed(std::span<const ParsedNhsNumber>(chunk.data(), n), out.subspan(base, n));
-  }
-}
-
-}  // namespace
-
-void OptOutIndex::classify_stems(std::span<const std::uint32_t> stems,
-                                 std::span<Verdict> out) const noexcept {
-  classify_in_chunks(*this, stems.size(), out, [&](std::size_t i) {
-    return is_valid_stem(stems[i]) ? ParsedNhsNumber{stems[i], InvalidReason::kNone}
-           : stems[i] == 0         ? ParsedNhsNumber{0, InvalidReason::kAllZeros}
-                                   : ParsedNhsNumber{0, InvalidReason::kCheckDigitTen};
-  });
-}
-
-void OptOutIndex::classify_numbers(std::span<const std::uint64_t> numbers,
-                                   std::span<Verdict> out) const noexcept {
-  classify_in_chunks(*this, numbers.size(), out, [&](std::size_t i) { return nhs_number_from_integer(numbers[i]); });
-}
-
-void OptOutIndex::classify_text(std::span<const std::string_view> texts,
-                                std::span<Verdict> out) const noexcept {
-  classify_in_chunks(*this, texts.size(), out, [&](std::size_t i) { return parse_nhs_number(texts[i]); });
 }
 
 }  // namespace optout

@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "csv_header.hpp"
-#include "csv_scan.hpp"
+#include "kernel/csv_scan.hpp"
 
 namespace optout {
 namespace {

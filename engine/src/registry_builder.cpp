@@ -136,7 +136,7 @@ class SourceParser {
       at_start_ = false;
       if (text.starts_with(detail::kUtf8Bom)) text.remove_prefix(detail::kUtf8Bom.size());
     }
-    std::vector<std::string_view> pieces;
+    std::vector<std::string_view> chunk_texts;
     for (std::size_t pos = 0; pos < text.size();) {
       std::size_t end = text.size();
       if (text.size() - pos > detail::kParseChunkBytes) {
@@ -144,13 +144,14 @@ class SourceParser {
         const void* nl = std::memchr(text.data() + from, '\n', text.size() - from);
         if (nl != nullptr) end = static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) + 1;
       }
-      pieces.push_back(text.substr(pos, end - pos));
+      chunk_texts.push_back(text.substr(pos, end - pos));
       pos = end;
     }
-    if (chunks_.size() < pieces.size()) chunks_.resize(pieces.size());
-    tbb::parallel_for(std::size_t{0}, pieces.size(), [&](std::size_t i) { parse_chunk(pieces[i], chunks_[i]); });
+    if (chunks_.size() < chunk_texts.size()) chunks_.resize(chunk_texts.size());
+    tbb::parallel_for(std::size_t{0}, chunk_texts.size(),
+                      [&](std::size_t i) { parse_chunk(chunk_texts[i], chunks_[i]); });
     std::vector<std::span<const std::uint32_t>> stems;
-    for (std::size_t i = 0; i < pieces.size(); ++i) {
+    for (std::size_t i = 0; i < chunk_texts.size(); ++i) {
       const ChunkResult& r = chunks_[i];
       if (r.first_bare_cr != kNoLine && (options_.skip_invalid || r.first_bare_cr <= r.first_invalid)) {
         return invalid_line(stats_.lines + r.first_bare_cr + 1, kBareCrText);

@@ -93,26 +93,26 @@ void StemSetBuilder::add_sequential(std::span<const std::span<const std::uint32_
 }
 
 void StemSetBuilder::add(std::span<const std::span<const std::uint32_t>> parts) {
-  // Re-cut the input into pieces of at most kStemPart stems and batches of at most kStemBatch, so
+  // Re-cut the input into parts of at most kStemPart stems and batches of at most kStemBatch, so
   // that the histograms have enough parts to run in parallel and 32-bit cursors cannot overflow.
-  std::vector<std::span<const std::uint32_t>> pieces;
+  std::vector<std::span<const std::uint32_t>> batch;
   std::size_t total = 0;
   const auto flush = [&] {
     if (total == 0) {
-      pieces.clear();
+      batch.clear();
       return;
     }
     if (total < kSequentialAddStems) {
-      add_sequential(pieces);
-      pieces.clear();
+      add_sequential(batch);
+      batch.clear();
       total = 0;
       return;
     }
-    const std::size_t part_count = pieces.size();
+    const std::size_t part_count = batch.size();
     cursors_.assign(part_count * kKeys, 0);
     tbb::parallel_for(std::size_t{0}, part_count, [&](std::size_t p) {
       std::uint32_t* counts = cursors_.data() + p * kKeys;
-      for (const std::uint32_t stem : pieces[p]) ++counts[stem >> 16];
+      for (const std::uint32_t stem : batch[p]) ++counts[stem >> 16];
     });
     // Turn the counts into write cursors: key-major, then part order within a key.
     std::vector<std::uint32_t> key_begin(kKeys + 1);
@@ -131,7 +131,7 @@ void StemSetBuilder::add(std::span<const std::span<const std::uint32_t>> parts) 
     tbb::parallel_for(std::size_t{0}, part_count, [&](std::size_t p) {
       std::uint32_t* cursor = cursors_.data() + p * kKeys;
       std::uint16_t* out = sorted_.data();
-      for (const std::uint32_t stem : pieces[p]) {
+      for (const std::uint32_t stem : batch[p]) {
         out[cursor[stem >> 16]++] = static_cast<std::uint16_t>(stem & 0xFFFF);
       }
     });
@@ -143,14 +143,14 @@ void StemSetBuilder::add(std::span<const std::span<const std::uint32_t>> parts) 
         if (begin != end) add_to_key(k, sorted_.data() + begin, end - begin);
       }
     });
-    pieces.clear();
+    batch.clear();
     total = 0;
   };
   for (const auto part : parts) {
     for (std::size_t i = 0; i < part.size(); i += kStemPart) {
       const std::size_t n = std::min(kStemPart, part.size() - i);
       if (total + n > kStemBatch) flush();
-      pieces.push_back(part.subspan(i, n));
+      batch.push_back(part.subspan(i, n));
       total += n;
     }
   }
@@ -225,37 +225,6 @@ RoaringPtr StemSetBuilder::finish() {
 void optimize_bitmap(roaring_bitmap_t* bitmap) noexcept {
   roaring_bitmap_run_optimize(bitmap);
   roaring_bitmap_shrink_to_fit(bitmap);
-}
-
-std::uint64_t bitmap_memory_bytes(const roaring_bitmap_t* bitmap) noexcept {
-  const roaring_array_t& ra = bitmap->high_low_container;
-  std::uint64_t bytes = sizeof(roaring_bitmap_t) +
-                        std::uint64_t(ra.allocation_size) *
-                            (sizeof(std::uint16_t) + sizeof(void*) + sizeof(std::uint8_t));
-  for (std::int32_t i = 0; i < ra.size; ++i) {
-    std::uint8_t type = ra.typecodes[i];
-    const void* c = ra.containers[i];
-    if (type == SHARED_CONTAINER_TYPE_CODE) {
-      bytes += sizeof(shared_container_t);
-      c = container_unwrap_shared(c, &type);
-    }
-    switch (type) {
-      case BITSET_CONTAINER_TYPE_CODE:
-        bytes += sizeof(bitset_container_t) + kPageWords * sizeof(std::uint64_t);
-        break;
-      case ARRAY_CONTAINER_TYPE_CODE:
-        bytes += sizeof(array_container_t) +
-                 std::uint64_t(static_cast<const array_container_t*>(c)->capacity) * sizeof(std::uint16_t);
-        break;
-      case RUN_CONTAINER_TYPE_CODE:
-        bytes += sizeof(run_container_t) +
-                 std::uint64_t(static_cast<const run_container_t*>(c)->capacity) * sizeof(rle16_t);
-        break;
-      default:
-        break;
-    }
-  }
-  return bytes;
 }
 
 }  // namespace optout::detail

@@ -70,8 +70,4 @@ std::uint32_t popcount_page(const std::uint64_t* words) noexcept;
 // Converts containers to run containers where that is smaller, and frees spare capacity.
 void optimize_bitmap(roaring_bitmap_t* bitmap) noexcept;
 
-// Bytes the bitmap occupies on the heap: the key/container/typecode arrays at their allocated
-// size plus each container's struct and payload at its capacity (malloc's own overhead excluded).
-std::uint64_t bitmap_memory_bytes(const roaring_bitmap_t* bitmap) noexcept;
-
 }  // namespace optout::detail

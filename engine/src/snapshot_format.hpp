@@ -44,8 +44,9 @@
 // section table (bounds, alignment, overlap, zero padding); each section; then each bitmap: our
 // check of the portable header (cookie, container count), CRoaring's size scan
 // (roaring_bitmap_portable_deserialize_size) must account for exactly bitmap_length bytes, the
-// bytes are copied into one frozen block (snapshot_format.cpp: read_frozen), and
-// validate_bitmap() checks the structure, which no CRoaring reader checks:
+// bytes are copied into one frozen block, and validate_bitmap() checks the structure, which no
+// CRoaring reader checks (all three in roaring_frozen.cpp, the one unit that knows CRoaring's
+// container internals):
 // keys strictly increasing; array containers 1..4096 values strictly increasing; bitset
 // containers whose cardinality is their popcount (> 4096); run containers with ≥ 1 run, runs
 // sorted, neither overlapping nor touching, inside 0..65535; each container's header cardinality
@@ -118,12 +119,6 @@ Status check_snapshot_header(std::string_view header, std::uint64_t size, std::s
 // trailer. Errors: kCorruption, kUnsupportedVersion, kInternal (out of memory).
 Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
                                                              std::string_view source_name);
-
-// Checks a deserialized bitmap against the portable bytes it came from (see the list above).
-// Returns an empty string when valid, else the problem ("bitmap container 3: keys not increasing").
-// Precondition: roaring_bitmap_portable_deserialize_size(bytes) == bytes.size() and bitmap was
-// deserialized from bytes.
-std::string validate_bitmap(const roaring_bitmap_t* bitmap, std::string_view bytes);
 
 // Fills in a list's count, serialized_bytes and memory_bytes from its bitmap.
 void describe_list(ListInfo& info, const roaring_bitmap_t* bitmap) noexcept;

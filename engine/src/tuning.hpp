@@ -51,7 +51,7 @@ inline constexpr std::size_t kHugeBufferMinBytes = std::size_t{4} << 20;
 // list has ~4 600 containers, which gives ~18 tasks for 2 cores.
 inline constexpr std::size_t kValidateGrain = 256;
 
-// ---- Filter (filter_pipeline.cpp, io.cpp, opt_out_index.cpp) ----------------------------------
+// ---- Filter (filter_pipeline.cpp, io.cpp, kernel/) ---------------------------------------------
 
 // Records parsed ahead of probing: each parsed stem's word of the flat index is prefetched, and the
 // batch is probed once its misses have had time to arrive. A prototype on this 2-core machine took
@@ -68,7 +68,7 @@ inline constexpr std::size_t kProbeBatch = 32;
 // written; more only adds memory (each is block_bytes).
 inline constexpr std::size_t kBlocksPerThread = 2;
 
-// writev() takes at most IOV_MAX (1024 on Linux) pieces per call.
+// writev() takes at most IOV_MAX (1024 on Linux) spans per call.
 inline constexpr std::size_t kMaxIovecs = 1024;
 
 // Pipe buffer asked for with F_SETPIPE_SZ (the unprivileged maximum is /proc/sys/fs/pipe-max-size,
@@ -88,14 +88,15 @@ inline constexpr std::uint64_t kWritebackBytes = std::uint64_t{16} << 20;
 // not allocate. A file beyond these is still removed by its AtomicFile, only not on a signal.
 inline constexpr std::size_t kTrackedTemporaryFiles = 64;
 
-// optout numbers writes its sorted output in pieces of about this size: large enough that the
+// optout numbers writes its sorted output in writes of about this size: large enough that the
 // write calls cost nothing next to formatting, small enough to stay in cache.
 inline constexpr std::size_t kNumbersWriteBytes = std::size_t{1} << 20;
 
-// OptOutIndex::classify_* parse this many numbers, then probe them: the probes are random reads of
-// the index, and a tight probe loop keeps many of their cache misses in flight. From Python on the
-// 2-core AMD VM, 10 M listed uint64 numbers, 5 M registry: 4.8 M/s parsing between probes, 9.4 M/s
-// parsing all then probing all, 20 M/s in chunks of 1024 (8 KB of parsed numbers stay in L1).
+// classify_in_chunks() (kernel/probe.hpp, behind OptOutIndex::classify_*) parses this many
+// numbers, then probes them: the probes are random reads of the index, and a tight probe loop keeps
+// many of their cache misses in flight. From Python on the 2-core AMD VM, 10 M listed uint64
+// numbers, 5 M registry: 4.8 M/s parsing between probes, 9.4 M/s parsing all then probing all,
+// 20 M/s in chunks of 1024 (8 KB of parsed numbers stay in L1).
 inline constexpr std::size_t kClassifyChunk = 1024;
 
 // Containers expanded per task when building the flat lookup index: each is at most 8 KiB of

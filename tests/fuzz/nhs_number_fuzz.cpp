@@ -28,14 +28,14 @@
 #include <string>
 #include <string_view>
 
-#include "nhs_number_parse.hpp"
+#include "kernel/nhs_number_parse.hpp"
 #include "optout/nhs_number.hpp"
 
 #if defined(__x86_64__) && defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,bmi,bmi2,popcnt,lzcnt"))), apply_to = function)
 #define OPTOUT_FUZZ_AVX2 1
 namespace optout::detail::avx2 {
-#include "nhs_number_parse.inl"
+#include "kernel/nhs_number_parse.inl"
 }  // namespace optout::detail::avx2
 #pragma clang attribute pop
 #endif

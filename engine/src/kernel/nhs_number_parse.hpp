@@ -1,6 +1,6 @@
 // The NHS-number parser's implementation, private to the engine. parse_nhs_number() in
-// nhs_number.cpp is the public entry point; the filter includes this header so that its per-row
-// call inlines (one parser, two ways to call it).
+// nhs_number.cpp is the public entry point; the filter's kernels compile nhs_number_parse.inl into
+// their own namespaces (filter_kernel_isa.inl) so that the per-row call inlines (one parser).
 #pragma once
 
 #include <cstddef>
@@ -12,6 +12,6 @@
 
 namespace optout::detail {
 
-#include "nhs_number_parse.inl"
+#include "kernel/nhs_number_parse.inl"
 
 }  // namespace optout::detail

@@ -1,6 +1,7 @@
 // The NHS-number parser's code. Like csv_scan_kernel.inl, without include guard or namespace: it
-// is compiled once per instruction set, inside that set's namespace (nhs_number_parse.hpp: the
-// baseline in optout::detail; filter_kernel_avx2.cpp: optout::detail::avx2).
+// is compiled once per instruction set, inside that set's namespace (filter_kernel_isa.inl: the
+// filter's baseline and avx2 kernels; nhs_number_parse.hpp: the baseline in optout::detail, behind
+// the public parse_nhs_number()).
 
 constexpr bool is_ascii_whitespace(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';

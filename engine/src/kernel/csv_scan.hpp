@@ -41,9 +41,10 @@ struct ScanOutcome {
   std::size_t lf_count = 0;            // every LF in the scanned bytes (physical lines)
 };
 
-// The kernel (classify_chunk, scan_records, count_byte, last_record_end), here compiled for the
-// baseline target (SSE2 on x86-64); filter_kernel_avx2.cpp compiles it again for AVX2 machines.
-#include "csv_scan_kernel.inl"
+// The scanner (classify_chunk, scan_records, count_byte, last_record_end), compiled here for the
+// baseline target (SSE2 on x86-64) for the code outside the hot path (the header, the pieces of a
+// cut file); the filter's own copies are in the per-instruction-set kernels (filter_kernel.hpp).
+#include "kernel/csv_scan_kernel.inl"
 
 // The value of a raw field: without its surrounding quotes, "" folded to ". Allocates; for
 // header names, not for the hot path.

@@ -1,7 +1,8 @@
 // The quote-aware CSV scanning kernel. Deliberately without include guard or namespace: it is
-// compiled once per instruction set, inside that set's namespace (csv_scan.hpp: the baseline in
-// optout::detail; filter_kernel_avx2.cpp: optout::detail::avx2 with OPTOUT_KERNEL_AVX2 defined),
-// so the copies never merge at link time and an AVX2 copy never runs on a machine without AVX2.
+// compiled once per instruction set, inside that set's namespace (filter_kernel_isa.inl: the
+// filter's baseline and avx2 kernels, OPTOUT_KERNEL_AVX2 defined for the latter; csv_scan.hpp: the
+// baseline in optout::detail for the rest of the engine), so the copies never merge at link time
+// and an AVX2 copy never runs on a machine without AVX2.
 
 struct ChunkMasks {
   std::uint64_t quote = 0, delim = 0, lf = 0, cr = 0;
@@ -232,7 +233,9 @@ inline std::size_t count_byte(const char* data, std::size_t size, char c) noexce
 }
 
 // The offset just past the last LF in [data, data + size) that ends a record, given that data
-// starts at a record start; 0 when there is none (the block holds no complete record).
+// starts at a record start; 0 when there is none (the block holds no complete record). The one
+// function that finds where to cut input at a record end: the pipeline's blocks (through
+// FilterKernel::last_record_end) and the pieces of a cut file.
 inline std::size_t last_record_end(const char* data, std::size_t size) noexcept {
   // Quotes before a position tell whether it is inside a quoted field: an LF after an even number
   // of quotes ends a record. Count them all, then walk back from the end to the last such LF.

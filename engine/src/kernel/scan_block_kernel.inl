@@ -1,6 +1,6 @@
-// The scan kernel: one block's records → kept pieces, removed and rejected counts. Without include
-// guard or namespace, like csv_scan_kernel.inl: filter_kernel.cpp and filter_kernel_avx2.cpp each
-// compile it inside their own namespace, with the matching scanner and parser in scope.
+// The block scan: one block's records → kept spans, removed and rejected counts. Without include
+// guard or namespace, like csv_scan_kernel.inl: filter_kernel_isa.inl includes it, inside each
+// instruction set's namespace, after that set's scanner and parser.
 
 // The NHS field's text: without surrounding quotes (the scanner guarantees a field that opens
 // with a quote closes with one). An escaped quote inside stays and makes the number invalid.
@@ -37,14 +37,15 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
   auto settle = [&]() OPTOUT_ALWAYS_INLINE {
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
-      if (!r.has_field || !r.parsed.valid()) {
+      const Verdict verdict = r.has_field ? verdict_of(r.parsed, index) : Verdict::kRejected;
+      if (verdict == Verdict::kRejected) {
         ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
-        if (keep_rejected) append_piece(b.rejected, b.skip + r.begin, b.skip + r.end);
+        if (keep_rejected) append_span(b.rejected, b.skip + r.begin, b.skip + r.end);
+      } else if (verdict == Verdict::kRemoved) {
+        ++b.removed;
       } else if (index == nullptr) {
         ++b.kept_rows;
         b.stems.push_back(r.parsed.stem);
-      } else if (index->removes(r.parsed.stem)) {
-        ++b.removed;
       } else {
         ++b.kept_rows;
         keep(r.begin, r.end);

@@ -1,4 +1,4 @@
-#include "csv_scan.hpp"
+#include "kernel/csv_scan.hpp"
 
 #include <algorithm>
 
