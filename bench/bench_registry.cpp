@@ -36,6 +36,30 @@ std::optional<std::size_t> list_index(benchmark::State& state, const Registry& r
   return index;
 }
 
+// Skips the benchmark with the fixture file's error (SourceFile, SnapshotFile) when it could not
+// be made; returns whether it was.
+template <typename File>
+bool check_file(benchmark::State& state, const File& file) {
+  if (file.error.empty()) return true;
+  state.SkipWithError(file.error.c_str());
+  return false;
+}
+
+// Skips the benchmark unless the last registry the loop made holds n numbers ("the built
+// registry", ...: what names it); returns whether it does.
+bool check_holds(benchmark::State& state, const std::optional<Registry>& last, std::int64_t n,
+                 const std::string& what) {
+  if (last && last->total_count() == static_cast<std::uint64_t>(n)) return true;
+  state.SkipWithError((what + " does not hold n numbers").c_str());
+  return false;
+}
+
+// Size counters of a snapshot of `bytes` bytes holding n numbers.
+void set_snapshot_counters(benchmark::State& state, std::uint64_t bytes, std::int64_t n) {
+  state.counters["snapshot_bytes"] = static_cast<double>(bytes);
+  state.counters["snapshot_bytes_per_number"] = static_cast<double>(bytes) / static_cast<double>(n);
+}
+
 // Footprint counters of a registry holding n numbers in one list.
 void set_memory_counters(benchmark::State& state, const Registry& registry, std::int64_t n) {
   const double count = static_cast<double>(n);
@@ -65,10 +89,7 @@ void build_source_args(benchmark::internal::Benchmark* b) {
 void BM_BuildFromSource(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const SourceFile& file = source_file(n);
-  if (!file.error.empty()) {
-    state.SkipWithError(file.error.c_str());
-    return;
-  }
+  if (!check_file(state, file)) return;
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
                               static_cast<std::size_t>(state.range(1)));
   std::optional<Registry> last;
@@ -81,10 +102,7 @@ void BM_BuildFromSource(benchmark::State& state) {
     last = std::move(*registry);
     benchmark::DoNotOptimize(last);
   }
-  if (!last || last->total_count() != static_cast<std::uint64_t>(n)) {
-    state.SkipWithError("the built registry does not hold n numbers");
-    return;
-  }
+  if (!check_holds(state, last, n, "the built registry")) return;
   state.SetItemsProcessed(n * state.iterations());
   state.SetBytesProcessed(static_cast<std::int64_t>(file.bytes) * state.iterations());
   set_memory_counters(state, *last, n);
@@ -142,8 +160,7 @@ void BM_SnapshotSave(benchmark::State& state) {
   }
   std::filesystem::remove(path, error);
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
-  state.counters["snapshot_bytes"] = static_cast<double>(bytes);
-  state.counters["snapshot_bytes_per_number"] = static_cast<double>(bytes) / static_cast<double>(n);
+  set_snapshot_counters(state, bytes, n);
 }
 BENCHMARK(BM_SnapshotSave)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -152,10 +169,7 @@ BENCHMARK(BM_SnapshotSave)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark
 void BM_SnapshotLoad(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const SnapshotFile& file = snapshot_file(n);
-  if (!file.error.empty()) {
-    state.SkipWithError(file.error.c_str());
-    return;
-  }
+  if (!check_file(state, file)) return;
   std::optional<Registry> last;
   for (auto _ : state) {
     auto loaded = load_registry(file.path);
@@ -163,15 +177,10 @@ void BM_SnapshotLoad(benchmark::State& state) {
     last = std::move(*loaded);
     benchmark::DoNotOptimize(last);
   }
-  if (!last || last->total_count() != static_cast<std::uint64_t>(n)) {
-    state.SkipWithError("the loaded registry does not hold n numbers");
-    return;
-  }
-  const double bytes = static_cast<double>(file.bytes.size());
+  if (!check_holds(state, last, n, "the loaded registry")) return;
   state.SetItemsProcessed(n * state.iterations());
   state.SetBytesProcessed(static_cast<std::int64_t>(file.bytes.size()) * state.iterations());
-  state.counters["snapshot_bytes"] = bytes;
-  state.counters["snapshot_bytes_per_number"] = bytes / static_cast<double>(n);
+  set_snapshot_counters(state, file.bytes.size(), n);
   set_memory_counters(state, *last, n);
 }
 BENCHMARK(BM_SnapshotLoad)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -180,10 +189,7 @@ BENCHMARK(BM_SnapshotLoad)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark
 void BM_SnapshotDecode(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const SnapshotFile& file = snapshot_file(n);
-  if (!file.error.empty()) {
-    state.SkipWithError(file.error.c_str());
-    return;
-  }
+  if (!check_file(state, file)) return;
   for (auto _ : state) {
     auto decoded = decode_registry(file.bytes, "<memory>");
     if (!check(state, decoded.status(), "decode_registry")) return;
@@ -207,56 +213,66 @@ void lookup_args(benchmark::internal::Benchmark* b) {
   }
 }
 
-// Registry::contains, one probe at a time, on the loaded registry.
-void BM_Contains(benchmark::State& state) {
+// What a lookup benchmark probes, from its Args (n, hit): the loaded registry of n numbers, its
+// list and kProbeCount probes that all hit it or all miss.
+struct Lookup {
+  const Registry* registry = nullptr;
+  std::size_t list = 0;
+  const std::vector<std::uint32_t>* stems = nullptr;
+  bool hits = false;
+
+  // After the loop: skips the benchmark unless `found` is every probe (hits) or none; otherwise
+  // sets the items processed and time_per_probe. what: "contains", ...
+  void finish(benchmark::State& state, std::size_t found, const std::string& what) const {
+    if (found != (hits ? stems->size() : 0)) {
+      state.SkipWithError((what + " gave a wrong answer").c_str());
+      return;
+    }
+    const auto items = static_cast<std::int64_t>(stems->size()) * state.iterations();
+    state.SetItemsProcessed(items);
+    state.counters["time_per_probe"] = benchmark::Counter(
+        static_cast<double>(items), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  }
+};
+
+// The lookup's fixtures (built before the loop), or nullopt (and the benchmark skipped).
+std::optional<Lookup> lookup_fixture(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const bool hits = state.range(1) != 0;
   const auto& registry = loaded_registry(n);
-  if (!check(state, registry.status(), "fixture")) return;
+  if (!check(state, registry.status(), "fixture")) return std::nullopt;
   const auto index = list_index(state, *registry);
-  if (!index) return;
-  const auto& stems = probes(n, hits);
+  if (!index) return std::nullopt;
+  return Lookup{&*registry, *index, &probes(n, hits), hits};
+}
+
+// Registry::contains, one probe at a time, on the loaded registry.
+void BM_Contains(benchmark::State& state) {
+  const auto lookup = lookup_fixture(state);
+  if (!lookup) return;
+  const Registry& registry = *lookup->registry;
   std::size_t found = 0;
   for (auto _ : state) {
     found = 0;
-    for (std::uint32_t stem : stems) found += registry->contains(*index, stem) ? 1 : 0;
+    for (std::uint32_t stem : *lookup->stems) found += registry.contains(lookup->list, stem) ? 1 : 0;
     benchmark::DoNotOptimize(found);
   }
-  if (found != (hits ? stems.size() : 0)) {
-    state.SkipWithError("contains gave a wrong answer");
-    return;
-  }
-  const auto items = static_cast<std::int64_t>(stems.size()) * state.iterations();
-  state.SetItemsProcessed(items);
-  state.counters["time_per_probe"] =
-      benchmark::Counter(static_cast<double>(items), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  lookup->finish(state, found, "contains");
 }
 BENCHMARK(BM_Contains)->Apply(lookup_args)->Unit(benchmark::kMicrosecond);
 
 // Registry::contains_many over the same probes in one batch.
 void BM_ContainsMany(benchmark::State& state) {
-  const std::int64_t n = state.range(0);
-  const bool hits = state.range(1) != 0;
-  const auto& registry = loaded_registry(n);
-  if (!check(state, registry.status(), "fixture")) return;
-  const auto index = list_index(state, *registry);
-  if (!index) return;
-  const auto& stems = probes(n, hits);
-  std::vector<std::uint8_t> out(stems.size());
+  const auto lookup = lookup_fixture(state);
+  if (!lookup) return;
+  std::vector<std::uint8_t> out(lookup->stems->size());
   for (auto _ : state) {
-    registry->contains_many(*index, stems, out);
+    lookup->registry->contains_many(lookup->list, *lookup->stems, out);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  const auto found = static_cast<std::size_t>(std::count(out.begin(), out.end(), std::uint8_t{1}));
-  if (found != (hits ? stems.size() : 0)) {
-    state.SkipWithError("contains_many gave a wrong answer");
-    return;
-  }
-  const auto items = static_cast<std::int64_t>(stems.size()) * state.iterations();
-  state.SetItemsProcessed(items);
-  state.counters["time_per_probe"] =
-      benchmark::Counter(static_cast<double>(items), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  lookup->finish(state, static_cast<std::size_t>(std::count(out.begin(), out.end(), std::uint8_t{1})),
+                 "contains_many");
 }
 BENCHMARK(BM_ContainsMany)->Apply(lookup_args)->Unit(benchmark::kMicrosecond);
 

@@ -243,6 +243,14 @@ NhsMess pick_mess(Rng& rng) {
   return NhsMess::kPlain;
 }
 
+// The plain 10-digit number between before and after: "9434765919", " 9434765919 ", ...
+void append_between(std::string& out, std::string_view before, std::uint32_t stem, std::string_view after) {
+  char digits[kMaxFormattedBytes];
+  out.append(before);
+  out.append(digits, format_nhs_number(stem, digits));
+  out.append(after);
+}
+
 void nhs_field(Record& record, std::uint32_t stem, bool dirty, Rng& rng) {
   std::string& out = record.raw();
   char digits[kMaxFormattedBytes];
@@ -270,19 +278,13 @@ void nhs_field(Record& record, std::uint32_t stem, bool dirty, Rng& rng) {
       out.append(digits, format_nhs_number(stem, digits) - 1);
       break;
     case NhsMess::kQuoted:
-      out.push_back('"');
-      out.append(digits, format_nhs_number(stem, digits));
-      out.push_back('"');
+      append_between(out, "\"", stem, "\"");
       break;
     case NhsMess::kPadded:
-      out.push_back(' ');
-      out.append(digits, format_nhs_number(stem, digits));
-      out.push_back(' ');
+      append_between(out, " ", stem, " ");
       break;
     case NhsMess::kQuotedPadded:
-      out.append("\" ");
-      out.append(digits, format_nhs_number(stem, digits));
-      out.append(" \"");
+      append_between(out, "\" ", stem, " \"");
       break;
     case NhsMess::kDotted: {
       const std::size_t n = format_nhs_number(stem, digits, NhsFormat::kDashed);
@@ -687,7 +689,7 @@ std::vector<std::string> extract_columns(Width width) {
           "admission_date", "diagnosis_icd10", "procedure_opcs", "notes"};
 }
 
-Status write_extract(const Population& population, const ExtractOptions& options, OutputFile& out,
+Status write_extract(const Population& population, const ExtractOptions& options, ByteSink& out,
                      std::size_t max_in_flight) {
   const double share = options.optout_share.value_or(population.options().national_rate);
   if (!(share >= 0.0 && share <= 1.0)) {
@@ -724,7 +726,7 @@ Status write_extract(const Population& population, const ExtractOptions& options
   }
   header.pop_back();
   header += ctx.ending;
-  Status status = out.write(header);
+  Status status = write_bytes(out, header);
   if (!status.ok()) return status;
 
   OrderedChunks job;
@@ -742,7 +744,7 @@ Status write_extract(const Population& population, const ExtractOptions& options
       }
     }
   };
-  job.consume = [&](std::uint64_t, std::string_view bytes, bool&) { return out.write(bytes); };
+  job.consume = [&](std::uint64_t, std::string_view bytes, bool&) { return write_bytes(out, bytes); };
   return run_ordered(job, max_in_flight);
 }
 

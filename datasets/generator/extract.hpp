@@ -37,6 +37,6 @@ std::vector<std::string> extract_columns(Width width);
 // the population's options and these options, not on threads.
 // Errors: kInvalidArgument (bad share, no patient of a needed kind), kIoError, kBrokenPipe.
 [[nodiscard]] Status write_extract(const Population& population, const ExtractOptions& options,
-                                   OutputFile& out, std::size_t max_in_flight);
+                                   ByteSink& out, std::size_t max_in_flight);
 
 }  // namespace optout::gen

@@ -29,7 +29,7 @@ void append_line(std::string& out, std::uint32_t stem, const LineStyle& style) {
 // stopping after `count` numbers when count is set.
 template <typename Select>
 Status write_selected(const Population& population, Select select, std::uint64_t limit,
-                      std::optional<std::uint64_t> count, const LineStyle& style, OutputFile& out,
+                      std::optional<std::uint64_t> count, const LineStyle& style, ByteSink& out,
                       std::size_t max_in_flight) {
   const std::size_t bytes_per_line = line_bytes(style);
   std::uint64_t written = 0;
@@ -49,7 +49,7 @@ Status write_selected(const Population& population, Select select, std::uint64_t
       done = written + lines == *count;
     }
     written += lines;
-    return out.write(bytes.substr(0, lines * bytes_per_line));
+    return write_bytes(out, bytes.substr(0, lines * bytes_per_line));
   };
   if (count == std::uint64_t{0}) return Status();
   Status status = run_ordered(job, max_in_flight);
@@ -71,7 +71,7 @@ PopulationOptions options_for_count(PopulationOptions options, ListKind kind, st
   return options;
 }
 
-Status write_list(const Population& population, const ListOptions& options, OutputFile& out,
+Status write_list(const Population& population, const ListOptions& options, ByteSink& out,
                   std::size_t max_in_flight) {
   const std::uint64_t limit = options.count ? Population::kMaxSize : population.size();
   if (options.kind == ListKind::kNational) {
@@ -83,7 +83,7 @@ Status write_list(const Population& population, const ListOptions& options, Outp
 }
 
 Status write_allow(const Population& population, std::uint64_t patients, const LineStyle& style,
-                   OutputFile& out, std::size_t max_in_flight) {
+                   ByteSink& out, std::size_t max_in_flight) {
   if (patients > population.size()) {
     return Status(ErrorCode::kInvalidArgument, "--patients exceeds the population");
   }

@@ -13,6 +13,7 @@
 
 #include "extract.hpp"
 #include "lists.hpp"
+#include "optout/io.hpp"
 #include "optout/version.hpp"
 #include "output.hpp"
 #include "population.hpp"
@@ -94,15 +95,17 @@ std::string shortest(double value) {
   return std::string(buf, end);
 }
 
-// Runs one generator into the chosen output: opens it, runs, commits on success.
+// Runs one generator into the chosen output, the engine's Destination: a file appears only once
+// complete (commit on success; an uncommitted temporary file is removed), "-" is stdout. An empty
+// -o is stdout too, as it always was here (the engine refuses an empty path).
 template <typename Generate>
 Status generate_into(const CommonOptions& common, Generate generate) {
-  Result<OutputFile> out = OutputFile::open(common.output);
+  Result<Destination> out = Destination::open(common.output.empty() ? "-" : common.output);
   if (!out.ok()) return out.status();
   const std::size_t workers =
       common.threads == 0 ? static_cast<std::size_t>(tbb::info::default_concurrency()) : common.threads;
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, workers);
-  Status status = generate(*out, 2 * workers + 2);  // two chunks per worker keep everyone busy
+  Status status = generate(out->sink(), 2 * workers + 2);  // two chunks per worker keep everyone busy
   if (!status.ok()) return status;
   return out->commit();
 }
@@ -240,7 +243,7 @@ int run(int argc, char** argv) {
     }
     Result<Population> population = make_population(list_common.population);
     if (!population.ok()) return report("list", population.status());
-    return report("list", generate_into(list_common, [&](OutputFile& out, std::size_t in_flight) {
+    return report("list", generate_into(list_common, [&](ByteSink& out, std::size_t in_flight) {
                     return write_list(*population, list, out, in_flight);
                   }));
   }
@@ -248,7 +251,7 @@ int run(int argc, char** argv) {
     Result<Population> population = make_population(allow_common.population);
     if (!population.ok()) return report("allow", population.status());
     const std::uint64_t patients = patients_opt->count() > 0 ? allow_patients : population->size();
-    return report("allow", generate_into(allow_common, [&](OutputFile& out, std::size_t in_flight) {
+    return report("allow", generate_into(allow_common, [&](ByteSink& out, std::size_t in_flight) {
                     return write_allow(*population, patients, allow_style, out, in_flight);
                   }));
   }
@@ -258,7 +261,7 @@ int run(int argc, char** argv) {
     extract.delimiter = delimiter == "tab" ? '\t' : delimiter[0];
     Result<Population> population = make_population(extract_common.population);
     if (!population.ok()) return report("extract", population.status());
-    return report("extract", generate_into(extract_common, [&](OutputFile& out, std::size_t in_flight) {
+    return report("extract", generate_into(extract_common, [&](ByteSink& out, std::size_t in_flight) {
                     return write_extract(*population, extract, out, in_flight);
                   }));
   }

@@ -1,7 +1,5 @@
 #include "output.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -11,23 +9,6 @@
 #include <tbb/parallel_pipeline.h>
 
 namespace optout::gen {
-
-Result<OutputFile> OutputFile::open(const std::string& path) {
-  if (path.empty() || path == "-") return OutputFile(std::nullopt, make_fd_sink(STDOUT_FILENO, "<stdout>"));
-  Result<AtomicFile> file = AtomicFile::create(path);
-  if (!file.ok()) return file.status();
-  return OutputFile(std::move(file).value(), nullptr);
-}
-
-OutputFile::OutputFile(std::optional<AtomicFile> file, std::unique_ptr<ByteSink> stdout_sink) noexcept
-    : file_(std::move(file)), stdout_sink_(std::move(stdout_sink)) {}
-
-Status OutputFile::write(std::string_view data) {
-  const std::string_view pieces[] = {data};
-  return file_ ? file_->sink().write(pieces) : stdout_sink_->write(pieces);
-}
-
-Status OutputFile::commit() { return file_ ? file_->commit() : Status(); }
 
 namespace {
 

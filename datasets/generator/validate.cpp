@@ -1,13 +1,10 @@
 #include "validate.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <memory>
 #include <string_view>
 
+#include "optout/io.hpp"  // open_file_source, ByteSource
 #include "optout/nhs_number.hpp"
 
 namespace optout::gen {
@@ -61,22 +58,17 @@ class LineChecker {
 }  // namespace
 
 Result<ValidateReport> validate_list(const std::string& path, bool check_unique) {
-  const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status(ErrorCode::kIoError, path + ": cannot open: " + std::strerror(errno));
+  Result<std::unique_ptr<ByteSource>> source = open_file_source(path);
+  if (!source.ok()) return source.status();
   LineChecker checker(path, check_unique);
   std::string buffer;
   std::string pending;  // a line split across reads
   buffer.resize(kReadBytes);
   for (;;) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      if (fd != STDIN_FILENO) ::close(fd);
-      return Status(ErrorCode::kIoError, path + ": read failed: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    std::string_view data(buffer.data(), static_cast<std::size_t>(n));
+    Result<std::size_t> n = (*source)->read(buffer.data(), buffer.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    std::string_view data(buffer.data(), *n);
     for (std::size_t nl; (nl = data.find('\n')) != std::string_view::npos; data.remove_prefix(nl + 1)) {
       if (pending.empty()) {
         checker.line(data.substr(0, nl));
@@ -88,7 +80,6 @@ Result<ValidateReport> validate_list(const std::string& path, bool check_unique)
     }
     pending.append(data);
   }
-  if (fd != STDIN_FILENO) ::close(fd);
   if (!pending.empty()) checker.line(pending);
   return checker.finish();
 }

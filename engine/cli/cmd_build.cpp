@@ -1,13 +1,13 @@
 // optout build: source files of NHS numbers → a registry snapshot.
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "diagnostics.hpp"
 #include "optout/io.hpp"
@@ -46,7 +46,7 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* description_option) {
+int run_build(const CLI::App& cmd, const BuildArgs& args) {
   const Diagnostics diag("build");
 
   // Every NAME=FILE, in the order given, so that sources apply in that order.
@@ -152,7 +152,7 @@ int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* des
     if (stats->numbers == 0) diag.warning(step.file + ": no numbers");
   }
 
-  if (description_option->count() > 0) builder.set_description(args.description);
+  if (cmd.count("--description") > 0) builder.set_description(args.description);
   auto registry = builder.build();
   if (!registry.ok()) return diag.fail(registry.status());
   if (Status s = save_registry(*registry, args.output); !s.ok()) return diag.fail(s);
@@ -170,40 +170,40 @@ int run_build(const CLI::App& cmd, const BuildArgs& args, const CLI::Option* des
   return kExitSuccess;
 }
 
+void declare_build(CLI::App& cmd, BuildArgs& args) {
+  cmd.add_option("--list", args.deny, "Add the numbers of FILE to the deny list NAME (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd.add_option("--allow", args.allow, "Add the numbers of FILE to the allow list NAME (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd.add_option("--base", args.base, "Start from the lists and description of this snapshot")
+      ->type_name("OLD.optout");
+  cmd.add_option("--add", args.add,
+                 "Add the numbers of FILE to the list NAME of the base, deny or allow (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd.add_option("--remove", args.remove,
+                 "Withdraw the numbers of FILE from the list NAME of the base (repeatable)")
+      ->type_name("NAME=FILE");
+  cmd.add_option("--description", args.description, "A description stored in the snapshot")->type_name("TEXT");
+  cmd.add_flag("--skip-invalid", args.skip_invalid,
+               "Skip and count invalid lines instead of failing on the first");
+  cmd.add_option("-o,--output", args.output, "The snapshot to write (atomically)")
+      ->type_name("OUT.optout")
+      ->required();
+  add_quiet_flag(cmd, args.quiet, "No report; warnings and errors still print");
+}
+
 }  // namespace
 
 Command add_build_command(CLI::App& root) {
-  auto args = std::make_shared<BuildArgs>();
-  CLI::App* cmd = root.add_subcommand(
-      "build",
+  return add_command(
+      root, "build",
       "Build a registry snapshot from files of NHS numbers.\n"
       "A source file holds one NHS number per line, plain (9434765919), spaced (943 476 5919),\n"
       "dashed (943-476-5919) or in the Check for National Data Opt-outs .dat form (9434765919,);\n"
       "blank lines are ignored, LF or CRLF. Sources apply in command-line order; several sources\n"
       "for one name are merged. Nothing is written unless every source is valid (or\n"
-      "--skip-invalid). A report per source goes to stderr.");
-  cmd->add_option("--list", args->deny, "Add the numbers of FILE to the deny list NAME (repeatable)")
-      ->type_name("NAME=FILE");
-  cmd->add_option("--allow", args->allow, "Add the numbers of FILE to the allow list NAME (repeatable)")
-      ->type_name("NAME=FILE");
-  cmd->add_option("--base", args->base, "Start from the lists and description of this snapshot")
-      ->type_name("OLD.optout");
-  cmd->add_option("--add", args->add,
-                  "Add the numbers of FILE to the list NAME of the base, deny or allow (repeatable)")
-      ->type_name("NAME=FILE");
-  cmd->add_option("--remove", args->remove,
-                  "Withdraw the numbers of FILE from the list NAME of the base (repeatable)")
-      ->type_name("NAME=FILE");
-  CLI::Option* description =
-      cmd->add_option("--description", args->description, "A description stored in the snapshot")
-          ->type_name("TEXT");
-  cmd->add_flag("--skip-invalid", args->skip_invalid,
-                "Skip and count invalid lines instead of failing on the first");
-  cmd->add_option("-o,--output", args->output, "The snapshot to write (atomically)")
-      ->type_name("OUT.optout")
-      ->required();
-  cmd->add_flag("-q,--quiet", args->quiet, "No report; warnings and errors still print");
-  return {cmd, [cmd, args, description] { return run_build(*cmd, *args, description); }};
+      "--skip-invalid). A report per source goes to stderr.",
+      declare_build, run_build);
 }
 
 }  // namespace optout::cli

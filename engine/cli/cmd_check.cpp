@@ -2,7 +2,6 @@
 // For support staff answering "did my opt-out apply?". This is the one command that echoes the
 // numbers the user typed, and only to stdout.
 #include <iostream>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -12,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "diagnostics.hpp"
 #include "optout/filter.hpp"
@@ -182,25 +182,25 @@ int run_check(const CheckArgs& args) {
   return kExitSuccess;
 }
 
+void declare_check(CLI::App& cmd, CheckArgs& args) {
+  add_argument(cmd, "NUMBER", args.numbers, "NHS numbers to check (default: read stdin)");
+  cmd.add_option("--registry", args.registry, "Look the numbers up in this snapshot")->type_name("FILE");
+  add_json_flag(cmd, args.json);
+}
+
 }  // namespace
 
 Command add_check_command(CLI::App& root) {
-  auto args = std::make_shared<CheckArgs>();
-  CLI::App* cmd = root.add_subcommand(
-      "check",
+  return add_command(
+      root, "check",
       "Check NHS numbers: valid or not, which lists hold them, what the filter would do.\n"
       "For each number: valid or invalid (and why) and, with --registry, which lists hold it and\n"
       "the filter's verdict applying every list: removed when in a deny list or missing from\n"
       "an allow list, rejected when invalid, else kept. Numbers come from the arguments, or from\n"
       "stdin one per line as in list files (a .dat file's trailing commas allowed, blank lines\n"
       "skipped). Each number is echoed to stdout with its result, never to stderr. Exit 0 when\n"
-      "every number was checked, valid or not.");
-  cmd->add_option("NUMBER", args->numbers, "NHS numbers to check (default: read stdin)")
-      ->type_name("");
-  cmd->add_option("--registry", args->registry, "Look the numbers up in this snapshot")
-      ->type_name("FILE");
-  cmd->add_flag("--json", args->json, "Print JSON to stdout instead of text");
-  return {cmd, [args] { return run_check(*args); }};
+      "every number was checked, valid or not.",
+      declare_check, run_check);
 }
 
 }  // namespace optout::cli

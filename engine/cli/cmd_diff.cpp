@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "diagnostics.hpp"
 #include "optout/commit.hpp"
@@ -66,8 +67,9 @@ Result<AtomicFile> stage_numbers(const std::string& path, std::span<const std::u
   return file;
 }
 
-int run_diff(const DiffArgs& args, bool list_given) {
+int run_diff(const CLI::App& cmd, const DiffArgs& args) {
   const Diagnostics diag("diff");
+  const bool list_given = cmd.count("--list") > 0;
   const bool write_files = args.added_file || args.withdrawn_file;
   const std::string inputs[] = {args.old_file, args.new_file};
   std::vector<std::string> outputs;
@@ -139,27 +141,29 @@ int run_diff(const DiffArgs& args, bool list_given) {
   return kExitSuccess;
 }
 
+void declare_diff(CLI::App& cmd, DiffArgs& args) {
+  add_argument(cmd, "OLD", args.old_file, "The older snapshot")->required();
+  add_argument(cmd, "NEW", args.new_file, "The newer snapshot")->required();
+  add_json_flag(cmd, args.json);
+  cmd.add_option("--list", args.list, "Only this list")->type_name("NAME");
+  cmd.add_option("--added", args.added_file,
+                 "Write the numbers added to the list to FILE (needs --list when there are several)")
+      ->type_name("FILE");
+  cmd.add_option("--withdrawn", args.withdrawn_file,
+                 "Write the numbers withdrawn from the list to FILE (needs --list when there are several)")
+      ->type_name("FILE");
+}
+
 }  // namespace
 
 Command add_diff_command(CLI::App& root) {
-  auto args = std::make_shared<DiffArgs>();
-  CLI::App* cmd = root.add_subcommand(
-      "diff",
+  return add_command(
+      root, "diff",
       "Show what changed between two registry snapshots.\n"
       "Per list, how many numbers were added and withdrawn, and lists that are new, dropped or\n"
       "changed kind. Numbers themselves go only to the files named by --added and --withdrawn (one\n"
-      "10-digit number per line, ascending, written atomically).");
-  cmd->add_option("OLD", args->old_file, "The older snapshot")->type_name("")->required();
-  cmd->add_option("NEW", args->new_file, "The newer snapshot")->type_name("")->required();
-  cmd->add_flag("--json", args->json, "Print JSON to stdout instead of text");
-  CLI::Option* list = cmd->add_option("--list", args->list, "Only this list")->type_name("NAME");
-  cmd->add_option("--added", args->added_file,
-                  "Write the numbers added to the list to FILE (needs --list when there are several)")
-      ->type_name("FILE");
-  cmd->add_option("--withdrawn", args->withdrawn_file,
-                  "Write the numbers withdrawn from the list to FILE (needs --list when there are several)")
-      ->type_name("FILE");
-  return {cmd, [args, list] { return run_diff(*args, list->count() > 0); }};
+      "10-digit number per line, ascending, written atomically).",
+      declare_diff, run_diff);
 }
 
 }  // namespace optout::cli

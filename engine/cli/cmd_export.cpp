@@ -1,12 +1,12 @@
 // optout export: one list of a snapshot → a Roaring bitmap, text or the Check service's .dat form,
 // for Spark, Java, Go and other systems.
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "diagnostics.hpp"
 #include "optout/io.hpp"
@@ -44,12 +44,25 @@ int run_export(const ExportArgs& args) {
   return kExitSuccess;
 }
 
+void declare_export(CLI::App& cmd, ExportArgs& args) {
+  add_argument(cmd, "REGISTRY", args.registry, "The snapshot (.optout)")->required();
+  cmd.add_option("--list", args.list, "The list to export")->type_name("NAME")->required();
+  add_output_option(cmd, args.output)->type_name("FILE");
+  std::vector<std::string> formats;
+  for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
+    formats.emplace_back(numbers_format_name(f));
+  }
+  cmd.add_option("--format", args.format, "roaring (stems), text or mesh")
+      ->check(CLI::IsMember(formats))
+      ->default_str(args.format);
+  add_quiet_flag(cmd, args.quiet, "No summary; errors still print");
+}
+
 }  // namespace
 
 Command add_export_command(CLI::App& root) {
-  auto args = std::make_shared<ExportArgs>();
-  CLI::App* cmd = root.add_subcommand(
-      "export",
+  return add_command(
+      root, "export",
       "Write one list of a registry snapshot for other systems (Spark, Java, Go, Python).\n"
       "roaring (the default): the list as a Roaring bitmap in CRoaring's portable serialization,\n"
       "  which Java's RoaringBitmap (Spark), Go's and Python's Roaring libraries read as-is. Its\n"
@@ -57,20 +70,8 @@ Command add_export_command(CLI::App& root) {
       "  (9434765919 is stored as 943476591). Check a number's modulus 11 check digit first (a\n"
       "  wrong one shares its stem with a valid number), then look up number / 10.\n"
       "text: the 10-digit NHS numbers, ascending, one per line.\n"
-      "mesh: the Check for National Data Opt-outs service's .dat form, 9434765919, per line.");
-  cmd->add_option("REGISTRY", args->registry, "The snapshot (.optout)")->type_name("")->required();
-  cmd->add_option("--list", args->list, "The list to export")->type_name("NAME")->required();
-  cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output")
-      ->type_name("FILE");
-  std::vector<std::string> formats;
-  for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
-    formats.emplace_back(numbers_format_name(f));
-  }
-  cmd->add_option("--format", args->format, "roaring (stems), text or mesh")
-      ->check(CLI::IsMember(formats))
-      ->default_str(args->format);
-  cmd->add_flag("-q,--quiet", args->quiet, "No summary; errors still print");
-  return {cmd, [args] { return run_export(*args); }};
+      "mesh: the Check for National Data Opt-outs service's .dat form, 9434765919, per line.",
+      declare_export, run_export);
 }
 
 }  // namespace optout::cli

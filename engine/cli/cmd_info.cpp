@@ -1,7 +1,6 @@
 // optout info: what a registry snapshot holds.
 #include <filesystem>
 #include <iostream>
-#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -11,6 +10,7 @@
 
 #include "commands.hpp"
 #include "diagnostics.hpp"
+#include "cli_options.hpp"
 #include "optout/registry.hpp"
 #include "output.hpp"
 
@@ -89,18 +89,20 @@ int run_info(const InfoArgs& args) {
   return kExitSuccess;
 }
 
+void declare_info(CLI::App& cmd, InfoArgs& args) {
+  add_argument(cmd, "FILE", args.file, "The snapshot (.optout)")->required();
+  add_json_flag(cmd, args.json);
+}
+
 }  // namespace
 
 Command add_info_command(CLI::App& root) {
-  auto args = std::make_shared<InfoArgs>();
-  CLI::App* cmd = root.add_subcommand(
-      "info",
+  return add_command(
+      root, "info",
       "Show what a registry snapshot holds.\n"
       "Format version, creation time (UTC), description, content digest, sizes, and per list its\n"
-      "kind and count. Never prints an NHS number.");
-  cmd->add_option("FILE", args->file, "The snapshot (.optout)")->type_name("")->required();
-  cmd->add_flag("--json", args->json, "Print JSON to stdout instead of text");
-  return {cmd, [args] { return run_info(*args); }};
+      "kind and count. Never prints an NHS number.",
+      declare_info, run_info);
 }
 
 }  // namespace optout::cli
