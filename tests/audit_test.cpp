@@ -1,4 +1,5 @@
-// The audit log: records, and appends that are all or nothing (issue 15.6).
+// The audit log: records, and appends that are all or nothing (issue 15.6); the registry age rule
+// (--max-age).
 #include "optout/audit.hpp"
 
 #include <gtest/gtest.h>
@@ -7,38 +8,25 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "optout/registry.hpp"
+#include "test_support.hpp"
+
 namespace optout {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::make_registry;
 
-class AuditTest : public ::testing::Test {
+class AuditTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("optout-audit-test-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    log_ = (dir_ / "audit.jsonl").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  std::string read() const { return testing::read_file(log_); }
+  void write(const std::string& text) const { testing::write_file(log_, text); }
 
-  std::string read() const {
-    std::ifstream in(log_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  void write(const std::string& text) const { std::ofstream(log_) << text; }
-
-  fs::path dir_;
-  std::string log_;
+  const std::string log_ = path("audit.jsonl");
 };
 
 const std::string kRecord = R"({"tool":"optout","outcome":"ok"})";
@@ -175,6 +163,40 @@ TEST_F(AuditTest, PiecesAddUpWithTheHeaderCountedOnce) {
   const FilterStats total = add_pieces(pieces);
   EXPECT_EQ(total.rows, 15u);
   EXPECT_EQ(total.bytes_in, 110u + 100u + 110u);
+}
+
+// ---- The registry date rule (issue 10, --max-age bypass) -------------------------------------------
+
+TEST(RegistryAge, FutureDatedRegistryFailsMaxAgeBeyondTheClockSkew) {
+  const std::int64_t now = 1'800'000'000;
+  const Registry skewed = make_registry({}, now + kClockSkewSeconds);
+  EXPECT_TRUE(check_registry_age(skewed, 0, now).ok());  // within the stated clock skew
+  const Registry future = make_registry({}, now + kClockSkewSeconds + 1);
+  const Status s = check_registry_age(future, 365 * 86400, now);
+  EXPECT_EQ(s.code(), ErrorCode::kStaleRegistry);
+  EXPECT_EQ(s.message(), "the registry claims to be built 2027-01-15T08:05:01Z, in the future (a wrong clock?): "
+                         "its age is unknown, so it cannot pass a maximum age");
+}
+
+TEST(RegistryAge, AgesAtTheEndsOfTheRangeDoNotOverflow) {
+  const Registry oldest = make_registry({}, 0);
+  EXPECT_EQ(check_registry_age(oldest, 86400, kLatestCreatedAt).code(), ErrorCode::kStaleRegistry);
+  EXPECT_TRUE(check_registry_age(oldest, kLatestCreatedAt, kLatestCreatedAt).ok());
+  const Registry latest = make_registry({}, kLatestCreatedAt);
+  EXPECT_EQ(check_registry_age(latest, 0, 0).code(), ErrorCode::kStaleRegistry);
+  EXPECT_EQ(check_registry_age(latest, 0, -1).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(check_registry_age(latest, -1, 0).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(check_registry_age(latest, 0, INT64_MIN).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(RegistryAge, MaxAgeTextForms) {
+  EXPECT_EQ(parse_max_age("36h"), 36 * 3600);
+  EXPECT_EQ(parse_max_age("7d"), 7 * 86400);
+  EXPECT_EQ(parse_max_age("0h"), 0);
+  EXPECT_EQ(parse_max_age("999999999d"), std::int64_t{999'999'999} * 86400);
+  for (const char* bad : {"", "h", "d", "7", "7m", "7D", "-1d", "+1d", " 7d", "7 d", "1.5d", "1000000000d"}) {
+    EXPECT_EQ(parse_max_age(bad), std::nullopt) << bad;
+  }
 }
 
 }  // namespace
