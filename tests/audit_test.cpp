@@ -1,4 +1,5 @@
-// The audit log: records, and appends that are all or nothing (issue 15.6).
+// The audit log: records, and appends that are all or nothing (issue 15.6); the registry age rule
+// (--max-age).
 #include "optout/audit.hpp"
 
 #include <gtest/gtest.h>
@@ -7,38 +8,25 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "optout/registry.hpp"
+#include "test_support.hpp"
+
 namespace optout {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::make_registry;
 
-class AuditTest : public ::testing::Test {
+class AuditTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("optout-audit-test-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    log_ = (dir_ / "audit.jsonl").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  std::string read() const { return testing::read_file(log_); }
+  void write(const std::string& text) const { testing::write_file(log_, text); }
 
-  std::string read() const {
-    std::ifstream in(log_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  void write(const std::string& text) const { std::ofstream(log_) << text; }
-
-  fs::path dir_;
-  std::string log_;
+  const std::string log_ = path("audit.jsonl");
 };
 
 const std::string kRecord = R"({"tool":"optout","outcome":"ok"})";
@@ -176,6 +164,7 @@ TEST_F(AuditTest, PiecesAddUpWithTheHeaderCountedOnce) {
   EXPECT_EQ(total.rows, 15u);
   EXPECT_EQ(total.bytes_in, 110u + 100u + 110u);
 }
+
 
 }  // namespace
 }  // namespace optout

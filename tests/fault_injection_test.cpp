@@ -26,6 +26,7 @@
 #include "optout/io.hpp"
 #include "optout/pieces.hpp"
 #include "optout/registry.hpp"
+#include "test_support.hpp"
 
 namespace optout {
 namespace {
@@ -36,7 +37,7 @@ using testing::FaultySink;
 using testing::FaultySource;
 using testing::Fault;
 
-constexpr std::uint32_t kListed = 943476591;  // 9434765919; 4010232137 is not listed
+using testing::kListed;  // 9434765919; 4010232137 is not listed
 
 // 120 rows: kept, removed, rejected, quoted fields with LFs (records that straddle reads).
 std::string extract() {
@@ -55,14 +56,9 @@ std::string extract() {
 class FaultInjectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    RegistryBuilder builder;
-    ASSERT_TRUE(builder.add_stems("national", ListKind::kDeny, std::vector<std::uint32_t>{kListed}).ok());
-    Result<Registry> registry = builder.build(1'700'000'000);
-    ASSERT_TRUE(registry.ok());
-    registry_ = std::move(registry).value();
-    Result<OptOutIndex> index = OptOutIndex::create(registry_);
-    ASSERT_TRUE(index.ok());
-    index_.emplace(std::move(index).value());
+    registry_ = testing::make_registry({kListed});
+    index_.emplace(testing::make_index(registry_));
+    ASSERT_FALSE(HasFailure());
     options_.column_name = "nhs_number";
     options_.threads = 2;
     options_.block_bytes = 64;  // many blocks, records carried across them
@@ -202,29 +198,12 @@ TEST_F(FaultInjectionTest, NumbersFailWithTheErrorOfEveryFailingReadOrWrite) {
 
 class FaultInjectionJobTest : public FaultInjectionTest {
  protected:
-  void SetUp() override {
-    FaultInjectionTest::SetUp();
-    dir_ = fs::temp_directory_path() / ("optout-fault-test-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string path(const char* name) const { return (dir_ / name).string(); }
-  std::string read(const char* name) const {
-    std::ifstream in(dir_ / name);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+  std::string read(const char* name) const { return temp_.read(name); }
+  std::vector<std::string> files() const { return temp_.entries(); }
 
-  fs::path dir_;
+  testing::TempDir temp_;
+  const fs::path& dir_ = temp_.path();
 };
 
 TEST_F(FaultInjectionJobTest, FailedReadLeavesOnlyAFailedAuditRecord) {
@@ -263,7 +242,7 @@ TEST_F(FaultInjectionJobTest, FailedReadLeavesOnlyAFailedAuditRecord) {
 class ChangedFileTest : public FaultInjectionJobTest {
  protected:
   void write_file(const char* name, const std::string& bytes) const {
-    std::ofstream(dir_ / name, std::ios::binary | std::ios::trunc) << bytes;
+    testing::write_file(dir_ / name, bytes);
   }
 };
 

@@ -146,46 +146,50 @@ static void change_file(int fd) {
     return (result);            \
   } while (0)
 
+// What a read call does: as asked (no fault here, or the file was just changed under it), one byte
+// at most (a short read), or nothing (it fails: errno is set, the call returns -1).
+enum ReadFault { kReadAsAsked, kReadOneByte, kReadFails };
+static enum ReadFault read_fault(int fd, const char* name) {
+  if (!should_fail(kOpRead, fd, NULL, NULL, name)) return kReadAsAsked;
+  if (fault_kind == kKindShort) return kReadOneByte;
+  if (fault_kind == kKindTruncate || fault_kind == kKindAppend) {
+    change_file(fd);
+    return kReadAsAsked;
+  }
+  errno = fault_errno;
+  return kReadFails;
+}
+
 ssize_t read(int fd, void* buf, size_t count) {
   static ssize_t (*real)(int, void*, size_t);
   if (real == NULL) real = (ssize_t (*)(int, void*, size_t))next("read");
-  if (should_fail(kOpRead, fd, NULL, NULL, "read")) {
-    if (fault_kind == kKindShort) return real(fd, buf, count > 1 ? 1 : count);
-    if (fault_kind == kKindTruncate || fault_kind == kKindAppend) {
-      change_file(fd);
-      return real(fd, buf, count);
-    }
-    FAIL_WITH_ERRNO(-1);
+  switch (read_fault(fd, "read")) {
+    case kReadFails: return -1;
+    case kReadOneByte: return real(fd, buf, count > 1 ? 1 : count);
+    default: return real(fd, buf, count);
   }
-  return real(fd, buf, count);
 }
 
 ssize_t readv(int fd, const struct iovec* iov, int iovcnt) {
   static ssize_t (*real)(int, const struct iovec*, int);
   if (real == NULL) real = (ssize_t (*)(int, const struct iovec*, int))next("readv");
-  if (should_fail(kOpRead, fd, NULL, NULL, "readv")) {
-    if (fault_kind == kKindShort && iovcnt > 0) return read(fd, iov[0].iov_base, iov[0].iov_len > 1 ? 1 : iov[0].iov_len);
-    if (fault_kind == kKindTruncate || fault_kind == kKindAppend) {
-      change_file(fd);
-      return real(fd, iov, iovcnt);
-    }
-    FAIL_WITH_ERRNO(-1);
+  switch (read_fault(fd, "readv")) {
+    case kReadFails: return -1;
+    case kReadOneByte:
+      if (iovcnt > 0) return read(fd, iov[0].iov_base, iov[0].iov_len > 1 ? 1 : iov[0].iov_len);
+      FAIL_WITH_ERRNO(-1);
+    default: return real(fd, iov, iovcnt);
   }
-  return real(fd, iov, iovcnt);
 }
 
 static ssize_t fault_pread(const char* name, int fd, void* buf, size_t count, off_t offset) {
   static ssize_t (*real)(int, void*, size_t, off_t);
   if (real == NULL) real = (ssize_t (*)(int, void*, size_t, off_t))next("pread64");
-  if (should_fail(kOpRead, fd, NULL, NULL, name)) {
-    if (fault_kind == kKindShort) return real(fd, buf, count > 1 ? 1 : count, offset);
-    if (fault_kind == kKindTruncate || fault_kind == kKindAppend) {
-      change_file(fd);
-      return real(fd, buf, count, offset);
-    }
-    FAIL_WITH_ERRNO(-1);
+  switch (read_fault(fd, name)) {
+    case kReadFails: return -1;
+    case kReadOneByte: return real(fd, buf, count > 1 ? 1 : count, offset);
+    default: return real(fd, buf, count, offset);
   }
-  return real(fd, buf, count, offset);
 }
 ssize_t pread(int fd, void* buf, size_t count, off_t offset) { return fault_pread("pread", fd, buf, count, offset); }
 ssize_t pread64(int fd, void* buf, size_t count, off_t offset) { return fault_pread("pread", fd, buf, count, offset); }

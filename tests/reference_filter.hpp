@@ -108,6 +108,22 @@ inline std::vector<ReferenceRecord> reference_read_records(std::string_view in, 
     record_line = line;
     state = kFieldStart;
   };
+  // Where a field may end (unquoted, or after its closing quote): a delimiter starts the next field,
+  // LF ends the record, CR must be followed by LF. false for any other byte.
+  auto end_field = [&](char c) {
+    if (c == delim) {
+      record.fields.push_back(field);
+      field.clear();
+      state = kFieldStart;
+    } else if (c == '\n') {
+      end_record(pos + 1);
+    } else if (c == '\r') {
+      state = kCr;
+    } else {
+      return false;
+    }
+    return true;
+  };
   for (; pos < in.size(); ++pos) {
     const char c = in[pos];
     if (c == '\n') ++line;  // for the next record; record_line is taken in end_record
@@ -118,15 +134,7 @@ inline std::vector<ReferenceRecord> reference_read_records(std::string_view in, 
           state = kQuoted;
         } else if (c == '"') {
           return fail("quote inside an unquoted field");
-        } else if (c == delim) {
-          record.fields.push_back(field);
-          field.clear();
-          state = kFieldStart;
-        } else if (c == '\n') {
-          end_record(pos + 1);
-        } else if (c == '\r') {
-          state = kCr;
-        } else {
+        } else if (!end_field(c)) {
           field += c;
           state = kUnquoted;
         }
@@ -142,15 +150,7 @@ inline std::vector<ReferenceRecord> reference_read_records(std::string_view in, 
         if (c == '"') {
           field += '"';
           state = kQuoted;
-        } else if (c == delim) {
-          record.fields.push_back(field);
-          field.clear();
-          state = kFieldStart;
-        } else if (c == '\n') {
-          end_record(pos + 1);
-        } else if (c == '\r') {
-          state = kCr;
-        } else {
+        } else if (!end_field(c)) {
           return fail("text after the closing quote of a field");
         }
         break;

@@ -17,6 +17,7 @@
 
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
+#include "test_support.hpp"
 
 namespace optout {
 namespace {
@@ -58,25 +59,7 @@ std::vector<std::uint32_t> list_stems(const Registry& r, std::string_view name) 
   return r.stems(*index);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("optout_builder_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path file(const std::string& name, std::string_view content) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
-    return p;
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
+using testing::TempDir;
 
 // ---- Set logic --------------------------------------------------------------------------------
 
@@ -334,6 +317,15 @@ TEST(RegistryBuilderLists, BuildUsesTheClockByDefault) {
   ASSERT_TRUE(r.ok());
   EXPECT_GE(r->created_at(), before);
   EXPECT_LE(r->created_at(), after);
+}
+
+TEST(RegistryAge, BuildRefusesACreationTimeOutsideTheRange) {
+  for (const std::int64_t t : {std::int64_t{-1}, INT64_MIN, kLatestCreatedAt + 1, INT64_MAX}) {
+    RegistryBuilder b;
+    const Result<Registry> r = b.build(t);
+    EXPECT_EQ(r.code(), ErrorCode::kInvalidArgument) << t;
+    EXPECT_EQ(r.status().message(), "the creation time must be between 1970 and 9999") << t;
+  }
 }
 
 TEST(RegistryBuilderLists, DescriptionMustBeUtf8) {

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "optout/audit.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/index.hpp"
 #include "optout/registry.hpp"
+#include "test_support.hpp"
 
 namespace optout {
 namespace {
@@ -22,23 +22,7 @@ std::vector<std::uint32_t> valid_stems(std::uint32_t start, std::size_t n, std::
   return out;
 }
 
-struct ListSpec {
-  std::string name;
-  ListKind kind;
-  std::vector<std::uint32_t> stems;
-};
-
-Registry make_registry(const std::vector<ListSpec>& lists, std::int64_t created_at = 1'700'000'000,
-                       std::string description = "test") {
-  RegistryBuilder b;
-  b.set_description(std::move(description));
-  for (const ListSpec& l : lists) {
-    EXPECT_TRUE(b.add_stems(l.name, l.kind, l.stems).ok()) << l.name;
-  }
-  auto r = b.build(created_at);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? std::move(r).value() : Registry();
-}
+using testing::make_registry;
 
 TEST(ListNames, ValidateListName) {
   struct Case {
@@ -238,46 +222,6 @@ TEST(Compare, ListChanges) {
   auto odd = list_changes(older, newer, "9434765919 ");
   EXPECT_EQ(odd.code(), ErrorCode::kNotFound);
   EXPECT_EQ(odd.status().message(), "no list of that name in either registry");
-}
-
-// ---- The registry date rule (issue 10, --max-age bypass) -------------------------------------------
-
-// The freshness gate as a run applies it: through the index, which knows its registry's age.
-Status check_index_age(const Registry& registry, std::int64_t max_age_seconds, std::int64_t now) {
-  Result<OptOutIndex> index = OptOutIndex::create(registry);
-  if (!index.ok()) return index.status();
-  return index->check_age(max_age_seconds, now);
-}
-
-TEST(RegistryAge, FutureDatedRegistryFailsMaxAgeBeyondTheClockSkew) {
-  const std::int64_t now = 1'800'000'000;
-  const Registry skewed = make_registry({}, now + kClockSkewSeconds);
-  EXPECT_TRUE(check_index_age(skewed, 0, now).ok());  // within the stated clock skew
-  const Registry future = make_registry({}, now + kClockSkewSeconds + 1);
-  const Status s = check_index_age(future, 365 * 86400, now);
-  EXPECT_EQ(s.code(), ErrorCode::kStaleRegistry);
-  EXPECT_EQ(s.message(), "<built>: the registry claims to be built 2027-01-15T08:05:01Z, in the future (a wrong clock?): "
-                         "its age is unknown, so it cannot pass a maximum age");
-}
-
-TEST(RegistryAge, AgesAtTheEndsOfTheRangeDoNotOverflow) {
-  const Registry oldest = make_registry({}, 0);
-  EXPECT_EQ(check_index_age(oldest, 86400, kLatestCreatedAt).code(), ErrorCode::kStaleRegistry);
-  EXPECT_TRUE(check_index_age(oldest, kLatestCreatedAt, kLatestCreatedAt).ok());
-  const Registry latest = make_registry({}, kLatestCreatedAt);
-  EXPECT_EQ(check_index_age(latest, 0, 0).code(), ErrorCode::kStaleRegistry);
-  EXPECT_EQ(check_index_age(latest, 0, -1).code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(check_index_age(latest, -1, 0).code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(check_index_age(latest, 0, INT64_MIN).code(), ErrorCode::kInvalidArgument);
-}
-
-TEST(RegistryAge, BuildRefusesACreationTimeOutsideTheRange) {
-  for (const std::int64_t t : {std::int64_t{-1}, INT64_MIN, kLatestCreatedAt + 1, INT64_MAX}) {
-    RegistryBuilder b;
-    const Result<Registry> r = b.build(t);
-    EXPECT_EQ(r.code(), ErrorCode::kInvalidArgument) << t;
-    EXPECT_EQ(r.status().message(), "the creation time must be between 1970 and 9999") << t;
-  }
 }
 
 TEST(RegistryLists, AnInvalidListNameIsAUsageErrorAndAnUnknownOneIsNotFound) {

@@ -22,6 +22,7 @@
 #include "optout/registry.hpp"
 #include "registry_data.hpp"
 #include "snapshot_format.hpp"
+#include "test_support.hpp"
 
 namespace optout {
 namespace {
@@ -93,36 +94,8 @@ void expect_same_registry(const Registry& a, const Registry& b) {
   }
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("optout_snapshot_test_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  fs::path file(const std::string& name, std::string_view content) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
-    return p;
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::TempDir;
+using testing::read_file;
 
 // ---- Round trips --------------------------------------------------------------------------------
 

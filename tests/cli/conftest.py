@@ -10,28 +10,16 @@ import os
 import random
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+# tests/support: what this suite shares with bindings/python/tests (re-exported to the tests here).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from optout_testing import check_digit, dashed, nhs, spaced, wrong_check_digit  # noqa: E402,F401
+
 NUMBER_IN_TEXT = re.compile(r"\d{10}|\d{3}[ -]\d{3}[ -]\d{4}")
-
-
-def check_digit(stem):
-    """The modulus 11 check digit of a 9-digit stem, or None when the stem has no valid number."""
-    digits = f"{stem:09d}"
-    total = sum(int(d) * w for d, w in zip(digits, range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        return 0
-    return None if check == 10 else check
-
-
-def nhs(stem):
-    """The 10-digit NHS number of a stem with a valid check digit."""
-    check = check_digit(stem)
-    assert check is not None, stem
-    return f"{stem:09d}{check}"
 
 
 def valid_numbers(count, seed=1, low=400_000_000, high=799_999_999):
@@ -43,12 +31,6 @@ def valid_numbers(count, seed=1, low=400_000_000, high=799_999_999):
         if check_digit(stem) is not None:
             out.add(nhs(stem))
     return sorted(out)
-
-
-def wrong_check_digit(number):
-    """The number with its check digit changed (to one that is wrong)."""
-    good = int(number[9])
-    return number[:9] + str((good + 1) % 10)
 
 
 def check_ten_stem():

@@ -17,7 +17,9 @@ import subprocess
 
 import pytest
 
+import optout_testing
 from conftest import NUMBER_IN_TEXT, binary, valid_numbers
+from optout_testing import fault_env
 
 SHIM = os.environ.get("OPTOUT_FAULT_SHIM")
 pytestmark = pytest.mark.skipif(not SHIM, reason="OPTOUT_FAULT_SHIM is not set: run these tests through ctest")
@@ -106,22 +108,11 @@ def fresh_folder(world, tmp_path, name):
 
 
 def shim_env(log, **fault):
-    """This process's environment with the shim preloaded, set by fault (OP, PATH, AT, KIND, SIZE)."""
-    env = dict(os.environ)
-    # After any runtime already preloaded (ASan's, which must come first; a sanitized binary is
-    # told not to insist on that).
-    preload = ":".join(filter(None, [env.get("LD_PRELOAD"), SHIM]))
-    asan = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
-    env.update(LD_PRELOAD=preload, ASAN_OPTIONS=asan, OPTOUT_FAULT_LOG=str(log),
-               **{f"OPTOUT_FAULT_{k.upper()}": str(v) for k, v in fault.items()})
-    return env
+    return optout_testing.shim_env(SHIM, log, **fault)
 
 
 def run(args, cwd, fault=None, log=None):
-    env = dict(os.environ)
-    if fault is not None:
-        op, path, k, kind = fault
-        env = shim_env(log, op=op, path=path, at=k, kind=kind)
+    env = fault_env(SHIM, fault, log)
     done = subprocess.run([binary(), *args], cwd=cwd, env=env, capture_output=True, timeout=60)
     stderr = done.stderr.decode("utf-8", "replace")
     assert NUMBER_IN_TEXT.search(stderr) is None, stderr

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BOM, NUMBER_IN_TEXT, Malformed, assert_usage_error, binary, check_ten_stem,
-                      reference_records, reference_rows, valid_numbers, wrong_check_digit)
+from conftest import (BOM, NUMBER_IN_TEXT, Malformed, assert_usage_error, binary, check_ten_stem, dashed,
+                      reference_records, reference_rows, spaced, valid_numbers, wrong_check_digit)
 
 NUMS = valid_numbers(30, seed=21)
 NATIONAL = NUMS[:4]            # deny list "national"
@@ -32,14 +32,6 @@ KEPT = OTHER                   # kept by the deny registry
 
 SUMMARY = re.compile(r"optout filter: (\d+) rows: (\d+) kept, (\d+) removed, (\d+) rejected; "
                      r"\d+\.\d MB in \d+\.\d\d s \(\d+ MB/s\)\n")
-
-
-def spaced(number):
-    return f"{number[:3]} {number[3:6]} {number[6:]}"
-
-
-def dashed(number):
-    return f"{number[:3]}-{number[3:6]}-{number[6:]}"
 
 
 def no_number_in(text):

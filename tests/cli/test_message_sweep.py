@@ -19,77 +19,16 @@ defect is fixed it passes, the strict marker turns that into a failure, and the 
 import gzip
 import json
 import os
-import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import binary, wrong_check_digit
+from conftest import binary
+from optout_testing import MARKERS, WORD, dashed, leaks, spaced, wrong_check_digit
+from optout_testing import MARKER_HEADER as HEADER, MARKER_ROWS as ROWS, marker_csv as csv_bytes
 
-
-def _vectors():
-    path = Path(__file__).resolve().parents[1] / "data" / "nhs_test_vectors.txt"
-    out = []
-    for line in path.read_text().splitlines():
-        if line.startswith("valid |"):
-            text = line.split("|")[1].strip()
-            if len(text) == 10 and text.isdigit() and len(set(text)) > 1:  # not 0000000000, 9999999999
-                out.append(text)
-    return out
-
-
-MARKERS = _vectors()
-WORD = "ZQXMARKER"
-RUN_ID = re.compile(r'"run_id": ?"[a-z]{24}"')
-assert len(MARKERS) >= 6, MARKERS
 N = MARKERS  # N[0] is 9434765919, the data dictionary's example
-
-
-def spaced(n):
-    return f"{n[:3]} {n[3:6]} {n[6:]}"
-
-
-def dashed(n):
-    return f"{n[:3]}-{n[3:6]}-{n[6:]}"
-
-
-def leaks(text):
-    """What markers text holds, described (never quoted): [] when it is clean."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return ["bytes that are not UTF-8"]
-    found = []
-    for i, n in enumerate(MARKERS):
-        for form, s in (("plain", n), ("spaced", spaced(n)), ("dashed", dashed(n)), ("stem", n[:9])):
-            if s in text:
-                found.append(f"marker number #{i} ({form})")
-    # An audit record's run_id is 24 random letters: it holds "zqx" about once in 800 records.
-    if WORD.lower()[:3] in RUN_ID.sub("", text).lower():
-        found.append("marker word")
-    if any((ord(c) < 0x20 and c not in "\n\t") or c == "\x7f" or c == "\ufffd" for c in text):
-        found.append("control or raw bytes")
-    return found
-
-
-# ---- Marker inputs ------------------------------------------------------------------------------
-
-HEADER = f"record_id,nhs_number,{WORD}_name,date_of_birth_{WORD},notes {N[4]}"
-ROWS = [
-    f'1,{N[0]},{WORD} Smith,{WORD}-1984-03-02,"{WORD} free text, see {spaced(N[1])}"',
-    f'2,{spaced(N[1])},Jones {WORD},1990-01-01 {WORD},"{dashed(N[2])} {WORD}"',
-    f'3,"{dashed(N[2])}",{WORD},{N[3]},{WORD}',
-    f'4,"{N[3]}",{N[5]},{WORD},"a ""{WORD}"" quote"',
-    f"5,{wrong_check_digit(N[4])},{WORD},{WORD},{N[0]}",
-]
-
-
-def csv_bytes(header=True, rows=ROWS, ending="\n"):
-    lines = ([HEADER] if header else []) + rows
-    return "".join(line + ending for line in lines).encode()
 
 
 class Sweep:

@@ -13,20 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (NUMBER_IN_TEXT, Malformed, assert_usage_error, binary, check_digit, check_ten_stem, nhs,
-                      reference_records, reference_rows, valid_numbers, wrong_check_digit)
+from conftest import (NUMBER_IN_TEXT, Malformed, assert_usage_error, binary, check_digit, check_ten_stem, dashed,
+                      nhs, reference_records, reference_rows, spaced, valid_numbers, wrong_check_digit)
 
 A, B, C, D = valid_numbers(4, seed=33)  # ascending
 SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 SUMMARY = re.compile(r"optout numbers: (\d+) rows: (\d+) distinct numbers written from (\d+) valid\n")
-
-
-def spaced(number):
-    return f"{number[:3]} {number[3:6]} {number[6:]}"
-
-
-def dashed(number):
-    return f"{number[:3]}-{number[3:6]}-{number[6:]}"
 
 
 def run_raw(*args, stdin=b"", cwd=None):
@@ -186,12 +178,18 @@ def test_malformed_csv_names_the_line_and_writes_nothing(optout, tmp_path, name,
         reference_records(text.encode())
     assert (reference.value.line, reference.value.problem) == (line, problem)
     (tmp_path / "bad.csv").write_text(text)
-    for more in ([], ["--threads", "4", "--block-size", "7"]):
-        result = optout("numbers", "--column", "nhs_number", "bad.csv", "-o", "n.txt", *more, cwd=tmp_path)
+    assert_fails_at_line(optout, tmp_path, "bad.csv", text, line, problem, block_size="7")
+
+
+def assert_fails_at_line(optout, folder, name, data, line, problem, block_size):
+    """numbers over folder/name (holding data) and over data on stdin fail naming the line and write
+    nothing; the file on one thread and on four with blocks of block_size bytes."""
+    for more in ([], ["--threads", "4", "--block-size", block_size]):
+        result = optout("numbers", "--column", "nhs_number", name, "-o", "n.txt", *more, cwd=folder)
         assert result.code == 1, result
-        assert result.stderr == f"optout numbers: bad.csv:{line}: {problem}\n"
-        assert dir_listing(tmp_path) == ["bad.csv"]
-    to_stdout = optout("numbers", "--column", "nhs_number", stdin=text)
+        assert result.stderr == f"optout numbers: {name}:{line}: {problem}\n"
+        assert dir_listing(folder) == [name]
+    to_stdout = optout("numbers", "--column", "nhs_number", stdin=data)
     assert (to_stdout.code, to_stdout.stdout) == (1, "")  # nothing at all: the list is written only at the end
     assert to_stdout.stderr == f"optout numbers: <stdin>:{line}: {problem}\n"
 
@@ -293,14 +291,7 @@ BARE_CR_CASES = [
 @pytest.mark.parametrize("name,text,line", BARE_CR_CASES, ids=[c[0] for c in BARE_CR_CASES])
 def test_bare_cr_line_ending_is_an_error_not_a_release(optout, tmp_path, name, text, line):
     (tmp_path / "crmix.csv").write_bytes(text)
-    for more in ([], ["--threads", "4", "--block-size", "1"]):
-        result = optout("numbers", "--column", "nhs_number", "crmix.csv", "-o", "n.txt", *more, cwd=tmp_path)
-        assert result.code == 1, result
-        assert result.stderr == f"optout numbers: crmix.csv:{line}: {BARE_CR}\n"
-        assert dir_listing(tmp_path) == ["crmix.csv"]
-    to_stdout = optout("numbers", "--column", "nhs_number", stdin=text)
-    assert (to_stdout.code, to_stdout.stdout) == (1, "")
-    assert to_stdout.stderr == f"optout numbers: <stdin>:{line}: {BARE_CR}\n"
+    assert_fails_at_line(optout, tmp_path, "crmix.csv", text, line, BARE_CR, block_size="1")
 
 
 # ---- Outputs apart from inputs, never empty (issues 10.6, 15.8) ----------------------------------

@@ -6,23 +6,8 @@
 # and each list exported as roaring and as text by `optout export`.
 #   cmake -DOPTOUT=... -DGEN=<optout-gen> -DVALID=<interop_valid_numbers> -DSAMPLES=... -DWORK=...
 #         -P make_lists.cmake
-foreach(var OPTOUT GEN VALID SAMPLES WORK)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "make_lists.cmake: ${var} is not set")
-  endif()
-endforeach()
-
-function(run)
-  cmake_parse_arguments(RUN "" "STDOUT" "" ${ARGN})
-  if(NOT RUN_STDOUT)
-    set(RUN_STDOUT /dev/null)
-  endif()
-  execute_process(COMMAND ${RUN_UNPARSED_ARGUMENTS} RESULT_VARIABLE result OUTPUT_FILE "${RUN_STDOUT}"
-                  ERROR_VARIABLE err)
-  if(NOT result EQUAL 0)
-    message(FATAL_ERROR "make_lists.cmake: ${RUN_UNPARSED_ARGUMENTS} failed (${result}):\n${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../support/fixture_script.cmake)
+fixture_require(OPTOUT GEN VALID SAMPLES WORK)
 
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")

@@ -1,23 +1,12 @@
 # The C API test's fixture: a registry of the committed samples' three lists, and what the optout
 # tool itself writes for them, so that the C test can demand byte-identical results.
 #   cmake -DOPTOUT=<optout binary> -DSAMPLES=<datasets/samples> -DWORK=<dir> -P make_fixture.cmake
-foreach(var OPTOUT SAMPLES WORK)
-  if(NOT DEFINED ${var})
-    message(FATAL_ERROR "make_fixture.cmake: ${var} is not set")
-  endif()
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/../../../tests/support/fixture_script.cmake)
+fixture_require(OPTOUT SAMPLES WORK)
 
+# optout(<argument>... [STDOUT <file>]): runs the optout tool.
 function(optout)
-  cmake_parse_arguments(RUN "" "STDOUT" "" ${ARGN})
-  if(RUN_STDOUT)
-    execute_process(COMMAND "${OPTOUT}" ${RUN_UNPARSED_ARGUMENTS} RESULT_VARIABLE result
-                    OUTPUT_FILE "${RUN_STDOUT}" ERROR_VARIABLE err)
-  else()
-    execute_process(COMMAND "${OPTOUT}" ${RUN_UNPARSED_ARGUMENTS} RESULT_VARIABLE result ERROR_VARIABLE err)
-  endif()
-  if(NOT result EQUAL 0)
-    message(FATAL_ERROR "make_fixture.cmake: optout ${RUN_UNPARSED_ARGUMENTS} failed (${result}):\n${err}")
-  endif()
+  run("${OPTOUT}" ${ARGN})
 endfunction()
 
 file(REMOVE_RECURSE "${WORK}")

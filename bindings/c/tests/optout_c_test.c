@@ -581,6 +581,15 @@ static void expect_failure(const optout_index *index, const char *input, const o
   CHECK(stats.rows == 0);                       /* untouched */
 }
 
+/* expect_failure() on extract_narrow.csv with by_name()'s options changed by one assignment: e.g.
+ * EXPECT_OPTION_REFUSED(index, delimiter = '"', "the delimiter cannot be a quote, CR or LF"). */
+#define EXPECT_OPTION_REFUSED(index, assignment, message)                                               \
+  do {                                                                                                  \
+    optout_filter_options refused_ = by_name();                                                         \
+    refused_.assignment;                                                                                \
+    expect_failure(index, SAMPLE("extract_narrow.csv"), &refused_, OPTOUT_E_INVALID_ARGUMENT, message); \
+  } while (0)
+
 static void test_filter_errors(const optout_index *index) {
   CHECK(mkdir(WORK("failed"), 0755) == 0 || errno == EEXIST); /* (EEXIST: run again by hand) */
   char expected[2400];
@@ -595,18 +604,10 @@ static void test_filter_errors(const optout_index *index) {
            SAMPLE("extract_narrow.csv"));
   expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_NOT_FOUND, expected);
 
-  options = by_name();
-  options.column_index = 2; /* both ways of naming the column */
-  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
-                 "choose the NHS-number column by name or by position, not both or neither");
-  options = by_name();
-  options.delimiter = '"';
-  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
-                 "the delimiter cannot be a quote, CR or LF");
-  options = by_name();
-  options.max_rejected_fraction = 1.5;
-  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
-                 "the rejected fraction must be between 0 and 1");
+  EXPECT_OPTION_REFUSED(index, column_index = 2, /* both ways of naming the column */
+                        "choose the NHS-number column by name or by position, not both or neither");
+  EXPECT_OPTION_REFUSED(index, delimiter = '"', "the delimiter cannot be a quote, CR or LF");
+  EXPECT_OPTION_REFUSED(index, max_rejected_fraction = 1.5, "the rejected fraction must be between 0 and 1");
 
   const char *malformed = "id,nhs_number\n1,4001991055\n2,\"4001991055\n";
   CHECK(write_file(WORK("malformed.csv"), malformed, strlen(malformed)));
@@ -856,15 +857,9 @@ static void test_empty_output_path_is_refused(const optout_registry *registry) {
 static void test_filter_outputs_are_checked(const optout_index *index) {
   CHECK(mkdir(WORK("checked"), 0755) == 0 || errno == EEXIST);
   char expected[2400];
+  EXPECT_OPTION_REFUSED(index, rejects_path = "", "an empty rejects path: give a file name");
+  EXPECT_OPTION_REFUSED(index, audit_path = "", "an empty audit path: give a file name");
   optout_filter_options options = by_name();
-  options.rejects_path = "";
-  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
-                 "an empty rejects path: give a file name");
-  options = by_name();
-  options.audit_path = "";
-  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
-                 "an empty audit path: give a file name");
-  options = by_name();
   options.stats_path = WORK("checked/out.csv");
   optout_error error;
   CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error) ==

@@ -8,9 +8,14 @@ build tree). The registries are built by the CLI from the committed samples.
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+# tests/support: what this suite shares with tests/cli (re-exported to the tests here).
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "support"))
+from optout_testing import check_digit, nhs  # noqa: E402,F401
 
 
 def env_path(name):
@@ -21,23 +26,6 @@ def env_path(name):
 
 
 SAMPLES = env_path("OPTOUT_SOURCE_DIR") / "datasets" / "samples"
-
-
-def check_digit(stem):
-    """The modulus 11 check digit of a 9-digit stem, or None when the stem has no valid number."""
-    digits = f"{stem:09d}"
-    total = sum(int(d) * w for d, w in zip(digits, range(10, 1, -1)))
-    check = 11 - total % 11
-    if check == 11:
-        return 0
-    return None if check == 10 else check
-
-
-def nhs(stem):
-    """The 10-digit NHS number of a stem with a valid check digit."""
-    check = check_digit(stem)
-    assert check is not None, stem
-    return f"{stem:09d}{check}"
 
 
 class Cli:
@@ -75,34 +63,29 @@ def cli():
     return Cli()
 
 
+# The sample lists: name -> (the build option that adds it, its file in SAMPLES).
+SAMPLE_LISTS = {"national": ("--list", "national.txt"), "type1": ("--list", "type1.txt"),
+                "cleared": ("--allow", "cleared.dat")}
+
+
+def build_sample_registry(cli, path, names, *more):
+    """Builds path with the CLI from the sample lists named (SAMPLE_LISTS); more: further arguments."""
+    lists = [arg for name in names for arg in (SAMPLE_LISTS[name][0], f"{name}={SAMPLES / SAMPLE_LISTS[name][1]}")]
+    cli.run("build", *lists, *more, "-o", path, "--quiet")
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def registry_path(cli, tmp_path_factory):
     """national + type1 (deny) + cleared (allow), from the samples."""
-    path = tmp_path_factory.mktemp("registry") / "reg.optout"
-    cli.run(
-        "build",
-        "--list", f"national={SAMPLES / 'national.txt'}",
-        "--list", f"type1={SAMPLES / 'type1.txt'}",
-        "--allow", f"cleared={SAMPLES / 'cleared.dat'}",
-        "--description", "python tests",
-        "-o", path,
-        "--quiet",
-    )
-    return str(path)
+    return build_sample_registry(cli, tmp_path_factory.mktemp("registry") / "reg.optout",
+                                 ["national", "type1", "cleared"], "--description", "python tests")
 
 
 @pytest.fixture(scope="session")
 def deny_registry_path(cli, tmp_path_factory):
     """national + type1 only: a number in no list is kept."""
-    path = tmp_path_factory.mktemp("deny") / "deny.optout"
-    cli.run(
-        "build",
-        "--list", f"national={SAMPLES / 'national.txt'}",
-        "--list", f"type1={SAMPLES / 'type1.txt'}",
-        "-o", path,
-        "--quiet",
-    )
-    return str(path)
+    return build_sample_registry(cli, tmp_path_factory.mktemp("deny") / "deny.optout", ["national", "type1"])
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,9 @@ import sys
 
 import pytest
 
+import optout_testing
 from conftest import env_path
+from optout_testing import fault_env
 
 SHIM = env_path("OPTOUT_BUILD_DIR") / "tests" / "liboptout_fault_shim.so"
 pytestmark = pytest.mark.skipif(not SHIM.exists(), reason=f"the fault shim is not built ({SHIM})")
@@ -85,23 +87,11 @@ def fresh(inputs, folder):
 
 
 def shim_env(log=None, **fault):
-    """This process's environment with the shim preloaded, set by fault (OP, PATH, AT, KIND, SIZE)."""
-    env = dict(os.environ)
-    # After any runtime already preloaded (ASan's, which must come first; a sanitized binary is
-    # told not to insist on that).
-    preload = ":".join(filter(None, [env.get("LD_PRELOAD"), str(SHIM)]))
-    asan = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "verify_asan_link_order=0"]))
-    env.update(LD_PRELOAD=preload, ASAN_OPTIONS=asan, **{f"OPTOUT_FAULT_{k.upper()}": str(v) for k, v in fault.items()})
-    if log is not None:
-        env["OPTOUT_FAULT_LOG"] = str(log)
-    return env
+    return optout_testing.shim_env(SHIM, log, **fault)
 
 
 def run(what, folder, fault=None, log=None):
-    env = dict(os.environ)
-    if fault is not None:
-        op, path, k, kind = fault
-        env = shim_env(log, op=op, path=path, at=k, kind=kind)
+    env = fault_env(SHIM, fault, log)
     done = subprocess.run([sys.executable, "-B", "-c", SCRIPT, what, str(folder)], cwd=folder, env=env,
                           capture_output=True, timeout=120)
     lines = done.stdout.decode().splitlines()

@@ -151,39 +151,26 @@ def test_errors_carry_the_cli_messages(cli, registry_path, tmp_path):
 
     work = tmp_path / "inputs"
     work.mkdir()
-    extract = work / "extract.csv"
-    extract.write_bytes(b"id,nhs,note\n1,9434765919,a\n")
-    assert_same_error(
-        cli, optout.NotFoundError,
-        lambda: optout.filter_file(reg, extract, out, column="nhs_number"),
-        ["-r", reg, "--column", "nhs_number", extract, "-o", out], tmp_path,
-        f"{extract}: no column named 'nhs_number' in the header (it has: id, nhs, note)",
-    )
-    malformed = work / "malformed.csv"
-    malformed.write_bytes(b"id,nhs_number\n1,9434765919\n2,\"open\n3,x\n4,9434765919\n")
-    error = assert_same_error(
-        cli, optout.InvalidInputError,
-        lambda: optout.filter_file(reg, malformed, out, column="nhs_number", rejects=tmp_path / "r.csv"),
-        ["-r", reg, "--column", "nhs_number", malformed, "-o", out], tmp_path,
-        f"{malformed}:3: unterminated quoted field",
-    )
-    assert isinstance(error, ValueError)
-    stray = work / "stray.csv"
-    stray.write_bytes(b"id,nhs_number\n1,94347\"65919\n")
-    assert_same_error(
-        cli, optout.InvalidInputError,
-        lambda: optout.filter_file(reg, stray, out, column="nhs_number"),
-        ["-r", reg, "--column", "nhs_number", stray, "-o", out], tmp_path,
-        f"{stray}:2: quote inside an unquoted field",
-    )
-    empty = work / "empty.csv"
-    empty.write_bytes(b"")
-    assert_same_error(
-        cli, optout.InvalidInputError,
-        lambda: optout.filter_file(reg, empty, out, column="nhs_number"),
-        ["-r", reg, "--column", "nhs_number", empty, "-o", out], tmp_path,
-        f"{empty}: empty input: expected a header record",
-    )
+    bad_inputs = [  # file, its bytes, the error, its message after the file's path, more arguments
+        ("extract.csv", b"id,nhs,note\n1,9434765919,a\n", optout.NotFoundError,
+         ": no column named 'nhs_number' in the header (it has: id, nhs, note)", {}),
+        ("malformed.csv", b"id,nhs_number\n1,9434765919\n2,\"open\n3,x\n4,9434765919\n", optout.InvalidInputError,
+         ":3: unterminated quoted field", {"rejects": tmp_path / "r.csv"}),
+        ("stray.csv", b"id,nhs_number\n1,94347\"65919\n", optout.InvalidInputError,
+         ":2: quote inside an unquoted field", {}),
+        ("empty.csv", b"", optout.InvalidInputError, ": empty input: expected a header record", {}),
+    ]
+    for name, data, cls, problem, more in bad_inputs:
+        path = work / name
+        path.write_bytes(data)
+        error = assert_same_error(
+            cli, cls,
+            lambda: optout.filter_file(reg, path, out, column="nhs_number", **more),
+            ["-r", reg, "--column", "nhs_number", path, "-o", out], tmp_path,
+            f"{path}{problem}",
+        )
+        if cls is optout.InvalidInputError:
+            assert isinstance(error, ValueError), name
     assert_same_error(
         cli, optout.LimitExceededError,
         lambda: optout.filter_file(reg, SAMPLES / "extract_wide.csv", out, column="nhs_number", max_record_bytes=500),

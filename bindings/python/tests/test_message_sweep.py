@@ -15,7 +15,6 @@ turns it into a failure and the marker is removed.
 import gzip
 import json
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -25,56 +24,8 @@ import pytest
 
 import optout
 from conftest import env_path
-
-SOURCE = env_path("OPTOUT_SOURCE_DIR")
-
-
-def _vectors():
-    out = []
-    for line in (SOURCE / "tests" / "data" / "nhs_test_vectors.txt").read_text().splitlines():
-        if line.startswith("valid |"):
-            text = line.split("|")[1].strip()
-            if len(text) == 10 and text.isdigit() and len(set(text)) > 1:  # not 0000000000, 9999999999
-                out.append(text)
-    return out
-
-
-N = _vectors()
-WORD = "ZQXMARKER"
-RUN_ID = re.compile(r'"run_id": ?"[a-z]{24}"')
-assert len(N) >= 6, N
-
-
-def spaced(n):
-    return f"{n[:3]} {n[3:6]} {n[6:]}"
-
-
-def dashed(n):
-    return f"{n[:3]}-{n[3:6]}-{n[6:]}"
-
-
-def wrong_check_digit(n):
-    return n[:9] + str((int(n[9]) + 1) % 10)
-
-
-def leaks(text):
-    """What markers text holds, described (never quoted): [] when it is clean."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return ["bytes that are not UTF-8"]
-    found = []
-    for i, n in enumerate(N):
-        for form, s in (("plain", n), ("spaced", spaced(n)), ("dashed", dashed(n)), ("stem", n[:9])):
-            if s in text:
-                found.append(f"marker number #{i} ({form})")
-    # An audit record's run_id is 24 random letters: it holds "zqx" about once in 800 records.
-    if WORD.lower()[:3] in RUN_ID.sub("", text).lower():
-        found.append("marker word")
-    if any((ord(c) < 0x20 and c not in "\n\t") or c == "\x7f" or c == "\ufffd" for c in text):
-        found.append("control or raw bytes")
-    return found
+from optout_testing import MARKERS as N, WORD, dashed, leaks, spaced
+from optout_testing import MARKER_ROWS as ROWS, marker_csv as csv_bytes
 
 
 def exception_texts(error):
@@ -94,20 +45,6 @@ def assert_clean_error(excinfo, *files):
     for path in files:
         if Path(path).exists():
             assert leaks(Path(path).read_bytes()) == [], os.path.basename(path)
-
-
-HEADER = f"record_id,nhs_number,{WORD}_name,date_of_birth_{WORD},notes {N[4]}"
-ROWS = [
-    f'1,{N[0]},{WORD} Smith,{WORD}-1984-03-02,"{WORD} free text, see {spaced(N[1])}"',
-    f'2,{spaced(N[1])},Jones {WORD},1990-01-01 {WORD},"{dashed(N[2])} {WORD}"',
-    f'3,"{dashed(N[2])}",{WORD},{N[3]},{WORD}',
-    f'4,"{N[3]}",{N[5]},{WORD},"a ""{WORD}"" quote"',
-    f"5,{wrong_check_digit(N[4])},{WORD},{WORD},{N[0]}",
-]
-
-
-def csv_bytes(header=True, rows=ROWS, ending="\n"):
-    return "".join(line + ending for line in ([HEADER] if header else []) + rows).encode()
 
 
 @pytest.fixture
