@@ -312,8 +312,9 @@ TEST(FilterTest, ValidateRefusesEveryLimitOutOfRange) {
       {"column 2^20", [](FilterOptions& o) { o.column_name.clear(), o.column_index = kColumnIndexLimit; }, ""},
       {"column 2^20 + 1", [](FilterOptions& o) { o.column_name.clear(), o.column_index = kColumnIndexLimit + 1; },
        "the column position must be at most 1048576"},
-      {"column SIZE_MAX", [](FilterOptions& o) { o.column_name.clear(), o.column_index = kHuge; },
+      {"column SIZE_MAX", [](FilterOptions& o) { o.column_name.clear(), o.column_index = std::size_t(kHuge); },
        "the column position must be at most 1048576"},
+      {"column 0", [](FilterOptions& o) { o.column_name.clear(), o.column_index = 0; }, "column positions start at 1"},
   };
   const Registry registry = make_registry({kListed});
   const OptOutIndex index = make_index(registry);

@@ -127,7 +127,7 @@ Outcome to_request(const optout_filter_options& in, optout::FilterRequest& reque
   optout::FilterOptions& out = request.options;
   if (in.max_age_seconds >= 0) request.max_age_seconds = in.max_age_seconds;
   out.column_name = in.column_name != nullptr ? in.column_name : "";
-  out.column_index = in.column_index;
+  if (in.column_index > 0) out.column_index = in.column_index;  // 0: by name
   out.has_header = in.has_header != 0;
   out.delimiter = in.delimiter;
   out.threads = in.threads;

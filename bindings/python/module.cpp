@@ -331,7 +331,13 @@ PYBIND11_MODULE(_engine, m) {
       .def(py::init<>())
       .def_readwrite("column_name", &FilterOptions::column_name)
       .def_property("column_index", [](const FilterOptions& o) { return o.column_index; },
-                    [](FilterOptions& o, const py::object& v) { o.column_index = saturated<std::size_t>(v, "column_index"); })
+                    [](FilterOptions& o, const py::object& v) {
+                      if (v.is_none()) {
+                        o.column_index.reset();
+                      } else {
+                        o.column_index = saturated<std::size_t>(v, "column_index");
+                      }
+                    })
       .def_readwrite("has_header", &FilterOptions::has_header)
       // The engine's delimiter rule: one byte, or "tab" (str or bytes).
       .def_property("delimiter",

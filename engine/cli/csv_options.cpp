@@ -6,21 +6,10 @@ namespace optout::cli {
 
 void add_csv_options(CLI::App& cmd, CsvArgs& args) {
   cmd.add_option("INPUT", args.input, "The extract (CSV); '-' or absent: standard input");
-  auto* column = cmd.add_option("--column", args.column,
-                                "The NHS-number column by header name (exact, after unquoting)");
-  // Positions start at 1; the check says so in words, since CLI11's own range message prints
-  // numbers that the message redaction would garble.
-  auto* index = cmd.add_option("--column-index", args.column_index,
-                               "The NHS-number column by 1-based position")
-                    ->check(CLI::Validator(
-                        [](std::string& text) {
-                          return text.find_first_not_of('0') == std::string::npos
-                                     ? std::string("column positions start at 1")
-                                     : std::string();
-                        },
-                        "POSITION", "column position"));
-  column->excludes(index);
-  index->excludes(column);
+  // Which column, and whether the choice can be used (one of the two, a position from 1): the
+  // engine's validate_filter_options() decides.
+  cmd.add_option("--column", args.column, "The NHS-number column by header name (exact, after unquoting)");
+  cmd.add_option("--column-index", args.column_index, "The NHS-number column by 1-based position");
   cmd.add_flag("--no-header", args.no_header, "The first record is data, not a header (needs --column-index)");
   cmd.add_option("--delimiter", args.delimiter, "One-byte field delimiter, or 'tab'")
       ->default_str(",");

@@ -15,7 +15,7 @@ namespace optout::cli {
 struct CsvArgs {
   std::string input = "-";
   std::string column;
-  std::size_t column_index = 0;
+  std::optional<std::size_t> column_index;
   bool no_header = false;
   std::string delimiter = ",";
   unsigned threads = 0;

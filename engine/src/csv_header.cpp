@@ -103,13 +103,13 @@ namespace optout {
 Result<std::size_t> resolve_column(std::span<const std::string> names, const FilterOptions& options,
                                    std::string_view input) {
   const std::string where(input);
-  if (options.column_index > 0) {
-    if (options.has_header && options.column_index > names.size()) {
+  if (options.column_index) {  // validate_filter_options: from 1 to kColumnIndexLimit
+    const std::size_t position = *options.column_index;
+    if (options.has_header && position > names.size()) {
       return Status(ErrorCode::kNotFound, where + ": the header has " + std::to_string(names.size()) +
-                                              " columns, fewer than column " +
-                                              std::to_string(options.column_index));
+                                              " columns, fewer than column " + std::to_string(position));
     }
-    return options.column_index - 1;
+    return position - 1;  // the one place a position becomes an index
   }
   const std::string wanted = "'" + redact_numbers(options.column_name) + "'";
   std::vector<std::size_t> found;

@@ -267,7 +267,7 @@ Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOp
 
 Status validate_filter_options(const FilterOptions& options) {
   const bool by_name = !options.column_name.empty();
-  const bool by_index = options.column_index > 0;
+  const bool by_index = options.column_index.has_value();
   if (by_name == by_index) {
     return Status(ErrorCode::kInvalidArgument, "choose the NHS-number column by name or by position, not both or neither");
   }
@@ -280,7 +280,10 @@ Status validate_filter_options(const FilterOptions& options) {
     return Status(ErrorCode::kInvalidArgument,
                   "the column name looks like a number (6 or more digits), not a column's name");
   }
-  if (options.column_index > kColumnIndexLimit) {
+  if (by_index && *options.column_index == 0) {
+    return Status(ErrorCode::kInvalidArgument, "column positions start at 1");
+  }
+  if (by_index && *options.column_index > kColumnIndexLimit) {
     return Status(ErrorCode::kInvalidArgument,
                   "the column position must be at most " + std::to_string(kColumnIndexLimit));
   }
@@ -350,8 +353,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
   if (Status s = detail::check_text_input(first_bytes, input); !s.ok()) return s;
   const detail::HeaderRecord header =
       detail::find_header(first->data.get(), first->size, first->at_end, options.delimiter);
-  std::size_t column = options.column_index > 0 ? options.column_index - 1 : 0;
   first->skip = header.bom;
+  std::vector<std::string> names;  // none without a header: then only a position can be chosen
   if (options.has_header) {
     if (first->size == header.bom) {
       return Status(ErrorCode::kInvalidInput, input + ": empty input: expected a header record");
@@ -363,13 +366,12 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
     if (header.end - header.bom > options.max_record_bytes) {
       return Status(ErrorCode::kLimitExceeded, record_too_long(input, in.line_in_file(1), options.max_record_bytes));
     }
-    const std::vector<std::string> names =
-        detail::header_names(first_bytes.substr(header.bom, header.end - header.bom), options.delimiter);
-    Result<std::size_t> resolved = resolve_column(names, options, input);
-    if (!resolved.ok()) return resolved.status();
-    column = *resolved;
+    names = detail::header_names(first_bytes.substr(header.bom, header.end - header.bom), options.delimiter);
     first->skip = header.end;
   }
+  Result<std::size_t> resolved = resolve_column(names, options, input);
+  if (!resolved.ok()) return resolved.status();
+  const std::size_t column = *resolved;
   const std::string_view header_bytes(first->data.get(), first->skip);
   const std::uint64_t header_lines = detail::count_byte(header_bytes.data(), header_bytes.size(), '\n');
 

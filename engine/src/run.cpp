@@ -327,7 +327,7 @@ std::string text_of(const Json& j) {
 }
 
 Json options_json(const FilterOptions& o) {
-  return Json{{"column_name", bytes_of(o.column_name)}, {"column_index", o.column_index},
+  return Json{{"column_name", bytes_of(o.column_name)}, {"column_index", o.column_index ? Json(*o.column_index) : Json(nullptr)},
               {"has_header", o.has_header},             {"delimiter", static_cast<unsigned char>(o.delimiter)},
               {"threads", o.threads},                   {"block_bytes", o.block_bytes},
               {"max_record_bytes", o.max_record_bytes}, {"digest_output", o.digest_output}};
@@ -336,7 +336,7 @@ Json options_json(const FilterOptions& o) {
 FilterOptions options_from(const Json& j) {
   FilterOptions o;
   o.column_name = text_of(j.at("column_name"));
-  o.column_index = j.at("column_index").get<std::size_t>();
+  if (!j.at("column_index").is_null()) o.column_index = j.at("column_index").get<std::size_t>();
   o.has_header = j.at("has_header").get<bool>();
   o.delimiter = static_cast<char>(j.at("delimiter").get<unsigned char>());
   o.threads = j.at("threads").get<unsigned>();

@@ -64,7 +64,7 @@ struct FilterOptions {
   // first name is ignored), or by 1-based position. Exactly one must be set; without a header
   // only column_index can be.
   std::string column_name;
-  std::size_t column_index = 0;
+  std::optional<std::size_t> column_index;
   bool has_header = true;
   char delimiter = ',';
 
