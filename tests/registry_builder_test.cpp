@@ -575,10 +575,10 @@ TEST(RegistryBuilderText, UnreadableSourcesAreIoErrors) {
   const fs::path missing = dir.path() / "missing.txt";
   auto m = b.add_source("national", ListKind::kDeny, missing);
   EXPECT_EQ(m.code(), ErrorCode::kIoError);
-  EXPECT_EQ(m.status().message(), missing.string() + ": No such file or directory");
+  EXPECT_EQ(m.status().message(), missing.string() + ": cannot open: No such file or directory");
   auto d = b.add_source("national", ListKind::kDeny, dir.path());
   EXPECT_EQ(d.code(), ErrorCode::kIoError);
-  EXPECT_EQ(d.status().message(), dir.path().string() + ": Is a directory");
+  EXPECT_EQ(d.status().message(), dir.path().string() + ": read failed: Is a directory");
   EXPECT_TRUE(build_or_die(b).lists().empty());
 }
 

@@ -173,7 +173,7 @@ TEST(SnapshotFiles, LoadErrors) {
   const fs::path missing = dir.path() / "missing.optout";
   auto m = load_registry(missing);
   EXPECT_EQ(m.code(), ErrorCode::kIoError);
-  EXPECT_EQ(m.status().message(), missing.string() + ": No such file or directory");
+  EXPECT_EQ(m.status().message(), missing.string() + ": cannot open: No such file or directory");
   auto d = load_registry(dir.path());
   EXPECT_EQ(d.code(), ErrorCode::kIoError);
   EXPECT_EQ(d.status().message(), dir.path().string() + ": Is a directory");

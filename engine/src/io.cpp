@@ -192,8 +192,8 @@ Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path
 
 // ---- ReadOnlyFile ---------------------------------------------------------------------------------
 
-Result<ReadOnlyFile> ReadOnlyFile::open(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+Result<ReadOnlyFile> ReadOnlyFile::open(const std::filesystem::path& path, bool nonblocking) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0));
   if (fd < 0) return Status(ErrorCode::kIoError, path.string() + ": cannot open: " + errno_text(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -210,6 +210,20 @@ ReadOnlyFile::ReadOnlyFile(ReadOnlyFile&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), name_(std::move(other.name_)), opened_(other.opened_) {}
 ReadOnlyFile::~ReadOnlyFile() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+Status ReadOnlyFile::require_regular() const {
+  if (S_ISDIR(opened_.st_mode)) return Status(ErrorCode::kIoError, name_ + ": " + errno_text(EISDIR));
+  if (!S_ISREG(opened_.st_mode)) return Status(ErrorCode::kIoError, name_ + ": not a regular file");
+  return Status();
+}
+
+Result<std::size_t> ReadOnlyFile::read(char* buffer, std::size_t capacity) const {
+  for (;;) {
+    const ssize_t n = ::read(fd_, buffer, capacity);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) return Status(ErrorCode::kIoError, name_ + ": read failed: " + errno_text(errno));
+  }
 }
 
 Result<std::size_t> ReadOnlyFile::read_at(char* buffer, std::size_t size, std::uint64_t offset) const {

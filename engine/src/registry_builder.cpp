@@ -5,9 +5,6 @@
 // so the first invalid line is known by number whatever the scheduling), and its stems go to a
 // StemSetBuilder. The source's set is applied to the list only when the whole source is good, so
 // a failed call leaves the builder unchanged.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -20,6 +17,7 @@
 #include <new>
 
 #include "csv_header.hpp"
+#include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
 #include "registry_data.hpp"
@@ -219,14 +217,9 @@ Status parse_text(std::string_view text, SourceParser& parser) {
 }
 
 Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
-  const std::string name = path.string();
-  const auto io_error = [&](int error) { return Status(ErrorCode::kIoError, name + ": " + std::strerror(error)); };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error(errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  Result<ReadOnlyFile> opened = ReadOnlyFile::open(path);  // a FIFO source (<(...)) is read as it comes
+  if (!opened.ok()) return opened.status();
+  const ReadOnlyFile& file = *opened;
   constexpr std::size_t kCapacity = detail::kSourceBlockBytes;
   const detail::LargeBuffer buffer(detail::allocate_large(kCapacity));
   if (!buffer) throw std::bad_alloc();
@@ -236,13 +229,10 @@ Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
   bool skipping = false;  // inside a line that was too long, up to its newline
   for (;;) {
     while (!eof && filled < kCapacity) {
-      const ssize_t n = ::read(fd, buf + filled, kCapacity - filled);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return io_error(errno);
-      }
-      if (n == 0) eof = true;
-      filled += static_cast<std::size_t>(n);
+      Result<std::size_t> n = file.read(buf + filled, kCapacity - filled);
+      if (!n.ok()) return n.status();
+      if (*n == 0) eof = true;
+      filled += *n;
     }
     if (skipping) {
       const void* nl = std::memchr(buf, '\n', filled);

@@ -401,38 +401,19 @@ Result<Registry> decode_registry(std::string_view bytes, std::string_view source
 
 Result<Registry> load_registry(const std::filesystem::path& path) {
   const std::string name = path.string();
-  const auto io_error = [&](int error) { return Status(ErrorCode::kIoError, name + ": " + std::strerror(error)); };
-  // O_NONBLOCK: opening a FIFO without a writer would otherwise wait for one; it is refused below.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return io_error(errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  // Reads exactly size bytes at offset; fewer only when the file ends first.
-  const auto read_at = [&](char* buffer, std::size_t size, std::uint64_t offset) -> Result<std::size_t> {
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t n = ::pread(fd, buffer + done, size - done, static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return io_error(errno);
-      if (n == 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    return done;
-  };
+  // Nonblocking: opening a FIFO without a writer would otherwise wait for one; it is refused below.
+  Result<ReadOnlyFile> opened = ReadOnlyFile::open(path, /*nonblocking=*/true);
+  if (!opened.ok()) return opened.status();
+  const ReadOnlyFile& file = *opened;
   try {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return io_error(errno);
     // Only a regular file has a size to bound the read by: a device (/dev/zero), a FIFO or a
     // directory would be read without limit, or block (issue 10.9).
-    if (S_ISDIR(st.st_mode)) return io_error(EISDIR);
-    if (!S_ISREG(st.st_mode)) return Status(ErrorCode::kIoError, name + ": not a regular file");
-    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (Status s = file.require_regular(); !s.ok()) return s;
+    const std::uint64_t size = file.size();
     // The header first: a file that is not a snapshot, or whose header disagrees with its size, is
     // refused before a buffer of its size is allocated.
     char header[detail::kSnapshotHeaderBytes];
-    Result<std::size_t> got = read_at(header, sizeof header, 0);
+    Result<std::size_t> got = file.read_at(header, sizeof header, 0);
     if (!got.ok()) return got.status();
     if (Status s = detail::check_snapshot_header(std::string_view(header, *got), size, name); !s.ok()) return s;
     if (size > std::numeric_limits<std::size_t>::max() - 1) throw std::bad_alloc();
@@ -440,7 +421,7 @@ Result<Registry> load_registry(const std::filesystem::path& path) {
     const auto capacity = static_cast<std::size_t>(size) + 1;
     detail::LargeBuffer buffer(detail::allocate_large(capacity));
     if (!buffer) throw std::bad_alloc();
-    got = read_at(buffer.get(), capacity, 0);
+    got = file.read_at(buffer.get(), capacity, 0);
     if (!got.ok()) return got.status();
     return decode_registry(std::string_view(buffer.get(), *got), name);
   } catch (const std::bad_alloc&) {

@@ -237,7 +237,7 @@ def test_unreadable_and_corrupt_registries(optout, regs, tmp_path):
     missing = tmp_path / "missing.optout"
     result = optout("export", missing, "--list", "national", "-o", tmp_path / "out")
     assert (result.code, result.stdout) == (1, ""), result
-    assert result.stderr == f"optout export: {missing}: No such file or directory\n"
+    assert result.stderr == f"optout export: {missing}: cannot open: No such file or directory\n"
     corrupt = tmp_path / "corrupt.optout"
     data = bytearray((regs / "small.optout").read_bytes())
     data[len(data) // 2] ^= 0xFF

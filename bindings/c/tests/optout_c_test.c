@@ -226,7 +226,7 @@ static void test_open_errors(void) {
   CHECK(registry == NULL);
   CHECK(error.code == OPTOUT_E_IO);
   char expected[1200];
-  snprintf(expected, sizeof expected, "%s: No such file or directory", WORK("missing.optout"));
+  snprintf(expected, sizeof expected, "%s: cannot open: No such file or directory", WORK("missing.optout"));
   CHECK(strcmp(error.message, expected) == 0);
 
   /* A flipped byte: the checksum catches it. */

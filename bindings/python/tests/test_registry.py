@@ -67,7 +67,7 @@ def test_load_errors_carry_the_cli_messages(cli, registry_path, tmp_path):
     with pytest.raises(optout.MissingFileError) as caught:
         optout.load(missing)
     assert isinstance(caught.value, FileNotFoundError) and isinstance(caught.value, optout.IoError)
-    assert str(caught.value) == cli.error("info", missing) == f"{missing}: No such file or directory"
+    assert str(caught.value) == cli.error("info", missing) == f"{missing}: cannot open: No such file or directory"
 
     size = os.path.getsize(registry_path)
     cases = {

@@ -62,8 +62,10 @@ OPTOUT_API std::unique_ptr<ByteSink> make_string_sink(std::string& out, std::str
 // open: ...", "NAME: read failed: ...", "NAME: the file changed while it was read"). Move-only.
 class OPTOUT_API ReadOnlyFile {
  public:
+  // nonblocking: O_NONBLOCK, so that opening a FIFO without a writer does not wait for one (for
+  // readers that refuse anything but a regular file; a stream reader needs blocking reads).
   // Errors: kIoError "PATH: cannot open: why" / "PATH: cannot stat: why".
-  [[nodiscard]] static Result<ReadOnlyFile> open(const std::filesystem::path& path);
+  [[nodiscard]] static Result<ReadOnlyFile> open(const std::filesystem::path& path, bool nonblocking = false);
   ReadOnlyFile(ReadOnlyFile&& other) noexcept;
   ReadOnlyFile& operator=(ReadOnlyFile&&) = delete;
   ~ReadOnlyFile();
@@ -73,6 +75,11 @@ class OPTOUT_API ReadOnlyFile {
   bool is_regular() const noexcept { return S_ISREG(opened_.st_mode); }
   // The size at open (regular files; 0 for pipes and devices).
   std::uint64_t size() const noexcept { return static_cast<std::uint64_t>(opened_.st_size); }
+  // kIoError "NAME: Is a directory" / "NAME: not a regular file" unless it is a regular file (the
+  // only kind with a size to bound a read by).
+  [[nodiscard]] Status require_regular() const;
+  // Reads up to capacity bytes from the current position (a pipe's or device's too); 0 at the end.
+  [[nodiscard]] Result<std::size_t> read(char* buffer, std::size_t capacity) const;
   // Reads up to size bytes at offset; fewer only at the end of the file. Errors: kIoError.
   [[nodiscard]] Result<std::size_t> read_at(char* buffer, std::size_t size, std::uint64_t offset) const;
   // Reads exactly size bytes at offset; a short read is changed_while_read().
