@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -15,6 +18,13 @@
 #include <utility>
 
 namespace optout {
+
+namespace {
+// How long discard() keeps trying to remove a staged folder that a late piece writes into:
+// 20 attempts 50 ms apart, a second in all.
+constexpr int kDiscardAttempts = 20;
+constexpr std::chrono::milliseconds kDiscardPause{50};
+}  // namespace
 namespace {
 
 detail::CommitFault& commit_fault() {
@@ -148,10 +158,19 @@ Status StagedDirectory::take_back() {
 Status StagedDirectory::discard() {
   if (state_ != State::kStaged) return Status();
   std::error_code error;
-  std::filesystem::remove_all(temp_, error);
-  if (error) {
-    return Status(ErrorCode::kIoError,
-                  name_ + ": its temporary folder " + temp_.string() + " could not be removed: " + error.message());
+  // A piece still running elsewhere (a worker the run stopped waiting for) may create a file in
+  // the folder while it is removed ("Directory not empty"): try again, a few times, briefly.
+  bool gone = false;
+  for (int attempt = 0; attempt < kDiscardAttempts && !gone; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(kDiscardPause);
+    error.clear();
+    std::filesystem::remove_all(temp_, error);
+    std::error_code looked;
+    gone = !error && !std::filesystem::exists(temp_, looked) && !looked;
+  }
+  if (!gone) {
+    return Status(ErrorCode::kIoError, name_ + ": its temporary folder " + temp_.string() +
+                                           " could not be removed: " + (error ? error.message() : "it is not empty"));
   }
   state_ = State::kGone;
   return Status();
