@@ -11,20 +11,16 @@
 
 #include "optout/run.hpp"
 #include "optout/registry.hpp"
+#include "test_support.hpp"
 
 namespace optout {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace optout::testing;
 
-constexpr std::uint32_t kListed = 943476591;  // 9434765919; 4010232137 is not listed
-
-class PiecesTest : public ::testing::Test {
+class PiecesTest : public TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("optout-pieces-test-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     std::mt19937_64 rng(6);
     listed_.push_back(kListed);
     while (listed_.size() < 40) {
@@ -40,18 +36,10 @@ class PiecesTest : public ::testing::Test {
     ASSERT_TRUE(index.ok());
     index_.emplace(std::move(index).value());
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  // Writes text to the file name in the folder and returns its path.
   std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(dir_ / name, std::ios::binary) << text;
+    TempDirTest::write(name, text);
     return path(name);
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(dir_ / name, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
   }
   static FilterOptions by_name() {
     FilterOptions options;
@@ -136,7 +124,6 @@ class PiecesTest : public ::testing::Test {
     EXPECT_EQ(pos, text.size()) << where;
   }
 
-  fs::path dir_;
   std::vector<std::uint32_t> listed_;
   Registry registry_;
   std::optional<OptOutIndex> index_;

@@ -15,13 +15,12 @@
 #include "optout/commit.hpp"
 #include "optout/io.hpp"
 #include "optout/registry.hpp"
+#include "test_support.hpp"
 
 namespace optout {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr std::uint32_t kListed = 943476591;  // 9434765919; 4010232137 is not listed
+using namespace optout::testing;
 
 const char* const kExtract =
     "id,nhs_number\n"
@@ -29,31 +28,20 @@ const char* const kExtract =
     "2,9434765919\n"
     "3,12345\n";
 
-class RunTest : public ::testing::Test {
+class RunTest : public TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("optout-job-test-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    RegistryBuilder builder;
-    ASSERT_TRUE(builder.add_stems("national", ListKind::kDeny, std::vector<std::uint32_t>{kListed}).ok());
-    Result<Registry> built = builder.build(1'700'000'000);
-    ASSERT_TRUE(built.ok());
-    // Beside the folder, so that it is a file (an input no output may replace) but not one of files().
+    // Saved beside the folder, so that it is a file (an input no output may replace) but not one
+    // of files().
     registry_file_ = dir_.string() + ".optout";
-    ASSERT_TRUE(save_registry(*built, registry_file_).ok());
+    ASSERT_TRUE(save_registry(make_registry({kListed}), registry_file_).ok());
     Result<Registry> registry = load_registry(registry_file_);
     ASSERT_TRUE(registry.ok());
     registry_ = std::move(registry).value();
-    Result<OptOutIndex> index = OptOutIndex::create(registry_);
-    ASSERT_TRUE(index.ok());
-    index_.emplace(std::move(index).value());
+    index_.emplace(make_index(registry_));
     write("extract.csv", kExtract);
   }
-  void TearDown() override {
-    fs::remove_all(dir_);
-    fs::remove(registry_file_);
-  }
+  void TearDown() override { fs::remove(registry_file_); }
 
   // The run under test, and its counts.
   Result<FilterStats> run(const FilterRequest& request) const {
@@ -66,20 +54,6 @@ class RunTest : public ::testing::Test {
     return run(request);
   }
 
-  std::string path(const char* name) const { return (dir_ / name).string(); }
-  void write(const char* name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
-  std::string read(const char* name) const {
-    std::ifstream in(dir_ / name);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
   FilterRequest job() const {
     FilterRequest j;
     j.inputs = {path("extract.csv")};
@@ -102,7 +76,6 @@ class RunTest : public ::testing::Test {
     return records;
   }
 
-  fs::path dir_;
   std::string registry_file_;
   Registry registry_;
   std::optional<OptOutIndex> index_;
@@ -405,6 +378,233 @@ TEST_F(RunTest, DevNullMayBeGivenForManyOutputs) {
   Result<FilterStats> stats = run(j);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "extract.csv"}));
+}
+
+// ---- Runs in parts ---------------------------------------------------------------------------------
+
+// An extract of n rows, every third one listed, every seventh one invalid, some quoted over lines.
+std::string parts_extract(int n) {
+  std::string text = "id,note,nhs_number\n";
+  for (int i = 0; i < n; ++i) {
+    const std::string number = i % 7 == 6 ? "12345" : i % 3 == 0 ? "9434765919" : "4010232137";
+    text += std::to_string(i) + (i % 5 == 0 ? ",\"a\nb\"," : ",x,") + number + "\n";
+  }
+  return text;
+}
+
+class RunInPartsTest : public RunTest {
+ protected:
+  FilterRequest parts() const {
+    FilterRequest r;
+    r.inputs = {path("big.csv")};
+    r.in_parts = true;
+    r.piece_bytes = 200;
+    r.output = path("out");
+    r.rejects = path("rejects");
+    r.stats = path("stats.json");
+    r.audit = path("audit.jsonl");
+    r.options.column_name = "nhs_number";
+    return r;
+  }
+  // The parts of a folder without their repeated headers, concatenated.
+  std::string joined(const std::string& folder, std::size_t header_bytes) const {
+    std::string all;
+    const std::vector<std::string> names = folder_entries(dir_ / folder);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string bytes = read(folder + "/" + names[i]);
+      all += i == 0 ? bytes : bytes.substr(header_bytes);
+    }
+    return all;
+  }
+};
+
+TEST_F(RunInPartsTest, PartsPutTogetherAreTheWholeFilesOutput) {
+  write("big.csv", parts_extract(300));
+  FilterRequest whole = job();
+  whole.inputs = {path("big.csv")};
+  whole.audit.reset();
+  whole.stats.reset();
+  const Result<FilterStats> expected = run(whole);
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+
+  Result<RunResult> ran = run_filter(*index_, parts());
+  ASSERT_TRUE(ran.ok()) << ran.status().message();
+  EXPECT_GT(ran->pieces.size(), 5u);
+  const std::size_t header = std::string("id,note,nhs_number\n").size();
+  EXPECT_EQ(joined("out", header), read("clean.csv"));
+  EXPECT_EQ(joined("rejects", header), read("rejects.csv"));
+  EXPECT_EQ(ran->stats.rows, expected->rows);
+  EXPECT_EQ(ran->stats.kept, expected->kept);
+  EXPECT_EQ(ran->stats.removed, expected->removed);
+  EXPECT_EQ(ran->stats.rejected, expected->rejected);
+  EXPECT_EQ(ran->stats.bytes_in, expected->bytes_in);  // the header counted once
+  EXPECT_EQ(read("stats.json"), ran->stats_json + "\n");
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1]["outcome"], "ok");
+  EXPECT_EQ(records[1]["pieces"].size(), ran->pieces.size());
+  EXPECT_EQ(records[1]["rows"], expected->rows);
+}
+
+TEST_F(RunInPartsTest, ManyFilesAreOnePartEach) {
+  write("big.csv", parts_extract(10));
+  write("other.csv", kExtract);
+  FilterRequest r = parts();
+  r.inputs = {path("big.csv"), path("other.csv")};
+  r.piece_bytes.reset();
+  Result<RunResult> ran = run_filter(*index_, r);
+  ASSERT_TRUE(ran.ok()) << ran.status().message();
+  EXPECT_EQ(folder_entries(dir_ / "out"), (std::vector<std::string>{"part-00000.csv", "part-00001.csv"}));
+  EXPECT_EQ(read("out/part-00001.csv"), "id,nhs_number\n1,4010232137\n");
+  EXPECT_EQ(audit_records()[1]["input"], "2 files");
+}
+
+// The gate applies once, over the whole run: each part passes it alone, the run does not.
+TEST_F(RunInPartsTest, TheDataQualityGateCountsEveryPart) {
+  write("big.csv", parts_extract(300));
+  FilterRequest r = parts();
+  r.options.max_rejected_rows = 20;  // 42 of 300 rows are rejected; no part holds more than 20
+  Result<RunResult> ran = run_filter(*index_, r);
+  ASSERT_FALSE(ran.ok());
+  EXPECT_EQ(ran.code(), ErrorCode::kDataQuality);
+  EXPECT_EQ(ran.status().message(),
+            path("big.csv") + ": 42 of 300 rows rejected (14.00%), more than the limit of 20 rows");
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "big.csv", "extract.csv"}));
+  EXPECT_EQ(audit_records().back()["error"], "data quality");
+}
+
+// A part that failed elsewhere fails the run with its own error, and nothing of the run is left.
+TEST_F(RunInPartsTest, ASchedulersErrorFailsTheRunWithItsCode) {
+  write("big.csv", parts_extract(30));
+  const PieceScheduler failing = [](std::span<const PieceTask> tasks, std::span<FilterStats>) {
+    return Status(ErrorCode::kInvalidInput, tasks[0].input + ":7: unterminated quoted field");
+  };
+  Result<RunResult> ran = run_filter(*index_, parts(), failing);
+  ASSERT_FALSE(ran.ok());
+  EXPECT_EQ(ran.status().message(), path("big.csv") + ":7: unterminated quoted field");
+  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "big.csv", "extract.csv"}));
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["outcome"], "failed");
+  EXPECT_EQ(records[0]["error"], "invalid input");
+}
+
+// The engine checks the parts a scheduler reports: a missing or short one fails the run; a
+// temporary file a killed worker left is removed.
+TEST_F(RunInPartsTest, PartsAreCheckedBeforeTheFolderAppears) {
+  write("big.csv", parts_extract(30));
+  for (const int damage : {0, 1, 2}) {
+    SCOPED_TRACE(damage);
+    const PieceScheduler damaging = [&](std::span<const PieceTask> tasks, std::span<FilterStats> results) {
+      for (std::size_t i = 0; i < tasks.size(); ++i) {
+        Result<FilterStats> stats = run_piece(*index_, tasks[i]);
+        if (!stats.ok()) return stats.status();
+        results[i] = *stats;
+      }
+      const fs::path part = tasks[1].output;
+      if (damage == 0) fs::remove(part);
+      if (damage == 1) fs::resize_file(part, fs::file_size(part) - 1);
+      if (damage == 2) write_file(part.parent_path() / ".part-00001.csv.tmp-abc123", "h\n");
+      return Status();
+    };
+    Result<RunResult> ran = run_filter(*index_, parts(), damaging);
+    if (damage == 2) {
+      ASSERT_TRUE(ran.ok()) << ran.status().message();
+      EXPECT_EQ(folder_entries(dir_ / "out").size(), ran->pieces.size());
+      fs::remove_all(dir_ / "out");
+      fs::remove_all(dir_ / "rejects");
+      continue;
+    }
+    ASSERT_FALSE(ran.ok());
+    EXPECT_EQ(ran.code(), ErrorCode::kIoError);
+    const std::string& message = ran.status().message();
+    EXPECT_NE(message.find("/part-00001.csv: expected "), std::string::npos) << message;
+    // "...: expected N bytes, found none" (missing) or "found N-1" (cut short).
+    const std::size_t expected_at = message.find(": expected ") + 11;
+    const std::uint64_t expected = std::stoull(message.substr(expected_at));
+    EXPECT_TRUE(message.ends_with(damage == 0 ? std::string("found none") : "found " + std::to_string(expected - 1)))
+        << message;
+    EXPECT_FALSE(fs::exists(dir_ / "out"));
+    EXPECT_FALSE(fs::exists(dir_ / "rejects"));
+  }
+}
+
+TEST_F(RunInPartsTest, ARequestThatCannotRunIsRefusedBeforeAnythingIsWritten) {
+  struct Case {
+    std::function<void(FilterRequest&)> set;
+    std::string message;
+  };
+  const Case cases[] = {
+      {[](FilterRequest& r) { r.inputs = {"-"}; }, "a run in parts reads files, not standard input"},
+      {[](FilterRequest& r) { r.output = "-"; }, "a run in parts writes a folder, not standard output"},
+      {[](FilterRequest& r) { r.piece_bytes = 0; }, "the piece size must be at least 1 byte"},
+      {[](FilterRequest& r) { r.in_parts = false; }, "a piece size needs a run in parts"},
+      {[](FilterRequest& r) { r.in_parts = false, r.piece_bytes.reset(), r.inputs.push_back(r.inputs[0]); },
+       "a run reads one input; more than one needs a run in parts (an output folder)"},
+      {[](FilterRequest& r) { r.apply = {"national"}; },
+       "a run given an index applies the index's lists: leave the request's lists empty"},
+      {[](FilterRequest& r) { r.inputs.clear(); }, "no input: give a file name, or \"-\" for standard input"},
+  };
+  for (const Case& c : cases) {
+    FilterRequest r = parts();
+    c.set(r);
+    Result<RunResult> ran = run_filter(*index_, r);
+    ASSERT_FALSE(ran.ok()) << c.message;
+    EXPECT_EQ(ran.code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ran.status().message(), c.message);
+    EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
+  }
+}
+
+TEST_F(RunInPartsTest, TasksAndTheirCountsTravelAsBytes) {
+  PieceTask task;
+  task.input = "big-\xff.csv";  // not UTF-8: carried as bytes
+  task.cut = true;
+  task.header = "id,nhs_number\r\n";
+  task.header_lines = 1;
+  task.file_bytes = 1234;
+  task.piece = {17, 100, 3};
+  task.output = "out/part-00001.csv";
+  task.rejects = "rejects/part-00001.csv";
+  task.options.column_index = 2;
+  task.options.has_header = true;
+  task.options.delimiter = '\t';
+  task.registry_digest = index_->registry_digest();
+  Result<PieceTask> back = decode_piece_task(encode_piece_task(task));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->input, task.input);
+  EXPECT_EQ(back->header, task.header);
+  EXPECT_EQ(back->piece, task.piece);
+  EXPECT_EQ(back->rejects, task.rejects);
+  EXPECT_EQ(back->options.column_index, std::optional<std::size_t>(2));
+  EXPECT_EQ(back->options.delimiter, '\t');
+  EXPECT_EQ(back->registry_digest, task.registry_digest);
+  EXPECT_EQ(decode_piece_task("not a task").code(), ErrorCode::kInvalidArgument);
+
+  FilterStats stats;
+  stats.rows = 5, stats.kept = 3, stats.removed = 1, stats.rejected = 1, stats.rejected_by_reason[2] = 1;
+  stats.output_digest = Digest128{1, 2};
+  Result<FilterStats> counts = decode_piece_stats(encode_piece_stats(stats));
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->rows, 5u);
+  EXPECT_EQ(counts->rejected_by_reason[2], 1u);
+  EXPECT_EQ(counts->output_digest, stats.output_digest);
+  EXPECT_EQ(decode_piece_stats("").code(), ErrorCode::kInvalidArgument);
+}
+
+// A worker holding another registry than the run's refuses the task.
+TEST_F(RunInPartsTest, APieceForAnotherRegistryIsRefused) {
+  PieceTask task;
+  task.input = path("extract.csv");
+  task.output = path("part.csv");
+  task.options.column_name = "nhs_number";
+  task.registry_digest = Digest128{1, 2};
+  Result<FilterStats> stats = run_piece(*index_, task);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.status().message(), registry_file_ + ": the registry changed after the run started (digest " +
+                                          index_->registry_digest().hex() + ", expected " +
+                                          (Digest128{1, 2}).hex() + ")");
+  EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
 }
 
 }  // namespace
