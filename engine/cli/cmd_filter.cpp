@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "csv_options.hpp"
 #include "diagnostics.hpp"
@@ -122,28 +123,28 @@ int run_filter(const FilterArgs& args) {
   return kExitSuccess;
 }
 
+void declare_filter(CLI::App& cmd, FilterArgs& args) {
+  cmd.add_option("-r,--registry", args.registry, "The registry snapshot (from optout build)")->required();
+  add_csv_options(cmd, args.csv);
+  cmd.add_option("--apply", args.apply, "Lists to apply, comma-separated (default: every list)")->delimiter(',');
+  add_output_option(cmd, args.output);
+  cmd.add_option("--rejects", args.rejects, "Also write rejected rows here, after the header");
+  cmd.add_option("--stats", args.stats, "Write the counts as JSON here");
+  cmd.add_option("--audit", args.audit, "Append one JSON audit record for this run here");
+  cmd.add_option("--max-age", args.max_age, "Refuse a registry built longer ago than this (36h, 7d)");
+  cmd.add_option("--max-rejected", args.max_rejected,
+                 "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
+  add_quiet_flag(cmd, args.quiet, "No summary or progress; errors still print");
+}
+
 }  // namespace
 
 Command add_filter_command(CLI::App& root) {
-  auto* cmd = root.add_subcommand(
-      "filter",
-      "Copy an extract without the rows of opted-out patients, byte for byte and in order.\n"
-      "Rows whose NHS number is missing or invalid are rejected: never released, counted, and\n"
-      "written to --rejects when given.");
-  auto args = std::make_shared<FilterArgs>();
-  cmd->add_option("-r,--registry", args->registry, "The registry snapshot (from optout build)")->required();
-  add_csv_options(*cmd, args->csv);
-  cmd->add_option("--apply", args->apply, "Lists to apply, comma-separated (default: every list)")
-      ->delimiter(',');
-  cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output");
-  cmd->add_option("--rejects", args->rejects, "Also write rejected rows here, after the header");
-  cmd->add_option("--stats", args->stats, "Write the counts as JSON here");
-  cmd->add_option("--audit", args->audit, "Append one JSON audit record for this run here");
-  cmd->add_option("--max-age", args->max_age, "Refuse a registry built longer ago than this (36h, 7d)");
-  cmd->add_option("--max-rejected", args->max_rejected,
-                  "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
-  cmd->add_flag("-q,--quiet", args->quiet, "No summary or progress; errors still print");
-  return {cmd, [args] { return run_filter(*args); }};
+  return add_command(root, "filter",
+                     "Copy an extract without the rows of opted-out patients, byte for byte and in order.\n"
+                     "Rows whose NHS number is missing or invalid are rejected: never released, counted, and\n"
+                     "written to --rejects when given.",
+                     declare_filter, run_filter);
 }
 
 }  // namespace optout::cli

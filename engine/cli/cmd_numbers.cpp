@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_options.hpp"
 #include "commands.hpp"
 #include "csv_options.hpp"
 #include "diagnostics.hpp"
@@ -34,19 +35,13 @@ int run_numbers(const NumbersArgs& args) {
   const Diagnostics diag("numbers");
   Result<FilterOptions> options = to_filter_options(args.csv);
   if (!options.ok()) return diag.fail(options.status());
-  const NumbersFormat format = *numbers_format_from_name(args.format);  // checked by the parser
-
-  const std::string inputs[] = {args.csv.input};
-  const std::string outputs[] = {args.output.value_or("-")};
-  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
-  Result<std::unique_ptr<ByteSource>> input = open_file_source(args.csv.input);
-  if (!input.ok()) return diag.fail(input.status());
-  Result<Destination> output = Destination::open(outputs[0]);
-  if (!output.ok()) return diag.fail(output.status());
-  Result<NumbersStats> stats = write_numbers(**input, output->sink(), *options, format);
-  Status outcome = stats.ok() ? Status() : stats.status();
-  if (outcome.ok()) outcome = output->commit();
-  if (!outcome.ok()) return diag.fail(outcome);
+  NumbersRequest request;
+  request.input = args.csv.input;
+  request.output = args.output.value_or("-");
+  request.options = std::move(options).value();
+  request.format = *numbers_format_from_name(args.format);  // checked by the parser
+  Result<NumbersStats> stats = optout::run_numbers(request);
+  if (!stats.ok()) return diag.fail(stats.status());
   if (!args.quiet) {
     diag.note(std::to_string(stats->rows) + " rows: " + std::to_string(stats->distinct) +
               " distinct numbers written from " + std::to_string(stats->valid) + " valid");
@@ -58,25 +53,26 @@ int run_numbers(const NumbersArgs& args) {
   return kExitSuccess;
 }
 
+void declare_numbers(CLI::App& cmd, NumbersArgs& args) {
+  add_csv_options(cmd, args.csv);
+  add_output_option(cmd, args.output);
+  cmd.add_option("--format", args.format,
+                 "text: one number a line; mesh: the service's .dat form (9434765919,); roaring: the\n"
+                 "stems (first nine digits) as one portable Roaring bitmap, as optout export writes a list")
+      ->check(CLI::IsMember({"text", "mesh", "roaring"}))
+      ->default_str("text");
+  add_quiet_flag(cmd, args.quiet, "No summary; warnings and errors still print");
+}
+
 }  // namespace
 
 Command add_numbers_command(CLI::App& root) {
-  auto* cmd = root.add_subcommand(
-      "numbers",
-      "Write an extract's distinct valid NHS numbers for the national opt-out check service.\n"
-      "Sorted, one per line: the file to send to the Check for National Data Opt-outs service.\n"
-      "Missing and invalid numbers are counted and left out (the service rejects a whole file for\n"
-      "one invalid number).");
-  auto args = std::make_shared<NumbersArgs>();
-  add_csv_options(*cmd, args->csv);
-  cmd->add_option("-o,--output", args->output, "Write here (atomically) instead of standard output");
-  cmd->add_option("--format", args->format,
-                  "text: one number a line; mesh: the service's .dat form (9434765919,); roaring: the\n"
-                  "stems (first nine digits) as one portable Roaring bitmap, as optout export writes a list")
-      ->check(CLI::IsMember({"text", "mesh", "roaring"}))
-      ->default_str("text");
-  cmd->add_flag("-q,--quiet", args->quiet, "No summary; warnings and errors still print");
-  return {cmd, [args] { return run_numbers(*args); }};
+  return add_command(root, "numbers",
+                     "Write an extract's distinct valid NHS numbers for the national opt-out check service.\n"
+                     "Sorted, one per line: the file to send to the Check for National Data Opt-outs service.\n"
+                     "Missing and invalid numbers are counted and left out (the service rejects a whole file for\n"
+                     "one invalid number).",
+                     declare_numbers, run_numbers);
 }
 
 }  // namespace optout::cli

@@ -538,4 +538,22 @@ Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOp
   return stats;
 }
 
+Result<NumbersStats> run_numbers(const NumbersRequest& request) {
+  if (Status s = validate_filter_options(request.options); !s.ok()) return s;
+  if (request.input.empty()) {
+    return Status(ErrorCode::kInvalidArgument, "an empty input path: give a file name, or \"-\" for standard input");
+  }
+  const std::string inputs[] = {request.input};
+  const std::string outputs[] = {request.output};
+  if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
+  Result<std::unique_ptr<ByteSource>> input = open_file_source(request.input);
+  if (!input.ok()) return input.status();
+  Result<Destination> output = Destination::open(request.output);
+  if (!output.ok()) return output.status();
+  Result<NumbersStats> stats = write_numbers(**input, output->sink(), request.options, request.format);
+  if (!stats.ok()) return stats.status();
+  if (Status s = output->commit(); !s.ok()) return s;
+  return stats;
+}
+
 }  // namespace optout

@@ -93,6 +93,20 @@ def test_mesh_format_and_output_file(optout, tmp_path):
     assert dir_listing(tmp_path) == ["check.dat", "list.txt", "x.csv"]
 
 
+def test_roaring_format_is_the_bitmap_export_writes_for_the_same_numbers(optout, tmp_path):
+    """One NumbersFormat for numbers and export: an extract's numbers as Roaring are the bytes that
+    export writes for a list built from the same numbers."""
+    (tmp_path / "x.csv").write_text(MESSY, newline="")
+    for fmt, name in (("text", "list.txt"), ("roaring", "list.roaring")):
+        result = optout("numbers", "--column", "nhs_number", "x.csv", "--format", fmt, "-o", name, "-q", cwd=tmp_path)
+        assert result.code == 0, result
+    assert optout("build", "--list", "x=list.txt", "-o", "r.optout", "-q", cwd=tmp_path).code == 0
+    assert optout("export", "r.optout", "--list", "x", "-o", "x.roaring", "-q", cwd=tmp_path).code == 0
+    roaring = (tmp_path / "list.roaring").read_bytes()
+    assert roaring == (tmp_path / "x.roaring").read_bytes()
+    assert len(roaring) > 8
+
+
 def test_no_warning_when_nothing_is_left_out(optout):
     result = optout("numbers", "--column", "nhs_number", stdin=f"nhs_number\n{D}\n{A}\n{D}\n")
     assert result.code == 0
@@ -306,7 +320,7 @@ def test_output_naming_the_input_is_refused(optout, tmp_path):
 
 @pytest.mark.parametrize("args,problem", [
     (["-o", ""], "an empty output path: give a file name"),
-    (["", "-o", "n.txt"], "an empty input path: give a file name"),
+    (["", "-o", "n.txt"], 'an empty input path: give a file name, or "-" for standard input'),
 ])
 def test_empty_path_is_a_usage_error(optout, tmp_path, args, problem):
     """Issue 15.8: -o "" wrote every number to standard output."""

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "optout/export.hpp"
 #include "optout/filter.hpp"
@@ -31,5 +32,19 @@ struct NumbersStats {
 [[nodiscard]] OPTOUT_API Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out,
                                                             const FilterOptions& options,
                                                             NumbersFormat format);
+
+// The numbers of one extract, as `optout numbers` writes them: input "-" is standard input, output
+// "-" standard output, else a file written atomically (it appears only complete). Checked first,
+// before anything is read or written: options, no empty path, an output that is not the input.
+struct NumbersRequest {
+  std::string input = "-";
+  std::string output = "-";
+  FilterOptions options;
+  NumbersFormat format = NumbersFormat::kText;
+};
+
+// Errors: kInvalidArgument (the request); those of open_file_source(), Destination::open(),
+// write_numbers() and the output's commit.
+[[nodiscard]] OPTOUT_API Result<NumbersStats> run_numbers(const NumbersRequest& request);
 
 }  // namespace optout
