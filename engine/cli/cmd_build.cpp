@@ -16,6 +16,14 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Build a registry snapshot from files of NHS numbers.
+A source file holds one NHS number per line, plain (9434765919), spaced (943 476 5919),
+dashed (943-476-5919) or in the Check for National Data Opt-outs .dat form (9434765919,);
+blank lines are ignored, LF or CRLF. Sources apply in command-line order; several sources
+for one name are merged. Nothing is written unless every source is valid (or
+--skip-invalid). A report per source goes to stderr.)";
+
 enum class StepKind { kDeny, kAllow, kAdd, kRemove };
 
 struct BuildArgs {
@@ -195,15 +203,7 @@ void declare_build(CLI::App& cmd, BuildArgs& args) {
 }  // namespace
 
 Command add_build_command(CLI::App& root) {
-  return add_command(
-      root, "build",
-      "Build a registry snapshot from files of NHS numbers.\n"
-      "A source file holds one NHS number per line, plain (9434765919), spaced (943 476 5919),\n"
-      "dashed (943-476-5919) or in the Check for National Data Opt-outs .dat form (9434765919,);\n"
-      "blank lines are ignored, LF or CRLF. Sources apply in command-line order; several sources\n"
-      "for one name are merged. Nothing is written unless every source is valid (or\n"
-      "--skip-invalid). A report per source goes to stderr.",
-      declare_build, run_build);
+  return add_command(root, "build", kHelp, declare_build, run_build);
 }
 
 }  // namespace optout::cli

@@ -23,6 +23,15 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Check NHS numbers: valid or not, which lists hold them, what the filter would do.
+For each number: valid or invalid (and why) and, with --registry, which lists hold it and
+the filter's verdict applying every list: removed when in a deny list or missing from
+an allow list, rejected when invalid, else kept. Numbers come from the arguments, or from
+stdin one per line as in list files (a .dat file's trailing commas allowed, blank lines
+skipped). Each number is echoed to stdout with its result, never to stderr. Exit 0 when
+every number was checked, valid or not.)";
+
 struct CheckArgs {
   std::optional<std::string> registry;  // unset: validity only; "" is refused, never "no registry"
   std::vector<std::string> numbers;
@@ -191,16 +200,7 @@ void declare_check(CLI::App& cmd, CheckArgs& args) {
 }  // namespace
 
 Command add_check_command(CLI::App& root) {
-  return add_command(
-      root, "check",
-      "Check NHS numbers: valid or not, which lists hold them, what the filter would do.\n"
-      "For each number: valid or invalid (and why) and, with --registry, which lists hold it and\n"
-      "the filter's verdict applying every list: removed when in a deny list or missing from\n"
-      "an allow list, rejected when invalid, else kept. Numbers come from the arguments, or from\n"
-      "stdin one per line as in list files (a .dat file's trailing commas allowed, blank lines\n"
-      "skipped). Each number is echoed to stdout with its result, never to stderr. Exit 0 when\n"
-      "every number was checked, valid or not.",
-      declare_check, run_check);
+  return add_command(root, "check", kHelp, declare_check, run_check);
 }
 
 }  // namespace optout::cli

@@ -21,6 +21,12 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Show what changed between two registry snapshots.
+Per list, how many numbers were added and withdrawn, and lists that are new, dropped or
+changed kind. Numbers themselves go only to the files named by --added and --withdrawn (one
+10-digit number per line, ascending, written atomically).)";
+
 struct DiffArgs {
   std::string old_file;
   std::string new_file;
@@ -157,13 +163,7 @@ void declare_diff(CLI::App& cmd, DiffArgs& args) {
 }  // namespace
 
 Command add_diff_command(CLI::App& root) {
-  return add_command(
-      root, "diff",
-      "Show what changed between two registry snapshots.\n"
-      "Per list, how many numbers were added and withdrawn, and lists that are new, dropped or\n"
-      "changed kind. Numbers themselves go only to the files named by --added and --withdrawn (one\n"
-      "10-digit number per line, ascending, written atomically).",
-      declare_diff, run_diff);
+  return add_command(root, "diff", kHelp, declare_diff, run_diff);
 }
 
 }  // namespace optout::cli

@@ -16,6 +16,16 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Write one list of a registry snapshot for other systems (Spark, Java, Go, Python).
+roaring (the default): the list as a Roaring bitmap in CRoaring's portable serialization,
+  which Java's RoaringBitmap (Spark), Go's and Python's Roaring libraries read as-is. Its
+  members are STEMS, NOT NHS NUMBERS: the first nine digits, without the check digit
+  (9434765919 is stored as 943476591). Check a number's modulus 11 check digit first (a
+  wrong one shares its stem with a valid number), then look up number / 10.
+text: the 10-digit NHS numbers, ascending, one per line.
+mesh: the Check for National Data Opt-outs service's .dat form, 9434765919, per line.)";
+
 struct ExportArgs {
   std::string registry;
   std::string list;
@@ -61,17 +71,7 @@ void declare_export(CLI::App& cmd, ExportArgs& args) {
 }  // namespace
 
 Command add_export_command(CLI::App& root) {
-  return add_command(
-      root, "export",
-      "Write one list of a registry snapshot for other systems (Spark, Java, Go, Python).\n"
-      "roaring (the default): the list as a Roaring bitmap in CRoaring's portable serialization,\n"
-      "  which Java's RoaringBitmap (Spark), Go's and Python's Roaring libraries read as-is. Its\n"
-      "  members are STEMS, NOT NHS NUMBERS: the first nine digits, without the check digit\n"
-      "  (9434765919 is stored as 943476591). Check a number's modulus 11 check digit first (a\n"
-      "  wrong one shares its stem with a valid number), then look up number / 10.\n"
-      "text: the 10-digit NHS numbers, ascending, one per line.\n"
-      "mesh: the Check for National Data Opt-outs service's .dat form, 9434765919, per line.",
-      declare_export, run_export);
+  return add_command(root, "export", kHelp, declare_export, run_export);
 }
 
 }  // namespace optout::cli

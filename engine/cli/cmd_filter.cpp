@@ -23,6 +23,11 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Copy an extract without the rows of opted-out patients, byte for byte and in order.
+Rows whose NHS number is missing or invalid are rejected: never released, counted, and
+written to --rejects when given.)";
+
 struct FilterArgs {
   CsvArgs csv;
   std::string registry;
@@ -140,11 +145,7 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
 }  // namespace
 
 Command add_filter_command(CLI::App& root) {
-  return add_command(root, "filter",
-                     "Copy an extract without the rows of opted-out patients, byte for byte and in order.\n"
-                     "Rows whose NHS number is missing or invalid are rejected: never released, counted, and\n"
-                     "written to --rejects when given.",
-                     declare_filter, run_filter);
+  return add_command(root, "filter", kHelp, declare_filter, run_filter);
 }
 
 }  // namespace optout::cli

@@ -17,6 +17,11 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Show what a registry snapshot holds.
+Format version, creation time (UTC), description, content digest, sizes, and per list its
+kind and count. Never prints an NHS number.)";
+
 struct InfoArgs {
   std::string file;
   bool json = false;
@@ -97,12 +102,7 @@ void declare_info(CLI::App& cmd, InfoArgs& args) {
 }  // namespace
 
 Command add_info_command(CLI::App& root) {
-  return add_command(
-      root, "info",
-      "Show what a registry snapshot holds.\n"
-      "Format version, creation time (UTC), description, content digest, sizes, and per list its\n"
-      "kind and count. Never prints an NHS number.",
-      declare_info, run_info);
+  return add_command(root, "info", kHelp, declare_info, run_info);
 }
 
 }  // namespace optout::cli

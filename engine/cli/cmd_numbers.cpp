@@ -15,6 +15,12 @@
 namespace optout::cli {
 namespace {
 
+// The --help description.
+constexpr const char* kHelp = R"(Write an extract's distinct valid NHS numbers for the national opt-out check service.
+Sorted, one per line: the file to send to the Check for National Data Opt-outs service.
+Missing and invalid numbers are counted and left out (the service rejects a whole file for
+one invalid number).)";
+
 struct NumbersArgs {
   CsvArgs csv;
   std::optional<std::string> output;  // unset: standard output; "" is refused by the engine
@@ -67,12 +73,7 @@ void declare_numbers(CLI::App& cmd, NumbersArgs& args) {
 }  // namespace
 
 Command add_numbers_command(CLI::App& root) {
-  return add_command(root, "numbers",
-                     "Write an extract's distinct valid NHS numbers for the national opt-out check service.\n"
-                     "Sorted, one per line: the file to send to the Check for National Data Opt-outs service.\n"
-                     "Missing and invalid numbers are counted and left out (the service rejects a whole file for\n"
-                     "one invalid number).",
-                     declare_numbers, run_numbers);
+  return add_command(root, "numbers", kHelp, declare_numbers, run_numbers);
 }
 
 }  // namespace optout::cli
