@@ -1,7 +1,5 @@
 #include "number_arrays.hpp"
 
-#include <algorithm>
-#include <array>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -49,24 +47,14 @@ py::tuple parse_all(std::size_t n, ParseAt&& at) {
   return py::make_tuple(stems, reasons);
 }
 
-// Lookups run as the engine's own classify_* do: parse a chunk of 1024 (8 KB, in L1), then let
-// OptOutIndex::classify_parsed probe it, so the probes' cache misses overlap.
-constexpr std::size_t kClassifyChunk = 1024;
-
+// Verdicts by the engine's batch loop (OptOutIndex::classify_each): at(i) parses element i.
 template <typename ParseAt>
 py::array_t<std::uint8_t> classify_all(const OptOutIndex& index, std::size_t n, ParseAt&& at) {
-  static_assert(sizeof(Verdict) == sizeof(std::uint8_t));
   py::array_t<std::uint8_t> out(static_cast<py::ssize_t>(n));
-  Verdict* verdicts = reinterpret_cast<Verdict*>(out.mutable_data());
+  const std::span<std::uint8_t> verdicts(out.mutable_data(), n);
   {
     py::gil_scoped_release release;
-    std::array<ParsedNhsNumber, kClassifyChunk> chunk;
-    for (std::size_t base = 0; base < n; base += kClassifyChunk) {
-      const std::size_t count = std::min(kClassifyChunk, n - base);
-      for (std::size_t k = 0; k < count; ++k) chunk[k] = at(base + k);
-      index.classify_parsed(std::span<const ParsedNhsNumber>(chunk.data(), count),
-                            std::span<Verdict>(verdicts + base, count));
-    }
+    index.classify_each(verdicts, at);
   }
   return out;
 }
