@@ -280,7 +280,9 @@ std::pair<ArrayKind, py::array> prepared_array(const py::array& a) {
 
 }  // namespace
 
-py::tuple parse_array(const py::array& numbers) {
+namespace {
+
+py::tuple parse_prepared(const py::array& numbers) {
   const auto [kind, a] = prepared_array(numbers);
   switch (kind) {
     case ArrayKind::kUint64: return parse_uint64(a);
@@ -291,6 +293,28 @@ py::tuple parse_array(const py::array& numbers) {
     case ArrayKind::kObjects: return parse_objects(a);
   }
   throw py::type_error("unknown array kind");
+}
+
+}  // namespace
+
+py::tuple parse_array(const py::array& numbers, const py::object& missing) {
+  const py::tuple parsed = parse_prepared(numbers);
+  if (missing.is_none()) return parsed;
+  const auto is_missing = borrow_array<bool>(missing.cast<py::array>(), 'b', "bool");
+  auto stems = parsed[0].cast<py::array_t<std::uint32_t>>();
+  auto reasons = parsed[1].cast<py::array_t<std::uint8_t>>();
+  if (is_missing.size() != static_cast<std::size_t>(stems.size())) {
+    throw py::value_error("numbers and missing differ in length");
+  }
+  std::uint32_t* stem = stems.mutable_data();
+  std::uint8_t* reason = reasons.mutable_data();
+  for (std::size_t i = 0; i < is_missing.size(); ++i) {
+    if (is_missing[i]) {
+      stem[i] = kMissing.stem;
+      reason[i] = static_cast<std::uint8_t>(kMissing.reason);
+    }
+  }
+  return parsed;
 }
 
 py::array_t<std::uint8_t> classify_array(const OptOutIndex& index, const py::array& numbers) {
