@@ -65,10 +65,6 @@ static_assert(OPTOUT_DIGEST_HEX_BYTES == 32 + 1);
 constexpr std::size_t kOptionsV1Bytes = sizeof(optout_filter_options);
 constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
 
-// Numbers classified per step: the engine's verdicts go through a buffer this long on the stack
-// (the caller's bytes are uint8_t, the engine's optout::Verdict).
-constexpr std::size_t kClassifyChunk = 4096;
-
 // The outcome of an entry point's body.
 struct Outcome {
   optout_status code = OPTOUT_OK;
@@ -161,12 +157,6 @@ void copy_stats(const optout::FilterStats& in, optout_filter_stats* out) {
   const std::string digest = in.output_digest ? in.output_digest->hex() : std::string();
   std::memcpy(out->output_digest, digest.c_str(), digest.size() + 1);
 }
-
-// The engine's verdicts (one byte each) into the caller's bytes.
-void copy_verdicts(std::span<const optout::Verdict> in, std::uint8_t* out) {
-  std::transform(in.begin(), in.end(), out, [](optout::Verdict v) { return static_cast<std::uint8_t>(v); });
-}
-
 }  // namespace
 
 extern "C" {
@@ -307,12 +297,8 @@ optout_status optout_index_classify_numbers(const optout_index* index, const uin
     if (index == nullptr) return null_argument("optout_index_classify_numbers", "index");
     if (count > 0 && numbers == nullptr) return null_argument("optout_index_classify_numbers", "numbers");
     if (count > 0 && verdicts == nullptr) return null_argument("optout_index_classify_numbers", "verdicts");
-    std::array<optout::Verdict, kClassifyChunk> chunk;
-    for (std::size_t start = 0; start < count; start += kClassifyChunk) {
-      const std::span<optout::Verdict> out(chunk.data(), std::min(kClassifyChunk, count - start));
-      index->index.classify_numbers(std::span<const std::uint64_t>(numbers + start, out.size()), out);
-      copy_verdicts(out, verdicts + start);
-    }
+    index->index.classify_each(std::span<std::uint8_t>(verdicts, count),
+                               [&](std::size_t i) { return optout::nhs_number_from_integer(numbers[i]); });
     return {};
   });
 }
@@ -328,17 +314,10 @@ optout_status optout_index_classify_text(const optout_index* index, const char* 
         return {OPTOUT_E_NULL_ARGUMENT, "optout_index_classify_text: texts[" + std::to_string(i) + "] is NULL"};
       }
     }
-    std::vector<std::string_view> views(std::min(kClassifyChunk, count));
-    std::array<optout::Verdict, kClassifyChunk> chunk;
-    for (std::size_t start = 0; start < count; start += kClassifyChunk) {
-      const std::span<optout::Verdict> out(chunk.data(), std::min(kClassifyChunk, count - start));
-      for (std::size_t i = 0; i < out.size(); ++i) {
-        const char* text = texts[start + i];
-        views[i] = lengths != nullptr ? std::string_view(text, lengths[start + i]) : std::string_view(text);
-      }
-      index->index.classify_text(std::span<const std::string_view>(views.data(), out.size()), out);
-      copy_verdicts(out, verdicts + start);
-    }
+    index->index.classify_each(std::span<std::uint8_t>(verdicts, count), [&](std::size_t i) {
+      return optout::parse_nhs_number(lengths != nullptr ? std::string_view(texts[i], lengths[i])
+                                                         : std::string_view(texts[i]));
+    });
     return {};
   });
 }

@@ -88,7 +88,9 @@ T saturated(const py::handle& value, const char* option) {
   return u > std::numeric_limits<T>::max() ? std::numeric_limits<T>::max() : static_cast<T>(u);
 }
 
-py::dict stats_dict(const FilterStats& stats) {
+// The row counts of stats: rows, kept, removed, rejected, rejected_by_reason (the engine's names,
+// non-zero counts only).
+py::dict counts_dict(const FilterStats& stats) {
   py::dict reasons;
   for (std::size_t i = 0; i < std::size(stats.rejected_by_reason); ++i) {
     if (stats.rejected_by_reason[i] > 0) reasons[rejected_reason_name(i)] = stats.rejected_by_reason[i];
@@ -99,6 +101,11 @@ py::dict stats_dict(const FilterStats& stats) {
   d["removed"] = stats.removed;
   d["rejected"] = stats.rejected;
   d["rejected_by_reason"] = reasons;
+  return d;
+}
+
+py::dict stats_dict(const FilterStats& stats) {
+  py::dict d = counts_dict(stats);
   d["bytes_in"] = stats.bytes_in;
   d["bytes_out"] = stats.bytes_out;
   d["bytes_rejected"] = stats.bytes_rejected;
@@ -137,6 +144,31 @@ std::pair<std::span<const std::uint32_t>, std::span<const std::uint8_t>> parsed_
     }
   }
   return {s, r};
+}
+
+// The counts of a batch of rows with these verdicts and InvalidReasons, as the filter counts a
+// file's rows: each row kept, removed or rejected, a rejected one under its reason.
+FilterStats tally_verdicts(const py::array& verdicts, const py::array& reasons) {
+  const auto v = borrow_array<std::uint8_t>(verdicts, 'u', "uint8");
+  const auto r = borrow_array<std::uint8_t>(reasons, 'u', "uint8");
+  if (v.size() != r.size()) throw py::value_error("verdicts and reasons differ in length");
+  FilterStats stats;
+  stats.rows = v.size();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    switch (static_cast<Verdict>(v[i])) {
+      case Verdict::kKept: ++stats.kept; break;
+      case Verdict::kRemoved: ++stats.removed; break;
+      case Verdict::kRejected:
+        if (r[i] == static_cast<std::uint8_t>(InvalidReason::kNone) || r[i] > static_cast<std::uint8_t>(kLastInvalidReason)) {
+          throw py::value_error("reasons[" + std::to_string(i) + "] is not the InvalidReason of a rejected number");
+        }
+        ++stats.rejected;
+        ++stats.rejected_by_reason[r[i]];
+        break;
+      default: throw py::value_error("verdicts[" + std::to_string(i) + "] is not a Verdict value");
+    }
+  }
+  return stats;
 }
 
 // A Python scheduler for a run in parts: called with the tasks (bytes, the engine's encoding) and
@@ -240,7 +272,7 @@ PYBIND11_MODULE(_engine, m) {
   m.def("parse_unicode", &parse_unicode, py::arg("texts").noconvert());
   m.def("parse_bytes", &parse_bytes, py::arg("texts").noconvert());
   m.def("parse_objects", &parse_objects, py::arg("sequence"));
-  m.def("parse_array", &parse_array, py::arg("numbers"));
+  m.def("parse_array", &parse_array, py::arg("numbers"), py::arg("missing") = py::none());
   // The path conversion every path argument goes through, for the Python modules' own file work
   // (optout.dask): a str, undecodable bytes as surrogate escapes; TypeError / ValueError as above.
   m.def("fs_path", [](const py::object& value, const std::string& argument) {
@@ -371,8 +403,23 @@ PYBIND11_MODULE(_engine, m) {
         }
       }, py::arg("value"));
 
-  // The CLI's text form of --max-age, parsed by the engine: None when the text is not one.
-  m.def("parse_max_age", [](std::string_view text) { return parse_max_age(text); }, py::arg("text"));
+  // The CLI's text form of --max-age ("36h", "7d"), parsed by the engine, in seconds.
+  m.def("parse_max_age", [](std::string_view text) {
+    const std::optional<std::int64_t> seconds = parse_max_age(text);
+    if (!seconds) raise_status(Status(ErrorCode::kInvalidArgument, "max_age takes a number of hours or days, e.g. '36h' or '7d'"));
+    return *seconds;
+  }, py::arg("text"));
+  // Counting rows by verdict, for pandas and Dask frames: tally_verdicts(verdicts, reasons) -> the
+  // batch's counts (bytes, as run_piece returns them); add_counts([counts, ...]) -> the sums, as
+  // filter_file's stats dict names them (rows, kept, removed, rejected, rejected_by_reason).
+  m.def("tally_verdicts", [](const py::array& verdicts, const py::array& reasons) {
+    return py::bytes(encode_piece_stats(tally_verdicts(verdicts, reasons)));
+  }, py::arg("verdicts").noconvert(), py::arg("reasons").noconvert());
+  m.def("add_counts", [](const py::list& tallies) {
+    std::vector<PieceAccount> parts(tallies.size());
+    for (std::size_t i = 0; i < parts.size(); ++i) parts[i].stats = take(decode_piece_stats(tallies[i].cast<std::string>()));
+    return counts_dict(add_pieces(parts));
+  }, py::arg("tallies"));
   // The engine's column rule for a frame's labels (as text): the position, or the engine's error.
   m.def("resolve_column", [](const std::vector<std::string>& names, const std::string& column,
                              const std::string& source) {
@@ -401,7 +448,12 @@ PYBIND11_MODULE(_engine, m) {
         request.options = options;
         request.max_age_seconds = max_age_seconds;
         request.in_parts = in_parts;
-        if (!piece_bytes.is_none()) request.piece_bytes = saturated<std::uint64_t>(piece_bytes, "piece_bytes");
+        if (!piece_bytes.is_none()) {
+          // A negative size as 0, which the engine refuses ("the piece size must be at least 1
+          // byte"); saturating it would ask for pieces too large to cut anything.
+          const auto bytes = saturated<std::uint64_t>(piece_bytes, "piece_bytes");
+          request.piece_bytes = piece_bytes < py::int_(0) ? 0 : bytes;
+        }
         return request;
       }), py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
          py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"));

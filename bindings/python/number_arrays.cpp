@@ -1,7 +1,5 @@
 #include "number_arrays.hpp"
 
-#include <algorithm>
-#include <array>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -49,24 +47,14 @@ py::tuple parse_all(std::size_t n, ParseAt&& at) {
   return py::make_tuple(stems, reasons);
 }
 
-// Lookups run as the engine's own classify_* do: parse a chunk of 1024 (8 KB, in L1), then let
-// OptOutIndex::classify_parsed probe it, so the probes' cache misses overlap.
-constexpr std::size_t kClassifyChunk = 1024;
-
+// Verdicts by the engine's batch loop (OptOutIndex::classify_each): at(i) parses element i.
 template <typename ParseAt>
 py::array_t<std::uint8_t> classify_all(const OptOutIndex& index, std::size_t n, ParseAt&& at) {
-  static_assert(sizeof(Verdict) == sizeof(std::uint8_t));
   py::array_t<std::uint8_t> out(static_cast<py::ssize_t>(n));
-  Verdict* verdicts = reinterpret_cast<Verdict*>(out.mutable_data());
+  const std::span<std::uint8_t> verdicts(out.mutable_data(), n);
   {
     py::gil_scoped_release release;
-    std::array<ParsedNhsNumber, kClassifyChunk> chunk;
-    for (std::size_t base = 0; base < n; base += kClassifyChunk) {
-      const std::size_t count = std::min(kClassifyChunk, n - base);
-      for (std::size_t k = 0; k < count; ++k) chunk[k] = at(base + k);
-      index.classify_parsed(std::span<const ParsedNhsNumber>(chunk.data(), count),
-                            std::span<Verdict>(verdicts + base, count));
-    }
+    index.classify_each(verdicts, at);
   }
   return out;
 }
@@ -292,7 +280,9 @@ std::pair<ArrayKind, py::array> prepared_array(const py::array& a) {
 
 }  // namespace
 
-py::tuple parse_array(const py::array& numbers) {
+namespace {
+
+py::tuple parse_prepared(const py::array& numbers) {
   const auto [kind, a] = prepared_array(numbers);
   switch (kind) {
     case ArrayKind::kUint64: return parse_uint64(a);
@@ -303,6 +293,28 @@ py::tuple parse_array(const py::array& numbers) {
     case ArrayKind::kObjects: return parse_objects(a);
   }
   throw py::type_error("unknown array kind");
+}
+
+}  // namespace
+
+py::tuple parse_array(const py::array& numbers, const py::object& missing) {
+  const py::tuple parsed = parse_prepared(numbers);
+  if (missing.is_none()) return parsed;
+  const auto is_missing = borrow_array<bool>(missing.cast<py::array>(), 'b', "bool");
+  auto stems = parsed[0].cast<py::array_t<std::uint32_t>>();
+  auto reasons = parsed[1].cast<py::array_t<std::uint8_t>>();
+  if (is_missing.size() != static_cast<std::size_t>(stems.size())) {
+    throw py::value_error("numbers and missing differ in length");
+  }
+  std::uint32_t* stem = stems.mutable_data();
+  std::uint8_t* reason = reasons.mutable_data();
+  for (std::size_t i = 0; i < is_missing.size(); ++i) {
+    if (is_missing[i]) {
+      stem[i] = kMissing.stem;
+      reason[i] = static_cast<std::uint8_t>(kMissing.reason);
+    }
+  }
+  return parsed;
 }
 
 py::array_t<std::uint8_t> classify_array(const OptOutIndex& index, const py::array& numbers) {

@@ -57,7 +57,9 @@ std::span<const T> borrow_array(const py::array& a, char kind, const char* what)
 // native-order array when it is not one. The one place that decides which dtypes hold NHS
 // numbers: uint64, int64, float64, 'U', 'S' and object. Every dtype that cannot hold every 10-digit
 // integer exactly (float16/32, (u)int8..32) is a TypeError, as bool, complex and dates are.
-py::tuple parse_array(const py::array& numbers);
+// missing: None, or a bool array as long as numbers, true where the value is missing (a pandas
+// mask): those elements are kEmpty, as an empty CSV field, whatever numbers holds there.
+py::tuple parse_array(const py::array& numbers, const py::object& missing);
 py::array_t<std::uint8_t> classify_array(const OptOutIndex& index, const py::array& numbers);
 
 py::tuple parse_uint64(const py::array& numbers);

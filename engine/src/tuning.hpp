@@ -92,12 +92,7 @@ inline constexpr std::size_t kTrackedTemporaryFiles = 64;
 // write calls cost nothing next to formatting, small enough to stay in cache.
 inline constexpr std::size_t kNumbersWriteBytes = std::size_t{1} << 20;
 
-// classify_in_chunks() (kernel/probe.hpp, behind OptOutIndex::classify_*) parses this many
-// numbers, then probes them: the probes are random reads of the index, and a tight probe loop keeps
-// many of their cache misses in flight. From Python on the 2-core AMD VM, 10 M listed uint64
-// numbers, 5 M registry: 4.8 M/s parsing between probes, 9.4 M/s parsing all then probing all,
-// 20 M/s in chunks of 1024 (8 KB of parsed numbers stay in L1).
-inline constexpr std::size_t kClassifyChunk = 1024;
+// The batch lookups' chunk, kClassifyChunk, is public: optout/index.hpp says why it is 1024.
 
 // Containers expanded per task when building the flat lookup index: each is at most 8 KiB of
 // work, so 64 per task keeps scheduling overhead small while spreading ~15k containers over cores.

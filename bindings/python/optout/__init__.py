@@ -17,41 +17,9 @@ hold every 10-digit number, so their values may already be other, valid, numbers
 Paths: str (surrogate escapes for undecodable bytes), bytes or os.PathLike; a NUL is ValueError.
 """
 
-from . import _engine
-from .core import (
-    KEPT,
-    REASONS,
-    REJECTED,
-    REJECTED_REASONS,
-    REMOVED,
-    VERDICTS,
-    Index,
-    ListInfo,
-    Parsed,
-    Registry,
-    cached_registry,
-    filter_file,
-    load,
-    parse,
-    registry_cache_info,
-)
-from .errors import (
-    CorruptionError,
-    DataQualityError,
-    Error,
-    InternalError,
-    InvalidArgumentError,
-    InvalidInputError,
-    IoError,
-    LimitExceededError,
-    MissingFileError,
-    NotFoundError,
-    PieceFailedError,
-    PipeClosedError,
-    RegistryChangedError,
-    StaleRegistryError,
-    UnsupportedVersionError,
-)
+from . import _engine, core, errors
+from .core import *  # noqa: F403 (core.__all__)
+from .errors import *  # noqa: F403 (errors.__all__)
 
 __version__ = _engine.VERSION
 
@@ -63,36 +31,4 @@ def filter_frame(frame, registry, column, **options):
     return run(frame, registry, column, **options)
 
 
-__all__ = [
-    "KEPT",
-    "REMOVED",
-    "REJECTED",
-    "VERDICTS",
-    "REASONS",
-    "REJECTED_REASONS",
-    "ListInfo",
-    "Parsed",
-    "Registry",
-    "Index",
-    "load",
-    "cached_registry",
-    "registry_cache_info",
-    "parse",
-    "filter_file",
-    "filter_frame",
-    "Error",
-    "InvalidArgumentError",
-    "IoError",
-    "MissingFileError",
-    "CorruptionError",
-    "UnsupportedVersionError",
-    "NotFoundError",
-    "InvalidInputError",
-    "LimitExceededError",
-    "PipeClosedError",
-    "StaleRegistryError",
-    "DataQualityError",
-    "InternalError",
-    "RegistryChangedError",
-    "PieceFailedError",
-]
+__all__ = [*core.__all__, "filter_frame", *errors.__all__]

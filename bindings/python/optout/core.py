@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _engine
-from .errors import InvalidArgumentError, RegistryChangedError
+from .errors import RegistryChangedError
 
 __all__ = [
     "KEPT",
@@ -30,8 +30,6 @@ __all__ = [
     "registry_cache_info",
     "parse",
     "filter_file",
-    "make_filter_options",
-    "parse_max_age",
 ]
 
 # Verdicts, as the filter decides each row (values fixed by the engine's Verdict enum).
@@ -41,7 +39,6 @@ VERDICTS = ("kept", "removed", "rejected")
 REASONS = tuple(_engine.INVALID_REASONS)
 # The filter's rejected_by_reason names: index 0 is "missing field", the others are REASONS.
 REJECTED_REASONS = tuple(_engine.REJECTED_REASONS)
-_EMPTY = REASONS.index("empty")
 
 ListInfo = namedtuple("ListInfo", "name kind count serialized_bytes memory_bytes")
 ListInfo.__doc__ = "One list of a registry: its name, kind ('deny' or 'allow') and number count."
@@ -87,14 +84,8 @@ def _parse_arrays(numbers):
 
 
 def parse(numbers):
-    """Parses NHS numbers with the engine's parser, as the filter parses a CSV field.
-
-    numbers: a numpy array of integers (uint64/int64, 10-digit values; one leading zero is
-    implied, for CHI numbers, so a value below 10^8 is "wrong length" and 0 "all zeros"), of
-    float64 (integral values; NaN is missing), of strings ('U', 'S' or object), a pandas Series,
-    or a sequence of str/bytes/int/float/None. Any other dtype is a TypeError: float32/float16
-    and (u)int8..32 cannot hold every 10-digit number, so their values may already be wrong. Text may be "9434765919", "943 476 5919" or
-    "943-476-5919" with surrounding whitespace. Missing values (None, NaN) are "empty".
+    """Parses NHS numbers as the filter parses a CSV field. numbers: as the package's notes say
+    (missing values are "empty"). Returns Parsed(stems, valid, reasons).
 
     >>> p = parse(["943 476 5919", "9434765918", None])
     >>> p.valid.tolist(), [REASONS[r] for r in p.reasons]
@@ -116,6 +107,10 @@ def _apply_names(apply):
     if not all(isinstance(n, str) for n in names):
         raise TypeError("apply: list names must be str")
     return names
+
+
+def _native_property(name, doc=None):
+    return property(lambda self: getattr(self._native, name), doc=doc)
 
 
 class Registry:
@@ -140,27 +135,17 @@ class Registry:
     def __repr__(self):
         return f"<optout.Registry {self.path!r} digest {self.digest} lists {self.list_names}>"
 
-    @property
-    def path(self):
-        return self._native.path
-
-    @property
-    def digest(self):
-        """XXH3-128 of the snapshot, 32 hex digits (as ``optout info`` prints it)."""
-        return self._native.digest
+    path = _native_property("path")
+    digest = _native_property("digest", "XXH3-128 of the snapshot, 32 hex digits (as ``optout info`` prints it).")
+    created_at_unix = _native_property("created_at")
+    description = _native_property("description")
+    total_count = _native_property("total_count")
+    memory_bytes = _native_property("memory_bytes")
 
     @property
     def created_at(self):
         """When the snapshot was built, a timezone-aware UTC datetime."""
         return datetime.datetime.fromtimestamp(self._native.created_at, datetime.timezone.utc)
-
-    @property
-    def created_at_unix(self):
-        return self._native.created_at
-
-    @property
-    def description(self):
-        return self._native.description
 
     @property
     def lists(self):
@@ -170,14 +155,6 @@ class Registry:
     @property
     def list_names(self):
         return [t[0] for t in self._native.lists]
-
-    @property
-    def total_count(self):
-        return self._native.total_count
-
-    @property
-    def memory_bytes(self):
-        return self._native.memory_bytes
 
     def index(self, apply=None):
         """The lookup index applying these lists (None: every list; a list of names or "a,b").
@@ -213,7 +190,6 @@ class Registry:
         self._native.check_age(parse_max_age(max_age), _unix_seconds(now))
 
     def filter_file(self, input, output, **options):
-        """filter_file(self, input, output, **options)."""
         return filter_file(self, input, output, **options)
 
 
@@ -222,8 +198,7 @@ class Index:
 
     A number is REJECTED when invalid (or missing), REMOVED when in an applied deny list or missing
     from an applied allow list, KEPT otherwise. Safe to use from many threads; the GIL is released
-    while the engine works. A C-contiguous array of uint64, int64, float64 or strings is read in
-    place (no copy); numbers are parsed and looked up in chunks, without intermediate arrays.
+    while the engine works.
     """
 
     def __init__(self, registry, apply=None):
@@ -245,8 +220,8 @@ class Index:
         self._native.check_age(parse_max_age(max_age), _unix_seconds(now))
 
     def verdicts(self, numbers):
-        """A uint8 array of KEPT (0), REMOVED (1), REJECTED (2), one per number (see parse for
-        what numbers may be)."""
+        """A uint8 array of KEPT (0), REMOVED (1), REJECTED (2), one per number (numbers: as the
+        package's notes say)."""
         if _is_pandas(numbers):
             return self._native.classify_parsed(*_parse_arrays(numbers))
         kind, data = _prepared(numbers)
@@ -326,17 +301,14 @@ def _unix_seconds(now):
 
 
 def parse_max_age(max_age):
-    """Seconds from an int (seconds), a timedelta, or the CLI's form "36h" / "7d" (parsed by the
-    engine, which also refuses a negative age)."""
+    """Seconds from an int (seconds), a timedelta, or the CLI's form "36h" / "7d" (the engine
+    parses it, and refuses a negative age when it applies it)."""
     if isinstance(max_age, datetime.timedelta):
         return int(max_age.total_seconds())
     if isinstance(max_age, int) and not isinstance(max_age, bool):
         return max_age
     if isinstance(max_age, str):
-        seconds = _engine.parse_max_age(max_age)
-        if seconds is None:
-            raise InvalidArgumentError("max_age takes a number of hours or days, e.g. '36h' or '7d'")
-        return seconds
+        return _engine.parse_max_age(max_age)
     raise TypeError("max_age: seconds (int), a timedelta, or a string such as '36h' or '7d'")
 
 
@@ -350,8 +322,8 @@ def make_filter_options(
     max_record_bytes=None,
     max_rejected=None,
 ):
-    """The engine's FilterOptions from filter_file's arguments. The engine decides every value's
-    range and form (InvalidArgumentError); this only converts types."""
+    """The engine's FilterOptions from filter_file's arguments (types converted; the engine checks
+    the values)."""
     options = _engine.FilterOptions()
     if column is not None:
         if not isinstance(column, str):
@@ -396,15 +368,12 @@ def filter_file(
     block_size=None,
     max_record_bytes=None,
 ):
-    """Filters the CSV file input into output exactly as ``optout filter`` does, in C++.
+    """Filters the CSV file input into output as ``optout filter`` does.
 
-    registry: a Registry, or a snapshot's path (loaded once per process, see cached_registry).
-    column (header name) or column_index (1-based), header, delimiter ("tab" for a tab), apply,
-    rejects, stats, audit, max_age ("7d", "36h", seconds, a timedelta), max_rejected (a row count
-    or "0.5%"), threads, block_size, max_record_bytes: as the CLI's options. Paths may be str,
-    bytes or os.PathLike; output "-" is standard output. Returns the stats, as the --stats file
-    holds them, plus output_digest (with audit). Raises optout.Error subclasses with the CLI's
-    messages.
+    registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
+    options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
+    standard output). Returns the stats as the --stats file holds them, plus output_digest.
+    Raises optout.Error subclasses with the CLI's messages.
     """
     options = make_filter_options(
         column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected

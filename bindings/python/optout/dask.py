@@ -22,7 +22,7 @@ import dask
 from . import _engine
 from .core import _registry_of, cached_registry, make_filter_options, parse_max_age
 from .errors import Error, PieceFailedError
-from .pandas import classify_frame, count_verdicts as _count_arrays, filter_frame
+from .pandas import classify_frame, filter_frame
 
 __all__ = ["filter_dataframe", "count_verdicts", "filter_files"]
 
@@ -46,17 +46,11 @@ def _keep_partition(part, path, digest, lists, column):
 
 def _count_partition(part, path, digest, lists, column):
     verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists)
-    return _count_arrays(verdicts, reasons)
+    return _engine.tally_verdicts(verdicts, reasons)
 
 
-def _add_counts(counts):
-    total = {"rows": 0, "kept": 0, "removed": 0, "rejected": 0, "rejected_by_reason": {}}
-    for c in counts:
-        for key in ("rows", "kept", "removed", "rejected"):
-            total[key] += c[key]
-        for name, n in c["rejected_by_reason"].items():
-            total["rejected_by_reason"][name] = total["rejected_by_reason"].get(name, 0) + n
-    return total
+def _add_counts(tallies):
+    return _engine.add_counts(tallies)
 
 
 def filter_dataframe(frame, registry, column, *, apply=None, max_age=None):
@@ -185,27 +179,19 @@ def filter_files(
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
 
-    One engine run in parts (README, "Runs in parts"): the engine checks the request, cuts each
-    file larger than piece_bytes at record ends, stages output_dir (which must not exist) and
-    rejects_dir, checks the parts, applies max_rejected over the whole run and commits it as it
-    commits one file's (audit "committing", rejects_dir, stats, output_dir, audit "ok"). This
-    module only sends the engine's tasks to the workers and hands their results back.
+    One engine run in parts (README, "Runs in parts"): the engine checks the request, cuts files
+    larger than piece_bytes at record ends, applies max_rejected to the whole run and commits it as
+    one file's; this only sends its tasks to the workers. The parts are part-00000.csv, ... in
+    input order; a cut file's parts, without their headers, concatenated, are its `optout filter`
+    output. Other arguments are filter_file's; threads: per piece (default 1 on a cluster, every
+    core here); client: a distributed.Client, None for the current one if any, False for this
+    process.
 
-    The parts are part-00000.csv, ... in input order; for a cut file, the parts without their
-    headers, concatenated, are the whole file's `optout filter` output byte for byte. Other
-    arguments are filter_file's; threads: per piece (default 1 on a cluster, every core here).
-    client: a distributed.Client; None: the current client if there is one, else this process;
-    False: this process, piece after piece.
-
-    Returns the stats file's JSON (rows, kept, removed, rejected, ..., pieces). A failed piece
-    raises its error, naming the input file and its line as `optout filter` on that file would,
-    with a .piece attribute; a piece whose workers kept dying raises PieceFailedError.
+    Returns the stats file's JSON (rows, kept, ..., pieces). A failed piece raises its error as
+    `optout filter` of its file would, with a .piece attribute; PieceFailedError when its workers
+    kept dying.
     """
     inputs = [inputs] if isinstance(inputs, (str, bytes, os.PathLike)) else list(inputs)
-    if not inputs:
-        raise ValueError("no input files")
-    if piece_bytes is not None and (isinstance(piece_bytes, bool) or not isinstance(piece_bytes, int) or piece_bytes < 1):
-        raise ValueError("piece_bytes must be a positive int")
     if client is None:
         client = _default_client()
     elif client is False:

@@ -9,6 +9,8 @@ CLI prints after ``optout <command>:``; it names the file and line, never an NHS
 import errno
 import os
 
+from . import _engine
+
 __all__ = [
     "Error",
     "InvalidArgumentError",
@@ -27,13 +29,21 @@ __all__ = [
     "PieceFailedError",
 ]
 
+_BY_CODE = {}
+
 
 class Error(Exception):
     """Base of every optout error. ``code`` is the engine's ErrorCode value (None when the error
-    comes from the Python layer itself), ``code_name`` its short name."""
+    comes from the Python layer itself), ``code_name`` the engine's name for it."""
 
     code = None
     code_name = None
+
+    def __init_subclass__(cls, code=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if code is not None:  # the class for this ErrorCode
+            cls.code, cls.code_name = code, _engine.ERROR_CODE_NAMES[code]
+            _BY_CODE[code] = cls
 
     def __init__(self, message):
         super().__init__(message)
@@ -43,74 +53,52 @@ class Error(Exception):
         return self.message
 
 
-class InvalidArgumentError(Error, ValueError):
+class InvalidArgumentError(Error, ValueError, code=1):
     """An option or value the engine cannot use (no column chosen, a bad delimiter...)."""
 
-    code, code_name = 1, "invalid argument"
 
-
-class IoError(Error, OSError):
+class IoError(Error, OSError, code=2):
     """Open, read, write, rename or sync failed."""
-
-    code, code_name = 2, "i/o error"
 
 
 class MissingFileError(IoError, FileNotFoundError):
     """An I/O error because a file (or its directory) does not exist."""
 
 
-class CorruptionError(Error, ValueError):
+class CorruptionError(Error, ValueError, code=3):
     """A registry snapshot failed its checks (magic, sizes, checksum, structure)."""
 
-    code, code_name = 3, "corruption"
 
-
-class UnsupportedVersionError(Error, ValueError):
+class UnsupportedVersionError(Error, ValueError, code=4):
     """A registry snapshot written by a newer format version."""
 
-    code, code_name = 4, "unsupported version"
 
-
-class NotFoundError(Error, LookupError):
+class NotFoundError(Error, LookupError, code=5):
     """A named list or header column that does not exist; the message lists what does."""
 
-    code, code_name = 5, "not found"
 
-
-class InvalidInputError(Error, ValueError):
+class InvalidInputError(Error, ValueError, code=6):
     """Input the rules reject: malformed CSV (naming the file and line), a bad source line."""
 
-    code, code_name = 6, "invalid input"
 
-
-class LimitExceededError(Error, ValueError):
+class LimitExceededError(Error, ValueError, code=7):
     """A record longer than max_record_bytes."""
 
-    code, code_name = 7, "limit exceeded"
 
-
-class PipeClosedError(Error, BrokenPipeError):
+class PipeClosedError(Error, BrokenPipeError, code=8):
     """The reader of standard output went away."""
 
-    code, code_name = 8, "broken pipe"
 
-
-class StaleRegistryError(Error):
+class StaleRegistryError(Error, code=9):
     """The registry was built longer ago than max_age allows."""
 
-    code, code_name = 9, "stale registry"
 
-
-class DataQualityError(Error):
+class DataQualityError(Error, code=10):
     """More rows were rejected than max_rejected allows."""
 
-    code, code_name = 10, "data quality"
 
-
-class InternalError(Error, RuntimeError):
+class InternalError(Error, RuntimeError, code=11):
     """A bug, or an unexpected failure of a dependency."""
-
-    code, code_name = 11, "internal error"
 
 
 class RegistryChangedError(Error):
@@ -121,23 +109,6 @@ class PieceFailedError(Error, RuntimeError):
     """A piece of a distributed run could not be filtered for a reason outside the engine (its
     worker died more often than the scheduler allows); ``piece`` names the piece."""
 
-
-_BY_CODE = {
-    cls.code: cls
-    for cls in (
-        InvalidArgumentError,
-        IoError,
-        CorruptionError,
-        UnsupportedVersionError,
-        NotFoundError,
-        InvalidInputError,
-        LimitExceededError,
-        PipeClosedError,
-        StaleRegistryError,
-        DataQualityError,
-        InternalError,
-    )
-}
 
 _MISSING = ": " + os.strerror(errno.ENOENT)
 

@@ -14,11 +14,9 @@ import numpy as np
 import pandas as pd
 
 from . import _engine
-from .core import KEPT, REJECTED, REJECTED_REASONS, REMOVED, REASONS, _parse_arrays, _registry_of
+from .core import KEPT, REJECTED, _parse_arrays, _registry_of
 
 __all__ = ["FrameResult", "filter_frame", "classify_frame", "count_verdicts", "parse_column"]
-
-_EMPTY = REASONS.index("empty")
 
 FrameResult = namedtuple("FrameResult", "kept counts rejected")
 FrameResult.__doc__ = """kept: the rows the filter keeps (original index and order); counts: rows,
@@ -39,20 +37,15 @@ def parse_column(column):
         raise TypeError(f"an NHS-number column cannot have dtype {dtype}: use strings or integers")
     if pd.api.types.is_bool_dtype(dtype):
         raise TypeError(f"an NHS-number column cannot have dtype {dtype}: use strings or integers")
-    missing = np.asarray(column.isna(), dtype=bool)
     # Masked numeric dtypes keep their own width (numpy_dtype), so the engine refuses Int32 or
-    # Float32 as it refuses int32 or float32.
+    # Float32 as it refuses int32 or float32; the engine reads the mask as missing values.
     if pd.api.types.is_integer_dtype(dtype):
         values = column.to_numpy(dtype=getattr(dtype, "numpy_dtype", None), na_value=0)
     elif pd.api.types.is_float_dtype(dtype):
         values = column.to_numpy(dtype=getattr(dtype, "numpy_dtype", None), na_value=np.nan)
     else:  # string, categorical and other extension dtypes: their values as objects
         values = column.to_numpy(dtype=object, na_value=None)
-    stems, reasons = _parse_arrays(values)
-    if missing.any():
-        stems[missing] = 0
-        reasons[missing] = _EMPTY
-    return stems, reasons
+    return _engine.parse_array(values, np.asarray(column.isna(), dtype=bool))
 
 
 def _column(frame, column):
@@ -73,27 +66,16 @@ def classify_frame(frame, registry, column, apply=None):
 
 
 def count_verdicts(verdicts, reasons):
-    """The counts dict of FrameResult from classify_frame's arrays."""
-    by_verdict = np.bincount(verdicts, minlength=3)
-    by_reason = np.bincount(reasons[verdicts == REJECTED], minlength=len(REJECTED_REASONS))
-    return {
-        "rows": int(len(verdicts)),
-        "kept": int(by_verdict[KEPT]),
-        "removed": int(by_verdict[REMOVED]),
-        "rejected": int(by_verdict[REJECTED]),
-        "rejected_by_reason": {REJECTED_REASONS[r]: int(n) for r, n in enumerate(by_reason) if n > 0},
-    }
+    """The counts dict of FrameResult from classify_frame's arrays (counted by the engine)."""
+    return _engine.add_counts([_engine.tally_verdicts(verdicts, reasons)])
 
 
 def filter_frame(frame, registry, column, *, apply=None, max_age=None, return_rejected=False):
     """Drops the rows of opted-out patients: the rows the CLI's filter would keep, and the counts.
 
-    frame: a DataFrame; registry: an optout.Registry or a snapshot's path (loaded once per
-    process); column: the NHS-number column's label; apply: the lists to apply (default all);
-    max_age: refuse a registry older than this ("7d", "36h", seconds, timedelta);
-    return_rejected: also return the rejected rows (invalid or missing numbers).
-
-    Returns FrameResult(kept, counts, rejected). kept keeps the frame's index and row order.
+    registry: an optout.Registry or a snapshot's path (loaded once per process); column: the
+    NHS-number column's label; apply, max_age: as filter_file's; return_rejected: also return the
+    rejected rows. Returns FrameResult(kept, counts, rejected); kept keeps the frame's index and order.
     """
     registry = _registry_of(registry)
     if max_age is not None:

@@ -326,6 +326,32 @@ def test_outputs_are_checked_before_the_folder_appears(registry_path, tmp_path, 
     assert sorted(os.listdir(out)) == [p["output"] for p in stats["pieces"]]
 
 
+def test_run_arguments_are_checked_by_the_engine(registry_path, tmp_path):
+    """No input and a piece size below 1 byte are the engine's InvalidArgumentError (run.cpp's
+    words, as for every binding); a negative size is never taken as "pieces too large to cut"."""
+    out = tmp_path / "out"
+    piece = "the piece size must be at least 1 byte"
+    cases = [
+        (dict(inputs=[]), 'no input: give a file name, or "-" for standard input'),
+        (dict(piece_bytes=0), piece),
+        (dict(piece_bytes=-1), piece),
+        (dict(piece_bytes=-(2**70)), piece),
+    ]
+    for arguments, message in cases:
+        arguments = {"inputs": DIRTY, **arguments}
+        with pytest.raises(optout.InvalidArgumentError) as caught:
+            optout.dask.filter_files(arguments.pop("inputs"), out, registry_path, column="nhs_number", client=False,
+                                     **arguments)
+        assert isinstance(caught.value, ValueError), arguments
+        assert str(caught.value) == message, arguments
+        assert not out.exists(), arguments
+    for piece_bytes in (True, 1.5, "64"):
+        with pytest.raises(TypeError) as caught:
+            optout.dask.filter_files(DIRTY, out, registry_path, column="nhs_number", piece_bytes=piece_bytes,
+                                     client=False)
+        assert str(caught.value) == f"piece_bytes must be an int, got {type(piece_bytes).__name__}", piece_bytes
+
+
 # ---- The commit goes through the engine (issues 15.3, 15.7) ------------------------------------
 
 def audit_records(path):

@@ -130,6 +130,35 @@ def test_errors(deny_registry_path):
     assert filter_frame(frame, registry, "nhs_number", max_age=datetime.timedelta(days=1)).counts["rows"] == 1
 
 
+def test_count_verdicts_is_the_engines_count():
+    """The engine counts: each row under its verdict, a rejected one under its reason's name; what
+    is not a verdict or a rejected number's reason is refused, naming the position."""
+    from optout.pandas import count_verdicts
+
+    reasons = np.array([0, 0, optout.REASONS.index("empty"), optout.REASONS.index("all zeros"),
+                        optout.REASONS.index("empty")], dtype=np.uint8)
+    verdicts = np.array([optout.KEPT, optout.REMOVED, optout.REJECTED, optout.REJECTED, optout.REJECTED],
+                        dtype=np.uint8)
+    assert count_verdicts(verdicts, reasons) == {
+        "rows": 5, "kept": 1, "removed": 1, "rejected": 3, "rejected_by_reason": {"empty": 2, "all zeros": 1},
+    }
+    empty = np.array([], dtype=np.uint8)
+    assert count_verdicts(empty, empty) == {"rows": 0, "kept": 0, "removed": 0, "rejected": 0,
+                                            "rejected_by_reason": {}}
+    cases = [
+        (np.array([3], dtype=np.uint8), np.array([0], dtype=np.uint8), "verdicts[0] is not a Verdict value"),
+        (np.array([0, 2], dtype=np.uint8), np.array([0, 0], dtype=np.uint8),
+         "reasons[1] is not the InvalidReason of a rejected number"),
+        (np.array([2], dtype=np.uint8), np.array([200], dtype=np.uint8),
+         "reasons[0] is not the InvalidReason of a rejected number"),
+        (np.array([0], dtype=np.uint8), empty, "verdicts and reasons differ in length"),
+    ]
+    for verdicts, reasons, message in cases:
+        with pytest.raises(ValueError) as caught:
+            count_verdicts(verdicts, reasons)
+        assert str(caught.value) == message, message
+
+
 def test_frame_labels_that_look_like_data_are_not_shown(deny_registry_path):
     # A headerless CSV read with pandas' default header=0 makes a data row the labels.
     frame = pd.DataFrame([["2", "4010232137", "1930-05-30"]], columns=["1", "9434765919", "1951-01-01"])

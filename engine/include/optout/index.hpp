@@ -3,12 +3,15 @@
 // and a request (run.hpp).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "optout/export.hpp"
@@ -24,6 +27,13 @@ struct IndexAccess;  // engine/src/kernel: the filter's view of the bits
 
 // The verdict for one record or number. Values are fixed (bindings expose them).
 enum class Verdict : std::uint8_t { kKept = 0, kRemoved = 1, kRejected = 2 };
+
+// Batch lookups (OptOutIndex::classify_each) parse this many numbers, then probe them: the probes
+// are random reads of the index, and a tight probe loop keeps many of their cache misses in
+// flight. From Python on the 2-core AMD VM, 10 M listed uint64 numbers, 5 M registry: 4.8 M/s
+// parsing between probes, 9.4 M/s parsing all then probing all, 20 M/s in chunks of 1024 (8 KB of
+// parsed numbers stay in L1).
+inline constexpr std::size_t kClassifyChunk = 1024;
 
 // How far in the future a registry's creation time may be, under a maximum age, before it is
 // refused: clocks of the building and the filtering machine may disagree by this much.
@@ -59,6 +69,29 @@ class OPTOUT_API OptOutIndex {
   void classify_stems(std::span<const std::uint32_t> stems, std::span<Verdict> out) const noexcept;
   void classify_numbers(std::span<const std::uint64_t> numbers, std::span<Verdict> out) const noexcept;
   void classify_text(std::span<const std::string_view> texts, std::span<Verdict> out) const noexcept;
+
+  // The one parse-then-probe loop behind every batch lookup: out[i] = the verdict for
+  // parse_at(i) (a ParsedNhsNumber), parse_at called for i = 0 .. out.size() - 1 in order,
+  // kClassifyChunk at a time, each chunk then probed by classify_parsed(). Out is Verdict, or
+  // std::uint8_t for a caller's byte buffer (the C and Python bindings). Throws only what
+  // parse_at throws.
+  //   index.classify_each(std::span<Verdict>(out), [&](std::size_t i) { return parse_nhs_number(texts[i]); });
+  template <typename Out, typename ParseAt>
+  void classify_each(std::span<Out> out, ParseAt&& parse_at) const {
+    static_assert(std::is_same_v<Out, Verdict> || std::is_same_v<Out, std::uint8_t>);
+    std::array<ParsedNhsNumber, kClassifyChunk> parsed;
+    std::array<Verdict, kClassifyChunk> verdicts;
+    for (std::size_t base = 0; base < out.size(); base += kClassifyChunk) {
+      const std::size_t n = out.size() - base < kClassifyChunk ? out.size() - base : kClassifyChunk;
+      for (std::size_t k = 0; k < n; ++k) parsed[k] = parse_at(base + k);
+      if constexpr (std::is_same_v<Out, Verdict>) {
+        classify_parsed({parsed.data(), n}, out.subspan(base, n));
+      } else {
+        classify_parsed({parsed.data(), n}, {verdicts.data(), n});
+        for (std::size_t k = 0; k < n; ++k) out[base + k] = static_cast<std::uint8_t>(verdicts[k]);
+      }
+    }
+  }
 
   // The names of the applied lists, in registry order.
   const std::vector<std::string>& applied_lists() const noexcept;

@@ -22,7 +22,7 @@ void OptOutIndex::classify_parsed(std::span<const ParsedNhsNumber> parsed,
 
 void OptOutIndex::classify_stems(std::span<const std::uint32_t> stems,
                                  std::span<Verdict> out) const noexcept {
-  detail::classify_in_chunks(detail::IndexAccess::bits(*this), stems.size(), out.data(), [&](std::size_t i) {
+  classify_each(out, [&](std::size_t i) {
     return is_valid_stem(stems[i]) ? ParsedNhsNumber{stems[i], InvalidReason::kNone}
            : stems[i] == 0         ? ParsedNhsNumber{0, InvalidReason::kAllZeros}
                                    : ParsedNhsNumber{0, InvalidReason::kCheckDigitTen};
@@ -31,14 +31,12 @@ void OptOutIndex::classify_stems(std::span<const std::uint32_t> stems,
 
 void OptOutIndex::classify_numbers(std::span<const std::uint64_t> numbers,
                                    std::span<Verdict> out) const noexcept {
-  detail::classify_in_chunks(detail::IndexAccess::bits(*this), numbers.size(), out.data(),
-                             [&](std::size_t i) { return nhs_number_from_integer(numbers[i]); });
+  classify_each(out, [&](std::size_t i) { return nhs_number_from_integer(numbers[i]); });
 }
 
 void OptOutIndex::classify_text(std::span<const std::string_view> texts,
                                 std::span<Verdict> out) const noexcept {
-  detail::classify_in_chunks(detail::IndexAccess::bits(*this), texts.size(), out.data(),
-                             [&](std::size_t i) { return parse_nhs_number(texts[i]); });
+  classify_each(out, [&](std::size_t i) { return parse_nhs_number(texts[i]); });
 }
 
 }  // namespace optout
