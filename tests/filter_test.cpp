@@ -213,27 +213,51 @@ TEST(FilterTest, DataQualityGate) {
   }
 }
 
+// The counts of verdicts decided elsewhere (a data frame's) are the filter's counts.
+TEST(FilterTest, CountVerdictsCountsAsTheFilterDoes) {
+  const std::uint8_t verdicts[] = {0, 1, 2, 2, 0};
+  const std::uint8_t reasons[] = {0, 0, static_cast<std::uint8_t>(InvalidReason::kEmpty),
+                                  static_cast<std::uint8_t>(InvalidReason::kCheckDigitTen), 0};
+  const Result<FilterStats> stats = count_verdicts(verdicts, reasons);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ(stats->rows, 5u);
+  EXPECT_EQ(stats->kept, 2u);
+  EXPECT_EQ(stats->removed, 1u);
+  EXPECT_EQ(stats->rejected, 2u);
+  EXPECT_EQ(stats->rejected_by_reason[static_cast<int>(InvalidReason::kEmpty)], 1u);
+  EXPECT_EQ(stats->rejected_by_reason[static_cast<int>(InvalidReason::kCheckDigitTen)], 1u);
+  const std::uint8_t bad_verdict[] = {0, 3};
+  const std::uint8_t no_reason[] = {0, 0};
+  EXPECT_EQ(count_verdicts(bad_verdict, no_reason).status().message(), "verdicts[1] is not a Verdict value");
+  const std::uint8_t rejected[] = {2, 2};
+  EXPECT_EQ(count_verdicts(rejected, no_reason).status().message(),
+            "reasons[0] is not the InvalidReason of a rejected number");
+  EXPECT_EQ(count_verdicts(rejected, std::span<const std::uint8_t>(no_reason, 1)).code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(FilterTest, MaxRejectedTextForms) {
   FilterOptions options;
-  EXPECT_TRUE(parse_max_rejected("250", options));
+  EXPECT_TRUE(parse_max_rejected("250", options).ok());
   EXPECT_EQ(options.max_rejected_rows, 250u);
   EXPECT_FALSE(options.max_rejected_fraction.has_value());
-  EXPECT_TRUE(parse_max_rejected("999999999999999999", options));  // 18 digits
+  EXPECT_TRUE(parse_max_rejected("999999999999999999", options).ok());  // 18 digits
   EXPECT_EQ(options.max_rejected_rows, 999'999'999'999'999'999u);
 
   FilterOptions percent;
-  EXPECT_TRUE(parse_max_rejected("0.5%", percent));
+  EXPECT_TRUE(parse_max_rejected("0.5%", percent).ok());
   EXPECT_DOUBLE_EQ(*percent.max_rejected_fraction, 0.005);
   EXPECT_FALSE(percent.max_rejected_rows.has_value());
-  EXPECT_TRUE(parse_max_rejected("100%", percent));
+  EXPECT_TRUE(parse_max_rejected("100%", percent).ok());
   EXPECT_DOUBLE_EQ(*percent.max_rejected_fraction, 1.0);
-  EXPECT_TRUE(parse_max_rejected("0%", percent));
+  EXPECT_TRUE(parse_max_rejected("0%", percent).ok());
   EXPECT_DOUBLE_EQ(*percent.max_rejected_fraction, 0.0);
 
   for (const char* bad : {"", "%", "-1", "+5", "1e3", "2.5", "0x10", " 5", "5 ", "100.1%", "1.2.3%", ".%",
                           "1000000000000000000", "lots"}) {
     FilterOptions untouched;
-    EXPECT_FALSE(parse_max_rejected(bad, untouched)) << bad;
+    const Status s = parse_max_rejected(bad, untouched);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)") << bad;
     EXPECT_FALSE(untouched.max_rejected_rows.has_value()) << bad;
     EXPECT_FALSE(untouched.max_rejected_fraction.has_value()) << bad;
   }

@@ -138,12 +138,14 @@ TEST(IndexTest, AgesAtTheEndsOfTheRangeDoNotOverflow) {
 }
 
 TEST(IndexTest, MaxAgeTextForms) {
-  EXPECT_EQ(parse_max_age("36h"), 36 * 3600);
-  EXPECT_EQ(parse_max_age("7d"), 7 * 86400);
-  EXPECT_EQ(parse_max_age("0h"), 0);
-  EXPECT_EQ(parse_max_age("999999999d"), std::int64_t{999'999'999} * 86400);
+  EXPECT_EQ(*parse_max_age("36h"), 36 * 3600);
+  EXPECT_EQ(*parse_max_age("7d"), 7 * 86400);
+  EXPECT_EQ(*parse_max_age("0h"), 0);
+  EXPECT_EQ(*parse_max_age("999999999d"), std::int64_t{999'999'999} * 86400);
   for (const char* bad : {"", "h", "d", "7", "7m", "7D", "-1d", "+1d", " 7d", "7 d", "1.5d", "1000000000d"}) {
-    EXPECT_EQ(parse_max_age(bad), std::nullopt) << bad;
+    const Result<std::int64_t> seconds = parse_max_age(bad);
+    EXPECT_EQ(seconds.code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(seconds.status().message(), "the maximum age takes a number of hours or days, e.g. 36h or 7d") << bad;
   }
 }
 

@@ -148,27 +148,10 @@ std::pair<std::span<const std::uint32_t>, std::span<const std::uint8_t>> parsed_
 
 // The counts of a batch of rows with these verdicts and InvalidReasons, as the filter counts a
 // file's rows: each row kept, removed or rejected, a rejected one under its reason.
+// The engine's count of a frame's verdicts (count_verdicts), over uint8 arrays read in place.
 FilterStats tally_verdicts(const py::array& verdicts, const py::array& reasons) {
-  const auto v = borrow_array<std::uint8_t>(verdicts, 'u', "uint8");
-  const auto r = borrow_array<std::uint8_t>(reasons, 'u', "uint8");
-  if (v.size() != r.size()) throw py::value_error("verdicts and reasons differ in length");
-  FilterStats stats;
-  stats.rows = v.size();
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    switch (static_cast<Verdict>(v[i])) {
-      case Verdict::kKept: ++stats.kept; break;
-      case Verdict::kRemoved: ++stats.removed; break;
-      case Verdict::kRejected:
-        if (r[i] == static_cast<std::uint8_t>(InvalidReason::kNone) || r[i] > static_cast<std::uint8_t>(kLastInvalidReason)) {
-          throw py::value_error("reasons[" + std::to_string(i) + "] is not the InvalidReason of a rejected number");
-        }
-        ++stats.rejected;
-        ++stats.rejected_by_reason[r[i]];
-        break;
-      default: throw py::value_error("verdicts[" + std::to_string(i) + "] is not a Verdict value");
-    }
-  }
-  return stats;
+  return take(count_verdicts(borrow_array<std::uint8_t>(verdicts, 'u', "uint8"),
+                             borrow_array<std::uint8_t>(reasons, 'u', "uint8")));
 }
 
 // A Python scheduler for a run in parts: called with the tasks (bytes, the engine's encoding) and
@@ -308,6 +291,7 @@ PYBIND11_MODULE(_engine, m) {
         return lists;
       })
       .def("find_list", [](const Registry& r, const std::string& name) { return r.find_list(name); })
+      .def("require_list", [](const Registry& r, const std::string& name) { return take(r.require_list(name)); })
       // out[i]: the list holds a valid numbers[i] (parsed as stems/reasons).
       .def("contains_parsed", [](const Registry& r, std::size_t list, const py::array& stems,
                                  const py::array& reasons) {
@@ -391,10 +375,7 @@ PYBIND11_MODULE(_engine, m) {
       // A row count (int) or the CLI's text form ("250", "0.5%"), parsed by the engine.
       .def("set_max_rejected", [](FilterOptions& o, const py::object& v) {
         if (py::isinstance<py::str>(v)) {
-          if (!parse_max_rejected(v.cast<std::string>(), o)) {
-            raise_status(Status(ErrorCode::kInvalidArgument,
-                                "max_rejected takes a row count ('250') or a percentage of rows ('0.5%')"));
-          }
+          if (Status s = parse_max_rejected(v.cast<std::string>(), o); !s.ok()) raise_status(s);
         } else if (PyIndex_Check(v.ptr()) && !PyBool_Check(v.ptr()) && v < py::int_(0)) {
           // Not "no limit": a count the engine's unsigned type cannot hold.
           raise_status(Status(ErrorCode::kInvalidArgument, "max_rejected cannot be negative"));
@@ -405,8 +386,8 @@ PYBIND11_MODULE(_engine, m) {
 
   // The CLI's text form of --max-age ("36h", "7d"), parsed by the engine, in seconds.
   m.def("parse_max_age", [](std::string_view text) {
-    const std::optional<std::int64_t> seconds = parse_max_age(text);
-    if (!seconds) raise_status(Status(ErrorCode::kInvalidArgument, "max_age takes a number of hours or days, e.g. '36h' or '7d'"));
+    Result<std::int64_t> seconds = parse_max_age(text);
+    if (!seconds.ok()) raise_status(seconds.status());
     return *seconds;
   }, py::arg("text"));
   // Counting rows by verdict, for pandas and Dask frames: tally_verdicts(verdicts, reasons) -> the

@@ -88,11 +88,13 @@ int run_filter(const FilterArgs& args) {
   FilterRequest request;
   request.options = std::move(parsed).value();
   // An empty value (--max-age "$UNSET") is an error, never a gate silently switched off.
-  if (args.max_age && !(request.max_age_seconds = parse_max_age(*args.max_age))) {
-    return diag.usage_error("--max-age takes a number of hours or days, e.g. 36h or 7d");
+  if (args.max_age) {
+    Result<std::int64_t> seconds = parse_max_age(*args.max_age);
+    if (!seconds.ok()) return diag.fail(seconds.status());
+    request.max_age_seconds = *seconds;
   }
-  if (args.max_rejected && !parse_max_rejected(*args.max_rejected, request.options)) {
-    return diag.usage_error("--max-rejected takes a row count (250) or a percentage of rows (0.5%)");
+  if (args.max_rejected) {
+    if (Status s = parse_max_rejected(*args.max_rejected, request.options); !s.ok()) return diag.fail(s);
   }
   request.inputs = {args.csv.input};
   request.output = args.output.value_or("-");

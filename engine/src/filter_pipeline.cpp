@@ -226,24 +226,25 @@ Result<char> parse_delimiter(std::string_view text) {
   return Status(ErrorCode::kInvalidArgument, "the delimiter takes one byte, or 'tab'");
 }
 
-bool parse_max_rejected(std::string_view text, FilterOptions& options) {
+Status parse_max_rejected(std::string_view text, FilterOptions& options) {
+  const Status refused(ErrorCode::kInvalidArgument, "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)");
   const bool percent = text.ends_with('%');
   const std::string_view number = percent ? text.substr(0, text.size() - 1) : text;
   if (number.empty() || number.size() > 18 ||
       number.find_first_not_of(percent ? "0123456789." : "0123456789") != std::string_view::npos) {
-    return false;
+    return refused;
   }
   if (!percent) {
     std::uint64_t rows = 0;
     (void)std::from_chars(number.data(), number.data() + number.size(), rows);  // 18 digits fit
     options.max_rejected_rows = rows;
-    return true;
+    return Status();
   }
   double value = 0;
   const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), value);
-  if (error != std::errc() || end != number.data() + number.size() || !(value >= 0 && value <= 100)) return false;
+  if (error != std::errc() || end != number.data() + number.size() || !(value >= 0 && value <= 100)) return refused;
   options.max_rejected_fraction = value / 100;
-  return true;
+  return Status();
 }
 
 Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
@@ -504,6 +505,32 @@ Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
     result->output_digest = Digest128{h.high64, h.low64};
   }
   return result;
+}
+
+Result<FilterStats> count_verdicts(std::span<const std::uint8_t> verdicts, std::span<const std::uint8_t> reasons) {
+  if (verdicts.size() != reasons.size()) {
+    return Status(ErrorCode::kInvalidArgument, "verdicts and reasons differ in length");
+  }
+  FilterStats stats;
+  stats.rows = verdicts.size();
+  for (std::size_t i = 0; i < verdicts.size(); ++i) {
+    switch (static_cast<Verdict>(verdicts[i])) {
+      case Verdict::kKept: ++stats.kept; break;
+      case Verdict::kRemoved: ++stats.removed; break;
+      case Verdict::kRejected:
+        if (reasons[i] == static_cast<std::uint8_t>(InvalidReason::kNone) ||
+            reasons[i] > static_cast<std::uint8_t>(kLastInvalidReason)) {
+          return Status(ErrorCode::kInvalidArgument,
+                        "reasons[" + std::to_string(i) + "] is not the InvalidReason of a rejected number");
+        }
+        ++stats.rejected;
+        ++stats.rejected_by_reason[reasons[i]];  // slot k: InvalidReason k (slot 0: a missing field)
+        break;
+      default:
+        return Status(ErrorCode::kInvalidArgument, "verdicts[" + std::to_string(i) + "] is not a Verdict value");
+    }
+  }
+  return stats;
 }
 
 double mb_per_second(std::uint64_t bytes, double seconds) noexcept {

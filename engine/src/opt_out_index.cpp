@@ -129,15 +129,16 @@ Status check_registry_age(std::string_view source, std::int64_t created, std::in
                                                std::to_string(max_age_seconds / 3600) + " h");
 }
 
-std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept {
-  if (text.size() < 2 || text.size() > 10) return std::nullopt;
+Result<std::int64_t> parse_max_age(std::string_view text) {
+  const Status refused(ErrorCode::kInvalidArgument, "the maximum age takes a number of hours or days, e.g. 36h or 7d");
+  if (text.size() < 2 || text.size() > 10) return refused;
   const std::string_view digits = text.substr(0, text.size() - 1);
-  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return refused;
   std::int64_t n = 0;
   (void)std::from_chars(digits.data(), digits.data() + digits.size(), n);  // 9 digits fit
   if (text.back() == 'h') return n * 3600;
   if (text.back() == 'd') return n * 86400;
-  return std::nullopt;
+  return refused;
 }
 
 }  // namespace optout

@@ -201,14 +201,22 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
     const std::uintmax_t size = std::filesystem::file_size(input, error);
     // A file that cannot be sized is filtered whole: its filter says what is wrong with it.
     if (!request.piece_bytes || error || size <= *request.piece_bytes) {
-      add(PieceTask{.input = input});
+      PieceTask whole;
+      whole.input = input;
+      add(std::move(whole));
       continue;
     }
     Result<FilePieces> cut = cut_file(input, request.options, *request.piece_bytes);
     if (!cut.ok()) return cut.status();
     for (const FilePiece& piece : cut->pieces) {
-      add(PieceTask{.input = input, .cut = true, .header = cut->header, .header_lines = cut->header_lines,
-                    .file_bytes = cut->file_bytes, .piece = piece});
+      PieceTask task;
+      task.input = input;
+      task.cut = true;
+      task.header = cut->header;
+      task.header_lines = cut->header_lines;
+      task.file_bytes = cut->file_bytes;
+      task.piece = piece;
+      add(std::move(task));
     }
   }
   return tasks;

@@ -726,7 +726,7 @@ def test_max_age(optout, tmp_path):
 @pytest.mark.parametrize("value", ["7x", "abc", "d", "h", "-1h", "1.5d", "7", "7 d", "1000000000h"])
 def test_max_age_bad_values_are_usage_errors(optout, registry, value):
     result = optout(*filter_args(registry, "--max-age", value), stdin=hand_extract())
-    assert assert_usage_error(result, "filter") == "--max-age takes a number of hours or days, e.g. 36h or 7d"
+    assert assert_usage_error(result, "filter") == "the maximum age takes a number of hours or days, e.g. 36h or 7d"
 
 
 @pytest.mark.parametrize("option", ["--max-age", "--max-rejected"])
@@ -771,7 +771,7 @@ def test_max_rejected_share(optout, registry, tmp_path):
 def test_max_rejected_bad_values_are_usage_errors(optout, registry, value):
     result = optout(*filter_args(registry, "--max-rejected", value), stdin=hand_extract())
     assert assert_usage_error(result, "filter") == \
-        "--max-rejected takes a row count (250) or a percentage of rows (0.5%)"
+        "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)"
 
 
 # ---- Usage and column errors ------------------------------------------------------------------------

@@ -177,10 +177,7 @@ class Registry:
 
     def contains(self, list_name, numbers):
         """A bool array: True where the number is valid and in the named list (of either kind)."""
-        position = self._native.find_list(list_name)
-        if position is None:
-            _engine.Index(self._native, [list_name])  # raises NotFoundError with the engine's message
-            raise AssertionError("unreachable")
+        position = self._native.require_list(list_name)  # NotFoundError with the engine's message
         stems, reasons = _parse_arrays(numbers)
         return self._native.contains_parsed(position, stems, reasons)
 

@@ -116,7 +116,7 @@ def test_check_age(registry_path):
     for bad in ("7", "7w", "", "-1d", "1234567890h"):
         with pytest.raises(optout.InvalidArgumentError) as caught:
             registry.check_age(bad)
-        assert str(caught.value) == "max_age takes a number of hours or days, e.g. '36h' or '7d'"
+        assert str(caught.value) == "the maximum age takes a number of hours or days, e.g. 36h or 7d"
     with pytest.raises(TypeError):
         registry.check_age(1.5)
 

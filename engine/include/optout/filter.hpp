@@ -109,8 +109,9 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 
 // The text form of the data-quality gate, as optout filter --max-rejected takes it: a row count
 // ("250"; at most 18 digits) sets options.max_rejected_rows, a percentage of rows ("0.5%"; 0 to
-// 100) options.max_rejected_fraction. false, options untouched, for anything else, "" included.
-[[nodiscard]] OPTOUT_API bool parse_max_rejected(std::string_view text, FilterOptions& options);
+// 100) options.max_rejected_fraction. kInvalidArgument "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)",
+// options untouched, for anything else, "" included.
+[[nodiscard]] OPTOUT_API Status parse_max_rejected(std::string_view text, FilterOptions& options);
 
 // kInvalidArgument naming the problem when options cannot be used: no column or both ways of
 // naming it, a name without a header, a column_index over kColumnIndexLimit, a quote/CR/LF
@@ -139,6 +140,14 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 [[nodiscard]] OPTOUT_API Result<std::size_t> resolve_column(std::span<const std::string> names,
                                                             const FilterOptions& options,
                                                             std::string_view input);
+
+// The counts of rows decided elsewhere (a data frame's verdicts, with the InvalidReason of each
+// number as parse gives it): rows, kept, removed, rejected and rejected_by_reason, as filter()
+// counts them. Errors: kInvalidArgument for spans of different lengths, a value that is not a
+// Verdict, or a rejected row whose reason is not the InvalidReason of an invalid number (naming
+// its position).
+[[nodiscard]] OPTOUT_API Result<FilterStats> count_verdicts(std::span<const std::uint8_t> verdicts,
+                                                            std::span<const std::uint8_t> reasons);
 
 // A short name for a rejected_by_reason index: "missing field", "empty", "bad character", ...
 OPTOUT_API const char* rejected_reason_name(std::size_t index) noexcept;

@@ -121,7 +121,8 @@ class OPTOUT_API OptOutIndex {
                                                    std::int64_t max_age_seconds, std::int64_t now);
 
 // The text form of a maximum registry age, as optout filter --max-age takes it: a number of hours
-// or days ("36h", "7d"; at most 9 digits) → seconds. nullopt for anything else, "" included.
-OPTOUT_API std::optional<std::int64_t> parse_max_age(std::string_view text) noexcept;
+// or days ("36h", "7d"; at most 9 digits) → seconds. kInvalidArgument "the maximum age takes a number of hours or days, e.g. 36h or 7d" for anything else, ""
+// included.
+[[nodiscard]] OPTOUT_API Result<std::int64_t> parse_max_age(std::string_view text);
 
 }  // namespace optout
