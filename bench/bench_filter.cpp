@@ -91,8 +91,8 @@ void BM_FilterBlock(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * csv.size()));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
-  state.counters["ns_per_row"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * rows), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void filter_args(benchmark::internal::Benchmark* b) {

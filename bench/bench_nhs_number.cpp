@@ -28,8 +28,8 @@ void set_per_item(benchmark::State& state, std::size_t items_per_iteration) {
 void BM_ParseNhsNumber(benchmark::State& state, TextForm form) {
   const TextBatch batch = make_text_batch(form, kBatch, kSeed);
   // The fixture is checked before it is timed: valid forms must all parse, invalid ones must not.
-  const bool all_valid = form == TextForm::kPlain || form == TextForm::kSpaced ||
-                         form == TextForm::kDashed || form == TextForm::kPadded;
+  const bool all_valid =
+      form == TextForm::kPlain || form == TextForm::kSpaced || form == TextForm::kDashed || form == TextForm::kPadded;
   if (all_valid && batch.valid != batch.items.size()) {
     state.SkipWithError("fixture: a valid text failed to parse");
     return;

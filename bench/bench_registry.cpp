@@ -90,8 +90,7 @@ void BM_BuildFromSource(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const SourceFile& file = source_file(n);
   if (!check_file(state, file)) return;
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
-                              static_cast<std::size_t>(state.range(1)));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(state.range(1)));
   std::optional<Registry> last;
   for (auto _ : state) {
     RegistryBuilder builder;
@@ -230,8 +229,8 @@ struct Lookup {
     }
     const auto items = static_cast<std::int64_t>(stems->size()) * state.iterations();
     state.SetItemsProcessed(items);
-    state.counters["time_per_probe"] = benchmark::Counter(
-        static_cast<double>(items), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["time_per_probe"] =
+        benchmark::Counter(static_cast<double>(items), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   }
 };
 
@@ -271,8 +270,7 @@ void BM_ContainsMany(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  lookup->finish(state, static_cast<std::size_t>(std::count(out.begin(), out.end(), std::uint8_t{1})),
-                 "contains_many");
+  lookup->finish(state, static_cast<std::size_t>(std::count(out.begin(), out.end(), std::uint8_t{1})), "contains_many");
 }
 BENCHMARK(BM_ContainsMany)->Apply(lookup_args)->Unit(benchmark::kMicrosecond);
 

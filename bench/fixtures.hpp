@@ -167,16 +167,27 @@ inline void append_invalid(std::string& out, Random& random) {
       out += '0';
       break;
     case 2: out += plain.substr(0, 9); break;  // a lost digit
-    case 3: out += plain; out += '7'; break;    // an extra digit
-    case 4: {                                   // a letter O for a zero
+    case 3:
+      out += plain;
+      out += '7';
+      break;   // an extra digit
+    case 4: {  // a letter O for a zero
       std::string text(plain);
       text[random.below(10)] = 'O';
       out += text;
       break;
     }
-    case 5: out += plain.substr(0, 3); out += ' '; out += plain.substr(3); break;  // 3-7 shape
+    case 5:
+      out += plain.substr(0, 3);
+      out += ' ';
+      out += plain.substr(3);
+      break;   // 3-7 shape
     case 6: {  // mixed separators
-      out += plain.substr(0, 3); out += '-'; out += plain.substr(3, 3); out += ' '; out += plain.substr(6);
+      out += plain.substr(0, 3);
+      out += '-';
+      out += plain.substr(3, 3);
+      out += ' ';
+      out += plain.substr(6);
       break;
     }
     default: out += "  "; break;  // empty after trimming
@@ -189,8 +200,9 @@ inline void append_form(std::string& out, TextForm form, Random& random) {
     case TextForm::kPlain:
     case TextForm::kSpaced:
     case TextForm::kDashed: {
-      const NhsFormat f = form == TextForm::kPlain ? NhsFormat::kPlain
-                          : form == TextForm::kSpaced ? NhsFormat::kSpaced : NhsFormat::kDashed;
+      const NhsFormat f = form == TextForm::kPlain    ? NhsFormat::kPlain
+                          : form == TextForm::kSpaced ? NhsFormat::kSpaced
+                                                      : NhsFormat::kDashed;
       out.append(buffer, format_nhs_number(random_valid_stem(random), buffer, f));
       break;
     }
@@ -202,8 +214,12 @@ inline void append_form(std::string& out, TextForm form, Random& random) {
     case TextForm::kInvalid: append_invalid(out, random); break;
     case TextForm::kMixed: {
       const std::uint32_t pick = random.below(100);
-      append_form(out, pick < 94 ? TextForm::kPlain : pick < 96 ? TextForm::kSpaced
-                       : pick < 98 ? TextForm::kPadded : TextForm::kInvalid, random);
+      append_form(out,
+                  pick < 94   ? TextForm::kPlain
+                  : pick < 96 ? TextForm::kSpaced
+                  : pick < 98 ? TextForm::kPadded
+                              : TextForm::kInvalid,
+                  random);
       break;
     }
   }
@@ -270,7 +286,7 @@ inline const std::filesystem::path& temp_dir() {
 // ---- Cached fixtures ----------------------------------------------------------------------------
 
 inline constexpr std::size_t kProbeCount = std::size_t{1} << 18;  // 1 MB of probes: beyond L2
-inline constexpr std::int64_t kCreatedAt = 1'764'000'000;           // fixed: snapshots are reproducible
+inline constexpr std::int64_t kCreatedAt = 1'764'000'000;         // fixed: snapshots are reproducible
 inline constexpr std::string_view kListName = "national";
 
 // A cache of T by size; values are built on first use and live until exit.

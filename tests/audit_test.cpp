@@ -106,8 +106,7 @@ TEST_F(AuditTest, RecordsSayTheirOutcomeAndRunId) {
   context.output_name = "clean.csv";
   FilterStats stats;
   stats.rows = 3;
-  const nlohmann::json committing =
-      nlohmann::json::parse(audit_record_json(context, &stats, RunOutcome::kCommitting));
+  const nlohmann::json committing = nlohmann::json::parse(audit_record_json(context, &stats, RunOutcome::kCommitting));
   const nlohmann::json failed =
       nlohmann::json::parse(audit_record_json(context, &stats, RunOutcome::kFailed, ErrorCode::kIoError));
   EXPECT_EQ(committing["outcome"], "committing");
@@ -125,7 +124,7 @@ TEST_F(AuditTest, RecordsSayTheirOutcomeAndRunId) {
 TEST_F(AuditTest, NamesThatAreNotUtf8AreWrittenLosslesslyBesideTheirReadableForm) {
   RunContext context;
   context.input_name = "in-\xff.csv";
-  context.output_name = "caf\xc3\xa9.csv";  // valid UTF-8
+  context.output_name = "caf\xc3\xa9.csv";                         // valid UTF-8
   context.inputs = {"a.csv", "b-\xed\xa0\x80.csv", "c-\xc3.csv"};  // a surrogate, a cut sequence
   PieceAccount piece;
   piece.input = "b-\xed\xa0\x80.csv";
@@ -164,7 +163,6 @@ TEST_F(AuditTest, PiecesAddUpWithTheHeaderCountedOnce) {
   EXPECT_EQ(total.rows, 15u);
   EXPECT_EQ(total.bytes_in, 110u + 100u + 110u);
 }
-
 
 }  // namespace
 }  // namespace optout

@@ -56,9 +56,31 @@ struct Case {
 Case random_case(std::mt19937_64& rng) {
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
   static const char* const kTokens[] = {
-      ",", "\"", "\r", "\n", "\r\n", "\"\"", "\"\r\"", "\r\n\"", "\"\r\n", "\"\n\"", "\",\"",
-      "7", "0", "a", "Z", "x y", "9434765919", "7408480374", "4010232137", "4505577104",
-      "943 476 5919", "740-848-0374", "\"9434765919\"", "\"4010232137\"", "\" 7408480374\r\"",
+      ",",
+      "\"",
+      "\r",
+      "\n",
+      "\r\n",
+      "\"\"",
+      "\"\r\"",
+      "\r\n\"",
+      "\"\r\n",
+      "\"\n\"",
+      "\",\"",
+      "7",
+      "0",
+      "a",
+      "Z",
+      "x y",
+      "9434765919",
+      "7408480374",
+      "4010232137",
+      "4505577104",
+      "943 476 5919",
+      "740-848-0374",
+      "\"9434765919\"",
+      "\"4010232137\"",
+      "\" 7408480374\r\"",
       // Long ones move the rest across the kernel's 64-byte chunk edges.
       "LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL",
       "\"QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\"",
@@ -115,8 +137,7 @@ Engine run_filter(const Case& c, std::size_t block, unsigned threads) {
 
 // The engine failed: the reference must have said malformed, in the same words (or "no column").
 void expect_same_failure(const Status& status, const std::string& expected, const std::string& where) {
-  ASSERT_FALSE(expected.empty()) << where << ": the engine failed where the reference did not: "
-                                 << status.message();
+  ASSERT_FALSE(expected.empty()) << where << ": the engine failed where the reference did not: " << status.message();
   if (expected == "no column") {
     EXPECT_EQ(status.code(), ErrorCode::kNotFound) << where;
   } else if (expected == "ambiguous column") {
@@ -164,15 +185,15 @@ TEST_F(CsvPropertyTest, FilterFailsOrAgreesWithTheReference) {
     for (int k = 0; k < 3; ++k) {
       const std::size_t block = 1 + (i * 3 + static_cast<std::size_t>(k) * 23) % 64;
       const unsigned threads = 1 + static_cast<unsigned>((i + static_cast<std::size_t>(k)) % 4);
-      const std::string where = "input " + std::to_string(i) + " " + ::testing::PrintToString(c.csv) +
-                                ", block " + std::to_string(block) + ", threads " + std::to_string(threads);
+      const std::string where = "input " + std::to_string(i) + " " + ::testing::PrintToString(c.csv) + ", block " +
+                                std::to_string(block) + ", threads " + std::to_string(threads);
       const Engine e = run_filter(c, block, threads);
       if (!e.stats.ok()) {
         expect_same_failure(e.stats.status(), expected.error, where);
         continue;
       }
-      ASSERT_TRUE(expected.error.empty()) << where << ": the engine accepted what the reference calls "
-                                          << expected.error;
+      ASSERT_TRUE(expected.error.empty())
+          << where << ": the engine accepted what the reference calls " << expected.error;
       ASSERT_EQ(e.output, expected.output) << where;
       ASSERT_EQ(e.rejects, expected.rejects) << where;
       ASSERT_EQ(e.stats->rows, expected.rows) << where;
@@ -202,8 +223,8 @@ TEST_F(CsvPropertyTest, NumbersFailsOrAgreesWithTheReference) {
 
     const std::size_t block = 1 + (i * 5) % 64;
     const unsigned threads = 1 + static_cast<unsigned>(i % 4);
-    const std::string where = "input " + std::to_string(i) + " " + ::testing::PrintToString(c.csv) +
-                              ", block " + std::to_string(block) + ", threads " + std::to_string(threads);
+    const std::string where = "input " + std::to_string(i) + " " + ::testing::PrintToString(c.csv) + ", block " +
+                              std::to_string(block) + ", threads " + std::to_string(threads);
     std::istringstream in{c.csv};
     auto source = make_istream_source(in, "extract.csv");
     std::string written;
@@ -216,8 +237,7 @@ TEST_F(CsvPropertyTest, NumbersFailsOrAgreesWithTheReference) {
       expect_same_failure(stats.status(), expected.error, where);
       continue;
     }
-    ASSERT_TRUE(expected.error.empty()) << where << ": numbers accepted what the reference calls "
-                                        << expected.error;
+    ASSERT_TRUE(expected.error.empty()) << where << ": numbers accepted what the reference calls " << expected.error;
     ASSERT_EQ(written, lines) << where;
     ASSERT_EQ(stats->rows, expected.rows) << where;
     ASSERT_EQ(stats->valid, rows_valid) << where;
@@ -236,8 +256,8 @@ TEST_F(CsvPropertyTest, PiecesFailOrAgreeWithTheReference) {
     const testing::ReferenceResult expected = reference(c);
     std::ofstream(file, std::ios::binary | std::ios::trunc) << c.csv;
     const std::uint64_t target = 1 + i % 17;
-    const std::string where = "input " + std::to_string(i) + " " + ::testing::PrintToString(c.csv) +
-                              ", piece size " + std::to_string(target);
+    const std::string where =
+        "input " + std::to_string(i) + " " + ::testing::PrintToString(c.csv) + ", piece size " + std::to_string(target);
     Result<FilePieces> cut = cut_file(file, c.options, target);
     ASSERT_TRUE(cut.ok()) << where << ": " << cut.status().message();
     std::string output;
@@ -269,8 +289,8 @@ TEST_F(CsvPropertyTest, PiecesFailOrAgreeWithTheReference) {
     }
     if (!failure.ok()) {
       // A piece's source maps its lines to the file's: compare the problem.
-      ASSERT_FALSE(expected.error.empty()) << where << ": a piece failed where the reference did not: "
-                                           << failure.message();
+      ASSERT_FALSE(expected.error.empty())
+          << where << ": a piece failed where the reference did not: " << failure.message();
       if (expected.error == "no column") {
         EXPECT_EQ(failure.code(), ErrorCode::kNotFound) << where;
       } else if (expected.error == "ambiguous column") {
@@ -281,8 +301,7 @@ TEST_F(CsvPropertyTest, PiecesFailOrAgreeWithTheReference) {
       }
       continue;
     }
-    ASSERT_TRUE(expected.error.empty()) << where << ": the pieces accepted what the reference calls "
-                                        << expected.error;
+    ASSERT_TRUE(expected.error.empty()) << where << ": the pieces accepted what the reference calls " << expected.error;
     ASSERT_EQ(output, expected.output) << where;
     ASSERT_EQ(rejects, expected.rejects) << where;
     ASSERT_EQ(total.rows, expected.rows) << where;

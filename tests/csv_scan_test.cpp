@@ -80,8 +80,7 @@ TEST(CsvScanTest, BareCrBetweenRecordsIsAnError) {
 
 TEST(CsvScanTest, BareCrLineEndingsEverywhereAreAnErrorInTheHeader) {
   // Every record joined by CRs: the whole file was "the header", copied out with 0 rows.
-  expect_error("id,nhs_number,x\r1,9434765919,a\r2,7408480374,b\r",
-               std::string("extract.csv:1: ") + kBareCr);
+  expect_error("id,nhs_number,x\r1,9434765919,a\r2,7408480374,b\r", std::string("extract.csv:1: ") + kBareCr);
 }
 
 TEST(CsvScanTest, BareCrAtEndOfInputIsAnError) {

@@ -95,8 +95,7 @@ class FaultySource final : public ByteSource {
 // fails part-way leaves what it wrote; the caller must discard it either way).
 class FaultySink final : public ByteSink {
  public:
-  FaultySink(std::string& out, std::string name, FaultPlan plan)
-      : out_(out), name_(std::move(name)), plan_(plan) {}
+  FaultySink(std::string& out, std::string name, FaultPlan plan) : out_(out), name_(std::move(name)), plan_(plan) {}
 
   Status write(std::span<const std::string_view> pieces) override {
     ++calls_;

@@ -32,10 +32,10 @@ namespace optout {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Fault;
 using testing::FaultPlan;
 using testing::FaultySink;
 using testing::FaultySource;
-using testing::Fault;
 
 using testing::kListed;  // 9434765919; 4010232137 is not listed
 
@@ -143,8 +143,8 @@ TEST_F(FaultInjectionTest, FilterFailsWithTheErrorOfEveryFailingWrite) {
         FaultySink rejects(rejected, "rejects.csv", fail_rejects ? FaultPlan{k, kind, ENOSPC} : FaultPlan{});
         Result<FilterStats> stats = filter(in, out, &rejects, *index_, options_);
         const FaultySink& faulty = fail_rejects ? rejects : out;
-        const std::string where = std::string(testing::fault_name(kind)) + (fail_rejects ? " rejects" : " out") +
-                                  " k=" + std::to_string(k);
+        const std::string where =
+            std::string(testing::fault_name(kind)) + (fail_rejects ? " rejects" : " out") + " k=" + std::to_string(k);
         if (!faulty.fired()) {
           EXPECT_TRUE(stats.ok()) << where << ": " << stats.status().message();
           EXPECT_EQ(kept, kept_) << where;
@@ -241,9 +241,7 @@ TEST_F(FaultInjectionJobTest, FailedReadLeavesOnlyAFailedAuditRecord) {
 
 class ChangedFileTest : public FaultInjectionJobTest {
  protected:
-  void write_file(const char* name, const std::string& bytes) const {
-    testing::write_file(dir_ / name, bytes);
-  }
+  void write_file(const char* name, const std::string& bytes) const { testing::write_file(dir_ / name, bytes); }
 };
 
 // A source over the real file that lets change() act on it after the first read, mid-run.
@@ -273,7 +271,8 @@ TEST_F(ChangedFileTest, FileThatShrinksGrowsOrIsRewrittenWhileReadIsAnError) {
       {"truncated", [&](const fs::path& p) { fs::resize_file(p, csv.size() - 30); }},
       {"truncated to a record end", [&](const fs::path& p) { fs::resize_file(p, csv.find("\n60,") + 1); }},
       {"appended to", [&](const fs::path& p) { std::ofstream(p, std::ios::app) << "999,4010232137,late\n"; }},
-      {"rewritten in place, same size", [&](const fs::path& p) {
+      {"rewritten in place, same size",
+       [&](const fs::path& p) {
          std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
          f.seekp(static_cast<std::streamoff>(csv.size() - 10));
          f << "XXXXXXXXX";

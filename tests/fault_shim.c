@@ -66,11 +66,16 @@ __attribute__((constructor)) static void configure(void) {
     fprintf(stderr, "fault_shim: unknown OPTOUT_FAULT_KIND %s\n", kind);
     abort();
   }
-  if (strcmp(op, "read") == 0) fault_op = kOpRead;
-  else if (strcmp(op, "write") == 0) fault_op = kOpWrite;
-  else if (strcmp(op, "fsync") == 0) fault_op = kOpFsync;
-  else if (strcmp(op, "rename") == 0) fault_op = kOpRename;
-  else if (strcmp(op, "close") == 0) fault_op = kOpClose;
+  if (strcmp(op, "read") == 0)
+    fault_op = kOpRead;
+  else if (strcmp(op, "write") == 0)
+    fault_op = kOpWrite;
+  else if (strcmp(op, "fsync") == 0)
+    fault_op = kOpFsync;
+  else if (strcmp(op, "rename") == 0)
+    fault_op = kOpRename;
+  else if (strcmp(op, "close") == 0)
+    fault_op = kOpClose;
   else {
     fprintf(stderr, "fault_shim: unknown OPTOUT_FAULT_OP %s\n", op);
     abort();
@@ -98,7 +103,7 @@ static int fd_matches(int fd) {
 static void log_fired(const char* op, long k) {
   if (fault_log == NULL) return;
   static ssize_t (*real_write)(int, const void*, size_t);
-  if (real_write == NULL) real_write = (ssize_t (*)(int, const void*, size_t))next("write");
+  if (real_write == NULL) real_write = (ssize_t(*)(int, const void*, size_t))next("write");
   const int fd = open(fault_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) return;
   char line[128];
@@ -132,7 +137,7 @@ static void change_file(int fd) {
     return;
   }
   static ssize_t (*real_write)(int, const void*, size_t);
-  if (real_write == NULL) real_write = (ssize_t (*)(int, const void*, size_t))next("write");
+  if (real_write == NULL) real_write = (ssize_t(*)(int, const void*, size_t))next("write");
   const int out = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
   if (out < 0) abort();
   static const char kLine[] = "999,appended,row\n";
@@ -162,7 +167,7 @@ static enum ReadFault read_fault(int fd, const char* name) {
 
 ssize_t read(int fd, void* buf, size_t count) {
   static ssize_t (*real)(int, void*, size_t);
-  if (real == NULL) real = (ssize_t (*)(int, void*, size_t))next("read");
+  if (real == NULL) real = (ssize_t(*)(int, void*, size_t))next("read");
   switch (read_fault(fd, "read")) {
     case kReadFails: return -1;
     case kReadOneByte: return real(fd, buf, count > 1 ? 1 : count);
@@ -172,7 +177,7 @@ ssize_t read(int fd, void* buf, size_t count) {
 
 ssize_t readv(int fd, const struct iovec* iov, int iovcnt) {
   static ssize_t (*real)(int, const struct iovec*, int);
-  if (real == NULL) real = (ssize_t (*)(int, const struct iovec*, int))next("readv");
+  if (real == NULL) real = (ssize_t(*)(int, const struct iovec*, int))next("readv");
   switch (read_fault(fd, "readv")) {
     case kReadFails: return -1;
     case kReadOneByte:
@@ -184,7 +189,7 @@ ssize_t readv(int fd, const struct iovec* iov, int iovcnt) {
 
 static ssize_t fault_pread(const char* name, int fd, void* buf, size_t count, off_t offset) {
   static ssize_t (*real)(int, void*, size_t, off_t);
-  if (real == NULL) real = (ssize_t (*)(int, void*, size_t, off_t))next("pread64");
+  if (real == NULL) real = (ssize_t(*)(int, void*, size_t, off_t))next("pread64");
   switch (read_fault(fd, name)) {
     case kReadFails: return -1;
     case kReadOneByte: return real(fd, buf, count > 1 ? 1 : count, offset);
@@ -196,7 +201,7 @@ ssize_t pread64(int fd, void* buf, size_t count, off_t offset) { return fault_pr
 
 ssize_t write(int fd, const void* buf, size_t count) {
   static ssize_t (*real)(int, const void*, size_t);
-  if (real == NULL) real = (ssize_t (*)(int, const void*, size_t))next("write");
+  if (real == NULL) real = (ssize_t(*)(int, const void*, size_t))next("write");
   if (should_fail(kOpWrite, fd, NULL, NULL, "write")) {
     if (fault_kind == kKindShort) return real(fd, buf, count > 1 ? 1 : count);
     FAIL_WITH_ERRNO(-1);
@@ -206,13 +211,13 @@ ssize_t write(int fd, const void* buf, size_t count) {
 
 ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
   static ssize_t (*real)(int, const struct iovec*, int);
-  if (real == NULL) real = (ssize_t (*)(int, const struct iovec*, int))next("writev");
+  if (real == NULL) real = (ssize_t(*)(int, const struct iovec*, int))next("writev");
   if (should_fail(kOpWrite, fd, NULL, NULL, "writev")) {
     if (fault_kind == kKindShort) {
       for (int i = 0; i < iovcnt; ++i) {
         if (iov[i].iov_len > 0) {
           static ssize_t (*real_write)(int, const void*, size_t);
-          if (real_write == NULL) real_write = (ssize_t (*)(int, const void*, size_t))next("write");
+          if (real_write == NULL) real_write = (ssize_t(*)(int, const void*, size_t))next("write");
           return real_write(fd, iov[i].iov_base, 1);
         }
       }
@@ -225,7 +230,7 @@ ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
 
 static ssize_t fault_pwrite(const char* name, int fd, const void* buf, size_t count, off_t offset) {
   static ssize_t (*real)(int, const void*, size_t, off_t);
-  if (real == NULL) real = (ssize_t (*)(int, const void*, size_t, off_t))next("pwrite64");
+  if (real == NULL) real = (ssize_t(*)(int, const void*, size_t, off_t))next("pwrite64");
   if (should_fail(kOpWrite, fd, NULL, NULL, name)) {
     if (fault_kind == kKindShort) return real(fd, buf, count > 1 ? 1 : count, offset);
     FAIL_WITH_ERRNO(-1);

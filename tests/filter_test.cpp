@@ -28,7 +28,7 @@ struct FilterRun {
 };
 
 FilterRun run_filter(std::string_view input, const OptOutIndex& index, FilterOptions options,
-               bool with_rejects = true) {
+                     bool with_rejects = true) {
   std::istringstream in{std::string(input)};
   auto source = make_istream_source(in, "extract.csv");
   FilterRun run{Status(), "", ""};
@@ -146,8 +146,7 @@ TEST(FilterTest, MalformedInputNamesTheLine) {
   const OptOutIndex index = make_index(registry);
   const std::vector<BadCase> cases = {
       {"", ErrorCode::kInvalidInput, "extract.csv: empty input: expected a header record"},
-      {"nhs_number\n4010232137\n\"4010232137\n", ErrorCode::kInvalidInput,
-       "extract.csv:3: unterminated quoted field"},
+      {"nhs_number\n4010232137\n\"4010232137\n", ErrorCode::kInvalidInput, "extract.csv:3: unterminated quoted field"},
       {"nhs_number\n4010232137\n\"a\nb\nc\"\n40\"10232137\n", ErrorCode::kInvalidInput,
        "extract.csv:6: quote inside an unquoted field"},
       {"nhs_number,x\n4010232137,\"a\"b\n", ErrorCode::kInvalidInput,
@@ -189,8 +188,16 @@ TEST(FilterTest, DataQualityGate) {
   const Registry registry = make_registry({kListed});
   const OptOutIndex index = make_index(registry);
   const std::string input = "nhs_number\n4010232137\n\n123\n4010232137\n";  // 2 of 4 rejected
-  const auto rows = [](std::uint64_t n) { FilterOptions o = by_name(); o.max_rejected_rows = n; return o; };
-  const auto share = [](double f) { FilterOptions o = by_name(); o.max_rejected_fraction = f; return o; };
+  const auto rows = [](std::uint64_t n) {
+    FilterOptions o = by_name();
+    o.max_rejected_rows = n;
+    return o;
+  };
+  const auto share = [](double f) {
+    FilterOptions o = by_name();
+    o.max_rejected_fraction = f;
+    return o;
+  };
   struct Case {
     const char* what;
     FilterOptions at_limit;  // passes
@@ -290,7 +297,7 @@ TEST(FilterTest, DataQualityGateIsOneRuleOverCounts) {
   EXPECT_TRUE(check_rejected(100, 100, none, "x.csv").ok());  // no limit set
   FilterOptions rows;
   rows.max_rejected_rows = 2;
-  EXPECT_TRUE(check_rejected(100, 2, rows, "x.csv").ok());     // at the limit passes
+  EXPECT_TRUE(check_rejected(100, 2, rows, "x.csv").ok());  // at the limit passes
   Status over = check_rejected(100, 3, rows, "x.csv");
   EXPECT_EQ(over.code(), ErrorCode::kDataQuality);
   EXPECT_EQ(over.message(), "x.csv: 3 of 100 rows rejected (3.00%), more than the limit of 2 rows");
@@ -319,7 +326,8 @@ TEST(FilterTest, ValidateRefusesEveryLimitOutOfRange) {
       {"block 1 GiB", [](FilterOptions& o) { o.block_bytes = kBlockBytesLimit; }, ""},
       {"block 1 GiB + 1", [](FilterOptions& o) { o.block_bytes = kBlockBytesLimit + 1; },
        "the block size must be from 1 byte to 1 GiB"},
-      {"block SIZE_MAX", [](FilterOptions& o) { o.block_bytes = kHuge; }, "the block size must be from 1 byte to 1 GiB"},
+      {"block SIZE_MAX", [](FilterOptions& o) { o.block_bytes = kHuge; },
+       "the block size must be from 1 byte to 1 GiB"},
       {"record 0", [](FilterOptions& o) { o.max_record_bytes = 0; }, "the record limit must be from 1 byte to 1 GiB"},
       {"record 1", [](FilterOptions& o) { o.max_record_bytes = 1; }, ""},
       {"record 1 GiB", [](FilterOptions& o) { o.max_record_bytes = kRecordBytesLimit; }, ""},
@@ -403,8 +411,7 @@ struct Generated {
 };
 
 // A random extract mixing every case the filter must get right.
-Generated random_extract(std::mt19937_64& rng, const std::vector<std::uint32_t>& listed,
-                         bool allow_malformed) {
+Generated random_extract(std::mt19937_64& rng, const std::vector<std::uint32_t>& listed, bool allow_malformed) {
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
   Generated g;
   const char delims[] = {',', ',', '|', '\t', ';'};
@@ -430,7 +437,8 @@ Generated random_extract(std::mt19937_64& rng, const std::vector<std::uint32_t>&
     if (pick(3) == 0) {
       stem = listed[pick(listed.size())];
     } else {
-      do stem = static_cast<std::uint32_t>(400000000 + pick(400000000)); while (!is_valid_stem(stem));
+      do stem = static_cast<std::uint32_t>(400000000 + pick(400000000));
+      while (!is_valid_stem(stem));
     }
     switch (pick(14)) {
       case 0: return format_nhs_number(stem, NhsFormat::kSpaced);
@@ -439,7 +447,11 @@ Generated random_extract(std::mt19937_64& rng, const std::vector<std::uint32_t>&
       case 3: return " " + format_nhs_number(stem) + " ";
       case 4: return "";
       case 5: return format_nhs_number(stem).substr(1);
-      case 6: { std::string t = format_nhs_number(stem); t[9] = t[9] == '9' ? '0' : static_cast<char>(t[9] + 1); return t; }
+      case 6: {
+        std::string t = format_nhs_number(stem);
+        t[9] = t[9] == '9' ? '0' : static_cast<char>(t[9] + 1);
+        return t;
+      }
       case 7: return "\"" + format_nhs_number(stem, NhsFormat::kSpaced) + "\"";
       case 8: return "\"94\"\"34765919\"";
       default: return format_nhs_number(stem);
@@ -449,8 +461,10 @@ Generated random_extract(std::mt19937_64& rng, const std::vector<std::uint32_t>&
     std::string r;
     for (std::size_t c = 1; c <= columns; ++c) {
       if (c > 1) r += d;
-      if (header) r += c == g.column ? "nhs_number" : "col" + std::to_string(c);
-      else r += c == g.column ? number_field() : text_field();
+      if (header)
+        r += c == g.column ? "nhs_number" : "col" + std::to_string(c);
+      else
+        r += c == g.column ? number_field() : text_field();
     }
     return r;
   };
@@ -459,7 +473,7 @@ Generated random_extract(std::mt19937_64& rng, const std::vector<std::uint32_t>&
   const std::size_t rows = pick(60);
   for (std::size_t i = 0; i < rows; ++i) {
     switch (pick(20)) {
-      case 0: g.csv += terminator(); break;  // an empty line
+      case 0: g.csv += terminator(); break;            // an empty line
       case 1: g.csv += "short" + terminator(); break;  // too few fields (unless column 1)
       default: g.csv += record(false) + terminator();
     }
@@ -501,8 +515,8 @@ TEST(FilterDifferentialTest, AgreesWithTheReferenceForEveryThreadCountAndBlockSi
         options.threads = threads;
         options.block_bytes = block;
         const FilterRun run = run_filter(g.csv, index, options);
-        const std::string where = "iteration " + std::to_string(iteration) + ", threads " +
-                                  std::to_string(threads) + ", block " + std::to_string(block);
+        const std::string where = "iteration " + std::to_string(iteration) + ", threads " + std::to_string(threads) +
+                                  ", block " + std::to_string(block);
         if (!expected.error.empty()) {
           ASSERT_FALSE(run.stats.ok()) << where << " expected " << expected.error;
           if (expected.error == "no column") {

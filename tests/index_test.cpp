@@ -84,9 +84,9 @@ TEST(IndexTest, EveryContainerKindIsExpandedIntoItsBits) {
       if (is_valid_stem(s)) stems.push_back(s);
     }
   };
-  add_valid(kBlock << 16, (kBlock + 1) << 16, 1);                          // bitset
-  add_valid((kBlock + 1) << 16, ((kBlock + 1) << 16) + 100, 1);           // runs
-  add_valid((kBlock + 2) << 16, (kBlock + 3) << 16, 37);                  // array
+  add_valid(kBlock << 16, (kBlock + 1) << 16, 1);                // bitset
+  add_valid((kBlock + 1) << 16, ((kBlock + 1) << 16) + 100, 1);  // runs
+  add_valid((kBlock + 2) << 16, (kBlock + 3) << 16, 37);         // array
   RegistryBuilder builder;
   ASSERT_TRUE(builder.add_stems("dense", ListKind::kDeny, stems).ok());
   Result<Registry> registry = builder.build(0);
@@ -122,8 +122,9 @@ TEST(IndexTest, FutureDatedRegistryFailsMaxAgeBeyondTheClockSkew) {
   const Registry future = make_registry({}, now + kClockSkewSeconds + 1);
   const Status s = check_index_age(future, 365 * 86400, now);
   EXPECT_EQ(s.code(), ErrorCode::kStaleRegistry);
-  EXPECT_EQ(s.message(), "<built>: the registry claims to be built 2027-01-15T08:05:01Z, in the future (a wrong clock?): "
-                         "its age is unknown, so it cannot pass a maximum age");
+  EXPECT_EQ(s.message(),
+            "<built>: the registry claims to be built 2027-01-15T08:05:01Z, in the future (a wrong clock?): "
+            "its age is unknown, so it cannot pass a maximum age");
 }
 
 TEST(IndexTest, AgesAtTheEndsOfTheRangeDoNotOverflow) {

@@ -64,12 +64,13 @@ TEST_F(IoTest, CheckDistinctFiles) {
       {{}, {out, out}, out + " is given twice: an output would overwrite another output"},
       // Not there yet: compared as resolved paths.
       {{}, {out, dotted}, out + " and " + dotted + " are one file: an output would overwrite another output"},
-      {{"-"}, {"-", "-"}, ""},                        // standard input and output are not files
-      {{in}, {"/dev/null", "/dev/null"}, ""},         // a device may repeat
+      {{"-"}, {"-", "-"}, ""},                 // standard input and output are not files
+      {{in}, {"/dev/null", "/dev/null"}, ""},  // a device may repeat
       {{"/dev/null"}, {"/dev/null"}, ""},
       {{""}, {out}, "an empty input path: give a file name"},
       {{in}, {out, ""}, "an empty output path: give a file name"},
-      {{}, {path("9434765919.csv"), path("9434765919.csv")},
+      {{},
+       {path("9434765919.csv"), path("9434765919.csv")},
        path("[redacted].csv") + " is given twice: an output would overwrite another output"},
   };
   for (const Case& c : cases) {
@@ -110,8 +111,8 @@ TEST_F(IoTest, TakeBackRemovesACommittedFile) {
 TEST_F(IoTest, FiltersAFileOpenedByTheLibrary) {
   const Registry registry = make_registry({kListed});
   const OptOutIndex index = make_index(registry);
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("optout-filter-test-" + std::to_string(::getpid()) + ".csv");
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("optout-filter-test-" + std::to_string(::getpid()) + ".csv");
   { std::ofstream(path) << "nhs_number\n4010232137\n9434765919\n"; }
   Result<std::unique_ptr<ByteSource>> source = open_file_source(path);
   ASSERT_TRUE(source.ok()) << source.status().message();
@@ -132,8 +133,8 @@ TEST_F(IoTest, FiltersAFileOpenedByTheLibrary) {
 // A file sink hands written ranges to the disk early (by file offset); what lands in the file must
 // not depend on that, also when the sink starts in the middle of a file (a shell's >> redirect).
 TEST_F(IoTest, FileSinkWritesEveryByteInPlaceFromAnyStartingOffset) {
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("optout-sink-test-" + std::to_string(::getpid()) + ".csv");
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("optout-sink-test-" + std::to_string(::getpid()) + ".csv");
   { std::ofstream(path) << "existing\n"; }
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   ASSERT_GE(fd, 0);

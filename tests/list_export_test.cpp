@@ -149,8 +149,7 @@ TEST(ExportList, RoaringRoundTripsThroughCRoaringWithEveryContainerKind) {
   EXPECT_EQ(roaring.stats.count, distinct.size());
   EXPECT_EQ(roaring.stats.bytes, roaring.bytes.size());
   EXPECT_EQ(roaring.bytes.size(), registry.lists()[0].serialized_bytes);
-  ASSERT_EQ(roaring_bitmap_portable_deserialize_size(roaring.bytes.data(), roaring.bytes.size()),
-            roaring.bytes.size());
+  ASSERT_EQ(roaring_bitmap_portable_deserialize_size(roaring.bytes.data(), roaring.bytes.size()), roaring.bytes.size());
   roaring_bitmap_t* read = roaring_bitmap_portable_deserialize_safe(roaring.bytes.data(), roaring.bytes.size());
   ASSERT_NE(read, nullptr);
   std::vector<std::uint32_t> members(roaring_bitmap_get_cardinality(read));
@@ -158,8 +157,8 @@ TEST(ExportList, RoaringRoundTripsThroughCRoaringWithEveryContainerKind) {
   EXPECT_EQ(members, std::vector<std::uint32_t>(distinct.begin(), distinct.end()));
   std::set<std::uint8_t> kinds;
   for (std::int32_t i = 0; i < read->high_low_container.size; ++i) kinds.insert(read->high_low_container.typecodes[i]);
-  EXPECT_EQ(kinds, (std::set<std::uint8_t>{BITSET_CONTAINER_TYPE_CODE, ARRAY_CONTAINER_TYPE_CODE,
-                                           RUN_CONTAINER_TYPE_CODE}));
+  EXPECT_EQ(kinds,
+            (std::set<std::uint8_t>{BITSET_CONTAINER_TYPE_CODE, ARRAY_CONTAINER_TYPE_CODE, RUN_CONTAINER_TYPE_CODE}));
   roaring_bitmap_free(read);
 
   // The text form of the same list: every member's 10-digit number, ascending.
@@ -179,7 +178,8 @@ TEST(ExportList, UnknownAndInvalidListNames) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"objections", ErrorCode::kNotFound, "<built>: no list named 'objections' in the registry (it has: national, type1)"},
+      {"objections", ErrorCode::kNotFound,
+       "<built>: no list named 'objections' in the registry (it has: national, type1)"},
       {"National", ErrorCode::kNotFound, "<built>: no list named 'National' in the registry (it has: national, type1)"},
       {"", ErrorCode::kInvalidArgument, "list name is empty"},
       {"two words", ErrorCode::kInvalidArgument, "list name: byte 4 is not a letter, digit, '_', '.' or '-'"},

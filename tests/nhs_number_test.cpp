@@ -24,8 +24,7 @@ std::vector<Vector> read_vectors() {
     if (line.empty() || line[0] == '#') continue;
     const auto first = line.find('|');
     const auto second = line.find('|', first + 1);
-    out.push_back({line.rfind("valid", 0) == 0, line.substr(first + 1, second - first - 1),
-                   line.substr(second + 1)});
+    out.push_back({line.rfind("valid", 0) == 0, line.substr(first + 1, second - first - 1), line.substr(second + 1)});
   }
   return out;
 }
@@ -67,7 +66,9 @@ TEST(NhsNumberTest, ExactStemsAndReasons) {
       {"+943476591", 0, InvalidReason::kBadCharacter},
       {"9434765919.0", 0, InvalidReason::kBadCharacter},
       {"9.434765919E9", 0, InvalidReason::kBadCharacter},
-      {"943\xd9\xa3" "476591", 0, InvalidReason::kBadCharacter},  // Arabic-Indic digit three
+      {"943\xd9\xa3"
+       "476591",
+       0, InvalidReason::kBadCharacter},  // Arabic-Indic digit three
       {"943_476_5919", 0, InvalidReason::kBadCharacter},
       {"943476591", 0, InvalidReason::kWrongLength},
       {"94347659190", 0, InvalidReason::kWrongLength},
@@ -167,7 +168,7 @@ TEST(NhsNumberTest, IntegersBelowNineDigitsAndZeroAreRejected) {
       {1, InvalidReason::kWrongLength},
       {99'999'999, InvalidReason::kWrongLength},
       {100'000'000, InvalidReason::kWrongCheckDigit},  // 0100000000: 9 digits, the zero implied
-      {101'011'113, InvalidReason::kNone},           // 0101011113, a CHI-style number
+      {101'011'113, InvalidReason::kNone},             // 0101011113, a CHI-style number
       {999'999'999, InvalidReason::kWrongCheckDigit},
       {9'999'999'999, InvalidReason::kNone},
       {10'000'000'000, InvalidReason::kWrongLength},

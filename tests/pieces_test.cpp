@@ -116,8 +116,8 @@ class PiecesTest : public TempDirTest {
         << where;
     for (const FilePiece& piece : file.pieces) {
       EXPECT_EQ(piece.offset, pos) << where;
-      EXPECT_EQ(piece.first_line,
-                1 + static_cast<std::uint64_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n')))
+      EXPECT_EQ(piece.first_line, 1 + static_cast<std::uint64_t>(std::count(
+                                          text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n')))
           << where;
       pos += piece.length;
     }
@@ -134,11 +134,16 @@ std::string nhs(std::uint32_t stem) { return format_nhs_number(stem); }
 TEST_F(PiecesTest, CutsAtRecordEndsNeverInsideQuotedFields) {
   // Records 2 and 3 hold LFs inside quotes; a cut there would split a patient's row.
   const std::string header = "id,note,nhs_number\n";
-  const std::string text = header +
-                           "1,plain," + nhs(401023213) + "\n"
-                           "2,\"two\nlines\"," + nhs(kListed) + "\n"
-                           "3,\"a\n\nb\r\nc\"," + nhs(401023213) + "\r\n"
-                           "4,last," + nhs(401023213);  // no final terminator
+  const std::string text = header + "1,plain," + nhs(401023213) +
+                           "\n"
+                           "2,\"two\nlines\"," +
+                           nhs(kListed) +
+                           "\n"
+                           "3,\"a\n\nb\r\nc\"," +
+                           nhs(401023213) +
+                           "\r\n"
+                           "4,last," +
+                           nhs(401023213);  // no final terminator
   const std::string input = write("quoted.csv", text);
   Result<FilePieces> file = cut_file(input, by_name(), 1);  // every record its own piece
   ASSERT_TRUE(file.ok()) << file.status().message();
@@ -262,7 +267,8 @@ TEST_F(PiecesTest, ErrorsNameTheFileAndItsLine) {
   Result<FilePieces> header_file = cut_file(bad_header, by_name(), 1);
   ASSERT_TRUE(header_file.ok());
   EXPECT_EQ(header_file->pieces, (std::vector<FilePiece>{{0, 19, 1}}));
-  EXPECT_EQ(filter_pieces(*header_file, by_name()).failure.message(), bad_header + ":1: quote inside an unquoted field");
+  EXPECT_EQ(filter_pieces(*header_file, by_name()).failure.message(),
+            bad_header + ":1: quote inside an unquoted field");
 
   // A column the header lacks: the message lists the header's names, as for the whole file.
   FilterOptions other = by_name();
@@ -319,7 +325,9 @@ TEST_F(PiecesTest, DifferentialAgainstTheWholeFile) {
         default: text += "v" + std::to_string(r) + ",";
       }
       std::uint32_t stem = listed_[pick(listed_.size())];
-      if (pick(2) == 0) do stem = static_cast<std::uint32_t>(400000000 + pick(400000000)); while (!is_valid_stem(stem));
+      if (pick(2) == 0) do
+          stem = static_cast<std::uint32_t>(400000000 + pick(400000000));
+        while (!is_valid_stem(stem));
       text += pick(8) == 0 ? "bad" : nhs(stem);
       text += pick(3) == 0 ? "\r\n" : "\n";
     }

@@ -32,7 +32,7 @@ namespace optout::testing {
 struct ReferenceOptions {
   char delimiter = ',';
   bool has_header = true;
-  std::string column_name;      // or
+  std::string column_name;       // or
   std::size_t column_index = 0;  // 1-based
 };
 
@@ -179,7 +179,10 @@ inline ReferenceResult reference_filter(std::string_view in, const ReferenceOpti
       {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd-compressed"},
       {std::string_view("PK\x03\x04", 4), "zip"},
       {std::string_view("BZh", 3), "bzip2-compressed"},
-      {std::string_view("\xfd" "7zXZ\x00", 6), "xz-compressed"},
+      {std::string_view("\xfd"
+                        "7zXZ\x00",
+                        6),
+       "xz-compressed"},
       {std::string_view("\x04\x22\x4d\x18", 4), "lz4-compressed"},
   };
   for (const auto& [magic, kind] : magics) {

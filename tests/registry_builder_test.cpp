@@ -33,9 +33,7 @@ std::vector<std::uint32_t> valid_stems(std::uint32_t start, std::size_t n) {
   return out;
 }
 
-std::string number(std::uint32_t stem, NhsFormat format = NhsFormat::kPlain) {
-  return format_nhs_number(stem, format);
-}
+std::string number(std::uint32_t stem, NhsFormat format = NhsFormat::kPlain) { return format_nhs_number(stem, format); }
 
 // True when text holds a run of 9 or more digits: what an NHS number or stem would look like.
 bool has_long_digit_run(const std::string& text) {
@@ -80,7 +78,7 @@ TEST(SourceLine, EveryLineFormOfAListSource) {
   };
   const Case cases[] = {
       {"9434765919", 943476591, InvalidReason::kNone, false},
-      {"9434765919,", 943476591, InvalidReason::kNone, false},    // the .dat form
+      {"9434765919,", 943476591, InvalidReason::kNone, false},      // the .dat form
       {"9434765919,\r\n", 943476591, InvalidReason::kNone, false},  // ... with CRLF endings
       {"9434765919\n", 943476591, InvalidReason::kNone, false},
       {" 943 476 5919 , ", 943476591, InvalidReason::kNone, false},
@@ -264,8 +262,8 @@ TEST(RegistryBuilderLists, KindConflictsAreRejectedAndChangeNothing) {
 }
 
 TEST(RegistryBuilderLists, BadNamesAreRejectedEverywhere) {
-  const std::vector<std::string> bad = {"", std::string(65, 'a'), "two words", "a/b", "caf\xC3\xA9", "tab\there",
-                                        std::string("nul\0x", 5), "semi;colon"};
+  const std::vector<std::string> bad = {"",          std::string(65, 'a'),     "two words", "a/b", "caf\xC3\xA9",
+                                        "tab\there", std::string("nul\0x", 5), "semi;colon"};
   for (const std::string& name : bad) {
     RegistryBuilder b;
     EXPECT_EQ(b.declare_list(name, ListKind::kDeny).code(), ErrorCode::kInvalidArgument) << name;
@@ -309,11 +307,11 @@ TEST(RegistryBuilderLists, BuildSortsListsAndLeavesTheBuilderEmpty) {
 
 TEST(RegistryBuilderLists, BuildUsesTheClockByDefault) {
   RegistryBuilder b;
-  const auto before = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto before =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto r = b.build();
-  const auto after = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto after =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   ASSERT_TRUE(r.ok());
   EXPECT_GE(r->created_at(), before);
   EXPECT_LE(r->created_at(), after);
@@ -379,14 +377,22 @@ std::vector<TextCase> text_cases() {
       {".dat form CRLF", number(a) + ",\r\n" + number(b) + ",\r\n", 2, 0, {a, b}},
       {".dat form without final newline", number(a) + ",\n" + number(b) + ",", 2, 0, {a, b}},
       {".dat spaced", number(a, NhsFormat::kSpaced) + ",\n", 1, 0, {a}},
-      {"surrounding whitespace", std::string("  ").append(number(a)).append(" \t\n\t").append(number(b)).append(", \r\n"),
-       2, 0, {a, b}},
-      {"blank lines between", std::string("\n").append(number(a)).append("\n\n  \n").append(number(c)).append("\r\n\r\n"),
-       6, 4, {a, c}},
+      {"surrounding whitespace",
+       std::string("  ").append(number(a)).append(" \t\n\t").append(number(b)).append(", \r\n"),
+       2,
+       0,
+       {a, b}},
+      {"blank lines between",
+       std::string("\n").append(number(a)).append("\n\n  \n").append(number(c)).append("\r\n\r\n"),
+       6,
+       4,
+       {a, c}},
       {"mixed shapes and duplicates",
        number(a) + "\n" + number(a, NhsFormat::kSpaced) + ",\r\n" + number(d, NhsFormat::kDashed) + "\n" + number(d) +
            ",\n",
-       4, 0, {a, a, d, d}},
+       4,
+       0,
+       {a, a, d, d}},
   };
 }
 
@@ -409,14 +415,19 @@ TEST(RegistryBuilderText, AcceptsEveryShape) {
 
 TEST(RegistryBuilderText, LeadingByteOrderMarkIsNotData) {
   RegistryBuilder b;
-  auto stats = b.add_text("national", ListKind::kDeny, "\xEF\xBB\xBF" "9434765919,\r\n4010232137\n",
+  auto stats = b.add_text("national", ListKind::kDeny,
+                          "\xEF\xBB\xBF"
+                          "9434765919,\r\n4010232137\n",
                           "reply.dat");
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(stats->numbers, 2u);
   EXPECT_EQ(list_stems(build_or_die(b), "national"), (std::vector<std::uint32_t>{401023213, 943476591}));
   // Only at the start: a BOM further on is a bad character on its line.
   RegistryBuilder later;
-  auto bad = later.add_text("national", ListKind::kDeny, "9434765919\n\xEF\xBB\xBF" "4010232137\n", "x.txt");
+  auto bad = later.add_text("national", ListKind::kDeny,
+                            "9434765919\n\xEF\xBB\xBF"
+                            "4010232137\n",
+                            "x.txt");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "x.txt:2: bad character");
 }
@@ -439,9 +450,9 @@ TEST(RegistryBuilderText, FilesGiveTheSameResultAsText) {
 struct InvalidCase {
   const char* name;
   std::string text;
-  std::string message;   // with skip_invalid off
-  std::uint64_t invalid;  // with skip_invalid on
-  std::uint64_t numbers;  // with skip_invalid on
+  std::string message;            // with skip_invalid off
+  std::uint64_t invalid;          // with skip_invalid on
+  std::uint64_t numbers;          // with skip_invalid on
   std::string skip_message = "";  // with skip_invalid on, when even that fails (a bare CR)
 };
 
@@ -511,7 +522,8 @@ TEST(RegistryBuilderText, LineLongerThanABlockIsRejectedWithoutBuffering) {
   TempDir dir;
   const std::string good = number(943476591);
   for (const bool final_newline : {true, false}) {
-    const std::string text = good + "\n" + std::string((std::size_t{17} << 20), '1') + (final_newline ? "\n" + good + "\n" : "");
+    const std::string text =
+        good + "\n" + std::string((std::size_t{17} << 20), '1') + (final_newline ? "\n" + good + "\n" : "");
     const fs::path path = dir.file("long.txt", text);
     for (const bool from_file : {false, true}) {
       const std::string name = from_file ? path.string() : std::string("long.txt");
@@ -547,11 +559,15 @@ TEST(RegistryBuilderText, BareCrLineEndingIsAnErrorNotASkippedLine) {
       {"CR at the end of the source", good + "\r\n" + other + "\r", "src.txt:2: " + bare},
       {"CR before a valid number", good + "\n\r" + other + "\n", "src.txt:2: " + bare},
       {"CR as a blank line", good + "\n\r\n\r\r\n" + other + "\n", "src.txt:3: " + bare},
-      {"CR ends of a line longer than a block", good + "\n" + [&] {
-         std::string joined;
-         while (joined.size() < (std::size_t{17} << 20)) joined += other + "\r";
-         return joined;
-       }() + "\n", "src.txt:2: " + bare},
+      {"CR ends of a line longer than a block",
+       good + "\n" +
+           [&] {
+             std::string joined;
+             while (joined.size() < (std::size_t{17} << 20)) joined += other + "\r";
+             return joined;
+           }() +
+           "\n",
+       "src.txt:2: " + bare},
   };
   for (const BareCase& c : cases) {
     const fs::path path = dir.file("src.txt", c.text);
@@ -733,7 +749,8 @@ TEST(RegistryBuilderDelta, StartsFromTheBaseAndLeavesItUntouched) {
   ASSERT_TRUE(withdraw.ok()) << withdraw.status().message();
   EXPECT_EQ(withdraw->changed, 1u);
   EXPECT_EQ(withdraw->unchanged, 1u);
-  EXPECT_EQ(delta.add_stems("cleaned", ListKind::kDeny, std::vector<std::uint32_t>{v[0]}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(delta.add_stems("cleaned", ListKind::kDeny, std::vector<std::uint32_t>{v[0]}).code(),
+            ErrorCode::kInvalidArgument);
   const Registry next = build_or_die(delta, 2000);
 
   EXPECT_EQ(next.description(), "day 1");

@@ -97,7 +97,8 @@ TEST(Registry, Queries) {
   EXPECT_EQ(*r.require_list("type1"), 2u);
   const Result<std::size_t> missing = r.require_list("nationa");
   EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
-  EXPECT_EQ(missing.status().message(), "<built>: no list named 'nationa' in the registry (it has: cleaned, national, type1)");
+  EXPECT_EQ(missing.status().message(),
+            "<built>: no list named 'nationa' in the registry (it has: cleaned, national, type1)");
   EXPECT_EQ(r.lists()[0].kind, ListKind::kAllow);
   EXPECT_EQ(r.lists()[0].count, 20u);
   EXPECT_EQ(r.lists()[1].count, 5000u);
@@ -162,10 +163,8 @@ TEST(Compare, DiffRegistries) {
     std::uint64_t withdrawn;
   };
   const std::vector<Row> expected = {
-      {"a", ListKind::kDeny, ListKind::kDeny, 2, 1},
-      {"b", ListKind::kAllow, ListKind::kDeny, 0, 0},
-      {"c", ListKind::kDeny, std::nullopt, 0, 2},
-      {"d", std::nullopt, ListKind::kAllow, 3, 0},
+      {"a", ListKind::kDeny, ListKind::kDeny, 2, 1}, {"b", ListKind::kAllow, ListKind::kDeny, 0, 0},
+      {"c", ListKind::kDeny, std::nullopt, 0, 2},    {"d", std::nullopt, ListKind::kAllow, 3, 0},
       {"e", ListKind::kDeny, ListKind::kDeny, 0, 0},
   };
   ASSERT_EQ(diff.size(), expected.size());
@@ -199,7 +198,8 @@ TEST(Compare, ListChanges) {
     if (in_old && !in_new) withdrawn.push_back(v[i]);
   }
   const Registry older = make_registry({{"national", ListKind::kDeny, old_stems}, {"gone", ListKind::kDeny, {v[0]}}});
-  const Registry newer = make_registry({{"national", ListKind::kDeny, new_stems}, {"fresh", ListKind::kDeny, {v[1], v[2]}}});
+  const Registry newer =
+      make_registry({{"national", ListKind::kDeny, new_stems}, {"fresh", ListKind::kDeny, {v[1], v[2]}}});
 
   auto changes = list_changes(older, newer, "national");
   ASSERT_TRUE(changes.ok());

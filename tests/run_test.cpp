@@ -104,7 +104,8 @@ TEST_F(RunTest, WritesEveryFileOnSuccess) {
     EXPECT_EQ(r["registry_digest"], registry_.digest().hex());
     EXPECT_EQ(r["output"], path("clean.csv"));
   }
-  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
+  EXPECT_EQ(files(),
+            (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
 }
 
 TEST_F(RunTest, FailedRunLeavesOnlyTheAuditRecord) {
@@ -277,14 +278,16 @@ TEST_F(RunTest, EveryCommitStepFailingLeavesNoResultAndAFailedRecord) {
   // And with the fault gone, the same job succeeds.
   fs::remove(path("audit.jsonl"));
   ASSERT_TRUE(run(job()).ok());
-  EXPECT_EQ(files(), (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
+  EXPECT_EQ(files(),
+            (std::vector<std::string>{"audit.jsonl", "clean.csv", "extract.csv", "rejects.csv", "stats.json"}));
 }
 
 // The output and rejects in place before the failure are taken back: no old file survives as if new.
 TEST_F(RunTest, FailedCommitRemovesWhatItPutInPlace) {
   detail::set_commit_fault([](detail::CommitStep step, std::size_t) {
-    return step == detail::CommitStep::kAuditOk ? Status(ErrorCode::kIoError, "audit.jsonl: write failed: No space left on device")
-                                                : Status();
+    return step == detail::CommitStep::kAuditOk
+               ? Status(ErrorCode::kIoError, "audit.jsonl: write failed: No space left on device")
+               : Status();
   });
   Result<FilterStats> stats = run(job());
   detail::set_commit_fault({});
@@ -602,8 +605,8 @@ TEST_F(RunInPartsTest, APieceForAnotherRegistryIsRefused) {
   Result<FilterStats> stats = run_piece(*index_, task);
   ASSERT_FALSE(stats.ok());
   EXPECT_EQ(stats.status().message(), registry_file_ + ": the registry changed after the run started (digest " +
-                                          index_->registry_digest().hex() + ", expected " +
-                                          (Digest128{1, 2}).hex() + ")");
+                                          index_->registry_digest().hex() + ", expected " + (Digest128{1, 2}).hex() +
+                                          ")");
   EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
 }
 

@@ -56,7 +56,7 @@ Registry sample_registry() {
   RegistryBuilder b;
   b.set_description("NDOO 2026-11-24 \xE2\x80\x94 sample");
   EXPECT_TRUE(b.add_stems("national", ListKind::kDeny, valid_stems(400'000'000, 300, 977)).ok());  // arrays
-  EXPECT_TRUE(b.add_stems("dense", ListKind::kDeny, valid_stems(600'000'000, 9000, 2)).ok());     // bitsets
+  EXPECT_TRUE(b.add_stems("dense", ListKind::kDeny, valid_stems(600'000'000, 9000, 2)).ok());      // bitsets
   std::vector<std::uint32_t> ranges;
   for (std::uint32_t s = 700'000'000; s < 700'000'000 + 3000; ++s) ranges.push_back(s);  // runs (with gaps)
   ranges.erase(std::remove_if(ranges.begin(), ranges.end(), [](std::uint32_t s) { return !is_valid_stem(s); }),
@@ -94,8 +94,8 @@ void expect_same_registry(const Registry& a, const Registry& b) {
   }
 }
 
-using testing::TempDir;
 using testing::read_file;
+using testing::TempDir;
 
 // ---- Round trips --------------------------------------------------------------------------------
 
@@ -110,7 +110,8 @@ TEST(SnapshotRoundTrip, SaveThenLoadGivesTheSameRegistry) {
   expect_same_registry(built, *loaded);
   EXPECT_EQ(read_file(path), encode_registry(built));
   EXPECT_EQ(encode_registry(*loaded), read_file(path));
-  EXPECT_EQ(loaded->digest(), detail::snapshot_checksum(std::string_view(read_file(path)).substr(0, fs::file_size(path) - 16)));
+  EXPECT_EQ(loaded->digest(),
+            detail::snapshot_checksum(std::string_view(read_file(path)).substr(0, fs::file_size(path) - 16)));
   EXPECT_GT(loaded->memory_bytes(), 0u);
   const std::size_t dense = *loaded->find_list("dense");
   EXPECT_TRUE(loaded->contains(dense, loaded->stems(dense)[4321]));
@@ -144,11 +145,11 @@ TEST(SnapshotRoundTrip, EmptyRegistry) {
 TEST(SnapshotRoundTrip, LayoutMatchesTheDocumentation) {
   const std::string bytes = small_snapshot();
   EXPECT_EQ(bytes.substr(0, 8), "OPTOUTRG");
-  EXPECT_EQ(read64(bytes, 8) & 0xFFFFFFFF, 1u);          // format_version
-  EXPECT_EQ(read64(bytes, 8) >> 32, 64u);                 // header_size
-  EXPECT_EQ(read64(bytes, 16), bytes.size());             // file_size
-  EXPECT_EQ(read64(bytes, 24), 42u);                      // created_at
-  EXPECT_EQ(read64(bytes, 32), 3u);                       // section_count 3, flags 0
+  EXPECT_EQ(read64(bytes, 8) & 0xFFFFFFFF, 1u);  // format_version
+  EXPECT_EQ(read64(bytes, 8) >> 32, 64u);        // header_size
+  EXPECT_EQ(read64(bytes, 16), bytes.size());    // file_size
+  EXPECT_EQ(read64(bytes, 24), 42u);             // created_at
+  EXPECT_EQ(read64(bytes, 32), 3u);              // section_count 3, flags 0
   for (std::size_t at = 40; at < 64; ++at) EXPECT_EQ(bytes[at], 0) << at;
   EXPECT_EQ(read64(bytes, entry(0)), 1u | (1ull << 32));  // DESCRIPTION, REQUIRED
   EXPECT_EQ(read64(bytes, entry(0) + 8), 136u);           // right after the 3-entry table
@@ -157,9 +158,9 @@ TEST(SnapshotRoundTrip, LayoutMatchesTheDocumentation) {
   EXPECT_EQ(read64(bytes, entry(1)), 2u | (1ull << 32));  // LIST, REQUIRED
   const std::size_t list = read64(bytes, entry(1) + 8);
   EXPECT_EQ(list, 144u);
-  EXPECT_EQ(bytes[list], 0);                              // kind deny
-  EXPECT_EQ(read64(bytes, list) >> 16 & 0xFFFF, 1u);      // name_length
-  EXPECT_EQ(read64(bytes, list + 8), 3u);                 // cardinality
+  EXPECT_EQ(bytes[list], 0);                          // kind deny
+  EXPECT_EQ(read64(bytes, list) >> 16 & 0xFFFF, 1u);  // name_length
+  EXPECT_EQ(read64(bytes, list + 8), 3u);             // cardinality
   EXPECT_EQ(bytes[list + 24], 'a');
   const Digest128 d = detail::snapshot_checksum(std::string_view(bytes).substr(0, bytes.size() - 16));
   EXPECT_EQ(read64(bytes, bytes.size() - 16), d.high);
@@ -191,7 +192,8 @@ TEST(SnapshotFiles, LoadErrors) {
       {"blank lines", "\n\n  \n", "truncated (5 bytes)"},
       {"many blank lines", std::string(200, '\n'), "not an optout registry snapshot"},
       {"garbage", garbage, "not an optout registry snapshot"},
-      {"a source list", "9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n",
+      {"a source list",
+       "9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n9434765919\n",
        "not an optout registry snapshot"},
       {"magic only", "OPTOUTRG", "truncated (8 bytes)"},
   };
@@ -352,7 +354,8 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
       {"header size", [](std::string& b) { patch32(b, 12, 72); }, true, ErrorCode::kCorruption,
        "header size is not 64"},
       {"file size", [](std::string& b) { patch64(b, 16, b.size() + 8); }, true, ErrorCode::kCorruption,
-       "file size in the header disagrees with the real size (" + std::to_string(size) + " bytes): truncated or extended"},
+       "file size in the header disagrees with the real size (" + std::to_string(size) +
+           " bytes): truncated or extended"},
       {"checksum", [](std::string& b) { b[b.size() - 1] ^= 1; }, false, ErrorCode::kCorruption, "checksum mismatch"},
       {"body byte", [](std::string& b) { b[140] ^= 1; }, false, ErrorCode::kCorruption, "checksum mismatch"},
       {"header flags", [](std::string& b) { patch32(b, 36, 1); }, true, ErrorCode::kUnsupportedVersion,
@@ -363,8 +366,8 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
       // overflow or printed as a date is corruption, not a registry of unknown age.
       {"created_at before 1970", [](std::string& b) { patch64(b, 24, ~0ULL); }, true, ErrorCode::kCorruption,
        "creation time out of range (before 1970 or after 9999)"},
-      {"created_at near INT64_MIN", [](std::string& b) { patch64(b, 24, 1ULL << 63); }, true,
-       ErrorCode::kCorruption, "creation time out of range (before 1970 or after 9999)"},
+      {"created_at near INT64_MIN", [](std::string& b) { patch64(b, 24, 1ULL << 63); }, true, ErrorCode::kCorruption,
+       "creation time out of range (before 1970 or after 9999)"},
       {"created_at after 9999", [](std::string& b) { patch64(b, 24, kLatestCreatedAt + 1); }, true,
        ErrorCode::kCorruption, "creation time out of range (before 1970 or after 9999)"},
       {"section count huge", [](std::string& b) { patch32(b, 32, 1'000'000'000); }, true, ErrorCode::kCorruption,
@@ -389,16 +392,16 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
        "padding after the last section is not zero"},
       {"unknown section flag", [](std::string& b) { patch32(b, entry(0) + 4, 3); }, true,
        ErrorCode::kUnsupportedVersion, "section 0: flags not known to this build"},
-      {"description not required", [](std::string& b) { patch32(b, entry(0) + 4, 0); }, true,
-       ErrorCode::kCorruption, "section 0: not marked required"},
+      {"description not required", [](std::string& b) { patch32(b, entry(0) + 4, 0); }, true, ErrorCode::kCorruption,
+       "section 0: not marked required"},
       {"list not required", [](std::string& b) { patch32(b, entry(1) + 4, 0); }, true, ErrorCode::kCorruption,
        "section 1: not marked required"},
       {"description as list", [](std::string& b) { patch32(b, entry(0), 2); }, true, ErrorCode::kCorruption,
        "section 0: list section too short"},
       {"list as description", [](std::string& b) { patch32(b, entry(1), 1); }, true, ErrorCode::kCorruption,
        "section 1: a second description"},
-      {"unknown required type", [](std::string& b) { patch32(b, entry(2), 77); }, true,
-       ErrorCode::kUnsupportedVersion, "section 2: required section of type 77 is not known to this build"},
+      {"unknown required type", [](std::string& b) { patch32(b, entry(2), 77); }, true, ErrorCode::kUnsupportedVersion,
+       "section 2: required section of type 77 is not known to this build"},
       {"description not UTF-8", [](std::string& b) { b[137] = '\xC3'; }, true, ErrorCode::kCorruption,
        "section 0: description is not valid UTF-8"},
       {"unknown list kind", [](std::string& b) { b[144] = 2; }, true, ErrorCode::kCorruption,
@@ -417,14 +420,18 @@ TEST(SnapshotHeader, BadFieldsAreRejectedInOrder) {
        ErrorCode::kCorruption, "section 1: list lengths do not add up"},
       {"stored count", [](std::string& b) { patch64(b, 144 + 8, 4); }, true, ErrorCode::kCorruption,
        "list 'a': stored count does not match the bitmap"},
-      {"list names out of order", [](std::string& b) {
+      {"list names out of order",
+       [](std::string& b) {
          const std::size_t second = read64(b, entry(2) + 8);
          b[second + 24] = 'A';  // "A" < "a"
-       }, true, ErrorCode::kCorruption, "list 'A': lists not in strictly increasing name order"},
-      {"duplicate list names", [](std::string& b) {
+       },
+       true, ErrorCode::kCorruption, "list 'A': lists not in strictly increasing name order"},
+      {"duplicate list names",
+       [](std::string& b) {
          const std::size_t second = read64(b, entry(2) + 8);
          b[second + 24] = 'a';
-       }, true, ErrorCode::kCorruption, "list 'a': lists not in strictly increasing name order"},
+       },
+       true, ErrorCode::kCorruption, "list 'a': lists not in strictly increasing name order"},
   };
   for (const PatchCase& c : cases) {
     std::string bytes = good;
@@ -472,7 +479,8 @@ TEST(SnapshotSections, UnknownOptionalSectionIsSkippedUnknownRequiredIsRefused) 
   ASSERT_TRUE(expected.ok());
   for (std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{2}}) {
     auto optional = sections;
-    optional.insert(optional.begin() + static_cast<std::ptrdiff_t>(at), SnapshotSection{3, 0, std::string(1000, '\x5A')});
+    optional.insert(optional.begin() + static_cast<std::ptrdiff_t>(at),
+                    SnapshotSection{3, 0, std::string(1000, '\x5A')});
     auto r = decode_registry(detail::assemble_snapshot(1, optional), "mem");
     ASSERT_TRUE(r.ok()) << at << ": " << r.status().message();
     EXPECT_EQ(r->description(), expected->description());
@@ -507,10 +515,10 @@ struct Container {
   enum Type { kArray, kBitset, kRun };
   std::uint16_t key = 0;
   Type type = kArray;
-  std::vector<std::uint16_t> values;                         // array
-  std::vector<std::uint64_t> words;                          // bitset (1024)
+  std::vector<std::uint16_t> values;                          // array
+  std::vector<std::uint64_t> words;                           // bitset (1024)
   std::vector<std::pair<std::uint16_t, std::uint16_t>> runs;  // run: (start, length - 1)
-  std::optional<std::uint32_t> header_cardinality;           // default: the true count
+  std::optional<std::uint32_t> header_cardinality;            // default: the true count
 
   std::uint32_t count() const {
     if (header_cardinality) return *header_cardinality;
@@ -667,8 +675,14 @@ TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
   };
   const std::vector<Raw> raws = {
       {"array unsorted", {array(6200, {5, 3})}, "bitmap container 0: array container values not strictly increasing"},
-      {"array duplicate", {array(6200, {3, 3, 4})}, "bitmap container 0: array container values not strictly increasing"},
-      {"array later container", with(good, 3, [](Container& c) { c.values = {9, 8}; }),
+      {"array duplicate",
+       {array(6200, {3, 3, 4})},
+       "bitmap container 0: array container values not strictly increasing"},
+      {"array later container",
+       with(good, 3,
+            [](Container& c) {
+              c.values = {9, 8};
+            }),
        "bitmap container 3: array container values not strictly increasing"},
       {"bitset count disagrees", with(good, 1, [](Container& c) { c.header_cardinality = 5001; }),
        "bitmap container 1: bitset container cardinality disagrees with its bits"},
@@ -676,14 +690,23 @@ TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
       {"keys equal", {array(6200, {1}), array(6200, {2})}, "bitmap container 1: keys not increasing"},
       {"runs overlap", {run(6200, {{10, 10}, {15, 3}})}, "bitmap container 0: runs overlap, touch or are out of order"},
       {"runs touch", {run(6200, {{10, 4}, {15, 0}})}, "bitmap container 0: runs overlap, touch or are out of order"},
-      {"runs out of order", {run(6200, {{100, 0}, {10, 0}})}, "bitmap container 0: runs overlap, touch or are out of order"},
+      {"runs out of order",
+       {run(6200, {{100, 0}, {10, 0}})},
+       "bitmap container 0: runs overlap, touch or are out of order"},
       {"run past the end", {run(6200, {{65530, 10}})}, "bitmap container 0: run goes past the end of the container"},
-      {"run without runs", {[] { Container c = run(6200, {}); c.header_cardinality = 1; return c; }()},
+      {"run without runs",
+       {[] {
+         Container c = run(6200, {});
+         c.header_cardinality = 1;
+         return c;
+       }()},
        "bitmap container 0: run container without runs"},
       {"run count disagrees", with(good, 2, [](Container& c) { c.header_cardinality = 102; }),
        "bitmap container 2: run container cardinality disagrees with the header"},
       {"value of 10^9", {array(15258, {0xC9FF, 0xCA00})}, "bitmap holds a value of 10^9 or more, which is not a stem"},
-      {"key past 10^9", {array(6200, {1}), array(15259, {0})}, "bitmap holds a value of 10^9 or more, which is not a stem"},
+      {"key past 10^9",
+       {array(6200, {1}), array(15259, {0})},
+       "bitmap holds a value of 10^9 or more, which is not a stem"},
       {"largest key", {array(65535, {65535})}, "bitmap holds a value of 10^9 or more, which is not a stem"},
   };
   std::vector<BitmapCase> cases;
@@ -699,10 +722,12 @@ TEST(SnapshotBitmaps, StructurallyInvalidBitmapsAreCorruption) {
   cases.push_back({"two bytes", "\x3a\x30", 0, "bitmap: truncated"});
   cases.push_back({"cookie only", u32(12346), 0, "bitmap: truncated"});
   cases.push_back({"empty", "", 0, "bitmap: truncated"});
-  cases.push_back({"bytes left over", good_bytes + std::string(2, '\0'), std::nullopt, "bitmap: bytes left over after its end"});
+  cases.push_back(
+      {"bytes left over", good_bytes + std::string(2, '\0'), std::nullopt, "bitmap: bytes left over after its end"});
   cases.push_back({"payload cut short", good_bytes.substr(0, good_bytes.size() - 2), std::nullopt,
                    "bitmap: truncated or malformed"});
-  cases.push_back({"stored count too high", good_bytes, true_count(good) + 1, "stored count does not match the bitmap"});
+  cases.push_back(
+      {"stored count too high", good_bytes, true_count(good) + 1, "stored count does not match the bitmap"});
   cases.push_back({"empty bitmap, count 1", u32(12346) + u32(0), 1, "stored count does not match the bitmap"});
   for (const BitmapCase& c : cases) {
     const std::uint64_t cardinality = c.cardinality.value_or(true_count(good));
@@ -723,11 +748,13 @@ TEST(SnapshotBitmaps, ValidEdgeCasesLoad) {
       {"empty", u32(12346) + u32(0), {}},
       {"largest stem", portable({array(15258, {0xC9FF})}), {999'999'999}},
       {"full run", portable({run(6200, {{0, 65535}})}), {}},  // checked by count below
-      {"run cookie, no run containers", [&] {
+      {"run cookie, no run containers",
+       [&] {
          std::string b = u32(12347) + std::string(1, '\0');
          b += std::string("\x18\x18\x00\x00", 4) + std::string("\x07\x00", 2);
          return b;
-       }(), {(6168u << 16) | 7}},
+       }(),
+       {(6168u << 16) | 7}},
   };
   for (const Case& c : cases) {
     roaring_bitmap_t* probe = roaring_bitmap_portable_deserialize_safe(c.bitmap.data(), c.bitmap.size());

@@ -36,7 +36,8 @@ inline std::string read_file(const fs::path& path) {
 
 // Writes bytes to path, replacing what was there; returns path.
 inline fs::path write_file(const fs::path& path, std::string_view bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 

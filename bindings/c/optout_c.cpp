@@ -81,8 +81,7 @@ Outcome null_argument(const char* function, const char* argument) {
 }
 
 // Copies prefix + text into error (cut to fit, never inside a UTF-8 sequence). Never throws.
-optout_status report(optout_error* error, optout_status code, std::string_view prefix,
-                     std::string_view text) noexcept {
+optout_status report(optout_error* error, optout_status code, std::string_view prefix, std::string_view text) noexcept {
   if (error == nullptr) return code;
   error->code = code;
   constexpr std::size_t kRoom = OPTOUT_ERROR_MESSAGE_BYTES - 1;
@@ -136,8 +135,8 @@ Outcome to_request(const optout_filter_options& in, optout::FilterRequest& reque
 
 Outcome check_stats_size(const optout_filter_stats* stats) {
   if (stats != nullptr && stats->size < kStatsV1Bytes) {
-    return {OPTOUT_E_BAD_STRUCT_SIZE, "stats.size is " + std::to_string(stats->size) +
-                                          "; call optout_filter_stats_init first"};
+    return {OPTOUT_E_BAD_STRUCT_SIZE,
+            "stats.size is " + std::to_string(stats->size) + "; call optout_filter_stats_init first"};
   }
   return {};
 }
@@ -209,8 +208,8 @@ optout_status optout_registry_list(const optout_registry* registry, size_t index
     const std::vector<optout::ListInfo>& lists = registry->registry.lists();
     if (index >= lists.size()) {
       return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list: index " + std::to_string(index) +
-                                             " is out of range (the registry has " +
-                                             std::to_string(lists.size()) + " lists)"};
+                                             " is out of range (the registry has " + std::to_string(lists.size()) +
+                                             " lists)"};
     }
     const optout::ListInfo& list = lists[index];
     info->name = list.name.c_str();
@@ -245,8 +244,7 @@ optout_status optout_registry_digest(const optout_registry* registry, char* hex,
   });
 }
 
-optout_status optout_registry_created_at(const optout_registry* registry, int64_t* unix_seconds,
-                                         optout_error* error) {
+optout_status optout_registry_created_at(const optout_registry* registry, int64_t* unix_seconds, optout_error* error) {
   return guarded(error, [&]() -> Outcome {
     if (registry == nullptr) return null_argument("optout_registry_created_at", "registry");
     if (unix_seconds == nullptr) return null_argument("optout_registry_created_at", "unix_seconds");
@@ -369,8 +367,7 @@ optout_status optout_filter_file(const optout_index* index, const char* input_pa
 }
 
 optout_status optout_filter_fd(const optout_index* index, int input_fd, int output_fd, int rejects_fd,
-                               const optout_filter_options* options, optout_filter_stats* stats,
-                               optout_error* error) {
+                               const optout_filter_options* options, optout_filter_stats* stats, optout_error* error) {
   return guarded(error, [&]() -> Outcome {
     if (index == nullptr) return null_argument("optout_filter_fd", "index");
     if (options == nullptr) return null_argument("optout_filter_fd", "options");
@@ -416,8 +413,8 @@ optout_status optout_registry_export_list(const optout_registry* registry, const
     if (optout::Status s = optout::check_distinct_files(inputs, outputs); !s.ok()) return s;
     optout::Result<optout::Destination> out = optout::Destination::open(outputs[0]);
     if (!out.ok()) return out.status();
-    optout::Result<optout::ListExportStats> written = optout::export_list(
-        registry->registry, name, static_cast<optout::NumbersFormat>(format), out->sink());
+    optout::Result<optout::ListExportStats> written =
+        optout::export_list(registry->registry, name, static_cast<optout::NumbersFormat>(format), out->sink());
     if (!written.ok()) return written.status();
     if (optout::Status s = out->commit(); !s.ok()) return s;
     if (count != nullptr) *count = written->count;

@@ -131,7 +131,7 @@ py::array_t<std::uint8_t> verdict_array(std::size_t n, Fill&& fill) {
 
 // The parsed form numbers take between parse_* and the lookups: two arrays of one length.
 std::pair<std::span<const std::uint32_t>, std::span<const std::uint8_t>> parsed_spans(const py::array& stems,
-                                                                                       const py::array& reasons) {
+                                                                                      const py::array& reasons) {
   const auto s = borrow_array<std::uint32_t>(stems, 'u', "uint32");
   const auto r = borrow_array<std::uint8_t>(reasons, 'u', "uint8");
   if (s.size() != r.size()) throw py::value_error("stems and reasons differ in length");
@@ -225,8 +225,9 @@ PYBIND11_MODULE(_engine, m) {
       if (error) std::rethrow_exception(error);
     } catch (const StatusError& e) {
       // A message may name a file whose name is not UTF-8: decoded as the path was encoded.
-      const py::object exception = py::module_::import("optout.errors")
-                                       .attr("from_status")(static_cast<int>(e.status.code()), fs_text(e.status.message()));
+      const py::object exception =
+          py::module_::import("optout.errors")
+              .attr("from_status")(static_cast<int>(e.status.code()), fs_text(e.status.message()));
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
     }
   });
@@ -258,9 +259,10 @@ PYBIND11_MODULE(_engine, m) {
   m.def("parse_array", &parse_array, py::arg("numbers"), py::arg("missing") = py::none());
   // The path conversion every path argument goes through, for the Python modules' own file work
   // (optout.dask): a str, undecodable bytes as surrogate escapes; TypeError / ValueError as above.
-  m.def("fs_path", [](const py::object& value, const std::string& argument) {
-    return fs_text(fs_path(value, argument.c_str()));
-  }, py::arg("value"), py::arg("argument"));
+  m.def(
+      "fs_path",
+      [](const py::object& value, const std::string& argument) { return fs_text(fs_path(value, argument.c_str())); },
+      py::arg("value"), py::arg("argument"));
   m.def("format_nhs_number", [](std::uint32_t stem) {
     if (!is_valid_stem(stem)) throw py::value_error("not a valid stem");
     return format_nhs_number(stem);
@@ -268,62 +270,73 @@ PYBIND11_MODULE(_engine, m) {
 
   // ---- Registry -----------------------------------------------------------------------------
   py::class_<Registry, std::shared_ptr<Registry>>(m, "Registry")
-      .def_static("load", [](const py::object& path_arg) {
-        const std::string path = fs_path(path_arg, "path");
-        Result<Registry> loaded = [&] {
-          py::gil_scoped_release release;
-          return load_registry(path);
-        }();
-        return std::make_shared<Registry>(take(std::move(loaded)));
-      }, py::arg("path"))
+      .def_static(
+          "load",
+          [](const py::object& path_arg) {
+            const std::string path = fs_path(path_arg, "path");
+            Result<Registry> loaded = [&] {
+              py::gil_scoped_release release;
+              return load_registry(path);
+            }();
+            return std::make_shared<Registry>(take(std::move(loaded)));
+          },
+          py::arg("path"))
       .def_property_readonly("path", [](const Registry& r) { return fs_text(r.source()); })
       .def_property_readonly("created_at", [](const Registry& r) { return r.created_at(); })
       .def_property_readonly("description", [](const Registry& r) { return r.description(); })
       .def_property_readonly("digest", [](const Registry& r) { return r.digest().hex(); })
       .def_property_readonly("total_count", [](const Registry& r) { return r.total_count(); })
       .def_property_readonly("memory_bytes", [](const Registry& r) { return r.memory_bytes(); })
-      .def_property_readonly("lists", [](const Registry& r) {
-        py::list lists;
-        for (const ListInfo& info : r.lists()) {
-          lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count, info.serialized_bytes,
-                                      info.memory_bytes));
-        }
-        return lists;
-      })
+      .def_property_readonly("lists",
+                             [](const Registry& r) {
+                               py::list lists;
+                               for (const ListInfo& info : r.lists()) {
+                                 lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count,
+                                                             info.serialized_bytes, info.memory_bytes));
+                               }
+                               return lists;
+                             })
       .def("find_list", [](const Registry& r, const std::string& name) { return r.find_list(name); })
       .def("require_list", [](const Registry& r, const std::string& name) { return take(r.require_list(name)); })
       // out[i]: the list holds a valid numbers[i] (parsed as stems/reasons).
-      .def("contains_parsed", [](const Registry& r, std::size_t list, const py::array& stems,
-                                 const py::array& reasons) {
-        if (list >= r.lists().size()) throw py::index_error("no list at that index");
-        const auto [s, why] = parsed_spans(stems, reasons);
-        py::array_t<bool> out(static_cast<py::ssize_t>(s.size()));
-        bool* found = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          std::vector<std::uint8_t> in_list(s.size());
-          r.contains_many(list, s, in_list);
-          for (std::size_t i = 0; i < s.size(); ++i) {
-            found[i] = in_list[i] != 0 && why[i] == static_cast<std::uint8_t>(InvalidReason::kNone);
-          }
-        }
-        return out;
-      }, py::arg("list"), py::arg("stems").noconvert(), py::arg("reasons").noconvert())
+      .def(
+          "contains_parsed",
+          [](const Registry& r, std::size_t list, const py::array& stems, const py::array& reasons) {
+            if (list >= r.lists().size()) throw py::index_error("no list at that index");
+            const auto [s, why] = parsed_spans(stems, reasons);
+            py::array_t<bool> out(static_cast<py::ssize_t>(s.size()));
+            bool* found = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              std::vector<std::uint8_t> in_list(s.size());
+              r.contains_many(list, s, in_list);
+              for (std::size_t i = 0; i < s.size(); ++i) {
+                found[i] = in_list[i] != 0 && why[i] == static_cast<std::uint8_t>(InvalidReason::kNone);
+              }
+            }
+            return out;
+          },
+          py::arg("list"), py::arg("stems").noconvert(), py::arg("reasons").noconvert())
       // The engine's freshness gate, as `optout filter --max-age` applies it.
-      .def("check_age", [](const Registry& r, std::int64_t max_age_seconds, std::int64_t now) {
-        if (Status s = check_registry_age(r.source(), r.created_at(), max_age_seconds, now); !s.ok()) raise_status(s);
-      }, py::arg("max_age_seconds"), py::arg("now"));
+      .def(
+          "check_age",
+          [](const Registry& r, std::int64_t max_age_seconds, std::int64_t now) {
+            if (Status s = check_registry_age(r.source(), r.created_at(), max_age_seconds, now); !s.ok())
+              raise_status(s);
+          },
+          py::arg("max_age_seconds"), py::arg("now"));
 
   // ---- Lookup index -------------------------------------------------------------------------
   py::class_<OptOutIndex> index_class(m, "Index");
   index_class
       .def(py::init([](const Registry& r, const std::vector<std::string>& apply) {
-        Result<OptOutIndex> index = [&] {
-          py::gil_scoped_release release;
-          return OptOutIndex::create(r, apply);
-        }();
-        return std::make_unique<OptOutIndex>(take(std::move(index)));
-      }), py::arg("registry"), py::arg("apply"))
+             Result<OptOutIndex> index = [&] {
+               py::gil_scoped_release release;
+               return OptOutIndex::create(r, apply);
+             }();
+             return std::make_unique<OptOutIndex>(take(std::move(index)));
+           }),
+           py::arg("registry"), py::arg("apply"))
       .def_property_readonly("applied_lists", &OptOutIndex::applied_lists)
       // Verdicts for 10-digit integers, read in place.
       .def("classify_uint64", &classify_uint64, py::arg("numbers").noconvert())
@@ -333,82 +346,104 @@ PYBIND11_MODULE(_engine, m) {
       .def("classify_bytes", &classify_bytes, py::arg("texts").noconvert())
       .def("classify_objects", &classify_objects, py::arg("sequence"))
       .def("classify_array", &classify_array, py::arg("numbers"))
-      .def("classify_parsed", [](const OptOutIndex& index, const py::array& stems, const py::array& reasons) {
-        const auto [s, why] = parsed_spans(stems, reasons);
-        return verdict_array(s.size(), [&](std::span<Verdict> out) {
-          for (std::size_t i = 0; i < s.size(); ++i) {
-            out[i] = index.verdict(ParsedNhsNumber{s[i], static_cast<InvalidReason>(why[i])});
-          }
-        });
-      }, py::arg("stems").noconvert(), py::arg("reasons").noconvert());
+      .def(
+          "classify_parsed",
+          [](const OptOutIndex& index, const py::array& stems, const py::array& reasons) {
+            const auto [s, why] = parsed_spans(stems, reasons);
+            return verdict_array(s.size(), [&](std::span<Verdict> out) {
+              for (std::size_t i = 0; i < s.size(); ++i) {
+                out[i] = index.verdict(ParsedNhsNumber{s[i], static_cast<InvalidReason>(why[i])});
+              }
+            });
+          },
+          py::arg("stems").noconvert(), py::arg("reasons").noconvert());
 
   // ---- Filtering files ----------------------------------------------------------------------
   py::class_<FilterOptions>(m, "FilterOptions")
       .def(py::init<>())
       .def_readwrite("column_name", &FilterOptions::column_name)
-      .def_property("column_index", [](const FilterOptions& o) { return o.column_index; },
-                    [](FilterOptions& o, const py::object& v) {
-                      if (v.is_none()) {
-                        o.column_index.reset();
-                      } else {
-                        o.column_index = saturated<std::size_t>(v, "column_index");
-                      }
-                    })
+      .def_property(
+          "column_index", [](const FilterOptions& o) { return o.column_index; },
+          [](FilterOptions& o, const py::object& v) {
+            if (v.is_none()) {
+              o.column_index.reset();
+            } else {
+              o.column_index = saturated<std::size_t>(v, "column_index");
+            }
+          })
       .def_readwrite("has_header", &FilterOptions::has_header)
       // The engine's delimiter rule: one byte, or "tab" (str or bytes).
-      .def_property("delimiter",
-                    [](const FilterOptions& o) { return static_cast<int>(static_cast<unsigned char>(o.delimiter)); },
-                    [](FilterOptions& o, const py::object& text) {
-                      if (!py::isinstance<py::str>(text) && !py::isinstance<py::bytes>(text)) {
-                        throw py::type_error("delimiter: one byte (str or bytes), or 'tab'");
-                      }
-                      o.delimiter = take(parse_delimiter(text.cast<std::string>()));
-                    })
-      .def_property("threads", [](const FilterOptions& o) { return o.threads; },
-                    [](FilterOptions& o, const py::object& v) { o.threads = saturated<unsigned>(v, "threads"); })
-      .def_property("block_bytes", [](const FilterOptions& o) { return o.block_bytes; },
-                    [](FilterOptions& o, const py::object& v) { o.block_bytes = saturated<std::size_t>(v, "block_size"); })
-      .def_property("max_record_bytes", [](const FilterOptions& o) { return o.max_record_bytes; },
-                    [](FilterOptions& o, const py::object& v) {
-                      o.max_record_bytes = saturated<std::size_t>(v, "max_record_bytes");
-                    })
+      .def_property(
+          "delimiter", [](const FilterOptions& o) { return static_cast<int>(static_cast<unsigned char>(o.delimiter)); },
+          [](FilterOptions& o, const py::object& text) {
+            if (!py::isinstance<py::str>(text) && !py::isinstance<py::bytes>(text)) {
+              throw py::type_error("delimiter: one byte (str or bytes), or 'tab'");
+            }
+            o.delimiter = take(parse_delimiter(text.cast<std::string>()));
+          })
+      .def_property(
+          "threads", [](const FilterOptions& o) { return o.threads; },
+          [](FilterOptions& o, const py::object& v) { o.threads = saturated<unsigned>(v, "threads"); })
+      .def_property(
+          "block_bytes", [](const FilterOptions& o) { return o.block_bytes; },
+          [](FilterOptions& o, const py::object& v) { o.block_bytes = saturated<std::size_t>(v, "block_size"); })
+      .def_property(
+          "max_record_bytes", [](const FilterOptions& o) { return o.max_record_bytes; },
+          [](FilterOptions& o, const py::object& v) {
+            o.max_record_bytes = saturated<std::size_t>(v, "max_record_bytes");
+          })
       // A row count (int) or the CLI's text form ("250", "0.5%"), parsed by the engine.
-      .def("set_max_rejected", [](FilterOptions& o, const py::object& v) {
-        if (py::isinstance<py::str>(v)) {
-          if (Status s = parse_max_rejected(v.cast<std::string>(), o); !s.ok()) raise_status(s);
-        } else if (PyIndex_Check(v.ptr()) && !PyBool_Check(v.ptr()) && v < py::int_(0)) {
-          // Not "no limit": a count the engine's unsigned type cannot hold.
-          raise_status(Status(ErrorCode::kInvalidArgument, "max_rejected cannot be negative"));
-        } else {
-          o.max_rejected_rows = saturated<std::uint64_t>(v, "max_rejected");
-        }
-      }, py::arg("value"));
+      .def(
+          "set_max_rejected",
+          [](FilterOptions& o, const py::object& v) {
+            if (py::isinstance<py::str>(v)) {
+              if (Status s = parse_max_rejected(v.cast<std::string>(), o); !s.ok()) raise_status(s);
+            } else if (PyIndex_Check(v.ptr()) && !PyBool_Check(v.ptr()) && v < py::int_(0)) {
+              // Not "no limit": a count the engine's unsigned type cannot hold.
+              raise_status(Status(ErrorCode::kInvalidArgument, "max_rejected cannot be negative"));
+            } else {
+              o.max_rejected_rows = saturated<std::uint64_t>(v, "max_rejected");
+            }
+          },
+          py::arg("value"));
 
   // The CLI's text form of --max-age ("36h", "7d"), parsed by the engine, in seconds.
-  m.def("parse_max_age", [](std::string_view text) {
-    Result<std::int64_t> seconds = parse_max_age(text);
-    if (!seconds.ok()) raise_status(seconds.status());
-    return *seconds;
-  }, py::arg("text"));
+  m.def(
+      "parse_max_age",
+      [](std::string_view text) {
+        Result<std::int64_t> seconds = parse_max_age(text);
+        if (!seconds.ok()) raise_status(seconds.status());
+        return *seconds;
+      },
+      py::arg("text"));
   // Counting rows by verdict, for pandas and Dask frames: tally_verdicts(verdicts, reasons) -> the
   // batch's counts (bytes, as run_piece returns them); add_counts([counts, ...]) -> the sums, as
   // filter_file's stats dict names them (rows, kept, removed, rejected, rejected_by_reason).
-  m.def("tally_verdicts", [](const py::array& verdicts, const py::array& reasons) {
-    return py::bytes(encode_piece_stats(tally_verdicts(verdicts, reasons)));
-  }, py::arg("verdicts").noconvert(), py::arg("reasons").noconvert());
-  m.def("add_counts", [](const py::list& tallies) {
-    std::vector<PieceAccount> parts(tallies.size());
-    for (std::size_t i = 0; i < parts.size(); ++i) parts[i].stats = take(decode_piece_stats(tallies[i].cast<std::string>()));
-    return counts_dict(add_pieces(parts));
-  }, py::arg("tallies"));
+  m.def(
+      "tally_verdicts",
+      [](const py::array& verdicts, const py::array& reasons) {
+        return py::bytes(encode_piece_stats(tally_verdicts(verdicts, reasons)));
+      },
+      py::arg("verdicts").noconvert(), py::arg("reasons").noconvert());
+  m.def(
+      "add_counts",
+      [](const py::list& tallies) {
+        std::vector<PieceAccount> parts(tallies.size());
+        for (std::size_t i = 0; i < parts.size(); ++i)
+          parts[i].stats = take(decode_piece_stats(tallies[i].cast<std::string>()));
+        return counts_dict(add_pieces(parts));
+      },
+      py::arg("tallies"));
   // The engine's column rule for a frame's labels (as text): the position, or the engine's error.
-  m.def("resolve_column", [](const std::vector<std::string>& names, const std::string& column,
-                             const std::string& source) {
-    FilterOptions options;
-    options.column_name = column;
-    if (Status s = validate_filter_options(options); !s.ok()) raise_status(s);
-    return take(resolve_column(names, options, source));
-  }, py::arg("names"), py::arg("column"), py::arg("source"));
+  m.def(
+      "resolve_column",
+      [](const std::vector<std::string>& names, const std::string& column, const std::string& source) {
+        FilterOptions options;
+        options.column_name = column;
+        if (Status s = validate_filter_options(options); !s.ok()) raise_status(s);
+        return take(resolve_column(names, options, source));
+      },
+      py::arg("names"), py::arg("column"), py::arg("source"));
 
   // The one request type of a run (run.hpp); paths go through fs_path.
   const auto optional_path = [](const py::object& value, const char* argument) {
@@ -419,74 +454,87 @@ PYBIND11_MODULE(_engine, m) {
                                     const py::object& stats, const py::object& audit, const FilterOptions& options,
                                     std::optional<std::int64_t> max_age_seconds, bool in_parts,
                                     const py::object& piece_bytes) {
-        FilterRequest request;
-        request.inputs.clear();
-        for (const py::handle input : inputs) request.inputs.push_back(fs_path(input, "input"));
-        request.output = fs_path(output, in_parts ? "output_dir" : "output");
-        request.rejects = optional_path(rejects, in_parts ? "rejects_dir" : "rejects");
-        request.stats = optional_path(stats, "stats");
-        request.audit = optional_path(audit, "audit");
-        request.options = options;
-        request.max_age_seconds = max_age_seconds;
-        request.in_parts = in_parts;
-        if (!piece_bytes.is_none()) {
-          // A negative size as 0, which the engine refuses ("the piece size must be at least 1
-          // byte"); saturating it would ask for pieces too large to cut anything.
-          const auto bytes = saturated<std::uint64_t>(piece_bytes, "piece_bytes");
-          request.piece_bytes = piece_bytes < py::int_(0) ? 0 : bytes;
-        }
-        return request;
-      }), py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
-         py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"));
+             FilterRequest request;
+             request.inputs.clear();
+             for (const py::handle input : inputs) request.inputs.push_back(fs_path(input, "input"));
+             request.output = fs_path(output, in_parts ? "output_dir" : "output");
+             request.rejects = optional_path(rejects, in_parts ? "rejects_dir" : "rejects");
+             request.stats = optional_path(stats, "stats");
+             request.audit = optional_path(audit, "audit");
+             request.options = options;
+             request.max_age_seconds = max_age_seconds;
+             request.in_parts = in_parts;
+             if (!piece_bytes.is_none()) {
+               // A negative size as 0, which the engine refuses ("the piece size must be at least 1
+               // byte"); saturating it would ask for pieces too large to cut anything.
+               const auto bytes = saturated<std::uint64_t>(piece_bytes, "piece_bytes");
+               request.piece_bytes = piece_bytes < py::int_(0) ? 0 : bytes;
+             }
+             return request;
+           }),
+           py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
+           py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"));
 
   // Index.run(request, scheduler=None) -> (stats dict, stats JSON text). Index.run_piece(task) ->
   // the part's counts, on a worker.
   index_class
-      .def("check_age", [](const OptOutIndex& index, std::int64_t max_age_seconds, std::int64_t now) {
-        if (Status s = index.check_age(max_age_seconds, now); !s.ok()) raise_status(s);
-      }, py::arg("max_age_seconds"), py::arg("now"))
+      .def(
+          "check_age",
+          [](const OptOutIndex& index, std::int64_t max_age_seconds, std::int64_t now) {
+            if (Status s = index.check_age(max_age_seconds, now); !s.ok()) raise_status(s);
+          },
+          py::arg("max_age_seconds"), py::arg("now"))
       .def_property_readonly("registry_digest", [](const OptOutIndex& index) { return index.registry_digest().hex(); })
-      .def("run", [](const OptOutIndex& index, const FilterRequest& request, const py::object& schedule) {
-        std::optional<PythonScheduler> python;
-        PieceScheduler scheduler;
-        if (!schedule.is_none()) {
-          python.emplace(schedule);
-          scheduler = [&python](std::span<const PieceTask> tasks, std::span<FilterStats> results) {
-            return (*python)(tasks, results);
-          };
-        }
-        Result<RunResult> ran = [&] {
-          py::gil_scoped_release release;
-          return run_filter(index, request, scheduler);
-        }();
-        if (!ran.ok()) {
-          if (python) python->raise_kept(ran.status());
-          raise_status(ran.status());
-        }
-        return py::make_tuple(stats_dict(ran->stats), ran->stats_json);
-      }, py::arg("request"), py::arg("scheduler") = py::none())
-      .def("run_piece", [](const OptOutIndex& index, const py::bytes& encoded) {
-        const PieceTask task = take(decode_piece_task(encoded.cast<std::string>()));
-        Result<FilterStats> stats = [&] {
-          py::gil_scoped_release release;
-          return run_piece(index, task);
-        }();
-        return py::bytes(encode_piece_stats(take(std::move(stats))));
-      }, py::arg("task"));
+      .def(
+          "run",
+          [](const OptOutIndex& index, const FilterRequest& request, const py::object& schedule) {
+            std::optional<PythonScheduler> python;
+            PieceScheduler scheduler;
+            if (!schedule.is_none()) {
+              python.emplace(schedule);
+              scheduler = [&python](std::span<const PieceTask> tasks, std::span<FilterStats> results) {
+                return (*python)(tasks, results);
+              };
+            }
+            Result<RunResult> ran = [&] {
+              py::gil_scoped_release release;
+              return run_filter(index, request, scheduler);
+            }();
+            if (!ran.ok()) {
+              if (python) python->raise_kept(ran.status());
+              raise_status(ran.status());
+            }
+            return py::make_tuple(stats_dict(ran->stats), ran->stats_json);
+          },
+          py::arg("request"), py::arg("scheduler") = py::none())
+      .def(
+          "run_piece",
+          [](const OptOutIndex& index, const py::bytes& encoded) {
+            const PieceTask task = take(decode_piece_task(encoded.cast<std::string>()));
+            Result<FilterStats> stats = [&] {
+              py::gil_scoped_release release;
+              return run_piece(index, task);
+            }();
+            return py::bytes(encode_piece_stats(take(std::move(stats))));
+          },
+          py::arg("task"));
 
   // Which input and part a task is, for the .piece of an error: input, output (the part's file
   // name) and, for a cut file, offset, length and first_line.
-  m.def("piece_task_info", [](const py::bytes& encoded) {
-    const PieceTask task = take(decode_piece_task(encoded.cast<std::string>()));
-    py::dict d;
-    d["input"] = fs_text(task.input);
-    d["output"] = fs_text(std::filesystem::path(task.output).filename().string());
-    if (task.cut) {
-      d["offset"] = task.piece.offset;
-      d["length"] = task.piece.length;
-      d["first_line"] = task.piece.first_line;
-    }
-    return d;
-  }, py::arg("task"));
+  m.def(
+      "piece_task_info",
+      [](const py::bytes& encoded) {
+        const PieceTask task = take(decode_piece_task(encoded.cast<std::string>()));
+        py::dict d;
+        d["input"] = fs_text(task.input);
+        d["output"] = fs_text(std::filesystem::path(task.output).filename().string());
+        if (task.cut) {
+          d["offset"] = task.piece.offset;
+          d["length"] = task.piece.length;
+          d["first_line"] = task.piece.first_line;
+        }
+        return d;
+      },
+      py::arg("task"));
   m.def("iso8601_utc", &iso8601_utc, py::arg("unix_seconds"));
 }

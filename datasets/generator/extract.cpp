@@ -63,12 +63,18 @@ CivilDate civil_from_days(std::int32_t days) {
 void format_date(char* out, std::int32_t days) {
   const CivilDate c = civil_from_days(days);
   const auto year = static_cast<unsigned>(c.year);
-  const unsigned parts[8] = {year / 1000, year / 100 % 10, year / 10 % 10, year % 10,
-                             c.month / 10, c.month % 10, c.day / 10, c.day % 10};
-  const char text[10] = {static_cast<char>('0' + parts[0]), static_cast<char>('0' + parts[1]),
-                         static_cast<char>('0' + parts[2]), static_cast<char>('0' + parts[3]), '-',
-                         static_cast<char>('0' + parts[4]), static_cast<char>('0' + parts[5]), '-',
-                         static_cast<char>('0' + parts[6]), static_cast<char>('0' + parts[7])};
+  const unsigned parts[8] = {year / 1000,  year / 100 % 10, year / 10 % 10, year % 10,
+                             c.month / 10, c.month % 10,    c.day / 10,     c.day % 10};
+  const char text[10] = {static_cast<char>('0' + parts[0]),
+                         static_cast<char>('0' + parts[1]),
+                         static_cast<char>('0' + parts[2]),
+                         static_cast<char>('0' + parts[3]),
+                         '-',
+                         static_cast<char>('0' + parts[4]),
+                         static_cast<char>('0' + parts[5]),
+                         '-',
+                         static_cast<char>('0' + parts[6]),
+                         static_cast<char>('0' + parts[7])};
   std::copy(text, text + 10, out);
 }
 
@@ -174,7 +180,7 @@ const T& pick(Rng& rng, const std::array<T, N>& table) {
 // ---- codes --------------------------------------------------------------------------------------
 
 constexpr std::string_view kIcdLetters = "ABCDEFGHIJKLMNOPQRSTVWXYZ";  // ICD-10 chapters, no U
-constexpr std::string_view kOpcsLetters = "ABCDEFGHJKLMNOPQRSTUVWX";    // OPCS-4 chapters A–X, no I
+constexpr std::string_view kOpcsLetters = "ABCDEFGHJKLMNOPQRSTUVWX";   // OPCS-4 chapters A–X, no I
 
 // "J18", "J189" or "J18.9" (parts 3, 4 or dotted) of one code drawn from rng.
 struct Code {
@@ -256,15 +262,9 @@ void nhs_field(Record& record, std::uint32_t stem, bool dirty, Rng& rng) {
   char digits[kMaxFormattedBytes];
   const NhsMess mess = dirty ? pick_mess(rng) : NhsMess::kPlain;
   switch (mess) {
-    case NhsMess::kPlain:
-      out.append(digits, format_nhs_number(stem, digits));
-      break;
-    case NhsMess::kSpaced:
-      out.append(digits, format_nhs_number(stem, digits, NhsFormat::kSpaced));
-      break;
-    case NhsMess::kDashed:
-      out.append(digits, format_nhs_number(stem, digits, NhsFormat::kDashed));
-      break;
+    case NhsMess::kPlain: out.append(digits, format_nhs_number(stem, digits)); break;
+    case NhsMess::kSpaced: out.append(digits, format_nhs_number(stem, digits, NhsFormat::kSpaced)); break;
+    case NhsMess::kDashed: out.append(digits, format_nhs_number(stem, digits, NhsFormat::kDashed)); break;
     case NhsMess::kWrongCheck: {
       format_nhs_number(stem, digits);
       const auto right = static_cast<unsigned>(digits[9] - '0');
@@ -272,20 +272,11 @@ void nhs_field(Record& record, std::uint32_t stem, bool dirty, Rng& rng) {
       out.append(digits, 10);
       break;
     }
-    case NhsMess::kMissing:
-      break;
-    case NhsMess::kNineDigits:
-      out.append(digits, format_nhs_number(stem, digits) - 1);
-      break;
-    case NhsMess::kQuoted:
-      append_between(out, "\"", stem, "\"");
-      break;
-    case NhsMess::kPadded:
-      append_between(out, " ", stem, " ");
-      break;
-    case NhsMess::kQuotedPadded:
-      append_between(out, "\" ", stem, " \"");
-      break;
+    case NhsMess::kMissing: break;
+    case NhsMess::kNineDigits: out.append(digits, format_nhs_number(stem, digits) - 1); break;
+    case NhsMess::kQuoted: append_between(out, "\"", stem, "\""); break;
+    case NhsMess::kPadded: append_between(out, " ", stem, " "); break;
+    case NhsMess::kQuotedPadded: append_between(out, "\" ", stem, " \""); break;
     case NhsMess::kDotted: {
       const std::size_t n = format_nhs_number(stem, digits, NhsFormat::kDashed);
       std::replace(digits, digits + n, '-', '.');
@@ -408,13 +399,12 @@ constexpr int kOperSlots = 24;
 constexpr std::array<std::string_view, 30> kTrusts = {
     "RXH", "RTH", "RJ1", "RYJ", "RRK", "RTD", "R0A", "RX1", "RHM", "RWE", "RR8", "RJE", "RGT", "RM1", "RAL",
     "RJZ", "RF4", "RBS", "RKB", "RWA", "RVJ", "RA7", "RTE", "RK9", "RH8", "RNS", "REF", "RDE", "RCB", "RWD"};
-constexpr std::array<std::string_view, 20> kSpecialties = {
-    "100", "101", "110", "120", "130", "160", "300", "301", "320", "330",
-    "340", "400", "410", "420", "430", "500", "501", "502", "800", "810"};
+constexpr std::array<std::string_view, 20> kSpecialties = {"100", "101", "110", "120", "130", "160", "300",
+                                                           "301", "320", "330", "340", "400", "410", "420",
+                                                           "430", "500", "501", "502", "800", "810"};
 constexpr std::array<std::string_view, 11> kAdmissionMethods = {"11", "12", "13", "21", "22", "23",
                                                                 "24", "28", "31", "32", "81"};
-constexpr std::array<std::string_view, 9> kAdmissionSources = {"19", "29", "51", "52", "54",
-                                                               "65", "66", "79", "87"};
+constexpr std::array<std::string_view, 9> kAdmissionSources = {"19", "29", "51", "52", "54", "65", "66", "79", "87"};
 constexpr std::array<std::string_view, 5> kDischargeDestinations = {"19", "29", "51", "54", "79"};
 constexpr std::array<std::string_view, 18> kEthnicities = {"A", "B", "C", "D", "E", "F", "G", "H", "J",
                                                            "K", "L", "M", "N", "P", "R", "S", "Z", "99"};
@@ -473,24 +463,24 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
   out.append(trust);
   r.padded(1 + rng.below(9), 2);  // SITETRET
   out.append(trust);
-  r.text("01");                                                  // PROCODE5
+  r.text("01");                                                       // PROCODE5
   r.datetime(discharged + static_cast<std::int32_t>(rng.below(30)));  // SUBDATE
-  r.padded(rng.below(100'000'000'000'000ULL), 14);               // SUSRECID
-  r.padded(rng.below(1'000'000'000'000ULL), 12);                 // SUSSPELLID
+  r.padded(rng.below(100'000'000'000'000ULL), 14);                    // SUSRECID
+  r.padded(rng.below(1'000'000'000'000ULL), 12);                      // SUSSPELLID
   out.append(trust);
-  r.padded(rng.below(1'000'000'000ULL), 9);  // PROVSPNOPS
-  r.datetime(admitted);                          // EPISTART
-  r.datetime(discharged);                        // EPIEND
-  r.padded(1 + rng.below(3), 2);             // EPIORDER
-  r.text("3");                               // EPISTAT
-  r.text("1");                               // EPITYPE
+  r.padded(rng.below(1'000'000'000ULL), 9);    // PROVSPNOPS
+  r.datetime(admitted);                        // EPISTART
+  r.datetime(discharged);                      // EPIEND
+  r.padded(1 + rng.below(3), 2);               // EPIORDER
+  r.text("3");                                 // EPISTAT
+  r.text("1");                                 // EPITYPE
   r.number(static_cast<std::uint64_t>(stay));  // EPIDUR
   r.number(rng.below(3));                      // SPELBGIN
   r.text("Y");                                 // SPELEND
   r.number(static_cast<std::uint64_t>(stay));  // SPELDUR
   // Admission and discharge.
-  r.datetime(admitted);  // ADMIDATE
-  r.text(method);    // ADMIMETH
+  r.datetime(admitted);                  // ADMIDATE
+  r.text(method);                        // ADMIMETH
   r.text(pick(rng, kAdmissionSources));  // ADMISORC
   r.text("01");                          // ADMINCAT
   r.text("01");                          // ADMINCATST
@@ -506,18 +496,18 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
   r.text(specialty);  // MAINSPEF
   r.text(specialty);  // TRETSPEF
   out.push_back('C');
-  r.padded(rng.below(10'000'000), 7);  // CONSULT
-  r.text(stay == 0 ? "2" : "1");       // INTMANIG
-  r.datetime(discharged);                  // DISDATE
-  r.number(1 + rng.below(5));          // DISMETH
+  r.padded(rng.below(10'000'000), 7);         // CONSULT
+  r.text(stay == 0 ? "2" : "1");              // INTMANIG
+  r.datetime(discharged);                     // DISDATE
+  r.number(1 + rng.below(5));                 // DISMETH
   r.text(pick(rng, kDischargeDestinations));  // DISDEST
   if (rng.chance(0.2)) {
     r.datetime(discharged);  // DISREADYDATE
   } else {
     r.empty();
   }
-  r.number(static_cast<std::uint64_t>(age));  // STARTAGE
-  r.number(static_cast<std::uint64_t>(age));  // ENDAGE
+  r.number(static_cast<std::uint64_t>(age));                        // STARTAGE
+  r.number(static_cast<std::uint64_t>(age));                        // ENDAGE
   r.text(traits.sex == 'M' ? "1" : traits.sex == 'F' ? "2" : "9");  // SEX
   r.text(kEthnicities[misc % kEthnicities.size()]);                 // ETHNOS
   // Diagnoses: DIAG_3_01..20 then DIAG_4_01..20.
@@ -543,7 +533,7 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
   r.text(hrg);
   r.text(hrg);
   r.text("HRG4+ 2022/23 Local Payment Grouper");  // SUSHRGVERS
-  letters(out, gp, 1);      // GPPRAC
+  letters(out, gp, 1);                            // GPPRAC
   r.padded((gp >> 8) % 100'000, 5);
   append_padded(out, (area >> 40) % 100, 2);  // CCG_RESPONSIBILITY
   letters(out, area >> 48, 1);
@@ -564,11 +554,11 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
   append_padded(out, birth.month, 2);  // MYDOB
   r.padded(static_cast<unsigned>(birth.year), 4);
   r.quoted_if_needed(postcode_district(traits.postcode), dirty && rng.chance(0.01));  // HOMEADD
-  out.append("E01");                                                                 // LSOA11
+  out.append("E01");                                                                  // LSOA11
   r.padded(area % 1'000'000, 6);
   out.append("E02");  // MSOA11
   r.padded((area >> 20) % 10'000, 6);
-  r.text(kImdDeciles[(misc >> 8) % kImdDeciles.size()]);  // IMD04_DECILE
+  r.text(kImdDeciles[(misc >> 8) % kImdDeciles.size()]);   // IMD04_DECILE
   r.text(kRuralUrban[(misc >> 16) % kRuralUrban.size()]);  // RURURB_IND
   hex(out, pop.patient_hash(patient, kHesId1));            // PSEUDO_HESID
   hex(out, pop.patient_hash(patient, kHesId2));
@@ -584,7 +574,8 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
   std::array<std::int32_t, kOperSlots> oper_day{};
   for (int i = 0; i < operations; ++i) {
     oper[static_cast<std::size_t>(i)] = opcs4(rng);
-    oper_day[static_cast<std::size_t>(i)] = admitted + static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(stay) + 1));
+    oper_day[static_cast<std::size_t>(i)] =
+        admitted + static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(stay) + 1));
   }
   for (int form = 3; form <= 4; ++form) {
     for (int i = 0; i < kOperSlots; ++i) {
@@ -618,16 +609,16 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
     out.push_back('-');
   }
   r.next();
-  r.text("1");                  // FAE
-  r.text("1");                  // FCE
-  r.text(elective ? "0" : "1");  // FAE_EMERG
+  r.text("1");                                // FAE
+  r.text("1");                                // FCE
+  r.text(elective ? "0" : "1");               // FAE_EMERG
   r.number(static_cast<std::uint64_t>(age));  // ACTIVAGE
   r.number(static_cast<std::uint64_t>(age));  // ADMIAGE
   r.empty();                                  // ALCDIAG
   r.text("0.0000");                           // ALCFRAC
   out.append("E01");                          // LSOA21
   r.padded((area >> 4) % 1'000'000, 6);
-  out.append("E02");                          // MSOA21
+  out.append("E02");  // MSOA21
   r.padded((area >> 24) % 10'000, 6);
   if (elective) {
     r.number(static_cast<std::uint64_t>(waited));  // WAITDAYS
@@ -640,12 +631,11 @@ void wide_row(std::string& out, const RowContext& ctx, std::uint64_t row, Rng& r
 
 std::vector<std::string> wide_columns() {
   std::vector<std::string> c = {
-      "EPIKEY",     "FYEAR",    "PARTYEAR",  "PROCODE3",    "PROCODET",  "SITETRET",   "PROCODE5",
-      "SUBDATE",    "SUSRECID", "SUSSPELLID", "PROVSPNOPS", "EPISTART",  "EPIEND",     "EPIORDER",
-      "EPISTAT",    "EPITYPE",  "EPIDUR",    "SPELBGIN",    "SPELEND",   "SPELDUR",    "ADMIDATE",
-      "ADMIMETH",   "ADMISORC", "ADMINCAT",  "ADMINCATST",  "ELECDATE",  "ELECDUR",    "CLASSPAT",
-      "MAINSPEF",   "TRETSPEF", "CONSULT",   "INTMANIG",    "DISDATE",   "DISMETH",    "DISDEST",
-      "DISREADYDATE", "STARTAGE", "ENDAGE",  "SEX",         "ETHNOS"};
+      "EPIKEY",     "FYEAR",      "PARTYEAR",   "PROCODE3",     "PROCODET", "SITETRET", "PROCODE5", "SUBDATE",
+      "SUSRECID",   "SUSSPELLID", "PROVSPNOPS", "EPISTART",     "EPIEND",   "EPIORDER", "EPISTAT",  "EPITYPE",
+      "EPIDUR",     "SPELBGIN",   "SPELEND",    "SPELDUR",      "ADMIDATE", "ADMIMETH", "ADMISORC", "ADMINCAT",
+      "ADMINCATST", "ELECDATE",   "ELECDUR",    "CLASSPAT",     "MAINSPEF", "TRETSPEF", "CONSULT",  "INTMANIG",
+      "DISDATE",    "DISMETH",    "DISDEST",    "DISREADYDATE", "STARTAGE", "ENDAGE",   "SEX",      "ETHNOS"};
   char name[16];
   for (const char* prefix : {"DIAG_3_", "DIAG_4_"}) {
     for (int i = 1; i <= kDiagSlots; ++i) {
@@ -653,10 +643,27 @@ std::vector<std::string> wide_columns() {
       c.emplace_back(name);
     }
   }
-  for (const char* n : {"DIAG_COUNT", "CAUSE_4", "HRG", "SUSHRG", "SUSHRGVERS", "GPPRAC",
-                        "CCG_RESPONSIBILITY", "CCG_TREATMENT", "ICB", "RESLADST", "nhs_number", "DOB",
-                        "MYDOB", "HOMEADD", "LSOA11", "MSOA11", "IMD04_DECILE", "RURURB_IND",
-                        "PSEUDO_HESID", "TOKEN_PERSON_ID", "MARSTAT"}) {
+  for (const char* n : {"DIAG_COUNT",
+                        "CAUSE_4",
+                        "HRG",
+                        "SUSHRG",
+                        "SUSHRGVERS",
+                        "GPPRAC",
+                        "CCG_RESPONSIBILITY",
+                        "CCG_TREATMENT",
+                        "ICB",
+                        "RESLADST",
+                        "nhs_number",
+                        "DOB",
+                        "MYDOB",
+                        "HOMEADD",
+                        "LSOA11",
+                        "MSOA11",
+                        "IMD04_DECILE",
+                        "RURURB_IND",
+                        "PSEUDO_HESID",
+                        "TOKEN_PERSON_ID",
+                        "MARSTAT"}) {
     c.emplace_back(n);
   }
   for (const char* prefix : {"OPERTN_3_", "OPERTN_4_", "OPDATE_"}) {
@@ -665,9 +672,9 @@ std::vector<std::string> wide_columns() {
       c.emplace_back(name);
     }
   }
-  for (const char* n : {"OPERTN_COUNT", "POSOPDUR", "PREOPDUR", "BEDYEAR", "CDSVERSION", "CDSTYPE",
-                        "DOMPROC", "FAE", "FCE", "FAE_EMERG", "ACTIVAGE", "ADMIAGE", "ALCDIAG", "ALCFRAC",
-                        "LSOA21", "MSOA21", "WAITDAYS", "notes"}) {
+  for (const char* n :
+       {"OPERTN_COUNT", "POSOPDUR", "PREOPDUR", "BEDYEAR", "CDSVERSION", "CDSTYPE", "DOMPROC", "FAE", "FCE",
+        "FAE_EMERG", "ACTIVAGE", "ADMIAGE", "ALCDIAG", "ALCFRAC", "LSOA21", "MSOA21", "WAITDAYS", "notes"}) {
     c.emplace_back(n);
   }
   return c;
@@ -685,7 +692,7 @@ bool has_patient(const Population& population, std::uint64_t patients, bool nati
 
 std::vector<std::string> extract_columns(Width width) {
   if (width == Width::kWide) return wide_columns();
-  return {"record_id",       "nhs_number",     "date_of_birth",   "sex",  "postcode_district",
+  return {"record_id",      "nhs_number",      "date_of_birth",  "sex",  "postcode_district",
           "admission_date", "diagnosis_icd10", "procedure_opcs", "notes"};
 }
 
@@ -713,8 +720,8 @@ Status write_extract(const Population& population, const ExtractOptions& options
     return Status(ErrorCode::kInvalidArgument, "the delimiter cannot be a quote or a line break");
   }
 
-  const RowContext ctx{population, options, patients, share, options.crlf ? "\r\n" : "\n",
-                       options.crlf ? "\n" : "\r\n"};
+  const RowContext ctx{
+      population, options, patients, share, options.crlf ? "\r\n" : "\n", options.crlf ? "\n" : "\r\n"};
   const bool wide = options.width == Width::kWide;
   const std::uint64_t rows_per_chunk = wide ? kWideRowsPerChunk : kNarrowRowsPerChunk;
   const std::uint64_t key = stream_key(population.options().seed, Stream::kExtractRows);

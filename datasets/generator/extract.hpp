@@ -36,7 +36,7 @@ std::vector<std::string> extract_columns(Width width);
 // Writes the extract: a header, then options.rows records. Deterministic: the bytes depend only on
 // the population's options and these options, not on threads.
 // Errors: kInvalidArgument (bad share, no patient of a needed kind), kIoError, kBrokenPipe.
-[[nodiscard]] Status write_extract(const Population& population, const ExtractOptions& options,
-                                   ByteSink& out, std::size_t max_in_flight);
+[[nodiscard]] Status write_extract(const Population& population, const ExtractOptions& options, ByteSink& out,
+                                   std::size_t max_in_flight);
 
 }  // namespace optout::gen

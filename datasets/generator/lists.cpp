@@ -55,9 +55,9 @@ Status write_selected(const Population& population, Select select, std::uint64_t
   Status status = run_ordered(job, max_in_flight);
   if (!status.ok()) return status;
   if (count && written < *count) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "only " + std::to_string(written) + " patients of " + std::to_string(limit) +
-                      " qualify; raise the rate or the population");
+    return Status(ErrorCode::kInvalidArgument, "only " + std::to_string(written) + " patients of " +
+                                                   std::to_string(limit) +
+                                                   " qualify; raise the rate or the population");
   }
   return Status();
 }
@@ -71,24 +71,26 @@ PopulationOptions options_for_count(PopulationOptions options, ListKind kind, st
   return options;
 }
 
-Status write_list(const Population& population, const ListOptions& options, ByteSink& out,
-                  std::size_t max_in_flight) {
+Status write_list(const Population& population, const ListOptions& options, ByteSink& out, std::size_t max_in_flight) {
   const std::uint64_t limit = options.count ? Population::kMaxSize : population.size();
   if (options.kind == ListKind::kNational) {
-    return write_selected(population, [&](std::uint64_t k) { return population.national(k); }, limit,
-                          options.count, options.style, out, max_in_flight);
+    return write_selected(
+        population, [&](std::uint64_t k) { return population.national(k); }, limit, options.count, options.style, out,
+        max_in_flight);
   }
-  return write_selected(population, [&](std::uint64_t k) { return population.type1(k); }, limit,
-                        options.count, options.style, out, max_in_flight);
+  return write_selected(
+      population, [&](std::uint64_t k) { return population.type1(k); }, limit, options.count, options.style, out,
+      max_in_flight);
 }
 
-Status write_allow(const Population& population, std::uint64_t patients, const LineStyle& style,
-                   ByteSink& out, std::size_t max_in_flight) {
+Status write_allow(const Population& population, std::uint64_t patients, const LineStyle& style, ByteSink& out,
+                   std::size_t max_in_flight) {
   if (patients > population.size()) {
     return Status(ErrorCode::kInvalidArgument, "--patients exceeds the population");
   }
-  return write_selected(population, [&](std::uint64_t k) { return !population.national(k); }, patients,
-                        std::nullopt, style, out, max_in_flight);
+  return write_selected(
+      population, [&](std::uint64_t k) { return !population.national(k); }, patients, std::nullopt, style, out,
+      max_in_flight);
 }
 
 }  // namespace optout::gen

@@ -38,13 +38,13 @@ PopulationOptions options_for_count(PopulationOptions options, ListKind kind, st
 // count, the first `count` members; when the population has fewer, the scan continues past its
 // size (up to Population::kMaxSize), i.e. over a larger population with the same members.
 // Errors: kInvalidArgument (count not reachable), kIoError, kBrokenPipe.
-[[nodiscard]] Status write_list(const Population& population, const ListOptions& options,
-                                ByteSink& out, std::size_t max_in_flight);
+[[nodiscard]] Status write_list(const Population& population, const ListOptions& options, ByteSink& out,
+                                std::size_t max_in_flight);
 
 // Writes the Check service's "cleaned list" for patients 0 .. patients-1: the NHS numbers of those
 // WITHOUT a national opt-out, in patient order. patients ≤ population size.
 // Errors: kInvalidArgument, kIoError, kBrokenPipe.
-[[nodiscard]] Status write_allow(const Population& population, std::uint64_t patients,
-                                 const LineStyle& style, ByteSink& out, std::size_t max_in_flight);
+[[nodiscard]] Status write_allow(const Population& population, std::uint64_t patients, const LineStyle& style,
+                                 ByteSink& out, std::size_t max_in_flight);
 
 }  // namespace optout::gen

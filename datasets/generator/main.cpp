@@ -60,8 +60,7 @@ void add_common(CLI::App& cmd, CommonOptions& common) {
                  "Probability that a patient has a national opt-out")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd.add_option("--type1-rate", common.population.type1_rate,
-                 "Probability that a patient has a type 1 opt-out")
+  cmd.add_option("--type1-rate", common.population.type1_rate, "Probability that a patient has a type 1 opt-out")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd.add_option("--type1-overlap", common.population.type1_overlap,
@@ -126,19 +125,19 @@ int run(int argc, char** argv) {
   CommonOptions list_common;
   ListOptions list;
   std::uint64_t list_count = 0;
-  CLI::App* list_cmd = app.add_subcommand(
-      "list", "An opt-out list: the NHS numbers of the patients on it, in patient order (unsorted)");
+  CLI::App* list_cmd =
+      app.add_subcommand("list", "An opt-out list: the NHS numbers of the patients on it, in patient order (unsorted)");
   add_common(*list_cmd, list_common);
   std::string list_kind = "national";
   std::string list_format = "text";
   list_cmd->add_option("--kind", list_kind, "national or type1")
       ->check(CLI::IsMember({"national", "type1"}))
       ->capture_default_str();
-  CLI::Option* count_opt = list_cmd->add_option(
-      "--count", list_count,
-      "Exactly N numbers: the first N members in patient order. When N exceeds rate x P the "
-      "list's rate is raised to N / P (and printed on stderr; pass it to allow/extract to match), "
-      "and if P patients still give fewer than N the scan goes on past P");
+  CLI::Option* count_opt =
+      list_cmd->add_option("--count", list_count,
+                           "Exactly N numbers: the first N members in patient order. When N exceeds rate x P the "
+                           "list's rate is raised to N / P (and printed on stderr; pass it to allow/extract to match), "
+                           "and if P patients still give fewer than N the scan goes on past P");
   add_line_style(*list_cmd, list.style, list_format);
   list_cmd->footer(
       "Example: optout-gen list --kind national --count 50000000 -o national.txt\n"
@@ -149,15 +148,15 @@ int run(int argc, char** argv) {
   LineStyle allow_style{ListFormat::kDat, false};
   std::uint64_t allow_patients = 0;
   std::string allow_format = "dat";
-  CLI::App* allow_cmd = app.add_subcommand(
-      "allow",
-      "The Check for National Data Opt-outs service's reply (\"cleaned list\"): the numbers of "
-      "patients 0..N-1 WITHOUT a national opt-out, in patient order");
+  CLI::App* allow_cmd =
+      app.add_subcommand("allow",
+                         "The Check for National Data Opt-outs service's reply (\"cleaned list\"): the numbers of "
+                         "patients 0..N-1 WITHOUT a national opt-out, in patient order");
   add_common(*allow_cmd, allow_common);
-  CLI::Option* patients_opt = allow_cmd->add_option(
-      "--patients", allow_patients,
-      "The first N patients were submitted (default: the whole population); use the extract's "
-      "--patients to get the reply for the patients an extract can contain");
+  CLI::Option* patients_opt =
+      allow_cmd->add_option("--patients", allow_patients,
+                            "The first N patients were submitted (default: the whole population); use the extract's "
+                            "--patients to get the reply for the patients an extract can contain");
   add_line_style(*allow_cmd, allow_style, allow_format);
   allow_cmd->footer("Example: optout-gen allow --population 60000 --patients 4000 -o cleared.dat\n");
 
@@ -178,18 +177,17 @@ int run(int argc, char** argv) {
                    "wide: 191 HES APC-like columns, ~1 KB/row, nhs_number is column 91")
       ->check(CLI::IsMember({"narrow", "wide"}))
       ->capture_default_str();
-  CLI::Option* share_opt = extract_cmd->add_option(
-      "--optout-share", optout_share,
-      "Expected share of rows whose patient has a national opt-out (default: --national-rate)");
+  CLI::Option* share_opt =
+      extract_cmd->add_option("--optout-share", optout_share,
+                              "Expected share of rows whose patient has a national opt-out (default: --national-rate)");
   share_opt->check(CLI::Range(0.0, 1.0));
   CLI::Option* extract_patients_opt = extract_cmd->add_option(
       "--patients", extract_patients, "Rows draw their patients from the first N (default: all)");
-  extract_cmd->add_flag(
-      "--dirty", extract.dirty,
-      "Realistic mess, each in a few % of rows: spaced, dashed, dotted, quoted, space-padded, "
-      "wrong-check-digit, 9-digit, missing and placeholder NHS numbers; quoted notes with commas, "
-      "doubled quotes, LF and CRLF inside; a mix of CRLF and LF record endings; a UTF-8 BOM; no "
-      "final newline. Always valid RFC 4180 CSV");
+  extract_cmd->add_flag("--dirty", extract.dirty,
+                        "Realistic mess, each in a few % of rows: spaced, dashed, dotted, quoted, space-padded, "
+                        "wrong-check-digit, 9-digit, missing and placeholder NHS numbers; quoted notes with commas, "
+                        "doubled quotes, LF and CRLF inside; a mix of CRLF and LF record endings; a UTF-8 BOM; no "
+                        "final newline. Always valid RFC 4180 CSV");
   extract_cmd->add_option("--delimiter", delimiter, "Field delimiter: , | ; or tab")
       ->check(CLI::IsMember({",", "|", ";", "tab"}))
       ->capture_default_str();
@@ -201,10 +199,10 @@ int run(int argc, char** argv) {
   // validate
   std::string validate_path;
   bool validate_unique = false;
-  CLI::App* validate_cmd = app.add_subcommand(
-      "validate",
-      "Check a list (text or .dat form) with the engine's NHS-number parser; print the count of "
-      "numbers, exit 1 if any is invalid (or repeated, with --unique)");
+  CLI::App* validate_cmd =
+      app.add_subcommand("validate",
+                         "Check a list (text or .dat form) with the engine's NHS-number parser; print the count of "
+                         "numbers, exit 1 if any is invalid (or repeated, with --unique)");
   validate_cmd->add_option("file", validate_path, "The list; - for stdin")->required();
   validate_cmd->add_flag("--unique", validate_unique, "Also fail when a number occurs twice");
 

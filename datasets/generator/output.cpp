@@ -48,30 +48,26 @@ Status run_ordered(const OrderedChunks& job, std::size_t max_in_flight) {
   Status status;
   tbb::parallel_pipeline(
       max_in_flight,
-      tbb::make_filter<void, Chunk*>(tbb::filter_mode::serial_in_order,
-                                     [&](tbb::flow_control& fc) -> Chunk* {
-                                       if (next >= job.chunk_count || stop.load()) {
-                                         fc.stop();
-                                         return nullptr;
-                                       }
-                                       auto chunk = pool.take();
-                                       chunk->index = next++;
-                                       return chunk.release();
-                                     }) &
-          tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel,
-                                           [&](Chunk* chunk) {
-                                             if (!stop.load()) job.generate(chunk->index, chunk->bytes);
-                                             return chunk;
-                                           }) &
-          tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* raw) {
-            std::unique_ptr<Chunk> chunk(raw);
-            if (!stop.load()) {
-              bool done = false;
-              status = job.consume(chunk->index, chunk->bytes, done);
-              if (!status.ok() || done) stop.store(true);
-            }
-            pool.give(std::move(chunk));
-          }));
+      tbb::make_filter<void, Chunk*>(tbb::filter_mode::serial_in_order, [&](tbb::flow_control& fc) -> Chunk* {
+        if (next >= job.chunk_count || stop.load()) {
+          fc.stop();
+          return nullptr;
+        }
+        auto chunk = pool.take();
+        chunk->index = next++;
+        return chunk.release();
+      }) & tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel, [&](Chunk* chunk) {
+        if (!stop.load()) job.generate(chunk->index, chunk->bytes);
+        return chunk;
+      }) & tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* raw) {
+        std::unique_ptr<Chunk> chunk(raw);
+        if (!stop.load()) {
+          bool done = false;
+          status = job.consume(chunk->index, chunk->bytes, done);
+          if (!status.ok() || done) stop.store(true);
+        }
+        pool.give(std::move(chunk));
+      }));
   return status;
 }
 

@@ -16,10 +16,10 @@ constexpr std::uint32_t kFeistelSide = 16432;
 static_assert(std::uint64_t{kFeistelSide} * kFeistelSide >= Population::kMaxSize);
 static_assert(std::uint64_t{kFeistelSide - 1} * (kFeistelSide - 1) < Population::kMaxSize);
 
-constexpr std::uint64_t kValidDigitsUsed = 9;             // per eight-digit prefix, see stem()
-constexpr std::uint32_t kLowRangePrefixes = 10'000'000;   // stems 400 000 000–499 999 999
-constexpr std::uint32_t kLowRangeFirst = 40'000'000;      // their first prefix
-constexpr std::uint32_t kHighRangeFirst = 60'000'000;     // stems 600 000 000–799 999 999
+constexpr std::uint64_t kValidDigitsUsed = 9;            // per eight-digit prefix, see stem()
+constexpr std::uint32_t kLowRangePrefixes = 10'000'000;  // stems 400 000 000–499 999 999
+constexpr std::uint32_t kLowRangeFirst = 40'000'000;     // their first prefix
+constexpr std::uint32_t kHighRangeFirst = 60'000'000;    // stems 600 000 000–799 999 999
 static_assert(kValidDigitsUsed * 30'000'000 == Population::kMaxSize);
 
 bool is_rate(double r) { return r >= 0.0 && r <= 1.0; }
@@ -28,8 +28,7 @@ bool is_rate(double r) { return r >= 0.0 && r <= 1.0; }
 
 Result<Population> Population::create(const PopulationOptions& options) {
   if (options.size == 0 || options.size > kMaxSize) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "population must be between 1 and " + std::to_string(kMaxSize));
+    return Status(ErrorCode::kInvalidArgument, "population must be between 1 and " + std::to_string(kMaxSize));
   }
   if (!is_rate(options.national_rate)) {
     return Status(ErrorCode::kInvalidArgument, "national rate must be between 0 and 1");
@@ -85,9 +84,8 @@ std::uint32_t Population::stem(std::uint64_t patient) const noexcept {
   const std::uint64_t slot = permute(patient);
   const auto prefix_index = static_cast<std::uint32_t>(slot / kValidDigitsUsed);
   const auto wanted = static_cast<unsigned>(slot % kValidDigitsUsed);
-  const std::uint32_t prefix = prefix_index < kLowRangePrefixes
-                                   ? kLowRangeFirst + prefix_index
-                                   : kHighRangeFirst + (prefix_index - kLowRangePrefixes);
+  const std::uint32_t prefix = prefix_index < kLowRangePrefixes ? kLowRangeFirst + prefix_index
+                                                                : kHighRangeFirst + (prefix_index - kLowRangePrefixes);
   // The wanted-th valid last digit. Going from last digit 0 to d adds 2d to the weighted sum, so
   // with c0 = check_digit(prefix·10) the one digit giving check digit 10 is 6·(c0 + 1) mod 11
   // (none when that is 10): one check_digit() call instead of trying digits one by one.
@@ -127,13 +125,12 @@ namespace {
 
 // England postcode areas; districts 1..kDistrictsPerArea of each (not all exist: synthetic data).
 constexpr const char* kPostcodeAreas[] = {
-    "B",  "BA", "BB", "BD", "BH", "BL", "BN", "BR", "BS", "CA", "CB", "CH", "CM", "CO", "CR",
-    "CT", "CV", "CW", "DA", "DE", "DH", "DL", "DN", "DT", "DY", "E",  "EN", "EX", "FY", "GL",
-    "GU", "HA", "HD", "HG", "HP", "HR", "HU", "HX", "IG", "IP", "KT", "L",  "LA", "LE", "LN",
-    "LS", "LU", "M",  "ME", "MK", "N",  "NE", "NG", "NN", "NR", "NW", "OL", "OX", "PE", "PL",
-    "PO", "PR", "RG", "RH", "RM", "S",  "SE", "SG", "SK", "SL", "SM", "SN", "SO", "SP", "SR",
-    "SS", "ST", "SW", "SY", "TA", "TF", "TN", "TQ", "TR", "TS", "TW", "UB", "W",  "WA", "WD",
-    "WF", "WN", "WR", "WS", "WV", "YO"};
+    "B",  "BA", "BB", "BD", "BH", "BL", "BN", "BR", "BS", "CA", "CB", "CH", "CM", "CO", "CR", "CT",
+    "CV", "CW", "DA", "DE", "DH", "DL", "DN", "DT", "DY", "E",  "EN", "EX", "FY", "GL", "GU", "HA",
+    "HD", "HG", "HP", "HR", "HU", "HX", "IG", "IP", "KT", "L",  "LA", "LE", "LN", "LS", "LU", "M",
+    "ME", "MK", "N",  "NE", "NG", "NN", "NR", "NW", "OL", "OX", "PE", "PL", "PO", "PR", "RG", "RH",
+    "RM", "S",  "SE", "SG", "SK", "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA",
+    "TF", "TN", "TQ", "TR", "TS", "TW", "UB", "W",  "WA", "WD", "WF", "WN", "WR", "WS", "WV", "YO"};
 constexpr unsigned kDistrictsPerArea = 20;
 
 const std::vector<std::string>& districts() {
@@ -149,9 +146,7 @@ const std::vector<std::string>& districts() {
 
 }  // namespace
 
-std::size_t postcode_district_count() noexcept {
-  return std::size(kPostcodeAreas) * kDistrictsPerArea;
-}
+std::size_t postcode_district_count() noexcept { return std::size(kPostcodeAreas) * kDistrictsPerArea; }
 
 const std::string& postcode_district(std::uint16_t index) noexcept { return districts()[index]; }
 

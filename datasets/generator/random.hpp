@@ -28,9 +28,7 @@ constexpr std::uint64_t keyed_hash(std::uint64_t key, std::uint64_t value) noexc
 }
 
 // A uniform double in [0, 1) from the top 53 bits of a hash.
-constexpr double unit_interval(std::uint64_t bits) noexcept {
-  return static_cast<double>(bits >> 11) * 0x1.0p-53;
-}
+constexpr double unit_interval(std::uint64_t bits) noexcept { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
 // Stream tags: one per independent use of the seed, so that e.g. the national and the type1
 // memberships of a patient are unrelated hashes. Values are part of the output format.

@@ -26,8 +26,7 @@ namespace optout::cli {
 //   }
 template <typename Args>
 Command add_command(CLI::App& root, std::string name, std::string description,
-                    void (*declare)(CLI::App& cmd, Args& args),
-                    int (*run)(const CLI::App& cmd, const Args& args)) {
+                    void (*declare)(CLI::App& cmd, Args& args), int (*run)(const CLI::App& cmd, const Args& args)) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = root.add_subcommand(std::move(name), std::move(description));
   declare(*cmd, *args);

@@ -148,11 +148,11 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
 
     if (!args.quiet) {
       diag.note(step.file + ": " + plural(stats->lines, "line", "lines") + ", " +
-                plural(stats->numbers, "number", "numbers") + ", " + std::to_string(stats->blank) +
-                " blank, " + std::to_string(stats->invalid) + " invalid skipped; " +
-                (removing ? "from " : "to ") + list_label(step.name, kind) + ": " +
-                std::to_string(stats->changed) + (removing ? " withdrawn, " : " added, ") +
-                std::to_string(stats->unchanged) + (removing ? " not in the list" : " already there"));
+                plural(stats->numbers, "number", "numbers") + ", " + std::to_string(stats->blank) + " blank, " +
+                std::to_string(stats->invalid) + " invalid skipped; " + (removing ? "from " : "to ") +
+                list_label(step.name, kind) + ": " + std::to_string(stats->changed) +
+                (removing ? " withdrawn, " : " added, ") + std::to_string(stats->unchanged) +
+                (removing ? " not in the list" : " already there"));
     }
     if (stats->invalid > 0) {
       diag.warning(step.file + ": " + plural(stats->invalid, "invalid line", "invalid lines") + " skipped");
@@ -170,8 +170,7 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
   }
   if (!args.quiet) {
     for (const ListInfo& info : registry->lists()) {
-      diag.note("list " + list_label(info.name, info.kind) + ": " +
-                plural(info.count, "number", "numbers"));
+      diag.note("list " + list_label(info.name, info.kind) + ": " + plural(info.count, "number", "numbers"));
     }
     diag.note("wrote " + args.output + " (" + plural(registry->lists().size(), "list", "lists") + ")");
   }
@@ -183,27 +182,19 @@ void declare_build(CLI::App& cmd, BuildArgs& args) {
       ->type_name("NAME=FILE");
   cmd.add_option("--allow", args.allow, "Add the numbers of FILE to the allow list NAME (repeatable)")
       ->type_name("NAME=FILE");
-  cmd.add_option("--base", args.base, "Start from the lists and description of this snapshot")
-      ->type_name("OLD.optout");
-  cmd.add_option("--add", args.add,
-                 "Add the numbers of FILE to the list NAME of the base, deny or allow (repeatable)")
+  cmd.add_option("--base", args.base, "Start from the lists and description of this snapshot")->type_name("OLD.optout");
+  cmd.add_option("--add", args.add, "Add the numbers of FILE to the list NAME of the base, deny or allow (repeatable)")
       ->type_name("NAME=FILE");
-  cmd.add_option("--remove", args.remove,
-                 "Withdraw the numbers of FILE from the list NAME of the base (repeatable)")
+  cmd.add_option("--remove", args.remove, "Withdraw the numbers of FILE from the list NAME of the base (repeatable)")
       ->type_name("NAME=FILE");
   cmd.add_option("--description", args.description, "A description stored in the snapshot")->type_name("TEXT");
-  cmd.add_flag("--skip-invalid", args.skip_invalid,
-               "Skip and count invalid lines instead of failing on the first");
-  cmd.add_option("-o,--output", args.output, "The snapshot to write (atomically)")
-      ->type_name("OUT.optout")
-      ->required();
+  cmd.add_flag("--skip-invalid", args.skip_invalid, "Skip and count invalid lines instead of failing on the first");
+  cmd.add_option("-o,--output", args.output, "The snapshot to write (atomically)")->type_name("OUT.optout")->required();
   add_quiet_flag(cmd, args.quiet, "No report; warnings and errors still print");
 }
 
 }  // namespace
 
-Command add_build_command(CLI::App& root) {
-  return add_command(root, "build", kHelp, declare_build, run_build);
-}
+Command add_build_command(CLI::App& root) { return add_command(root, "build", kHelp, declare_build, run_build); }
 
 }  // namespace optout::cli

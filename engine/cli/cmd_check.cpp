@@ -96,8 +96,7 @@ class Checker {
   // "9434765919: valid; in national (deny); removed"
   // "4000000632: valid; in no list; not in cleared (allow); removed"
   // "987654321X: invalid: bad character; rejected"
-  void print_text(std::string_view input, const ParsedNhsNumber& parsed,
-                  const std::vector<const ListInfo*>& in_lists,
+  void print_text(std::string_view input, const ParsedNhsNumber& parsed, const std::vector<const ListInfo*>& in_lists,
                   const std::vector<const ListInfo*>& missing_allow, std::optional<Verdict> verdict) {
     std::string line(input);
     if (parsed.valid()) {
@@ -118,8 +117,8 @@ class Checker {
     std::cout << line;
   }
 
-  void add_json(std::string_view input, const ParsedNhsNumber& parsed,
-                const std::vector<const ListInfo*>& in_lists, std::optional<Verdict> verdict) {
+  void add_json(std::string_view input, const ParsedNhsNumber& parsed, const std::vector<const ListInfo*>& in_lists,
+                std::optional<Verdict> verdict) {
     nlohmann::json result = {
         {"input", std::string(input)},
         {"valid", parsed.valid()},
@@ -199,8 +198,6 @@ void declare_check(CLI::App& cmd, CheckArgs& args) {
 
 }  // namespace
 
-Command add_check_command(CLI::App& root) {
-  return add_command(root, "check", kHelp, declare_check, run_check);
-}
+Command add_check_command(CLI::App& root) { return add_command(root, "check", kHelp, declare_check, run_check); }
 
 }  // namespace optout::cli

@@ -110,8 +110,8 @@ int run_diff(const CLI::App& cmd, const DiffArgs& args) {
     }
     // Both files appear, or neither: a failed second file never leaves the first looking complete.
     std::vector<AtomicFile> files;
-    for (const auto& [path, stems] : {std::pair{&args.added_file, &changes.added},
-                                      std::pair{&args.withdrawn_file, &changes.withdrawn}}) {
+    for (const auto& [path, stems] :
+         {std::pair{&args.added_file, &changes.added}, std::pair{&args.withdrawn_file, &changes.withdrawn}}) {
       if (!*path) continue;
       Result<AtomicFile> file = stage_numbers(**path, *stems);
       if (!file.ok()) return diag.fail(file.status());
@@ -162,8 +162,6 @@ void declare_diff(CLI::App& cmd, DiffArgs& args) {
 
 }  // namespace
 
-Command add_diff_command(CLI::App& root) {
-  return add_command(root, "diff", kHelp, declare_diff, run_diff);
-}
+Command add_diff_command(CLI::App& root) { return add_command(root, "diff", kHelp, declare_diff, run_diff); }
 
 }  // namespace optout::cli

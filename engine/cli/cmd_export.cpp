@@ -70,8 +70,6 @@ void declare_export(CLI::App& cmd, ExportArgs& args) {
 
 }  // namespace
 
-Command add_export_command(CLI::App& root) {
-  return add_command(root, "export", kHelp, declare_export, run_export);
-}
+Command add_export_command(CLI::App& root) { return add_command(root, "export", kHelp, declare_export, run_export); }
 
 }  // namespace optout::cli

@@ -51,9 +51,8 @@ std::string mb(std::uint64_t bytes) {
 std::string summary(const FilterStats& s) {
   char rate[64];
   std::snprintf(rate, sizeof rate, " in %.2f s (%.0f MB/s)", s.seconds, mb_per_second(s.bytes_in, s.seconds));
-  return std::to_string(s.rows) + " rows: " + std::to_string(s.kept) + " kept, " +
-         std::to_string(s.removed) + " removed, " + std::to_string(s.rejected) + " rejected; " +
-         mb(s.bytes_in) + rate;
+  return std::to_string(s.rows) + " rows: " + std::to_string(s.kept) + " kept, " + std::to_string(s.removed) +
+         " removed, " + std::to_string(s.rejected) + " rejected; " + mb(s.bytes_in) + rate;
 }
 
 // A progress line on a terminal, redrawn at most twice a second once a run passes one second.
@@ -65,9 +64,9 @@ class Progress {
     last_ = p.seconds;
     shown_ = true;
     char line[128];
-    const int n = std::snprintf(line, sizeof line, "\roptout filter: %s, %llu rows, %.0f MB/s   ",
-                                mb(p.bytes_in).c_str(), static_cast<unsigned long long>(p.rows),
-                                mb_per_second(p.bytes_in, p.seconds));
+    const int n =
+        std::snprintf(line, sizeof line, "\roptout filter: %s, %llu rows, %.0f MB/s   ", mb(p.bytes_in).c_str(),
+                      static_cast<unsigned long long>(p.rows), mb_per_second(p.bytes_in, p.seconds));
     std::fwrite(line, 1, static_cast<std::size_t>(n), stderr);
   }
   void clear() {
@@ -146,8 +145,6 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
 
 }  // namespace
 
-Command add_filter_command(CLI::App& root) {
-  return add_command(root, "filter", kHelp, declare_filter, run_filter);
-}
+Command add_filter_command(CLI::App& root) { return add_command(root, "filter", kHelp, declare_filter, run_filter); }
 
 }  // namespace optout::cli

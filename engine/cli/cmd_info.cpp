@@ -63,8 +63,7 @@ int run_info(const InfoArgs& args) {
         {"memory_bytes", registry.memory_bytes()},
         {"total_count", total},
         {"bytes_per_number", total == 0 ? nlohmann::json(nullptr)
-                                        : nlohmann::json(static_cast<double>(file_bytes) /
-                                                         static_cast<double>(total))},
+                                        : nlohmann::json(static_cast<double>(file_bytes) / static_cast<double>(total))},
         {"lists", std::move(lists)},
     });
     return kExitSuccess;
@@ -101,8 +100,6 @@ void declare_info(CLI::App& cmd, InfoArgs& args) {
 
 }  // namespace
 
-Command add_info_command(CLI::App& root) {
-  return add_command(root, "info", kHelp, declare_info, run_info);
-}
+Command add_info_command(CLI::App& root) { return add_command(root, "info", kHelp, declare_info, run_info); }
 
 }  // namespace optout::cli

@@ -17,10 +17,10 @@ struct Command {
   std::function<int()> run;  // runs the command after a successful parse; returns the exit status
 };
 
-Command add_build_command(CLI::App& root);  // optout build: source files → snapshot
-Command add_info_command(CLI::App& root);   // optout info: what a snapshot holds
-Command add_diff_command(CLI::App& root);   // optout diff: what changed between two snapshots
-Command add_check_command(CLI::App& root);  // optout check: validate numbers, look them up
+Command add_build_command(CLI::App& root);    // optout build: source files → snapshot
+Command add_info_command(CLI::App& root);     // optout info: what a snapshot holds
+Command add_diff_command(CLI::App& root);     // optout diff: what changed between two snapshots
+Command add_check_command(CLI::App& root);    // optout check: validate numbers, look them up
 Command add_filter_command(CLI::App& root);   // optout filter: strip opted-out rows from an extract
 Command add_numbers_command(CLI::App& root);  // optout numbers: an extract's numbers for the check service
 Command add_export_command(CLI::App& root);   // optout export: one list for Spark, Java, Go (Roaring, text, .dat)

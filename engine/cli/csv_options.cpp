@@ -11,8 +11,7 @@ void add_csv_options(CLI::App& cmd, CsvArgs& args) {
   cmd.add_option("--column", args.column, "The NHS-number column by header name (exact, after unquoting)");
   cmd.add_option("--column-index", args.column_index, "The NHS-number column by 1-based position");
   cmd.add_flag("--no-header", args.no_header, "The first record is data, not a header (needs --column-index)");
-  cmd.add_option("--delimiter", args.delimiter, "One-byte field delimiter, or 'tab'")
-      ->default_str(",");
+  cmd.add_option("--delimiter", args.delimiter, "One-byte field delimiter, or 'tab'")->default_str(",");
   // The ranges (threads up to 1024, sizes 1 byte to 1 GiB) are the engine's to check:
   // validate_filter_options() refuses the rest, which exits 2 like any usage error.
   cmd.add_option("--threads", args.threads, "Worker threads, at most 1024 (default or 0: every core)");

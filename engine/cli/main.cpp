@@ -57,9 +57,10 @@ std::string describe(const CLI::ParseError& error) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app("Removes the rows of opted-out patients from bulk NHS CSV extracts, using a registry\n"
-               "of opt-out lists built from the national data opt-out and other sources.",
-               "optout");
+  CLI::App app(
+      "Removes the rows of opted-out patients from bulk NHS CSV extracts, using a registry\n"
+      "of opt-out lists built from the national data opt-out and other sources.",
+      "optout");
   app.set_help_flag("-h,--help", "Print this help and exit");  // subcommands copy it
   app.footer(kFooter);                                         // subcommands copy it
   app.set_version_flag("--version", std::string("optout ") + kVersion, "Print the version and exit");
@@ -69,13 +70,8 @@ int run(int argc, char** argv) {
   app.formatter(formatter);  // subcommands copy it
 
   const std::vector<Command> commands = {
-      add_filter_command(app),
-      add_numbers_command(app),
-      add_build_command(app),
-      add_info_command(app),
-      add_diff_command(app),
-      add_check_command(app),
-      add_export_command(app),
+      add_filter_command(app), add_numbers_command(app), add_build_command(app),  add_info_command(app),
+      add_diff_command(app),   add_check_command(app),   add_export_command(app),
   };
 
   // CLI11 would call an unknown command "an argument that was not expected"; say what it is.
@@ -151,8 +147,7 @@ int main(int argc, char** argv) {
   try {
     return optout::cli::run(argc, argv);
   } catch (const std::exception& e) {
-    const std::string message =
-        "optout: internal error: " + optout::cli::redact_numbers(e.what()) + "\n";
+    const std::string message = "optout: internal error: " + optout::cli::redact_numbers(e.what()) + "\n";
     std::fwrite(message.data(), 1, message.size(), stderr);
   } catch (...) {
     std::fputs("optout: internal error: unknown exception\n", stderr);

@@ -29,8 +29,7 @@ std::string bytes_per_number(std::uint64_t bytes, std::uint64_t count) {
   return buffer;
 }
 
-std::string format_table(const std::vector<std::vector<std::string>>& rows,
-                         const std::vector<bool>& right_aligned) {
+std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right_aligned) {
   std::vector<std::size_t> widths;
   for (const auto& row : rows) {
     if (widths.size() < row.size()) widths.resize(row.size(), 0);

@@ -74,8 +74,8 @@ FilterStats add_pieces(const std::vector<PieceAccount>& pieces) {
     total.bytes_rejected += p.stats.bytes_rejected;
     // Each piece of a cut file read the header again before its range: count the header once.
     const bool header_again = p.cut && last_cut_input != nullptr && *last_cut_input == p.input;
-    total.bytes_in += header_again && p.stats.bytes_in >= p.header_bytes ? p.stats.bytes_in - p.header_bytes
-                                                                          : p.stats.bytes_in;
+    total.bytes_in +=
+        header_again && p.stats.bytes_in >= p.header_bytes ? p.stats.bytes_in - p.header_bytes : p.stats.bytes_in;
     last_cut_input = p.cut ? &p.input : nullptr;
     total.threads = std::max(total.threads, p.stats.threads);
   }
@@ -163,8 +163,8 @@ nlohmann::ordered_json pieces_json(const std::vector<PieceAccount>& pieces) {
     j["removed"] = p.stats.removed;
     j["rejected"] = p.stats.rejected;
     j["output_bytes"] = p.stats.bytes_out;
-    j["output_xxh3_128"] = p.stats.output_digest ? nlohmann::ordered_json(p.stats.output_digest->hex())
-                                                 : nlohmann::ordered_json(nullptr);
+    j["output_xxh3_128"] =
+        p.stats.output_digest ? nlohmann::ordered_json(p.stats.output_digest->hex()) : nlohmann::ordered_json(nullptr);
     list.push_back(std::move(j));
   }
   return list;

@@ -59,8 +59,8 @@ Status with_notes(const Status& error, const std::string& notes) {
   return notes.empty() ? error : Status(error.code(), error.message() + notes);
 }
 
-Status append_record(const Commit& commit, const RunContext& context, const FilterStats* stats,
-                     RunOutcome outcome, ErrorCode error) {
+Status append_record(const Commit& commit, const RunContext& context, const FilterStats* stats, RunOutcome outcome,
+                     ErrorCode error) {
   return append_line(*commit.audit, audit_record_json(context, stats, outcome, error));
 }
 
@@ -69,7 +69,8 @@ Status append_record(const Commit& commit, const RunContext& context, const Filt
 Status roll_back(const Commit& commit, const RunContext& context, const FilterStats* stats, const Status& error,
                  std::size_t in_place, bool output_in_place) {
   std::string notes;
-  if (commit.output != nullptr) add_note(notes, output_in_place ? commit.output->take_back() : commit.output->discard());
+  if (commit.output != nullptr)
+    add_note(notes, output_in_place ? commit.output->take_back() : commit.output->discard());
   for (std::size_t i = 0; i < commit.side.size(); ++i) {
     add_note(notes, i < in_place ? commit.side[i]->take_back() : commit.side[i]->discard());
   }
@@ -119,13 +120,14 @@ Result<std::unique_ptr<StagedDirectory>> StagedDirectory::create(const std::file
   for (int attempt = 0; attempt < 100; ++attempt) {
     char suffix[16];
     std::snprintf(suffix, sizeof suffix, "%08x", entropy());
-    std::filesystem::path temp =
-        final_path.parent_path() / std::string(".").append(final_path.filename().string()).append(".tmp-").append(suffix);
+    std::filesystem::path temp = final_path.parent_path() /
+                                 std::string(".").append(final_path.filename().string()).append(".tmp-").append(suffix);
     if (::mkdir(temp.c_str(), 0777) == 0) {
       return std::unique_ptr<StagedDirectory>(new StagedDirectory(name, std::move(temp)));
     }
     if (errno != EEXIST) {
-      return Status(ErrorCode::kIoError, name + ": cannot create a temporary folder beside it: " + std::strerror(errno));
+      return Status(ErrorCode::kIoError,
+                    name + ": cannot create a temporary folder beside it: " + std::strerror(errno));
     }
   }
   return Status(ErrorCode::kIoError, name + ": cannot create a temporary folder beside it");
@@ -138,12 +140,13 @@ Status StagedDirectory::put_in_place() {
     return Status();
   }
   const int error = errno;
-  const std::string why = error == EEXIST || error == ENOTEMPTY ? std::string("already exists (made while this run ran)")
-                                                                 : "rename failed: " + std::string(std::strerror(error));
+  const std::string why = error == EEXIST || error == ENOTEMPTY
+                              ? std::string("already exists (made while this run ran)")
+                              : "rename failed: " + std::string(std::strerror(error));
   const Status removed = discard();
   state_ = State::kGone;  // reported here, once
-  return Status(ErrorCode::kIoError, name_ + ": " + why +
-                                         (removed.ok() ? "; its temporary folder was removed" : "; " + removed.message()));
+  return Status(ErrorCode::kIoError,
+                name_ + ": " + why + (removed.ok() ? "; its temporary folder was removed" : "; " + removed.message()));
 }
 
 Status StagedDirectory::take_back() {

@@ -15,7 +15,8 @@ HeaderRecord find_header(const char* data, std::size_t size, bool at_end, char d
                               [&](std::size_t, std::size_t record_end, std::size_t, std::size_t, bool) {
                                 end = record_end;
                                 return false;
-                              }).error;
+                              })
+                     .error;
   if (end == 0) return header;
   header.end = header.bom + end;
   header.error = ScanError::kNone;  // only the header's own bytes matter
@@ -50,13 +51,16 @@ Status check_text_input(std::string_view first_bytes, const std::string& input) 
       {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd-compressed"},
       {std::string_view("PK\x03\x04", 4), "zip"},
       {std::string_view("BZh", 3), "bzip2-compressed"},
-      {std::string_view("\xfd" "7zXZ\x00", 6), "xz-compressed"},
+      {std::string_view("\xfd"
+                        "7zXZ\x00",
+                        6),
+       "xz-compressed"},
       {std::string_view("\x04\x22\x4d\x18", 4), "lz4-compressed"},
   }};
   for (const Magic& magic : kMagics) {
     if (first_bytes.starts_with(magic.bytes)) {
-      return Status(ErrorCode::kInvalidInput, input + ": " + magic.kind +
-                                                  " input is not supported: decompress it first");
+      return Status(ErrorCode::kInvalidInput,
+                    input + ": " + magic.kind + " input is not supported: decompress it first");
     }
   }
   const std::size_t line_end = std::min(first_bytes.find('\n'), first_bytes.size());
@@ -126,12 +130,12 @@ Result<std::size_t> resolve_column(std::span<const std::string> names, const Fil
   }
   // Names are listed only when every one looks like a name: otherwise the first line may be a
   // data row, and a message never carries a row's content.
-  if (!names.empty() && std::all_of(names.begin(), names.end(),
-                                    [](const std::string& n) { return detail::looks_like_column_name(n); })) {
+  if (!names.empty() &&
+      std::all_of(names.begin(), names.end(), [](const std::string& n) { return detail::looks_like_column_name(n); })) {
     std::string listed;
     for (const std::string& name : names) listed += (listed.empty() ? "" : ", ") + name;
-    return Status(ErrorCode::kNotFound, where + ": no column named " + wanted + " in the header (it has: " +
-                                            listed + ")");
+    return Status(ErrorCode::kNotFound,
+                  where + ": no column named " + wanted + " in the header (it has: " + listed + ")");
   }
   return Status(ErrorCode::kNotFound,
                 where + ": no column named " + wanted +

@@ -19,8 +19,8 @@ inline constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 // The first record of data[0, size), which starts the input.
 struct HeaderRecord {
-  std::size_t bom = 0;  // bytes of a UTF-8 BOM before it (0 or 3)
-  std::size_t end = 0;  // offset just past its terminator, BOM included; 0 when it is not whole
+  std::size_t bom = 0;                 // bytes of a UTF-8 BOM before it (0 or 3)
+  std::size_t end = 0;                 // offset just past its terminator, BOM included; 0 when it is not whole
   ScanError error = ScanError::kNone;  // why it is not whole, when the scan says so
 };
 

@@ -39,8 +39,7 @@ using detail::kMissingField;
 using detail::WriteSpan;
 
 std::string record_too_long(const std::string& input, std::uint64_t line, std::size_t limit) {
-  return input + ":" + std::to_string(line) + ": record longer than the limit of " +
-         std::to_string(limit) + " bytes";
+  return input + ":" + std::to_string(line) + ": record longer than the limit of " + std::to_string(limit) + " bytes";
 }
 
 // Reads whole records into blocks. Blocks start at a record start; the partial record at the
@@ -48,7 +47,9 @@ std::string record_too_long(const std::string& input, std::uint64_t line, std::s
 class BlockReader {
  public:
   BlockReader(ByteSource& source, const FilterOptions& options, const detail::FilterKernel& kernel)
-      : kernel_(kernel), source_(source), block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
+      : kernel_(kernel),
+        source_(source),
+        block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
         max_record_(options.max_record_bytes) {}
 
   bool finished() const { return finished_; }
@@ -227,7 +228,8 @@ Result<char> parse_delimiter(std::string_view text) {
 }
 
 Status parse_max_rejected(std::string_view text, FilterOptions& options) {
-  const Status refused(ErrorCode::kInvalidArgument, "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)");
+  const Status refused(ErrorCode::kInvalidArgument,
+                       "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)");
   const bool percent = text.ends_with('%');
   const std::string_view number = percent ? text.substr(0, text.size() - 1) : text;
   if (number.empty() || number.size() > 18 ||
@@ -247,8 +249,8 @@ Status parse_max_rejected(std::string_view text, FilterOptions& options) {
   return Status();
 }
 
-Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
-                      std::string_view input, bool complete) {
+Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options, std::string_view input,
+                      bool complete) {
   const bool over_rows = options.max_rejected_rows && rejected > *options.max_rejected_rows;
   const bool over_fraction = options.max_rejected_fraction && rows > 0 &&
                              static_cast<double>(rejected) > *options.max_rejected_fraction * static_cast<double>(rows);
@@ -270,7 +272,8 @@ Status validate_filter_options(const FilterOptions& options) {
   const bool by_name = !options.column_name.empty();
   const bool by_index = options.column_index.has_value();
   if (by_name == by_index) {
-    return Status(ErrorCode::kInvalidArgument, "choose the NHS-number column by name or by position, not both or neither");
+    return Status(ErrorCode::kInvalidArgument,
+                  "choose the NHS-number column by name or by position, not both or neither");
   }
   if (by_name && !options.has_header) {
     return Status(ErrorCode::kInvalidArgument, "a column name needs a header; use a column position");
@@ -303,8 +306,7 @@ Status validate_filter_options(const FilterOptions& options) {
     return Status(ErrorCode::kInvalidArgument,
                   "the thread count must be at most " + std::to_string(kThreadsLimit) + " (0: every core)");
   }
-  if (options.max_rejected_fraction &&
-      !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
+  if (options.max_rejected_fraction && !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
     return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
   }
   return Status();
@@ -325,13 +327,12 @@ const char* rejected_reason_name(std::size_t index) noexcept {
 // every well-formed block (header: the header record's bytes, with the first block only) and
 // writes or keeps what it needs before the block is reused.
 template <typename Deliver>
-Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
-                                 const detail::IndexBits* bits, bool keep_rejected, Deliver&& deliver) {
+Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, const detail::IndexBits* bits,
+                                 bool keep_rejected, Deliver&& deliver) {
   if (Status s = validate_filter_options(options); !s.ok()) return s;
   const auto started = std::chrono::steady_clock::now();
   const std::string& input = in.name();
-  const unsigned threads =
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   const std::size_t tokens = threads * detail::kBlocksPerThread + 1;
 
   const detail::FilterKernel& kernel = detail::select_filter_kernel();
@@ -361,7 +362,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
       return Status(ErrorCode::kInvalidInput, input + ": empty input: expected a header record");
     }
     if (header.end == 0) {
-      return Status(ErrorCode::kInvalidInput, input + ":" + std::to_string(in.line_in_file(1)) + ": " + detail::scan_error_text(header.error));
+      return Status(ErrorCode::kInvalidInput,
+                    input + ":" + std::to_string(in.line_in_file(1)) + ": " + detail::scan_error_text(header.error));
     }
     // The header obeys the record limit like any record, whatever the block size.
     if (header.end - header.bom > options.max_record_bytes) {
@@ -404,8 +406,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
   lease.arena().execute([&] {
     tbb::parallel_pipeline(
         tokens,
-        tbb::make_filter<void, Block*>(tbb::filter_mode::serial_in_order,
-                                       [&](tbb::flow_control& fc) -> Block* {
+        tbb::make_filter<void, Block*>(tbb::filter_mode::serial_in_order, [&](tbb::flow_control& fc) -> Block* {
           if (!first_handed_out) {
             first_handed_out = true;
             return first;
@@ -418,14 +419,12 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
           free_blocks.try_pop(b);  // a token is free, so a block is too
           reader.fill(*b);
           return b;
-        }) &
-        tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
+        }) & tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
             kernel.scan_block(*b, bits, options, column, keep_rejected);
           }
           return b;
-        }) &
-        tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* b) {
+        }) & tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* b) {
           if (failure.ok()) {
             const bool is_first = !header_delivered;  // blocks are recycled: not b == first
             header_delivered = true;
@@ -434,15 +433,14 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
                        ? Status(ErrorCode::kLimitExceeded,
                                 record_too_long(input, in.line_in_file(lines_before + 1), options.max_record_bytes))
                        : b->input_error);
-            } else if (b->long_record_begin != SIZE_MAX &&
-                       (b->outcome.error == detail::ScanError::kNone ||
-                        b->long_record_begin <= b->outcome.error_record_begin)) {
+            } else if (b->long_record_begin != SIZE_MAX && (b->outcome.error == detail::ScanError::kNone ||
+                                                            b->long_record_begin <= b->outcome.error_record_begin)) {
               fail(Status(ErrorCode::kLimitExceeded,
                           record_too_long(input, line_of(*b, b->long_record_begin), options.max_record_bytes)));
             } else if (b->outcome.error != detail::ScanError::kNone) {
-              fail(Status(ErrorCode::kInvalidInput,
-                          input + ":" + std::to_string(line_of(*b, b->outcome.error_record_begin)) +
-                              ": " + detail::scan_error_text(b->outcome.error)));
+              fail(Status(ErrorCode::kInvalidInput, input + ":" +
+                                                        std::to_string(line_of(*b, b->outcome.error_record_begin)) +
+                                                        ": " + detail::scan_error_text(b->outcome.error)));
             } else {
               Status s = deliver(*b, is_first ? header_bytes : std::string_view());
               if (!s.ok()) fail(std::move(s));
@@ -479,24 +477,24 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options,
   return stats;
 }
 
-Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
-                           const OptOutIndex& index, const FilterOptions& options) {
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(
-      options.digest_output ? XXH3_createState() : nullptr, &XXH3_freeState);
+Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects, const OptOutIndex& index,
+                           const FilterOptions& options) {
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(options.digest_output ? XXH3_createState() : nullptr,
+                                                                  &XXH3_freeState);
   if (digest) XXH3_128bits_reset(digest.get());
   SpanWriter kept(out, digest.get());
   std::optional<SpanWriter> rejected;
   if (rejects != nullptr) rejected.emplace(*rejects);
   const detail::IndexBits bits = detail::IndexAccess::bits(index);
 
-  Result<FilterStats> result = run_pipeline(in, options, &bits, rejects != nullptr,
-                                            [&](const Block& b, std::string_view header) {
-    Status s = kept.write(header, b.data.get(), b.kept);
-    if (s.ok() && rejected && (!header.empty() || !b.rejected.empty())) {
-      s = rejected->write(header, b.data.get(), b.rejected);
-    }
-    return s;
-  });
+  Result<FilterStats> result =
+      run_pipeline(in, options, &bits, rejects != nullptr, [&](const Block& b, std::string_view header) {
+        Status s = kept.write(header, b.data.get(), b.kept);
+        if (s.ok() && rejected && (!header.empty() || !b.rejected.empty())) {
+          s = rejected->write(header, b.data.get(), b.rejected);
+        }
+        return s;
+      });
   if (!result.ok()) return result;
   result->bytes_out = kept.bytes();
   result->bytes_rejected = rejected ? rejected->bytes() : 0;
@@ -526,8 +524,7 @@ Result<FilterStats> count_verdicts(std::span<const std::uint8_t> verdicts, std::
         ++stats.rejected;
         ++stats.rejected_by_reason[reasons[i]];  // slot k: InvalidReason k (slot 0: a missing field)
         break;
-      default:
-        return Status(ErrorCode::kInvalidArgument, "verdicts[" + std::to_string(i) + "] is not a Verdict value");
+      default: return Status(ErrorCode::kInvalidArgument, "verdicts[" + std::to_string(i) + "] is not a Verdict value");
     }
   }
   return stats;
@@ -537,11 +534,9 @@ double mb_per_second(std::uint64_t bytes, double seconds) noexcept {
   return seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0;
 }
 
-Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOptions& options,
-                                   NumbersFormat format) {
+Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOptions& options, NumbersFormat format) {
   detail::StemSetBuilder distinct;
-  Result<FilterStats> scanned = run_pipeline(in, options, nullptr, false,
-                                             [&](const Block& b, std::string_view) {
+  Result<FilterStats> scanned = run_pipeline(in, options, nullptr, false, [&](const Block& b, std::string_view) {
     const std::span<const std::uint32_t> part(b.stems);
     distinct.add(std::span<const std::span<const std::uint32_t>>(&part, 1));
     return Status();

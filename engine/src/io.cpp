@@ -137,8 +137,8 @@ class FdSink final : public ByteSink {
   // a failure here changes nothing the writes and close() do not already report.
   void start_writeback() {
     if (!early_writeback_ || written_to_ - writeback_from_ < detail::kWritebackBytes) return;
-    (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_),
-                            static_cast<off_t>(written_to_ - writeback_from_), SYNC_FILE_RANGE_WRITE);
+    (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(written_to_ - writeback_from_),
+                            SYNC_FILE_RANGE_WRITE);
     writeback_from_ = written_to_;
   }
 
@@ -476,8 +476,7 @@ Destination::~Destination() = default;
 Result<Destination> Destination::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   if (path.empty()) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "an empty output path: give a file name, or \"-\" for standard output");
+    return Status(ErrorCode::kInvalidArgument, "an empty output path: give a file name, or \"-\" for standard output");
   }
   if (path == "-") {
     impl->name = "<stdout>";
@@ -612,8 +611,10 @@ Status append_line(const std::filesystem::path& path, const std::string& line) {
   if (!write_fully(fd, record)) {
     status = Status(ErrorCode::kIoError, name + ": write failed: " + std::strerror(errno));
     if (::ftruncate(fd, st.st_size) != 0) {
-      status = Status(ErrorCode::kIoError, status.message() + "; a partial record is left, it could not be "
-                                                              "truncated back: " + std::strerror(errno));
+      status = Status(ErrorCode::kIoError, status.message() +
+                                               "; a partial record is left, it could not be "
+                                               "truncated back: " +
+                                               std::strerror(errno));
     }
   }
   if (::close(fd) != 0 && status.ok()) {  // closing also releases the lock

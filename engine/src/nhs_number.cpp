@@ -20,14 +20,12 @@ const char* invalid_reason_text(InvalidReason reason) noexcept {
   return "unknown";
 }
 
-ParsedNhsNumber parse_nhs_number(std::string_view text) noexcept {
-  return detail::parse_nhs_number_inline(text);
-}
+ParsedNhsNumber parse_nhs_number(std::string_view text) noexcept { return detail::parse_nhs_number_inline(text); }
 
 ParsedNhsNumber nhs_number_from_integer(std::uint64_t value) noexcept {
   // 10 digits, or 9 with the one implied leading zero; 0 is the all-zero number, as text.
-  constexpr std::uint64_t kSmallest = 100'000'000;    // 0100000000: one leading zero
-  constexpr std::uint64_t kLimit = 10'000'000'000;   // 11 digits
+  constexpr std::uint64_t kSmallest = 100'000'000;  // 0100000000: one leading zero
+  constexpr std::uint64_t kLimit = 10'000'000'000;  // 11 digits
   if (value == 0) return {0, InvalidReason::kAllZeros};
   if (value < kSmallest || value >= kLimit) return {0, InvalidReason::kWrongLength};
   char d[10];

@@ -40,8 +40,7 @@ OptOutIndex::OptOutIndex(OptOutIndex&&) noexcept = default;
 OptOutIndex& OptOutIndex::operator=(OptOutIndex&&) noexcept = default;
 OptOutIndex::~OptOutIndex() = default;
 
-Result<OptOutIndex> OptOutIndex::create(const Registry& registry,
-                                        std::span<const std::string> apply) {
+Result<OptOutIndex> OptOutIndex::create(const Registry& registry, std::span<const std::string> apply) {
   const detail::RegistryData& data = detail::RegistryAccess::data(registry);
   std::vector<std::size_t> chosen;
   if (apply.empty()) {

@@ -44,8 +44,12 @@ Result<std::size_t> header_end(const ReadOnlyFile& file, const FilterOptions& op
 class PieceSource final : public ByteSource {
  public:
   PieceSource(ReadOnlyFile file, std::string_view header, std::uint64_t header_lines, FilePiece piece)
-      : file_(std::move(file)), header_(header), header_lines_(header_lines), first_line_(piece.first_line),
-        offset_(piece.offset), remaining_(piece.length) {}
+      : file_(std::move(file)),
+        header_(header),
+        header_lines_(header_lines),
+        first_line_(piece.first_line),
+        offset_(piece.offset),
+        remaining_(piece.length) {}
 
   Result<std::size_t> read(char* buffer, std::size_t capacity) override {
     if (!header_.empty()) {

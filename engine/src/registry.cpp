@@ -22,8 +22,7 @@ const std::shared_ptr<const detail::RegistryData>& empty_data() {
 }
 
 bool is_name_byte(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '.' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 }
 
 const roaring_bitmap_t* bitmap_of(const detail::RegistryData& data, std::string_view name) {
@@ -58,8 +57,7 @@ Status validate_list_name(std::string_view name) {
   for (std::size_t i = 0; i < name.size(); ++i) {
     if (!is_name_byte(name[i])) {
       return Status(ErrorCode::kInvalidArgument,
-                    "list name: byte " + std::to_string(i + 1) +
-                        " is not a letter, digit, '_', '.' or '-'");
+                    "list name: byte " + std::to_string(i + 1) + " is not a letter, digit, '_', '.' or '-'");
     }
   }
   return Status();
@@ -131,9 +129,7 @@ void Registry::for_each_stem(std::size_t index, const std::function<bool(std::ui
       const_cast<std::function<bool(std::uint32_t)>*>(&f));
 }
 
-std::vector<std::uint32_t> Registry::stems(std::size_t index) const {
-  return to_vector(data_->bitmaps[index].get());
-}
+std::vector<std::uint32_t> Registry::stems(std::size_t index) const { return to_vector(data_->bitmaps[index].get()); }
 
 std::uint64_t Registry::total_count() const noexcept {
   std::uint64_t total = 0;

@@ -270,16 +270,16 @@ std::optional<std::size_t> first_invalid_stem(std::span<const std::uint32_t> ste
   std::atomic<std::size_t> first{kNone};
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, stems.size(), 1 << 16),
                     [&](const tbb::blocked_range<std::size_t>& range) {
-    for (std::size_t i = range.begin(); i != range.end(); ++i) {
-      if (i >= first.load(std::memory_order_relaxed)) return;
-      if (!is_valid_stem(stems[i])) {
-        std::size_t seen = first.load(std::memory_order_relaxed);
-        while (i < seen && !first.compare_exchange_weak(seen, i, std::memory_order_relaxed)) {
-        }
-        return;
-      }
-    }
-  });
+                      for (std::size_t i = range.begin(); i != range.end(); ++i) {
+                        if (i >= first.load(std::memory_order_relaxed)) return;
+                        if (!is_valid_stem(stems[i])) {
+                          std::size_t seen = first.load(std::memory_order_relaxed);
+                          while (i < seen && !first.compare_exchange_weak(seen, i, std::memory_order_relaxed)) {
+                          }
+                          return;
+                        }
+                      }
+                    });
   const std::size_t i = first.load();
   if (i == kNone) return std::nullopt;
   return i;
@@ -304,8 +304,8 @@ struct RegistryBuilder::Impl {
     if (it != lists.end() && it->second.kind != kind) {
       return Status(ErrorCode::kInvalidArgument, "list '" + redact_numbers(name) + "' is " +
                                                      (it->second.kind == ListKind::kDeny ? "a deny" : "an allow") +
-                                                     " list, not " +
-                                                     (kind == ListKind::kDeny ? "a deny" : "an allow") + " list");
+                                                     " list, not " + (kind == ListKind::kDeny ? "a deny" : "an allow") +
+                                                     " list");
     }
     return Status();
   }
@@ -427,8 +427,8 @@ Result<SourceStats> RegistryBuilder::remove_stems(std::string_view name, std::sp
   }
 }
 
-Result<SourceStats> RegistryBuilder::add_source(std::string_view name, ListKind kind,
-                                                const std::filesystem::path& path, SourceOptions options) {
+Result<SourceStats> RegistryBuilder::add_source(std::string_view name, ListKind kind, const std::filesystem::path& path,
+                                                SourceOptions options) {
   try {
     if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
     StemSetBuilder set;
@@ -481,9 +481,8 @@ Result<Registry> RegistryBuilder::build(std::optional<std::int64_t> created_at) 
   }
   try {
     auto data = std::make_shared<detail::RegistryData>();
-    data->created_at = created_at.value_or(std::chrono::duration_cast<std::chrono::seconds>(
-                                                std::chrono::system_clock::now().time_since_epoch())
-                                                .count());
+    data->created_at = created_at.value_or(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     data->description = impl_->description;
     data->lists.reserve(impl_->lists.size());
     data->bitmaps.reserve(impl_->lists.size());

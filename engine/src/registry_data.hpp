@@ -22,12 +22,12 @@ struct RegistryData {
   std::string source = "<built>";  // Registry::source(): set by decode_registry()
   std::int64_t created_at = 0;
   std::string description;
-  std::vector<ListInfo> lists;      // sorted by name
+  std::vector<ListInfo> lists;  // sorted by name
   // bitmaps[i] holds the stems of lists[i]; never null. Read-only: a loaded registry's bitmaps are
   // frozen (one block each, ROARING_FLAG_FROZEN, see snapshot_format.cpp), so never pass them to
   // an in-place CRoaring function; roaring_bitmap_copy() gives an ordinary, mutable copy.
   std::vector<RoaringPtr> bitmaps;
-  Digest128 digest;                 // XXH3-128 of the snapshot encoding
+  Digest128 digest;  // XXH3-128 of the snapshot encoding
 };
 
 struct RegistryAccess {

@@ -47,8 +47,7 @@ char* allocate_large(std::size_t bytes) noexcept {
 }
 
 // target_clones picks the popcnt version at load time where the CPU has it.
-__attribute__((target_clones("popcnt", "default"))) std::uint32_t popcount_page(
-    const std::uint64_t* words) noexcept {
+__attribute__((target_clones("popcnt", "default"))) std::uint32_t popcount_page(const std::uint64_t* words) noexcept {
   std::uint32_t bits = 0;
   for (int w = 0; w < kPageWords; ++w) bits += static_cast<std::uint32_t>(__builtin_popcountll(words[w]));
   return bits;
@@ -137,12 +136,12 @@ void StemSetBuilder::add(std::span<const std::span<const std::uint32_t>> parts) 
     });
     tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, kKeys, 64),
                       [&](const tbb::blocked_range<std::uint32_t>& keys) {
-      for (std::uint32_t k = keys.begin(); k != keys.end(); ++k) {
-        const std::uint32_t begin = key_begin[k];
-        const std::uint32_t end = key_begin[k + 1];
-        if (begin != end) add_to_key(k, sorted_.data() + begin, end - begin);
-      }
-    });
+                        for (std::uint32_t k = keys.begin(); k != keys.end(); ++k) {
+                          const std::uint32_t begin = key_begin[k];
+                          const std::uint32_t end = key_begin[k + 1];
+                          if (begin != end) add_to_key(k, sorted_.data() + begin, end - begin);
+                        }
+                      });
     batch.clear();
     total = 0;
   };
@@ -164,50 +163,50 @@ RoaringPtr StemSetBuilder::finish() {
   }
   Slots slots(keys.size());
   std::atomic<bool> out_of_memory{false};
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, keys.size(), 64),
-                    [&](const tbb::blocked_range<std::size_t>& range) {
-    for (std::size_t i = range.begin(); i != range.end(); ++i) {
-      bitset_container_t*& page = pages_[keys[i]];
-      if (page == nullptr) {  // at most 4096 values: sort them into an array container
-        std::vector<std::uint16_t>& values = pending_[keys[i]];
-        std::sort(values.begin(), values.end());
-        values.erase(std::unique(values.begin(), values.end()), values.end());
-        array_container_t* array = array_container_create_given_capacity(static_cast<std::int32_t>(values.size()));
-        if (array == nullptr) {
-          out_of_memory = true;
-          continue;
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, keys.size(), 64), [&](const tbb::blocked_range<std::size_t>& range) {
+        for (std::size_t i = range.begin(); i != range.end(); ++i) {
+          bitset_container_t*& page = pages_[keys[i]];
+          if (page == nullptr) {  // at most 4096 values: sort them into an array container
+            std::vector<std::uint16_t>& values = pending_[keys[i]];
+            std::sort(values.begin(), values.end());
+            values.erase(std::unique(values.begin(), values.end()), values.end());
+            array_container_t* array = array_container_create_given_capacity(static_cast<std::int32_t>(values.size()));
+            if (array == nullptr) {
+              out_of_memory = true;
+              continue;
+            }
+            std::copy(values.begin(), values.end(), array->array);
+            array->cardinality = static_cast<std::int32_t>(values.size());
+            slots.containers[i] = array;
+            slots.types[i] = ARRAY_CONTAINER_TYPE_CODE;
+            std::vector<std::uint16_t>().swap(values);
+            continue;
+          }
+          const auto cardinality = static_cast<std::int32_t>(popcount_page(page->array));
+          if (cardinality > DEFAULT_MAX_SIZE) {
+            page->cardinality = cardinality;
+            slots.containers[i] = page;
+            slots.types[i] = BITSET_CONTAINER_TYPE_CODE;
+            page = nullptr;  // the bitmap owns it now
+            continue;
+          }
+          array_container_t* array = array_container_create_given_capacity(cardinality);
+          if (array == nullptr) {
+            out_of_memory = true;
+            continue;
+          }
+          std::int32_t n = 0;
+          for (int w = 0; w < kPageWords; ++w) {
+            for (std::uint64_t word = page->array[w]; word != 0; word &= word - 1) {
+              array->array[n++] = static_cast<std::uint16_t>(w * 64 + std::countr_zero(word));
+            }
+          }
+          array->cardinality = n;
+          slots.containers[i] = array;
+          slots.types[i] = ARRAY_CONTAINER_TYPE_CODE;
         }
-        std::copy(values.begin(), values.end(), array->array);
-        array->cardinality = static_cast<std::int32_t>(values.size());
-        slots.containers[i] = array;
-        slots.types[i] = ARRAY_CONTAINER_TYPE_CODE;
-        std::vector<std::uint16_t>().swap(values);
-        continue;
-      }
-      const auto cardinality = static_cast<std::int32_t>(popcount_page(page->array));
-      if (cardinality > DEFAULT_MAX_SIZE) {
-        page->cardinality = cardinality;
-        slots.containers[i] = page;
-        slots.types[i] = BITSET_CONTAINER_TYPE_CODE;
-        page = nullptr;  // the bitmap owns it now
-        continue;
-      }
-      array_container_t* array = array_container_create_given_capacity(cardinality);
-      if (array == nullptr) {
-        out_of_memory = true;
-        continue;
-      }
-      std::int32_t n = 0;
-      for (int w = 0; w < kPageWords; ++w) {
-        for (std::uint64_t word = page->array[w]; word != 0; word &= word - 1) {
-          array->array[n++] = static_cast<std::uint16_t>(w * 64 + std::countr_zero(word));
-        }
-      }
-      array->cardinality = n;
-      slots.containers[i] = array;
-      slots.types[i] = ARRAY_CONTAINER_TYPE_CODE;
-    }
-  });
+      });
   clear();
   if (out_of_memory) throw std::bad_alloc();
   roaring_bitmap_t* bitmap = roaring_bitmap_create_with_capacity(static_cast<std::uint32_t>(keys.size()));

@@ -46,8 +46,8 @@ class StemSetBuilder {
 
   std::vector<bitset_container_t*> pages_;           // per key: null, or the key's bits
   std::vector<std::vector<std::uint16_t>> pending_;  // per key without a page: values, unsorted
-  std::vector<std::uint32_t> cursors_;      // scratch: per part × key counts, then write cursors
-  std::vector<std::uint16_t> sorted_;       // scratch: low halves grouped by key
+  std::vector<std::uint32_t> cursors_;               // scratch: per part × key counts, then write cursors
+  std::vector<std::uint16_t> sorted_;                // scratch: low halves grouped by key
 };
 
 // ---- Memory -----------------------------------------------------------------------------------

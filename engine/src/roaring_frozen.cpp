@@ -28,7 +28,6 @@ T load(const char* p) noexcept {
 
 constexpr std::size_t kWordsPerContainer = BITSET_CONTAINER_SIZE_IN_WORDS;  // 65536 bits
 
-
 // Where the parts of a portable Roaring serialization are (see CRoaring's ra_portable_serialize).
 struct PortableHeader {
   bool has_run = false;
@@ -70,8 +69,7 @@ const char* parse_portable_header(std::string_view b, PortableHeader& h) noexcep
 }
 
 // The structural checks of one container; nullptr when it is sound.
-const char* check_container(const roaring_array_t& ra, std::int32_t k,
-                            std::uint32_t header_cardinality) noexcept {
+const char* check_container(const roaring_array_t& ra, std::int32_t k, std::uint32_t header_cardinality) noexcept {
   if (k > 0 && ra.keys[k - 1] >= ra.keys[k]) return "keys not increasing";
   const void* c = ra.containers[k];
   if (c == nullptr) return "missing";
@@ -114,8 +112,7 @@ const char* check_container(const roaring_array_t& ra, std::int32_t k,
       if (count != header_cardinality) return "run container cardinality disagrees with the header";
       return nullptr;
     }
-    default:
-      return "unexpected container type";
+    default: return "unexpected container type";
   }
 }
 
@@ -123,12 +120,10 @@ std::uint64_t container_bytes(const roaring_array_t& ra, std::int32_t k) noexcep
   switch (ra.typecodes[k]) {
     case ARRAY_CONTAINER_TYPE_CODE:
       return 2 * std::uint64_t(static_cast<const array_container_t*>(ra.containers[k])->cardinality);
-    case BITSET_CONTAINER_TYPE_CODE:
-      return BITSET_CONTAINER_SIZE_IN_WORDS * sizeof(std::uint64_t);
+    case BITSET_CONTAINER_TYPE_CODE: return BITSET_CONTAINER_SIZE_IN_WORDS * sizeof(std::uint64_t);
     case RUN_CONTAINER_TYPE_CODE:
       return 2 + 4 * std::uint64_t(static_cast<const run_container_t*>(ra.containers[k])->n_runs);
-    default:
-      return 0;
+    default: return 0;
   }
 }
 
@@ -157,7 +152,8 @@ RoaringPtr read_frozen(std::string_view bytes, const PortableHeader& header) {
   std::size_t runs = 0;
   std::size_t values = 0;
   for (std::uint32_t k = 0; k < n; ++k) {
-    const std::uint32_t cardinality = std::uint32_t{load<std::uint16_t>(src + header.keycards + 4 * std::size_t{k} + 2)} + 1;
+    const std::uint32_t cardinality =
+        std::uint32_t{load<std::uint16_t>(src + header.keycards + 4 * std::size_t{k} + 2)} + 1;
     const bool is_run = header.has_run && ((static_cast<unsigned char>(src[4 + k / 8]) >> (k % 8)) & 1) != 0;
     Plan& p = plan[k];
     std::size_t length;
@@ -178,7 +174,8 @@ RoaringPtr read_frozen(std::string_view bytes, const PortableHeader& header) {
     if (length > bytes.size() - pos) return nullptr;  // cannot happen after the size scan
     pos += length;
   }
-  constexpr std::size_t kStructBytes = std::max({sizeof(bitset_container_t), sizeof(array_container_t), sizeof(run_container_t)});
+  constexpr std::size_t kStructBytes =
+      std::max({sizeof(bitset_container_t), sizeof(array_container_t), sizeof(run_container_t)});
   constexpr std::size_t kPageBytes = BITSET_CONTAINER_SIZE_IN_WORDS * sizeof(std::uint64_t);
   const std::size_t meta = sizeof(roaring_bitmap_t) + n * (sizeof(void*) + kStructBytes + sizeof(std::uint16_t) + 1);
   const std::size_t total = meta + 64 + bitsets * kPageBytes + runs * sizeof(rle16_t) + values * sizeof(std::uint16_t);
@@ -236,19 +233,18 @@ RoaringPtr read_frozen(std::string_view bytes, const PortableHeader& header) {
       }
     }
   }
-  tbb::parallel_for(tbb::blocked_range<std::uint32_t>(0, n, kValidateGrain),
-                    [&](const tbb::blocked_range<std::uint32_t>& range) {
-    for (std::uint32_t k = range.begin(); k != range.end(); ++k) {
-      const Plan& p = plan[k];
-      const std::size_t length = p.type == BITSET_CONTAINER_TYPE_CODE ? kPageBytes
-                                 : p.type == RUN_CONTAINER_TYPE_CODE  ? p.count * sizeof(rle16_t)
-                                                                      : p.count * sizeof(std::uint16_t);
-      std::memcpy(zone + p.to, src + p.from, length);
-    }
-  });
+  tbb::parallel_for(
+      tbb::blocked_range<std::uint32_t>(0, n, kValidateGrain), [&](const tbb::blocked_range<std::uint32_t>& range) {
+        for (std::uint32_t k = range.begin(); k != range.end(); ++k) {
+          const Plan& p = plan[k];
+          const std::size_t length = p.type == BITSET_CONTAINER_TYPE_CODE ? kPageBytes
+                                     : p.type == RUN_CONTAINER_TYPE_CODE  ? p.count * sizeof(rle16_t)
+                                                                          : p.count * sizeof(std::uint16_t);
+          std::memcpy(zone + p.to, src + p.from, length);
+        }
+      });
   return result;
 }
-
 
 }  // namespace
 
@@ -288,19 +284,18 @@ std::string validate_bitmap(const roaring_bitmap_t* bitmap, std::string_view byt
   std::atomic<std::int32_t> first_bad{kNone};
   tbb::parallel_for(tbb::blocked_range<std::int32_t>(0, ra.size, kValidateGrain),
                     [&](const tbb::blocked_range<std::int32_t>& range) {
-    for (std::int32_t k = range.begin(); k != range.end(); ++k) {
-      if (k >= first_bad.load(std::memory_order_relaxed)) return;
-      if (check_container(ra, k, header_cardinality(k)) != nullptr) {
-        std::int32_t seen = first_bad.load(std::memory_order_relaxed);
-        while (k < seen && !first_bad.compare_exchange_weak(seen, k, std::memory_order_relaxed)) {
-        }
-        return;
-      }
-    }
-  });
+                      for (std::int32_t k = range.begin(); k != range.end(); ++k) {
+                        if (k >= first_bad.load(std::memory_order_relaxed)) return;
+                        if (check_container(ra, k, header_cardinality(k)) != nullptr) {
+                          std::int32_t seen = first_bad.load(std::memory_order_relaxed);
+                          while (k < seen && !first_bad.compare_exchange_weak(seen, k, std::memory_order_relaxed)) {
+                          }
+                          return;
+                        }
+                      }
+                    });
   if (const std::int32_t k = first_bad.load(); k != kNone) {
-    return "bitmap container " + std::to_string(k) + ": " +
-           check_container(ra, k, header_cardinality(k));
+    return "bitmap container " + std::to_string(k) + ": " + check_container(ra, k, header_cardinality(k));
   }
   // CRoaring skips the offsets; readers in other languages use them, so they must be right too.
   if (header.has_offsets) {
@@ -319,46 +314,44 @@ void expand_into(const roaring_bitmap_t* bitmap, std::uint64_t* bits) {
   const roaring_array_t& ra = bitmap->high_low_container;
   tbb::parallel_for(tbb::blocked_range<std::int32_t>(0, ra.size, kContainersPerExpandTask),
                     [&](const tbb::blocked_range<std::int32_t>& range) {
-    for (std::int32_t i = range.begin(); i != range.end(); ++i) {
-      std::uint8_t type = ra.typecodes[i];
-      const void* container = container_unwrap_shared(ra.containers[i], &type);
-      std::uint64_t* words = bits + std::size_t{ra.keys[i]} * kWordsPerContainer;
-      switch (type) {
-        case BITSET_CONTAINER_TYPE_CODE: {
-          const auto* c = static_cast<const bitset_container_t*>(container);
-          std::memcpy(words, c->array, kWordsPerContainer * sizeof(std::uint64_t));
-          break;
-        }
-        case ARRAY_CONTAINER_TYPE_CODE: {
-          const auto* c = static_cast<const array_container_t*>(container);
-          for (std::int32_t k = 0; k < c->cardinality; ++k) {
-            words[c->array[k] >> 6] |= std::uint64_t{1} << (c->array[k] & 63);
-          }
-          break;
-        }
-        case RUN_CONTAINER_TYPE_CODE: {
-          const auto* c = static_cast<const run_container_t*>(container);
-          for (std::int32_t k = 0; k < c->n_runs; ++k) {
-            const std::uint32_t first = c->runs[k].value;
-            const std::uint32_t last = first + c->runs[k].length;
-            for (std::uint32_t v = first; v <= last; ++v) {
-              words[v >> 6] |= std::uint64_t{1} << (v & 63);
-            }
-          }
-          break;
-        }
-        default:
-          break;
-      }
-    }
-  });
+                      for (std::int32_t i = range.begin(); i != range.end(); ++i) {
+                        std::uint8_t type = ra.typecodes[i];
+                        const void* container = container_unwrap_shared(ra.containers[i], &type);
+                        std::uint64_t* words = bits + std::size_t{ra.keys[i]} * kWordsPerContainer;
+                        switch (type) {
+                          case BITSET_CONTAINER_TYPE_CODE: {
+                            const auto* c = static_cast<const bitset_container_t*>(container);
+                            std::memcpy(words, c->array, kWordsPerContainer * sizeof(std::uint64_t));
+                            break;
+                          }
+                          case ARRAY_CONTAINER_TYPE_CODE: {
+                            const auto* c = static_cast<const array_container_t*>(container);
+                            for (std::int32_t k = 0; k < c->cardinality; ++k) {
+                              words[c->array[k] >> 6] |= std::uint64_t{1} << (c->array[k] & 63);
+                            }
+                            break;
+                          }
+                          case RUN_CONTAINER_TYPE_CODE: {
+                            const auto* c = static_cast<const run_container_t*>(container);
+                            for (std::int32_t k = 0; k < c->n_runs; ++k) {
+                              const std::uint32_t first = c->runs[k].value;
+                              const std::uint32_t last = first + c->runs[k].length;
+                              for (std::uint32_t v = first; v <= last; ++v) {
+                                words[v >> 6] |= std::uint64_t{1} << (v & 63);
+                              }
+                            }
+                            break;
+                          }
+                          default: break;
+                        }
+                      }
+                    });
 }
 
 std::uint64_t bitmap_memory_bytes(const roaring_bitmap_t* bitmap) noexcept {
   const roaring_array_t& ra = bitmap->high_low_container;
-  std::uint64_t bytes = sizeof(roaring_bitmap_t) +
-                        std::uint64_t(ra.allocation_size) *
-                            (sizeof(std::uint16_t) + sizeof(void*) + sizeof(std::uint8_t));
+  std::uint64_t bytes = sizeof(roaring_bitmap_t) + std::uint64_t(ra.allocation_size) *
+                                                       (sizeof(std::uint16_t) + sizeof(void*) + sizeof(std::uint8_t));
   for (std::int32_t i = 0; i < ra.size; ++i) {
     std::uint8_t type = ra.typecodes[i];
     const void* c = ra.containers[i];
@@ -375,11 +368,10 @@ std::uint64_t bitmap_memory_bytes(const roaring_bitmap_t* bitmap) noexcept {
                  std::uint64_t(static_cast<const array_container_t*>(c)->capacity) * sizeof(std::uint16_t);
         break;
       case RUN_CONTAINER_TYPE_CODE:
-        bytes += sizeof(run_container_t) +
-                 std::uint64_t(static_cast<const run_container_t*>(c)->capacity) * sizeof(rle16_t);
+        bytes +=
+            sizeof(run_container_t) + std::uint64_t(static_cast<const run_container_t*>(c)->capacity) * sizeof(rle16_t);
         break;
-      default:
-        break;
+      default: break;
     }
   }
   return bytes;

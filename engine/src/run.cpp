@@ -53,7 +53,8 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
   if (request.rejects && request.rejects->empty()) return empty_path("rejects", "");
   if (request.stats && request.stats->empty()) return empty_path("stats", "");
   if (request.audit && request.audit->empty()) return empty_path("audit", "");
-  if (request.rejects && request.rejects_sink != nullptr) return invalid("rejected rows go to a path or a sink, not both");
+  if (request.rejects && request.rejects_sink != nullptr)
+    return invalid("rejected rows go to a path or a sink, not both");
   if (request.piece_bytes && !request.in_parts) return invalid("a piece size needs a run in parts");
   if (request.piece_bytes && *request.piece_bytes == 0) return invalid("the piece size must be at least 1 byte");
   if (request.in_parts) {
@@ -184,7 +185,7 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
                                           const std::optional<std::filesystem::path>& rejects_folder) {
   FilterOptions options = request.options;
   options.progress = {};
-  options.digest_output = true;  // each part's digest goes into the run's audit record
+  options.digest_output = true;       // each part's digest goes into the run's audit record
   options.max_rejected_rows.reset();  // the gate applies once, over the whole run
   options.max_rejected_fraction.reset();
   std::vector<PieceTask> tasks;
@@ -315,8 +316,8 @@ Result<RunResult> run_in_parts(const OptOutIndex& index, const FilterRequest& re
       !s.ok()) {
     return abandon_run(commit, context, &result.stats, s);
   }
-  Result<std::string> json = commit_pieces(context, result.stats.seconds, **output, rejects.get(), request.stats,
-                                           request.audit);
+  Result<std::string> json =
+      commit_pieces(context, result.stats.seconds, **output, rejects.get(), request.stats, request.audit);
   if (!json.ok()) return json.status();
   result.stats_json = std::move(json).value();
   result.pieces = std::move(context.pieces);
@@ -335,10 +336,14 @@ std::string text_of(const Json& j) {
 }
 
 Json options_json(const FilterOptions& o) {
-  return Json{{"column_name", bytes_of(o.column_name)}, {"column_index", o.column_index ? Json(*o.column_index) : Json(nullptr)},
-              {"has_header", o.has_header},             {"delimiter", static_cast<unsigned char>(o.delimiter)},
-              {"threads", o.threads},                   {"block_bytes", o.block_bytes},
-              {"max_record_bytes", o.max_record_bytes}, {"digest_output", o.digest_output}};
+  return Json{{"column_name", bytes_of(o.column_name)},
+              {"column_index", o.column_index ? Json(*o.column_index) : Json(nullptr)},
+              {"has_header", o.has_header},
+              {"delimiter", static_cast<unsigned char>(o.delimiter)},
+              {"threads", o.threads},
+              {"block_bytes", o.block_bytes},
+              {"max_record_bytes", o.max_record_bytes},
+              {"digest_output", o.digest_output}};
 }
 
 FilterOptions options_from(const Json& j) {
@@ -410,7 +415,8 @@ std::string encode_piece_stats(const FilterStats& s) {
   j["bytes_rejected"] = s.bytes_rejected;
   j["seconds"] = s.seconds;
   j["threads"] = s.threads;
-  j["rejected_by_reason"] = std::vector<std::uint64_t>(std::begin(s.rejected_by_reason), std::end(s.rejected_by_reason));
+  j["rejected_by_reason"] =
+      std::vector<std::uint64_t>(std::begin(s.rejected_by_reason), std::end(s.rejected_by_reason));
   j["output_digest"] = s.output_digest ? Json::array({s.output_digest->high, s.output_digest->low}) : Json(nullptr);
   return to_bytes(j);
 }
@@ -432,7 +438,8 @@ Result<FilterStats> decode_piece_stats(std::string_view bytes) {
     if (reasons.size() != std::size(s.rejected_by_reason)) return invalid("not the counts of a piece");
     std::copy(reasons.begin(), reasons.end(), std::begin(s.rejected_by_reason));
     if (!j.at("output_digest").is_null()) {
-      s.output_digest = Digest128{j["output_digest"].at(0).get<std::uint64_t>(), j["output_digest"].at(1).get<std::uint64_t>()};
+      s.output_digest =
+          Digest128{j["output_digest"].at(0).get<std::uint64_t>(), j["output_digest"].at(1).get<std::uint64_t>()};
     }
     return s;
   } catch (const Json::exception&) {
@@ -442,10 +449,9 @@ Result<FilterStats> decode_piece_stats(std::string_view bytes) {
 
 Result<FilterStats> run_piece(const OptOutIndex& index, const PieceTask& task) {
   if (!(index.registry_digest() == task.registry_digest)) {
-    return Status(ErrorCode::kInvalidInput, index.registry_source() +
-                                                ": the registry changed after the run started (digest " +
-                                                index.registry_digest().hex() + ", expected " +
-                                                task.registry_digest.hex() + ")");
+    return Status(ErrorCode::kInvalidInput,
+                  index.registry_source() + ": the registry changed after the run started (digest " +
+                      index.registry_digest().hex() + ", expected " + task.registry_digest.hex() + ")");
   }
   std::unique_ptr<ByteSource> source;
   FilePieces file;  // the piece's source reads its header: it lives as long as the source
@@ -474,14 +480,12 @@ Result<FilterStats> run_piece(const OptOutIndex& index, const PieceTask& task) {
   return ran->stats;
 }
 
-Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& request,
-                             const PieceScheduler& scheduler) {
+Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& request, const PieceScheduler& scheduler) {
   if (Status s = check_request(index, request); !s.ok()) return s;
   return request.in_parts ? run_in_parts(index, request, scheduler) : run_to_one_output(index, request);
 }
 
-Result<RunResult> run_filter(const Registry& registry, const FilterRequest& request,
-                             const PieceScheduler& scheduler) {
+Result<RunResult> run_filter(const Registry& registry, const FilterRequest& request, const PieceScheduler& scheduler) {
   // The request's options first: a run that cannot go ahead fails the same way with or without
   // the index being built.
   if (Status s = validate_filter_options(request.options); !s.ok()) return s;

@@ -154,8 +154,7 @@ bool is_valid_utf8(std::string_view text) noexcept {
       if ((s[i + j] & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (s[i + j] & 0x3F);
     }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
       return false;
     }
     i += len;
@@ -199,8 +198,8 @@ SnapshotBytes encode_snapshot(const RegistryData& data) {
   std::vector<std::uint64_t> bitmap_bytes(list_count);
   for (std::size_t i = 0; i < list_count; ++i) {
     bitmap_bytes[i] = roaring_bitmap_portable_size_in_bytes(data.bitmaps[i].get());
-    slots.push_back({kSectionList, kSectionRequired,
-                     kListHeaderBytes + align8(data.lists[i].name.size()) + bitmap_bytes[i]});
+    slots.push_back(
+        {kSectionList, kSectionRequired, kListHeaderBytes + align8(data.lists[i].name.size()) + bitmap_bytes[i]});
   }
   const std::uint64_t file_size = lay_out(slots);
   SnapshotBytes out;
@@ -238,9 +237,9 @@ Status check_snapshot_header(std::string_view header, std::uint64_t size, std::s
   const auto version = load<std::uint32_t>(p + 8);
   if (version == 0) return fail(ErrorCode::kCorruption, "format version 0 is invalid");
   if (version > kSnapshotVersion) {
-    return fail(ErrorCode::kUnsupportedVersion,
-                "format version " + std::to_string(version) + " is newer than this build reads (" +
-                    std::to_string(kSnapshotVersion) + ")");
+    return fail(ErrorCode::kUnsupportedVersion, "format version " + std::to_string(version) +
+                                                    " is newer than this build reads (" +
+                                                    std::to_string(kSnapshotVersion) + ")");
   }
   if (load<std::uint32_t>(p + 12) != kSnapshotHeaderBytes) {
     return fail(ErrorCode::kCorruption, "header size is not 64");
@@ -252,8 +251,7 @@ Status check_snapshot_header(std::string_view header, std::uint64_t size, std::s
   return Status();
 }
 
-Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
-                                                             std::string_view source_name) {
+Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes, std::string_view source_name) {
   const auto fail = [&](ErrorCode code, const std::string& what) {
     return Status(code, std::string(source_name) + ": " + what);
   };
@@ -312,8 +310,7 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
     if (type != kSectionDescription && type != kSectionList) {
       if ((flags & kSectionRequired) != 0) {
         return fail(ErrorCode::kUnsupportedVersion,
-                    where + "required section of type " + std::to_string(type) +
-                        " is not known to this build");
+                    where + "required section of type " + std::to_string(type) + " is not known to this build");
       }
       continue;  // an optional section of a later writer
     }

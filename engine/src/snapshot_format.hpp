@@ -117,8 +117,7 @@ Status check_snapshot_header(std::string_view header, std::uint64_t size, std::s
 
 // Parses and fully validates a snapshot; messages start with source_name. The digest is the
 // trailer. Errors: kCorruption, kUnsupportedVersion, kInternal (out of memory).
-Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes,
-                                                             std::string_view source_name);
+Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view bytes, std::string_view source_name);
 
 // Fills in a list's count, serialized_bytes and memory_bytes from its bitmap.
 void describe_list(ListInfo& info, const roaring_bitmap_t* bitmap) noexcept;

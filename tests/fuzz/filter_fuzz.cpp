@@ -84,13 +84,14 @@ struct Case {
            (options.has_header ? "header" : "no header") + ", column " +
            (options.column_index > 0 ? std::to_string(options.column_index) : "'" + options.column_name + "'") +
            ", threads " + std::to_string(options.threads) + ", block " + std::to_string(options.block_bytes) +
-           (with_rejects ? ", rejects" : ", no rejects") + (options.digest_output ? ", digest" : "") +
-           "\n  input: \"" + escape(csv) + "\"";
+           (with_rejects ? ", rejects" : ", no rejects") + (options.digest_output ? ", digest" : "") + "\n  input: \"" +
+           escape(csv) + "\"";
   }
 };
 
 [[noreturn]] void disagree(const Case& c, const char* what, const std::string& engine, const std::string& reference) {
-  std::fprintf(stderr, "filter_fuzz: the engine and the reference disagree on %s\n  %s\n  engine:    %s\n  reference: %s\n",
+  std::fprintf(stderr,
+               "filter_fuzz: the engine and the reference disagree on %s\n  %s\n  engine:    %s\n  reference: %s\n",
                what, c.describe().c_str(), engine.c_str(), reference.c_str());
   __builtin_trap();
 }
@@ -103,11 +104,12 @@ void check(const Case& c, bool condition, const char* what, const std::string& e
 void check_error(const Case& c, const optout::Status& status, const std::string& expected) {
   check(c, !status.ok(), "acceptance", "accepted", expected);
   if (expected == "no column") {  // the reference does not word this one
-    check(c, status.code() == optout::ErrorCode::kNotFound && status.message().starts_with("extract.csv: "),
-          "error", status.message(), "kNotFound: " + expected);
+    check(c, status.code() == optout::ErrorCode::kNotFound && status.message().starts_with("extract.csv: "), "error",
+          status.message(), "kNotFound: " + expected);
   } else if (expected == "ambiguous column") {  // nor this one
-    check(c, status.code() == optout::ErrorCode::kInvalidInput && status.message().starts_with("extract.csv: ") &&
-                 status.message().find("ambiguous") != std::string::npos,
+    check(c,
+          status.code() == optout::ErrorCode::kInvalidInput && status.message().starts_with("extract.csv: ") &&
+              status.message().find("ambiguous") != std::string::npos,
           "error", status.message(), "kInvalidInput: " + expected);
   } else {
     check(c, status.code() == optout::ErrorCode::kInvalidInput && status.message() == expected, "error",
@@ -169,8 +171,7 @@ void check_numbers(const Case& c, const optout::testing::ReferenceResult& expect
   auto source = optout::make_istream_source(in, "extract.csv");
   std::string numbers;
   auto out = optout::make_string_sink(numbers, "<numbers>");
-  const optout::Result<optout::NumbersStats> stats =
-      optout::write_numbers(*source, *out, c.options, c.numbers_format);
+  const optout::Result<optout::NumbersStats> stats = optout::write_numbers(*source, *out, c.options, c.numbers_format);
   if (!expected.error.empty()) {
     check_error(c, stats.status(), expected.error);
     return;
@@ -210,8 +211,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.numbers = (data[0] & 128) != 0 && (data[1] & 0xc0) == 0xc0;
   c.options.threads = 1 + (data[1] & 3) % 3;
   c.options.digest_output = (data[1] & 4) != 0;
-  c.options.block_bytes = (data[1] & 16) != 0 ? optout::kDefaultBlockBytes
-                                                : 1 + data[2] + ((data[1] & 8) != 0 ? 256 : 0);
+  c.options.block_bytes =
+      (data[1] & 16) != 0 ? optout::kDefaultBlockBytes : 1 + data[2] + ((data[1] & 8) != 0 ? 256 : 0);
   c.numbers_format = (data[1] & 32) != 0 ? optout::NumbersFormat::kMesh : optout::NumbersFormat::kText;
   c.options.max_record_bytes = std::size_t{1} << 30;  // the reference has no record limit
   c.csv.assign(reinterpret_cast<const char*>(data) + 3, size - 3);

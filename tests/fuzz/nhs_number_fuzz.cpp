@@ -99,19 +99,17 @@ std::string escape(std::string_view s) {
   return out;
 }
 
-[[noreturn]] void fail(std::string_view what, std::string_view text, ParsedNhsNumber got,
-                       ParsedNhsNumber want) {
+[[noreturn]] void fail(std::string_view what, std::string_view text, ParsedNhsNumber got, ParsedNhsNumber want) {
   std::fprintf(stderr, "nhs_number_fuzz: %.*s on \"%s\": got stem %u reason %d (%s), expected stem %u reason %d (%s)\n",
-               static_cast<int>(what.size()), what.data(), escape(text).c_str(), got.stem,
-               static_cast<int>(got.reason), optout::invalid_reason_text(got.reason), want.stem,
-               static_cast<int>(want.reason), optout::invalid_reason_text(want.reason));
+               static_cast<int>(what.size()), what.data(), escape(text).c_str(), got.stem, static_cast<int>(got.reason),
+               optout::invalid_reason_text(got.reason), want.stem, static_cast<int>(want.reason),
+               optout::invalid_reason_text(want.reason));
   __builtin_trap();
 }
 
 // got must match the oracle: exactly, except that the all-zero number is invalid for any reason
 // (stem 0).
-void expect(std::string_view what, std::string_view text, ParsedNhsNumber got, ParsedNhsNumber want,
-            bool zero) {
+void expect(std::string_view what, std::string_view text, ParsedNhsNumber got, ParsedNhsNumber want, bool zero) {
   if (zero) {
     if (got.valid() || got.stem != 0) fail(what, text, got, {0, InvalidReason::kWrongCheckDigit});
     return;
@@ -143,8 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view t = text.substr(first, text.find_last_not_of(" \t\r\n\v\f") - first + 1);
     if (t.size() == 10 && t.find_first_not_of("0123456789") == std::string_view::npos) {
       const std::uint64_t value = std::stoull(std::string(t));
-      const ParsedNhsNumber as_integer =
-          value < 100'000'000 ? ParsedNhsNumber{0, InvalidReason::kWrongLength} : want;
+      const ParsedNhsNumber as_integer = value < 100'000'000 ? ParsedNhsNumber{0, InvalidReason::kWrongLength} : want;
       expect("nhs_number_from_integer", text, optout::nhs_number_from_integer(value), as_integer, zero);
     }
   }
@@ -158,8 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const ParsedNhsNumber as_integer = value >= 10'000'000'000ULL ? ParsedNhsNumber{0, InvalidReason::kWrongLength}
                                        : value < 100'000'000      ? ParsedNhsNumber{0, InvalidReason::kWrongLength}
                                                                   : oracle(digits);
-    expect("nhs_number_from_integer (binary)", digits, optout::nhs_number_from_integer(value), as_integer,
-           value == 0);
+    expect("nhs_number_from_integer (binary)", digits, optout::nhs_number_from_integer(value), as_integer, value == 0);
   }
 
   // A valid stem formats back to text that parses to it, in every format.

@@ -26,8 +26,7 @@ void check(bool condition) {
 }
 
 void check_rejection(const optout::Status& status) {
-  check(status.code() == optout::ErrorCode::kCorruption ||
-        status.code() == optout::ErrorCode::kUnsupportedVersion);
+  check(status.code() == optout::ErrorCode::kCorruption || status.code() == optout::ErrorCode::kUnsupportedVersion);
   check(status.message().rfind("fuzz: ", 0) == 0);
 }
 

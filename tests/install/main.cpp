@@ -29,8 +29,7 @@ int main() {
 
   optout::RegistryBuilder builder;
   builder.set_description("consumer");
-  auto text = builder.add_text("national", optout::ListKind::kDeny, "9434765919\n4000000632,\r\n\n",
-                               "<consumer>");
+  auto text = builder.add_text("national", optout::ListKind::kDeny, "9434765919\n4000000632,\r\n\n", "<consumer>");
   expect(text.ok(), "add_text succeeds");
   if (text.ok()) {
     expect(text->numbers == 2 && text->blank == 1, "add_text counts 2 numbers and 1 blank line");

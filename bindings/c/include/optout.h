@@ -51,24 +51,24 @@ extern "C" {
 /* Values are fixed; codes 1-11 are the engine's (optout::ErrorCode), codes from 100 the C API's. */
 typedef enum optout_status {
   OPTOUT_OK = 0,
-  OPTOUT_E_INVALID_ARGUMENT = 1,   /* an option or value the engine cannot use (bad column choice, list name) */
-  OPTOUT_E_IO = 2,                 /* open, read, write, rename or sync failed */
-  OPTOUT_E_CORRUPTION = 3,         /* a snapshot failed its checks (magic, sizes, checksum, structure) */
-  OPTOUT_E_UNSUPPORTED_VERSION = 4,/* a snapshot written by a newer format version */
-  OPTOUT_E_NOT_FOUND = 5,          /* a named list or header column that does not exist */
-  OPTOUT_E_INVALID_INPUT = 6,      /* malformed CSV (the message names the line), empty input with a header */
-  OPTOUT_E_LIMIT_EXCEEDED = 7,     /* a record longer than max_record_bytes */
-  OPTOUT_E_BROKEN_PIPE = 8,        /* the reader of the output went away (EPIPE, with SIGPIPE ignored) */
-  OPTOUT_E_STALE_REGISTRY = 9,     /* the registry is older than the filter's max_age_seconds */
-  OPTOUT_E_DATA_QUALITY = 10,      /* more rows rejected than max_rejected_rows/_fraction allow */
-  OPTOUT_E_INTERNAL = 11,          /* a bug, or memory exhausted */
-  OPTOUT_E_NULL_ARGUMENT = 100,    /* a required pointer argument is NULL */
-  OPTOUT_E_BAD_STRUCT_SIZE = 101,  /* an options/stats struct whose size field is not set (use _init) */
+  OPTOUT_E_INVALID_ARGUMENT = 1,      /* an option or value the engine cannot use (bad column choice, list name) */
+  OPTOUT_E_IO = 2,                    /* open, read, write, rename or sync failed */
+  OPTOUT_E_CORRUPTION = 3,            /* a snapshot failed its checks (magic, sizes, checksum, structure) */
+  OPTOUT_E_UNSUPPORTED_VERSION = 4,   /* a snapshot written by a newer format version */
+  OPTOUT_E_NOT_FOUND = 5,             /* a named list or header column that does not exist */
+  OPTOUT_E_INVALID_INPUT = 6,         /* malformed CSV (the message names the line), empty input with a header */
+  OPTOUT_E_LIMIT_EXCEEDED = 7,        /* a record longer than max_record_bytes */
+  OPTOUT_E_BROKEN_PIPE = 8,           /* the reader of the output went away (EPIPE, with SIGPIPE ignored) */
+  OPTOUT_E_STALE_REGISTRY = 9,        /* the registry is older than the filter's max_age_seconds */
+  OPTOUT_E_DATA_QUALITY = 10,         /* more rows rejected than max_rejected_rows/_fraction allow */
+  OPTOUT_E_INTERNAL = 11,             /* a bug, or memory exhausted */
+  OPTOUT_E_NULL_ARGUMENT = 100,       /* a required pointer argument is NULL */
+  OPTOUT_E_BAD_STRUCT_SIZE = 101,     /* an options/stats struct whose size field is not set (use _init) */
   OPTOUT_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes every int a valid value of the type */
 } optout_status;
 
 /* A short stable name for a status, e.g. "corruption", "null argument". Never NULL. */
-OPTOUT_C_API const char *optout_status_name(optout_status status);
+OPTOUT_C_API const char* optout_status_name(optout_status status);
 
 #define OPTOUT_ERROR_MESSAGE_BYTES 1024
 
@@ -80,59 +80,57 @@ typedef struct optout_error {
 } optout_error;
 
 /* The library version, e.g. "0.1.0" (the same as `optout --version`). Never NULL. */
-OPTOUT_C_API const char *optout_version(void);
+OPTOUT_C_API const char* optout_version(void);
 
 /* ---- Registry snapshots --------------------------------------------------------------------- */
 
 typedef struct optout_registry optout_registry;
 
 typedef enum optout_list_kind {
-  OPTOUT_LIST_DENY = 0,  /* opted-out patients: a row in the list is removed */
-  OPTOUT_LIST_ALLOW = 1, /* cleared patients: with the list applied, a row not in it is removed */
+  OPTOUT_LIST_DENY = 0,                  /* opted-out patients: a row in the list is removed */
+  OPTOUT_LIST_ALLOW = 1,                 /* cleared patients: with the list applied, a row not in it is removed */
   OPTOUT_LIST_KIND_MAX_ENUM = 0x7fffffff /* not a kind: makes every int a valid value of the type */
 } optout_list_kind;
 
 typedef struct optout_list_info {
-  const char *name;           /* NUL-terminated; owned by the registry */
+  const char* name; /* NUL-terminated; owned by the registry */
   optout_list_kind kind;
-  uint64_t count;             /* distinct numbers in the list */
-  uint64_t serialized_bytes;  /* its Roaring bitmap's size in the snapshot */
-  uint64_t memory_bytes;      /* its bitmap's size in memory */
+  uint64_t count;            /* distinct numbers in the list */
+  uint64_t serialized_bytes; /* its Roaring bitmap's size in the snapshot */
+  uint64_t memory_bytes;     /* its bitmap's size in memory */
 } optout_list_info;
 
 /* Loads a snapshot written by `optout build` (or optout::save_registry), checking magic, version,
  * checksum and every bitmap's structure first. On success *registry is a new handle; on error it
  * is set to NULL. Errors: OPTOUT_E_IO, OPTOUT_E_CORRUPTION, OPTOUT_E_UNSUPPORTED_VERSION,
  * OPTOUT_E_NULL_ARGUMENT. Cost: a few ms for millions of numbers. */
-OPTOUT_C_API optout_status optout_registry_open(const char *path, optout_registry **registry,
-                                                optout_error *error);
+OPTOUT_C_API optout_status optout_registry_open(const char* path, optout_registry** registry, optout_error* error);
 /* Frees a registry (NULL is fine). Indexes made from it stay valid: they hold their own reference. */
-OPTOUT_C_API void optout_registry_free(optout_registry *registry);
+OPTOUT_C_API void optout_registry_free(optout_registry* registry);
 
 /* The number of lists; lists are numbered 0 .. count-1 in name order. */
-OPTOUT_C_API optout_status optout_registry_list_count(const optout_registry *registry, size_t *count,
-                                                      optout_error *error);
+OPTOUT_C_API optout_status optout_registry_list_count(const optout_registry* registry, size_t* count,
+                                                      optout_error* error);
 /* The list at index. Errors: OPTOUT_E_INVALID_ARGUMENT (index out of range), OPTOUT_E_NULL_ARGUMENT. */
-OPTOUT_C_API optout_status optout_registry_list(const optout_registry *registry, size_t index,
-                                                optout_list_info *info, optout_error *error);
+OPTOUT_C_API optout_status optout_registry_list(const optout_registry* registry, size_t index, optout_list_info* info,
+                                                optout_error* error);
 /* The index of the list called name. Errors: OPTOUT_E_NOT_FOUND (the message lists the registry's
  * lists; a number-like name is redacted), OPTOUT_E_INVALID_ARGUMENT (a name no list can have: a
  * space, a '!'...), OPTOUT_E_NULL_ARGUMENT. */
-OPTOUT_C_API optout_status optout_registry_find_list(const optout_registry *registry, const char *name,
-                                                     size_t *index, optout_error *error);
+OPTOUT_C_API optout_status optout_registry_find_list(const optout_registry* registry, const char* name, size_t* index,
+                                                     optout_error* error);
 
 #define OPTOUT_DIGEST_HEX_BYTES 33 /* 32 hex digits and a NUL */
 
 /* The snapshot's content digest (XXH3-128), as `optout info` prints it: 32 lower-case hex digits
  * and a NUL into hex, which must hold OPTOUT_DIGEST_HEX_BYTES bytes. */
-OPTOUT_C_API optout_status optout_registry_digest(const optout_registry *registry, char *hex,
-                                                  optout_error *error);
+OPTOUT_C_API optout_status optout_registry_digest(const optout_registry* registry, char* hex, optout_error* error);
 /* When the snapshot was built: seconds since the Unix epoch, UTC. */
-OPTOUT_C_API optout_status optout_registry_created_at(const optout_registry *registry, int64_t *unix_seconds,
-                                                      optout_error *error);
+OPTOUT_C_API optout_status optout_registry_created_at(const optout_registry* registry, int64_t* unix_seconds,
+                                                      optout_error* error);
 /* The snapshot's description (NUL-terminated, owned by the registry; "" when none). */
-OPTOUT_C_API optout_status optout_registry_description(const optout_registry *registry,
-                                                       const char **description, optout_error *error);
+OPTOUT_C_API optout_status optout_registry_description(const optout_registry* registry, const char** description,
+                                                       optout_error* error);
 
 /* ---- Lookups: the filter's verdict for numbers a caller holds -------------------------------- */
 
@@ -149,17 +147,17 @@ typedef struct optout_index optout_index;
  * space, of which only the pages that hold listed numbers are touched; ~100 ms for 50 M numbers.
  * Errors: OPTOUT_E_NOT_FOUND naming an unknown list, OPTOUT_E_IO (memory cannot be mapped),
  * OPTOUT_E_NULL_ARGUMENT (also for a NULL among names). */
-OPTOUT_C_API optout_status optout_index_create(const optout_registry *registry, const char *const *names,
-                                               size_t name_count, optout_index **index, optout_error *error);
+OPTOUT_C_API optout_status optout_index_create(const optout_registry* registry, const char* const* names,
+                                               size_t name_count, optout_index** index, optout_error* error);
 /* Frees an index (NULL is fine). */
-OPTOUT_C_API void optout_index_free(optout_index *index);
+OPTOUT_C_API void optout_index_free(optout_index* index);
 
 /* verdicts[i] for numbers[i], 10-digit NHS numbers as integers (9434765919); one leading zero is
  * implied (Scottish CHI numbers start with 0), no more. A value below 10^8 or of 10^10 or more,
- * 0 (the all-zero number), or one whose check digit is wrong, is OPTOUT_VERDICT_REJECTED. A few ns per number. With count 0 the arrays may be NULL.
- * Errors: OPTOUT_E_NULL_ARGUMENT, found before any verdict is written. */
-OPTOUT_C_API optout_status optout_index_classify_numbers(const optout_index *index, const uint64_t *numbers,
-                                                         size_t count, uint8_t *verdicts, optout_error *error);
+ * 0 (the all-zero number), or one whose check digit is wrong, is OPTOUT_VERDICT_REJECTED. A few ns per number. With
+ * count 0 the arrays may be NULL. Errors: OPTOUT_E_NULL_ARGUMENT, found before any verdict is written. */
+OPTOUT_C_API optout_status optout_index_classify_numbers(const optout_index* index, const uint64_t* numbers,
+                                                         size_t count, uint8_t* verdicts, optout_error* error);
 
 /* verdicts[i] for the text texts[i], read exactly as the filter reads the NHS-number field:
  * surrounding ASCII whitespace trimmed, then "9434765919", "943 476 5919" or "943-476-5919" with a
@@ -167,41 +165,41 @@ OPTOUT_C_API optout_status optout_index_classify_numbers(const optout_index *ind
  * texts[i]; with lengths NULL every text is NUL-terminated. With count 0 the arrays may be NULL.
  * Errors: OPTOUT_E_NULL_ARGUMENT (a NULL array, or a NULL texts[i]), found before any verdict is
  * written. */
-OPTOUT_C_API optout_status optout_index_classify_text(const optout_index *index, const char *const *texts,
-                                                      const size_t *lengths, size_t count, uint8_t *verdicts,
-                                                      optout_error *error);
+OPTOUT_C_API optout_status optout_index_classify_text(const optout_index* index, const char* const* texts,
+                                                      const size_t* lengths, size_t count, uint8_t* verdicts,
+                                                      optout_error* error);
 
 /* ---- Filtering CSV extracts ------------------------------------------------------------------ */
 
 /* How to read the extract and what else to write. Fill it with optout_filter_options_init(), then
  * set the column (by name or by 1-based position, exactly one) and what you need. */
 typedef struct optout_filter_options {
-  size_t size;                   /* sizeof(optout_filter_options), set by optout_filter_options_init */
-  const char *column_name;       /* the NHS-number column's header name; NULL or "" to use column_index */
-  size_t column_index;           /* its 1-based position; 0 to use column_name */
-  int has_header;                /* nonzero (default): the first record is a header, copied as is */
-  char delimiter;                /* default ','; '\t' for tab; never a quote, CR or LF */
-  unsigned threads;              /* 0 (default): every core */
-  size_t block_bytes;            /* read block; 0: the default (1 MiB). Never changes the output */
-  size_t max_record_bytes;       /* 0: the default (64 MiB); a longer record is OPTOUT_E_LIMIT_EXCEEDED */
-  int64_t max_rejected_rows;     /* < 0 (default): no limit; else fail (OPTOUT_E_DATA_QUALITY) above it */
-  double max_rejected_fraction;  /* < 0 (default): no limit; else 0..1 of the data rows */
-  int64_t max_age_seconds;       /* < 0 (default): no limit; else OPTOUT_E_STALE_REGISTRY for an older registry */
-  const char *rejects_path;      /* NULL: none; else rejected rows go here (header first), atomically */
-  const char *stats_path;        /* NULL: none; else the stats JSON (as `optout filter --stats`) */
-  const char *audit_path;        /* NULL: none; else the run's audit records are appended (as --audit) */
-                                 /* "" is never "none": OPTOUT_E_INVALID_ARGUMENT */
+  size_t size;                  /* sizeof(optout_filter_options), set by optout_filter_options_init */
+  const char* column_name;      /* the NHS-number column's header name; NULL or "" to use column_index */
+  size_t column_index;          /* its 1-based position; 0 to use column_name */
+  int has_header;               /* nonzero (default): the first record is a header, copied as is */
+  char delimiter;               /* default ','; '\t' for tab; never a quote, CR or LF */
+  unsigned threads;             /* 0 (default): every core */
+  size_t block_bytes;           /* read block; 0: the default (1 MiB). Never changes the output */
+  size_t max_record_bytes;      /* 0: the default (64 MiB); a longer record is OPTOUT_E_LIMIT_EXCEEDED */
+  int64_t max_rejected_rows;    /* < 0 (default): no limit; else fail (OPTOUT_E_DATA_QUALITY) above it */
+  double max_rejected_fraction; /* < 0 (default): no limit; else 0..1 of the data rows */
+  int64_t max_age_seconds;      /* < 0 (default): no limit; else OPTOUT_E_STALE_REGISTRY for an older registry */
+  const char* rejects_path;     /* NULL: none; else rejected rows go here (header first), atomically */
+  const char* stats_path;       /* NULL: none; else the stats JSON (as `optout filter --stats`) */
+  const char* audit_path;       /* NULL: none; else the run's audit records are appended (as --audit) */
+                                /* "" is never "none": OPTOUT_E_INVALID_ARGUMENT */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
-OPTOUT_C_API void optout_filter_options_init(optout_filter_options *options);
+OPTOUT_C_API void optout_filter_options_init(optout_filter_options* options);
 
 #define OPTOUT_REJECTED_REASONS 8
 
 /* What a filter run did. rows == kept + removed + rejected. */
 typedef struct optout_filter_stats {
-  size_t size;             /* sizeof(optout_filter_stats), set by optout_filter_stats_init */
-  uint64_t rows;           /* data records (the header excluded) */
+  size_t size;   /* sizeof(optout_filter_stats), set by optout_filter_stats_init */
+  uint64_t rows; /* data records (the header excluded) */
   uint64_t kept;
   uint64_t removed;
   uint64_t rejected;
@@ -214,15 +212,15 @@ typedef struct optout_filter_stats {
   uint64_t bytes_out;      /* header + kept records */
   uint64_t bytes_rejected; /* written to the rejects file (header included) */
   double seconds;
-  unsigned threads;        /* threads used */
+  unsigned threads;                            /* threads used */
   char output_digest[OPTOUT_DIGEST_HEX_BYTES]; /* XXH3-128 of the output when audit_path is set, else "" */
 } optout_filter_stats;
 
 /* Sets size and zeroes the counts. */
-OPTOUT_C_API void optout_filter_stats_init(optout_filter_stats *stats);
+OPTOUT_C_API void optout_filter_stats_init(optout_filter_stats* stats);
 
 /* "missing field", "empty", "bad character", ... for a rejected_by_reason index; never NULL. */
-OPTOUT_C_API const char *optout_rejected_reason_name(size_t reason);
+OPTOUT_C_API const char* optout_rejected_reason_name(size_t reason);
 
 /* Filters the CSV file input_path ("-": standard input) into output_path ("-" or NULL: standard
  * output) with index, as `optout filter` does: the header and every row whose patient has not
@@ -235,9 +233,9 @@ OPTOUT_C_API const char *optout_rejected_reason_name(size_t reason);
  * column; the message lists the header), OPTOUT_E_INVALID_INPUT ("extract.csv:1207: unterminated
  * quoted field"), OPTOUT_E_LIMIT_EXCEEDED, OPTOUT_E_DATA_QUALITY, OPTOUT_E_IO,
  * OPTOUT_E_STALE_REGISTRY, OPTOUT_E_BROKEN_PIPE, OPTOUT_E_NULL_ARGUMENT, OPTOUT_E_BAD_STRUCT_SIZE. */
-OPTOUT_C_API optout_status optout_filter_file(const optout_index *index, const char *input_path,
-                                              const char *output_path, const optout_filter_options *options,
-                                              optout_filter_stats *stats, optout_error *error);
+OPTOUT_C_API optout_status optout_filter_file(const optout_index* index, const char* input_path,
+                                              const char* output_path, const optout_filter_options* options,
+                                              optout_filter_stats* stats, optout_error* error);
 
 /* The same between file descriptors the caller owns and keeps open (files, pipes, sockets):
  * reads input_fd to its end, writes the kept rows to output_fd and, when rejects_fd >= 0, the
@@ -245,9 +243,9 @@ OPTOUT_C_API optout_status optout_filter_file(const optout_index *index, const c
  * discard what was written. options' rejects_path, stats_path and audit_path must be NULL
  * (OPTOUT_E_INVALID_ARGUMENT otherwise): the counts come back in stats. A write to a pipe whose
  * reader went away raises SIGPIPE unless the process ignores it (then: OPTOUT_E_BROKEN_PIPE). */
-OPTOUT_C_API optout_status optout_filter_fd(const optout_index *index, int input_fd, int output_fd, int rejects_fd,
-                                            const optout_filter_options *options, optout_filter_stats *stats,
-                                            optout_error *error);
+OPTOUT_C_API optout_status optout_filter_fd(const optout_index* index, int input_fd, int output_fd, int rejects_fd,
+                                            const optout_filter_options* options, optout_filter_stats* stats,
+                                            optout_error* error);
 
 /* ---- Exporting a list (Spark, Java, Go) ------------------------------------------------------ */
 
@@ -256,8 +254,8 @@ typedef enum optout_export_format {
    * number, without the check digit (9434765919 -> 943476591). Java's RoaringBitmap, Go's and
    * Python's Roaring libraries read it as-is; check a number's check digit, then look up n / 10. */
   OPTOUT_EXPORT_ROARING = 0,
-  OPTOUT_EXPORT_TEXT = 1,  /* 10-digit NHS numbers, ascending, one per line */
-  OPTOUT_EXPORT_MESH = 2,  /* the Check for National Data Opt-outs .dat form: "9434765919," per line */
+  OPTOUT_EXPORT_TEXT = 1, /* 10-digit NHS numbers, ascending, one per line */
+  OPTOUT_EXPORT_MESH = 2, /* the Check for National Data Opt-outs .dat form: "9434765919," per line */
   OPTOUT_EXPORT_FORMAT_MAX_ENUM = 0x7fffffff /* not a format: makes every int a valid value of the type */
 } optout_export_format;
 
@@ -265,9 +263,9 @@ typedef enum optout_export_format {
  * `optout export` does. count (may be NULL) receives the number of numbers written.
  * Errors: OPTOUT_E_NOT_FOUND naming the registry's lists, OPTOUT_E_INVALID_ARGUMENT (a bad list
  * name or format), OPTOUT_E_IO, OPTOUT_E_NULL_ARGUMENT. */
-OPTOUT_C_API optout_status optout_registry_export_list(const optout_registry *registry, const char *name,
-                                                       optout_export_format format, const char *output_path,
-                                                       uint64_t *count, optout_error *error);
+OPTOUT_C_API optout_status optout_registry_export_list(const optout_registry* registry, const char* name,
+                                                       optout_export_format format, const char* output_path,
+                                                       uint64_t* count, optout_error* error);
 
 #ifdef __cplusplus
 } /* extern "C" */

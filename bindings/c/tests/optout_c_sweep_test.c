@@ -24,26 +24,26 @@
 
 static int failures = 0;
 static int cases = 0;
-static const char *scratch;
+static const char* scratch;
 
-static const char *const kMarkers[] = {"9434765919", "4010232137", "4505577104", "9449306060", "9449310394"};
+static const char* const kMarkers[] = {"9434765919", "4010232137", "4505577104", "9449306060", "9449310394"};
 #define MARKER_COUNT (sizeof kMarkers / sizeof kMarkers[0])
 
 /* Which marker text holds (a description, never the marker), or NULL when it is clean. */
-static const char *leak_in(const char *text, size_t size) {
+static const char* leak_in(const char* text, size_t size) {
   static char found[96];
   for (size_t i = 0; i < size; ++i) {
     const unsigned char c = (unsigned char)text[i];
     if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return "a control or raw byte";
   }
   for (size_t m = 0; m < MARKER_COUNT; ++m) {
-    const char *n = kMarkers[m];
+    const char* n = kMarkers[m];
     char forms[4][16];
     snprintf(forms[0], sizeof forms[0], "%s", n);
     snprintf(forms[1], sizeof forms[1], "%.3s %.3s %.4s", n, n + 3, n + 6);
     snprintf(forms[2], sizeof forms[2], "%.3s-%.3s-%.4s", n, n + 3, n + 6);
     snprintf(forms[3], sizeof forms[3], "%.9s", n);
-    static const char *const names[4] = {"plain", "spaced", "dashed", "stem"};
+    static const char* const names[4] = {"plain", "spaced", "dashed", "stem"};
     for (int f = 0; f < 4; ++f) {
       const size_t len = strlen(forms[f]);
       for (size_t i = 0; i + len <= size; ++i) {
@@ -70,17 +70,17 @@ static const char *leak_in(const char *text, size_t size) {
   return NULL;
 }
 
-static char *path_in(const char *name) {
+static char* path_in(const char* name) {
   static char paths[64][1024]; /* a ring: a case uses a handful at once */
   static int next = 0;
-  char *path = paths[next++ % 64];
+  char* path = paths[next++ % 64];
   snprintf(path, sizeof paths[0], "%s/%s", scratch, name);
   return path;
 }
 
-static const char *write_text(const char *name, const char *bytes, size_t size) {
-  const char *path = path_in(name);
-  FILE *f = fopen(path, "wb");
+static const char* write_text(const char* name, const char* bytes, size_t size) {
+  const char* path = path_in(name);
+  FILE* f = fopen(path, "wb");
   if (!f || fwrite(bytes, 1, size, f) != size || fclose(f) != 0) {
     fprintf(stderr, "cannot write %s\n", path);
     exit(2);
@@ -88,12 +88,12 @@ static const char *write_text(const char *name, const char *bytes, size_t size) 
   return path;
 }
 
-static const char *write_string(const char *name, const char *text) { return write_text(name, text, strlen(text)); }
+static const char* write_string(const char* name, const char* text) { return write_text(name, text, strlen(text)); }
 
-static char *read_all(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
+static char* read_all(const char* path, size_t* size) {
+  FILE* f = fopen(path, "rb");
   if (!f) return NULL;
-  char *data = NULL;
+  char* data = NULL;
   size_t used = 0, cap = 0, n;
   char buffer[4096];
   while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) {
@@ -114,12 +114,12 @@ static char *read_all(const char *path, size_t *size) {
  * must hold no marker, unless known names the open defect that makes it leak today. */
 static const optout_status kAnyFailure = (optout_status)-1; /* expected: any status but OPTOUT_OK */
 
-static void check_case(const char *name, optout_status status, optout_status expected, const optout_error *error,
-                       const char *known) {
+static void check_case(const char* name, optout_status status, optout_status expected, const optout_error* error,
+                       const char* known) {
   ++cases;
   if (expected == kAnyFailure && status != OPTOUT_OK) expected = status;
-  const char *leak = NULL;
-  const char *where = "message";
+  const char* leak = NULL;
+  const char* where = "message";
   if (status != expected) {
     /* Safe to print only when clean; else the leak is reported below. */
     fprintf(stderr, "FAIL %s: status %s, expected %s: %s\n", name, optout_status_name(status),
@@ -131,10 +131,10 @@ static void check_case(const char *name, optout_status status, optout_status exp
     ++failures;
   }
   leak = leak_in(error->message, strlen(error->message));
-  const char *files[] = {path_in("stats.json"), path_in("audit.jsonl")};
+  const char* files[] = {path_in("stats.json"), path_in("audit.jsonl")};
   for (int i = 0; i < 2 && !leak; ++i) {
     size_t size = 0;
-    char *data = read_all(files[i], &size);
+    char* data = read_all(files[i], &size);
     if (data) {
       leak = leak_in(data, size);
       if (leak) where = i == 0 ? "stats file" : "audit record";
@@ -153,21 +153,21 @@ static void check_case(const char *name, optout_status status, optout_status exp
   }
 }
 
-static const char *const kHeader = "record_id,nhs_number,ZQXMARKER_name,date_of_birth_ZQXMARKER,notes 4505577104\n";
-static const char *const kRows =
+static const char* const kHeader = "record_id,nhs_number,ZQXMARKER_name,date_of_birth_ZQXMARKER,notes 4505577104\n";
+static const char* const kRows =
     "1,9434765919,ZQXMARKER Smith,ZQXMARKER-1984-03-02,\"ZQXMARKER free text, see 401 023 2137\"\n"
     "2,401 023 2137,Jones ZQXMARKER,1990-01-01 ZQXMARKER,\"450-557-7104 ZQXMARKER\"\n"
     "3,\"450-557-7104\",ZQXMARKER,9449306060,ZQXMARKER\n"
     "4,\"9449306060\",9449310394,ZQXMARKER,\"a \"\"ZQXMARKER\"\" quote\"\n"
     "5,4505577105,ZQXMARKER,ZQXMARKER,9434765919\n";
 
-static const char *with_header(const char *name, const char *rows) {
+static const char* with_header(const char* name, const char* rows) {
   char data[4096];
   snprintf(data, sizeof data, "%s%s", kHeader, rows);
   return write_string(name, data);
 }
 
-static optout_filter_options options_for(const char *column) {
+static optout_filter_options options_for(const char* column) {
   optout_filter_options options;
   optout_filter_options_init(&options);
   options.column_name = column;
@@ -177,11 +177,11 @@ static optout_filter_options options_for(const char *column) {
   return options;
 }
 
-static void filter_case(const char *name, const optout_index *index, const char *input,
-                        const optout_filter_options *options, optout_status expected, const char *known) {
+static void filter_case(const char* name, const optout_index* index, const char* input,
+                        const optout_filter_options* options, optout_status expected, const char* known) {
   optout_error error;
   memset(&error, 0, sizeof error);
-  const char *output = path_in("out.csv");
+  const char* output = path_in("out.csv");
   const optout_status status = optout_filter_file(index, input, output, options, NULL, &error);
   check_case(name, status, expected, &error, known);
   if (access(output, F_OK) == 0) {
@@ -192,9 +192,8 @@ static void filter_case(const char *name, const optout_index *index, const char 
   unlink(path_in("rejects.csv"));
 }
 
-
-static void test_filter(const optout_index *index) {
-  const char *in = with_header("in.csv", kRows);
+static void test_filter(const optout_index* index) {
+  const char* in = with_header("in.csv", kRows);
   optout_filter_options options = options_for("nhs");
   filter_case("filter_unknown_column", index, in, &options, OPTOUT_E_NOT_FOUND, NULL);
   options = options_for("9434765919");
@@ -205,8 +204,8 @@ static void test_filter(const optout_index *index) {
   /* The message may name the column the caller chose, never the header's other names. */
   options = options_for("nhs_number");
   filter_case("filter_duplicate_column", index,
-              write_string("dup.csv", "9434765919,nhs_number,ZQXMARKER,nhs_number,401 023 2137\n1,2,3,4,5\n"),
-              &options, kAnyFailure, NULL);
+              write_string("dup.csv", "9434765919,nhs_number,ZQXMARKER,nhs_number,401 023 2137\n1,2,3,4,5\n"), &options,
+              kAnyFailure, NULL);
 
   options = options_for("nhs_number");
   filter_case("filter_stray_quote", index,
@@ -215,8 +214,8 @@ static void test_filter(const optout_index *index) {
   filter_case("filter_unterminated_quote", index,
               with_header("open.csv", "1,9434765919,x,y,z\n2,9449306060,\"ZQXMARKER 401 023 2137,x,y\n"), &options,
               OPTOUT_E_INVALID_INPUT, NULL);
-  filter_case("filter_text_after_closing_quote", index,
-              with_header("after.csv", "1,\"9434765919\"ZQXMARKER,x,y,z\n"), &options, OPTOUT_E_INVALID_INPUT, NULL);
+  filter_case("filter_text_after_closing_quote", index, with_header("after.csv", "1,\"9434765919\"ZQXMARKER,x,y,z\n"),
+              &options, OPTOUT_E_INVALID_INPUT, NULL);
 
   options = options_for("nhs_number");
   options.max_record_bytes = 40;
@@ -227,9 +226,10 @@ static void test_filter(const optout_index *index) {
 
   /* A gzip file's header bytes, then CSV text with markers: binary input, whose bytes must never
    * reach a message. Refused (the status is the binary-detection fix's to choose), unechoed. */
-  static const unsigned char gzip_head[] = {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03, 0x01, 0x40, 0x00, 0xbf, 0xff};
+  static const unsigned char gzip_head[] = {0x1f, 0x8b, 0x08, 0x00, 0,    0,    0,   0,
+                                            0x00, 0x03, 0x01, 0x40, 0x00, 0xbf, 0xff};
   char gz[256];
-  const char *plain = "nhs_number,ZQXMARKER\n9434765919,ZQXMARKER\n";
+  const char* plain = "nhs_number,ZQXMARKER\n9434765919,ZQXMARKER\n";
   memcpy(gz, gzip_head, sizeof gzip_head);
   memcpy(gz + sizeof gzip_head, plain, strlen(plain));
   options = options_for("nhs_number");
@@ -237,23 +237,23 @@ static void test_filter(const optout_index *index) {
               kAnyFailure, NULL);
 }
 
-static void test_registry_errors(const char *registry_path) {
+static void test_registry_errors(const char* registry_path) {
   /* The fixture's registry corrupted (one byte flipped) and truncated, a foreign file (the marker
    * CSV), /dev/null and the gzip file: each refused, nothing echoed. */
   size_t size = 0;
-  char *data = read_all(registry_path, &size);
+  char* data = read_all(registry_path, &size);
   if (!data || size < 128) {
     fprintf(stderr, "cannot read %s\n", registry_path);
     exit(2);
   }
-  const char *truncated = write_text("truncated.optout", data, size / 2);
+  const char* truncated = write_text("truncated.optout", data, size / 2);
   data[size / 2] ^= 0x5a;
-  const char *corrupt = write_text("corrupt.optout", data, size);
+  const char* corrupt = write_text("corrupt.optout", data, size);
   free(data);
-  const char *paths[] = {corrupt, truncated, with_header("foreign.optout", kRows), "/dev/null", path_in("in.csv.gz")};
-  const char *names[] = {"open_corrupt", "open_truncated", "open_csv_as_registry", "open_dev_null", "open_gzip"};
+  const char* paths[] = {corrupt, truncated, with_header("foreign.optout", kRows), "/dev/null", path_in("in.csv.gz")};
+  const char* names[] = {"open_corrupt", "open_truncated", "open_csv_as_registry", "open_dev_null", "open_gzip"};
   for (int i = 0; i < 5; ++i) {
-    optout_registry *registry = NULL;
+    optout_registry* registry = NULL;
     optout_error error;
     memset(&error, 0, sizeof error);
     const optout_status status = optout_registry_open(paths[i], &registry, &error);
@@ -262,12 +262,12 @@ static void test_registry_errors(const char *registry_path) {
   }
 }
 
-static void test_names(const optout_registry *registry) {
-  const char *const bad[] = {"9434765919", "401 023 2137", "450-557-7104", "9449306060!"};
+static void test_names(const optout_registry* registry) {
+  const char* const bad[] = {"9434765919", "401 023 2137", "450-557-7104", "9449306060!"};
   for (int i = 0; i < 4; ++i) {
     optout_error error;
     memset(&error, 0, sizeof error);
-    optout_index *index = NULL;
+    optout_index* index = NULL;
     optout_status status = optout_index_create(registry, &bad[i], 1, &index, &error);
     /* A valid name that is not there is not found; a name with a space or '!' is invalid. */
     const optout_status unknown_or_invalid = i == 0 || i == 2 ? OPTOUT_E_NOT_FOUND : OPTOUT_E_INVALID_ARGUMENT;
@@ -277,7 +277,7 @@ static void test_names(const optout_registry *registry) {
     memset(&error, 0, sizeof error);
     size_t position = 0;
     status = optout_registry_find_list(registry, bad[i], &position, &error);
-    check_case("find_list_unknown", status, unknown_or_invalid, &error, NULL);  /* the engine's require_list */
+    check_case("find_list_unknown", status, unknown_or_invalid, &error, NULL); /* the engine's require_list */
 
     memset(&error, 0, sizeof error);
     status = optout_registry_export_list(registry, bad[i], OPTOUT_EXPORT_TEXT, path_in("export.txt"), NULL, &error);
@@ -285,7 +285,7 @@ static void test_names(const optout_registry *registry) {
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s REGISTRY SCRATCH_DIR\n", argv[0]);
     return 2;
@@ -295,8 +295,8 @@ int main(int argc, char **argv) {
     perror(scratch);
     return 2;
   }
-  optout_registry *registry = NULL;
-  optout_index *index = NULL;
+  optout_registry* registry = NULL;
+  optout_index* index = NULL;
   if (optout_registry_open(argv[1], &registry, NULL) != OPTOUT_OK ||
       optout_index_create(registry, NULL, 0, &index, NULL) != OPTOUT_OK) {
     fprintf(stderr, "cannot open %s\n", argv[1]);

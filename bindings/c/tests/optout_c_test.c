@@ -24,41 +24,40 @@
 static int failures = 0;
 static int checks = 0;
 
-#define CHECK(condition)                                                  \
-  do {                                                                    \
-    ++checks;                                                             \
-    if (!(condition)) {                                                   \
-      ++failures;                                                         \
+#define CHECK(condition)                                                      \
+  do {                                                                        \
+    ++checks;                                                                 \
+    if (!(condition)) {                                                       \
+      ++failures;                                                             \
       fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #condition); \
-    }                                                                     \
+    }                                                                         \
   } while (0)
 
 /* A call's status and, on failure, its message. */
-#define CHECK_OK(call)                                                                       \
-  do {                                                                                       \
-    const optout_status ok_status_ = (call);                                                 \
-    ++checks;                                                                                \
-    if (ok_status_ != OPTOUT_OK) {                                                           \
-      ++failures;                                                                            \
-      fprintf(stderr, "%s:%d: failed: %s returned %s\n", __FILE__, __LINE__, #call,          \
-              optout_status_name(ok_status_));                                               \
-    }                                                                                        \
+#define CHECK_OK(call)                                                                                               \
+  do {                                                                                                               \
+    const optout_status ok_status_ = (call);                                                                         \
+    ++checks;                                                                                                        \
+    if (ok_status_ != OPTOUT_OK) {                                                                                   \
+      ++failures;                                                                                                    \
+      fprintf(stderr, "%s:%d: failed: %s returned %s\n", __FILE__, __LINE__, #call, optout_status_name(ok_status_)); \
+    }                                                                                                                \
   } while (0)
 
-static const char *work_dir;
-static const char *samples_dir;
+static const char* work_dir;
+static const char* samples_dir;
 
 /* Synthetic numbers from the committed samples (seed 1): their lists, as `optout check` says. */
-static const char *const kNational = "4000509993";   /* national only */
-static const char *const kCleared = "4001991055";    /* in cleared only */
-static const char *const kType1 = "4004316707";      /* type1 only */
-static const char *const kType1Cleared = "4029671152"; /* type1 and cleared */
-static const char *const kNowhere = "9434765919";    /* valid, on no list */
+static const char* const kNational = "4000509993";     /* national only */
+static const char* const kCleared = "4001991055";      /* in cleared only */
+static const char* const kType1 = "4004316707";        /* type1 only */
+static const char* const kType1Cleared = "4029671152"; /* type1 and cleared */
+static const char* const kNowhere = "9434765919";      /* valid, on no list */
 
-static char *path_in(const char *dir, const char *name) {
+static char* path_in(const char* dir, const char* name) {
   static char paths[16][1024];
   static int next = 0;
-  char *path = paths[next];
+  char* path = paths[next];
   next = (next + 1) % 16;
   snprintf(path, sizeof paths[0], "%s/%s", dir, name);
   return path;
@@ -67,17 +66,17 @@ static char *path_in(const char *dir, const char *name) {
 #define SAMPLE(name) path_in(samples_dir, name)
 
 /* The whole file, NUL-terminated (*size: its length); NULL when it cannot be read. */
-static char *read_file(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
+static char* read_file(const char* path, size_t* size) {
+  FILE* f = fopen(path, "rb");
   if (f == NULL) return NULL;
   size_t capacity = 1 << 16;
   size_t used = 0;
-  char *data = malloc(capacity);
+  char* data = malloc(capacity);
   size_t n;
   while (data != NULL && (n = fread(data + used, 1, capacity - used - 1, f)) > 0) {
     used += n;
     if (capacity - used < 2) {
-      char *bigger = realloc(data, capacity * 2);
+      char* bigger = realloc(data, capacity * 2);
       if (bigger == NULL) free(data);
       data = bigger;
       capacity *= 2;
@@ -89,39 +88,39 @@ static char *read_file(const char *path, size_t *size) {
   return data;
 }
 
-static int write_file(const char *path, const char *bytes, size_t size) {
-  FILE *f = fopen(path, "wb");
+static int write_file(const char* path, const char* bytes, size_t size) {
+  FILE* f = fopen(path, "wb");
   if (f == NULL) return 0;
   const int ok = fwrite(bytes, 1, size, f) == size;
   return fclose(f) == 0 && ok;
 }
 
-static int same_files(const char *a, const char *b) {
+static int same_files(const char* a, const char* b) {
   size_t size_a = 0, size_b = 0;
-  char *data_a = read_file(a, &size_a);
-  char *data_b = read_file(b, &size_b);
+  char* data_a = read_file(a, &size_a);
+  char* data_b = read_file(b, &size_b);
   const int same = data_a != NULL && data_b != NULL && size_a == size_b && memcmp(data_a, data_b, size_a) == 0;
   free(data_a);
   free(data_b);
   return same;
 }
 
-static int exists(const char *path) {
+static int exists(const char* path) {
   struct stat st;
   return stat(path, &st) == 0;
 }
 
-static long file_size(const char *path) {
+static long file_size(const char* path) {
   struct stat st;
   return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
 /* A directory's entries other than . and .., counted (to see that no temporary file is left). */
-static int entries_in(const char *dir) {
-  DIR *d = opendir(dir);
+static int entries_in(const char* dir) {
+  DIR* d = opendir(dir);
   if (d == NULL) return -1;
   int n = 0;
-  const struct dirent *entry;
+  const struct dirent* entry;
   while ((entry = readdir(d)) != NULL) {
     if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) ++n;
   }
@@ -129,7 +128,7 @@ static int entries_in(const char *dir) {
   return n;
 }
 
-static uint64_t number_value(const char *text) { return strtoull(text, NULL, 10); }
+static uint64_t number_value(const char* text) { return strtoull(text, NULL, 10); }
 
 /* ---- Version and status names ----------------------------------------------------------------- */
 
@@ -150,18 +149,18 @@ static void test_version_and_names(void) {
 
 /* ---- Registry ---------------------------------------------------------------------------------- */
 
-static void test_registry(const optout_registry *registry) {
+static void test_registry(const optout_registry* registry) {
   optout_error error;
   size_t count = 99;
   CHECK_OK(optout_registry_list_count(registry, &count, &error));
   CHECK(count == 3);
 
-  const char *names[3] = {"cleared", "national", "type1"};
+  const char* names[3] = {"cleared", "national", "type1"};
   const optout_list_kind kinds[3] = {OPTOUT_LIST_ALLOW, OPTOUT_LIST_DENY, OPTOUT_LIST_DENY};
   const uint64_t counts[3] = {1880, 2989, 2059};
   /* `optout info` prints the same: "national  deny    2989  23570  ..." */
   size_t info_size = 0;
-  char *info_text = read_file(WORK("info.txt"), &info_size);
+  char* info_text = read_file(WORK("info.txt"), &info_size);
   CHECK(info_text != NULL);
   for (size_t i = 0; i < 3; ++i) {
     optout_list_info info;
@@ -173,7 +172,7 @@ static void test_registry(const optout_registry *registry) {
     char start[80], kind[16] = "";
     unsigned long long listed = 0, bytes = 0, memory = 0;
     snprintf(start, sizeof start, "\n%s ", names[i]);
-    const char *row = info_text != NULL ? strstr(info_text, start) : NULL;
+    const char* row = info_text != NULL ? strstr(info_text, start) : NULL;
     CHECK(row != NULL && sscanf(row + strlen(start), "%15s %llu %llu %llu", kind, &listed, &bytes, &memory) == 4);
     CHECK(strcmp(kind, kinds[i] == OPTOUT_LIST_DENY ? "deny" : "allow") == 0);
     CHECK(listed == info.count && bytes == info.serialized_bytes && memory == info.memory_bytes);
@@ -190,8 +189,8 @@ static void test_registry(const optout_registry *registry) {
   CHECK(optout_registry_find_list(registry, "objections", &found, &error) == OPTOUT_E_NOT_FOUND);
   /* Named as every message about a registry is: its file first. */
   char expected[1024];
-  snprintf(expected, sizeof expected, "%s: no list named 'objections' in the registry (it has: cleared, national, type1)",
-           WORK("samples.optout"));
+  snprintf(expected, sizeof expected,
+           "%s: no list named 'objections' in the registry (it has: cleared, national, type1)", WORK("samples.optout"));
   CHECK(strcmp(error.message, expected) == 0);
   CHECK(found == 99);
 
@@ -211,7 +210,7 @@ static void test_registry(const optout_registry *registry) {
   strftime(created_line, sizeof created_line, "created at:      %Y-%m-%dT%H:%M:%SZ\n", &tm);
   CHECK(info_text != NULL && strstr(info_text, created_line) != NULL);
 
-  const char *description = NULL;
+  const char* description = NULL;
   CHECK_OK(optout_registry_description(registry, &description, &error));
   CHECK(description != NULL && strcmp(description, "C API test") == 0);
   CHECK(error.code == OPTOUT_OK && error.message[0] == '\0');
@@ -220,7 +219,7 @@ static void test_registry(const optout_registry *registry) {
 
 static void test_open_errors(void) {
   optout_error error;
-  optout_registry *registry = (optout_registry *)&error; /* must be reset to NULL on error */
+  optout_registry* registry = (optout_registry*)&error; /* must be reset to NULL on error */
 
   CHECK(optout_registry_open(WORK("missing.optout"), &registry, &error) == OPTOUT_E_IO);
   CHECK(registry == NULL);
@@ -231,7 +230,7 @@ static void test_open_errors(void) {
 
   /* A flipped byte: the checksum catches it. */
   size_t size = 0;
-  char *bytes = read_file(WORK("samples.optout"), &size);
+  char* bytes = read_file(WORK("samples.optout"), &size);
   CHECK(bytes != NULL && size > 30000);
   if (bytes != NULL && size > 30000) {
     bytes[30000] = (char)(bytes[30000] ^ 0x5a);
@@ -266,12 +265,12 @@ static void test_open_errors(void) {
   CHECK(optout_registry_digest(NULL, hex, NULL) == OPTOUT_E_NULL_ARGUMENT);
   int64_t created_at;
   CHECK(optout_registry_created_at(NULL, &created_at, NULL) == OPTOUT_E_NULL_ARGUMENT);
-  const char *description;
+  const char* description;
   CHECK(optout_registry_description(NULL, &description, NULL) == OPTOUT_E_NULL_ARGUMENT);
   optout_registry_free(NULL); /* allowed */
 }
 
-static void test_registry_null_outputs(const optout_registry *registry) {
+static void test_registry_null_outputs(const optout_registry* registry) {
   optout_error error;
   CHECK(optout_registry_list_count(registry, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
   CHECK(optout_registry_list(registry, 0, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
@@ -286,20 +285,20 @@ static void test_registry_null_outputs(const optout_registry *registry) {
 
 enum { K = OPTOUT_VERDICT_KEPT, R = OPTOUT_VERDICT_REMOVED, X = OPTOUT_VERDICT_REJECTED };
 
-static void test_index_errors(const optout_registry *registry) {
+static void test_index_errors(const optout_registry* registry) {
   optout_error error;
-  optout_index *index = (optout_index *)&error;
-  const char *unknown[] = {"national", "objections"};
+  optout_index* index = (optout_index*)&error;
+  const char* unknown[] = {"national", "objections"};
   CHECK(optout_index_create(registry, unknown, 2, &index, &error) == OPTOUT_E_NOT_FOUND);
   CHECK(index == NULL);
   /* Named as every message about a registry is: its file first. */
   char expected[1024];
-  snprintf(expected, sizeof expected, "%s: no list named 'objections' in the registry (it has: cleared, national, type1)",
-           WORK("samples.optout"));
+  snprintf(expected, sizeof expected,
+           "%s: no list named 'objections' in the registry (it has: cleared, national, type1)", WORK("samples.optout"));
   CHECK(strcmp(error.message, expected) == 0);
   CHECK(optout_index_create(registry, NULL, 1, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
   CHECK(strcmp(error.message, "optout_index_create: names is NULL") == 0);
-  const char *with_null[] = {"national", NULL};
+  const char* with_null[] = {"national", NULL};
   CHECK(optout_index_create(registry, with_null, 2, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
   CHECK(strcmp(error.message, "optout_index_create: names[1] is NULL") == 0);
   CHECK(optout_index_create(NULL, NULL, 0, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
@@ -309,9 +308,9 @@ static void test_index_errors(const optout_registry *registry) {
 }
 
 /* The verdicts for our numbers, as integers and as text in every accepted shape. */
-static void check_verdicts(const optout_index *index, const uint8_t expected[5]) {
+static void check_verdicts(const optout_index* index, const uint8_t expected[5]) {
   optout_error error;
-  const char *numbers[5] = {kNational, kCleared, kType1, kType1Cleared, kNowhere};
+  const char* numbers[5] = {kNational, kCleared, kType1, kType1Cleared, kNowhere};
   uint64_t values[5];
   uint8_t verdicts[5] = {9, 9, 9, 9, 9};
   for (int i = 0; i < 5; ++i) values[i] = number_value(numbers[i]);
@@ -324,13 +323,13 @@ static void check_verdicts(const optout_index *index, const uint8_t expected[5])
 
   /* Spaced, dashed and padded forms read as the filter reads them; lengths cut a text. */
   for (int i = 0; i < 5; ++i) {
-    const char *n = numbers[i];
+    const char* n = numbers[i];
     char spaced[16], dashed[16], padded[24], longer[24];
     snprintf(spaced, sizeof spaced, "%.3s %.3s %.4s", n, n + 3, n + 6);
     snprintf(dashed, sizeof dashed, "%.3s-%.3s-%.4s", n, n + 3, n + 6);
     snprintf(padded, sizeof padded, " \t%s\r\n", n);
     snprintf(longer, sizeof longer, "%sXYZ", n);
-    const char *forms[4] = {spaced, dashed, padded, longer};
+    const char* forms[4] = {spaced, dashed, padded, longer};
     const size_t lengths[4] = {strlen(spaced), strlen(dashed), strlen(padded), 10};
     uint8_t shaped[4] = {9, 9, 9, 9};
     CHECK_OK(optout_index_classify_text(index, forms, lengths, 4, shaped, &error));
@@ -339,15 +338,15 @@ static void check_verdicts(const optout_index *index, const uint8_t expected[5])
 }
 
 /* nowhere: the verdict for a valid number on no list under this index. */
-static void test_invalid_numbers(const optout_index *index, uint8_t nowhere) {
+static void test_invalid_numbers(const optout_index* index, uint8_t nowhere) {
   optout_error error;
   /* A wrong check digit, 9 digits, 11 digits, a bad 3-3-4 shape, letters, empty, whitespace only,
    * a stem whose check digit is 10, and a number cut by its length. */
   char wrong_check[11];
   memcpy(wrong_check, kCleared, 11);
   wrong_check[9] = (char)('0' + (wrong_check[9] - '0' + 1) % 10);
-  const char *texts[] = {wrong_check, "400199105", "40019910550", "4001 991055", "400199105X",
-                         "", "   ", "4000000080", "UNKNOWN", kCleared};
+  const char* texts[] = {wrong_check, "400199105", "40019910550", "4001 991055", "400199105X",
+                         "",          "   ",       "4000000080",  "UNKNOWN",     kCleared};
   const size_t lengths[] = {10, 9, 11, 11, 10, 0, 3, 10, 7, 9};
   uint8_t verdicts[10];
   memset(verdicts, 9, sizeof verdicts);
@@ -366,11 +365,11 @@ static void test_invalid_numbers(const optout_index *index, uint8_t nowhere) {
   CHECK(integer_verdicts[3] == nowhere);
 }
 
-static void test_classify_errors(const optout_index *index) {
+static void test_classify_errors(const optout_index* index) {
   optout_error error;
   uint64_t value = number_value(kNational);
   uint8_t verdict = 9;
-  const char *text = kNational;
+  const char* text = kNational;
   CHECK_OK(optout_index_classify_numbers(index, NULL, 0, NULL, &error)); /* nothing to do */
   CHECK_OK(optout_index_classify_text(index, NULL, NULL, 0, NULL, &error));
   CHECK(optout_index_classify_numbers(NULL, &value, 1, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
@@ -382,7 +381,7 @@ static void test_classify_errors(const optout_index *index) {
   CHECK(optout_index_classify_text(NULL, &text, NULL, 1, &verdict, NULL) == OPTOUT_E_NULL_ARGUMENT);
   CHECK(optout_index_classify_text(index, NULL, NULL, 1, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
   CHECK(optout_index_classify_text(index, &text, NULL, 1, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
-  const char *texts[] = {kNational, NULL};
+  const char* texts[] = {kNational, NULL};
   CHECK(optout_index_classify_text(index, texts, NULL, 2, &verdict, &error) == OPTOUT_E_NULL_ARGUMENT);
   CHECK(strcmp(error.message, "optout_index_classify_text: texts[1] is NULL") == 0);
   CHECK(verdict == 9); /* checked before any verdict is written */
@@ -392,20 +391,20 @@ static void test_classify_errors(const optout_index *index) {
 enum { kBatch = 10007, kThreads = 4 };
 
 struct batch_job {
-  const optout_index *index;
-  const uint8_t *expected;
+  const optout_index* index;
+  const uint8_t* expected;
   int ok;
 };
 
 static uint64_t batch_number(size_t i) {
-  const char *numbers[5] = {kNational, kCleared, kType1, kType1Cleared, kNowhere};
+  const char* numbers[5] = {kNational, kCleared, kType1, kType1Cleared, kNowhere};
   return i % 7 == 6 ? 10000000000ULL + i : number_value(numbers[i % 5]);
 }
 
-static void *run_batch(void *arg) {
-  struct batch_job *job = arg;
-  uint64_t *values = malloc(kBatch * sizeof *values);
-  uint8_t *verdicts = malloc(kBatch);
+static void* run_batch(void* arg) {
+  struct batch_job* job = arg;
+  uint64_t* values = malloc(kBatch * sizeof *values);
+  uint8_t* verdicts = malloc(kBatch);
   job->ok = values != NULL && verdicts != NULL;
   for (int round = 0; round < 5 && job->ok; ++round) {
     for (size_t i = 0; i < kBatch; ++i) values[i] = batch_number(i);
@@ -420,7 +419,7 @@ static void *run_batch(void *arg) {
   return NULL;
 }
 
-static void test_batch_and_threads(const optout_index *index, const uint8_t expected[5]) {
+static void test_batch_and_threads(const optout_index* index, const uint8_t expected[5]) {
   struct batch_job jobs[kThreads];
   pthread_t threads[kThreads];
   for (int t = 0; t < kThreads; ++t) {
@@ -435,13 +434,13 @@ static void test_batch_and_threads(const optout_index *index, const uint8_t expe
   }
 }
 
-static void test_lookups(const optout_registry *registry) {
+static void test_lookups(const optout_registry* registry) {
   optout_error error;
   optout_index *all = NULL, *deny = NULL, *allow = NULL;
   CHECK_OK(optout_index_create(registry, NULL, 0, &all, &error));
-  const char *deny_lists[] = {"type1", "national"};
+  const char* deny_lists[] = {"type1", "national"};
   CHECK_OK(optout_index_create(registry, deny_lists, 2, &deny, &error));
-  const char *allow_lists[] = {"cleared"};
+  const char* allow_lists[] = {"cleared"};
   CHECK_OK(optout_index_create(registry, allow_lists, 1, &allow, &error));
   if (all == NULL || deny == NULL || allow == NULL) {
     optout_index_free(all);
@@ -493,7 +492,7 @@ static void test_defaults(void) {
   optout_filter_stats_init(NULL);
 }
 
-static void test_filter_files(const optout_index *all, const optout_index *deny) {
+static void test_filter_files(const optout_index* all, const optout_index* deny) {
   optout_error error;
   optout_filter_stats stats;
 
@@ -529,10 +528,10 @@ static void test_filter_files(const optout_index *all, const optout_index *deny)
   CHECK(stats.bytes_in == 137631);
   CHECK((long)stats.bytes_rejected == file_size(WORK("expected_dirty_all_rejects.csv")));
   CHECK(strlen(stats.output_digest) == 32);
-  char *json = read_file(WORK("dirty_stats.json"), NULL);
+  char* json = read_file(WORK("dirty_stats.json"), NULL);
   CHECK(json != NULL && strstr(json, "\"rows\":2000,") != NULL && strstr(json, "\"removed\":126,") != NULL);
   free(json);
-  char *audit = read_file(WORK("dirty_audit.jsonl"), NULL);
+  char* audit = read_file(WORK("dirty_audit.jsonl"), NULL);
   char digest_field[80];
   snprintf(digest_field, sizeof digest_field, "\"output_xxh3_128\":\"%s\"}\n", stats.output_digest);
   CHECK(audit != NULL && strstr(audit, digest_field) != NULL && strstr(audit, "\"outcome\":\"ok\"") != NULL);
@@ -545,7 +544,7 @@ static void test_filter_files(const optout_index *all, const optout_index *deny)
 
   /* Tab-separated, no header: the same rows. */
   {
-    const char *tsv = "1\t4000509993\tx\n2\t4001991055\ty\n3\t\tz\n";
+    const char* tsv = "1\t4000509993\tx\n2\t4001991055\ty\n3\t\tz\n";
     CHECK(write_file(WORK("tabs.tsv"), tsv, strlen(tsv)));
     options = by_name();
     options.column_name = "";
@@ -554,7 +553,7 @@ static void test_filter_files(const optout_index *all, const optout_index *deny)
     options.delimiter = '\t';
     optout_filter_stats_init(&stats);
     CHECK_OK(optout_filter_file(deny, WORK("tabs.tsv"), WORK("tabs_out.tsv"), &options, &stats, &error));
-    char *out = read_file(WORK("tabs_out.tsv"), NULL);
+    char* out = read_file(WORK("tabs_out.tsv"), NULL);
     CHECK(out != NULL && strcmp(out, "2\t4001991055\ty\n") == 0);
     free(out);
     CHECK(stats.rows == 3 && stats.kept == 1 && stats.removed == 1 && stats.rejected == 1);
@@ -563,12 +562,12 @@ static void test_filter_files(const optout_index *all, const optout_index *deny)
 }
 
 /* A failed run: the status, the exact message, and no output file left behind. */
-static void expect_failure(const optout_index *index, const char *input, const optout_filter_options *options,
-                           optout_status status, const char *message) {
+static void expect_failure(const optout_index* index, const char* input, const optout_filter_options* options,
+                           optout_status status, const char* message) {
   optout_error error;
   optout_filter_stats stats;
   optout_filter_stats_init(&stats);
-  const char *output = WORK("failed/out.csv");
+  const char* output = WORK("failed/out.csv");
   const int before = entries_in(WORK("failed"));
   CHECK(optout_filter_file(index, input, output, options, &stats, &error) == status);
   CHECK(error.code == status);
@@ -578,7 +577,7 @@ static void expect_failure(const optout_index *index, const char *input, const o
   }
   CHECK(!exists(output));
   CHECK(entries_in(WORK("failed")) == before); /* no temporary file either */
-  CHECK(stats.rows == 0);                       /* untouched */
+  CHECK(stats.rows == 0);                      /* untouched */
 }
 
 /* expect_failure() on extract_narrow.csv with by_name()'s options changed by one assignment: e.g.
@@ -590,7 +589,7 @@ static void expect_failure(const optout_index *index, const char *input, const o
     expect_failure(index, SAMPLE("extract_narrow.csv"), &refused_, OPTOUT_E_INVALID_ARGUMENT, message); \
   } while (0)
 
-static void test_filter_errors(const optout_index *index) {
+static void test_filter_errors(const optout_index* index) {
   CHECK(mkdir(WORK("failed"), 0755) == 0 || errno == EEXIST); /* (EEXIST: run again by hand) */
   char expected[2400];
   optout_filter_options options = by_name();
@@ -599,7 +598,8 @@ static void test_filter_errors(const optout_index *index) {
   expect_failure(index, WORK("missing.csv"), &options, OPTOUT_E_IO, expected);
 
   options.column_name = "nhs";
-  snprintf(expected, sizeof expected, "%s: no column named 'nhs' in the header (it has: record_id, nhs_number, "
+  snprintf(expected, sizeof expected,
+           "%s: no column named 'nhs' in the header (it has: record_id, nhs_number, "
            "date_of_birth, sex, postcode_district, admission_date, diagnosis_icd10, procedure_opcs, notes)",
            SAMPLE("extract_narrow.csv"));
   expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_NOT_FOUND, expected);
@@ -609,15 +609,17 @@ static void test_filter_errors(const optout_index *index) {
   EXPECT_OPTION_REFUSED(index, delimiter = '"', "the delimiter cannot be a quote, CR or LF");
   EXPECT_OPTION_REFUSED(index, max_rejected_fraction = 1.5, "the rejected fraction must be between 0 and 1");
 
-  const char *malformed = "id,nhs_number\n1,4001991055\n2,\"4001991055\n";
+  const char* malformed = "id,nhs_number\n1,4001991055\n2,\"4001991055\n";
   CHECK(write_file(WORK("malformed.csv"), malformed, strlen(malformed)));
   options = by_name();
   snprintf(expected, sizeof expected, "%s:3: unterminated quoted field", WORK("malformed.csv"));
   expect_failure(index, WORK("malformed.csv"), &options, OPTOUT_E_INVALID_INPUT, expected);
 
   options.max_rejected_rows = 10;
-  snprintf(expected, sizeof expected, "%s: 95 rows rejected in the first 2000 rows (4.75%%), more than the limit "
-           "of 10 rows", SAMPLE("extract_dirty.csv"));
+  snprintf(expected, sizeof expected,
+           "%s: 95 rows rejected in the first 2000 rows (4.75%%), more than the limit "
+           "of 10 rows",
+           SAMPLE("extract_dirty.csv"));
   expect_failure(index, SAMPLE("extract_dirty.csv"), &options, OPTOUT_E_DATA_QUALITY, expected);
 
   options = by_name();
@@ -675,7 +677,7 @@ static void test_filter_errors(const optout_index *index) {
   CHECK(entries_in(WORK("failed")) == 0);
 }
 
-static void test_filter_fd(const optout_index *all, const optout_index *deny) {
+static void test_filter_fd(const optout_index* all, const optout_index* deny) {
   optout_error error;
   optout_filter_stats stats;
   optout_filter_options options = by_name();
@@ -696,7 +698,7 @@ static void test_filter_fd(const optout_index *all, const optout_index *deny) {
   /* Through a pipe, without rejects. */
   int fds[2];
   CHECK(pipe(fds) == 0);
-  const char *csv = "nhs_number,x\n4000509993,a\n4001991055,b\n9434765919,c\n";
+  const char* csv = "nhs_number,x\n4000509993,a\n4001991055,b\n9434765919,c\n";
   CHECK(write(fds[1], csv, strlen(csv)) == (ssize_t)strlen(csv));
   close(fds[1]);
   out = open(WORK("fd_pipe.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -704,7 +706,7 @@ static void test_filter_fd(const optout_index *all, const optout_index *deny) {
   CHECK_OK(optout_filter_fd(deny, fds[0], out, -1, &options, &stats, &error));
   close(fds[0]);
   close(out);
-  char *text = read_file(WORK("fd_pipe.csv"), NULL);
+  char* text = read_file(WORK("fd_pipe.csv"), NULL);
   CHECK(text != NULL && strcmp(text, "nhs_number,x\n4001991055,b\n9434765919,c\n") == 0);
   free(text);
   CHECK(stats.rows == 3 && stats.kept == 2 && stats.removed == 1 && stats.rejected == 0);
@@ -712,7 +714,8 @@ static void test_filter_fd(const optout_index *all, const optout_index *deny) {
   /* Errors: file options, bad descriptors, malformed input named by its descriptor. */
   options.stats_path = WORK("fd_stats.json");
   CHECK(optout_filter_fd(all, 0, 1, -1, &options, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
-  CHECK(strcmp(error.message, "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be "
+  CHECK(strcmp(error.message,
+               "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be "
                "NULL (use rejects_fd, the stats it returns, or optout_filter_file)") == 0);
   CHECK(!exists(WORK("fd_stats.json")));
   options = by_name();
@@ -722,7 +725,7 @@ static void test_filter_fd(const optout_index *all, const optout_index *deny) {
   CHECK(optout_filter_fd(all, 0, 1, -1, NULL, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
 
   CHECK(pipe(fds) == 0);
-  const char *bad = "nhs_number\n4001991055\n\"x\"y\n";
+  const char* bad = "nhs_number\n4001991055\n\"x\"y\n";
   CHECK(write(fds[1], bad, strlen(bad)) == (ssize_t)strlen(bad));
   close(fds[1]);
   out = open(WORK("fd_bad.csv"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -736,9 +739,9 @@ static void test_filter_fd(const optout_index *all, const optout_index *deny) {
 
 /* ---- Export ------------------------------------------------------------------------------------- */
 
-static void test_export(const optout_registry *registry) {
+static void test_export(const optout_registry* registry) {
   optout_error error;
-  const char *formats[3] = {"roaring", "text", "mesh"};
+  const char* formats[3] = {"roaring", "text", "mesh"};
   const optout_export_format codes[3] = {OPTOUT_EXPORT_ROARING, OPTOUT_EXPORT_TEXT, OPTOUT_EXPORT_MESH};
   for (int i = 0; i < 3; ++i) {
     char name[64], expected[64];
@@ -759,8 +762,8 @@ static void test_export(const optout_registry *registry) {
         OPTOUT_E_NOT_FOUND);
   /* Named as every message about a registry is: its file first. */
   char expected[1024];
-  snprintf(expected, sizeof expected, "%s: no list named 'objections' in the registry (it has: cleared, national, type1)",
-           WORK("samples.optout"));
+  snprintf(expected, sizeof expected,
+           "%s: no list named 'objections' in the registry (it has: cleared, national, type1)", WORK("samples.optout"));
   CHECK(strcmp(error.message, expected) == 0);
   CHECK(!exists(WORK("x.txt")));
   CHECK(optout_registry_export_list(registry, "bad name", OPTOUT_EXPORT_TEXT, WORK("x.txt"), NULL, &error) ==
@@ -781,7 +784,7 @@ static void test_export(const optout_registry *registry) {
 
 /* Issue 10.3: the all-zero number is no patient's, and an integer has one implied leading zero at
  * most (a CHI number's), so 19, 27 or a fill value 0 are never a kept patient. */
-static void test_all_zero_and_short_integers_are_rejected(const optout_index *index) {
+static void test_all_zero_and_short_integers_are_rejected(const optout_index* index) {
   optout_error error;
   const uint64_t values[] = {0, 19, 27, 99999999ULL, 100000000ULL};
   uint8_t verdicts[5];
@@ -789,7 +792,7 @@ static void test_all_zero_and_short_integers_are_rejected(const optout_index *in
   CHECK_OK(optout_index_classify_numbers(index, values, 5, verdicts, &error));
   CHECK(verdicts[0] == X && verdicts[1] == X && verdicts[2] == X && verdicts[3] == X);
   CHECK(verdicts[4] == X); /* 0100000000: 9 digits, the leading zero implied, a wrong check digit */
-  const char *texts[] = {"0000000000", "000 000 0000", "000-000-0000", " 0000000000\r"};
+  const char* texts[] = {"0000000000", "000 000 0000", "000-000-0000", " 0000000000\r"};
   uint8_t text_verdicts[4];
   memset(text_verdicts, 9, sizeof text_verdicts);
   CHECK_OK(optout_index_classify_text(index, texts, NULL, 4, text_verdicts, &error));
@@ -797,7 +800,7 @@ static void test_all_zero_and_short_integers_are_rejected(const optout_index *in
   CHECK(strcmp(optout_rejected_reason_name(7), "all zeros") == 0);
 
   /* In a file: rejected, counted under "all zeros" (rejected_by_reason[7]). */
-  const char *csv = "id,nhs_number\n1,0000000000\n2,000 000 0000\n3,9434765919\n";
+  const char* csv = "id,nhs_number\n1,0000000000\n2,000 000 0000\n3,9434765919\n";
   CHECK(write_file(WORK("zeros.csv"), csv, strlen(csv)));
   optout_filter_options options = by_name();
   optout_filter_stats stats;
@@ -807,13 +810,13 @@ static void test_all_zero_and_short_integers_are_rejected(const optout_index *in
 }
 
 /* Issue 15.8: a number-like list name is never echoed, by any function that names a list. */
-static void test_list_name_messages_are_redacted(const optout_registry *registry) {
-  const char *expected = "no list named '[redacted]' in the registry (it has: cleared, national, type1)";
+static void test_list_name_messages_are_redacted(const optout_registry* registry) {
+  const char* expected = "no list named '[redacted]' in the registry (it has: cleared, national, type1)";
   char from_index[1024];
   snprintf(from_index, sizeof from_index, "%s: %s", WORK("samples.optout"), expected);
   optout_error error;
-  optout_index *index = NULL;
-  const char *names[] = {"9434765919"};
+  optout_index* index = NULL;
+  const char* names[] = {"9434765919"};
   CHECK(optout_index_create(registry, names, 1, &index, &error) == OPTOUT_E_NOT_FOUND);
   CHECK(index == NULL && strcmp(error.message, from_index) == 0 && strstr(error.message, "9434765919") == NULL);
   size_t found = 99;
@@ -828,16 +831,16 @@ static void test_list_name_messages_are_redacted(const optout_registry *registry
   CHECK(strcmp(error.message, from_index) == 0);
   CHECK(optout_registry_find_list(registry, "9434765919", &found, &error) == OPTOUT_E_NOT_FOUND);
   CHECK(strcmp(error.message, from_index) == 0);
-  CHECK(optout_registry_export_list(registry, "9434765919", OPTOUT_EXPORT_TEXT, WORK("redacted.txt"), NULL,
-                                    &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(optout_registry_export_list(registry, "9434765919", OPTOUT_EXPORT_TEXT, WORK("redacted.txt"), NULL, &error) ==
+        OPTOUT_E_NOT_FOUND);
   CHECK(strcmp(error.message, from_index) == 0);
   CHECK(!exists(WORK("redacted.txt")));
 }
 
 /* Issue 15.8: "" is not standard output: the engine refuses it, and the C API passes it on as is. */
-static void test_empty_output_path_is_refused(const optout_registry *registry) {
+static void test_empty_output_path_is_refused(const optout_registry* registry) {
   optout_error error;
-  optout_index *index = NULL;
+  optout_index* index = NULL;
   CHECK_OK(optout_index_create(registry, NULL, 0, &index, &error));
   optout_filter_options options = by_name();
   optout_filter_stats stats;
@@ -854,7 +857,7 @@ static void test_empty_output_path_is_refused(const optout_registry *registry) {
 
 /* Issues 15.8 and 10.6: a side path "" is never "none", and no output names the input or another
  * output; nothing is written. Then the audit records of one run pair up (the commit protocol). */
-static void test_filter_outputs_are_checked(const optout_index *index) {
+static void test_filter_outputs_are_checked(const optout_index* index) {
   CHECK(mkdir(WORK("checked"), 0755) == 0 || errno == EEXIST);
   char expected[2400];
   EXPECT_OPTION_REFUSED(index, rejects_path = "", "an empty rejects path: give a file name");
@@ -868,8 +871,8 @@ static void test_filter_outputs_are_checked(const optout_index *index) {
            WORK("checked/out.csv"));
   CHECK(strcmp(error.message, expected) == 0);
   options = by_name();
-  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), SAMPLE("extract_narrow.csv"), &options, NULL,
-                           &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), SAMPLE("extract_narrow.csv"), &options, NULL, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
   snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input",
            SAMPLE("extract_narrow.csv"));
   CHECK(strcmp(error.message, expected) == 0);
@@ -884,25 +887,25 @@ static void test_filter_outputs_are_checked(const optout_index *index) {
   options = by_name();
   options.audit_path = WORK("checked/audit.jsonl");
   CHECK_OK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error));
-  char *audit = read_file(WORK("checked/audit.jsonl"), NULL);
-  const char *second = audit != NULL ? strchr(audit, '\n') : NULL;
+  char* audit = read_file(WORK("checked/audit.jsonl"), NULL);
+  const char* second = audit != NULL ? strchr(audit, '\n') : NULL;
   CHECK(second != NULL && strstr(audit, "\"outcome\":\"committing\"") < second &&
         strstr(second, "\"outcome\":\"ok\"") != NULL);
   free(audit);
 }
 
 /* Issue 10.6: export ... -o REG replaced the registry it read. */
-static void test_export_over_the_registry_is_refused(const optout_registry *registry) {
+static void test_export_over_the_registry_is_refused(const optout_registry* registry) {
   optout_error error;
   uint64_t count = 77;
-  CHECK(optout_registry_export_list(registry, "national", OPTOUT_EXPORT_TEXT, WORK("samples.optout"), &count,
-                                    &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(optout_registry_export_list(registry, "national", OPTOUT_EXPORT_TEXT, WORK("samples.optout"), &count, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
   char expected[2400];
   snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input", WORK("samples.optout"));
   CHECK(strcmp(error.message, expected) == 0 && count == 77);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: optout_c_test WORK SAMPLES\n");
     return 2;
@@ -914,7 +917,7 @@ int main(int argc, char **argv) {
   test_open_errors();
   test_defaults();
 
-  optout_registry *registry = NULL;
+  optout_registry* registry = NULL;
   optout_error error;
   CHECK_OK(optout_registry_open(WORK("samples.optout"), &registry, &error));
   if (registry == NULL) {
@@ -932,7 +935,7 @@ int main(int argc, char **argv) {
   test_export_over_the_registry_is_refused(registry);
 
   optout_index *all = NULL, *deny = NULL;
-  const char *deny_lists[] = {"national", "type1"};
+  const char* deny_lists[] = {"national", "type1"};
   CHECK_OK(optout_index_create(registry, NULL, 0, &all, &error));
   CHECK_OK(optout_index_create(registry, deny_lists, 2, &deny, &error));
   /* An index outlives the registry handle it was made from. */

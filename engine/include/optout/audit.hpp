@@ -20,22 +20,22 @@ namespace optout {
 // One piece of a run split over many filters (optout.dask.filter_files: a whole file, or a
 // byte range of one that cut_file() cut), as its stats and audit record list it.
 struct PieceAccount {
-  std::string input;                  // the file's path
-  std::string output;                 // the part's file name, e.g. "part-00003.csv"
-  bool cut = false;                   // a byte range of input; else the whole file
-  std::uint64_t offset = 0;           // when cut: as FilePiece
+  std::string input;         // the file's path
+  std::string output;        // the part's file name, e.g. "part-00003.csv"
+  bool cut = false;          // a byte range of input; else the whole file
+  std::uint64_t offset = 0;  // when cut: as FilePiece
   std::uint64_t length = 0;
   std::uint64_t first_line = 1;
-  std::uint64_t header_bytes = 0;     // when cut: the header each piece reads again before its range
-  FilterStats stats;                  // the piece's filter; output_digest set
+  std::uint64_t header_bytes = 0;  // when cut: the header each piece reads again before its range
+  FilterStats stats;               // the piece's filter; output_digest set
 };
 
 // What a run was asked to do and with what, besides its FilterStats.
 struct RunContext {
-  std::string run_id;                // new_run_id(): pairs a run's "committing" record with its end
-  std::string input_name;            // "extract.csv" or "<stdin>"
-  std::string output_name;           // "clean.csv" or "<stdout>"
-  std::int64_t started_at = 0;       // Unix seconds, UTC
+  std::string run_id;           // new_run_id(): pairs a run's "committing" record with its end
+  std::string input_name;       // "extract.csv" or "<stdin>"
+  std::string output_name;      // "clean.csv" or "<stdout>"
+  std::int64_t started_at = 0;  // Unix seconds, UTC
   std::int64_t finished_at = 0;
   Digest128 registry_digest;
   std::int64_t registry_created_at = 0;
@@ -74,10 +74,9 @@ OPTOUT_API std::string filter_stats_json(const FilterStats& stats);
 // XXH3-128 digest, the run id, the outcome ("committing", "ok", or "failed" with error, the
 // error code's name), and "inputs" / "pieces" when the context has them. stats may be null for a
 // run that failed before counting anything.
-OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats,
-                                         RunOutcome outcome, ErrorCode error = ErrorCode::kOk);
+OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats, RunOutcome outcome,
+                                         ErrorCode error = ErrorCode::kOk);
 // The same with outcome kOk for an ok Status, else kFailed with its code.
-OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats,
-                                         const Status& outcome);
+OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats, const Status& outcome);
 
 }  // namespace optout

@@ -99,22 +99,21 @@ class OPTOUT_API StagedDirectory final : public StagedResult {
 
 // A run's complete results, ready for the commit.
 struct Commit {
-  std::vector<StagedResult*> side;    // rejects, stats: put in place first, in this order
-  StagedResult* output = nullptr;     // the release, last; null when written to standard output
-  std::optional<std::string> audit;   // the audit log, or none
+  std::vector<StagedResult*> side;   // rejects, stats: put in place first, in this order
+  StagedResult* output = nullptr;    // the release, last; null when written to standard output
+  std::optional<std::string> audit;  // the audit log, or none
 };
 
 // Steps 1-4 above. Returns ok with every result in place, or the failed step's error with
 // nothing of the run left in place (what could not be removed is named in the message) and a
 // "failed" record appended (its own failure is added to the message). context.run_id must be set.
-[[nodiscard]] OPTOUT_API Status commit_run(const Commit& commit, const RunContext& context,
-                                           const FilterStats& stats);
+[[nodiscard]] OPTOUT_API Status commit_run(const Commit& commit, const RunContext& context, const FilterStats& stats);
 
 // A run that failed before its commit: discards every staged result, appends the "failed" record
 // (stats may be null), and returns error with what could not be removed or recorded added to its
 // message, its code unchanged.
-[[nodiscard]] OPTOUT_API Status abandon_run(const Commit& commit, const RunContext& context,
-                                            const FilterStats* stats, const Status& error);
+[[nodiscard]] OPTOUT_API Status abandon_run(const Commit& commit, const RunContext& context, const FilterStats* stats,
+                                            const Status& error);
 
 // The commit of a run in pieces (optout.dask.filter_files): context.pieces filtered into the
 // staged output folder (and rejects folder). Adds up the pieces (add_pieces(); total.seconds =

@@ -68,8 +68,8 @@ struct FilterOptions {
   bool has_header = true;
   char delimiter = ',';
 
-  unsigned threads = 0;                            // 0: every core; at most kThreadsLimit
-  std::size_t block_bytes = kDefaultBlockBytes;    // 1..kBlockBytesLimit; the output is the same for every value
+  unsigned threads = 0;                                   // 0: every core; at most kThreadsLimit
+  std::size_t block_bytes = kDefaultBlockBytes;           // 1..kBlockBytesLimit; the output is the same for every value
   std::size_t max_record_bytes = kDefaultMaxRecordBytes;  // 1..kRecordBytesLimit
 
   // The data-quality gate: fail (kDataQuality) when more rows than this are rejected.
@@ -92,8 +92,8 @@ struct FilterStats {
   // InvalidReason (kEmpty, kBadCharacter, ...).
   std::uint64_t rejected_by_reason[8] = {};
   std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;      // header + kept records
-  std::uint64_t bytes_rejected = 0; // written to the rejects sink (header included)
+  std::uint64_t bytes_out = 0;       // header + kept records
+  std::uint64_t bytes_rejected = 0;  // written to the rejects sink (header included)
   std::optional<Digest128> output_digest;
   double seconds = 0;
   unsigned threads = 0;
@@ -109,8 +109,8 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 
 // The text form of the data-quality gate, as optout filter --max-rejected takes it: a row count
 // ("250"; at most 18 digits) sets options.max_rejected_rows, a percentage of rows ("0.5%"; 0 to
-// 100) options.max_rejected_fraction. kInvalidArgument "the rejected-row limit takes a row count (250) or a percentage of rows (0.5%)",
-// options untouched, for anything else, "" included.
+// 100) options.max_rejected_fraction. kInvalidArgument "the rejected-row limit takes a row count (250) or a percentage
+// of rows (0.5%)", options untouched, for anything else, "" included.
 [[nodiscard]] OPTOUT_API Status parse_max_rejected(std::string_view text, FilterOptions& options);
 
 // kInvalidArgument naming the problem when options cannot be used: no column or both ways of
@@ -126,9 +126,8 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 // complete: the counts are a run's final ones; false when a run stopped early at the row limit
 // (the message then says "in the first N rows"). filter() applies it to one input; a run over
 // pieces (optout.dask) applies it once to the pieces' summed counts.
-[[nodiscard]] OPTOUT_API Status check_rejected(std::uint64_t rows, std::uint64_t rejected,
-                                               const FilterOptions& options, std::string_view input,
-                                               bool complete = true);
+[[nodiscard]] OPTOUT_API Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
+                                               std::string_view input, bool complete = true);
 
 // The 0-based position of the NHS-number column among a header's names (unquoted, BOM removed),
 // as options choose it: by 1-based column_index, or by column_name, which must name exactly one
@@ -138,8 +137,7 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 // Errors: kNotFound (no such name, or fewer columns than column_index), kInvalidInput (the name
 // stands more than once: ambiguous).
 [[nodiscard]] OPTOUT_API Result<std::size_t> resolve_column(std::span<const std::string> names,
-                                                            const FilterOptions& options,
-                                                            std::string_view input);
+                                                            const FilterOptions& options, std::string_view input);
 
 // The counts of rows decided elsewhere (a data frame's verdicts, with the InvalidReason of each
 // number as parse gives it): rows, kept, removed, rejected and rejected_by_reason, as filter()
@@ -160,7 +158,6 @@ OPTOUT_API const char* rejected_reason_name(std::size_t index) noexcept;
 //   than max_record_bytes), kIoError, kBrokenPipe (out's reader went away), kDataQuality.
 // Messages name the input and the line where the bad record starts, never its content.
 [[nodiscard]] OPTOUT_API Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects,
-                                                    const OptOutIndex& index,
-                                                    const FilterOptions& options);
+                                                    const OptOutIndex& index, const FilterOptions& options);
 
 }  // namespace optout

@@ -49,8 +49,7 @@ class OPTOUT_API OptOutIndex {
   // any applied deny list, or missing from any applied allow list.
   // Errors (messages start with registry.source()): kNotFound naming an unknown list,
   // kInvalidArgument for a name no list can have; kIoError when memory cannot be mapped.
-  [[nodiscard]] static Result<OptOutIndex> create(const Registry& registry,
-                                                  std::span<const std::string> apply = {});
+  [[nodiscard]] static Result<OptOutIndex> create(const Registry& registry, std::span<const std::string> apply = {});
 
   OptOutIndex(OptOutIndex&&) noexcept;
   OptOutIndex& operator=(OptOutIndex&&) noexcept;
@@ -121,8 +120,8 @@ class OPTOUT_API OptOutIndex {
                                                    std::int64_t max_age_seconds, std::int64_t now);
 
 // The text form of a maximum registry age, as optout filter --max-age takes it: a number of hours
-// or days ("36h", "7d"; at most 9 digits) → seconds. kInvalidArgument "the maximum age takes a number of hours or days, e.g. 36h or 7d" for anything else, ""
-// included.
+// or days ("36h", "7d"; at most 9 digits) → seconds. kInvalidArgument "the maximum age takes a number of hours or days,
+// e.g. 36h or 7d" for anything else, "" included.
 [[nodiscard]] OPTOUT_API Result<std::int64_t> parse_max_age(std::string_view text);
 
 }  // namespace optout

@@ -97,8 +97,7 @@ inline constexpr std::size_t kMaxFormattedBytes = 12;  // "943 476 5919"
 
 // Writes the number of a valid stem into out (at least kMaxFormattedBytes bytes, not terminated)
 // and returns the byte count (10 or 12). Precondition: is_valid_stem(stem).
-OPTOUT_API std::size_t format_nhs_number(std::uint32_t stem, char* out,
-                                         NhsFormat format = NhsFormat::kPlain) noexcept;
+OPTOUT_API std::size_t format_nhs_number(std::uint32_t stem, char* out, NhsFormat format = NhsFormat::kPlain) noexcept;
 
 // The same as a string. Precondition: is_valid_stem(stem).
 OPTOUT_API std::string format_nhs_number(std::uint32_t stem, NhsFormat format = NhsFormat::kPlain);

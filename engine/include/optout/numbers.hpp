@@ -14,10 +14,10 @@
 namespace optout {
 
 struct NumbersStats {
-  std::uint64_t rows = 0;      // data records read
-  std::uint64_t valid = 0;     // records with a valid number
-  std::uint64_t distinct = 0;  // distinct numbers written
-  std::uint64_t rejected = 0;  // records whose number is missing or invalid (never written)
+  std::uint64_t rows = 0;                    // data records read
+  std::uint64_t valid = 0;                   // records with a valid number
+  std::uint64_t distinct = 0;                // distinct numbers written
+  std::uint64_t rejected = 0;                // records whose number is missing or invalid (never written)
   std::uint64_t rejected_by_reason[8] = {};  // as FilterStats
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
@@ -29,8 +29,7 @@ struct NumbersStats {
 // number, so invalid and missing ones are counted and left out). Reads the CSV as filter() does,
 // with the same options (the digest and rejected-limit options are not used) and errors. format
 // kRoaring writes the distinct stems as one portable Roaring bitmap (for Spark, Java, Go).
-[[nodiscard]] OPTOUT_API Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out,
-                                                            const FilterOptions& options,
+[[nodiscard]] OPTOUT_API Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOptions& options,
                                                             NumbersFormat format);
 
 // The numbers of one extract, as `optout numbers` writes them: input "-" is standard input, output

@@ -32,10 +32,10 @@ struct FilePiece {
 // A file and its pieces.
 struct FilePieces {
   std::filesystem::path path;
-  std::string header;             // the header record's bytes, a UTF-8 BOM and the terminator
-                                  // included; empty without a header
-  std::uint64_t header_lines = 0; // LFs in header
-  std::uint64_t file_bytes = 0;   // the file's size when it was cut
+  std::string header;              // the header record's bytes, a UTF-8 BOM and the terminator
+                                   // included; empty without a header
+  std::uint64_t header_lines = 0;  // LFs in header
+  std::uint64_t file_bytes = 0;    // the file's size when it was cut
   // In file order, one after the other, from header.size() to file_bytes; never empty.
   std::vector<FilePiece> pieces;
 };
@@ -52,8 +52,7 @@ struct FilePieces {
 // reports the problem as the whole file's filter would.
 //
 // Errors: kInvalidArgument (target_bytes 0, or options validate_filter_options refuses), kIoError.
-[[nodiscard]] OPTOUT_API Result<FilePieces> cut_file(const std::filesystem::path& path,
-                                                     const FilterOptions& options,
+[[nodiscard]] OPTOUT_API Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptions& options,
                                                      std::uint64_t target_bytes);
 
 // A source that reads file.header, then the piece's bytes of the file; named file.path, its lines
@@ -62,6 +61,6 @@ struct FilePieces {
 // Errors: kInvalidArgument (no such piece), kIoError (cannot open; the file's size is no longer
 // file.file_bytes, which means it changed after it was cut).
 [[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_piece_source(const FilePieces& file,
-                                                                              std::size_t piece);
+                                                                               std::size_t piece);
 
 }  // namespace optout

@@ -128,8 +128,7 @@ inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
 
 // Writes the snapshot atomically: to a temporary file in the same directory, fsync, then rename.
 // On error no file is left at path (an earlier file there stays untouched). Errors: kIoError.
-[[nodiscard]] OPTOUT_API Status save_registry(const Registry& registry,
-                                              const std::filesystem::path& path);
+[[nodiscard]] OPTOUT_API Status save_registry(const Registry& registry, const std::filesystem::path& path);
 
 // The snapshot encoding of a registry, as save_registry writes it.
 OPTOUT_API std::string encode_registry(const Registry& registry);
@@ -142,8 +141,7 @@ OPTOUT_API std::string encode_registry(const Registry& registry);
 [[nodiscard]] OPTOUT_API Result<Registry> load_registry(const std::filesystem::path& path);
 
 // The same from bytes in memory; source_name is used in messages (e.g. the path, "<memory>").
-[[nodiscard]] OPTOUT_API Result<Registry> decode_registry(std::string_view bytes,
-                                                          std::string_view source_name);
+[[nodiscard]] OPTOUT_API Result<Registry> decode_registry(std::string_view bytes, std::string_view source_name);
 
 // ---- Building ---------------------------------------------------------------------------------
 
@@ -155,12 +153,12 @@ struct SourceOptions {
 
 // What one source file (or text) contributed.
 struct SourceStats {
-  std::uint64_t lines = 0;       // lines read, blank ones included
-  std::uint64_t blank = 0;       // blank lines (ignored)
-  std::uint64_t numbers = 0;     // valid numbers read
-  std::uint64_t invalid = 0;     // invalid lines skipped (only with skip_invalid)
-  std::uint64_t changed = 0;     // stems added to (or, for a removal, withdrawn from) the list
-  std::uint64_t unchanged = 0;   // numbers - changed: duplicates, or withdrawals of absent stems
+  std::uint64_t lines = 0;      // lines read, blank ones included
+  std::uint64_t blank = 0;      // blank lines (ignored)
+  std::uint64_t numbers = 0;    // valid numbers read
+  std::uint64_t invalid = 0;    // invalid lines skipped (only with skip_invalid)
+  std::uint64_t changed = 0;    // stems added to (or, for a removal, withdrawn from) the list
+  std::uint64_t unchanged = 0;  // numbers - changed: duplicates, or withdrawals of absent stems
 };
 
 // One line of a list source, with its LF if it has one (the last line of a source may not), read as
@@ -178,8 +176,7 @@ OPTOUT_API SourceLine parse_source_line(std::string_view line) noexcept;
 // The error for line `line_no` (1-based) of source `source_name` that parse_source_line read as
 // `line`: kInvalidInput "NAME:LINE: bare CR (...)" when it holds a bare CR, else OK. Readers of
 // list-shaped text other than RegistryBuilder (the CLI's `check` on stdin) fail with it.
-OPTOUT_API Status source_line_status(std::string_view source_name, std::uint64_t line_no,
-                                     const SourceLine& line);
+OPTOUT_API Status source_line_status(std::string_view source_name, std::uint64_t line_no, const SourceLine& line);
 
 // Builds a Registry. Not thread-safe; each call parses in parallel internally (oneTBB).
 //
@@ -214,23 +211,19 @@ class OPTOUT_API RegistryBuilder {
   [[nodiscard]] Result<SourceStats> add_stems(std::string_view name, ListKind kind,
                                               std::span<const std::uint32_t> stems);
   // Withdraws stems from an existing list. Errors: kNotFound (no such list), kInvalidArgument.
-  [[nodiscard]] Result<SourceStats> remove_stems(std::string_view name,
-                                                 std::span<const std::uint32_t> stems);
+  [[nodiscard]] Result<SourceStats> remove_stems(std::string_view name, std::span<const std::uint32_t> stems);
 
   // Parses a source file and adds its numbers to a list (declaring it if needed).
   // Errors: kIoError, kInvalidInput ("ndoo.txt:17: wrong check digit"), as declare_list.
   // On error the builder is unchanged.
-  [[nodiscard]] Result<SourceStats> add_source(std::string_view name, ListKind kind,
-                                               const std::filesystem::path& path,
+  [[nodiscard]] Result<SourceStats> add_source(std::string_view name, ListKind kind, const std::filesystem::path& path,
                                                SourceOptions options = {});
   // Parses a source file and withdraws its numbers from an existing list.
-  [[nodiscard]] Result<SourceStats> remove_source(std::string_view name,
-                                                  const std::filesystem::path& path,
+  [[nodiscard]] Result<SourceStats> remove_source(std::string_view name, const std::filesystem::path& path,
                                                   SourceOptions options = {});
   // add_source over text in memory; source_name is used in messages.
-  [[nodiscard]] Result<SourceStats> add_text(std::string_view name, ListKind kind,
-                                             std::string_view text, std::string_view source_name,
-                                             SourceOptions options = {});
+  [[nodiscard]] Result<SourceStats> add_text(std::string_view name, ListKind kind, std::string_view text,
+                                             std::string_view source_name, SourceOptions options = {});
 
   // The registry, stamped with created_at (default: the clock, UTC). The builder is left empty.
   // Errors: kInvalidArgument for a created_at outside 0..kLatestCreatedAt.
@@ -261,8 +254,7 @@ struct ListChanges {
   std::vector<std::uint32_t> added;
   std::vector<std::uint32_t> withdrawn;
 };
-[[nodiscard]] OPTOUT_API Result<ListChanges> list_changes(const Registry& older,
-                                                          const Registry& newer,
+[[nodiscard]] OPTOUT_API Result<ListChanges> list_changes(const Registry& older, const Registry& newer,
                                                           std::string_view name);
 
 }  // namespace optout

@@ -77,15 +77,15 @@ struct RunResult {
 // One part of a run in parts, as a worker filters it: an input file, or a piece of one.
 struct PieceTask {
   std::string input;
-  bool cut = false;                  // a piece of input (then the fields below); else all of it
-  std::string header;                // when cut: the file's header record, read before the piece
+  bool cut = false;    // a piece of input (then the fields below); else all of it
+  std::string header;  // when cut: the file's header record, read before the piece
   std::uint64_t header_lines = 0;
   std::uint64_t file_bytes = 0;
   FilePiece piece;
-  std::string output;                // the part file (in the staged folder)
+  std::string output;  // the part file (in the staged folder)
   std::optional<std::string> rejects;
-  FilterOptions options;             // the request's, without progress; digest_output on
-  Digest128 registry_digest;         // the run's registry: a worker with another one refuses
+  FilterOptions options;      // the request's, without progress; digest_output on
+  Digest128 registry_digest;  // the run's registry: a worker with another one refuses
 };
 
 // A task as bytes, to send to another process or machine, and back; the engine's own format.

@@ -27,10 +27,10 @@ namespace optout::detail {
 
 enum class ScanError : std::uint8_t {
   kNone = 0,
-  kQuoteInUnquotedField,  // a '"' that is not at the start of a field
-  kTextAfterClosingQuote, // a closing '"' followed by something other than delimiter / end of record
-  kUnterminatedQuote,     // the input ended inside a quoted field
-  kBareCr,                // a CR outside quotes not followed by LF (the input's last byte included)
+  kQuoteInUnquotedField,   // a '"' that is not at the start of a field
+  kTextAfterClosingQuote,  // a closing '"' followed by something other than delimiter / end of record
+  kUnterminatedQuote,      // the input ended inside a quoted field
+  kBareCr,                 // a CR outside quotes not followed by LF (the input's last byte included)
 };
 
 const char* scan_error_text(ScanError error) noexcept;

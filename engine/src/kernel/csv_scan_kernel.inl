@@ -73,8 +73,8 @@ inline std::uint64_t prefix_xor(std::uint64_t x) noexcept {
 // malformed record: a misplaced quote, an unterminated quoted field, or a bare CR (a CR outside
 // quotes that no LF follows, the input's last byte included when at_end).
 template <typename OnRecord>
-ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char delimiter,
-                         std::size_t column, OnRecord&& on_record) {
+ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char delimiter, std::size_t column,
+                         OnRecord&& on_record) {
   ScanOutcome outcome;
   std::size_t record_begin = 0;
   std::size_t field_no = 0;
@@ -250,4 +250,3 @@ inline std::size_t last_record_end(const char* data, std::size_t size) noexcept 
   }
   return 0;
 }
-

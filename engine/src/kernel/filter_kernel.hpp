@@ -76,10 +76,10 @@ inline void append_span(std::vector<WriteSpan>& spans, std::size_t begin, std::s
 struct Block {
   std::unique_ptr<char[]> data;
   std::size_t capacity = 0;
-  std::size_t size = 0;       // bytes of whole records in data
-  std::size_t skip = 0;       // leading bytes that are the header (first block only)
-  bool at_end = false;        // the last block of the input
-  Status input_error;         // a read error or an over-long record, reported in order
+  std::size_t size = 0;  // bytes of whole records in data
+  std::size_t skip = 0;  // leading bytes that are the header (first block only)
+  bool at_end = false;   // the last block of the input
+  Status input_error;    // a read error or an over-long record, reported in order
 
   // Scan results.
   std::vector<WriteSpan> kept;

@@ -50,15 +50,16 @@ inline bool parse_ten_digits_swar(const char* p, ParsedNhsNumber& out) noexcept 
   // Weighted sum 10*d0 + 9*d1 + ... + 3*d7 in 16-bit lanes: even digits, then odd digits; one
   // multiply sums each set into the top lane (each lane stays < 2^16, so no carries cross).
   constexpr std::uint64_t kLanes = 0x00FF00FF00FF00FFULL;
-  const std::uint64_t even = v & kLanes;         // d0, d2, d4, d6
-  const std::uint64_t odd = (v >> 8) & kLanes;   // d1, d3, d5, d7
+  const std::uint64_t even = v & kLanes;        // d0, d2, d4, d6
+  const std::uint64_t odd = (v >> 8) & kLanes;  // d1, d3, d5, d7
   constexpr std::uint64_t kEvenWeights = (10ULL << 48) | (8ULL << 32) | (6ULL << 16) | 4ULL;
   constexpr std::uint64_t kOddWeights = (9ULL << 48) | (7ULL << 32) | (5ULL << 16) | 3ULL;
   const auto sum = static_cast<unsigned>(((even * kEvenWeights) >> 48) + ((odd * kOddWeights) >> 48)) + 2 * d8;
   // The eight-digit value: pairs, then quads, then the whole (the usual SWAR decimal parse).
   std::uint64_t x = v * 10 + (v >> 8);
   x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
-       (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+       (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
+      32;
   out = check_mod11(static_cast<std::uint32_t>(x) * 10 + d8, sum, d9);
   return true;
 }

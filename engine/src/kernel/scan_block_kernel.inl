@@ -12,8 +12,8 @@ inline std::string_view field_text(const char* data, std::size_t begin, std::siz
 // Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
 // miss is already under way (tuning.hpp: kProbeBatch). Without an index (collect mode) the valid
 // stems are gathered instead, and every valid record counts as kept.
-void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
-                std::size_t column, bool keep_rejected) {
+void scan_block(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
+                bool keep_rejected) {
   struct Pending {
     std::size_t begin, end;
     ParsedNhsNumber parsed;
@@ -55,26 +55,24 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options,
   };
 
   const std::size_t max_record = options.max_record_bytes;
-  b.outcome = scan_records(
-      data, b.size - b.skip, b.at_end, options.delimiter, column,
-      [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
-          bool has_field) OPTOUT_ALWAYS_INLINE {
-        if (end - begin > max_record) {
-          b.long_record_begin = begin;
-          return false;
-        }
-        Pending& r = batch[pending++];
-        r.begin = begin;
-        r.end = end;
-        r.has_field = has_field;
-        r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end))
-                             : ParsedNhsNumber{};
-        if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
-        if (pending == kProbeBatch) settle();
-        ++b.rows;
-        return true;
-      });
+  b.outcome = scan_records(data, b.size - b.skip, b.at_end, options.delimiter, column,
+                           [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
+                               bool has_field) OPTOUT_ALWAYS_INLINE {
+                             if (end - begin > max_record) {
+                               b.long_record_begin = begin;
+                               return false;
+                             }
+                             Pending& r = batch[pending++];
+                             r.begin = begin;
+                             r.end = end;
+                             r.has_field = has_field;
+                             r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end))
+                                                  : ParsedNhsNumber{};
+                             if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
+                             if (pending == kProbeBatch) settle();
+                             ++b.rows;
+                             return true;
+                           });
   settle();
   if (run_end != run_begin) b.kept.push_back({b.skip + run_begin, b.skip + run_end});
 }
-
