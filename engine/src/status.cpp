@@ -28,7 +28,6 @@ const char* error_code_name(ErrorCode code) noexcept {
   return "unknown error";
 }
 
-
 std::string redact_numbers(std::string_view text) {
   std::string out;
   out.reserve(text.size());
