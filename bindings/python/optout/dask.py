@@ -179,7 +179,7 @@ def filter_files(
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
 
-    One engine run in parts (README, "Runs in parts"): the engine checks the request, cuts files
+    One engine run in parts (README, "Dask"): the engine checks the request, cuts files
     larger than piece_bytes at record ends, applies max_rejected to the whole run and commits it as
     one file's; this only sends its tasks to the workers. The parts are part-00000.csv, ... in
     input order; a cut file's parts, without their headers, concatenated, are its `optout filter`

@@ -129,7 +129,7 @@ def test_every_failing_call_raises_and_leaves_nothing(inputs, tmp_path, what):
     code, result = run(what, clean)
     if what == "dask" and result.get("message") == "an empty rejects path: give a file name":
         pytest.skip("optout/dask.py still passes '' for no rejects/stats/audit, which the engine now refuses "
-                    "(FilterJob's optional paths, the commit protocol's change): test_dask.py fails the same way")
+                    "(FilterRequest's optional paths, the commit protocol's change): test_dask.py fails the same way")
     assert code == 0 and "ok" in result, result
     expected, expected_tree = contents(clean, produced), tree(clean)
     assert result["ok"]["rows"] == 40

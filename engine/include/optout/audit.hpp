@@ -17,7 +17,7 @@
 
 namespace optout {
 
-// One piece of a run split over many filters (optout.dask.filter_files: a whole file, or a
+// One part of a run in parts (run_filter() with in_parts, e.g. for optout.dask: a whole file, or a
 // byte range of one that cut_file() cut), as its stats and audit record list it.
 struct PieceAccount {
   std::string input;         // the file's path

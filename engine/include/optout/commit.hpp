@@ -1,5 +1,5 @@
-// How a run makes its results appear: the one commit protocol, used by run_filter_job() (so by the
-// CLI, the C ABI and optout.filter_file) and by optout.dask.filter_files through commit_run().
+// How a run makes its results appear: the one commit protocol, used by run_filter() (run.hpp) for
+// every run, one output or in parts, whoever asked for it (the CLI, the C ABI, Python, Dask).
 //
 // A run writes each result (output, rejects, stats; for Dask, folders of parts) under a temporary
 // name beside its final path. Nothing is put in place until every result is complete. Then:
@@ -115,7 +115,7 @@ struct Commit {
 [[nodiscard]] OPTOUT_API Status abandon_run(const Commit& commit, const RunContext& context, const FilterStats* stats,
                                             const Status& error);
 
-// The commit of a run in pieces (optout.dask.filter_files): context.pieces filtered into the
+// The commit of a run in parts (run_filter() with in_parts): context.pieces filtered into the
 // staged output folder (and rejects folder). Adds up the pieces (add_pieces(); total.seconds =
 // seconds), checks rows == kept + removed + rejected (kInternal otherwise), writes the stats file
 // (pieces_stats_json()) when stats is set, and commits as commit_run() does: audit "committing",

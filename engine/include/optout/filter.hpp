@@ -117,7 +117,7 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 // naming it, a name without a header, a column_index over kColumnIndexLimit, a quote/CR/LF
 // delimiter, block_bytes or max_record_bytes outside 1..1 GiB (kBlockBytesLimit,
 // kRecordBytesLimit), threads over kThreadsLimit, a rejected fraction outside 0..1. The engine's
-// every entry point (filter(), write_numbers(), run_filter_job(), cut_file()) checks this first;
+// every entry point (filter(), write_numbers(), run_filter(), cut_file()) checks this first;
 // callers (the CLI, the bindings) rely on it rather than checking ranges themselves.
 [[nodiscard]] OPTOUT_API Status validate_filter_options(const FilterOptions& options);
 
