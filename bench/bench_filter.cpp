@@ -35,8 +35,8 @@ class StringViewSource final : public ByteSource {
 
 class CountingSink final : public ByteSink {
  public:
-  Status write(std::span<const std::string_view> pieces) override {
-    for (std::string_view piece : pieces) bytes_ += piece.size();
+  Status write(std::span<const std::string_view> spans) override {
+    for (std::string_view span : spans) bytes_ += span.size();
     return Status();
   }
   const std::string& name() const override { return name_; }

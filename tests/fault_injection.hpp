@@ -91,19 +91,19 @@ class FaultySource final : public ByteSource {
   bool fired_ = false;
 };
 
-// Appends to a string; the plan's call fails having written nothing of its pieces (a sink that
+// Appends to a string; the plan's call fails having written nothing of its spans (a sink that
 // fails part-way leaves what it wrote; the caller must discard it either way).
 class FaultySink final : public ByteSink {
  public:
   FaultySink(std::string& out, std::string name, FaultPlan plan) : out_(out), name_(std::move(name)), plan_(plan) {}
 
-  Status write(std::span<const std::string_view> pieces) override {
+  Status write(std::span<const std::string_view> spans) override {
     ++calls_;
     if (calls_ == plan_.at && plan_.kind != Fault::kShortRead) {
       fired_ = true;
       return injected();
     }
-    for (std::string_view piece : pieces) out_.append(piece);
+    for (std::string_view span : spans) out_.append(span);
     return Status();
   }
   const std::string& name() const override { return name_; }

@@ -166,7 +166,7 @@ TEST(ExportList, RoaringRoundTripsThroughCRoaringWithEveryContainerKind) {
   ASSERT_TRUE(text.status.ok()) << text.status.message();
   std::string expected;
   for (const std::uint32_t stem : distinct) expected += format_nhs_number(stem) + "\n";
-  EXPECT_EQ(text.bytes, expected);  // more than one 1 MB piece
+  EXPECT_EQ(text.bytes, expected);  // more than one 1 MB write
   EXPECT_EQ(text.stats.bytes, expected.size());
 }
 
@@ -201,9 +201,9 @@ TEST(ExportList, UnknownAndInvalidListNames) {
 class FailingSink : public ByteSink {
  public:
   FailingSink(int fail_at, ErrorCode code) : fail_at_(fail_at), code_(code) {}
-  Status write(std::span<const std::string_view> pieces) override {
+  Status write(std::span<const std::string_view> spans) override {
     if (++writes_ == fail_at_) return Status(code_, name_ + ": disk full");
-    for (const std::string_view p : pieces) bytes_ += p;
+    for (const std::string_view p : spans) bytes_ += p;
     return Status();
   }
   const std::string& name() const override { return name_; }
@@ -230,7 +230,7 @@ TEST(ExportList, SinkErrorsStopTheExport) {
   FailingSink later(2, ErrorCode::kBrokenPipe);
   Result<ListExportStats> stats = export_list(registry, "national", NumbersFormat::kText, later);
   EXPECT_EQ(stats.code(), ErrorCode::kBrokenPipe);
-  EXPECT_EQ(later.writes(), 2);  // stopped at the failing piece
+  EXPECT_EQ(later.writes(), 2);  // stopped at the failing write
 }
 
 }  // namespace

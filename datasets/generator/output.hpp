@@ -12,12 +12,12 @@
 
 namespace optout::gen {
 
-// Writes all of bytes to sink as one piece: the generators produce one buffer at a time, and a
-// ByteSink takes a list of pieces. Errors: as the sink's (kIoError; kBrokenPipe when the reader
+// Writes all of bytes to sink as one span: the generators produce one buffer at a time, and a
+// ByteSink takes a list of spans. Errors: as the sink's (kIoError; kBrokenPipe when the reader
 // of standard output went away).
 [[nodiscard]] inline Status write_bytes(ByteSink& sink, std::string_view bytes) {
-  const std::string_view pieces[] = {bytes};
-  return sink.write(pieces);
+  const std::string_view spans[] = {bytes};
+  return sink.write(spans);
 }
 
 // Generates chunks 0, 1, 2, ... in parallel and hands them to a consumer strictly in order, so the

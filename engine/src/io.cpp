@@ -95,15 +95,15 @@ class FdSink final : public ByteSink {
       written_to_ = writeback_from_ = *at;
     }
   }
-  Status write(std::span<const std::string_view> pieces) override {
+  Status write(std::span<const std::string_view> spans) override {
     std::vector<iovec> iov;
-    iov.reserve(std::min(pieces.size(), detail::kMaxIovecs));
+    iov.reserve(std::min(spans.size(), detail::kMaxIovecs));
     std::size_t next = 0;
-    while (next < pieces.size()) {
+    while (next < spans.size()) {
       iov.clear();
-      while (next < pieces.size() && iov.size() < detail::kMaxIovecs) {
-        const std::string_view piece = pieces[next++];
-        if (!piece.empty()) iov.push_back({const_cast<char*>(piece.data()), piece.size()});
+      while (next < spans.size() && iov.size() < detail::kMaxIovecs) {
+        const std::string_view span = spans[next++];
+        if (!span.empty()) iov.push_back({const_cast<char*>(span.data()), span.size()});
       }
       if (Status s = write_all(iov); !s.ok()) return s;
     }
@@ -167,8 +167,8 @@ class IstreamSource final : public ByteSource {
 class StringSink final : public ByteSink {
  public:
   StringSink(std::string& out, std::string name) : out_(out), name_(std::move(name)) {}
-  Status write(std::span<const std::string_view> pieces) override {
-    for (std::string_view piece : pieces) out_.append(piece);
+  Status write(std::span<const std::string_view> spans) override {
+    for (std::string_view span : spans) out_.append(span);
     return Status();
   }
   const std::string& name() const override { return name_; }
@@ -406,8 +406,8 @@ Status AtomicFile::take_back() {
 ByteSink& AtomicFile::sink() noexcept { return *impl_->sink; }
 
 Status AtomicFile::write_all(std::string_view bytes) {
-  const std::string_view pieces[] = {bytes};
-  return impl_->sink->write(pieces);
+  const std::string_view spans[] = {bytes};
+  return impl_->sink->write(spans);
 }
 
 // The end of a message about a failed commit: what became of the temporary file, which a later
