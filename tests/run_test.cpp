@@ -65,6 +65,25 @@ class RunTest : public TempDirTest {
     return j;
   }
 
+  // Each case's change to job() is refused with kInvalidArgument and its message, before anything
+  // is written: the folder then holds exactly `left`.
+  struct Refused {
+    std::function<void(FilterRequest&)> set;
+    std::string message;
+  };
+  void expect_refused(std::span<const Refused> cases, const std::vector<std::string>& left) const {
+    for (const Refused& c : cases) {
+      SCOPED_TRACE(c.message);
+      FilterRequest j = job();
+      c.set(j);
+      Result<FilterStats> stats = run(j);
+      ASSERT_FALSE(stats.ok());
+      EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
+      EXPECT_EQ(stats.status().message(), c.message);
+      EXPECT_EQ(files(), left);
+    }
+  }
+
   // The audit log's records, parsed (a line that does not parse fails the test).
   std::vector<nlohmann::json> audit_records() const {
     std::vector<nlohmann::json> records;
@@ -313,39 +332,22 @@ TEST_F(RunTest, OutputThatCannotBeOpenedStillLeavesAFailedRecord) {
 }
 
 TEST_F(RunTest, EmptyPathIsAUsageError) {
-  struct Case {
-    std::function<void(FilterRequest&)> set;
-    const char* message;
-  };
-  const Case cases[] = {
+  const Refused cases[] = {
       {[](FilterRequest& j) { j.inputs = {""}; }, "an empty input path: give a file name, or \"-\" for standard input"},
       {[](FilterRequest& j) { j.output = ""; }, "an empty output path: give a file name, or \"-\" for standard output"},
       {[](FilterRequest& j) { j.rejects = ""; }, "an empty rejects path: give a file name"},
       {[](FilterRequest& j) { j.stats = ""; }, "an empty stats path: give a file name"},
       {[](FilterRequest& j) { j.audit = ""; }, "an empty audit path: give a file name"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.message);
-    FilterRequest j = job();
-    c.set(j);
-    Result<FilterStats> stats = run(j);
-    ASSERT_FALSE(stats.ok());
-    EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
-    EXPECT_EQ(stats.status().message(), c.message);
-    EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
-  }
+  expect_refused(cases, {"extract.csv"});
 }
 
 // Issue 10.6: no output overwrites the input or another output; nothing is written.
 TEST_F(RunTest, OutputNamingTheInputOrAnotherOutputIsRefused) {
   fs::create_hard_link(path("extract.csv"), path("linked.csv"));
-  struct Case {
-    std::function<void(FilterRequest&)> set;
-    std::string message;
-  };
   const std::string extract = path("extract.csv");
   const std::string dotted = (dir_ / "." / "extract.csv").string();
-  const Case cases[] = {
+  const Refused cases[] = {
       {[&](FilterRequest& j) { j.output = extract; }, extract + " is given twice: an output would overwrite an input"},
       {[&](FilterRequest& j) { j.output = dotted; },
        extract + " and " + dotted + " are one file: an output would overwrite an input"},
@@ -360,17 +362,8 @@ TEST_F(RunTest, OutputNamingTheInputOrAnotherOutputIsRefused) {
       {[&](FilterRequest& j) { j.stats = registry_file_; },
        registry_file_ + " is given twice: an output would overwrite an input"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.message);
-    FilterRequest j = job();
-    c.set(j);
-    Result<FilterStats> stats = run(j);
-    ASSERT_FALSE(stats.ok());
-    EXPECT_EQ(stats.code(), ErrorCode::kInvalidArgument);
-    EXPECT_EQ(stats.status().message(), c.message);
-    EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv", "linked.csv"}));
-    EXPECT_EQ(read("extract.csv"), kExtract);
-  }
+  expect_refused(cases, {"extract.csv", "linked.csv"});
+  EXPECT_EQ(read("extract.csv"), kExtract);
 }
 
 // /dev/null may be given for more than one output.

@@ -855,33 +855,35 @@ static void test_empty_output_path_is_refused(const optout_registry* registry) {
   optout_index_free(index);
 }
 
+/* A filter of input to output with options that name `twice` twice: refused, "TWICE is given twice:
+ * an output would overwrite WHAT". */
+static void check_one_file_twice(const optout_index* index, const char* input, const char* output,
+                                 const optout_filter_options* options, const char* twice, const char* what) {
+  optout_error error;
+  char expected[2400];
+  CHECK(optout_filter_file(index, input, output, options, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite %s", twice, what);
+  CHECK(strcmp(error.message, expected) == 0);
+}
+
 /* Issues 15.8 and 10.6: a side path "" is never "none", and no output names the input or another
  * output; nothing is written. Then the audit records of one run pair up (the commit protocol). */
 static void test_filter_outputs_are_checked(const optout_index* index) {
   CHECK(mkdir(WORK("checked"), 0755) == 0 || errno == EEXIST);
-  char expected[2400];
+  optout_error error;
   EXPECT_OPTION_REFUSED(index, rejects_path = "", "an empty rejects path: give a file name");
   EXPECT_OPTION_REFUSED(index, audit_path = "", "an empty audit path: give a file name");
   optout_filter_options options = by_name();
   options.stats_path = WORK("checked/out.csv");
-  optout_error error;
-  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error) ==
-        OPTOUT_E_INVALID_ARGUMENT);
-  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite another output",
-           WORK("checked/out.csv"));
-  CHECK(strcmp(error.message, expected) == 0);
+  check_one_file_twice(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, WORK("checked/out.csv"),
+                       "another output");
   options = by_name();
-  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), SAMPLE("extract_narrow.csv"), &options, NULL, &error) ==
-        OPTOUT_E_INVALID_ARGUMENT);
-  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input",
-           SAMPLE("extract_narrow.csv"));
-  CHECK(strcmp(error.message, expected) == 0);
+  check_one_file_twice(index, SAMPLE("extract_narrow.csv"), SAMPLE("extract_narrow.csv"), &options,
+                       SAMPLE("extract_narrow.csv"), "an input");
   options = by_name();
   options.stats_path = WORK("samples.optout"); /* the registry the index was made from */
-  CHECK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, NULL, &error) ==
-        OPTOUT_E_INVALID_ARGUMENT);
-  snprintf(expected, sizeof expected, "%s is given twice: an output would overwrite an input", WORK("samples.optout"));
-  CHECK(strcmp(error.message, expected) == 0);
+  check_one_file_twice(index, SAMPLE("extract_narrow.csv"), WORK("checked/out.csv"), &options, WORK("samples.optout"),
+                       "an input");
   CHECK(entries_in(WORK("checked")) == 0);
 
   options = by_name();
