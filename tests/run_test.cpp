@@ -390,16 +390,14 @@ std::string parts_extract(int n) {
 
 class RunInPartsTest : public RunTest {
  protected:
+  // job() in parts: big.csv cut into pieces of about 200 bytes, into the folders out and rejects.
   FilterRequest parts() const {
-    FilterRequest r;
+    FilterRequest r = job();
     r.inputs = {path("big.csv")};
     r.in_parts = true;
     r.piece_bytes = 200;
     r.output = path("out");
     r.rejects = path("rejects");
-    r.stats = path("stats.json");
-    r.audit = path("audit.jsonl");
-    r.options.column_name = "nhs_number";
     return r;
   }
   // The parts of a folder without their repeated headers, concatenated.
