@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "csv_header.hpp"
+#include "filter_pipeline.hpp"
 #include "kernel/csv_scan.hpp"
 #include "kernel/filter_kernel.hpp"
 #include "number_lines.hpp"
@@ -329,7 +330,6 @@ const char* rejected_reason_name(std::size_t index) noexcept {
 template <typename Deliver>
 Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, const detail::IndexBits* bits,
                                  bool keep_rejected, Deliver&& deliver) {
-  if (Status s = validate_filter_options(options); !s.ok()) return s;
   const auto started = std::chrono::steady_clock::now();
   const std::string& input = in.name();
   const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -479,6 +479,12 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
 
 Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects, const OptOutIndex& index,
                            const FilterOptions& options) {
+  if (Status s = validate_filter_options(options); !s.ok()) return s;
+  return detail::filter_checked(in, out, rejects, index, options);
+}
+
+Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSink* rejects, const OptOutIndex& index,
+                                           const FilterOptions& options) {
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(options.digest_output ? XXH3_createState() : nullptr,
                                                                   &XXH3_freeState);
   if (digest) XXH3_128bits_reset(digest.get());
@@ -535,6 +541,12 @@ double mb_per_second(std::uint64_t bytes, double seconds) noexcept {
 }
 
 Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOptions& options, NumbersFormat format) {
+  if (Status s = validate_filter_options(options); !s.ok()) return s;
+  return detail::write_numbers_checked(in, out, options, format);
+}
+
+Result<NumbersStats> detail::write_numbers_checked(ByteSource& in, ByteSink& out, const FilterOptions& options,
+                                                   NumbersFormat format) {
   detail::StemSetBuilder distinct;
   Result<FilterStats> scanned = run_pipeline(in, options, nullptr, false, [&](const Block& b, std::string_view) {
     const std::span<const std::uint32_t> part(b.stems);
@@ -572,7 +584,7 @@ Result<NumbersStats> run_numbers(const NumbersRequest& request) {
   if (!input.ok()) return input.status();
   Result<Destination> output = Destination::open(request.output);
   if (!output.ok()) return output.status();
-  Result<NumbersStats> stats = write_numbers(**input, output->sink(), request.options, request.format);
+  Result<NumbersStats> stats = detail::write_numbers_checked(**input, output->sink(), request.options, request.format);
   if (!stats.ok()) return stats.status();
   if (Status s = output->commit(); !s.ok()) return s;
   return stats;

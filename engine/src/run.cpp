@@ -20,6 +20,8 @@
 #include "optout/commit.hpp"
 #include "optout/pieces.hpp"
 
+#include "filter_pipeline.hpp"
+
 namespace optout {
 namespace {
 
@@ -154,7 +156,7 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
   FilterOptions options = request.options;
   options.digest_output = options.digest_output || request.audit.has_value();
   ByteSink* rejects_sink = rejects ? &rejects->sink() : request.rejects_sink;
-  Result<FilterStats> stats = filter(*source, *sink, rejects_sink, index, options);
+  Result<FilterStats> stats = detail::filter_checked(*source, *sink, rejects_sink, index, options);
   context.finished_at = std::time(nullptr);
   // A failed run (the reader of standard output going away included: "broken pipe") puts nothing
   // in place and says "failed".
@@ -486,9 +488,6 @@ Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& requ
 }
 
 Result<RunResult> run_filter(const Registry& registry, const FilterRequest& request, const PieceScheduler& scheduler) {
-  // The request's options first: a run that cannot go ahead fails the same way with or without
-  // the index being built.
-  if (Status s = validate_filter_options(request.options); !s.ok()) return s;
   Result<OptOutIndex> index = OptOutIndex::create(registry, request.apply);
   if (!index.ok()) return index.status();
   FilterRequest with_index = request;
