@@ -27,6 +27,7 @@
 
 #include "optout/filter.hpp"
 #include "optout/nhs_number.hpp"
+#include "optout/numbers.hpp"
 #include "optout/registry.hpp"
 #include "reference_filter.hpp"
 #include "snapshot_format.hpp"  // snapshot_checksum: XXH3-128 of a byte string
@@ -82,7 +83,7 @@ struct Case {
   std::string describe() const {
     return "delimiter '" + escape(std::string(1, options.delimiter)) + "', " +
            (options.has_header ? "header" : "no header") + ", column " +
-           (options.column_index > 0 ? std::to_string(options.column_index) : "'" + options.column_name + "'") +
+           (options.column_index ? std::to_string(*options.column_index) : "'" + options.column_name + "'") +
            ", threads " + std::to_string(options.threads) + ", block " + std::to_string(options.block_bytes) +
            (with_rejects ? ", rejects" : ", no rejects") + (options.digest_output ? ", digest" : "") + "\n  input: \"" +
            escape(csv) + "\"";
