@@ -64,19 +64,6 @@ void put32(std::string& out, std::uint32_t v) {
 // 9434765919, 4010232137 and 0101011113 (a leading zero; 0000000000 is no valid number).
 const std::vector<std::uint32_t> kSmall = {943476591, 401023213, 10101111};
 
-TEST(NumbersFormat, NamesRoundTrip) {
-  for (const NumbersFormat f : {NumbersFormat::kRoaring, NumbersFormat::kText, NumbersFormat::kMesh}) {
-    ASSERT_EQ(numbers_format_from_name(numbers_format_name(f)), f) << numbers_format_name(f);
-  }
-  EXPECT_STREQ(numbers_format_name(NumbersFormat::kRoaring), "roaring");
-  EXPECT_STREQ(numbers_format_name(NumbersFormat::kText), "text");
-  EXPECT_STREQ(numbers_format_name(NumbersFormat::kMesh), "mesh");
-  EXPECT_STREQ(numbers_format_name(static_cast<NumbersFormat>(9)), "unknown");
-  for (const char* name : {"", "Roaring", "dat", "text ", "mesh\n"}) {
-    EXPECT_EQ(numbers_format_from_name(name), std::nullopt) << name;
-  }
-}
-
 // The portable format, written out from its specification: cookie 12346 (no run containers), the
 // container count, per container its key (the stem's high 16 bits) and cardinality - 1, then each
 // container's offset, then the array containers' 16-bit values (one stem per container here).
