@@ -75,14 +75,21 @@ TEST(NumbersTest, FormatNamesRoundTrip) {
   }
 }
 
-class RunNumbersTest : public TempDirTest {};
+class RunNumbersTest : public TempDirTest {
+ protected:
+  void SetUp() override { write("extract.csv", kExtract); }
+  // The numbers of extract.csv, by name, into the file output.
+  NumbersRequest request(const std::string& output) const {
+    NumbersRequest r;
+    r.input = path("extract.csv");
+    r.output = path(output);
+    r.options = by_name();
+    return r;
+  }
+};
 
 TEST_F(RunNumbersTest, WritesTheOutputAtomicallyOrNothing) {
-  write("extract.csv", kExtract);
-  NumbersRequest request;
-  request.input = path("extract.csv");
-  request.output = path("numbers.txt");
-  request.options = by_name();
+  NumbersRequest request = this->request("numbers.txt");
   const Result<NumbersStats> stats = run_numbers(request);
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(read("numbers.txt"), "4010232137\n9434765919\n");
@@ -97,11 +104,7 @@ TEST_F(RunNumbersTest, WritesTheOutputAtomicallyOrNothing) {
 }
 
 TEST_F(RunNumbersTest, ARequestThatCannotRunIsRefusedBeforeAnythingIsRead) {
-  write("extract.csv", kExtract);
-  NumbersRequest request;
-  request.input = path("extract.csv");
-  request.output = path("extract.csv");
-  request.options = by_name();
+  NumbersRequest request = this->request("extract.csv");
   EXPECT_EQ(run_numbers(request).status().message(),
             path("extract.csv") + " is given twice: an output would overwrite an input");
   request.output = path("n.txt");
