@@ -124,8 +124,8 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 // The data-quality gate: kDataQuality "INPUT: R of N rows rejected (P%), more than the limit of
 // L" when `rejected` of `rows` passes options.max_rejected_rows or max_rejected_fraction, else OK.
 // complete: the counts are a run's final ones; false when a run stopped early at the row limit
-// (the message then says "in the first N rows"). filter() applies it to one input; a run over
-// pieces (optout.dask) applies it once to the pieces' summed counts.
+// (the message then says "in the first N rows"). filter() applies it to one input; a run in parts
+// (run_filter) applies it once to the parts' summed counts.
 [[nodiscard]] OPTOUT_API Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOptions& options,
                                                std::string_view input, bool complete = true);
 
