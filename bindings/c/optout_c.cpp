@@ -4,7 +4,6 @@
 #include "optout.h"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <exception>
 #include <memory>
