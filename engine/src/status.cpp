@@ -24,6 +24,7 @@ const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::kStaleRegistry: return "stale registry";
     case ErrorCode::kDataQuality: return "data quality";
     case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kUntrusted: return "untrusted";
   }
   return "unknown error";
 }

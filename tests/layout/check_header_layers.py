@@ -13,6 +13,7 @@ from pathlib import Path
 LAYERS = [
     {"export", "version", "status"},
     {"io"},
+    {"signing"},
     {"nhs_number"},
     {"registry"},
     {"index"},
@@ -20,6 +21,7 @@ LAYERS = [
     {"audit"},
     {"commit"},
     {"run"},
+    {"verify"},
     {"optout"},  # everything, in one include
 ]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"optout/([a-z_]+)\.hpp"', re.M)

@@ -6,13 +6,16 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "optout/export.hpp"
 #include "optout/filter.hpp"
+#include "optout/index.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
@@ -39,7 +42,9 @@ struct RunContext {
   std::int64_t finished_at = 0;
   Digest128 registry_digest;
   std::int64_t registry_created_at = 0;
+  std::optional<PublicKey> registry_signer;
   std::vector<std::string> lists_applied;
+  std::vector<AppliedList> lists;    // "lists" in the record: name, kind, count, as_of
   std::vector<std::string> inputs;   // a run over many files: each path ("inputs" in the record)
   std::vector<PieceAccount> pieces;  // a run in pieces: each piece ("pieces" in the record)
 };
@@ -78,5 +83,33 @@ OPTOUT_API std::string audit_record_json(const RunContext& context, const Filter
                                          ErrorCode error = ErrorCode::kOk);
 // The same with outcome kOk for an ok Status, else kFailed with its code.
 OPTOUT_API std::string audit_record_json(const RunContext& context, const FilterStats* stats, const Status& outcome);
+
+// ---- Signed records ---------------------------------------------------------------------------
+//
+// A signed record is the record's line with one member added at its end: in place of the closing
+// brace, ,"signature":{"algorithm":"ed25519","key_id":"…","public_key":"…","value":"…"}}
+// (key id, 64 hex digits of public key, 128 of signature). The signature covers the line as it
+// was (kind kAuditRecord): remove that suffix, put back the "}", and check. A recipient needs
+// only the line and the signer's .pub.
+
+// line (one audit record, no newline) signed with key. Precondition: line is a JSON object ending
+// in '}' without a "signature" member. Errors: kInternal (OpenSSL).
+[[nodiscard]] OPTOUT_API Result<std::string> sign_audit_record(std::string_view line, const SecretKey& key);
+
+// A record's signature, if it has one.
+struct AuditSignature {
+  PublicKey key;
+  Signature value{};
+  std::string signed_line;  // the record as signed (without the signature member)
+};
+// Reads the signature member a line ends with. nullopt: the line has none. kInvalidInput
+// "malformed signature" when it has one not in the form above (the caller adds file and line).
+[[nodiscard]] OPTOUT_API Result<std::optional<AuditSignature>> read_audit_signature(std::string_view line);
+
+// The trust rule for a record: a signature that does not verify is kCorruption ("WHERE: audit
+// record signature does not verify"); with trusted keys, an unsigned record or one signed by
+// another key is kUntrusted; otherwise ok. where names the record, e.g. "audit.jsonl:12".
+[[nodiscard]] OPTOUT_API Status check_audit_record(std::string_view where, std::string_view line,
+                                                   std::span<const PublicKey> trusted);
 
 }  // namespace optout

@@ -25,6 +25,14 @@ namespace detail {
 struct IndexAccess;  // engine/src/kernel: the filter's view of the bits
 }  // namespace detail
 
+// An applied list, as a run's audit record names it.
+struct AppliedList {
+  std::string name;
+  ListKind kind = ListKind::kDeny;
+  std::uint64_t count = 0;
+  std::optional<std::int64_t> as_of;  // ListProvenance::as_of
+};
+
 // The verdict for one record or number. Values are fixed (bindings expose them).
 enum class Verdict : std::uint8_t { kKept = 0, kRemoved = 1, kRejected = 2 };
 
@@ -94,17 +102,24 @@ class OPTOUT_API OptOutIndex {
 
   // The names of the applied lists, in registry order.
   const std::vector<std::string>& applied_lists() const noexcept;
-  // The registry's: where it came from (Registry::source()), its digest and creation time, for
-  // messages, audit records and the freshness gate.
+  // The applied lists as audit records name them: name, kind, count and as-of date.
+  const std::vector<AppliedList>& applied_list_facts() const noexcept;
+  // The registry's: where it came from (Registry::source()), its digest, creation time and signer,
+  // and when the applied lists' data dates from (Registry::data_as_of()), for messages, audit
+  // records, the trust check and the freshness gate.
   const std::string& registry_source() const noexcept;
   const Digest128& registry_digest() const noexcept;
   std::int64_t registry_created_at() const noexcept;
+  const std::optional<PublicKey>& registry_signer() const noexcept;
+  std::int64_t data_as_of() const noexcept;
 
   // The freshness gate: kStaleRegistry "SOURCE: the registry was built ..., N h ago, older than
-  // the limit of M h" when the registry was built more than max_age_seconds before now (both Unix
-  // seconds), and when it claims to be built more than kClockSkewSeconds after now (a wrong clock
-  // at build or here: its age cannot be known); ok otherwise. kInvalidArgument for a negative
-  // max_age_seconds or a now out of range. run_filter() applies it from the request.
+  // the limit of M h" (or "the registry's lists date from ...") when the applied lists' data
+  // (data_as_of(): the oldest as-of date, else the build time) is more than max_age_seconds older
+  // than now (both Unix seconds), and when it claims to be from more than kClockSkewSeconds after
+  // now (a wrong clock at build or here: its age cannot be known); ok otherwise.
+  // kInvalidArgument for a negative max_age_seconds or a now out of range. run_filter() applies
+  // it from the request.
   [[nodiscard]] Status check_age(std::int64_t max_age_seconds, std::int64_t now) const;
 
  private:

@@ -26,6 +26,7 @@
 
 #include "optout/export.hpp"
 #include "optout/nhs_number.hpp"
+#include "optout/signing.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
@@ -66,6 +67,35 @@ inline constexpr std::int64_t kLatestCreatedAt = 253402300799;
 
 // ISO 8601 UTC with seconds, e.g. "2026-11-24T18:03:00Z".
 OPTOUT_API std::string iso8601_utc(std::int64_t unix_seconds);
+// The date alone, "2026-11-24".
+OPTOUT_API std::string iso_date_utc(std::int64_t unix_seconds);
+// "YYYY-MM-DD" (a real date, 1970-01-01 to 9999-12-31) → its midnight UTC in Unix seconds.
+// kInvalidArgument "the as-of date takes YYYY-MM-DD, e.g. 2026-11-24" otherwise.
+[[nodiscard]] OPTOUT_API Result<std::int64_t> parse_iso_date(std::string_view text);
+
+// ---- Provenance -------------------------------------------------------------------------------
+
+// One source file that `optout build` read into a list (the snapshot's optional PROVENANCE
+// section; RegistryBuilder records it).
+struct SourceRecord {
+  std::string file;      // base name only: a path may name people or places
+  bool removal = false;  // withdrawn from the list (--remove), else added
+  std::uint64_t bytes = 0;
+  Digest128 xxh3;  // XXH3-128 of the file's bytes
+  std::uint64_t lines = 0;
+  std::uint64_t numbers = 0;
+  friend bool operator==(const SourceRecord&, const SourceRecord&) = default;
+};
+
+// Where a list's numbers came from and when the list was issued.
+struct ListProvenance {
+  std::string list;
+  // When the list was issued (--as-of NAME=YYYY-MM-DD, e.g. the check service's reply date):
+  // midnight UTC, Unix seconds. nullopt: not given.
+  std::optional<std::int64_t> as_of;
+  std::vector<SourceRecord> sources;  // in the order they were read, a delta's base's first
+  friend bool operator==(const ListProvenance&, const ListProvenance&) = default;
+};
 
 // An immutable set of named lists. Cheap to copy (the data is shared); safe to query from any
 // number of threads at once.
@@ -112,8 +142,22 @@ class OPTOUT_API Registry {
   // Bytes the lists' bitmaps occupy in memory.
   std::uint64_t memory_bytes() const noexcept;
   // XXH3-128 of the snapshot encoding: identical for a registry after build() and after a
-  // save/load round trip; any change to lists, description or created_at changes it.
+  // save/load round trip; any change to lists, description, provenance, created_at or signature
+  // changes it.
   const Digest128& digest() const noexcept;
+
+  // Each list's provenance, sorted by list name; a list nothing was recorded for has no entry.
+  const std::vector<ListProvenance>& provenance() const noexcept;
+  // The provenance of one list, or null.
+  const ListProvenance* provenance_of(std::string_view list) const noexcept;
+  // When the data of the named lists (empty: every list) dates from: the oldest of each list's
+  // as-of date, or created_at() for a list without one. The freshness gate counts from it.
+  std::int64_t data_as_of(std::span<const std::string> lists = {}) const;
+
+  // The key that signed the snapshot (sign_registry()), or nullopt for an unsigned one. A loaded
+  // snapshot's signature has been checked against this key: a signature that does not verify is
+  // kCorruption at load. Whether the key is trusted is the caller's to ask: check_trust().
+  const std::optional<PublicKey>& signer() const noexcept;
 
  private:
   friend struct detail::RegistryAccess;
@@ -142,6 +186,22 @@ OPTOUT_API std::string encode_registry(const Registry& registry);
 
 // The same from bytes in memory; source_name is used in messages (e.g. the path, "<memory>").
 [[nodiscard]] OPTOUT_API Result<Registry> decode_registry(std::string_view bytes, std::string_view source_name);
+
+// The registry signed with key: the same lists, description, provenance and created_at, and a
+// SIGNATURE section (the snapshot's last) over every byte before it. Its digest is that of the
+// signed encoding. Signing a signed registry replaces the signature. Errors: kInternal.
+[[nodiscard]] OPTOUT_API Result<Registry> sign_registry(const Registry& registry, const SecretKey& key);
+
+// The trust rule (--trust, OPTOUT_TRUST): with no trusted keys, ok; otherwise kUntrusted unless
+// signer is one of them: "SOURCE: unsigned: a registry signed by a trusted key is required" or
+// "SOURCE: signed by key <id>, which is not trusted (trusted: <id>, <id>)".
+[[nodiscard]] OPTOUT_API Status check_trust(std::string_view source, const std::optional<PublicKey>& signer,
+                                            std::span<const PublicKey> trusted);
+
+// The digest pin (--expect-digest): kInvalidArgument unless expected_hex is 32 hex digits (either
+// case); kUntrusted "SOURCE: digest <actual> is not the expected <expected>" when it differs.
+[[nodiscard]] OPTOUT_API Status check_expected_digest(std::string_view source, const Digest128& digest,
+                                                      std::string_view expected_hex);
 
 // ---- Building ---------------------------------------------------------------------------------
 
@@ -202,6 +262,10 @@ class OPTOUT_API RegistryBuilder {
 
   void set_description(std::string description);
 
+  // When a list was issued (see ListProvenance::as_of): midnight UTC of its date. build() fails
+  // with kNotFound when no list has the name by then. A delta's new date replaces its base's.
+  void set_as_of(std::string_view list, std::int64_t as_of);
+
   // Creates an empty list, or checks that an existing one has this kind.
   // Errors: kInvalidArgument (bad name, or the list exists with the other kind).
   [[nodiscard]] Status declare_list(std::string_view name, ListKind kind);
@@ -213,7 +277,9 @@ class OPTOUT_API RegistryBuilder {
   // Withdraws stems from an existing list. Errors: kNotFound (no such list), kInvalidArgument.
   [[nodiscard]] Result<SourceStats> remove_stems(std::string_view name, std::span<const std::uint32_t> stems);
 
-  // Parses a source file and adds its numbers to a list (declaring it if needed).
+  // Parses a source file and adds its numbers to a list (declaring it if needed). The file's base
+  // name, size, XXH3-128 and counts are recorded in the list's provenance (add_text records
+  // source_name's base name and the text's digest).
   // Errors: kIoError, kInvalidInput ("ndoo.txt:17: wrong check digit"), as declare_list.
   // On error the builder is unchanged.
   [[nodiscard]] Result<SourceStats> add_source(std::string_view name, ListKind kind, const std::filesystem::path& path,

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +27,7 @@
 #include "optout/io.hpp"
 #include "optout/pieces.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "optout/status.hpp"
 
 namespace optout {
@@ -57,8 +59,16 @@ struct FilterRequest {
   // The lists to apply (empty: every list), for run_filter(registry, ...). A run given an index
   // applies the index's lists, and request.apply must then be empty.
   std::vector<std::string> apply;
-  // The freshness gate: refuse a registry built longer ago than this (OptOutIndex::check_age).
+  // The freshness gate: refuse a registry whose data is older than this (OptOutIndex::check_age).
   std::optional<std::int64_t> max_age_seconds;
+  // The trust gate: refuse a registry not signed by one of these keys (check_trust()); empty:
+  // no check. Edges fill it with read_trusted_keys() (--trust, OPTOUT_TRUST).
+  std::vector<PublicKey> trust;
+  // The digest pin: refuse a registry whose digest is not this one (check_expected_digest()).
+  std::optional<std::string> expect_digest;
+  // Sign the run's final audit record ("ok" or "failed") with this key (sign_audit_record()).
+  // Requires audit.
+  std::shared_ptr<const SecretKey> sign_audit;
 
   // A run in parts: output (and rejects) are folders; each input is one part, or, when it is
   // larger than piece_bytes, several, cut at record ends (cut_file()).
@@ -111,14 +121,15 @@ using PieceScheduler = std::function<Status(std::span<const PieceTask> tasks, st
 //
 // First the request is checked, before anything is read or written: its options, no empty path,
 // no output naming an input, the registry or another output (check_distinct_files), the
-// registry's age (request.max_age_seconds). Then the outputs are written under temporary names
+// registry's signer (request.trust), digest (request.expect_digest) and age
+// (request.max_age_seconds). Then the outputs are written under temporary names
 // and made to appear by commit_run() (commit.hpp): audit "committing", rejects and stats, the
 // output, audit "ok". A run that fails after its check (an input that cannot be opened, a bad
 // row, the gate, a failed piece) leaves none of them and appends one "failed" record naming the
 // error code.
 //
 // Errors: kInvalidArgument (the request: nothing is written, not even an audit record);
-// kStaleRegistry (likewise); those of open_file_source(), filter() and run_piece() (kBrokenPipe
+// kStaleRegistry and kUntrusted (likewise); those of open_file_source(), filter() and run_piece() (kBrokenPipe
 // when standard output's reader went away, recorded as "broken pipe": the caller decides how to
 // end, e.g. by raising SIGPIPE); kDataQuality; kIoError naming the file for the outputs and the
 // commit ("NAME: already exists" for a folder of parts that exists).

@@ -30,6 +30,7 @@ enum class ErrorCode : std::uint8_t {
   kStaleRegistry = 9,       // the snapshot is older than the caller's --max-age
   kDataQuality = 10,        // more rows rejected than the caller's --max-rejected allows
   kInternal = 11,           // a bug or an unexpected exception from a dependency
+  kUntrusted = 12,          // not signed by a trusted key, not the pinned digest, or no audit record vouches for it
 };
 
 // A short stable name for a code, e.g. "corruption". Never null.
