@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "optout/index.hpp"
 #include "optout/registry.hpp"
 #include "optout/run.hpp"
+#include "optout/signing.hpp"
 
 namespace optout::cli {
 namespace {
@@ -39,6 +41,9 @@ struct FilterArgs {
   std::optional<std::string> audit;
   std::optional<std::string> max_age;
   std::optional<std::string> max_rejected;
+  std::vector<std::string> trust;
+  std::optional<std::string> expect_digest;
+  std::optional<std::string> sign;
   bool quiet = false;
 };
 
@@ -100,6 +105,16 @@ int run_filter(const FilterArgs& args) {
   request.rejects = args.rejects;
   request.stats = args.stats;
   request.audit = args.audit;
+  // Trust: --trust, else OPTOUT_TRUST; the engine refuses a registry no trusted key signed.
+  Result<std::vector<PublicKey>> trusted = read_trusted_keys(args.trust);
+  if (!trusted.ok()) return diag.fail(trusted.status());
+  request.trust = std::move(trusted).value();
+  request.expect_digest = args.expect_digest;
+  if (args.sign) {
+    Result<SecretKey> key = read_secret_key(*args.sign);
+    if (!key.ok()) return diag.fail(key.status());
+    request.sign_audit = std::make_shared<const SecretKey>(std::move(key).value());
+  }
   Progress progress(!args.quiet && isatty(STDERR_FILENO) == 1);
   request.options.progress = [&](const FilterProgress& p) { progress.update(p); };
 
@@ -119,8 +134,9 @@ int run_filter(const FilterArgs& args) {
   }
   if (!ran.ok()) {
     const int code = diag.fail(ran.status());
-    // A usage error or a stale registry is found before anything is written.
-    if (code != kExitUsage && ran.code() != ErrorCode::kStaleRegistry && request.output == "-") {
+    // A usage error, an untrusted or stale registry is found before anything is written.
+    if (code != kExitUsage && ran.code() != ErrorCode::kStaleRegistry && ran.code() != ErrorCode::kUntrusted &&
+        request.output == "-") {
       diag.error("run failed: the output written to standard output is incomplete");
     }
     return code;
@@ -138,6 +154,11 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
   cmd.add_option("--stats", args.stats, "Write the counts as JSON here");
   cmd.add_option("--audit", args.audit, "Append one JSON audit record for this run here");
   cmd.add_option("--max-age", args.max_age, "Refuse a registry built longer ago than this (36h, 7d)");
+  cmd.add_option("--trust", args.trust,
+                 "Refuse a registry not signed by this public key (NAME.pub; repeatable; default: the paths in "
+                 "OPTOUT_TRUST, ':'-separated)");
+  cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest is not this (32 hex digits)");
+  cmd.add_option("--sign", args.sign, "Sign the audit records with this secret key (NAME.key; needs --audit)");
   cmd.add_option("--max-rejected", args.max_rejected,
                  "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
   add_quiet_flag(cmd, args.quiet, "No summary or progress; errors still print");

@@ -204,7 +204,21 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
   if (!context.inputs.empty()) put_names(j, "inputs", context.inputs);
   j["registry_digest"] = context.registry_digest.hex();
   j["registry_created_at"] = iso8601_utc(context.registry_created_at);
+  j["registry_signer"] =
+      context.registry_signer ? nlohmann::ordered_json(context.registry_signer->key_id()) : nlohmann::ordered_json(nullptr);
   j["lists_applied"] = context.lists_applied;
+  if (!context.lists.empty()) {
+    nlohmann::ordered_json lists = nlohmann::ordered_json::array();
+    for (const AppliedList& list : context.lists) {
+      nlohmann::ordered_json l;
+      l["name"] = list.name;
+      l["kind"] = list_kind_name(list.kind);
+      l["count"] = list.count;
+      l["as_of"] = list.as_of ? nlohmann::ordered_json(iso_date_utc(*list.as_of)) : nlohmann::ordered_json(nullptr);
+      lists.push_back(std::move(l));
+    }
+    j["lists"] = std::move(lists);
+  }
   if (stats != nullptr) {
     j["input_bytes"] = stats->bytes_in;
     j["rows"] = stats->rows;
@@ -223,6 +237,83 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
 
 std::string audit_record_json(const RunContext& context, const FilterStats* stats, const Status& outcome) {
   return audit_record_json(context, stats, outcome.ok() ? RunOutcome::kOk : RunOutcome::kFailed, outcome.code());
+}
+
+// ---- Signed records -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kSignatureOpen = ",\"signature\":{\"algorithm\":\"ed25519\",\"key_id\":\"";
+constexpr std::string_view kPublicKeyField = "\",\"public_key\":\"";
+constexpr std::string_view kValueField = "\",\"value\":\"";
+constexpr std::string_view kSignatureClose = "\"}}";
+constexpr std::size_t kSignatureSuffixBytes = kSignatureOpen.size() + kKeyIdHexDigits + kPublicKeyField.size() +
+                                              2 * kPublicKeyBytes + kValueField.size() + 2 * kSignatureBytes +
+                                              kSignatureClose.size();
+
+std::string trusted_ids(std::span<const PublicKey> trusted) {
+  std::string ids;
+  for (const PublicKey& k : trusted) ids += (ids.empty() ? "" : ", ") + k.key_id();
+  return ids;
+}
+
+}  // namespace
+
+Result<std::string> sign_audit_record(std::string_view line, const SecretKey& key) {
+  Result<Signature> signature = sign_bytes(key, SignedKind::kAuditRecord, line);
+  if (!signature.ok()) return signature.status();
+  std::string out(line.substr(0, line.size() - 1));  // without the closing brace
+  out += kSignatureOpen;
+  out += key.public_key().key_id();
+  out += kPublicKeyField;
+  out += to_hex(key.public_key().bytes);
+  out += kValueField;
+  out += to_hex(*signature);
+  out += kSignatureClose;
+  return out;
+}
+
+Result<std::optional<AuditSignature>> read_audit_signature(std::string_view line) {
+  const std::size_t at = line.rfind(",\"signature\":");
+  if (at == std::string_view::npos) return std::optional<AuditSignature>();
+  const Status malformed(ErrorCode::kInvalidInput, "malformed signature");
+  if (line.size() - at != kSignatureSuffixBytes) return malformed;
+  std::string_view rest = line.substr(at);
+  const auto take = [&](std::string_view literal) {
+    if (!rest.starts_with(literal)) return false;
+    rest.remove_prefix(literal.size());
+    return true;
+  };
+  AuditSignature sig;
+  if (!take(kSignatureOpen)) return malformed;
+  const std::string_view key_id = rest.substr(0, kKeyIdHexDigits);
+  rest.remove_prefix(kKeyIdHexDigits);
+  if (!take(kPublicKeyField) || !decode_hex(rest.substr(0, 2 * kPublicKeyBytes), sig.key.bytes)) return malformed;
+  rest.remove_prefix(2 * kPublicKeyBytes);
+  if (!take(kValueField) || !decode_hex(rest.substr(0, 2 * kSignatureBytes), sig.value)) return malformed;
+  rest.remove_prefix(2 * kSignatureBytes);
+  if (!take(kSignatureClose) || !rest.empty() || key_id != sig.key.key_id()) return malformed;
+  sig.signed_line = std::string(line.substr(0, at)) + "}";
+  return std::optional<AuditSignature>(std::move(sig));
+}
+
+Status check_audit_record(std::string_view where, std::string_view line, std::span<const PublicKey> trusted) {
+  const std::string prefix = std::string(where) + ": ";
+  Result<std::optional<AuditSignature>> sig = read_audit_signature(line);
+  if (!sig.ok()) return Status(ErrorCode::kInvalidInput, prefix + "audit record has a " + sig.status().message());
+  if (!sig->has_value()) {
+    if (trusted.empty()) return Status();
+    return Status(ErrorCode::kUntrusted, prefix + "audit record is unsigned: a record signed by a trusted key (" +
+                                             trusted_ids(trusted) + ") is required");
+  }
+  const AuditSignature& s = **sig;
+  if (!verify_bytes(s.key, SignedKind::kAuditRecord, s.signed_line, s.value)) {
+    return Status(ErrorCode::kCorruption,
+                  prefix + "audit record signature does not verify (key " + s.key.key_id() + "): changed after signing");
+  }
+  if (trusted.empty() || std::find(trusted.begin(), trusted.end(), s.key) != trusted.end()) return Status();
+  return Status(ErrorCode::kUntrusted, prefix + "audit record is signed by key " + s.key.key_id() +
+                                           ", which is not trusted (trusted: " + trusted_ids(trusted) + ")");
 }
 
 }  // namespace optout

@@ -61,7 +61,13 @@ Status with_notes(const Status& error, const std::string& notes) {
 
 Status append_record(const Commit& commit, const RunContext& context, const FilterStats* stats, RunOutcome outcome,
                      ErrorCode error) {
-  return append_line(*commit.audit, audit_record_json(context, stats, outcome, error));
+  std::string line = audit_record_json(context, stats, outcome, error);
+  if (context.sign_with) {
+    Result<std::string> signed_line = sign_audit_record(line, *context.sign_with);
+    if (!signed_line.ok()) return signed_line.status();
+    line = std::move(signed_line).value();
+  }
+  return append_line(*commit.audit, line);
 }
 
 // After a failure: takes back the first `in_place` side results (and the output when

@@ -29,6 +29,9 @@ struct OptOutIndex::Impl {
   std::string registry_source;
   Digest128 registry_digest;
   std::int64_t registry_created_at = 0;
+  std::optional<PublicKey> registry_signer;
+  std::int64_t data_as_of = 0;
+  std::vector<AppliedList> facts;
 
   ~Impl() {
     if (bits != nullptr) munmap(bits, kWords * sizeof(std::uint64_t));
@@ -65,8 +68,12 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry, std::span<cons
   impl->registry_source = registry.source();
   impl->registry_digest = registry.digest();
   impl->registry_created_at = registry.created_at();
+  impl->registry_signer = registry.signer();
   for (std::size_t i : chosen) {
     impl->applied.push_back(data.lists[i].name);
+    const ListProvenance* provenance = registry.provenance_of(data.lists[i].name);
+    impl->facts.push_back({data.lists[i].name, data.lists[i].kind, data.lists[i].count,
+                           provenance != nullptr ? provenance->as_of : std::nullopt});
     const roaring_bitmap_t* bitmap = data.bitmaps[i].get();
     if (data.lists[i].kind == ListKind::kDeny) {
       roaring_bitmap_or_inplace(denied.get(), bitmap);
@@ -83,6 +90,7 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry, std::span<cons
     impl->bits_mean_kept = true;
   }
   if (folded == nullptr) return Status(ErrorCode::kInternal, "out of memory folding lists");
+  impl->data_as_of = registry.data_as_of(impl->applied);
 
   void* mapping = mmap(nullptr, kWords * sizeof(std::uint64_t), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -104,13 +112,17 @@ const std::vector<std::string>& OptOutIndex::applied_lists() const noexcept { re
 const std::string& OptOutIndex::registry_source() const noexcept { return impl_->registry_source; }
 const Digest128& OptOutIndex::registry_digest() const noexcept { return impl_->registry_digest; }
 std::int64_t OptOutIndex::registry_created_at() const noexcept { return impl_->registry_created_at; }
+const std::optional<PublicKey>& OptOutIndex::registry_signer() const noexcept { return impl_->registry_signer; }
+std::int64_t OptOutIndex::data_as_of() const noexcept { return impl_->data_as_of; }
+const std::vector<AppliedList>& OptOutIndex::applied_list_facts() const noexcept { return impl_->facts; }
 
 Status OptOutIndex::check_age(std::int64_t max_age_seconds, std::int64_t now) const {
-  return check_registry_age(impl_->registry_source, impl_->registry_created_at, max_age_seconds, now);
+  return check_registry_age(impl_->registry_source, impl_->registry_created_at, impl_->data_as_of, max_age_seconds,
+                            now);
 }
 
-Status check_registry_age(std::string_view source, std::int64_t created, std::int64_t max_age_seconds,
-                          std::int64_t now) {
+Status check_registry_age(std::string_view source, std::int64_t created, std::int64_t data_as_of,
+                          std::int64_t max_age_seconds, std::int64_t now) {
   if (max_age_seconds < 0) return Status(ErrorCode::kInvalidArgument, "the maximum age cannot be negative");
   if (now < 0 || now > kLatestCreatedAt) return Status(ErrorCode::kInvalidArgument, "the current time is out of range");
   // created_at is within 0..kLatestCreatedAt (load and build refuse others), so neither
@@ -121,10 +133,15 @@ Status check_registry_age(std::string_view source, std::int64_t created, std::in
                   prefix + "the registry claims to be built " + iso8601_utc(created) +
                       ", in the future (a wrong clock?): its age is unknown, so it cannot pass a maximum age");
   }
-  const std::int64_t age = now - created;
+  // An as-of date makes the data as old as the list it was cut from, however recent the build.
+  const bool from_as_of = data_as_of >= 0 && data_as_of < created;
+  const std::int64_t since = from_as_of ? data_as_of : created;
+  const std::int64_t age = now - since;
   if (age <= max_age_seconds) return Status();
-  return Status(ErrorCode::kStaleRegistry, prefix + "the registry was built " + iso8601_utc(created) + ", " +
-                                               std::to_string(age / 3600) + " h ago, older than the limit of " +
+  const std::string what = from_as_of ? "the registry's lists date from " + iso_date_utc(since) + " (as-of)"
+                                      : "the registry was built " + iso8601_utc(since);
+  return Status(ErrorCode::kStaleRegistry, prefix + what + ", " + std::to_string(age / 3600) +
+                                               " h ago, older than the limit of " +
                                                std::to_string(max_age_seconds / 3600) + " h");
 }
 

@@ -84,6 +84,15 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
     if (*path) outputs.push_back(**path);
   }
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
+  if (request.sign_audit && !request.audit) return invalid("signing the audit record needs an audit log");
+  // Which registry: signed by a trusted key, the pinned digest, fresh enough.
+  if (Status s = check_trust(index.registry_source(), index.registry_signer(), request.trust); !s.ok()) return s;
+  if (request.expect_digest) {
+    if (Status s = check_expected_digest(index.registry_source(), index.registry_digest(), *request.expect_digest);
+        !s.ok()) {
+      return s;
+    }
+  }
   if (request.max_age_seconds) return index.check_age(*request.max_age_seconds, std::time(nullptr));
   return Status();
 }
@@ -96,7 +105,10 @@ RunContext start_context(const OptOutIndex& index, const FilterRequest& request)
   context.finished_at = context.started_at;
   context.registry_digest = index.registry_digest();
   context.registry_created_at = index.registry_created_at();
+  context.registry_signer = index.registry_signer();
   context.lists_applied = index.applied_lists();
+  context.lists = index.applied_list_facts();
+  context.sign_with = request.sign_audit;
   context.input_name = input_name(request);
   context.output_name = request.sink != nullptr ? request.sink->name()
                         : request.output == "-" ? "<stdout>"

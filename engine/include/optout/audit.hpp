@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,6 +48,8 @@ struct RunContext {
   std::vector<AppliedList> lists;    // "lists" in the record: name, kind, count, as_of
   std::vector<std::string> inputs;   // a run over many files: each path ("inputs" in the record)
   std::vector<PieceAccount> pieces;  // a run in pieces: each piece ("pieces" in the record)
+  // When set, each of the run's records is signed with this key (sign_audit_record()).
+  std::shared_ptr<const SecretKey> sign_with;
 };
 
 // What an audit record says of its run (see commit.hpp for the order they are written in).

@@ -129,10 +129,13 @@ class OPTOUT_API OptOutIndex {
   std::unique_ptr<Impl> impl_;
 };
 
-// The freshness gate over a registry's source name and creation time (OptOutIndex::check_age's
-// rule, for a caller holding a Registry: registry.source(), registry.created_at()).
+// The freshness gate over a registry's source name, creation time and the date its applied lists'
+// data is from (OptOutIndex::check_age's rule, for a caller holding a Registry:
+// registry.source(), registry.created_at(), registry.data_as_of(lists)). The age counts from
+// data_as_of when it is earlier than created_at.
 [[nodiscard]] OPTOUT_API Status check_registry_age(std::string_view source, std::int64_t created_at,
-                                                   std::int64_t max_age_seconds, std::int64_t now);
+                                                   std::int64_t data_as_of, std::int64_t max_age_seconds,
+                                                   std::int64_t now);
 
 // The text form of a maximum registry age, as optout filter --max-age takes it: a number of hours
 // or days ("36h", "7d"; at most 9 digits) → seconds. kInvalidArgument "the maximum age takes a number of hours or days,
