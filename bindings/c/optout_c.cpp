@@ -4,6 +4,7 @@
 #include "optout.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -17,11 +18,13 @@
 
 #include "optout/filter.hpp"
 #include "optout/index.hpp"
-#include "optout/run.hpp"
 #include "optout/io.hpp"
 #include "optout/list_export.hpp"
 #include "optout/registry.hpp"
+#include "optout/run.hpp"
+#include "optout/signing.hpp"
 #include "optout/status.hpp"
+#include "optout/verify.hpp"
 #include "optout/version.hpp"
 
 struct optout_registry {
@@ -48,6 +51,7 @@ static_assert(OPTOUT_E_BROKEN_PIPE == static_cast<int>(ErrorCode::kBrokenPipe));
 static_assert(OPTOUT_E_STALE_REGISTRY == static_cast<int>(ErrorCode::kStaleRegistry));
 static_assert(OPTOUT_E_DATA_QUALITY == static_cast<int>(ErrorCode::kDataQuality));
 static_assert(OPTOUT_E_INTERNAL == static_cast<int>(ErrorCode::kInternal));
+static_assert(OPTOUT_E_UNTRUSTED == static_cast<int>(ErrorCode::kUntrusted));
 static_assert(OPTOUT_VERDICT_KEPT == static_cast<int>(optout::Verdict::kKept));
 static_assert(OPTOUT_VERDICT_REMOVED == static_cast<int>(optout::Verdict::kRemoved));
 static_assert(OPTOUT_VERDICT_REJECTED == static_cast<int>(optout::Verdict::kRejected));
@@ -58,11 +62,16 @@ static_assert(OPTOUT_EXPORT_TEXT == static_cast<int>(optout::NumbersFormat::kTex
 static_assert(OPTOUT_EXPORT_MESH == static_cast<int>(optout::NumbersFormat::kMesh));
 static_assert(OPTOUT_REJECTED_REASONS == std::size(optout::FilterStats{}.rejected_by_reason));
 static_assert(OPTOUT_DIGEST_HEX_BYTES == 32 + 1);
+static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 
-// The first (and so far only) layouts of the versioned structs: a caller built against this
-// header passes at least these sizes. A later version appends fields and accepts these sizes too.
-constexpr std::size_t kOptionsV1Bytes = sizeof(optout_filter_options);
+// The layouts of the versioned structs a caller may pass: a caller built against an older header
+// passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
+// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path.
+constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
+constexpr std::size_t kOptionsV2Bytes = sizeof(optout_filter_options);
 constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
+constexpr std::size_t kVerifyOptionsV1Bytes = sizeof(optout_verify_options);
+constexpr std::size_t kVerifyResultV1Bytes = sizeof(optout_verify_result);
 
 // The outcome of an entry point's body.
 struct Outcome {
@@ -132,6 +141,48 @@ Outcome to_request(const optout_filter_options& in, optout::FilterRequest& reque
   return {};
 }
 
+// The C strings paths[0 .. count-1] (count 0: none, paths may be NULL), or why not.
+Outcome string_list(const char* function, const char* argument, const char* const* paths, std::size_t count,
+                    std::vector<std::string>& out) {
+  if (count > 0 && paths == nullptr) return null_argument(function, argument);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (paths[i] == nullptr) {
+      return {OPTOUT_E_NULL_ARGUMENT, std::string(function) + ": " + argument + "[" + std::to_string(i) + "] is NULL"};
+    }
+    out.emplace_back(paths[i]);
+  }
+  return {};
+}
+
+// The engine's trusted keys for paths (none: OPTOUT_TRUST), read by read_trusted_keys().
+Outcome trusted_keys(const char* function, const char* const* paths, std::size_t count,
+                     std::vector<optout::PublicKey>& out) {
+  std::vector<std::string> list;
+  if (Outcome o = string_list(function, "trust_paths", paths, count, list); o.code != OPTOUT_OK) return o;
+  optout::Result<std::vector<optout::PublicKey>> keys = optout::read_trusted_keys(list);
+  if (!keys.ok()) return keys.status();
+  out = std::move(keys).value();
+  return {};
+}
+
+// The trust, pin and signing key of a filter request from the options' v2 fields (an older
+// caller's options have none: OPTOUT_TRUST still applies, as it does to `optout filter`).
+Outcome to_request_keys(const char* function, const optout_filter_options& in, optout::FilterRequest& request) {
+  const bool v2 = in.size >= kOptionsV2Bytes;
+  if (Outcome o = trusted_keys(function, v2 ? in.trust_paths : nullptr, v2 ? in.trust_count : 0, request.trust);
+      o.code != OPTOUT_OK) {
+    return o;
+  }
+  if (!v2) return {};
+  if (in.expect_digest != nullptr) request.expect_digest = in.expect_digest;
+  if (in.sign_key_path != nullptr) {
+    optout::Result<optout::SecretKey> key = optout::read_secret_key(in.sign_key_path);
+    if (!key.ok()) return key.status();
+    request.sign_audit = std::make_shared<const optout::SecretKey>(std::move(key).value());
+  }
+  return {};
+}
+
 Outcome check_stats_size(const optout_filter_stats* stats) {
   if (stats != nullptr && stats->size < kStatsV1Bytes) {
     return {OPTOUT_E_BAD_STRUCT_SIZE,
@@ -166,7 +217,7 @@ const char* optout_status_name(optout_status status) {
     case OPTOUT_E_BAD_STRUCT_SIZE: return "bad struct size";
     default: break;
   }
-  if (status > OPTOUT_OK && status <= OPTOUT_E_INTERNAL) {
+  if (status > OPTOUT_OK && status <= OPTOUT_E_UNTRUSTED) {
     return optout::error_code_name(static_cast<ErrorCode>(status));
   }
   return "unknown status";
@@ -259,6 +310,39 @@ optout_status optout_registry_description(const optout_registry* registry, const
     if (description == nullptr) return null_argument("optout_registry_description", "description");
     *description = registry->registry.description().c_str();
     return {};
+  });
+}
+
+optout_status optout_registry_signer(const optout_registry* registry, char* key_id, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_signer", "registry");
+    if (key_id == nullptr) return null_argument("optout_registry_signer", "key_id");
+    const std::optional<optout::PublicKey>& signer = registry->registry.signer();
+    const std::string text = signer ? signer->key_id() : std::string();
+    std::memcpy(key_id, text.c_str(), text.size() + 1);
+    return {};
+  });
+}
+
+optout_status optout_registry_check_trust(const optout_registry* registry, const char* const* trust_paths,
+                                          size_t trust_count, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_check_trust", "registry");
+    std::vector<optout::PublicKey> trusted;
+    if (Outcome o = trusted_keys("optout_registry_check_trust", trust_paths, trust_count, trusted);
+        o.code != OPTOUT_OK) {
+      return o;
+    }
+    return optout::check_trust(registry->registry.source(), registry->registry.signer(), trusted);
+  });
+}
+
+optout_status optout_registry_check_digest(const optout_registry* registry, const char* expected_hex,
+                                           optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_check_digest", "registry");
+    if (expected_hex == nullptr) return null_argument("optout_registry_check_digest", "expected_hex");
+    return optout::check_expected_digest(registry->registry.source(), registry->registry.digest(), expected_hex);
   });
 }
 
@@ -358,6 +442,7 @@ optout_status optout_filter_file(const optout_index* index, const char* input_pa
     if (options->rejects_path != nullptr) request.rejects = options->rejects_path;
     if (options->stats_path != nullptr) request.stats = options->stats_path;
     if (options->audit_path != nullptr) request.audit = options->audit_path;
+    if (Outcome o = to_request_keys("optout_filter_file", *options, request); o.code != OPTOUT_OK) return o;
     optout::Result<optout::RunResult> result = optout::run_filter(index->index, request);
     if (!result.ok()) return result.status();
     copy_stats(result->stats, stats);
@@ -381,6 +466,7 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
     if (input_fd < 0 || output_fd < 0) {
       return {OPTOUT_E_INVALID_ARGUMENT, "optout_filter_fd: input_fd and output_fd must be open descriptors"};
     }
+    if (Outcome o = to_request_keys("optout_filter_fd", *options, request); o.code != OPTOUT_OK) return o;
     std::unique_ptr<optout::ByteSource> in = optout::make_fd_source(input_fd, "<fd " + std::to_string(input_fd) + ">");
     std::unique_ptr<optout::ByteSink> out = optout::make_fd_sink(output_fd, "<fd " + std::to_string(output_fd) + ">");
     std::unique_ptr<optout::ByteSink> rejects;
@@ -391,6 +477,83 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
     optout::Result<optout::RunResult> result = optout::run_filter(index->index, request);
     if (!result.ok()) return result.status();
     copy_stats(result->stats, stats);
+    return {};
+  });
+}
+
+// ---- Verify -----------------------------------------------------------------------------------
+
+void optout_verify_options_init(optout_verify_options* options) {
+  if (options == nullptr) return;
+  *options = optout_verify_options{};
+  options->size = sizeof(optout_verify_options);
+  options->has_header = 1;
+  options->delimiter = ',';
+  options->block_bytes = optout::kDefaultBlockBytes;
+  options->max_record_bytes = optout::kDefaultMaxRecordBytes;
+}
+
+void optout_verify_result_init(optout_verify_result* result) {
+  if (result == nullptr) return;
+  *result = optout_verify_result{};
+  result->size = sizeof(optout_verify_result);
+}
+
+optout_status optout_verify_file(const optout_index* index, const char* input_path,
+                                 const optout_verify_options* options, optout_verify_result* result,
+                                 optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_verify_file", "index");
+    if (input_path == nullptr) return null_argument("optout_verify_file", "input_path");
+    if (options == nullptr) return null_argument("optout_verify_file", "options");
+    if (result == nullptr) return null_argument("optout_verify_file", "result");
+    if (options->size < kVerifyOptionsV1Bytes) {
+      return {OPTOUT_E_BAD_STRUCT_SIZE,
+              "options.size is " + std::to_string(options->size) + "; call optout_verify_options_init first"};
+    }
+    if (result->size < kVerifyResultV1Bytes) {
+      return {OPTOUT_E_BAD_STRUCT_SIZE,
+              "result.size is " + std::to_string(result->size) + "; call optout_verify_result_init first"};
+    }
+    optout::VerifyRequest request;
+    request.input = input_path;
+    optout::FilterOptions& out = request.options;
+    out.column_name = options->column_name != nullptr ? options->column_name : "";
+    if (options->column_index > 0) out.column_index = options->column_index;  // 0: by name
+    out.has_header = options->has_header != 0;
+    out.delimiter = options->delimiter;
+    out.threads = options->threads;
+    out.block_bytes = options->block_bytes > 0 ? options->block_bytes : optout::kDefaultBlockBytes;
+    out.max_record_bytes = options->max_record_bytes > 0 ? options->max_record_bytes : optout::kDefaultMaxRecordBytes;
+    if (Outcome o = trusted_keys("optout_verify_file", options->trust_paths, options->trust_count, request.trust);
+        o.code != OPTOUT_OK) {
+      return o;
+    }
+    // NULL: none; "" is a path or value the engine refuses (never "none").
+    if (options->expect_digest != nullptr) request.expect_digest = options->expect_digest;
+    if (options->audit_path != nullptr) request.audit = options->audit_path;
+    if (options->matches_path != nullptr) request.matches = options->matches_path;
+    if (options->id_column != nullptr) request.id_column = options->id_column;
+    optout::Result<optout::VerifyResult> verified = optout::run_verify(index->index, request);
+    if (!verified.ok()) return verified.status();
+    const optout::FilterStats& stats = verified->stats;
+    result->clean = verified->clean() ? 1 : 0;
+    result->rows = stats.rows;
+    result->kept = stats.kept;
+    result->removed = stats.removed;
+    result->rejected = stats.rejected;
+    std::copy(std::begin(stats.rejected_by_reason), std::end(stats.rejected_by_reason), result->rejected_by_reason);
+    result->bytes_in = stats.bytes_in;
+    const std::string digest = verified->input_digest.hex();
+    std::memcpy(result->input_digest, digest.c_str(), digest.size() + 1);
+    result->matches_written = verified->matches_written;
+    result->audit_line = verified->audit ? verified->audit->line : 0;
+    const std::string signer =
+        verified->audit && verified->audit->signer_key_id ? *verified->audit->signer_key_id : std::string();
+    if (signer.size() >= sizeof result->audit_signer) {
+      return {OPTOUT_E_INTERNAL, "optout_verify_file: a signer key id of " + std::to_string(signer.size()) + " bytes"};
+    }
+    std::memcpy(result->audit_signer, signer.c_str(), signer.size() + 1);
     return {};
   });
 }

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <ctime>
@@ -18,6 +19,8 @@
 
 #include "number_arrays.hpp"
 #include "optout/optout.hpp"
+#include "optout/signing.hpp"
+#include "optout/verify.hpp"
 
 namespace optout::python {
 namespace {
@@ -210,6 +213,48 @@ class PythonScheduler {
   std::string message_;
 };
 
+// The trusted keys of a run, as read_trusted_keys() read them (on the client: OPTOUT_TRUST is the
+// client's). Pickled as the keys' bytes, so that Dask tasks carry the client's keys to workers.
+struct TrustedKeys {
+  std::vector<PublicKey> keys;
+};
+
+// A secret key read by read_secret_key(), shared with the requests that sign with it. Never
+// pickled: signing happens where the audit record is written, on the client.
+struct SecretKeyHandle {
+  std::shared_ptr<const SecretKey> key;
+};
+
+// The trusted keys for paths (None or empty: OPTOUT_TRUST), read by the engine.
+TrustedKeys trusted_keys(const py::object& paths) {
+  std::vector<std::string> list;
+  if (!paths.is_none()) {
+    for (const py::handle path : paths) list.push_back(fs_path(path, "trust"));
+  }
+  return TrustedKeys{take(read_trusted_keys(list))};
+}
+
+// A list's provenance as a dict: list, as_of ("YYYY-MM-DD" or None) and sources (file, op, bytes,
+// xxh3_128, lines, numbers), the names the snapshot's PROVENANCE section uses.
+py::dict provenance_dict(const ListProvenance& p) {
+  py::list sources;
+  for (const SourceRecord& source : p.sources) {
+    py::dict d;
+    d["file"] = fs_text(source.file);
+    d["op"] = source.removal ? "remove" : "add";
+    d["bytes"] = source.bytes;
+    d["xxh3_128"] = source.xxh3.hex();
+    d["lines"] = source.lines;
+    d["numbers"] = source.numbers;
+    sources.append(d);
+  }
+  py::dict d;
+  d["list"] = p.list;
+  d["as_of"] = p.as_of ? py::object(py::str(iso_date_utc(*p.as_of))) : py::object(py::none());
+  d["sources"] = sources;
+  return d;
+}
+
 }  // namespace
 }  // namespace optout::python
 
@@ -244,7 +289,8 @@ PYBIND11_MODULE(_engine, m) {
   }
   m.attr("REJECTED_REASONS") = rejected_reasons;
   std::vector<std::string> error_codes;
-  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
+  // Every code (the last is kUntrusted): errors.py keeps one exception class per code.
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kUntrusted); ++i) {
     error_codes.emplace_back(error_code_name(static_cast<ErrorCode>(i)));
   }
   m.attr("ERROR_CODE_NAMES") = error_codes;
@@ -267,6 +313,62 @@ PYBIND11_MODULE(_engine, m) {
     if (!is_valid_stem(stem)) throw py::value_error("not a valid stem");
     return format_nhs_number(stem);
   });
+
+  // ---- Keys ---------------------------------------------------------------------------------
+  py::class_<TrustedKeys>(m, "TrustedKeys")
+      .def_property_readonly("key_ids",
+                             [](const TrustedKeys& t) {
+                               std::vector<std::string> ids;
+                               for (const PublicKey& key : t.keys) ids.push_back(key.key_id());
+                               return ids;
+                             })
+      .def(py::pickle(
+          [](const TrustedKeys& t) {
+            py::list keys;
+            for (const PublicKey& key : t.keys) {
+              keys.append(py::bytes(reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size()));
+            }
+            return keys;
+          },
+          [](const py::list& keys) {
+            TrustedKeys t;
+            for (const py::handle item : keys) {
+              const std::string bytes = item.cast<std::string>();
+              PublicKey key;
+              if (bytes.size() != key.bytes.size()) throw py::value_error("a pickled public key of the wrong size");
+              std::copy(bytes.begin(), bytes.end(), key.bytes.begin());
+              t.keys.push_back(key);
+            }
+            return t;
+          }));
+  py::class_<SecretKeyHandle>(m, "SecretKey")
+      .def_property_readonly("key_id", [](const SecretKeyHandle& k) { return k.key->public_key().key_id(); })
+      .def("__reduce__", [](const SecretKeyHandle&) -> py::object {
+        throw py::type_error("a secret key is not pickled: sign on the process that writes the audit log");
+      });
+  // read_trusted_keys(paths or None): the engine's reading of --trust / OPTOUT_TRUST.
+  m.def("read_trusted_keys", &trusted_keys, py::arg("paths"));
+  m.def(
+      "read_secret_key",
+      [](const py::object& path) {
+        return SecretKeyHandle{std::make_shared<const SecretKey>(take(read_secret_key(fs_path(path, "sign"))))};
+      },
+      py::arg("path"));
+  // `optout keygen -o NAME`: the new key's id.
+  m.def(
+      "write_key_pair", [](const py::object& name) { return take(write_key_pair(fs_path(name, "name"))).key_id(); },
+      py::arg("name"));
+  // check_audit_record(where, line, trusted): the engine's rule for one audit record; returns the
+  // signer's key id, or None for an unsigned record (accepted only without trusted keys).
+  m.def(
+      "check_audit_record",
+      [](const std::string& where, const std::string& line, const TrustedKeys& trusted) -> py::object {
+        if (Status s = check_audit_record(where, line, trusted.keys); !s.ok()) raise_status(s);
+        Result<std::optional<AuditSignature>> signature = read_audit_signature(line);
+        if (!signature.ok()) raise_status(signature.status());
+        return *signature ? py::object(py::str((*signature)->key.key_id())) : py::object(py::none());
+      },
+      py::arg("where"), py::arg("line"), py::arg("trusted"));
 
   // ---- Registry -----------------------------------------------------------------------------
   py::class_<Registry, std::shared_ptr<Registry>>(m, "Registry")
@@ -317,11 +419,35 @@ PYBIND11_MODULE(_engine, m) {
             return out;
           },
           py::arg("list"), py::arg("stems").noconvert(), py::arg("reasons").noconvert())
+      .def_property_readonly("signer",
+                             [](const Registry& r) {
+                               return r.signer() ? py::object(py::str(r.signer()->key_id())) : py::object(py::none());
+                             })
+      .def_property_readonly("provenance",
+                             [](const Registry& r) {
+                               py::list out;
+                               for (const ListProvenance& p : r.provenance()) out.append(provenance_dict(p));
+                               return out;
+                             })
+      // The engine's trust rule and digest pin, as `--trust` and `--expect-digest` apply them.
+      .def(
+          "check_trust",
+          [](const Registry& r, const TrustedKeys& trusted) {
+            if (Status s = check_trust(r.source(), r.signer(), trusted.keys); !s.ok()) raise_status(s);
+          },
+          py::arg("trusted"))
+      .def(
+          "check_expected_digest",
+          [](const Registry& r, const std::string& expected) {
+            if (Status s = check_expected_digest(r.source(), r.digest(), expected); !s.ok()) raise_status(s);
+          },
+          py::arg("expected"))
       // The engine's freshness gate, as `optout filter --max-age` applies it.
       .def(
           "check_age",
           [](const Registry& r, std::int64_t max_age_seconds, std::int64_t now) {
-            if (Status s = check_registry_age(r.source(), r.created_at(), r.data_as_of(), max_age_seconds, now); !s.ok())
+            if (Status s = check_registry_age(r.source(), r.created_at(), r.data_as_of(), max_age_seconds, now);
+                !s.ok())
               raise_status(s);
           },
           py::arg("max_age_seconds"), py::arg("now"));
@@ -434,6 +560,20 @@ PYBIND11_MODULE(_engine, m) {
         return counts_dict(add_pieces(parts));
       },
       py::arg("tallies"));
+  // add_verify_counts([counts, ...]) -> add_counts' sums plus bytes_in: optout.dask.verify_files'
+  // totals over its files (each file's bytes once, as add_pieces counts whole files).
+  m.def(
+      "add_verify_counts",
+      [](const py::list& tallies) {
+        std::vector<PieceAccount> parts(tallies.size());
+        for (std::size_t i = 0; i < parts.size(); ++i)
+          parts[i].stats = take(decode_piece_stats(tallies[i].cast<std::string>()));
+        const FilterStats total = add_pieces(parts);
+        py::dict d = counts_dict(total);
+        d["bytes_in"] = total.bytes_in;
+        return d;
+      },
+      py::arg("tallies"));
   // The engine's column rule for a frame's labels (as text): the position, or the engine's error.
   m.def(
       "resolve_column",
@@ -453,7 +593,8 @@ PYBIND11_MODULE(_engine, m) {
       .def(py::init([optional_path](const py::list& inputs, const py::object& output, const py::object& rejects,
                                     const py::object& stats, const py::object& audit, const FilterOptions& options,
                                     std::optional<std::int64_t> max_age_seconds, bool in_parts,
-                                    const py::object& piece_bytes) {
+                                    const py::object& piece_bytes, const TrustedKeys& trust,
+                                    std::optional<std::string> expect_digest, const SecretKeyHandle* sign) {
              FilterRequest request;
              request.inputs.clear();
              for (const py::handle input : inputs) request.inputs.push_back(fs_path(input, "input"));
@@ -464,6 +605,9 @@ PYBIND11_MODULE(_engine, m) {
              request.options = options;
              request.max_age_seconds = max_age_seconds;
              request.in_parts = in_parts;
+             request.trust = trust.keys;
+             request.expect_digest = std::move(expect_digest);
+             if (sign != nullptr) request.sign_audit = sign->key;
              if (!piece_bytes.is_none()) {
                // A negative size as 0, which the engine refuses ("the piece size must be at least 1
                // byte"); saturating it would ask for pieces too large to cut anything.
@@ -473,7 +617,41 @@ PYBIND11_MODULE(_engine, m) {
              return request;
            }),
            py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
-           py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"));
+           py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"),
+           py::arg("trust"), py::arg("expect_digest"), py::arg("sign").none(true));
+
+  // The request of `optout verify` (verify.hpp); paths go through fs_path.
+  py::class_<VerifyRequest>(m, "VerifyRequest")
+      .def(py::init([optional_path](const py::object& input, const FilterOptions& options, const TrustedKeys& trust,
+                                    std::optional<std::string> expect_digest, const py::object& audit,
+                                    const py::object& matches, std::optional<std::string> id_column) {
+             VerifyRequest request;
+             request.input = fs_path(input, "input");
+             request.options = options;
+             request.trust = trust.keys;
+             request.expect_digest = std::move(expect_digest);
+             request.audit = optional_path(audit, "audit");
+             request.matches = optional_path(matches, "matches");
+             request.id_column = std::move(id_column);
+             return request;
+           }),
+           py::arg("input"), py::arg("options"), py::arg("trust"), py::arg("expect_digest"), py::arg("audit"),
+           py::arg("matches"), py::arg("id_column"));
+
+  // A folder filled under a temporary name and renamed into place (commit.hpp), for optout.dask's
+  // folder of matches files: StagedDirectory(path) (kIoError "NAME: already exists"), .temp_path,
+  // .put_in_place(), .discard().
+  py::class_<StagedDirectory>(m, "StagedDirectory")
+      .def(py::init([](const py::object& path) { return take(StagedDirectory::create(fs_path(path, "path"))); }),
+           py::arg("path"))
+      .def_property_readonly("temp_path", [](const StagedDirectory& d) { return fs_text(d.temp_path().string()); })
+      .def("put_in_place",
+           [](StagedDirectory& d) {
+             if (Status s = d.put_in_place(); !s.ok()) raise_status(s);
+           })
+      .def("discard", [](StagedDirectory& d) {
+        if (Status s = d.discard(); !s.ok()) raise_status(s);
+      });
 
   // Index.run(request, scheduler=None) -> (stats dict, stats JSON text). Index.run_piece(task) ->
   // the part's counts, on a worker.
@@ -507,6 +685,19 @@ PYBIND11_MODULE(_engine, m) {
             return py::make_tuple(stats_dict(ran->stats), ran->stats_json);
           },
           py::arg("request"), py::arg("scheduler") = py::none())
+      // Index.verify(request) -> (verify_result_json text, the counts as run_piece returns them).
+      // A file that is not clean is a result; the engine's errors raise.
+      .def(
+          "verify",
+          [](const OptOutIndex& index, const VerifyRequest& request) {
+            Result<VerifyResult> verified = [&] {
+              py::gil_scoped_release release;
+              return run_verify(index, request);
+            }();
+            const VerifyResult result = take(std::move(verified));
+            return py::make_tuple(verify_result_json(result), py::bytes(encode_piece_stats(result.stats)));
+          },
+          py::arg("request"))
       .def(
           "run_piece",
           [](const OptOutIndex& index, const py::bytes& encoded) {

@@ -48,7 +48,7 @@ extern "C" {
 
 /* ---- Status codes --------------------------------------------------------------------------- */
 
-/* Values are fixed; codes 1-11 are the engine's (optout::ErrorCode), codes from 100 the C API's. */
+/* Values are fixed; codes 1-12 are the engine's (optout::ErrorCode), codes from 100 the C API's. */
 typedef enum optout_status {
   OPTOUT_OK = 0,
   OPTOUT_E_INVALID_ARGUMENT = 1,      /* an option or value the engine cannot use (bad column choice, list name) */
@@ -62,6 +62,8 @@ typedef enum optout_status {
   OPTOUT_E_STALE_REGISTRY = 9,        /* the registry is older than the filter's max_age_seconds */
   OPTOUT_E_DATA_QUALITY = 10,         /* more rows rejected than max_rejected_rows/_fraction allow */
   OPTOUT_E_INTERNAL = 11,             /* a bug, or memory exhausted */
+  OPTOUT_E_UNTRUSTED = 12,            /* a registry not signed by a trusted key or not the expected digest; an
+                                         extract no audit record vouches for */
   OPTOUT_E_NULL_ARGUMENT = 100,       /* a required pointer argument is NULL */
   OPTOUT_E_BAD_STRUCT_SIZE = 101,     /* an options/stats struct whose size field is not set (use _init) */
   OPTOUT_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes every int a valid value of the type */
@@ -132,6 +134,29 @@ OPTOUT_C_API optout_status optout_registry_created_at(const optout_registry* reg
 OPTOUT_C_API optout_status optout_registry_description(const optout_registry* registry, const char** description,
                                                        optout_error* error);
 
+/* ---- Signed registries ----------------------------------------------------------------------- */
+
+#define OPTOUT_KEY_ID_BYTES 17 /* a key id: 16 lower-case hex digits and a NUL */
+
+/* The key id of the key that signed the snapshot (`optout build --sign`), as `optout info` shows
+ * it, into key_id (OPTOUT_KEY_ID_BYTES bytes); "" for an unsigned snapshot. A signature that does
+ * not verify never gets this far: optout_registry_open fails with OPTOUT_E_CORRUPTION. */
+OPTOUT_C_API optout_status optout_registry_signer(const optout_registry* registry, char* key_id, optout_error* error);
+
+/* The trust rule, as `--trust` applies it: the public keys (NAME.pub) at trust_paths[0 ..
+ * trust_count-1], or, when trust_count is 0 (trust_paths may then be NULL), those the environment
+ * variable OPTOUT_TRUST names (paths separated by ':'); with no key at all nothing is checked.
+ * Errors: OPTOUT_E_UNTRUSTED "reg.optout: unsigned: a registry signed by a trusted key is
+ * required" or "...: signed by key <id>, which is not trusted (trusted: <id>)"; a key file's
+ * errors (OPTOUT_E_IO, OPTOUT_E_INVALID_INPUT); OPTOUT_E_NULL_ARGUMENT. The same keys in
+ * optout_filter_options and optout_verify_options make the filter and verify runs check it. */
+OPTOUT_C_API optout_status optout_registry_check_trust(const optout_registry* registry, const char* const* trust_paths,
+                                                       size_t trust_count, optout_error* error);
+/* The digest pin, as `--expect-digest`: OPTOUT_E_UNTRUSTED unless the snapshot's digest is
+ * expected_hex (32 hex digits, either case; else OPTOUT_E_INVALID_ARGUMENT). */
+OPTOUT_C_API optout_status optout_registry_check_digest(const optout_registry* registry, const char* expected_hex,
+                                                        optout_error* error);
+
 /* ---- Lookups: the filter's verdict for numbers a caller holds -------------------------------- */
 
 typedef struct optout_index optout_index;
@@ -189,6 +214,11 @@ typedef struct optout_filter_options {
   const char* stats_path;       /* NULL: none; else the stats JSON (as `optout filter --stats`) */
   const char* audit_path;       /* NULL: none; else the run's audit records are appended (as --audit) */
                                 /* "" is never "none": OPTOUT_E_INVALID_ARGUMENT */
+  /* Appended later: a caller built against an older header passes a smaller size, and none is set. */
+  const char* const* trust_paths; /* refuse a registry not signed by one of these public keys (NAME.pub) */
+  size_t trust_count;             /* 0 (default): the keys OPTOUT_TRUST names, if any (optout_registry_check_trust) */
+  const char* expect_digest;      /* NULL (default): none; else refuse a registry whose digest is not this */
+  const char* sign_key_path;      /* NULL (default): none; else sign the audit records with this NAME.key */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
@@ -232,7 +262,8 @@ OPTOUT_C_API const char* optout_rejected_reason_name(size_t reason);
  * output), OPTOUT_E_NOT_FOUND (no such
  * column; the message lists the header), OPTOUT_E_INVALID_INPUT ("extract.csv:1207: unterminated
  * quoted field"), OPTOUT_E_LIMIT_EXCEEDED, OPTOUT_E_DATA_QUALITY, OPTOUT_E_IO,
- * OPTOUT_E_STALE_REGISTRY, OPTOUT_E_BROKEN_PIPE, OPTOUT_E_NULL_ARGUMENT, OPTOUT_E_BAD_STRUCT_SIZE. */
+ * OPTOUT_E_STALE_REGISTRY, OPTOUT_E_UNTRUSTED (trust_paths / OPTOUT_TRUST, expect_digest: nothing is
+ * written), OPTOUT_E_BROKEN_PIPE, OPTOUT_E_NULL_ARGUMENT, OPTOUT_E_BAD_STRUCT_SIZE. */
 OPTOUT_C_API optout_status optout_filter_file(const optout_index* index, const char* input_path,
                                               const char* output_path, const optout_filter_options* options,
                                               optout_filter_stats* stats, optout_error* error);
@@ -246,6 +277,62 @@ OPTOUT_C_API optout_status optout_filter_file(const optout_index* index, const c
 OPTOUT_C_API optout_status optout_filter_fd(const optout_index* index, int input_fd, int output_fd, int rejects_fd,
                                             const optout_filter_options* options, optout_filter_stats* stats,
                                             optout_error* error);
+
+/* ---- Verifying a released extract (`optout verify`) ------------------------------------------ */
+
+/* How to read the extract and what to check it against. Fill it with optout_verify_options_init(),
+ * then set the column (by name or by 1-based position, exactly one) and what you need. */
+typedef struct optout_verify_options {
+  size_t size;                    /* sizeof(optout_verify_options), set by optout_verify_options_init */
+  const char* column_name;        /* as optout_filter_options */
+  size_t column_index;            /* as optout_filter_options */
+  int has_header;                 /* as optout_filter_options */
+  char delimiter;                 /* as optout_filter_options */
+  unsigned threads;               /* as optout_filter_options */
+  size_t block_bytes;             /* as optout_filter_options */
+  size_t max_record_bytes;        /* as optout_filter_options */
+  const char* const* trust_paths; /* as optout_filter_options; also the keys an audit record must be signed by */
+  size_t trust_count;             /* as optout_filter_options (0: OPTOUT_TRUST) */
+  const char* expect_digest;      /* as optout_filter_options */
+  const char* audit_path;         /* NULL: none; else an audit log that must hold a record vouching for the extract */
+  const char* matches_path;       /* NULL: none; else one line per row the registry removes, written atomically */
+  const char* id_column;          /* NULL: matches name rows by 1-based data-row number; else by this column */
+} optout_verify_options;
+
+/* Sets size and every default (no column chosen). */
+OPTOUT_C_API void optout_verify_options_init(optout_verify_options* options);
+
+/* What a verify run found. clean: no row removed and none rejected. */
+typedef struct optout_verify_result {
+  size_t size; /* sizeof(optout_verify_result), set by optout_verify_result_init */
+  int clean;   /* nonzero: removed == 0 and rejected == 0 */
+  uint64_t rows;
+  uint64_t kept;
+  uint64_t removed;                                     /* rows of patients the applied lists remove */
+  uint64_t rejected;                                    /* rows whose NHS number is missing or invalid */
+  uint64_t rejected_by_reason[OPTOUT_REJECTED_REASONS]; /* as optout_filter_stats */
+  uint64_t bytes_in;
+  char input_digest[OPTOUT_DIGEST_HEX_BYTES]; /* XXH3-128 of the extract, 32 hex digits */
+  uint64_t matches_written;                   /* lines written to matches_path */
+  uint64_t audit_line;                        /* 1-based line of the audit record that vouched; 0: no audit log */
+  char audit_signer[OPTOUT_KEY_ID_BYTES];     /* that record's signer's key id; "" when unsigned or no audit */
+} optout_verify_result;
+
+/* Sets size and zeroes the rest. */
+OPTOUT_C_API void optout_verify_result_init(optout_verify_result* result);
+
+/* Checks the released CSV file input_path ("-": standard input) against index's lists, as `optout
+ * verify` does: read by the filter's rules, nothing written but the matches file. An extract that
+ * is not clean is a result (OPTOUT_OK, result->clean == 0), not an error. Errors:
+ * OPTOUT_E_INVALID_ARGUMENT (options; matches_path naming the input, the registry or the audit
+ * log; id_column without matches_path), OPTOUT_E_UNTRUSTED (the registry; no record of the audit
+ * log vouches for the extract, or it is not signed by a trusted key), OPTOUT_E_CORRUPTION (an
+ * audit record's signature does not verify), OPTOUT_E_INVALID_INPUT (malformed CSV; a malformed
+ * audit line, "audit.jsonl:3: ..."), OPTOUT_E_NOT_FOUND, OPTOUT_E_LIMIT_EXCEEDED, OPTOUT_E_IO,
+ * OPTOUT_E_NULL_ARGUMENT, OPTOUT_E_BAD_STRUCT_SIZE. A failed run leaves no matches file. */
+OPTOUT_C_API optout_status optout_verify_file(const optout_index* index, const char* input_path,
+                                              const optout_verify_options* options, optout_verify_result* result,
+                                              optout_error* error);
 
 /* ---- Exporting a list (Spark, Java, Go) ------------------------------------------------------ */
 

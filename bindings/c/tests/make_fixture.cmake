@@ -24,3 +24,12 @@ endforeach()
 foreach(format roaring text mesh)
   optout(export "${reg}" --list national --format ${format} -o "${WORK}/expected_national.${format}" -q)
 endforeach()
+
+# Signed registries (issue 12): two key pairs, the samples' registry signed by each, and the
+# filter's clean output with its audit record for optout_verify_file to find.
+optout(keygen -o "${WORK}/signer")
+optout(keygen -o "${WORK}/other")
+optout(build --list "national=${SAMPLES}/national.txt" --list "type1=${SAMPLES}/type1.txt"
+       --allow "cleared=${SAMPLES}/cleared.dat" --description "C API test" --sign "${WORK}/signer.key"
+       -o "${WORK}/signed.optout" -q)
+optout(build --list "national=${SAMPLES}/national.txt" --sign "${WORK}/other.key" -o "${WORK}/other_signed.optout" -q)

@@ -907,6 +907,348 @@ static void test_export_over_the_registry_is_refused(const optout_registry* regi
   CHECK(strcmp(error.message, expected) == 0 && count == 77);
 }
 
+/* ---- Signed registries, the digest pin, signed audit records, verify (issue 12) ---------------- */
+
+/* A call's status and exact message. */
+static void expect_status(int line, optout_status got, const optout_error* error, optout_status status,
+                          const char* message) {
+  ++checks;
+  if (got != status || error->code != status || strcmp(error->message, message) != 0) {
+    ++failures;
+    fprintf(stderr, "%s:%d: got %s '%s', expected %s '%s'\n", __FILE__, line, optout_status_name(got), error->message,
+            optout_status_name(status), message);
+  }
+}
+#define EXPECT_STATUS(call, status, message) expect_status(__LINE__, (call), &error, (status), (message))
+
+/* The fixture's files (make_fixture.cmake), in buffers of their own. */
+static char signed_path[1024], other_signed_path[1024], plain_path[1024];
+static char signer_pub[1024], signer_key[1024], other_pub[1024];
+static char signer_id[OPTOUT_KEY_ID_BYTES], other_id[OPTOUT_KEY_ID_BYTES];
+
+static void fixture_paths(void) {
+  snprintf(signed_path, sizeof signed_path, "%s/signed.optout", work_dir);
+  snprintf(other_signed_path, sizeof other_signed_path, "%s/other_signed.optout", work_dir);
+  snprintf(plain_path, sizeof plain_path, "%s/samples.optout", work_dir);
+  snprintf(signer_pub, sizeof signer_pub, "%s/signer.pub", work_dir);
+  snprintf(signer_key, sizeof signer_key, "%s/signer.key", work_dir);
+  snprintf(other_pub, sizeof other_pub, "%s/other.pub", work_dir);
+}
+
+/* Lines in a file (each ending in LF); -1 when it cannot be read. */
+static long lines_in(const char* path) {
+  size_t size = 0;
+  char* data = read_file(path, &size);
+  if (data == NULL) return -1;
+  long n = 0;
+  for (size_t i = 0; i < size; ++i) n += data[i] == '\n';
+  free(data);
+  return n;
+}
+
+static void test_signed_registries(void) {
+  optout_error error;
+  char expected[2048];
+  optout_registry *plain = NULL, *signed_registry = NULL, *other = NULL;
+  CHECK_OK(optout_registry_open(plain_path, &plain, &error));
+  CHECK_OK(optout_registry_open(signed_path, &signed_registry, &error));
+  CHECK_OK(optout_registry_open(other_signed_path, &other, &error));
+  if (plain == NULL || signed_registry == NULL || other == NULL) return;
+
+  /* Key ids: 16 lower-case hex digits; "" for an unsigned snapshot. */
+  char key_id[OPTOUT_KEY_ID_BYTES];
+  memset(key_id, 'x', sizeof key_id);
+  CHECK_OK(optout_registry_signer(plain, key_id, &error));
+  CHECK(key_id[0] == '\0');
+  CHECK_OK(optout_registry_signer(signed_registry, signer_id, &error));
+  CHECK(strlen(signer_id) == 16 && strspn(signer_id, "0123456789abcdef") == 16);
+  CHECK_OK(optout_registry_signer(other, other_id, &error));
+  CHECK(strlen(other_id) == 16 && strcmp(signer_id, other_id) != 0);
+  EXPECT_STATUS(optout_registry_signer(NULL, key_id, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_registry_signer: registry is NULL");
+  EXPECT_STATUS(optout_registry_signer(plain, NULL, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_registry_signer: key_id is NULL");
+
+  /* The trust rule. */
+  CHECK(unsetenv("OPTOUT_TRUST") == 0);
+  const char* trust_signer[] = {signer_pub};
+  const char* trust_other[] = {other_pub};
+  const char* trust_both[] = {other_pub, signer_pub};
+  CHECK_OK(optout_registry_check_trust(signed_registry, trust_signer, 1, &error));
+  CHECK_OK(optout_registry_check_trust(signed_registry, trust_both, 2, &error));
+  CHECK_OK(optout_registry_check_trust(plain, NULL, 0, &error)); /* no key anywhere: nothing to check */
+  snprintf(expected, sizeof expected, "%s: unsigned: a registry signed by a trusted key is required", plain_path);
+  EXPECT_STATUS(optout_registry_check_trust(plain, trust_signer, 1, &error), OPTOUT_E_UNTRUSTED, expected);
+  snprintf(expected, sizeof expected, "%s: signed by key %s, which is not trusted (trusted: %s)", signed_path,
+           signer_id, other_id);
+  EXPECT_STATUS(optout_registry_check_trust(signed_registry, trust_other, 1, &error), OPTOUT_E_UNTRUSTED, expected);
+  CHECK(strcmp(optout_status_name(OPTOUT_E_UNTRUSTED), "untrusted") == 0);
+
+  /* No paths: OPTOUT_TRUST's. */
+  CHECK(setenv("OPTOUT_TRUST", other_pub, 1) == 0);
+  EXPECT_STATUS(optout_registry_check_trust(signed_registry, NULL, 0, &error), OPTOUT_E_UNTRUSTED, expected);
+  CHECK_OK(optout_registry_check_trust(signed_registry, trust_signer, 1, &error)); /* paths win */
+  char both[2100];
+  snprintf(both, sizeof both, "%s:%s", other_pub, signer_pub);
+  CHECK(setenv("OPTOUT_TRUST", both, 1) == 0);
+  CHECK_OK(optout_registry_check_trust(signed_registry, NULL, 0, &error));
+  CHECK(unsetenv("OPTOUT_TRUST") == 0);
+
+  /* Key files the engine refuses, and NULLs. */
+  const char* secret_as_public[] = {signer_key};
+  snprintf(expected, sizeof expected, "%s: a secret key, where a public key (.pub) is needed", signer_key);
+  EXPECT_STATUS(optout_registry_check_trust(signed_registry, secret_as_public, 1, &error), OPTOUT_E_INVALID_INPUT,
+                expected);
+  const char* with_null[] = {signer_pub, NULL};
+  EXPECT_STATUS(optout_registry_check_trust(signed_registry, with_null, 2, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_registry_check_trust: trust_paths[1] is NULL");
+  EXPECT_STATUS(optout_registry_check_trust(signed_registry, NULL, 1, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_registry_check_trust: trust_paths is NULL");
+  EXPECT_STATUS(optout_registry_check_trust(NULL, NULL, 0, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_registry_check_trust: registry is NULL");
+
+  /* The digest pin: the signature is part of the digest. */
+  char hex[OPTOUT_DIGEST_HEX_BYTES], plain_hex[OPTOUT_DIGEST_HEX_BYTES];
+  CHECK_OK(optout_registry_digest(signed_registry, hex, &error));
+  CHECK_OK(optout_registry_digest(plain, plain_hex, &error));
+  CHECK(strcmp(hex, plain_hex) != 0);
+  CHECK_OK(optout_registry_check_digest(signed_registry, hex, &error));
+  char upper[OPTOUT_DIGEST_HEX_BYTES];
+  for (size_t i = 0; i < sizeof hex; ++i) upper[i] = (hex[i] >= 'a' && hex[i] <= 'f') ? (char)(hex[i] - 32) : hex[i];
+  CHECK_OK(optout_registry_check_digest(signed_registry, upper, &error));
+  snprintf(expected, sizeof expected, "%s: digest %s is not the expected %s", plain_path, plain_hex, hex);
+  EXPECT_STATUS(optout_registry_check_digest(plain, hex, &error), OPTOUT_E_UNTRUSTED, expected);
+  CHECK(optout_registry_check_digest(plain, "not hex", &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(error.code == OPTOUT_E_INVALID_ARGUMENT);
+  EXPECT_STATUS(optout_registry_check_digest(plain, NULL, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_registry_check_digest: expected_hex is NULL");
+
+  optout_registry_free(plain);
+  optout_registry_free(signed_registry);
+  optout_registry_free(other);
+}
+
+static void test_filter_trust_and_signing(void) {
+  optout_error error;
+  char expected[2048];
+  optout_registry* signed_registry = NULL;
+  optout_index* index = NULL;
+  CHECK_OK(optout_registry_open(signed_path, &signed_registry, &error));
+  CHECK_OK(optout_index_create(signed_registry, NULL, 0, &index, &error));
+  char hex[OPTOUT_DIGEST_HEX_BYTES];
+  CHECK_OK(optout_registry_digest(signed_registry, hex, &error));
+  optout_registry_free(signed_registry);
+  if (index == NULL) return;
+  CHECK(mkdir(WORK("failed"), 0755) == 0 || errno == EEXIST);
+  CHECK(unsetenv("OPTOUT_TRUST") == 0);
+  const char* trust_other[] = {other_pub};
+  const char* trust_both[] = {other_pub, signer_pub};
+
+  /* Refused before anything is written (expect_failure: no output, no temporary, no record). */
+  optout_filter_options options = by_name();
+  options.trust_paths = trust_other;
+  options.trust_count = 1;
+  options.audit_path = WORK("failed/untrusted_audit.jsonl");
+  snprintf(expected, sizeof expected, "%s: signed by key %s, which is not trusted (trusted: %s)", signed_path,
+           signer_id, other_id);
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_UNTRUSTED, expected);
+  CHECK(!exists(WORK("failed/untrusted_audit.jsonl")));
+  options.trust_paths = trust_both;
+  options.trust_count = 2;
+  options.expect_digest = "00000000000000000000000000000000";
+  snprintf(expected, sizeof expected, "%s: digest %s is not the expected 00000000000000000000000000000000", signed_path,
+           hex);
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_UNTRUSTED, expected);
+  options.expect_digest = hex;
+  options.audit_path = NULL;
+  options.sign_key_path = signer_key;
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "signing the audit record needs an audit log");
+  /* OPTOUT_TRUST when no paths are given, as for `optout filter`. */
+  options = by_name();
+  CHECK(setenv("OPTOUT_TRUST", other_pub, 1) == 0);
+  snprintf(expected, sizeof expected, "%s: signed by key %s, which is not trusted (trusted: %s)", signed_path,
+           signer_id, other_id);
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_UNTRUSTED, expected);
+  /* ... also for a caller built against the first header, whose options end with audit_path. */
+  options.size = offsetof(optout_filter_options, trust_paths);
+  options.trust_count = 7; /* not read */
+  options.expect_digest = "not read";
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_UNTRUSTED, expected);
+  CHECK(unsetenv("OPTOUT_TRUST") == 0);
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("v1_out.csv"), &options, &stats, &error));
+  CHECK(stats.kept == 1863);
+
+  /* Trusted, pinned and signed: both records carry the signature of signer.key. */
+  options = by_name();
+  options.trust_paths = trust_both;
+  options.trust_count = 2;
+  options.expect_digest = hex;
+  options.sign_key_path = signer_key;
+  options.audit_path = WORK("signed_audit.jsonl");
+  unlink(WORK("signed_audit.jsonl"));
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("signed_out.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("signed_out.csv"), WORK("expected_narrow_all.csv")));
+  CHECK(lines_in(WORK("signed_audit.jsonl")) == 2);
+  char* audit = read_file(WORK("signed_audit.jsonl"), NULL);
+  char field[256];
+  snprintf(field, sizeof field, "\"registry_signer\":\"%s\"", signer_id);
+  CHECK(audit != NULL && strstr(audit, field) != NULL);
+  snprintf(field, sizeof field, ",\"signature\":{\"algorithm\":\"ed25519\",\"key_id\":\"%s\",", signer_id);
+  const char* first = audit != NULL ? strstr(audit, field) : NULL;
+  CHECK(first != NULL && strstr(first + 1, field) != NULL); /* in both records */
+  free(audit);
+
+  /* A public key where the secret key is needed. */
+  options.sign_key_path = signer_pub;
+  options.audit_path = WORK("failed/audit.jsonl");
+  snprintf(expected, sizeof expected, "%s: a public key, where a secret key (.key) is needed", signer_pub);
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_INPUT, expected);
+  optout_index_free(index);
+}
+
+static optout_verify_options verify_by_name(void) {
+  optout_verify_options options;
+  optout_verify_options_init(&options);
+  options.column_name = "nhs_number";
+  return options;
+}
+
+static void test_verify(void) {
+  optout_error error;
+  char expected[2048];
+  optout_registry* signed_registry = NULL;
+  optout_index *all = NULL, *deny = NULL;
+  const char* deny_lists[] = {"national", "type1"};
+  CHECK_OK(optout_registry_open(signed_path, &signed_registry, &error));
+  CHECK_OK(optout_index_create(signed_registry, NULL, 0, &all, &error));
+  CHECK_OK(optout_index_create(signed_registry, deny_lists, 2, &deny, &error));
+  optout_registry_free(signed_registry);
+  if (all == NULL || deny == NULL) return;
+  CHECK(unsetenv("OPTOUT_TRUST") == 0);
+  const char* trust_signer[] = {signer_pub};
+  const char* trust_other[] = {other_pub};
+
+  /* Defaults. */
+  optout_verify_options options;
+  memset(&options, 0x7f, sizeof options);
+  optout_verify_options_init(&options);
+  CHECK(options.size == sizeof options && options.column_name == NULL && options.column_index == 0);
+  CHECK(options.has_header == 1 && options.delimiter == ',' && options.threads == 0);
+  CHECK(options.trust_paths == NULL && options.trust_count == 0 && options.expect_digest == NULL);
+  CHECK(options.audit_path == NULL && options.matches_path == NULL && options.id_column == NULL);
+  optout_verify_result result;
+  memset(&result, 0x7f, sizeof result);
+  optout_verify_result_init(&result);
+  CHECK(result.size == sizeof result && result.clean == 0 && result.rows == 0 && result.input_digest[0] == '\0');
+  optout_verify_options_init(NULL);
+  optout_verify_result_init(NULL);
+
+  /* A release made by a signed, audited filter run: clean, and vouched for by its "ok" record. */
+  optout_filter_options filter = by_name();
+  filter.sign_key_path = signer_key;
+  filter.audit_path = WORK("release_audit.jsonl");
+  unlink(WORK("release_audit.jsonl"));
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("release.csv"), &filter, &stats, &error));
+
+  options = verify_by_name();
+  optout_verify_result_init(&result);
+  CHECK_OK(optout_verify_file(all, WORK("release.csv"), &options, &result, &error));
+  CHECK(result.clean == 1 && result.rows == 1863 && result.kept == 1863 && result.removed == 0 && result.rejected == 0);
+  CHECK((long)result.bytes_in == file_size(WORK("release.csv")));
+  CHECK(strcmp(result.input_digest, stats.output_digest) == 0);
+  CHECK(result.matches_written == 0 && result.audit_line == 0 && result.audit_signer[0] == '\0');
+
+  options.audit_path = WORK("release_audit.jsonl");
+  options.trust_paths = trust_signer;
+  options.trust_count = 1;
+  optout_verify_result_init(&result);
+  CHECK_OK(optout_verify_file(all, WORK("release.csv"), &options, &result, &error));
+  CHECK(result.clean == 1 && result.audit_line == 2 && strcmp(result.audit_signer, signer_id) == 0);
+
+  /* The registry's trust comes first. */
+  options.trust_paths = trust_other;
+  snprintf(expected, sizeof expected, "%s: signed by key %s, which is not trusted (trusted: %s)", signed_path,
+           signer_id, other_id);
+  optout_verify_result_init(&result);
+  EXPECT_STATUS(optout_verify_file(all, WORK("release.csv"), &options, &result, &error), OPTOUT_E_UNTRUSTED, expected);
+  CHECK(result.rows == 0);
+  options.trust_paths = NULL;
+  options.trust_count = 0;
+  options.expect_digest = "00000000000000000000000000000000";
+  CHECK(optout_verify_file(all, WORK("release.csv"), &options, &result, &error) == OPTOUT_E_UNTRUSTED);
+  options.expect_digest = NULL;
+
+  /* A file no record vouches for (the unfiltered extract) fails; so does a release changed by a byte. */
+  CHECK(optout_verify_file(all, SAMPLE("extract_narrow.csv"), &options, &result, &error) == OPTOUT_E_UNTRUSTED);
+  CHECK(error.code == OPTOUT_E_UNTRUSTED && strstr(error.message, "release_audit.jsonl") != NULL);
+  size_t size = 0;
+  char* release = read_file(WORK("release.csv"), &size);
+  CHECK(release != NULL && size > 200);
+  char* first_row = release != NULL ? strchr(release, '\n') : NULL;
+  CHECK(first_row != NULL && first_row[1] >= '0' && first_row[1] <= '8');
+  if (release != NULL && first_row != NULL) {
+    ++first_row[1]; /* the first row's record_id: still a valid CSV, a clean one */
+    CHECK(write_file(WORK("release_changed.csv"), release, size));
+    free(release);
+  }
+  CHECK(optout_verify_file(all, WORK("release_changed.csv"), &options, &result, &error) == OPTOUT_E_UNTRUSTED);
+
+  /* Not clean: the unfiltered extracts. Matches by row number and by record_id (the same here). */
+  options = verify_by_name();
+  options.matches_path = WORK("narrow_matches.txt");
+  optout_verify_result_init(&result);
+  CHECK_OK(optout_verify_file(all, SAMPLE("extract_narrow.csv"), &options, &result, &error));
+  CHECK(result.clean == 0 && result.rows == 2000 && result.kept == 1863 && result.removed == 137 &&
+        result.rejected == 0);
+  CHECK(result.matches_written == 137 && lines_in(WORK("narrow_matches.txt")) == 137);
+  options.matches_path = WORK("narrow_matches_by_id.txt");
+  options.id_column = "record_id";
+  CHECK_OK(optout_verify_file(all, SAMPLE("extract_narrow.csv"), &options, &result, &error));
+  CHECK(result.matches_written == 137 && same_files(WORK("narrow_matches.txt"), WORK("narrow_matches_by_id.txt")));
+
+  options = verify_by_name();
+  optout_verify_result_init(&result);
+  CHECK_OK(optout_verify_file(deny, SAMPLE("extract_dirty.csv"), &options, &result, &error));
+  const uint64_t reasons[OPTOUT_REJECTED_REASONS] = {0, 30, 13, 19, 0, 0, 33, 0};
+  CHECK(result.clean == 0 && result.rows == 2000 && result.rejected == 95);
+  CHECK(memcmp(result.rejected_by_reason, reasons, sizeof reasons) == 0);
+  CHECK(result.bytes_in == 137631);
+
+  /* Errors. */
+  options = verify_by_name();
+  options.matches_path = SAMPLE("extract_narrow.csv");
+  CHECK(optout_verify_file(all, SAMPLE("extract_narrow.csv"), &options, &result, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  options = verify_by_name();
+  options.size = 0;
+  EXPECT_STATUS(optout_verify_file(all, WORK("release.csv"), &options, &result, &error), OPTOUT_E_BAD_STRUCT_SIZE,
+                "options.size is 0; call optout_verify_options_init first");
+  options = verify_by_name();
+  result.size = 3;
+  EXPECT_STATUS(optout_verify_file(all, WORK("release.csv"), &options, &result, &error), OPTOUT_E_BAD_STRUCT_SIZE,
+                "result.size is 3; call optout_verify_result_init first");
+  optout_verify_result_init(&result);
+  EXPECT_STATUS(optout_verify_file(NULL, WORK("release.csv"), &options, &result, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_verify_file: index is NULL");
+  EXPECT_STATUS(optout_verify_file(all, NULL, &options, &result, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_verify_file: input_path is NULL");
+  EXPECT_STATUS(optout_verify_file(all, WORK("release.csv"), NULL, &result, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_verify_file: options is NULL");
+  EXPECT_STATUS(optout_verify_file(all, WORK("release.csv"), &options, NULL, &error), OPTOUT_E_NULL_ARGUMENT,
+                "optout_verify_file: result is NULL");
+  options.column_name = "nhs";
+  snprintf(expected, sizeof expected, "%s: no column named 'nhs' in the header", WORK("release.csv"));
+  CHECK(optout_verify_file(all, WORK("release.csv"), &options, &result, &error) == OPTOUT_E_NOT_FOUND);
+  CHECK(strncmp(error.message, expected, strlen(expected)) == 0);
+  optout_index_free(all);
+  optout_index_free(deny);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: optout_c_test WORK SAMPLES\n");
@@ -951,6 +1293,11 @@ int main(int argc, char** argv) {
   }
   optout_index_free(all);
   optout_index_free(deny);
+
+  fixture_paths();
+  test_signed_registries();
+  test_filter_trust_and_signing();
+  test_verify();
 
   if (failures > 0) {
     fprintf(stderr, "optout_c_test: %d of %d checks failed\n", failures, checks);

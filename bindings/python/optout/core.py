@@ -5,6 +5,7 @@ converts Python and numpy arguments, keeps one registry per file per process, an
 """
 
 import datetime
+import json
 import os
 import threading
 from collections import namedtuple
@@ -30,6 +31,9 @@ __all__ = [
     "registry_cache_info",
     "parse",
     "filter_file",
+    "verify_file",
+    "keygen",
+    "check_audit_record",
 ]
 
 # Verdicts, as the filter decides each row (values fixed by the engine's Verdict enum).
@@ -109,6 +113,24 @@ def _apply_names(apply):
     return names
 
 
+def _paths(value):
+    """A list of paths from one path (str, bytes, os.PathLike) or an iterable of them."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return [value]
+    return list(value)
+
+
+def trusted_keys(trust=None):
+    """The engine's trusted keys (read_trusted_keys): the public keys (NAME.pub) at the paths in
+    trust (one path or several); None or empty: those OPTOUT_TRUST names, else none (nothing is
+    checked). Raises the engine's errors for a missing or malformed key file."""
+    return _engine.read_trusted_keys(None if trust is None else _paths(trust))
+
+
+def _secret_key(sign):
+    return None if sign is None else _engine.read_secret_key(sign)
+
+
 def _native_property(name, doc=None):
     return property(lambda self: getattr(self._native, name), doc=doc)
 
@@ -141,6 +163,28 @@ class Registry:
     description = _native_property("description")
     total_count = _native_property("total_count")
     memory_bytes = _native_property("memory_bytes")
+
+    @property
+    def signer(self):
+        """The key id (16 hex digits) of the key that signed the snapshot, or None when unsigned.
+        The signature was checked at load; whether the key is trusted is check_trust's."""
+        return self._native.signer
+
+    @property
+    def provenance(self):
+        """Where each list came from, sorted by list name: dicts of list, as_of ("YYYY-MM-DD" or
+        None) and sources (dicts of file, op ("add" or "remove"), bytes, xxh3_128, lines, numbers)."""
+        return self._native.provenance
+
+    def check_trust(self, trust=None):
+        """Raises UntrustedError unless the snapshot is signed by one of the trusted keys (trust:
+        .pub paths; None: OPTOUT_TRUST; no keys at all: nothing to check), as --trust does."""
+        self._native.check_trust(trusted_keys(trust))
+
+    def check_digest(self, expected):
+        """Raises UntrustedError unless the snapshot's digest is expected (32 hex digits), as
+        --expect-digest does; InvalidArgumentError for a malformed digest."""
+        self._native.check_expected_digest(expected)
 
     @property
     def created_at(self):
@@ -233,9 +277,33 @@ class Index:
         return self.verdicts(numbers) == REMOVED
 
 
-def load(path):
-    """Loads a registry snapshot: optout.Registry(path)."""
-    return Registry(path)
+def load(path, trust=None, expect_digest=None):
+    """Loads a registry snapshot: optout.Registry(path), then, as the CLI does, the trust rule
+    (check_trust(trust): trust None means OPTOUT_TRUST, and with no trusted keys at all nothing is
+    checked) and, when given, the digest pin (check_digest(expect_digest)). Raises UntrustedError
+    with the engine's message for an untrusted or unexpected registry."""
+    registry = Registry(path)
+    registry.check_trust(trust)
+    if expect_digest is not None:
+        registry.check_digest(expect_digest)
+    return registry
+
+
+def keygen(name):
+    """`optout keygen -o NAME`: a new Ed25519 key pair written to NAME.key (mode 0600) and NAME.pub,
+    neither of which may exist. Returns the key id (16 hex digits)."""
+    return _engine.write_key_pair(name)
+
+
+def check_audit_record(line, trust=None, where="audit record"):
+    """The engine's check of one audit record (a line of an audit log, without its newline): a
+    signature that does not verify raises CorruptionError; with trusted keys (trust: .pub paths;
+    None: OPTOUT_TRUST), an unsigned record or one signed by another key raises UntrustedError.
+    where names the record in messages (e.g. "audit.jsonl:12"). Returns the signer's key id, or
+    None for an unsigned record."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "surrogateescape")
+    return _engine.check_audit_record(where, line.rstrip("\n"), trusted_keys(trust))
 
 
 # ---- One registry per file per process -------------------------------------------------------
@@ -364,19 +432,93 @@ def filter_file(
     threads=0,
     block_size=None,
     max_record_bytes=None,
+    trust=None,
+    expect_digest=None,
+    sign=None,
 ):
     """Filters the CSV file input into output as ``optout filter`` does.
 
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
-    standard output). Returns the stats as the --stats file holds them, plus output_digest.
-    Raises optout.Error subclasses with the CLI's messages.
+    standard output; trust: .pub paths, None for OPTOUT_TRUST; expect_digest: 32 hex digits; sign:
+    a NAME.key that signs the audit records, with audit). Returns the stats as the --stats file
+    holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
+    (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
         column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
     index = _registry_of(registry).index(apply)
-    request = _engine.FilterRequest([input], output, rejects, stats, audit, options, max_age_seconds, False, None)
+    request = _engine.FilterRequest(
+        [input], output, rejects, stats, audit, options, max_age_seconds, False, None,
+        trusted_keys(trust), expect_digest, _secret_key(sign),
+    )
     result, _ = index._native.run(request)
     return result
+
+
+def verify_request(
+    input,
+    *,
+    column=None,
+    column_index=None,
+    header=True,
+    delimiter=",",
+    trust=None,
+    expect_digest=None,
+    audit=None,
+    matches=None,
+    id_column=None,
+    threads=0,
+    block_size=None,
+    max_record_bytes=None,
+):
+    """The engine's VerifyRequest from verify_file's arguments (trust: already the engine's keys or
+    paths; the engine checks every value)."""
+    options = make_filter_options(column, column_index, header, delimiter, threads, block_size, max_record_bytes)
+    if not isinstance(trust, _engine.TrustedKeys):
+        trust = trusted_keys(trust)
+    return _engine.VerifyRequest(input, options, trust, expect_digest, audit, matches, id_column)
+
+
+def verify_file(
+    registry,
+    input,
+    *,
+    column=None,
+    column_index=None,
+    header=True,
+    delimiter=",",
+    apply=None,
+    trust=None,
+    expect_digest=None,
+    audit=None,
+    matches=None,
+    id_column=None,
+    threads=0,
+    block_size=None,
+    max_record_bytes=None,
+):
+    """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
+
+    registry: a Registry or a snapshot's path; the CSV keywords are filter_file's. audit: an audit
+    log holding a record that vouches for input (its output digest, this registry's digest, and,
+    with trusted keys, signed by one of them); matches: a file (written atomically) that receives
+    one line per row the registry now removes: the id_column's value, or the 1-based data-row
+    number; never an NHS number.
+
+    Returns the verify JSON as a dict: clean, rows, kept, removed, rejected, rejected_by_reason,
+    bytes_in, input_xxh3_128, matches_written, and audit (log, line, run_id, finished_at, output,
+    signer) when vouched for. A file that is not clean is a result (clean False), not an error;
+    the engine's errors raise (UntrustedError for the registry or an audit log that does not
+    vouch for the file, InvalidInputError for a malformed file, ...).
+    """
+    index = _registry_of(registry).index(apply)
+    request = verify_request(
+        input, column=column, column_index=column_index, header=header, delimiter=delimiter, trust=trust,
+        expect_digest=expect_digest, audit=audit, matches=matches, id_column=id_column, threads=threads,
+        block_size=block_size, max_record_bytes=max_record_bytes,
+    )
+    text, _ = index._native.verify(request)
+    return json.loads(text)

@@ -7,6 +7,9 @@ filter_files: CSV files (or one large file cut at record boundaries by the engin
 by piece by the C++ engine on the workers, into part files in one output folder, with one set of
 combined stats and one audit record whose counts add up over all pieces.
 
+verify_files: released CSV files checked as `optout verify` checks them, one engine run_verify per
+file on the workers, with the counts added up by the engine and clean only when every file is.
+
 Tasks get the registry's path and digest, never the registry: each worker process loads the
 snapshot once (optout.cached_registry) and refuses one whose digest differs from the digest the
 run started with. Paths (inputs, registry, outputs) must mean the same file on every worker: a
@@ -20,11 +23,19 @@ import uuid
 import dask
 
 from . import _engine
-from .core import _registry_of, cached_registry, make_filter_options, parse_max_age
+from .core import (
+    _registry_of,
+    _secret_key,
+    cached_registry,
+    make_filter_options,
+    parse_max_age,
+    trusted_keys,
+    verify_request,
+)
 from .errors import Error, PieceFailedError
 from .pandas import classify_frame, filter_frame
 
-__all__ = ["filter_dataframe", "count_verdicts", "filter_files"]
+__all__ = ["filter_dataframe", "count_verdicts", "filter_files", "verify_files"]
 
 
 def _prepare(registry, apply, max_age):
@@ -175,6 +186,9 @@ def filter_files(
     threads=None,
     block_size=None,
     max_record_bytes=None,
+    trust=None,
+    expect_digest=None,
+    sign=None,
     client=None,
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
@@ -183,9 +197,10 @@ def filter_files(
     larger than piece_bytes at record ends, applies max_rejected to the whole run and commits it as
     one file's; this only sends its tasks to the workers. The parts are part-00000.csv, ... in
     input order; a cut file's parts, without their headers, concatenated, are its `optout filter`
-    output. Other arguments are filter_file's; threads: per piece (default 1 on a cluster, every
-    core here); client: a distributed.Client, None for the current one if any, False for this
-    process.
+    output. Other arguments are filter_file's (trust, expect_digest and sign included: the keys are
+    read and the registry checked here, once, before any task runs); threads: per piece (default 1
+    on a cluster, every core here); client: a distributed.Client, None for the current one if any,
+    False for this process.
 
     Returns the stats file's JSON (rows, kept, ..., pieces). A failed piece raises its error as
     `optout filter` of its file would, with a .piece attribute; PieceFailedError when its workers
@@ -205,8 +220,117 @@ def filter_files(
     registry = _registry_of(registry)
     index = registry.index(apply)  # an unknown list fails here, before any task runs
     request = _engine.FilterRequest(
-        inputs, output_dir, rejects_dir, stats, audit, options, max_age_seconds, True, piece_bytes
+        inputs, output_dir, rejects_dir, stats, audit, options, max_age_seconds, True, piece_bytes,
+        trusted_keys(trust), expect_digest, _secret_key(sign),
     )
     schedule = _scheduler(client, os.path.abspath(registry.path), registry.digest, index.applied_lists)
     _, text = index._native.run(request, schedule)
     return json.loads(text)
+
+
+# ---- Verifying files -------------------------------------------------------------------------
+
+
+def _verify_file(registry_path, digest, lists, input, matches, request_args):
+    """Runs on a worker: run_verify of one file, by the engine. Returns (its verify JSON text, its
+    counts as the engine encodes them)."""
+    request = verify_request(input, matches=matches, **request_args)
+    return cached_registry(registry_path, digest).index(lists)._native.verify(request)
+
+
+def _run_verify_tasks(client, registry_path, digest, lists, tasks):
+    """Each (input, matches, request_args) task's result, in order, here or on the cluster; raises
+    the error of the first failing file in input order."""
+    if client is None:
+        return [_verify_file(registry_path, digest, lists, *task) for task in tasks]
+    from distributed import wait
+
+    run_id = uuid.uuid4().hex[:12]
+    futures = [
+        client.submit(
+            _verify_file, registry_path, digest, lists, *task, key=f"optout-verify-{run_id}-{i:05d}", pure=False
+        )
+        for i, task in enumerate(tasks)
+    ]
+    try:
+        wait(futures)
+        for future in futures:
+            if future.status == "error":
+                raise future.exception()
+        return [future.result() for future in futures]
+    finally:
+        client.cancel(futures)
+
+
+def verify_files(
+    inputs,
+    registry,
+    *,
+    column=None,
+    column_index=None,
+    header=True,
+    delimiter=",",
+    apply=None,
+    trust=None,
+    expect_digest=None,
+    audit=None,
+    matches_dir=None,
+    id_column=None,
+    threads=None,
+    block_size=None,
+    max_record_bytes=None,
+    client=None,
+):
+    """Checks released CSV files as `optout verify` does, each file by the engine's run_verify on a
+    worker, and combines the results.
+
+    Arguments are optout.verify_file's (trust: read here, once, so OPTOUT_TRUST is this process's;
+    audit: one log that must vouch for every file), client and threads filter_files'.
+    matches_dir: a folder that must not exist, receiving matches-00000.txt, matches-00001.txt, ...
+    one per input in input order (each as verify_file's matches: one line per row the registry now
+    removes, the id_column's value or the 1-based data-row number; an empty file when none),
+    written under a temporary name and put in place only when every file was verified: a failed
+    run leaves no folder.
+
+    Returns a dict: clean (every file clean), rows, kept, removed, rejected, rejected_by_reason and
+    bytes_in summed by the engine, matches_written (the total), and files: each file's verify_file
+    result with its input and matches (the file's name in matches_dir, or None). A file that is not
+    clean is a result; the first failing file in input order raises its engine error.
+    """
+    inputs = [inputs] if isinstance(inputs, (str, bytes, os.PathLike)) else list(inputs)
+    inputs = [_engine.fs_path(input, "input") for input in inputs]
+    if client is None:
+        client = _default_client()
+    elif client is False:
+        client = None
+    if threads is None:
+        threads = 1 if client is not None else 0
+    registry = _registry_of(registry)
+    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    request_args = dict(
+        column=column, column_index=column_index, header=header, delimiter=delimiter,
+        trust=trusted_keys(trust), expect_digest=expect_digest, audit=audit, id_column=id_column,
+        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes,
+    )
+    staged = None if matches_dir is None else _engine.StagedDirectory(matches_dir)
+    names = [None if staged is None else f"matches-{i:05d}.txt" for i in range(len(inputs))]
+    tasks = [
+        (input, None if name is None else os.path.join(staged.temp_path, name), request_args)
+        for input, name in zip(inputs, names)
+    ]
+    try:
+        results = _run_verify_tasks(client, os.path.abspath(registry.path), registry.digest, index.applied_lists, tasks)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    if staged is not None:
+        staged.put_in_place()
+    files = [
+        {"input": input, "matches": name, **json.loads(text)} for input, name, (text, _) in zip(inputs, names, results)
+    ]
+    combined = {"clean": all(f["clean"] for f in files)}
+    combined.update(_engine.add_verify_counts([counts for _, counts in results]))
+    combined["matches_written"] = sum(f["matches_written"] for f in files)
+    combined["files"] = files
+    return combined

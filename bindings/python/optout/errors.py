@@ -25,6 +25,7 @@ __all__ = [
     "StaleRegistryError",
     "DataQualityError",
     "InternalError",
+    "UntrustedError",
     "RegistryChangedError",
     "PieceFailedError",
 ]
@@ -99,6 +100,11 @@ class DataQualityError(Error, code=10):
 
 class InternalError(Error, RuntimeError, code=11):
     """A bug, or an unexpected failure of a dependency."""
+
+
+class UntrustedError(Error, code=12):
+    """A registry not signed by a trusted key or not the pinned digest (trust=, expect_digest=,
+    OPTOUT_TRUST), or an extract no audit record vouches for."""
 
 
 class RegistryChangedError(Error):

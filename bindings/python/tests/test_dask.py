@@ -430,3 +430,29 @@ def test_a_fifo_input_counts_the_bytes_read(registry_path, tmp_path):
     writer.join(timeout=30)
     assert stats["bytes_in"] == len(data)
     assert stats["rows"] == 2000
+
+
+def test_verify_files_on_the_cluster(client, cli, registry_path, tmp_path):
+    """One run_verify per file on the workers (the trusted keys read here travel with the tasks),
+    counts added up by the engine, each file's matches in the folder in input order."""
+    key = tmp_path / "signer"
+    optout.keygen(key)
+    signed = tmp_path / "signed.optout"
+    cli.run("build", "--list", f"national={SAMPLES / 'national.txt'}", "--list", f"type1={SAMPLES / 'type1.txt'}",
+            "--sign", f"{key}.key", "-o", signed, "--quiet")
+    out = tmp_path / "clean.csv"
+    optout.filter_file(signed, DIRTY, out, column="nhs_number")
+    results = optout.dask.verify_files([DIRTY, out, DIRTY], signed, column="nhs_number", trust=f"{key}.pub",
+                                       matches_dir=tmp_path / "matches", client=client)
+    single = optout.verify_file(signed, DIRTY, column="nhs_number", matches=tmp_path / "single.txt")
+    assert results["clean"] is False
+    assert [f["clean"] for f in results["files"]] == [False, True, False]
+    for key_name in ("rows", "kept", "removed", "rejected"):
+        assert results[key_name] == 2 * single[key_name] + results["files"][1][key_name], key_name
+    assert results["rejected_by_reason"] == {k: 2 * v for k, v in single["rejected_by_reason"].items()}
+    assert results["matches_written"] == 2 * single["matches_written"] == 2 * 126
+    matches = tmp_path / "matches"
+    assert sorted(os.listdir(matches)) == [f"matches-{i:05d}.txt" for i in range(3)]
+    assert (matches / "matches-00000.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
+    assert (matches / "matches-00002.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
+    assert (matches / "matches-00001.txt").read_bytes() == b""
