@@ -996,7 +996,7 @@ static void test_signed_registries(void) {
 
   /* Key files the engine refuses, and NULLs. */
   const char* secret_as_public[] = {signer_key};
-  snprintf(expected, sizeof expected, "%s: a secret key, where a public key (.pub) is needed", signer_key);
+  snprintf(expected, sizeof expected, "%s: a secret key, where a public key (NAME.pub) is needed", signer_key);
   EXPECT_STATUS(optout_registry_check_trust(signed_registry, secret_as_public, 1, &error), OPTOUT_E_INVALID_INPUT,
                 expected);
   const char* with_null[] = {signer_pub, NULL};
@@ -1105,7 +1105,7 @@ static void test_filter_trust_and_signing(void) {
   /* A public key where the secret key is needed. */
   options.sign_key_path = signer_pub;
   options.audit_path = WORK("failed/audit.jsonl");
-  snprintf(expected, sizeof expected, "%s: a public key, where a secret key (.key) is needed", signer_pub);
+  snprintf(expected, sizeof expected, "%s: a public key, where a secret key (NAME.key) is needed", signer_pub);
   expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_INPUT, expected);
   optout_index_free(index);
 }

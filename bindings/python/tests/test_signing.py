@@ -17,10 +17,8 @@ NARROW = SAMPLES / "extract_narrow.csv"  # 2000 rows: 1863 kept, 137 removed by 
 DIRTY = SAMPLES / "extract_dirty.csv"  # 2000 rows: 1779 kept, 126 removed, 95 rejected
 
 
-@pytest.fixture(autouse=True)
-def no_trust_from_the_environment(monkeypatch):
-    """Each test sets OPTOUT_TRUST itself when it needs it."""
-    monkeypatch.delenv("OPTOUT_TRUST", raising=False)
+# Each test sets OPTOUT_TRUST itself when it needs it (module fixtures included).
+os.environ.pop("OPTOUT_TRUST", None)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +55,7 @@ def test_keygen_writes_a_key_pair_once(keys, tmp_path):
     assert os.path.exists(pub(keys, "signer"))
     with pytest.raises(optout.IoError) as e:
         optout.keygen(name)
-    assert str(e.value) == f"{name}.key: already exists"
+    assert str(e.value) == f"{name}.key: already exists (a key is never overwritten)"
     # Nothing half-written when the secret key's file is refused.
     assert optout.keygen(tmp_path / "fresh") != key_id
 
@@ -74,10 +72,10 @@ def test_key_files_of_the_wrong_kind_are_refused(keys, signed_path):
     registry = optout.load(signed_path)
     with pytest.raises(optout.InvalidInputError) as e:
         registry.check_trust(secret(keys, "signer"))
-    assert str(e.value) == f"{secret(keys, 'signer')}: a secret key, where a public key (.pub) is needed"
+    assert str(e.value) == f"{secret(keys, 'signer')}: a secret key, where a public key (NAME.pub) is needed"
     with pytest.raises(optout.InvalidInputError) as e:
         optout.filter_file(registry, NARROW, "-", column="nhs_number", audit="never.jsonl", sign=pub(keys, "signer"))
-    assert str(e.value) == f"{pub(keys, 'signer')}: a public key, where a secret key (.key) is needed"
+    assert str(e.value) == f"{pub(keys, 'signer')}: a public key, where a secret key (NAME.key) is needed"
 
 
 # ---- Registries: signer, provenance, trust, pin ----------------------------------------------
@@ -189,7 +187,7 @@ def test_signed_audit_records(cli, keys, signed_path, tmp_path):
     assert tampered != lines[1]
     with pytest.raises(optout.CorruptionError) as e:
         optout.check_audit_record(tampered, where="audit.jsonl:2")
-    assert str(e.value) == "audit.jsonl:2: audit record signature does not verify"
+    assert str(e.value) == f"audit.jsonl:2: audit record signature does not verify (key {signer}): changed after signing"
 
     # An unsigned record passes without trusted keys only.
     optout.filter_file(signed_path, NARROW, tmp_path / "plain.csv", column="nhs_number", audit=tmp_path / "plain.jsonl")
