@@ -1102,7 +1102,26 @@ static void test_filter_trust_and_signing(void) {
   CHECK(first != NULL && strstr(first + 1, field) != NULL); /* in both records */
   free(audit);
 
+  /* optout_filter_fd checks the same, before it reads or writes a byte. */
+  options = by_name();
+  options.trust_paths = trust_other;
+  options.trust_count = 1;
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  snprintf(expected, sizeof expected, "%s: signed by key %s, which is not trusted (trusted: %s)", signed_path,
+           signer_id, other_id);
+  EXPECT_STATUS(optout_filter_fd(index, fds[0], fds[1], -1, &options, NULL, &error), OPTOUT_E_UNTRUSTED, expected);
+  close(fds[0]);
+  close(fds[1]);
+  options.trust_count = 0;
+  options.sign_key_path = signer_key;
+  EXPECT_STATUS(optout_filter_fd(index, 0, 1, -1, &options, NULL, &error), OPTOUT_E_INVALID_ARGUMENT,
+                "signing the audit record needs an audit log");
+
   /* A public key where the secret key is needed. */
+  options = by_name();
+  options.trust_paths = trust_both;
+  options.trust_count = 2;
   options.sign_key_path = signer_pub;
   options.audit_path = WORK("failed/audit.jsonl");
   snprintf(expected, sizeof expected, "%s: a public key, where a secret key (NAME.key) is needed", signer_pub);
