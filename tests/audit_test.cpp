@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "test_support.hpp"
 
 namespace optout {
@@ -162,6 +164,89 @@ TEST_F(AuditTest, PiecesAddUpWithTheHeaderCountedOnce) {
   const FilterStats total = add_pieces(pieces);
   EXPECT_EQ(total.rows, 15u);
   EXPECT_EQ(total.bytes_in, 110u + 100u + 110u);
+}
+
+// ---- Signed records (issue 12.3) -------------------------------------------------------------------
+
+Result<SecretKey> test_key(std::uint8_t fill) {
+  std::array<std::uint8_t, 32> seed{};
+  seed.fill(fill);
+  return SecretKey::from_seed(seed);
+}
+
+const std::string kOkRecord =
+    R"({"tool":"optout","outcome":"ok","output_xxh3_128":"00112233445566778899aabbccddeeff"})";
+
+TEST(AuditSignatureTest, ASignedRecordIsTheRecordWithASignatureMemberAtItsEnd) {
+  Result<SecretKey> key = test_key(7);
+  ASSERT_TRUE(key.ok());
+  Result<std::string> line = sign_audit_record(kOkRecord, *key);
+  ASSERT_TRUE(line.ok());
+  const nlohmann::json parsed = nlohmann::json::parse(*line);  // still one JSON object
+  EXPECT_EQ(parsed["outcome"], "ok");
+  EXPECT_EQ(parsed["signature"]["algorithm"], "ed25519");
+  EXPECT_EQ(parsed["signature"]["key_id"], key->public_key().key_id());
+  EXPECT_EQ(parsed["signature"]["public_key"], to_hex(key->public_key().bytes));
+  EXPECT_EQ(parsed["signature"]["value"].get<std::string>().size(), 128u);
+  EXPECT_EQ(line->substr(0, kOkRecord.size() - 1), kOkRecord.substr(0, kOkRecord.size() - 1));
+
+  Result<std::optional<AuditSignature>> sig = read_audit_signature(*line);
+  ASSERT_TRUE(sig.ok());
+  ASSERT_TRUE(sig->has_value());
+  EXPECT_EQ((*sig)->signed_line, kOkRecord);
+  EXPECT_EQ((*sig)->key, key->public_key());
+  EXPECT_TRUE(check_audit_record("audit.jsonl:1", *line, {}).ok());
+  const std::vector<PublicKey> trusted = {key->public_key()};
+  EXPECT_TRUE(check_audit_record("audit.jsonl:1", *line, trusted).ok());
+}
+
+TEST(AuditSignatureTest, AChangedRecordNoLongerVerifies) {
+  Result<SecretKey> key = test_key(7);
+  ASSERT_TRUE(key.ok());
+  std::string line = *sign_audit_record(kOkRecord, *key);
+  line[line.find("\"ok\"") + 1] = 'O';  // "ok" -> "Ok"
+  const Status s = check_audit_record("audit.jsonl:3", line, {});
+  EXPECT_EQ(s.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(s.message(), "audit.jsonl:3: audit record signature does not verify (key " + key->public_key().key_id() +
+                             "): changed after signing");
+}
+
+TEST(AuditSignatureTest, TrustedKeysRequireASignatureByOneOfThem) {
+  Result<SecretKey> signer = test_key(7);
+  Result<SecretKey> other = test_key(9);
+  ASSERT_TRUE(signer.ok() && other.ok());
+  const std::string line = *sign_audit_record(kOkRecord, *signer);
+  const std::vector<PublicKey> trusted = {other->public_key()};
+  Status s = check_audit_record("a:1", line, trusted);
+  EXPECT_EQ(s.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(s.message(), "a:1: audit record is signed by key " + signer->public_key().key_id() +
+                             ", which is not trusted (trusted: " + other->public_key().key_id() + ")");
+  s = check_audit_record("a:2", kOkRecord, trusted);
+  EXPECT_EQ(s.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(s.message(), "a:2: audit record is unsigned: a record signed by a trusted key (" +
+                             other->public_key().key_id() + ") is required");
+  EXPECT_TRUE(check_audit_record("a:2", kOkRecord, {}).ok());  // no trust asked for
+}
+
+TEST(AuditSignatureTest, AMalformedSignatureIsRefused) {
+  Result<SecretKey> key = test_key(7);
+  ASSERT_TRUE(key.ok());
+  const std::string line = *sign_audit_record(kOkRecord, *key);
+  const std::size_t value = line.find("\"value\":\"") + 9;
+  std::vector<std::string> bad = {
+      line.substr(0, line.size() - 2) + "}",                  // cut short
+      line.substr(0, value) + "zz" + line.substr(value + 2),  // not hex
+      line.substr(0, line.size() - 1) + " }",                 // extra byte
+  };
+  std::string wrong_id = line;
+  wrong_id[wrong_id.find("\"key_id\":\"") + 10] ^= 1;  // key id of another key
+  bad.push_back(wrong_id);
+  for (const std::string& b : bad) {
+    SCOPED_TRACE(b);
+    const Status s = check_audit_record("a:5", b, {});
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidInput);
+    EXPECT_EQ(s.message(), "a:5: audit record has a malformed signature");
+  }
 }
 
 }  // namespace

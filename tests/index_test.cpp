@@ -138,6 +138,53 @@ TEST(IndexTest, AgesAtTheEndsOfTheRangeDoNotOverflow) {
   EXPECT_EQ(check_index_age(latest, 0, INT64_MIN).code(), ErrorCode::kInvalidArgument);
 }
 
+// An as-of date makes the applied lists as old as the list they were cut from (issue 12.2).
+TEST(IndexTest, MaxAgeCountsFromTheOldestAsOfDateOfTheAppliedLists) {
+  const std::int64_t built = 1'800'000'000;  // 2027-01-15T08:00:00Z
+  RegistryBuilder b;
+  ASSERT_TRUE(b.add_stems("national", ListKind::kDeny, std::vector<std::uint32_t>{401023213}).ok());
+  ASSERT_TRUE(b.add_stems("type1", ListKind::kDeny, std::vector<std::uint32_t>{943476591}).ok());
+  ASSERT_TRUE(b.add_stems("fresh", ListKind::kDeny, std::vector<std::uint32_t>{123456788}).ok());
+  b.set_as_of("national", *parse_iso_date("2026-12-15"));  // a month before the build
+  b.set_as_of("type1", *parse_iso_date("2027-01-14"));
+  Result<Registry> registry = b.build(built);
+  ASSERT_TRUE(registry.ok()) << registry.status().message();
+  const std::int64_t now = built + 3600;
+  const std::int64_t week = 7 * 86400;
+
+  Result<OptOutIndex> all = OptOutIndex::create(*registry);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->data_as_of(), *parse_iso_date("2026-12-15"));
+  const Status s = all->check_age(week, now);
+  EXPECT_EQ(s.code(), ErrorCode::kStaleRegistry);
+  EXPECT_EQ(s.message(),
+            "<built>: the registry's lists date from 2026-12-15 (as-of), 753 h ago, older than the limit of 168 h");
+
+  const std::vector<std::string> recent = {"type1"};
+  Result<OptOutIndex> type1 = OptOutIndex::create(*registry, recent);
+  ASSERT_TRUE(type1.ok());
+  EXPECT_TRUE(type1->check_age(week, now).ok());
+  EXPECT_EQ(type1->check_age(3600, now).message(),
+            "<built>: the registry's lists date from 2027-01-14 (as-of), 33 h ago, older than the limit of 1 h");
+
+  // A list without an as-of date counts from the build.
+  const std::vector<std::string> undated = {"fresh"};
+  Result<OptOutIndex> fresh = OptOutIndex::create(*registry, undated);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->data_as_of(), built);
+  EXPECT_TRUE(fresh->check_age(3600, now).ok());
+  EXPECT_EQ(fresh->check_age(0, now).message(),
+            "<built>: the registry was built 2027-01-15T08:00:00Z, 1 h ago, older than the limit of 0 h");
+
+  // The audit record's facts: each applied list with its count and as-of date.
+  ASSERT_EQ(all->applied_list_facts().size(), 3u);
+  EXPECT_EQ(all->applied_list_facts()[0].name, "fresh");
+  EXPECT_FALSE(all->applied_list_facts()[0].as_of.has_value());
+  EXPECT_EQ(all->applied_list_facts()[1].name, "national");
+  EXPECT_EQ(all->applied_list_facts()[1].count, 1u);
+  EXPECT_EQ(all->applied_list_facts()[1].as_of, *parse_iso_date("2026-12-15"));
+}
+
 TEST(IndexTest, MaxAgeTextForms) {
   EXPECT_EQ(*parse_max_age("36h"), 36 * 3600);
   EXPECT_EQ(*parse_max_age("7d"), 7 * 86400);

@@ -6,15 +6,19 @@
 
 #include <sys/stat.h>
 
+#include <array>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "optout/commit.hpp"
 #include "optout/io.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "test_support.hpp"
 
 namespace optout {
@@ -599,6 +603,96 @@ TEST_F(RunInPartsTest, APieceForAnotherRegistryIsRefused) {
                                           index_->registry_digest().hex() + ", expected " + (Digest128{1, 2}).hex() +
                                           ")");
   EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
+}
+
+// ---- Which registry (issue 12): trust, the digest pin, signed audit records -------------------------
+
+class RunTrustTest : public RunTest {
+ protected:
+  static SecretKey key(std::uint8_t fill) {
+    std::array<std::uint8_t, 32> seed{};
+    seed.fill(fill);
+    return std::move(SecretKey::from_seed(seed)).value();
+  }
+  // The run with a signed registry's index (signed by signer).
+  Result<FilterStats> run_signed(const SecretKey& signer, const FilterRequest& request) const {
+    Result<Registry> signed_registry = sign_registry(registry_, signer);
+    if (!signed_registry.ok()) return signed_registry.status();
+    Result<RunResult> ran = run_filter(*signed_registry, request);
+    if (!ran.ok()) return ran.status();
+    return ran->stats;
+  }
+};
+
+TEST_F(RunTrustTest, AnUnsignedOrUntrustedRegistryIsRefusedBeforeAnythingIsWritten) {
+  const SecretKey signer = key(1);
+  const SecretKey other = key(2);
+  FilterRequest j = job();
+  j.trust = {other.public_key()};
+  Result<FilterStats> unsigned_run = run(j);
+  ASSERT_FALSE(unsigned_run.ok());
+  EXPECT_EQ(unsigned_run.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(unsigned_run.status().message(),
+            registry_file_ + ": unsigned: a registry signed by a trusted key is required");
+  Result<FilterStats> untrusted = run_signed(signer, j);
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(untrusted.status().message(), "<built>: signed by key " + signer.public_key().key_id() +
+                                              ", which is not trusted (trusted: " + other.public_key().key_id() + ")");
+  EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));  // not even an audit record
+
+  j.trust.push_back(signer.public_key());
+  Result<FilterStats> trusted = run_signed(signer, j);
+  ASSERT_TRUE(trusted.ok()) << trusted.status().message();
+  EXPECT_EQ(trusted->kept, 1u);
+  const std::vector<nlohmann::json> records = audit_records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1]["registry_signer"], signer.public_key().key_id());
+}
+
+TEST_F(RunTrustTest, TheDigestPinRefusesAnyOtherRegistry) {
+  FilterRequest j = job();
+  j.expect_digest = std::string(32, '0');
+  Result<FilterStats> refused = run(j);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(refused.status().message(),
+            registry_file_ + ": digest " + registry_.digest().hex() + " is not the expected " + std::string(32, '0'));
+  EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));
+  j.expect_digest = "not hex";
+  EXPECT_EQ(run(j).code(), ErrorCode::kInvalidArgument);
+  std::string upper = registry_.digest().hex();
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  j.expect_digest = upper;  // either case
+  EXPECT_TRUE(run(j).ok());
+}
+
+TEST_F(RunTrustTest, SignedAuditRecordsVerifyWithTheSignersKey) {
+  const SecretKey signer = key(3);
+  FilterRequest j = job();
+  j.sign_audit = std::make_shared<const SecretKey>(key(3));
+  Result<FilterStats> stats = run(j);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  std::istringstream lines(read("audit.jsonl"));
+  std::vector<std::string> records;
+  for (std::string line; std::getline(lines, line);) records.push_back(line);
+  ASSERT_EQ(records.size(), 2u);  // committing, ok: both signed
+  const std::vector<PublicKey> trusted = {signer.public_key()};
+  for (const std::string& r : records) {
+    EXPECT_TRUE(check_audit_record("audit.jsonl", r, trusted).ok()) << r;
+    const nlohmann::json parsed = nlohmann::json::parse(r);
+    EXPECT_EQ(parsed["signature"]["key_id"], signer.public_key().key_id());
+    EXPECT_EQ(parsed["lists"][0]["name"], "national");
+    EXPECT_EQ(parsed["lists"][0]["kind"], "deny");
+    EXPECT_TRUE(parsed["lists"][0]["as_of"].is_null());
+  }
+  EXPECT_EQ(nlohmann::json::parse(records[1])["output_xxh3_128"], stats->output_digest->hex());
+
+  // Signing needs a log to sign.
+  j.audit.reset();
+  const Result<FilterStats> no_log = run(j);
+  EXPECT_EQ(no_log.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(no_log.status().message(), "signing the audit record needs an audit log");
 }
 
 }  // namespace

@@ -204,8 +204,8 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
   if (!context.inputs.empty()) put_names(j, "inputs", context.inputs);
   j["registry_digest"] = context.registry_digest.hex();
   j["registry_created_at"] = iso8601_utc(context.registry_created_at);
-  j["registry_signer"] =
-      context.registry_signer ? nlohmann::ordered_json(context.registry_signer->key_id()) : nlohmann::ordered_json(nullptr);
+  j["registry_signer"] = context.registry_signer ? nlohmann::ordered_json(context.registry_signer->key_id())
+                                                 : nlohmann::ordered_json(nullptr);
   j["lists_applied"] = context.lists_applied;
   if (!context.lists.empty()) {
     nlohmann::ordered_json lists = nlohmann::ordered_json::array();
@@ -308,8 +308,8 @@ Status check_audit_record(std::string_view where, std::string_view line, std::sp
   }
   const AuditSignature& s = **sig;
   if (!verify_bytes(s.key, SignedKind::kAuditRecord, s.signed_line, s.value)) {
-    return Status(ErrorCode::kCorruption,
-                  prefix + "audit record signature does not verify (key " + s.key.key_id() + "): changed after signing");
+    return Status(ErrorCode::kCorruption, prefix + "audit record signature does not verify (key " + s.key.key_id() +
+                                              "): changed after signing");
   }
   if (trusted.empty() || std::find(trusted.begin(), trusted.end(), s.key) != trusted.end()) return Status();
   return Status(ErrorCode::kUntrusted, prefix + "audit record is signed by key " + s.key.key_id() +
