@@ -964,6 +964,26 @@ TEST(SnapshotSignature, AssembledSignedSnapshotLoads) {
   EXPECT_EQ(encode_registry(*r), bytes);
 }
 
+// A later writer's optional section under the signature: this build skips it and the signature
+// still verifies, but re-encoding drops the section, so the encoding is unsigned rather than
+// carrying a signature that no longer verifies.
+TEST(SnapshotSignature, ARegistryThatDoesNotReencodeToTheSignedBytesIsEncodedUnsigned) {
+  const SecretKey key = seeded_key(3);
+  auto sections = sections_of_two_lists();
+  sections.push_back({99, 0, "a later writer's section"});
+  const std::string bytes = signed_snapshot(sections, key);
+  auto r = decode_registry(bytes, "mem");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->signer(), key.public_key());
+  const std::string again = encode_registry(*r);
+  auto reloaded = decode_registry(again, "mem");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().message();
+  EXPECT_FALSE(reloaded->signer().has_value());
+  EXPECT_EQ(reloaded->stems(0), r->stems(0));
+  sections.pop_back();
+  EXPECT_EQ(again, detail::assemble_snapshot(1, sections));
+}
+
 TEST(SnapshotSignature, MalformedSignatureSectionsAreRefused) {
   const SecretKey key = seeded_key(3);
   const auto base = sections_of_two_lists();

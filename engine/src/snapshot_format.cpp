@@ -336,7 +336,17 @@ std::string signature_section_payload(const PublicKey& key, const Signature& sig
 }
 
 SnapshotBytes encode_snapshot(const RegistryData& data) {
-  return encode_snapshot(data, data.signer ? &*data.signer : nullptr, data.signature);
+  if (!data.signer) return encode_snapshot(data, nullptr, data.signature);
+  SnapshotBytes bytes = encode_snapshot(data, &*data.signer, data.signature);
+  // A snapshot that sign_registry() made, or that was loaded from one, encodes to the bytes that
+  // were signed. One that does not (loaded from a later writer's file with an optional section
+  // this build skips, or laid out otherwise) would carry a signature that no longer verifies:
+  // it is encoded unsigned instead.
+  const std::size_t section = bytes.size - kSnapshotTrailerBytes - kSignatureSectionBytes;
+  if (verify_prehash(*data.signer, SignedKind::kRegistry, prehash(bytes.view().substr(0, section)), data.signature)) {
+    return bytes;
+  }
+  return encode_snapshot(data, nullptr, data.signature);
 }
 
 SnapshotBytes encode_snapshot(const RegistryData& data, const PublicKey* signer, const Signature& signature) {

@@ -146,7 +146,10 @@ struct SnapshotBytes {
 };
 
 // The snapshot bytes of a registry's data, as save_registry writes them: a PROVENANCE section when
-// data.provenance is not empty, and data.signer's SIGNATURE section last. Throws std::bad_alloc.
+// data.provenance is not empty, and data.signer's SIGNATURE section last, when the signature
+// verifies over the bytes before it (it does for a registry sign_registry() made and for one
+// decoded from its bytes; a registry decoded from a snapshot laid out otherwise, e.g. with an
+// optional section of a later writer, loses its signature). Throws std::bad_alloc.
 SnapshotBytes encode_snapshot(const RegistryData& data);
 // The same with the SIGNATURE section of signer and signature (signer null: none) whatever data
 // holds; sign_registry() encodes with a zero signature, signs the bytes before it, then patches
