@@ -321,7 +321,8 @@ PYBIND11_MODULE(_engine, m) {
       .def(
           "check_age",
           [](const Registry& r, std::int64_t max_age_seconds, std::int64_t now) {
-            if (Status s = check_registry_age(r.source(), r.created_at(), r.data_as_of(), max_age_seconds, now); !s.ok())
+            if (Status s = check_registry_age(r.source(), r.created_at(), r.data_as_of(), max_age_seconds, now);
+                !s.ok())
               raise_status(s);
           },
           py::arg("max_age_seconds"), py::arg("now"));
