@@ -1036,6 +1036,32 @@ TEST(SnapshotSignature, MalformedSignatureSectionsAreRefused) {
   }
 }
 
+// What a reader older than sections 3 and 4 does with a signed snapshot with provenance: to it they
+// are optional sections of unknown types, skipped by the rule above. Renumbering them to types
+// this build does not know reproduces that reader: the lists load, nothing else is seen.
+TEST(SnapshotSignature, AnOlderReaderSkipsProvenanceAndSignature) {
+  const std::string bytes = encode_registry(*sign_registry(registry_with_provenance(), seeded_key(7)));
+  const std::uint64_t count = read64(bytes, 32) & 0xFFFFFFFF;
+  std::vector<SnapshotSection> sections;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint64_t type_flags = read64(bytes, entry(i));
+    sections.push_back({static_cast<std::uint32_t>(type_flags), static_cast<std::uint32_t>(type_flags >> 32),
+                        bytes.substr(read64(bytes, entry(i) + 8), read64(bytes, entry(i) + 16))});
+  }
+  ASSERT_EQ(sections[count - 2].type, 3u);
+  ASSERT_EQ(sections[count - 1].type, 4u);
+  sections[count - 2].type = 103;
+  sections[count - 1].type = 104;
+  auto old = decode_registry(detail::assemble_snapshot(1'796'000'000, sections), "mem");
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  const Registry expected = registry_with_provenance();
+  EXPECT_EQ(old->lists().size(), expected.lists().size());
+  EXPECT_EQ(old->stems(0), expected.stems(0));
+  EXPECT_EQ(old->description(), expected.description());
+  EXPECT_TRUE(old->provenance().empty());
+  EXPECT_FALSE(old->signer().has_value());
+}
+
 // ---- Provenance ---------------------------------------------------------------------------------
 
 constexpr const char* kSource =
