@@ -344,3 +344,74 @@ def test_check_trust_options_need_a_registry(optout, signed):
     assert_one_line_error(result, "check", "--trust needs --registry", code=2)
     result = optout("check", "--expect-digest", "ab" * 16, "4010232137", cwd=d)
     assert_one_line_error(result, "check", "--expect-digest needs --registry", code=2)
+
+
+# ---- filter: trust, the digest pin, signed audit records ------------------------------------------
+
+def extract(signed):
+    """extract.csv: a listed row, a clean row and an invalid one; returns the clean row's number."""
+    nums = signed["numbers"]
+    (signed["dir"] / "extract.csv").write_text(f"id,nhs_number\n1,{nums[0]}\n2,{nums[11]}\n3,12345\n")
+    return nums[11]
+
+
+def test_filter_refuses_an_untrusted_or_unsigned_registry_and_writes_nothing(optout, signed, monkeypatch):
+    d, ids = signed["dir"], signed["ids"]
+    extract(signed)
+    before = sorted(p.name for p in d.iterdir())
+    result = optout("filter", "-r", "signed.optout", "--trust", "b.pub", "--column", "nhs_number",
+                    "extract.csv", "-o", "out.csv", "--audit", "audit.jsonl", cwd=d)
+    assert_one_line_error(result, "filter",
+                          f"signed.optout: signed by key {ids['a']}, which is not trusted (trusted: {ids['b']})")
+    monkeypatch.setenv("OPTOUT_TRUST", "a.pub")
+    result = optout("filter", "-r", "unsigned.optout", "--column", "nhs_number", "extract.csv", "-o", "out.csv",
+                    cwd=d)
+    monkeypatch.delenv("OPTOUT_TRUST")
+    assert_one_line_error(result, "filter", "unsigned.optout: unsigned: a registry signed by a trusted key is required")
+    result = optout("filter", "-r", "signed.optout", "--expect-digest", "ab" * 16, "--column", "nhs_number",
+                    "extract.csv", "-o", "out.csv", cwd=d)
+    digest = info_json(optout, d, "signed.optout")["digest"]
+    assert_one_line_error(result, "filter", f"signed.optout: digest {digest} is not the expected {'ab' * 16}")
+    assert sorted(p.name for p in d.iterdir()) == before  # no output, no audit record
+
+
+def test_filter_signs_its_audit_records_with_the_signer_and_as_of_dates(optout, signed):
+    d, ids = signed["dir"], signed["ids"]
+    clean = extract(signed)
+    digest = info_json(optout, d, "signed.optout")["digest"]
+    result = optout("filter", "-r", "signed.optout", "--trust", "a.pub", "--expect-digest", digest.upper(),
+                    "--column", "nhs_number", "extract.csv", "-o", "out.csv", "--audit", "audit.jsonl",
+                    "--sign", "b.key", "-q", cwd=d)
+    assert (result.code, result.stderr) == (0, ""), result
+    assert (d / "out.csv").read_text() == f"id,nhs_number\n2,{clean}\n"
+    lines = (d / "audit.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        record = json.loads(line)
+        assert record["registry_signer"] == ids["a"]
+        assert record["lists"] == [{"name": "national", "kind": "deny", "count": 8, "as_of": "2026-11-24"},
+                                   {"name": "type1", "kind": "deny", "count": 2, "as_of": None}]
+        sig = record["signature"]
+        assert sig["algorithm"] == "ed25519" and sig["key_id"] == ids["b"]
+        # The signed bytes are the line without its signature member: check it independently.
+        suffix = line[line.rindex(',"signature":'):]
+        body = line[: -len(suffix)] + "}"
+        assert json.loads(body) == {k: v for k, v in record.items() if k != "signature"}
+        prehash = hashlib.sha256(struct.pack("<Q", len(body)) + hashlib.sha256(body.encode()).digest()).digest()
+        message = b"optout audit record signature v1\0" + prehash
+        ed25519 = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519")
+        public = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(sig["public_key"]))
+        public.verify(bytes.fromhex(sig["value"]), message)  # raises when it does not verify
+    assert json.loads(lines[1])["outcome"] == "ok"
+
+
+def test_filter_sign_needs_an_audit_log_and_a_secret_key(optout, signed):
+    d = signed["dir"]
+    extract(signed)
+    result = optout("filter", "-r", "signed.optout", "--column", "nhs_number", "extract.csv", "-o", "out.csv",
+                    "--sign", "a.key", cwd=d)
+    assert_one_line_error(result, "filter", "signing the audit record needs an audit log", code=2)
+    result = optout("filter", "-r", "signed.optout", "--column", "nhs_number", "extract.csv", "-o", "out.csv",
+                    "--audit", "audit.jsonl", "--sign", "a.pub", cwd=d)
+    assert_one_line_error(result, "filter", "a.pub: a public key, where a secret key (NAME.key) is needed")
+    assert not (d / "out.csv").exists() and not (d / "audit.jsonl").exists()
