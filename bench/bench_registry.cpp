@@ -1,5 +1,6 @@
 // Micro-benchmarks for registry.hpp: building from a source file and from stems, snapshot
-// encode/save/load/decode, memory per number, and Registry::contains / contains_many.
+// encode/save/load/decode (signed and unsigned), signing, memory per number, and
+// Registry::contains / contains_many.
 //
 // Sizes (Arg "n"): 100 000 (the smoke size), 5 M and, with OPTOUT_BENCH_LARGE=1, 50 M; see
 // fixtures.hpp. Targets (README.md): build ≥ 25 M numbers/s; load ≤ 50 ms at 50 M; memory ≤ 2.2
@@ -18,6 +19,7 @@
 
 #include "fixtures.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 
 namespace optout::bench {
 namespace {
@@ -183,6 +185,58 @@ void BM_SnapshotLoad(benchmark::State& state) {
   set_memory_counters(state, *last, n);
 }
 BENCHMARK(BM_SnapshotLoad)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// BM_SnapshotLoad of the same registry signed (signed_snapshot_file): the load also checks the
+// signature (a parallel SHA-256 prehash of the signed bytes, then one Ed25519 verification).
+// Target (issue 12): signing and checking add ≤ 20 ms to a load at 50 M numbers.
+void BM_SnapshotLoadSigned(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const SnapshotFile& file = signed_snapshot_file(n);
+  if (!check_file(state, file)) return;
+  std::optional<Registry> last;
+  for (auto _ : state) {
+    auto loaded = load_registry(file.path);
+    if (!check(state, loaded.status(), "load_registry")) return;
+    last = std::move(*loaded);
+    benchmark::DoNotOptimize(last);
+  }
+  if (!check_holds(state, last, n, "the loaded registry")) return;
+  if (last->signer() != bench_key().public_key()) {
+    state.SkipWithError("the loaded registry is not signed by the bench key");
+    return;
+  }
+  state.SetItemsProcessed(n * state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(file.bytes.size()) * state.iterations());
+  set_snapshot_counters(state, file.bytes.size(), n);
+}
+BENCHMARK(BM_SnapshotLoadSigned)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// prehash() over a signed snapshot's signed bytes: the SHA-256 work the signature check adds to
+// a load (the Ed25519 verification itself is ~50 µs).
+void BM_SnapshotPrehash(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const SnapshotFile& file = signed_snapshot_file(n);
+  if (!check_file(state, file)) return;
+  const std::string_view signed_bytes = std::string_view(file.bytes).substr(0, file.bytes.size() - 128);
+  for (auto _ : state) benchmark::DoNotOptimize(prehash(signed_bytes));
+  state.SetBytesProcessed(static_cast<std::int64_t>(signed_bytes.size()) * state.iterations());
+}
+BENCHMARK(BM_SnapshotPrehash)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// sign_registry of a built registry: encode, prehash, sign, and decode the signed bytes (which
+// checks the signature once more): what `optout build --sign` adds before saving.
+void BM_SnapshotSign(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const auto& registry = built_registry(n);
+  if (!check(state, registry.status(), "fixture")) return;
+  for (auto _ : state) {
+    auto signed_registry = sign_registry(*registry, bench_key());
+    if (!check(state, signed_registry.status(), "sign_registry")) return;
+    benchmark::DoNotOptimize(*signed_registry);
+  }
+  state.SetItemsProcessed(n * state.iterations());
+}
+BENCHMARK(BM_SnapshotSign)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // decode_registry from bytes in memory: BM_SnapshotLoad without the file read.
 void BM_SnapshotDecode(benchmark::State& state) {

@@ -11,6 +11,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,7 @@
 
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 
 namespace optout::bench {
 
@@ -386,6 +388,41 @@ inline const SnapshotFile& snapshot_file(std::int64_t n) {
       return file;
     }
     file.bytes = encode_registry(*registry);
+    return file;
+  });
+}
+
+// The fixed key the signed fixtures are signed with (a seed of 32 bytes of 0x42).
+inline const SecretKey& bench_key() {
+  static const SecretKey key = [] {
+    std::array<std::uint8_t, 32> seed{};
+    seed.fill(0x42);
+    return std::move(SecretKey::from_seed(seed)).value();
+  }();
+  return key;
+}
+
+// built_registry(n) signed with bench_key() and saved as a snapshot file.
+inline const SnapshotFile& signed_snapshot_file(std::int64_t n) {
+  static SizeCache<SnapshotFile> cache;
+  return cache.get(n, [n] {
+    SnapshotFile file;
+    const auto& registry = built_registry(n);
+    if (!registry.ok()) {
+      file.error = registry.status().to_string();
+      return file;
+    }
+    auto signed_registry = sign_registry(*registry, bench_key());
+    if (!signed_registry.ok()) {
+      file.error = signed_registry.status().to_string();
+      return file;
+    }
+    file.path = temp_dir() / ("registry-signed-" + std::to_string(n) + ".optout");
+    if (auto saved = save_registry(*signed_registry, file.path); !saved.ok()) {
+      file.error = saved.to_string();
+      return file;
+    }
+    file.bytes = encode_registry(*signed_registry);
     return file;
   });
 }

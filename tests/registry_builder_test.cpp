@@ -809,5 +809,168 @@ TEST(RegistryBuilderMessages, AllZeroStemIsRefused) {
   EXPECT_EQ(text.status().message(), "zeros.txt:2: all zeros");
 }
 
+// ---- Provenance ---------------------------------------------------------------------------------
+
+constexpr std::int64_t kNov24 = 1'795'478'400;  // 2026-11-24T00:00:00Z
+constexpr std::int64_t kNov01 = 1'793'491'200;  // 2026-11-01T00:00:00Z
+
+TEST(RegistryBuilderProvenance, EachSourceIsRecordedByBaseNameSizeDigestAndCounts) {
+  TempDir dir;
+  const std::string add = number(943476591) + "\n\n" + number(401023213) + ",\n";
+  const std::string withdraw = number(401023213) + "\n";
+  const fs::path added = dir.file("ndoo.dat", add);
+  const fs::path withdrawn = dir.file("gone.txt", withdraw);
+  RegistryBuilder b;
+  ASSERT_TRUE(b.add_source("national", ListKind::kDeny, added).ok());
+  ASSERT_TRUE(b.remove_source("national", withdrawn).ok());
+  ASSERT_TRUE(b.add_text("cleared", ListKind::kAllow, withdraw, "some/where/reply.csv").ok());
+  ASSERT_TRUE(b.add_stems("stems", ListKind::kDeny, valid_stems(500'000'000, 2)).ok());  // records nothing
+  const Registry r = build_or_die(b);
+
+  const auto digest_of = [](const std::string& text) {
+    RegistryBuilder d;
+    EXPECT_TRUE(d.add_text("x", ListKind::kDeny, text, "x").ok());
+    return d.build(0)->provenance_of("x")->sources[0].xxh3;
+  };
+  ASSERT_EQ(r.provenance().size(), 2u);  // sorted by list; "stems" has none
+  const ListProvenance* national = r.provenance_of("national");
+  ASSERT_NE(national, nullptr);
+  EXPECT_EQ(national->list, "national");
+  EXPECT_FALSE(national->as_of.has_value());
+  const std::vector<SourceRecord> expected = {
+      {"ndoo.dat", false, add.size(), digest_of(add), 3, 2},
+      {"gone.txt", true, withdraw.size(), digest_of(withdraw), 1, 1},
+  };
+  EXPECT_EQ(national->sources, expected);
+  const ListProvenance* cleared = r.provenance_of("cleared");
+  ASSERT_NE(cleared, nullptr);
+  EXPECT_EQ(cleared->sources,
+            (std::vector<SourceRecord>{{"reply.csv", false, withdraw.size(), digest_of(withdraw), 1, 1}}));
+  EXPECT_EQ(r.provenance()[0].list, "cleared");
+  EXPECT_EQ(r.provenance_of("stems"), nullptr);
+  // XXH3-128 of the bytes: the empty text's digest is XXH3-128's of nothing.
+  EXPECT_EQ(digest_of("").hex(), "99aa06d3014798d86001c324468d497f");
+
+  // A round trip keeps it all.
+  auto loaded = decode_registry(encode_registry(r), "mem");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->provenance(), r.provenance());
+}
+
+TEST(RegistryBuilderProvenance, AFailedSourceRecordsNothing) {
+  TempDir dir;
+  RegistryBuilder b;
+  ASSERT_TRUE(b.add_text("national", ListKind::kDeny, number(943476591) + "\n", "good.txt").ok());
+  EXPECT_FALSE(b.add_text("national", ListKind::kDeny, "12\n", "bad.txt").ok());
+  EXPECT_FALSE(b.add_source("national", ListKind::kDeny, dir.path() / "missing.txt").ok());
+  EXPECT_FALSE(b.remove_source("national", dir.file("bad2.txt", "x\n")).ok());
+  const Registry r = build_or_die(b);
+  ASSERT_NE(r.provenance_of("national"), nullptr);
+  ASSERT_EQ(r.provenance_of("national")->sources.size(), 1u);
+  EXPECT_EQ(r.provenance_of("national")->sources[0].file, "good.txt");
+}
+
+TEST(RegistryBuilderProvenance, AsOfDatesAndTheirErrors) {
+  RegistryBuilder b;
+  ASSERT_TRUE(b.add_stems("national", ListKind::kDeny, valid_stems(400'000'000, 2)).ok());
+  ASSERT_TRUE(b.declare_list("type1", ListKind::kDeny).ok());
+  b.set_as_of("national", kNov01);
+  b.set_as_of("national", kNov24 + 3600);  // replaces; a date keeps its day only
+  b.set_as_of("ghost", kNov24);
+  auto failed = b.build(1'796'000'000);
+  EXPECT_EQ(failed.code(), ErrorCode::kNotFound);
+  EXPECT_EQ(failed.status().message(), "as-of date for list 'ghost': no list of that name in the registry");
+  b.set_as_of("9434765919", kNov24);  // the builder is unchanged by the failure; this name is redacted
+  failed = b.build(1'796'000'000);
+  EXPECT_EQ(failed.status().message(), "as-of date for list '[redacted]': no list of that name in the registry");
+  RegistryBuilder bad_name;
+  bad_name.set_as_of("no/such", kNov24);
+  EXPECT_EQ(bad_name.build(1).status().message(),
+            "as-of date for list of that name: no list of that name in the registry");
+  RegistryBuilder out_of_range;
+  ASSERT_TRUE(out_of_range.declare_list("national", ListKind::kDeny).ok());
+  out_of_range.set_as_of("national", -86400);
+  auto range = out_of_range.build(1);
+  EXPECT_EQ(range.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(range.status().message(), "as-of date for list 'national': outside 1970-01-01 to 9999-12-31");
+
+  RegistryBuilder good;
+  ASSERT_TRUE(good.add_stems("national", ListKind::kDeny, valid_stems(400'000'000, 2)).ok());
+  ASSERT_TRUE(good.declare_list("type1", ListKind::kDeny).ok());
+  good.set_as_of("national", kNov01);
+  good.set_as_of("national", kNov24 + 3600);
+  const Registry r = build_or_die(good, 1'796'000'000);
+  ASSERT_EQ(r.provenance().size(), 1u);  // type1: no date, no source
+  EXPECT_EQ(r.provenance_of("national")->as_of, kNov24);
+  EXPECT_TRUE(r.provenance_of("national")->sources.empty());
+  auto loaded = decode_registry(encode_registry(r), "mem");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->provenance(), r.provenance());
+}
+
+TEST(RegistryBuilderProvenance, DataAsOfIsTheOldestAsOfElseTheBuildTime) {
+  constexpr std::int64_t kBuilt = 1'796'100'000;
+  RegistryBuilder b;
+  for (const char* name : {"national", "type1", "cleared"}) ASSERT_TRUE(b.declare_list(name, ListKind::kDeny).ok());
+  b.set_as_of("national", kNov24);
+  b.set_as_of("type1", kNov01);
+  const Registry r = build_or_die(b, kBuilt);
+  const std::vector<std::string> national = {"national"};
+  const std::vector<std::string> both = {"national", "type1"};
+  const std::vector<std::string> cleared = {"cleared"};
+  const std::vector<std::string> missing = {"nothing"};
+  EXPECT_EQ(r.data_as_of(national), kNov24);
+  EXPECT_EQ(r.data_as_of(both), kNov01);
+  EXPECT_EQ(r.data_as_of(cleared), kBuilt);
+  EXPECT_EQ(r.data_as_of(), kNov01);
+  EXPECT_EQ(r.data_as_of(missing), kBuilt);  // a name no list has counts from the build time
+  EXPECT_EQ(Registry().data_as_of(), 0);
+  RegistryBuilder undated;
+  ASSERT_TRUE(undated.declare_list("national", ListKind::kDeny).ok());
+  EXPECT_EQ(build_or_die(undated, kBuilt).data_as_of(), kBuilt);
+}
+
+TEST(RegistryBuilderProvenance, ADeltaKeepsItsBasesProvenance) {
+  RegistryBuilder first;
+  ASSERT_TRUE(first.add_text("national", ListKind::kDeny, number(943476591) + "\n", "day1.dat").ok());
+  ASSERT_TRUE(first.add_text("type1", ListKind::kDeny, number(401023213) + "\n", "t1.dat").ok());
+  first.set_as_of("national", kNov01);
+  first.set_as_of("type1", kNov01);
+  const Registry base = build_or_die(first);
+  auto loaded = decode_registry(encode_registry(base), "base.optout");
+  ASSERT_TRUE(loaded.ok());
+
+  RegistryBuilder delta(*loaded);
+  ASSERT_TRUE(delta.add_text("national", ListKind::kDeny, "\n", "day2.dat").ok());
+  delta.set_as_of("national", kNov24);
+  const Registry r = build_or_die(delta);
+  const ListProvenance* national = r.provenance_of("national");
+  ASSERT_NE(national, nullptr);
+  EXPECT_EQ(national->as_of, kNov24);
+  ASSERT_EQ(national->sources.size(), 2u);
+  EXPECT_EQ(national->sources[0], base.provenance_of("national")->sources[0]);
+  EXPECT_EQ(national->sources[1].file, "day2.dat");
+  EXPECT_EQ(*r.provenance_of("type1"), *base.provenance_of("type1"));
+  EXPECT_EQ(r.data_as_of(), kNov01);
+  // The base is untouched.
+  EXPECT_EQ(loaded->provenance_of("national")->sources.size(), 1u);
+}
+
+TEST(RegistryBuilderProvenance, FileNamesAreRecordedAsValidUtf8BaseNames) {
+  RegistryBuilder b;
+  ASSERT_TRUE(b.add_text("a", ListKind::kDeny, "\n", std::string("dir/bad\xff name.txt")).ok());
+  ASSERT_TRUE(b.add_text("a", ListKind::kDeny, "\n", "").ok());
+  ASSERT_TRUE(b.add_text("a", ListKind::kDeny, "\n", "dir/").ok());
+  const Registry r = build_or_die(b);
+  const auto& sources = r.provenance_of("a")->sources;
+  ASSERT_EQ(sources.size(), 3u);
+  EXPECT_EQ(sources[0].file, "bad\xEF\xBF\xBD name.txt");  // U+FFFD for the invalid byte
+  EXPECT_EQ(sources[1].file, "<unnamed>");
+  EXPECT_EQ(sources[2].file, "<unnamed>");
+  auto loaded = decode_registry(encode_registry(r), "mem");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->provenance(), r.provenance());
+}
+
 }  // namespace
 }  // namespace optout

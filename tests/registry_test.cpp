@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <string>
 #include <vector>
@@ -230,6 +231,78 @@ TEST(RegistryLists, AnInvalidListNameIsAUsageErrorAndAnUnknownOneIsNotFound) {
   const Result<std::size_t> numeric = r.require_list("9434765919");
   EXPECT_EQ(numeric.code(), ErrorCode::kNotFound);
   EXPECT_EQ(numeric.status().message(), "<built>: no list named '[redacted]' in the registry (it has: national)");
+}
+
+// ---- Dates and trust ----------------------------------------------------------------------------
+
+TEST(Dates, ParseIsoDateTakesRealDatesOnly) {
+  struct Case {
+    std::string text;
+    std::int64_t seconds;  // -1: refused
+  };
+  const Case cases[] = {
+      {"1970-01-01", 0},
+      {"2026-11-24", 1'795'478'400},
+      {"2024-02-29", 1'709'164'800},  // a leap day
+      {"2000-02-29", 951'782'400},    // divisible by 400: a leap year
+      {"9999-12-31", 253'402'214'400},
+      {"2026-02-29", -1},
+      {"1900-02-29", -1},
+      {"2026-02-30", -1},
+      {"2026-04-31", -1},
+      {"2026-13-01", -1},
+      {"2026-00-10", -1},
+      {"2026-01-00", -1},
+      {"1969-12-31", -1},
+      {"2026-1-05", -1},
+      {"2026-01-5", -1},
+      {"2026-11-24T00:00:00Z", -1},
+      {"2026-11-24 ", -1},
+      {" 2026-11-24", -1},
+      {"2026/11/24", -1},
+      {"20261124", -1},
+      {"+026-11-24", -1},
+      {"2026-+1-24", -1},
+      {"", -1},
+  };
+  for (const Case& c : cases) {
+    auto r = parse_iso_date(c.text);
+    if (c.seconds >= 0) {
+      ASSERT_TRUE(r.ok()) << c.text << ": " << r.status().message();
+      EXPECT_EQ(*r, c.seconds) << c.text;
+      EXPECT_EQ(iso_date_utc(*r), c.text);
+      EXPECT_EQ(iso_date_utc(*r + 86399), c.text);
+    } else {
+      EXPECT_EQ(r.code(), ErrorCode::kInvalidArgument) << c.text;
+      EXPECT_EQ(r.status().message(), "the as-of date takes YYYY-MM-DD, e.g. 2026-11-24") << c.text;
+    }
+  }
+}
+
+TEST(Trust, ExpectedDigest) {
+  const Registry r = make_registry({testing::kListed});
+  const std::string hex = r.digest().hex();
+  EXPECT_TRUE(check_expected_digest("reg.optout", r.digest(), hex).ok());
+  std::string upper = hex;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](char c) { return static_cast<char>(std::toupper(c)); });
+  EXPECT_TRUE(check_expected_digest("reg.optout", r.digest(), upper).ok());
+
+  std::string other = hex;
+  other[31] = other[31] == '0' ? '1' : '0';
+  Status s = check_expected_digest("reg.optout", r.digest(), other);
+  EXPECT_EQ(s.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(s.message(), "reg.optout: digest " + hex + " is not the expected " + other);
+  std::string other_upper = other;
+  std::transform(other_upper.begin(), other_upper.end(), other_upper.begin(),
+                 [](char c) { return static_cast<char>(std::toupper(c)); });
+  s = check_expected_digest("reg.optout", r.digest(), other_upper);
+  EXPECT_EQ(s.message(), "reg.optout: digest " + hex + " is not the expected " + other);  // shown lower case
+
+  for (const std::string& bad : {std::string(""), hex.substr(0, 31), hex + "0", hex.substr(0, 31) + "g", " " + hex}) {
+    s = check_expected_digest("reg.optout", r.digest(), bad);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), "the expected digest takes 32 hex digits (optout info shows it)") << bad;
+  }
 }
 
 }  // namespace

@@ -637,7 +637,7 @@ TEST_F(RunTrustTest, AnUnsignedOrUntrustedRegistryIsRefusedBeforeAnythingIsWritt
   Result<FilterStats> untrusted = run_signed(signer, j);
   ASSERT_FALSE(untrusted.ok());
   EXPECT_EQ(untrusted.code(), ErrorCode::kUntrusted);
-  EXPECT_EQ(untrusted.status().message(), "<built>: signed by key " + signer.public_key().key_id() +
+  EXPECT_EQ(untrusted.status().message(), registry_file_ + ": signed by key " + signer.public_key().key_id() +
                                               ", which is not trusted (trusted: " + other.public_key().key_id() + ")");
   EXPECT_EQ(files(), (std::vector<std::string>{"extract.csv"}));  // not even an audit record
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,7 @@
 
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "registry_data.hpp"
 #include "snapshot_format.hpp"
 #include "test_support.hpp"
@@ -473,6 +475,9 @@ TEST(SnapshotSections, AssembledSectionsMatchTheEncoder) {
   EXPECT_EQ(direct->lists()[0].count, 3u);
 }
 
+// The rule that lets a reader older than the PROVENANCE (3) and SIGNATURE (4) sections read a
+// snapshot holding them: an optional section of a type it does not know is skipped. Type 99
+// stands for a type this build does not know.
 TEST(SnapshotSections, UnknownOptionalSectionIsSkippedUnknownRequiredIsRefused) {
   auto sections = sections_of_small_registry();
   auto expected = decode_registry(detail::assemble_snapshot(1, sections), "mem");
@@ -480,18 +485,18 @@ TEST(SnapshotSections, UnknownOptionalSectionIsSkippedUnknownRequiredIsRefused) 
   for (std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{2}}) {
     auto optional = sections;
     optional.insert(optional.begin() + static_cast<std::ptrdiff_t>(at),
-                    SnapshotSection{3, 0, std::string(1000, '\x5A')});
+                    SnapshotSection{99, 0, std::string(1000, '\x5A')});
     auto r = decode_registry(detail::assemble_snapshot(1, optional), "mem");
     ASSERT_TRUE(r.ok()) << at << ": " << r.status().message();
     EXPECT_EQ(r->description(), expected->description());
     EXPECT_EQ(r->stems(0), expected->stems(0));
 
     auto required = sections;
-    required.insert(required.begin() + static_cast<std::ptrdiff_t>(at), SnapshotSection{3, 1, "index"});
+    required.insert(required.begin() + static_cast<std::ptrdiff_t>(at), SnapshotSection{99, 1, "index"});
     auto refused = decode_registry(detail::assemble_snapshot(1, required), "mem");
     EXPECT_EQ(refused.code(), ErrorCode::kUnsupportedVersion) << at;
     EXPECT_EQ(refused.status().message(),
-              "mem: section " + std::to_string(at) + ": required section of type 3 is not known to this build");
+              "mem: section " + std::to_string(at) + ": required section of type 99 is not known to this build");
   }
 }
 
@@ -768,6 +773,408 @@ TEST(SnapshotBitmaps, ValidEdgeCasesLoad) {
       EXPECT_EQ(r->stems(0), c.stems) << c.name;
     }
   }
+}
+
+// ---- Signatures ---------------------------------------------------------------------------------
+
+SecretKey seeded_key(std::uint8_t fill) {
+  std::array<std::uint8_t, 32> seed{};
+  seed.fill(fill);
+  auto key = SecretKey::from_seed(seed);
+  EXPECT_TRUE(key.ok());
+  return std::move(key).value();
+}
+
+// A registry with provenance: two lists read from text, one with an as-of date.
+Registry registry_with_provenance() {
+  RegistryBuilder b;
+  b.set_description("with provenance");
+  EXPECT_TRUE(b.add_text("national", ListKind::kDeny, "9434765919\n\n", "dir/ndoo.dat").ok());
+  EXPECT_TRUE(b.add_text("type1", ListKind::kDeny, "4010232137\n", "t1.txt").ok());
+  b.set_as_of("national", 1'795'478'400);  // 2026-11-24
+  auto r = b.build(1'796'000'000);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return std::move(r).value();
+}
+
+std::size_t signature_offset(const std::string& bytes) {
+  return bytes.size() - detail::kSnapshotTrailerBytes - detail::kSignatureSectionBytes;
+}
+
+TEST(SnapshotSignature, SignedAndUnsignedRoundTripsGiveTheSameBytesAndDigest) {
+  const Registry plain = registry_with_provenance();
+  const SecretKey key = seeded_key(7);
+  auto signed_registry = sign_registry(plain, key);
+  ASSERT_TRUE(signed_registry.ok()) << signed_registry.status().message();
+  EXPECT_EQ(signed_registry->signer(), key.public_key());
+  EXPECT_FALSE(plain.signer().has_value());
+  EXPECT_EQ(signed_registry->source(), "<built>");
+  EXPECT_EQ(signed_registry->provenance(), plain.provenance());
+  EXPECT_EQ(signed_registry->created_at(), plain.created_at());
+  EXPECT_EQ(signed_registry->description(), plain.description());
+  EXPECT_EQ(signed_registry->stems(0), plain.stems(0));
+  EXPECT_NE(signed_registry->digest(), plain.digest());
+
+  for (const Registry* r : {&plain, static_cast<const Registry*>(&*signed_registry)}) {
+    const std::string bytes = encode_registry(*r);
+    EXPECT_EQ(detail::snapshot_checksum(std::string_view(bytes).substr(0, bytes.size() - 16)), r->digest());
+    auto loaded = decode_registry(bytes, "mem");
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ(encode_registry(*loaded), bytes);
+    EXPECT_EQ(loaded->digest(), r->digest());
+    EXPECT_EQ(loaded->signer(), r->signer());
+    EXPECT_EQ(loaded->provenance(), r->provenance());
+  }
+
+  // The signature section is the last, of type 4, optional, over every byte before it.
+  const std::string bytes = encode_registry(*signed_registry);
+  const std::uint64_t sections = read64(bytes, 32) & 0xFFFFFFFF;
+  const std::size_t last = entry(sections - 1);
+  EXPECT_EQ(read64(bytes, last), 4u);  // type 4, flags 0
+  EXPECT_EQ(read64(bytes, last + 8), signature_offset(bytes));
+  EXPECT_EQ(read64(bytes, last + 16), 112u);
+  EXPECT_EQ(read64(bytes, entry(sections - 2)), 3u);  // the provenance before it, optional
+  const std::size_t at = signature_offset(bytes);
+  Signature signature{};
+  std::memcpy(signature.data(), bytes.data() + at + 48, 64);
+  EXPECT_TRUE(verify_bytes(key.public_key(), SignedKind::kRegistry, std::string_view(bytes).substr(0, at), signature));
+  EXPECT_EQ(to_hex(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()) + at + 8, 8)),
+            key.public_key().key_id());
+
+  // Signing is deterministic; signing again with another key replaces the signature.
+  EXPECT_EQ(encode_registry(*sign_registry(plain, key)), bytes);
+  auto resigned = sign_registry(*signed_registry, seeded_key(8));
+  ASSERT_TRUE(resigned.ok());
+  EXPECT_EQ(resigned->signer(), seeded_key(8).public_key());
+  EXPECT_EQ(encode_registry(*resigned).size(), bytes.size());
+
+  // Saved and loaded from a file, the same.
+  testing::TempDir dir;
+  ASSERT_TRUE(save_registry(*signed_registry, dir.path() / "s.optout").ok());
+  auto from_file = load_registry(dir.path() / "s.optout");
+  ASSERT_TRUE(from_file.ok()) << from_file.status().message();
+  EXPECT_EQ(from_file->digest(), signed_registry->digest());
+  EXPECT_EQ(from_file->signer(), key.public_key());
+}
+
+TEST(SnapshotSignature, EmptyRegistrySignsToo) {
+  auto r = sign_registry(Registry(), seeded_key(1));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto loaded = decode_registry(encode_registry(*r), "mem");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->signer(), seeded_key(1).public_key());
+  EXPECT_TRUE(loaded->provenance().empty());
+}
+
+TEST(SnapshotSignature, AByteChangedUnderTheSignatureWithTheChecksumRecomputedIsCorruption) {
+  const SecretKey key = seeded_key(7);
+  const std::string bytes = encode_registry(*sign_registry(registry_with_provenance(), key));
+  const std::string message =
+      "mem: signature does not verify (key " + key.public_key().key_id() + "): changed after signing";
+  const std::size_t description = read64(bytes, entry(0) + 8);
+  const std::size_t at = signature_offset(bytes);
+  struct Case {
+    const char* name;
+    std::size_t offset;
+    char xor_with;
+  };
+  const Case cases[] = {
+      {"created_at", 24, 1},
+      {"description", description, 1},
+      {"signature", at + 48 + 5, 1},
+      {"signature's last byte", at + 111, 0x10},
+  };
+  for (const Case& c : cases) {
+    std::string changed = bytes;
+    changed[c.offset] = static_cast<char>(changed[c.offset] ^ c.xor_with);
+    detail::rewrite_trailer(changed);
+    auto r = decode_registry(changed, "mem");
+    EXPECT_EQ(r.code(), ErrorCode::kCorruption) << c.name;
+    EXPECT_EQ(r.status().message(), message) << c.name;
+  }
+  // The public key changed: its key id no longer matches.
+  std::string changed = bytes;
+  changed[at + 16] = static_cast<char>(changed[at + 16] ^ 1);
+  detail::rewrite_trailer(changed);
+  auto r = decode_registry(changed, "mem");
+  EXPECT_EQ(r.code(), ErrorCode::kCorruption);
+  const std::uint64_t sections = read64(bytes, 32) & 0xFFFFFFFF;
+  EXPECT_EQ(r.status().message(),
+            "mem: section " + std::to_string(sections - 1) + ": the signature's key id is not that of its public key");
+  // Without the checksum recomputed, the checksum catches it first.
+  std::string unchecked = bytes;
+  unchecked[description] = static_cast<char>(unchecked[description] ^ 1);
+  EXPECT_EQ(decode_registry(unchecked, "mem").status().message(), "mem: checksum mismatch");
+}
+
+TEST(SnapshotSignature, TrustIsTheCallersQuestion) {
+  const SecretKey key = seeded_key(7);
+  const SecretKey other = seeded_key(9);
+  auto loaded = decode_registry(encode_registry(*sign_registry(registry_with_provenance(), key)), "reg.optout");
+  ASSERT_TRUE(loaded.ok());
+  const std::vector<PublicKey> none;
+  const std::vector<PublicKey> right = {other.public_key(), key.public_key()};
+  const std::vector<PublicKey> wrong = {other.public_key()};
+  EXPECT_TRUE(check_trust(loaded->source(), loaded->signer(), none).ok());
+  EXPECT_TRUE(check_trust(loaded->source(), loaded->signer(), right).ok());
+  Status s = check_trust(loaded->source(), loaded->signer(), wrong);
+  EXPECT_EQ(s.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(s.message(), "reg.optout: signed by key " + key.public_key().key_id() +
+                             ", which is not trusted (trusted: " + other.public_key().key_id() + ")");
+  s = check_trust("reg.optout", std::nullopt, right);
+  EXPECT_EQ(s.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(s.message(), "reg.optout: unsigned: a registry signed by a trusted key is required");
+  EXPECT_TRUE(check_trust("reg.optout", std::nullopt, none).ok());
+}
+
+// The sections of a registry with lists "a" and "b" (description, a, b), created at 1.
+std::vector<SnapshotSection> sections_of_two_lists() {
+  RegistryBuilder b;
+  b.set_description("two");
+  EXPECT_TRUE(b.add_stems("a", ListKind::kDeny, valid_stems(400'000'000, 3)).ok());
+  EXPECT_TRUE(b.add_stems("b", ListKind::kDeny, valid_stems(500'000'000, 2)).ok());
+  const std::string bytes = encode_registry(*b.build(1));
+  std::vector<SnapshotSection> out;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::uint64_t type_flags = read64(bytes, entry(i));
+    out.push_back({static_cast<std::uint32_t>(type_flags), static_cast<std::uint32_t>(type_flags >> 32),
+                   bytes.substr(read64(bytes, entry(i) + 8), read64(bytes, entry(i) + 16))});
+  }
+  return out;
+}
+
+// A snapshot of sections whose SIGNATURE section (the last, when sign) is signed by key.
+std::string signed_snapshot(std::vector<SnapshotSection> sections, const SecretKey& key) {
+  sections.push_back({4, 0, detail::signature_section_payload(key.public_key(), Signature{})});
+  std::string bytes = detail::assemble_snapshot(1, sections);
+  const std::size_t at = signature_offset(bytes);
+  auto signature = sign_bytes(key, SignedKind::kRegistry, std::string_view(bytes).substr(0, at));
+  EXPECT_TRUE(signature.ok());
+  std::memcpy(bytes.data() + at + 48, signature->data(), 64);
+  detail::rewrite_trailer(bytes);
+  return bytes;
+}
+
+TEST(SnapshotSignature, AssembledSignedSnapshotLoads) {
+  const SecretKey key = seeded_key(3);
+  const std::string bytes = signed_snapshot(sections_of_two_lists(), key);
+  auto r = decode_registry(bytes, "mem");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->signer(), key.public_key());
+  EXPECT_EQ(encode_registry(*r), bytes);
+}
+
+// A later writer's optional section under the signature: this build skips it and the signature
+// still verifies, but re-encoding drops the section, so the encoding is unsigned rather than
+// carrying a signature that no longer verifies.
+TEST(SnapshotSignature, ARegistryThatDoesNotReencodeToTheSignedBytesIsEncodedUnsigned) {
+  const SecretKey key = seeded_key(3);
+  auto sections = sections_of_two_lists();
+  sections.push_back({99, 0, "a later writer's section"});
+  const std::string bytes = signed_snapshot(sections, key);
+  auto r = decode_registry(bytes, "mem");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->signer(), key.public_key());
+  const std::string again = encode_registry(*r);
+  auto reloaded = decode_registry(again, "mem");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().message();
+  EXPECT_FALSE(reloaded->signer().has_value());
+  EXPECT_EQ(reloaded->stems(0), r->stems(0));
+  sections.pop_back();
+  EXPECT_EQ(again, detail::assemble_snapshot(1, sections));
+}
+
+TEST(SnapshotSignature, MalformedSignatureSectionsAreRefused) {
+  const SecretKey key = seeded_key(3);
+  const auto base = sections_of_two_lists();
+  const std::string good = detail::signature_section_payload(key.public_key(), Signature{});
+  struct Case {
+    const char* name;
+    std::vector<SnapshotSection> sections;
+    ErrorCode code;
+    std::string message;
+  };
+  const auto with = [&](std::vector<SnapshotSection> extra, std::size_t at) {
+    auto out = base;
+    out.insert(out.begin() + static_cast<std::ptrdiff_t>(at), extra.begin(), extra.end());
+    return out;
+  };
+  const auto edited = [&](std::size_t at, std::uint32_t value) {
+    std::string payload = good;
+    std::memcpy(payload.data() + at, &value, 4);
+    return payload;
+  };
+  std::string wrong_id = good;
+  wrong_id[8] = static_cast<char>(wrong_id[8] ^ 1);
+  const std::vector<Case> cases = {
+      {"too short", with({{4, 0, good.substr(0, 4)}}, 3), ErrorCode::kCorruption,
+       "section 3: signature section too short"},
+      {"one byte short", with({{4, 0, good.substr(0, 111)}}, 3), ErrorCode::kCorruption,
+       "section 3: signature section of 111 bytes (an Ed25519 one has 112)"},
+      {"one byte long", with({{4, 0, good + std::string(1, '\0')}}, 3), ErrorCode::kCorruption,
+       "section 3: signature section of 113 bytes (an Ed25519 one has 112)"},
+      {"unknown algorithm", with({{4, 0, edited(0, 2)}}, 3), ErrorCode::kUnsupportedVersion,
+       "section 3: signature algorithm 2 is not known to this build"},
+      {"algorithm 0", with({{4, 0, edited(0, 0)}}, 3), ErrorCode::kUnsupportedVersion,
+       "section 3: signature algorithm 0 is not known to this build"},
+      {"reserved", with({{4, 0, edited(4, 1)}}, 3), ErrorCode::kCorruption,
+       "section 3: reserved signature bytes are not zero"},
+      {"key id", with({{4, 0, wrong_id}}, 3), ErrorCode::kCorruption,
+       "section 3: the signature's key id is not that of its public key"},
+      {"required", with({{4, 1, good}}, 3), ErrorCode::kCorruption,
+       "section 3: signature section marked required (it is optional)"},
+      {"not last", with({{4, 0, good}}, 1), ErrorCode::kCorruption, "section 1: signature section is not the last"},
+      {"two", with({{4, 0, good}, {4, 0, good}}, 3), ErrorCode::kCorruption,
+       "section 3: signature section is not the last"},
+      {"zero signature", with({{4, 0, good}}, 3), ErrorCode::kCorruption,
+       "signature does not verify (key " + key.public_key().key_id() + "): changed after signing"},
+  };
+  for (const Case& c : cases) {
+    auto r = decode_registry(detail::assemble_snapshot(1, c.sections), "mem");
+    EXPECT_EQ(r.code(), c.code) << c.name;
+    EXPECT_EQ(r.status().message(), "mem: " + c.message) << c.name;
+  }
+}
+
+// What a reader older than sections 3 and 4 does with a signed snapshot with provenance: to it they
+// are optional sections of unknown types, skipped by the rule above. Renumbering them to types
+// this build does not know reproduces that reader: the lists load, nothing else is seen.
+TEST(SnapshotSignature, AnOlderReaderSkipsProvenanceAndSignature) {
+  const std::string bytes = encode_registry(*sign_registry(registry_with_provenance(), seeded_key(7)));
+  const std::uint64_t count = read64(bytes, 32) & 0xFFFFFFFF;
+  std::vector<SnapshotSection> sections;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint64_t type_flags = read64(bytes, entry(i));
+    sections.push_back({static_cast<std::uint32_t>(type_flags), static_cast<std::uint32_t>(type_flags >> 32),
+                        bytes.substr(read64(bytes, entry(i) + 8), read64(bytes, entry(i) + 16))});
+  }
+  ASSERT_EQ(sections[count - 2].type, 3u);
+  ASSERT_EQ(sections[count - 1].type, 4u);
+  sections[count - 2].type = 103;
+  sections[count - 1].type = 104;
+  auto old = decode_registry(detail::assemble_snapshot(1'796'000'000, sections), "mem");
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  const Registry expected = registry_with_provenance();
+  EXPECT_EQ(old->lists().size(), expected.lists().size());
+  EXPECT_EQ(old->stems(0), expected.stems(0));
+  EXPECT_EQ(old->description(), expected.description());
+  EXPECT_TRUE(old->provenance().empty());
+  EXPECT_FALSE(old->signer().has_value());
+}
+
+// ---- Provenance ---------------------------------------------------------------------------------
+
+constexpr const char* kSource =
+    R"({"file":"a.txt","op":"add","bytes":33,"xxh3_128":"000102030405060708090a0b0c0d0e0f","lines":3,"numbers":3})";
+
+std::string provenance_json(const std::string& entries) { return R"({"lists":[)" + entries + "]}"; }
+std::string entry_json(const std::string& name, const std::string& rest) {
+  return R"({"name":")" + name + "\"," + rest + "}";
+}
+
+TEST(SnapshotProvenance, CanonicalProvenanceLoadsAndRoundTrips) {
+  const std::string json =
+      provenance_json(entry_json("a", R"("as_of":"2026-11-24","sources":[)" + std::string(kSource) + "]") + "," +
+                      entry_json("b", R"("as_of":"1970-01-01","sources":[])"));
+  auto sections = sections_of_two_lists();
+  sections.push_back({3, 0, json});
+  const std::string bytes = detail::assemble_snapshot(1, sections);
+  auto r = decode_registry(bytes, "mem");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->provenance().size(), 2u);
+  const ListProvenance* a = r->provenance_of("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->list, "a");
+  EXPECT_EQ(a->as_of, 1'795'478'400);
+  ASSERT_EQ(a->sources.size(), 1u);
+  const SourceRecord expected{"a.txt", false, 33, Digest128{0x0001020304050607, 0x08090a0b0c0d0e0f}, 3, 3};
+  EXPECT_EQ(a->sources[0], expected);
+  EXPECT_EQ(r->provenance_of("b")->as_of, 0);
+  EXPECT_TRUE(r->provenance_of("b")->sources.empty());
+  EXPECT_EQ(r->provenance_of("c"), nullptr);
+  EXPECT_EQ(encode_registry(*r), bytes);
+  EXPECT_EQ(detail::provenance_payload(r->provenance()), json);
+}
+
+TEST(SnapshotProvenance, EveryRuleIsCheckedAtLoad) {
+  const std::string source = kSource;
+  const auto src = [&](const std::string& from, const std::string& to) {
+    std::string s = source;
+    s.replace(s.find(from), from.size(), to);
+    return provenance_json(entry_json("a", R"("sources":[)" + s + "]"));
+  };
+  const std::string one_a = entry_json("a", R"("sources":[)" + source + "]");
+  const std::string one_b = entry_json("b", R"("sources":[)" + source + "]");
+  struct Case {
+    std::string payload;
+    std::string problem;
+  };
+  const std::vector<Case> cases = {
+      {"", "not JSON (or not UTF-8)"},
+      {"{", "not JSON (or not UTF-8)"},
+      {provenance_json(entry_json("a\xff", R"("sources":[])")), "not JSON (or not UTF-8)"},
+      {"[]", "not an object holding only a 'lists' array"},
+      {R"({"lists":{}})", "not an object holding only a 'lists' array"},
+      {R"({"lists":[],"x":1})", "not an object holding only a 'lists' array"},
+      {R"({"lists":[]})", "no list entry"},
+      {R"({"lists":[1]})", "a list entry is not an object"},
+      {provenance_json(R"({"name":"a","sources":[],"x":1})"),
+       "a list entry does not hold exactly name, sources and an optional as_of"},
+      {provenance_json(R"({"name":"a"})"), "a list entry does not hold exactly name, sources and an optional as_of"},
+      {provenance_json(R"({"name":1,"sources":[]})"), "a list entry's name is not a string"},
+      {provenance_json(entry_json("c", R"("sources":[])")), "a list entry names no list of the snapshot"},
+      {provenance_json(entry_json("a", R"("as_of":"2026-02-30","sources":[])")),
+       "list 'a': as_of is not a date YYYY-MM-DD"},
+      {provenance_json(entry_json("a", R"("as_of":"2026-1-05","sources":[])")),
+       "list 'a': as_of is not a date YYYY-MM-DD"},
+      {provenance_json(entry_json("a", R"("as_of":null,"sources":[])")), "list 'a': as_of is not a date YYYY-MM-DD"},
+      {provenance_json(entry_json("a", R"("sources":{})")), "list 'a': sources is not an array"},
+      {provenance_json(entry_json("a", R"("sources":[])")), "list 'a': empty entry (no as_of, no source)"},
+      {provenance_json(entry_json("a", R"("sources":[1])")),
+       "list 'a': source 1: a source is not an object of the 6 source fields"},
+      {src(R"(,"numbers":3)", ""), "list 'a': source 1: a source is not an object of the 6 source fields"},
+      {src(R"("op")", R"("oq")"), "list 'a': source 1: a source has no 'op'"},
+      {src("a.txt", "d/a.txt"),
+       "list 'a': source 1: a source's file is not a base name (a non-empty name without '/')"},
+      {src("a.txt", ""), "list 'a': source 1: a source's file is not a base name (a non-empty name without '/')"},
+      {src("a.txt", ".."), "list 'a': source 1: a source's file is not a base name (a non-empty name without '/')"},
+      {src("a.txt", "a\\u0000"),
+       "list 'a': source 1: a source's file is not a base name (a non-empty name without '/')"},
+      {src(R"("file":"a.txt")", R"("file":7)"),
+       "list 'a': source 1: a source's file is not a base name (a non-empty name without '/')"},
+      {src(R"("add")", R"("move")"), "list 'a': source 1: a source's op is not \"add\" or \"remove\""},
+      {src(R"("bytes":33)", R"("bytes":-1)"), "list 'a': source 1: a source's bytes is not an unsigned integer"},
+      {src(R"("lines":3)", R"("lines":3.0)"), "list 'a': source 1: a source's lines is not an unsigned integer"},
+      {src(R"("numbers":3)", R"("numbers":"3")"), "list 'a': source 1: a source's numbers is not an unsigned integer"},
+      {src(R"("numbers":3)", R"("numbers":4)"), "list 'a': source 1: a source has more numbers than lines"},
+      {src("0e0f\"", "0E0F\""), "list 'a': source 1: a source's xxh3_128 is not 32 lower-case hex digits"},
+      {src("0e0f\"", "0e0\""), "list 'a': source 1: a source's xxh3_128 is not 32 lower-case hex digits"},
+      {provenance_json(one_b + "," + one_a), "list 'a': list entries not in strictly increasing name order"},
+      {provenance_json(one_a + "," + one_a), "list 'a': list entries not in strictly increasing name order"},
+      {R"({"lists": [)" + one_a + "]}", "not in the canonical form optout writes"},
+      {provenance_json(R"({"sources":[)" + source + R"(],"name":"a"})"), "not in the canonical form optout writes"},
+      {src(R"("bytes":33)", R"("bytes":033)"), "not JSON (or not UTF-8)"},
+      {src("a.txt", "\\u0061.txt"), "not in the canonical form optout writes"},
+  };
+  for (const Case& c : cases) {
+    auto sections = sections_of_two_lists();
+    sections.push_back({3, 0, c.payload});
+    auto r = decode_registry(detail::assemble_snapshot(1, sections), "mem");
+    EXPECT_EQ(r.code(), ErrorCode::kCorruption) << c.payload;
+    EXPECT_EQ(r.status().message(), "mem: section 3: provenance: " + c.problem) << c.payload;
+  }
+  // At most one, and optional.
+  auto sections = sections_of_two_lists();
+  sections.push_back({3, 0, provenance_json(one_a)});
+  sections.push_back({3, 0, provenance_json(one_a)});
+  auto twice = decode_registry(detail::assemble_snapshot(1, sections), "mem");
+  EXPECT_EQ(twice.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(twice.status().message(), "mem: section 4: a second provenance section");
+  sections.pop_back();
+  sections.back().flags = 1;
+  auto required = decode_registry(detail::assemble_snapshot(1, sections), "mem");
+  EXPECT_EQ(required.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(required.status().message(), "mem: section 3: provenance section marked required (it is optional)");
 }
 
 }  // namespace

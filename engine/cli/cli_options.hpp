@@ -1,17 +1,22 @@
 // What every optout subcommand declares the same way, defined once: the subcommand itself (its
 // arguments shared between the option definitions and the run), and the options several commands
 // offer with one name and help text (--json, -q/--quiet, -o/--output to standard output by
-// default, positional arguments). Each cmd_<name>.cpp keeps only what is its own.
+// default, positional arguments, the trust options of a command that loads a registry). Each
+// cmd_<name>.cpp keeps only what is its own.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "optout/registry.hpp"
+#include "optout/signing.hpp"
 
 namespace optout::cli {
 
@@ -62,6 +67,39 @@ inline CLI::Option* add_quiet_flag(CLI::App& cmd, bool& quiet, std::string help)
 // (unset: standard output; the command passes value_or("-") to Destination::open).
 inline CLI::Option* add_output_option(CLI::App& cmd, std::optional<std::string>& output) {
   return cmd.add_option("-o,--output", output, "Write here (atomically) instead of standard output");
+}
+
+// --trust FILE.pub (repeatable; none: the keys OPTOUT_TRUST names) and --expect-digest HEX, for a
+// command that loads a registry. The rules are the engine's (read_trusted_keys, check_trust,
+// check_expected_digest); the CLI neither re-words nor re-checks them.
+struct TrustArgs {
+  std::vector<std::string> trust;
+  std::optional<std::string> expect_digest;
+};
+
+inline void add_trust_options(CLI::App& cmd, TrustArgs& args) {
+  cmd.add_option("--trust", args.trust,
+                 "Refuse a registry not signed by this key (repeatable; default: the keys OPTOUT_TRUST names, "
+                 "path:path)")
+      ->type_name("FILE.pub")
+      ->allow_extra_args(false);  // one path per --trust: what follows is the command's own argument
+  cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest (optout info) differs")
+      ->type_name("HEX");
+}
+
+// The trusted keys of the run: --trust's, else OPTOUT_TRUST's (none: nothing is checked). Read
+// before the registry, so that a bad key file fails the run before anything is written.
+[[nodiscard]] inline Result<std::vector<PublicKey>> read_trust(const TrustArgs& args) {
+  return read_trusted_keys(args.trust);
+}
+
+// The trust gate and the digest pin on a loaded registry: kUntrusted (exit 1) or, for a malformed
+// --expect-digest, kInvalidArgument (exit 2).
+[[nodiscard]] inline Status check_registry_trust(const Registry& registry, std::span<const PublicKey> trusted,
+                                                 const TrustArgs& args) {
+  if (Status s = check_trust(registry.source(), registry.signer(), trusted); !s.ok()) return s;
+  if (args.expect_digest) return check_expected_digest(registry.source(), registry.digest(), *args.expect_digest);
+  return Status();
 }
 
 }  // namespace optout::cli

@@ -3,6 +3,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +14,7 @@
 #include "diagnostics.hpp"
 #include "optout/io.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 
 namespace optout::cli {
 namespace {
@@ -22,7 +25,10 @@ A source file holds one NHS number per line, plain (9434765919), spaced (943 476
 dashed (943-476-5919) or in the Check for National Data Opt-outs .dat form (9434765919,);
 blank lines are ignored, LF or CRLF. Sources apply in command-line order; several sources
 for one name are merged. Nothing is written unless every source is valid (or
---skip-invalid). A report per source goes to stderr.)";
+--skip-invalid). A report per source goes to stderr. Each source's base name, size,
+XXH3-128 and counts are stored in the snapshot (optout info shows them), with the date
+each list was issued when --as-of gives it. --sign NAME.key signs the snapshot (optout
+keygen makes the key; --trust NAME.pub then refuses any registry it did not sign).)";
 
 enum class StepKind { kDeny, kAllow, kAdd, kRemove };
 
@@ -33,6 +39,8 @@ struct BuildArgs {
   std::vector<std::string> remove;
   std::optional<std::string> base;  // unset: none; "" is refused (check_distinct_files)
   std::string description;
+  std::vector<std::string> as_of;   // LIST=YYYY-MM-DD
+  std::optional<std::string> sign;  // NAME.key; "" is refused (check_distinct_files)
   std::string output;
   bool skip_invalid = false;
   bool quiet = false;
@@ -99,12 +107,35 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
     }
   }
 
+  // Every --as-of LIST=YYYY-MM-DD, checked before any source is read.
+  std::vector<std::pair<std::string, std::int64_t>> dates;
+  for (const std::string& value : args.as_of) {
+    const auto equals = value.find('=');
+    if (equals == std::string::npos) {
+      return diag.usage_error("--as-of: expected LIST=YYYY-MM-DD, got a value without '='");
+    }
+    const std::string name = value.substr(0, equals);
+    if (Status s = validate_list_name(name); !s.ok()) return diag.fail(s);
+    Result<std::int64_t> date = parse_iso_date(std::string_view(value).substr(equals + 1));
+    if (!date.ok()) return diag.fail(date.status());
+    dates.emplace_back(name, *date);
+  }
+
   // No empty path, and the snapshot written never replaces a file it is built from.
   std::vector<std::string> inputs;
   if (args.base) inputs.push_back(*args.base);
+  if (args.sign) inputs.push_back(*args.sign);
   for (const Step& step : steps) inputs.push_back(step.file);
   const std::string outputs[] = {args.output};
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
+
+  // The key first: a bad key file fails the run before any source is read.
+  std::optional<SecretKey> key;
+  if (args.sign) {
+    Result<SecretKey> read = read_secret_key(*args.sign);
+    if (!read.ok()) return diag.fail(read.status());
+    key = std::move(read).value();
+  }
 
   std::optional<Registry> base;
   if (args.base) {
@@ -161,8 +192,13 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
   }
 
   if (cmd.count("--description") > 0) builder.set_description(args.description);
+  for (const auto& [name, date] : dates) builder.set_as_of(name, date);
   auto registry = builder.build();
   if (!registry.ok()) return diag.fail(registry.status());
+  if (key) {
+    registry = sign_registry(*registry, *key);
+    if (!registry.ok()) return diag.fail(registry.status());
+  }
   if (Status s = save_registry(*registry, args.output); !s.ok()) return diag.fail(s);
 
   for (const ListInfo& info : registry->lists()) {
@@ -172,6 +208,7 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
     for (const ListInfo& info : registry->lists()) {
       diag.note("list " + list_label(info.name, info.kind) + ": " + plural(info.count, "number", "numbers"));
     }
+    if (key) diag.note("signed with key " + key->public_key().key_id());
     diag.note("wrote " + args.output + " (" + plural(registry->lists().size(), "list", "lists") + ")");
   }
   return kExitSuccess;
@@ -188,6 +225,11 @@ void declare_build(CLI::App& cmd, BuildArgs& args) {
   cmd.add_option("--remove", args.remove, "Withdraw the numbers of FILE from the list NAME of the base (repeatable)")
       ->type_name("NAME=FILE");
   cmd.add_option("--description", args.description, "A description stored in the snapshot")->type_name("TEXT");
+  cmd.add_option("--as-of", args.as_of,
+                 "When the list NAME was issued, e.g. the check service's reply date (repeatable); the "
+                 "freshness gate counts from it")
+      ->type_name("NAME=YYYY-MM-DD");
+  cmd.add_option("--sign", args.sign, "Sign the snapshot with this secret key (optout keygen)")->type_name("NAME.key");
   cmd.add_flag("--skip-invalid", args.skip_invalid, "Skip and count invalid lines instead of failing on the first");
   cmd.add_option("-o,--output", args.output, "The snapshot to write (atomically)")->type_name("OUT.optout")->required();
   add_quiet_flag(cmd, args.quiet, "No report; warnings and errors still print");

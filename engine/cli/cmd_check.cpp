@@ -18,6 +18,7 @@
 #include "optout/nhs_number.hpp"
 #include "optout/io.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "output.hpp"
 
 namespace optout::cli {
@@ -36,6 +37,7 @@ struct CheckArgs {
   std::optional<std::string> registry;  // unset: validity only; "" is refused, never "no registry"
   std::vector<std::string> numbers;
   bool json = false;
+  TrustArgs trust;  // with --registry only
 };
 
 std::string_view trim(std::string_view text) {
@@ -146,11 +148,18 @@ int run_check(const CheckArgs& args) {
   const Diagnostics diag("check");
   std::optional<Registry> registry;
   std::optional<OptOutIndex> index;
+  if (!args.registry && (!args.trust.trust.empty() || args.trust.expect_digest)) {
+    return diag.usage_error(std::string(args.trust.trust.empty() ? "--expect-digest" : "--trust") +
+                            " needs --registry");
+  }
   if (args.registry) {
     const std::string inputs[] = {*args.registry};
     if (Status s = check_distinct_files(inputs, {}); !s.ok()) return diag.fail(s);  // an empty path
+    Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
+    if (!trusted.ok()) return diag.fail(trusted.status());
     auto loaded = load_registry(*args.registry);
     if (!loaded.ok()) return diag.fail(loaded.status());
+    if (Status s = check_registry_trust(*loaded, *trusted, args.trust); !s.ok()) return diag.fail(s);
     registry = std::move(loaded).value();
     auto created = OptOutIndex::create(*registry);
     if (!created.ok()) return diag.fail(created.status());
@@ -194,6 +203,7 @@ void declare_check(CLI::App& cmd, CheckArgs& args) {
   add_argument(cmd, "NUMBER", args.numbers, "NHS numbers to check (default: read stdin)");
   cmd.add_option("--registry", args.registry, "Look the numbers up in this snapshot")->type_name("FILE");
   add_json_flag(cmd, args.json);
+  add_trust_options(cmd, args.trust);
 }
 
 }  // namespace

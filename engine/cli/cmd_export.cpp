@@ -12,6 +12,7 @@
 #include "optout/io.hpp"
 #include "optout/list_export.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 
 namespace optout::cli {
 namespace {
@@ -32,6 +33,7 @@ struct ExportArgs {
   std::optional<std::string> output;  // unset: standard output; "" is refused by the engine
   std::string format = numbers_format_name(NumbersFormat::kRoaring);
   bool quiet = false;
+  TrustArgs trust;
 };
 
 int run_export(const ExportArgs& args) {
@@ -39,8 +41,11 @@ int run_export(const ExportArgs& args) {
   const std::string inputs[] = {args.registry};
   const std::string outputs[] = {args.output.value_or("-")};
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return diag.fail(s);
+  Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
+  if (!trusted.ok()) return diag.fail(trusted.status());
   Result<Registry> registry = load_registry(args.registry);
   if (!registry.ok()) return diag.fail(registry.status());
+  if (Status s = check_registry_trust(*registry, *trusted, args.trust); !s.ok()) return diag.fail(s);
   Result<Destination> output = Destination::open(outputs[0]);
   if (!output.ok()) return diag.fail(output.status());
   const NumbersFormat format = *numbers_format_from_name(args.format);  // checked by the parser
@@ -66,6 +71,7 @@ void declare_export(CLI::App& cmd, ExportArgs& args) {
       ->check(CLI::IsMember(formats))
       ->default_str(args.format);
   add_quiet_flag(cmd, args.quiet, "No summary; errors still print");
+  add_trust_options(cmd, args.trust);
 }
 
 }  // namespace

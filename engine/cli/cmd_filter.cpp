@@ -41,8 +41,7 @@ struct FilterArgs {
   std::optional<std::string> audit;
   std::optional<std::string> max_age;
   std::optional<std::string> max_rejected;
-  std::vector<std::string> trust;
-  std::optional<std::string> expect_digest;
+  TrustArgs trust;
   std::optional<std::string> sign;
   bool quiet = false;
 };
@@ -106,10 +105,10 @@ int run_filter(const FilterArgs& args) {
   request.stats = args.stats;
   request.audit = args.audit;
   // Trust: --trust, else OPTOUT_TRUST; the engine refuses a registry no trusted key signed.
-  Result<std::vector<PublicKey>> trusted = read_trusted_keys(args.trust);
+  Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
   if (!trusted.ok()) return diag.fail(trusted.status());
   request.trust = std::move(trusted).value();
-  request.expect_digest = args.expect_digest;
+  request.expect_digest = args.trust.expect_digest;
   if (args.sign) {
     Result<SecretKey> key = read_secret_key(*args.sign);
     if (!key.ok()) return diag.fail(key.status());
@@ -154,11 +153,9 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
   cmd.add_option("--stats", args.stats, "Write the counts as JSON here");
   cmd.add_option("--audit", args.audit, "Append one JSON audit record for this run here");
   cmd.add_option("--max-age", args.max_age, "Refuse a registry built longer ago than this (36h, 7d)");
-  cmd.add_option("--trust", args.trust,
-                 "Refuse a registry not signed by this public key (NAME.pub; repeatable; default: the paths in "
-                 "OPTOUT_TRUST, ':'-separated)");
-  cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest is not this (32 hex digits)");
-  cmd.add_option("--sign", args.sign, "Sign the audit records with this secret key (NAME.key; needs --audit)");
+  add_trust_options(cmd, args.trust);
+  cmd.add_option("--sign", args.sign, "Sign the audit records with this secret key (needs --audit)")
+      ->type_name("FILE.key");
   cmd.add_option("--max-rejected", args.max_rejected,
                  "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
   add_quiet_flag(cmd, args.quiet, "No summary or progress; errors still print");

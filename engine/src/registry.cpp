@@ -1,5 +1,7 @@
 // Registry queries, list names, digests and registry comparison.
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -145,6 +147,67 @@ std::uint64_t Registry::memory_bytes() const noexcept {
 
 const Digest128& Registry::digest() const noexcept { return data_->digest; }
 
+const std::vector<ListProvenance>& Registry::provenance() const noexcept { return data_->provenance; }
+
+const ListProvenance* Registry::provenance_of(std::string_view list) const noexcept {
+  const auto& all = data_->provenance;
+  const auto it = std::lower_bound(all.begin(), all.end(), list,
+                                   [](const ListProvenance& p, std::string_view n) { return p.list < n; });
+  if (it == all.end() || it->list != list) return nullptr;
+  return &*it;
+}
+
+std::int64_t Registry::data_as_of(std::span<const std::string> lists) const {
+  const auto as_of = [&](std::string_view list) {
+    const ListProvenance* p = provenance_of(list);
+    return p != nullptr && p->as_of ? *p->as_of : data_->created_at;
+  };
+  if (lists.empty()) {
+    // No list: the build time, as a list without an as-of date counts it.
+    std::int64_t oldest = data_->created_at;
+    if (!data_->lists.empty()) {
+      oldest = as_of(data_->lists.front().name);
+      for (const ListInfo& info : data_->lists) oldest = std::min(oldest, as_of(info.name));
+    }
+    return oldest;
+  }
+  std::int64_t oldest = as_of(lists.front());
+  for (const std::string& list : lists) oldest = std::min(oldest, as_of(list));
+  return oldest;
+}
+
+const std::optional<PublicKey>& Registry::signer() const noexcept { return data_->signer; }
+
+// ---- Trust ------------------------------------------------------------------------------------
+
+Status check_trust(std::string_view source, const std::optional<PublicKey>& signer,
+                   std::span<const PublicKey> trusted) {
+  if (trusted.empty()) return Status();
+  if (!signer) {
+    return Status(ErrorCode::kUntrusted,
+                  std::string(source) + ": unsigned: a registry signed by a trusted key is required");
+  }
+  std::string ids;
+  for (const PublicKey& key : trusted) {
+    if (key == *signer) return Status();
+    ids += (ids.empty() ? "" : ", ") + key.key_id();
+  }
+  return Status(ErrorCode::kUntrusted, std::string(source) + ": signed by key " + signer->key_id() +
+                                           ", which is not trusted (trusted: " + ids + ")");
+}
+
+Status check_expected_digest(std::string_view source, const Digest128& digest, std::string_view expected_hex) {
+  std::array<std::uint8_t, 16> expected{};
+  if (!decode_hex(expected_hex, expected)) {
+    return Status(ErrorCode::kInvalidArgument, "the expected digest takes 32 hex digits (optout info shows it)");
+  }
+  // Digest128::hex() is lower-case; compare in that form.
+  const std::string wanted = to_hex(expected);
+  const std::string actual = digest.hex();
+  if (actual == wanted) return Status();
+  return Status(ErrorCode::kUntrusted, std::string(source) + ": digest " + actual + " is not the expected " + wanted);
+}
+
 // ---- Comparing --------------------------------------------------------------------------------
 
 std::vector<ListDiff> diff_registries(const Registry& older, const Registry& newer) {
@@ -209,6 +272,34 @@ Result<ListChanges> list_changes(const Registry& older, const Registry& newer, s
     changes.withdrawn = to_vector(withdrawn.get());
   }
   return changes;
+}
+
+std::string iso_date_utc(std::int64_t unix_seconds) {
+  const std::string text = iso8601_utc(unix_seconds);
+  return text.starts_with('@') ? text : text.substr(0, 10);
+}
+
+Result<std::int64_t> parse_iso_date(std::string_view text) {
+  const auto bad = [] {
+    return Status(ErrorCode::kInvalidArgument, "the as-of date takes YYYY-MM-DD, e.g. 2026-11-24");
+  };
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
+  const auto number = [&](std::size_t from, std::size_t count, int& out) {
+    out = 0;
+    for (std::size_t i = from; i < from + count; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day)) return bad();
+  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (year < 1970 || !date.ok()) return bad();
+  return static_cast<std::int64_t>(std::chrono::sys_days(date).time_since_epoch().count()) * 86400;
 }
 
 std::string iso8601_utc(std::int64_t unix_seconds) {

@@ -5,6 +5,7 @@
 // so the first invalid line is known by number whatever the scheduling), and its stems go to a
 // StemSetBuilder. The source's set is applied to the list only when the whole source is good, so
 // a failed call leaves the builder unchanged.
+#include <nlohmann/json.hpp>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <new>
+#include <xxhash.h>
 
 #include "csv_header.hpp"
 #include "optout/io.hpp"
@@ -216,7 +218,31 @@ Status parse_text(std::string_view text, SourceParser& parser) {
   return Status();
 }
 
-Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
+// What a source's bytes were: their count and XXH3-128, for its provenance record.
+struct SourceBytes {
+  std::uint64_t bytes = 0;
+  Digest128 xxh3;
+};
+
+struct XxhStateDeleter {
+  void operator()(XXH3_state_t* state) const noexcept { XXH3_freeState(state); }
+};
+
+// The name a source is recorded under: its base name (a path may name people or places), as
+// valid UTF-8 without NUL (the PROVENANCE section's rules).
+std::string record_name(std::string_view source) {
+  std::string name = std::filesystem::path(source).filename().string();
+  if (name.empty() || name == "." || name == "..") name = "<unnamed>";
+  if (!detail::is_valid_utf8(name)) {
+    const std::string quoted = nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    name = nlohmann::json::parse(quoted).get<std::string>();
+  }
+  std::replace(name.begin(), name.end(), '\0', '?');
+  return name;
+}
+
+template <typename OnRead>
+Status parse_file_blocks(const std::filesystem::path& path, SourceParser& parser, OnRead&& on_read) {
   Result<ReadOnlyFile> opened = ReadOnlyFile::open(path);  // a FIFO source (<(...)) is read as it comes
   if (!opened.ok()) return opened.status();
   const ReadOnlyFile& file = *opened;
@@ -232,6 +258,7 @@ Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
       Result<std::size_t> n = file.read(buf + filled, kCapacity - filled);
       if (!n.ok()) return n.status();
       if (*n == 0) eof = true;
+      on_read(buf + filled, *n);
       filled += *n;
     }
     if (skipping) {
@@ -262,6 +289,18 @@ Status parse_file(const std::filesystem::path& path, SourceParser& parser) {
     filled -= whole;
   }
   return Status();
+}
+
+Status parse_file(const std::filesystem::path& path, SourceParser& parser, SourceBytes& read) {
+  const std::unique_ptr<XXH3_state_t, XxhStateDeleter> hash(XXH3_createState());
+  if (!hash || XXH3_128bits_reset(hash.get()) != XXH_OK) throw std::bad_alloc();
+  const Status status = parse_file_blocks(path, parser, [&](const char* data, std::size_t n) {
+    (void)XXH3_128bits_update(hash.get(), data, n);
+    read.bytes += n;
+  });
+  const XXH128_hash_t h = XXH3_128bits_digest(hash.get());
+  read.xxh3 = Digest128{h.high64, h.low64};
+  return status;
 }
 
 // The index of the first stem that is not a valid stem, or nullopt.
@@ -296,6 +335,16 @@ struct RegistryBuilder::Impl {
   };
   std::string description;
   std::map<std::string, List, std::less<>> lists;
+  std::map<std::string, ListProvenance, std::less<>> provenance;  // by list name
+  std::map<std::string, std::int64_t, std::less<>> as_of;         // set_as_of(), checked by build()
+
+  // Records a source that was applied to list name.
+  void record(std::string_view name, std::string_view source, bool removal, const SourceBytes& read,
+              const SourceStats& stats) {
+    ListProvenance& p = provenance[std::string(name)];
+    p.list = std::string(name);
+    p.sources.push_back(SourceRecord{record_name(source), removal, read.bytes, read.xxh3, stats.lines, stats.numbers});
+  }
 
   // Checks that name can be a list of this kind, without creating it.
   Status check_declarable(std::string_view name, ListKind kind) const {
@@ -388,6 +437,7 @@ RegistryBuilder::RegistryBuilder(const Registry& base) : impl_(std::make_unique<
     if (copy == nullptr) throw std::bad_alloc();
     impl_->lists.emplace(data.lists[i].name, Impl::List{data.lists[i].kind, RoaringPtr(copy)});
   }
+  for (const ListProvenance& p : data.provenance) impl_->provenance.emplace(p.list, p);
 }
 
 RegistryBuilder::~RegistryBuilder() = default;
@@ -395,6 +445,10 @@ RegistryBuilder::RegistryBuilder(RegistryBuilder&&) noexcept = default;
 RegistryBuilder& RegistryBuilder::operator=(RegistryBuilder&&) noexcept = default;
 
 void RegistryBuilder::set_description(std::string description) { impl_->description = std::move(description); }
+
+void RegistryBuilder::set_as_of(std::string_view list, std::int64_t as_of) {
+  impl_->as_of.insert_or_assign(std::string(list), as_of);
+}
 
 Status RegistryBuilder::declare_list(std::string_view name, ListKind kind) {
   try {
@@ -433,9 +487,11 @@ Result<SourceStats> RegistryBuilder::add_source(std::string_view name, ListKind 
     if (Status s = impl_->check_declarable(name, kind); !s.ok()) return s;
     StemSetBuilder set;
     SourceParser parser(path.string(), options, set);
-    if (Status s = parse_file(path, parser); !s.ok()) return s;
+    SourceBytes read;
+    if (Status s = parse_file(path, parser, read); !s.ok()) return s;
     SourceStats stats = parser.stats();
     impl_->apply(impl_->declare(name, kind), set.finish(), /*withdraw=*/false, stats);
+    impl_->record(name, path.string(), /*removal=*/false, read, stats);
     return stats;
   } catch (const std::bad_alloc&) {
     return out_of_memory(path.string());
@@ -448,9 +504,11 @@ Result<SourceStats> RegistryBuilder::remove_source(std::string_view name, const 
     if (Status s = impl_->check_exists(name); !s.ok()) return s;
     StemSetBuilder set;
     SourceParser parser(path.string(), options, set);
-    if (Status s = parse_file(path, parser); !s.ok()) return s;
+    SourceBytes read;
+    if (Status s = parse_file(path, parser, read); !s.ok()) return s;
     SourceStats stats = parser.stats();
     impl_->apply(impl_->lists.find(name)->second, set.finish(), /*withdraw=*/true, stats);
+    impl_->record(name, path.string(), /*removal=*/true, read, stats);
     return stats;
   } catch (const std::bad_alloc&) {
     return out_of_memory(path.string());
@@ -466,6 +524,8 @@ Result<SourceStats> RegistryBuilder::add_text(std::string_view name, ListKind ki
     if (Status s = parse_text(text, parser); !s.ok()) return s;
     SourceStats stats = parser.stats();
     impl_->apply(impl_->declare(name, kind), set.finish(), /*withdraw=*/false, stats);
+    SourceBytes read{text.size(), detail::snapshot_checksum(text)};
+    impl_->record(name, source_name, /*removal=*/false, read, stats);
     return stats;
   } catch (const std::bad_alloc&) {
     return out_of_memory(source_name);
@@ -479,8 +539,27 @@ Result<Registry> RegistryBuilder::build(std::optional<std::int64_t> created_at) 
   if (created_at && (*created_at < 0 || *created_at > kLatestCreatedAt)) {
     return Status(ErrorCode::kInvalidArgument, "the creation time must be between 1970 and 9999");
   }
+  for (const auto& [list, date] : impl_->as_of) {
+    if (impl_->lists.find(list) != impl_->lists.end()) continue;
+    const std::string named = validate_list_name(list).ok() ? "'" + redact_numbers(list) + "'" : "of that name";
+    return Status(ErrorCode::kNotFound, "as-of date for list " + named + ": no list of that name in the registry");
+  }
+  for (const auto& [list, date] : impl_->as_of) {
+    if (date < 0 || date > kLatestCreatedAt) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "as-of date for list '" + redact_numbers(list) + "': outside 1970-01-01 to 9999-12-31");
+    }
+  }
   try {
     auto data = std::make_shared<detail::RegistryData>();
+    for (const auto& [list, info] : impl_->lists) {  // sorted by name
+      ListProvenance p;
+      if (const auto it = impl_->provenance.find(list); it != impl_->provenance.end()) p = it->second;
+      p.list = list;
+      // A date: midnight UTC, as the snapshot stores it (a round trip keeps it).
+      if (const auto it = impl_->as_of.find(list); it != impl_->as_of.end()) p.as_of = it->second - it->second % 86400;
+      if (p.as_of || !p.sources.empty()) data->provenance.push_back(std::move(p));
+    }
     data->created_at = created_at.value_or(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     data->description = impl_->description;

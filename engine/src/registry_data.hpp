@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ struct RegistryData {
   // an in-place CRoaring function; roaring_bitmap_copy() gives an ordinary, mutable copy.
   std::vector<RoaringPtr> bitmaps;
   Digest128 digest;  // XXH3-128 of the snapshot encoding
+  // Registry::provenance(): sorted by list name, each naming a list of lists; no empty entry.
+  std::vector<ListProvenance> provenance;
+  // The key of the SIGNATURE section and its signature, re-emitted as they are by encode_snapshot
+  // (Ed25519 is deterministic, so a decode and encode round trip gives the same bytes).
+  std::optional<PublicKey> signer;
+  Signature signature{};
 };
 
 struct RegistryAccess {

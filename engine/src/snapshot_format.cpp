@@ -9,18 +9,24 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 #include <algorithm>
-#include <cstdlib>
+#include <array>
 #include <bit>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "optout/io.hpp"
+#include "optout/signing.hpp"
 #include "roaring_build.hpp"
 #include "roaring_frozen.hpp"
 
@@ -109,6 +115,92 @@ struct ListEntry {
   std::string_view bitmap;
 };
 
+// ---- Provenance -------------------------------------------------------------------------------
+
+// Digest128::hex()'s form back: 32 lower-case hex digits, high half first.
+std::optional<Digest128> digest_of_hex(std::string_view hex) {
+  if (hex.size() != 32) return std::nullopt;
+  for (const char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  const auto bytes = from_hex<16>(hex);
+  if (!bytes) return std::nullopt;
+  Digest128 d;
+  for (int i = 0; i < 8; ++i) {
+    d.high = d.high << 8 | (*bytes)[static_cast<std::size_t>(i)];
+    d.low = d.low << 8 | (*bytes)[static_cast<std::size_t>(8 + i)];
+  }
+  return d;
+}
+
+bool is_base_name(std::string_view file) noexcept {
+  return !file.empty() && file != "." && file != ".." && file.find('/') == std::string_view::npos &&
+         file.find('\0') == std::string_view::npos;
+}
+
+// One source record of a PROVENANCE payload; returns the problem or "".
+std::string parse_source_record(const nlohmann::json& j, SourceRecord& out) {
+  static constexpr const char* kKeys[] = {"file", "op", "bytes", "xxh3_128", "lines", "numbers"};
+  if (!j.is_object() || j.size() != std::size(kKeys)) return "a source is not an object of the 6 source fields";
+  for (const char* key : kKeys) {
+    if (!j.contains(key)) return std::string("a source has no '") + key + "'";
+  }
+  const auto& file = j["file"];
+  if (!file.is_string() || !is_base_name(file.get_ref<const std::string&>())) {
+    return "a source's file is not a base name (a non-empty name without '/')";
+  }
+  out.file = file.get<std::string>();
+  const auto& op = j["op"];
+  if (!op.is_string() || (op != "add" && op != "remove")) return "a source's op is not \"add\" or \"remove\"";
+  out.removal = op == "remove";
+  for (const char* key : {"bytes", "lines", "numbers"}) {
+    if (!j[key].is_number_unsigned()) return std::string("a source's ") + key + " is not an unsigned integer";
+  }
+  out.bytes = j["bytes"].get<std::uint64_t>();
+  out.lines = j["lines"].get<std::uint64_t>();
+  out.numbers = j["numbers"].get<std::uint64_t>();
+  if (out.numbers > out.lines) return "a source has more numbers than lines";
+  const auto& xxh3 = j["xxh3_128"];
+  const std::optional<Digest128> digest =
+      xxh3.is_string() ? digest_of_hex(xxh3.get_ref<const std::string&>()) : std::nullopt;
+  if (!digest) return "a source's xxh3_128 is not 32 lower-case hex digits";
+  out.xxh3 = *digest;
+  return {};
+}
+
+// One list entry of a PROVENANCE payload; returns the problem or "".
+std::string parse_list_provenance(const nlohmann::json& j, const std::vector<ListInfo>& lists, ListProvenance& out) {
+  if (!j.is_object()) return "a list entry is not an object";
+  const std::size_t keys = j.size();
+  if (!j.contains("name") || !j.contains("sources") || keys != (j.contains("as_of") ? 3u : 2u)) {
+    return "a list entry does not hold exactly name, sources and an optional as_of";
+  }
+  const auto& name = j["name"];
+  if (!name.is_string()) return "a list entry's name is not a string";
+  out.list = name.get<std::string>();
+  const auto it = std::lower_bound(lists.begin(), lists.end(), out.list,
+                                   [](const ListInfo& info, const std::string& n) { return info.name < n; });
+  if (it == lists.end() || it->name != out.list) return "a list entry names no list of the snapshot";
+  const std::string label = "list '" + redact_numbers(out.list) + "': ";
+  if (j.contains("as_of")) {
+    const auto& as_of = j["as_of"];
+    Result<std::int64_t> date = as_of.is_string() ? parse_iso_date(as_of.get_ref<const std::string&>())
+                                                  : Result<std::int64_t>(Status(ErrorCode::kInvalidArgument, ""));
+    if (!date.ok()) return label + "as_of is not a date YYYY-MM-DD";
+    out.as_of = *date;
+  }
+  const auto& sources = j["sources"];
+  if (!sources.is_array()) return label + "sources is not an array";
+  if (sources.empty() && !out.as_of) return label + "empty entry (no as_of, no source)";
+  out.sources.resize(sources.size());
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (std::string problem = parse_source_record(sources[i], out.sources[i]); !problem.empty()) {
+      return label + "source " + std::to_string(i + 1) + ": " + problem;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 // ---- Shared helpers ---------------------------------------------------------------------------
@@ -190,10 +282,77 @@ std::string list_section_payload(std::string_view name, ListKind kind, std::uint
   return out;
 }
 
+std::string provenance_payload(std::span<const ListProvenance> provenance) {
+  nlohmann::ordered_json lists = nlohmann::ordered_json::array();
+  for (const ListProvenance& p : provenance) {
+    nlohmann::ordered_json entry = {{"name", p.list}};
+    if (p.as_of) entry["as_of"] = iso_date_utc(*p.as_of);
+    nlohmann::ordered_json sources = nlohmann::ordered_json::array();
+    for (const SourceRecord& r : p.sources) {
+      sources.push_back({{"file", r.file},
+                         {"op", r.removal ? "remove" : "add"},
+                         {"bytes", r.bytes},
+                         {"xxh3_128", r.xxh3.hex()},
+                         {"lines", r.lines},
+                         {"numbers", r.numbers}});
+    }
+    entry["sources"] = std::move(sources);
+    lists.push_back(std::move(entry));
+  }
+  const nlohmann::ordered_json doc = {{"lists", std::move(lists)}};
+  // replace: a name that is not valid UTF-8 (the builder never records one) cannot throw here.
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::string parse_provenance(std::string_view payload, const std::vector<ListInfo>& lists,
+                             std::vector<ListProvenance>& out) {
+  out.clear();
+  const nlohmann::json doc = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return "not JSON (or not UTF-8)";
+  if (!doc.is_object() || doc.size() != 1 || !doc.contains("lists") || !doc["lists"].is_array()) {
+    return "not an object holding only a 'lists' array";
+  }
+  const auto& entries = doc["lists"];
+  if (entries.empty()) return "no list entry";
+  out.resize(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (std::string problem = parse_list_provenance(entries[i], lists, out[i]); !problem.empty()) return problem;
+    if (i > 0 && !(out[i - 1].list < out[i].list)) {
+      return "list '" + redact_numbers(out[i].list) + "': list entries not in strictly increasing name order";
+    }
+  }
+  if (provenance_payload(out) != payload) return "not in the canonical form optout writes";
+  return {};
+}
+
+std::string signature_section_payload(const PublicKey& key, const Signature& signature) {
+  std::string out(kSignatureSectionBytes, '\0');
+  store<std::uint32_t>(out.data(), kSignatureEd25519);
+  const std::optional<std::array<std::uint8_t, 8>> id = from_hex<8>(key.key_id());
+  std::memcpy(out.data() + 8, id->data(), id->size());
+  std::memcpy(out.data() + 16, key.bytes.data(), key.bytes.size());
+  std::memcpy(out.data() + 48, signature.data(), signature.size());
+  return out;
+}
+
 SnapshotBytes encode_snapshot(const RegistryData& data) {
+  if (!data.signer) return encode_snapshot(data, nullptr, data.signature);
+  SnapshotBytes bytes = encode_snapshot(data, &*data.signer, data.signature);
+  // A snapshot that sign_registry() made, or that was loaded from one, encodes to the bytes that
+  // were signed. One that does not (loaded from a later writer's file with an optional section
+  // this build skips, or laid out otherwise) would carry a signature that no longer verifies:
+  // it is encoded unsigned instead.
+  const std::size_t section = bytes.size - kSnapshotTrailerBytes - kSignatureSectionBytes;
+  if (verify_prehash(*data.signer, SignedKind::kRegistry, prehash(bytes.view().substr(0, section)), data.signature)) {
+    return bytes;
+  }
+  return encode_snapshot(data, nullptr, data.signature);
+}
+
+SnapshotBytes encode_snapshot(const RegistryData& data, const PublicKey* signer, const Signature& signature) {
   const std::size_t list_count = data.lists.size();
   std::vector<SectionSlot> slots;
-  slots.reserve(1 + list_count);
+  slots.reserve(3 + list_count);
   slots.push_back({kSectionDescription, kSectionRequired, data.description.size()});
   std::vector<std::uint64_t> bitmap_bytes(list_count);
   for (std::size_t i = 0; i < list_count; ++i) {
@@ -201,6 +360,11 @@ SnapshotBytes encode_snapshot(const RegistryData& data) {
     slots.push_back(
         {kSectionList, kSectionRequired, kListHeaderBytes + align8(data.lists[i].name.size()) + bitmap_bytes[i]});
   }
+  const std::string provenance = data.provenance.empty() ? std::string() : provenance_payload(data.provenance);
+  if (!data.provenance.empty()) slots.push_back({kSectionProvenance, 0, provenance.size()});
+  const std::string signature_payload =
+      signer != nullptr ? signature_section_payload(*signer, signature) : std::string();
+  if (signer != nullptr) slots.push_back({kSectionSignature, 0, kSignatureSectionBytes});
   const std::uint64_t file_size = lay_out(slots);
   SnapshotBytes out;
   out.data.reset(allocate_large(file_size));
@@ -216,6 +380,9 @@ SnapshotBytes encode_snapshot(const RegistryData& data) {
                                  roaring_bitmap_get_cardinality(bitmap), bitmap_bytes[i]);
     (void)roaring_bitmap_portable_serialize(bitmap, at);  // writes exactly bitmap_bytes[i]
   });
+  std::size_t next = 1 + list_count;
+  if (!data.provenance.empty()) std::memcpy(p + slots[next++].offset, provenance.data(), provenance.size());
+  if (signer != nullptr) std::memcpy(p + slots[next].offset, signature_payload.data(), signature_payload.size());
   const std::uint64_t body = file_size - kSnapshotTrailerBytes;
   const Digest128 digest = snapshot_checksum(std::string_view(p, body));
   store<std::uint64_t>(p + body, digest.high);
@@ -283,6 +450,9 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
   }
   data->digest = digest;
   bool have_description = false;
+  std::optional<std::string_view> provenance;
+  std::string provenance_where;
+  std::uint64_t signed_end = 0;  // the offset of the SIGNATURE section, when there is one
   std::vector<ListEntry> lists;
   std::uint64_t previous_end = table_end;
   for (std::uint64_t i = 0; i < section_count; ++i) {
@@ -307,6 +477,43 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
       return fail(ErrorCode::kUnsupportedVersion, where + "flags not known to this build");
     }
     const std::string_view payload = bytes.substr(offset, length);
+    if (type == kSectionProvenance || type == kSectionSignature) {
+      const bool is_signature = type == kSectionSignature;
+      const char* what = is_signature ? "signature" : "provenance";
+      if ((flags & kSectionRequired) != 0) {
+        return fail(ErrorCode::kCorruption, where + what + " section marked required (it is optional)");
+      }
+      if (!is_signature) {
+        if (provenance) return fail(ErrorCode::kCorruption, where + "a second provenance section");
+        provenance = payload;
+        provenance_where = where;
+        continue;
+      }
+      if (length < 8) return fail(ErrorCode::kCorruption, where + "signature section too short");
+      if (const auto algorithm = load<std::uint32_t>(payload.data()); algorithm != kSignatureEd25519) {
+        return fail(ErrorCode::kUnsupportedVersion,
+                    where + "signature algorithm " + std::to_string(algorithm) + " is not known to this build");
+      }
+      if (length != kSignatureSectionBytes) {
+        return fail(ErrorCode::kCorruption, where + "signature section of " + std::to_string(length) +
+                                                " bytes (an Ed25519 one has " + std::to_string(kSignatureSectionBytes) +
+                                                ")");
+      }
+      if (i + 1 != section_count) return fail(ErrorCode::kCorruption, where + "signature section is not the last");
+      if (load<std::uint32_t>(payload.data() + 4) != 0) {
+        return fail(ErrorCode::kCorruption, where + "reserved signature bytes are not zero");
+      }
+      PublicKey key;
+      std::memcpy(key.bytes.data(), payload.data() + 16, key.bytes.size());
+      const std::optional<std::array<std::uint8_t, 8>> id = from_hex<8>(key.key_id());
+      if (std::memcmp(id->data(), payload.data() + 8, id->size()) != 0) {
+        return fail(ErrorCode::kCorruption, where + "the signature's key id is not that of its public key");
+      }
+      data->signer = key;
+      std::memcpy(data->signature.data(), payload.data() + 48, data->signature.size());
+      signed_end = offset;
+      continue;
+    }
     if (type != kSectionDescription && type != kSectionList) {
       if ((flags & kSectionRequired) != 0) {
         return fail(ErrorCode::kUnsupportedVersion,
@@ -356,18 +563,40 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
   }
   if (!have_description) return fail(ErrorCode::kCorruption, "no description section");
 
-  // The bitmaps, in parallel across lists (and across containers inside validate_bitmap).
+  if (provenance) {
+    std::vector<ListInfo> names(lists.size());
+    for (std::size_t i = 0; i < lists.size(); ++i) names[i].name = std::string(lists[i].name);
+    if (std::string problem = parse_provenance(*provenance, names, data->provenance); !problem.empty()) {
+      return fail(ErrorCode::kCorruption, provenance_where + "provenance: " + problem);
+    }
+  }
+
+  // The signature and the bitmaps, in parallel (and the prehash across its chunks, the bitmaps
+  // across lists and containers inside validate_bitmap).
   data->lists.resize(lists.size());
   data->bitmaps.resize(lists.size());
   std::vector<std::string> problems(lists.size());
-  tbb::parallel_for(std::size_t{0}, lists.size(), [&](std::size_t i) {
-    problems[i] = read_bitmap(lists[i].bitmap, lists[i].cardinality, data->bitmaps[i]);
-    if (!problems[i].empty()) return;
-    ListInfo& info = data->lists[i];
-    info.name = std::string(lists[i].name);
-    info.kind = lists[i].kind;
-    describe_list(info, data->bitmaps[i].get());
-  });
+  bool signature_verifies = true;
+  tbb::parallel_invoke(
+      [&] {
+        if (!data->signer) return;
+        const std::array<std::uint8_t, 32> hash = prehash(bytes.substr(0, signed_end));
+        signature_verifies = verify_prehash(*data->signer, SignedKind::kRegistry, hash, data->signature);
+      },
+      [&] {
+        tbb::parallel_for(std::size_t{0}, lists.size(), [&](std::size_t i) {
+          problems[i] = read_bitmap(lists[i].bitmap, lists[i].cardinality, data->bitmaps[i]);
+          if (!problems[i].empty()) return;
+          ListInfo& info = data->lists[i];
+          info.name = std::string(lists[i].name);
+          info.kind = lists[i].kind;
+          describe_list(info, data->bitmaps[i].get());
+        });
+      });
+  if (!signature_verifies) {
+    return fail(ErrorCode::kCorruption,
+                "signature does not verify (key " + data->signer->key_id() + "): changed after signing");
+  }
   for (std::size_t i = 0; i < lists.size(); ++i) {
     if (!problems[i].empty()) {
       return fail(ErrorCode::kCorruption, "list '" + redact_numbers(lists[i].name) + "': " + problems[i]);
@@ -423,6 +652,28 @@ Result<Registry> load_registry(const std::filesystem::path& path) {
     return decode_registry(std::string_view(buffer.get(), *got), name);
   } catch (const std::bad_alloc&) {
     return Status(ErrorCode::kInternal, name + ": out of memory");
+  }
+}
+
+Result<Registry> sign_registry(const Registry& registry, const SecretKey& key) {
+  try {
+    const detail::RegistryData& data = detail::RegistryAccess::data(registry);
+    detail::SnapshotBytes bytes = detail::encode_snapshot(data, &key.public_key(), Signature{});
+    const std::size_t section = bytes.size - detail::kSnapshotTrailerBytes - detail::kSignatureSectionBytes;
+    const std::array<std::uint8_t, 32> hash = prehash(bytes.view().substr(0, section));
+    Result<Signature> signature = sign_prehash(key, SignedKind::kRegistry, hash);
+    if (!signature.ok()) return signature.status();
+    std::memcpy(bytes.data.get() + section + 48, signature->data(), signature->size());
+    const Digest128 digest =
+        detail::snapshot_checksum(bytes.view().substr(0, bytes.size - detail::kSnapshotTrailerBytes));
+    std::memcpy(bytes.data.get() + bytes.size - detail::kSnapshotTrailerBytes, &digest.high, 8);
+    std::memcpy(bytes.data.get() + bytes.size - detail::kSnapshotTrailerBytes + 8, &digest.low, 8);
+    // Decoding gives the loaded form (frozen bitmaps) and checks the signature once more.
+    Result<Registry> signed_registry = decode_registry(bytes.view(), registry.source());
+    if (!signed_registry.ok()) return Status(ErrorCode::kInternal, signed_registry.status().message());
+    return signed_registry;
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kInternal, registry.source() + ": out of memory signing");
   }
 }
 

@@ -35,13 +35,35 @@
 //      …  bitmap         bitmap_length bytes: CRoaring's portable serialization (the Roaring
 //                        format shared by the Java, Go and Python libraries), 8-byte aligned
 //      The section's length is exactly 24 + align8(name_length) + bitmap_length.
+//   Type 3 PROVENANCE (optional: flags 0; at most one; absent when no list has any): UTF-8 JSON
+//      in exactly the form optout writes (no spaces, keys in this order; any other form is
+//      corrupt, so that a decode and encode round trip gives the same bytes):
+//        {"lists":[{"name":"national","as_of":"2026-11-24","sources":[{"file":"ndoo.dat",
+//         "op":"add","bytes":123,"xxh3_128":"<32 hex>","lines":10,"numbers":9}]}]}
+//      lists: sorted by name in strictly increasing byte order, each naming a LIST section, none
+//      empty (an as_of or at least one source); as_of (absent when not given): a real date,
+//      YYYY-MM-DD; sources in the order they were read: file a base name (no '/', not "." or
+//      "..", no NUL), op "add" or "remove", bytes, lines and numbers unsigned integers with
+//      numbers <= lines, xxh3_128 the file's XXH3-128 as 32 lower-case hex digits, high half
+//      first.
+//   Type 4 SIGNATURE (optional: flags 0; at most one, and the last section), 112 bytes:
+//      0  algorithm   u32       1: Ed25519 (signing.hpp, SignedKind::kRegistry); another value is
+//                               kUnsupportedVersion
+//      4  reserved    u32       0
+//      8  key_id      8 bytes   the first 8 bytes of SHA-256(public_key) (PublicKey::key_id())
+//     16  public_key  32 bytes
+//     48  signature   64 bytes  over prehash(bytes [0, offset of this section)): the header, the
+//                               table (this section's entry included) and every section before it
+//      A reader always checks the signature against public_key: one that does not verify is
+//      kCorruption. Whether the key is trusted is the caller's question (check_trust()).
 //
 // Trailer, 16 bytes: XXH3-128 of bytes [0, file_size - 16), high u64 then low u64. This is the
 // registry's digest.
 //
 // Reading checks, in order: size ≥ 80; magic; format_version (0: corrupt, > 1: unsupported);
 // header_size; file_size equals the real size; checksum; header flags and reserved bytes; the
-// section table (bounds, alignment, overlap, zero padding); each section; then each bitmap: our
+// section table (bounds, alignment, overlap, zero padding); each section; then, in parallel, the
+// signature (prehash of the signed bytes, then Ed25519) and each bitmap: our
 // check of the portable header (cookie, container count), CRoaring's size scan
 // (roaring_bitmap_portable_deserialize_size) must account for exactly bitmap_length bytes, the
 // bytes are copied into one frozen block, and validate_bitmap() checks the structure, which no
@@ -58,6 +80,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "optout/registry.hpp"
 #include "optout/status.hpp"
@@ -75,7 +98,11 @@ inline constexpr std::uint64_t kListHeaderBytes = 24;
 
 inline constexpr std::uint32_t kSectionDescription = 1;
 inline constexpr std::uint32_t kSectionList = 2;
+inline constexpr std::uint32_t kSectionProvenance = 3;
+inline constexpr std::uint32_t kSectionSignature = 4;
 inline constexpr std::uint32_t kSectionRequired = 1;  // section flags bit 0
+inline constexpr std::uint64_t kSignatureSectionBytes = 112;
+inline constexpr std::uint32_t kSignatureEd25519 = 1;
 
 // One section to assemble: its table type and flags, and its payload bytes.
 struct SnapshotSection {
@@ -92,6 +119,18 @@ std::string assemble_snapshot(std::int64_t created_at, std::span<const SnapshotS
 std::string list_section_payload(std::string_view name, ListKind kind, std::uint64_t cardinality,
                                  std::string_view bitmap);
 
+// The payload of a PROVENANCE section: the canonical JSON above. Precondition: strings are valid
+// UTF-8. Throws std::bad_alloc.
+std::string provenance_payload(std::span<const ListProvenance> provenance);
+
+// Parses and validates a PROVENANCE payload against the lists of the snapshot (sorted by name).
+// Returns the problem (no file name, no quoted bytes but known list names) or an empty string.
+std::string parse_provenance(std::string_view payload, const std::vector<ListInfo>& lists,
+                             std::vector<ListProvenance>& out);
+
+// The payload of a SIGNATURE section (algorithm 1, the key id of key).
+std::string signature_section_payload(const PublicKey& key, const Signature& signature);
+
 // XXH3-128 of bytes, as the trailer stores it.
 Digest128 snapshot_checksum(std::string_view bytes) noexcept;
 
@@ -106,8 +145,16 @@ struct SnapshotBytes {
   std::string_view view() const noexcept { return {data.get(), size}; }
 };
 
-// The snapshot bytes of a registry's data, as save_registry writes them. Throws std::bad_alloc.
+// The snapshot bytes of a registry's data, as save_registry writes them: a PROVENANCE section when
+// data.provenance is not empty, and data.signer's SIGNATURE section last, when the signature
+// verifies over the bytes before it (it does for a registry sign_registry() made and for one
+// decoded from its bytes; a registry decoded from a snapshot laid out otherwise, e.g. with an
+// optional section of a later writer, loses its signature). Throws std::bad_alloc.
 SnapshotBytes encode_snapshot(const RegistryData& data);
+// The same with the SIGNATURE section of signer and signature (signer null: none) whatever data
+// holds; sign_registry() encodes with a zero signature, signs the bytes before it, then patches
+// it in. The section then starts at size - kSnapshotTrailerBytes - kSignatureSectionBytes.
+SnapshotBytes encode_snapshot(const RegistryData& data, const PublicKey* signer, const Signature& signature);
 
 // The first checks of decode_snapshot, on the first 64 bytes of a file of size bytes (header may
 // be shorter when the file is): size, magic, version, header size, and the header's file_size

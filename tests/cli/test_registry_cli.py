@@ -451,11 +451,25 @@ def test_info_text(optout, delta):
     assert re.fullmatch(r"memory bytes:    \d+", lines[6])
     assert lines[7] == "numbers:         23"
     assert lines[8] == f"bytes/number:    {size / 23:.2f}"
-    assert lines[9] == ""
-    assert lines[10].split() == ["LIST", "KIND", "COUNT", "BYTES", "MEMORY", "BYTES/NUMBER"]
-    assert lines[11].split()[:3] == ["cleared", "allow", "12"]
-    assert lines[12].split()[:3] == ["national", "deny", "11"]
-    assert len(lines) == 13
+    assert lines[9] == "data as of:      " + lines[2][len("created at:      "):]  # no --as-of: the build time
+    assert lines[10] == "signer:          unsigned"
+    assert lines[11] == ""
+    assert lines[12].split() == ["LIST", "KIND", "COUNT", "BYTES", "MEMORY", "BYTES/NUMBER"]
+    assert lines[13].split()[:3] == ["cleared", "allow", "12"]
+    assert lines[14].split()[:3] == ["national", "deny", "11"]
+    assert lines[15] == ""
+    # Provenance: every source of the base and the delta, by list, in the order read.
+    assert lines[16].split() == ["LIST", "AS", "OF", "OP", "BYTES", "LINES", "NUMBERS", "XXH3-128", "FILE"]
+    rows = [line.split() for line in lines[17:]]
+    for row in rows:
+        assert re.fullmatch(r"[0-9a-f]{32}", row[6]), row
+    assert [row[:6] + row[7:] for row in rows] == [
+        ["cleared", "-", "add", "110", "10", "10", "cleared.txt"],
+        ["cleared", "-", "add", "22", "2", "2", "cleared_added.txt"],
+        ["national", "-", "add", "110", "10", "10", "national.txt"],
+        ["national", "-", "add", "44", "4", "4", "added.txt"],
+        ["national", "-", "remove", "33", "3", "3", "withdrawn.txt"],
+    ]
 
 
 def test_info_json(optout, delta):

@@ -1,7 +1,9 @@
 // Writes the seed corpus of snapshot_fuzz: small valid snapshots made by the library, covering
-// every container type, both list kinds, an empty list and an optional section.
+// every container type, both list kinds, an empty list, an optional section of an unknown type,
+// provenance, and a signature.
 //
 //   make_snapshot_corpus tests/fuzz/corpus_snapshot
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
+#include "optout/signing.hpp"
 #include "snapshot_format.hpp"
 
 namespace {
@@ -81,7 +84,32 @@ int main(int argc, char** argv) {
     sections.push_back({type, flags, bytes2.substr(offset, length)});
   }
 
+  // 5. A signed registry with provenance (as-of dates, added and withdrawn sources), so that the
+  // fuzzer explores the PROVENANCE and SIGNATURE sections; and the same unsigned, whose
+  // provenance a mutation can change without failing the signature first.
+  optout::RegistryBuilder provenance;
+  provenance.set_description("seed: provenance and signature");
+  ok = ok && provenance.add_text("national", optout::ListKind::kDeny, "9434765919\n\n4010232137,\n", "ndoo.dat").ok() &&
+       provenance.remove_source("national", "/dev/null").ok() &&
+       provenance.add_text("type1", optout::ListKind::kDeny, "9434765919\n", "t1.txt").ok();
+  provenance.set_as_of("national", 1'795'478'400);  // 2026-11-24
+  const auto r5 = provenance.build(1'796'000'000);
+  std::array<std::uint8_t, 32> seed{};
+  seed.fill(0x5A);
+  auto key = optout::SecretKey::from_seed(seed);
+  if (!ok || !r5.ok() || !key.ok()) {
+    std::fprintf(stderr, "make_snapshot_corpus: building the provenance seed failed\n");
+    return 1;
+  }
+  const auto signed5 = optout::sign_registry(*r5, *key);
+  if (!signed5.ok()) {
+    std::fprintf(stderr, "make_snapshot_corpus: signing the seed failed\n");
+    return 1;
+  }
+
   ok = write(dir / "empty.optout", optout::encode_registry(*r1)) && write(dir / "small.optout", bytes2) &&
+       write(dir / "provenance.optout", optout::encode_registry(*r5)) &&
+       write(dir / "signed.optout", optout::encode_registry(*signed5)) &&
        write(dir / "bitset.optout", optout::encode_registry(*r3)) &&
        write(dir / "optional_section.optout", optout::detail::assemble_snapshot(1'764'000'000, sections));
   if (!ok) {

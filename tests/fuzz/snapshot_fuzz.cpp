@@ -1,6 +1,7 @@
 // libFuzzer target for the snapshot loader: arbitrary bytes must never crash, hang or leak; a
 // rejection must be kCorruption or kUnsupportedVersion with a message naming the source; an
-// accepted snapshot must satisfy the registry's invariants and survive a re-encode round trip.
+// accepted snapshot must satisfy the registry's invariants (provenance and signer included) and
+// survive a re-encode round trip.
 //
 // Random bytes almost never carry a valid XXH3 trailer, so each input is also decoded with its
 // trailer recomputed: that is what reaches the section and bitmap checks.
@@ -64,6 +65,19 @@ void check_registry(const optout::Registry& r, std::string_view bytes) {
   check(reloaded->created_at() == r.created_at());
   for (std::size_t i = 0; i < r.lists().size(); ++i) check(reloaded->stems(i) == r.stems(i));
   check(optout::encode_registry(*reloaded) == again);
+  check(reloaded->digest() == optout::detail::snapshot_checksum(std::string_view(again).substr(0, again.size() - 16)));
+  // Provenance survives; the signature too, unless the bytes it covered do not re-encode as such.
+  check(reloaded->provenance() == r.provenance());
+  check(!reloaded->signer() || reloaded->signer() == r.signer());
+  if (again == bytes) check(reloaded->signer() == r.signer());
+  for (const optout::ListProvenance& p : r.provenance()) {
+    check(r.find_list(p.list).has_value());
+    check(p.as_of || !p.sources.empty());
+    for (const optout::SourceRecord& s : p.sources) {
+      check(!s.file.empty() && s.file.find('/') == std::string::npos && s.numbers <= s.lines);
+    }
+  }
+  check(r.data_as_of() >= 0 && r.data_as_of() <= optout::kLatestCreatedAt);
 }
 
 void run(std::string_view bytes) {

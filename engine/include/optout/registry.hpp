@@ -174,7 +174,10 @@ inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
 // On error no file is left at path (an earlier file there stays untouched). Errors: kIoError.
 [[nodiscard]] OPTOUT_API Status save_registry(const Registry& registry, const std::filesystem::path& path);
 
-// The snapshot encoding of a registry, as save_registry writes it.
+// The snapshot encoding of a registry, as save_registry writes it. A signed registry's encoding
+// ends with its SIGNATURE section; one loaded from a snapshot that does not re-encode to the bytes
+// that were signed (a later writer's optional section, which this build skips) is encoded
+// unsigned, since the signature would no longer verify.
 OPTOUT_API std::string encode_registry(const Registry& registry);
 
 // Loads a snapshot written by save_registry. Checks magic, format version, sizes and checksum
