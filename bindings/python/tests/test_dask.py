@@ -450,7 +450,7 @@ def test_verify_files_on_the_cluster(client, cli, registry_path, tmp_path):
     for key_name in ("rows", "kept", "removed", "rejected"):
         assert results[key_name] == 2 * single[key_name] + results["files"][1][key_name], key_name
     assert results["rejected_by_reason"] == {k: 2 * v for k, v in single["rejected_by_reason"].items()}
-    assert results["matches_written"] == 2 * single["matches_written"] == 2 * 126
+    assert results["matches_written"] == 2 * single["matches_written"] == 2 * single["removed"] > 0
     matches = tmp_path / "matches"
     assert sorted(os.listdir(matches)) == [f"matches-{i:05d}.txt" for i in range(3)]
     assert (matches / "matches-00000.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
