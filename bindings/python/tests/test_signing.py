@@ -81,11 +81,17 @@ def test_key_files_of_the_wrong_kind_are_refused(keys, signed_path):
 # ---- Registries: signer, provenance, trust, pin ----------------------------------------------
 
 
-def test_signer_and_provenance(keys, signed_path, registry_path):
+def test_signer_and_provenance(cli, keys, signed_path, registry_path):
     signed = optout.load(signed_path)
     assert signed.signer == keys["signer"][1]
     assert optout.load(registry_path).signer is None
     provenance = {p["list"]: p for p in signed.provenance}
+    # As `optout info --json` shows it.
+    info = cli.info(signed_path)
+    assert info["signer"]["key_id"] == signed.signer
+    assert {l["name"]: (l["as_of"], l["sources"]) for l in info["lists"]} == {
+        name: (p["as_of"], p["sources"]) for name, p in provenance.items()
+    }
     assert sorted(provenance) == ["cleared", "national", "type1"]
     national = provenance["national"]
     assert national["as_of"] == "2026-11-24"
