@@ -33,3 +33,4 @@ optout(build --list "national=${SAMPLES}/national.txt" --list "type1=${SAMPLES}/
        --allow "cleared=${SAMPLES}/cleared.dat" --description "C API test" --sign "${WORK}/signer.key"
        -o "${WORK}/signed.optout" -q)
 optout(build --list "national=${SAMPLES}/national.txt" --sign "${WORK}/other.key" -o "${WORK}/other_signed.optout" -q)
+optout(info --json "${WORK}/signed.optout" STDOUT "${WORK}/signed_info.json")

@@ -962,6 +962,11 @@ static void test_signed_registries(void) {
   CHECK(key_id[0] == '\0');
   CHECK_OK(optout_registry_signer(signed_registry, signer_id, &error));
   CHECK(strlen(signer_id) == 16 && strspn(signer_id, "0123456789abcdef") == 16);
+  char* info = read_file(WORK("signed_info.json"), NULL); /* `optout info --json` names the same key */
+  char field[64];
+  snprintf(field, sizeof field, "\"key_id\": \"%s\"", signer_id);
+  CHECK(info != NULL && strstr(info, field) != NULL);
+  free(info);
   CHECK_OK(optout_registry_signer(other, other_id, &error));
   CHECK(strlen(other_id) == 16 && strcmp(signer_id, other_id) != 0);
   EXPECT_STATUS(optout_registry_signer(NULL, key_id, &error), OPTOUT_E_NULL_ARGUMENT,
