@@ -24,5 +24,6 @@ Command add_check_command(CLI::App& root);    // optout check: validate numbers,
 Command add_filter_command(CLI::App& root);   // optout filter: strip opted-out rows from an extract
 Command add_numbers_command(CLI::App& root);  // optout numbers: an extract's numbers for the check service
 Command add_export_command(CLI::App& root);   // optout export: one list for Spark, Java, Go (Roaring, text, .dat)
+Command add_verify_command(CLI::App& root);   // optout verify: is a released extract clean, and who released it
 
 }  // namespace optout::cli
