@@ -20,6 +20,7 @@
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
 #include "optout/run.hpp"
+#include "optout/signing.hpp"
 #include "reference_filter.hpp"
 #include "test_support.hpp"
 
@@ -659,6 +660,145 @@ TEST_F(VerifyTest, ReadsACallersStream) {
   EXPECT_EQ(r->stats.removed, 1u);
   EXPECT_EQ(read("m.txt"), "1\n");
 }
+
+// ---- Trust (issue 12): the registry's signer and pin, signed audit records --------------------------
+
+SecretKey test_key(std::uint8_t fill) {
+  std::array<std::uint8_t, 32> seed{};
+  seed.fill(fill);
+  return std::move(SecretKey::from_seed(seed)).value();
+}
+
+#if defined(OPTOUT_VERIFY_PENDING_TRUST)
+// Until this branch has main's trust checks, every trust check fails closed.
+TEST_F(VerifyTest, TrustChecksFailClosedUntilTheyAreBuilt) {
+  write("released.csv", "id,nhs_number\n1," + kUnlisted + "\n");
+  VerifyRequest q = request();
+  q.trust = {test_key(1).public_key()};
+  Result<VerifyResult> r = verify(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kUntrusted);
+  q = request();
+  q.expect_digest = index_->registry_digest().hex();
+  r = verify(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kUntrusted);
+}
+#else
+class VerifyTrustTest : public VerifyTest {
+ protected:
+  // extract.csv filtered with the registry signed by registry_key into clean.csv, its audit
+  // records signed by test_key(audit_fill) (unsigned when none).
+  void release(const SecretKey& registry_key, std::optional<std::uint8_t> audit_fill) {
+    write("extract.csv", "id,nhs_number\n1," + kUnlisted + "\n2," + kListedNumber + "\n");
+    Result<Registry> loaded = load_registry(registry_file_);
+    ASSERT_TRUE(loaded.ok());
+    Result<Registry> signed_registry = sign_registry(*loaded, registry_key);
+    ASSERT_TRUE(signed_registry.ok());
+    ASSERT_TRUE(save_registry(*signed_registry, registry_file_).ok());
+    save_and_index();
+    FilterRequest f;
+    f.inputs = {path("extract.csv")};
+    f.output = path("clean.csv");
+    f.audit = path("audit.jsonl");
+    f.options.column_name = "nhs_number";
+    if (audit_fill) f.sign_audit = std::make_shared<const SecretKey>(test_key(*audit_fill));
+    Result<RunResult> ran = run_filter(*index_, f);
+    ASSERT_TRUE(ran.ok()) << ran.status().message();
+  }
+  void save_and_index() {
+    Result<Registry> loaded = load_registry(registry_file_);
+    ASSERT_TRUE(loaded.ok());
+    index_.emplace(make_index(*loaded));
+  }
+  VerifyRequest audited(std::vector<PublicKey> trust) const {
+    VerifyRequest q = request("clean.csv");
+    q.audit = path("audit.jsonl");
+    q.trust = std::move(trust);
+    return q;
+  }
+};
+
+TEST_F(VerifyTrustTest, ARegistryNotSignedByATrustedKeyIsRefused) {
+  write("released.csv", "id,nhs_number\n1," + kUnlisted + "\n");
+  VerifyRequest q = request();
+  q.matches = path("m.txt");
+  q.trust = {test_key(1).public_key()};
+  Result<VerifyResult> r = verify(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(r.status().message(), registry_file_ + ": unsigned: a registry signed by a trusted key is required");
+  EXPECT_EQ(files(), std::vector<std::string>{"released.csv"});
+
+  q.trust.clear();
+  q.expect_digest = std::string(32, '0');
+  r = verify(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(r.status().message(), registry_file_ + ": digest " + index_->registry_digest().hex() +
+                                      " is not the expected " + std::string(32, '0'));
+  q.expect_digest = "xyz";
+  r = verify(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kInvalidArgument);
+  q.expect_digest = index_->registry_digest().hex();
+  r = verify(q);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+}
+
+TEST_F(VerifyTrustTest, ASignedRecordVouchesWhenItsKeyIsTrusted) {
+  const SecretKey key = test_key(1);
+  release(key, 1);
+  Result<VerifyResult> r = verify(audited({key.public_key()}));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->audit.has_value());
+  EXPECT_EQ(r->audit->line, 2u);
+  EXPECT_EQ(r->audit->signer_key_id, key.public_key().key_id());
+  EXPECT_EQ(nlohmann::json::parse(verify_result_json(*r))["audit"]["signer"], key.public_key().key_id());
+  // Without trusted keys a signed record still vouches (its signature is checked all the same).
+  r = verify(audited({}));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->audit->signer_key_id, key.public_key().key_id());
+}
+
+TEST_F(VerifyTrustTest, AnUnsignedOrUntrustedRecordDoesNotVouch) {
+  const SecretKey key = test_key(1);
+  release(key, std::nullopt);
+  Result<VerifyResult> r = verify(audited({key.public_key()}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kUntrusted);
+  EXPECT_EQ(r.status().message(), path("audit.jsonl") +
+                                      ":2: audit record is unsigned: a record signed by a trusted key (" +
+                                      key.public_key().key_id() + ") is required");
+
+  fs::remove(path("audit.jsonl"));
+  release(key, 2);  // the record signed by another key than the registry's
+  r = verify(audited({key.public_key()}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kUntrusted);
+  EXPECT_NE(r.status().message().find("audit record is signed by key " + test_key(2).public_key().key_id()),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST_F(VerifyTrustTest, ARecordChangedAfterSigningIsCorruption) {
+  const SecretKey key = test_key(1);
+  release(key, 1);
+  std::string log = read("audit.jsonl");
+  const std::size_t at = log.rfind("\"rows\":2");
+  ASSERT_NE(at, std::string::npos);
+  log.replace(at, 8, "\"rows\":3");
+  write("audit.jsonl", log);
+  VerifyRequest q = audited({key.public_key()});
+  q.matches = path("m.txt");
+  Result<VerifyResult> r = verify(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), ErrorCode::kCorruption);
+  EXPECT_EQ(r.status().message().rfind(path("audit.jsonl") + ":2: audit record signature does not verify", 0), 0u)
+      << r.status().message();
+  EXPECT_FALSE(fs::exists(path("m.txt")));
+}
+#endif
 
 }  // namespace
 }  // namespace optout

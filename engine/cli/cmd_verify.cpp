@@ -119,10 +119,14 @@ void declare_verify(CLI::App& cmd, VerifyArgs& args) {
   cmd.add_option("-r,--registry", args.registry, "The registry snapshot (from optout build)")->required();
   add_csv_options(cmd, args.csv);
   cmd.add_option("--apply", args.apply, "Lists to apply, comma-separated (default: every list)")->delimiter(',');
+  // As add_trust_options() spells them once issue 12's CLI is in (the record's signer too, here).
   cmd.add_option("--trust", args.trust,
-                 "Require a registry (and audit record) signed by this public key (repeatable; "
-                 "default: OPTOUT_TRUST)");
-  cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest is not this one (32 hex)");
+                 "Refuse a registry, or an audit record, not signed by this key (repeatable; default: the keys "
+                 "OPTOUT_TRUST names, path:path)")
+      ->type_name("FILE.pub")
+      ->allow_extra_args(false);  // one path per --trust: what follows is the command's own argument
+  cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest (optout info) differs")
+      ->type_name("HEX");
   cmd.add_option("--audit", args.audit, "Require a record of this audit log (JSON Lines) that released the extract");
   cmd.add_option("--matches", args.matches,
                  "Write one line per row the lists remove here (atomically; '-': standard output)");

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -66,8 +67,12 @@ struct SlotMatches {
 // Hashes every byte in order and, with a matches sink, writes one line per removed row.
 class VerifyObserver final : public detail::BlockObserver {
  public:
-  VerifyObserver(const VerifyRequest& request, const std::string& input, ByteSink* matches)
-      : request_(request), input_(input), matches_(matches), digest_(XXH3_createState(), &XXH3_freeState) {
+  VerifyObserver(const VerifyRequest& request, const ByteSource& source, ByteSink* matches)
+      : request_(request),
+        source_(source),
+        input_(source.name()),
+        matches_(matches),
+        digest_(XXH3_createState(), &XXH3_freeState) {
     XXH3_128bits_reset(digest_.get());
   }
 
@@ -93,38 +98,67 @@ class VerifyObserver final : public detail::BlockObserver {
     return Status();
   }
 
+  // The kernel's kept and rejected spans are whole records, in order, merged when they touch:
+  // the gaps between them are exactly the removed records. Only the gaps are walked record by
+  // record; a span is only counted (for row numbers), by its LFs when no LF of the block is inside
+  // quotes or the span holds no quote, else by the scanner.
   void scanned(const detail::Block& b, std::size_t slot) override {
     SlotMatches& m = slots_[slot];
     m.clear();
     if (matches_ == nullptr || b.removed == 0) return;
-    // The kernel's spans are whole records, in order and merged when they touch: a record whose
-    // start lies in neither list is a removed one.
-    std::size_t k = 0, r = 0;
+    const char* data = b.data.get();
+    std::size_t at = b.skip, k = 0, r = 0;
     std::uint64_t ordinal = 0;
-    const char* data = b.data.get() + b.skip;
-    (void)detail::scan_records(
-        data, b.size - b.skip, b.at_end, request_.options.delimiter, id_column_.value_or(0),
-        [&](std::size_t begin, std::size_t, std::size_t field_begin, std::size_t field_end, bool has_field) {
-          const std::size_t at = b.skip + begin;
-          while (k < b.kept.size() && b.kept[k].end <= at) ++k;
-          while (r < b.rejected.size() && b.rejected[r].end <= at) ++r;
-          const bool listed =
-              (k < b.kept.size() && b.kept[k].begin <= at) || (r < b.rejected.size() && b.rejected[r].begin <= at);
-          if (!listed) {
+    // When every LF of the block ends a record (the kernel counted as many LFs as terminated
+    // records), a span's records are its LFs: no need to scan it.
+    const bool unterminated = b.at_end && b.size > b.skip && data[b.size - 1] != '\n';
+    const bool lines_are_records = b.outcome.lf_count + (unterminated ? 1 : 0) == b.rows;
+    while (at < b.size && m.found < b.removed) {
+      // The next span, kept or rejected, at or after `at`.
+      const bool kept_next = k < b.kept.size() && (r == b.rejected.size() || b.kept[k].begin < b.rejected[r].begin);
+      const detail::WriteSpan* next = kept_next ? &b.kept[k] : r < b.rejected.size() ? &b.rejected[r] : nullptr;
+      if (next != nullptr && next->begin == at) {
+        if (!id_column_) ordinal += records_in(b, at, next->end, lines_are_records);
+        at = next->end;
+        ++(kept_next ? k : r);
+        continue;
+      }
+      const std::size_t gap_end = next != nullptr ? next->begin : b.size;
+      const std::size_t gap = at;
+      (void)detail::scan_records(
+          data + gap, gap_end - gap, b.at_end && gap_end == b.size, request_.options.delimiter, id_column_.value_or(0),
+          [&](std::size_t begin, std::size_t, std::size_t field_begin, std::size_t field_end, bool has_field) {
             if (!id_column_) {
-              m.ordinals.push_back(ordinal);
+              m.ordinals.push_back(ordinal++);
             } else if (!has_field) {
-              m.missing_id_at = begin;
+              m.missing_id_at = gap + begin - b.skip;
               return false;
             } else {
-              append_id_line(m.id_lines,
-                             detail::unquote_field(std::string_view(data + field_begin, field_end - field_begin)));
+              append_id_line(m.id_lines, detail::unquote_field(
+                                             std::string_view(data + gap + field_begin, field_end - field_begin)));
             }
-            if (++m.found == b.removed) return false;  // the rest of the block is kept or rejected
-          }
-          ++ordinal;
-          return true;
-        });
+            ++m.found;
+            return true;
+          });
+      if (m.missing_id_at != SIZE_MAX) return;
+      at = gap_end;
+    }
+  }
+
+  // The records in data[begin, end) of b (whole records: a kept or rejected span).
+  std::uint64_t records_in(const detail::Block& b, std::size_t begin, std::size_t end, bool lines_are_records) const {
+    const char* data = b.data.get();
+    const bool last_unterminated = b.at_end && end == b.size && data[end - 1] != '\n';
+    if (lines_are_records || std::memchr(data + begin, '"', end - begin) == nullptr) {
+      return detail::count_byte(data + begin, end - begin, '\n') + (last_unterminated ? 1 : 0);
+    }
+    std::uint64_t n = 0;  // a quoted field may hold LFs: the scanner counts records
+    (void)detail::scan_records(data + begin, end - begin, b.at_end && end == b.size, request_.options.delimiter, 0,
+                               [&](std::size_t, std::size_t, std::size_t, std::size_t, bool) {
+                                 ++n;
+                                 return true;
+                               });
+    return n;
   }
 
   Status delivered(const detail::Block& b, std::size_t slot) override {
@@ -136,7 +170,9 @@ class VerifyObserver final : public detail::BlockObserver {
     if (matches_ != nullptr && b.removed > 0) {
       const SlotMatches& m = slots_[slot];
       if (m.missing_id_at != SIZE_MAX) {
-        const std::uint64_t line = lines_before_ + 1 + detail::count_byte(b.data.get() + b.skip, m.missing_id_at, '\n');
+        // The line of the file, as the filter's messages name it (a piece's lines are its file's).
+        const std::uint64_t line =
+            source_.line_in_file(lines_before_ + 1 + detail::count_byte(b.data.get() + b.skip, m.missing_id_at, '\n'));
         return Status(ErrorCode::kInvalidInput,
                       input_ + ":" + std::to_string(line) +
                           ": a removed row has no id column field (too few fields), so the matches file cannot name "
@@ -169,6 +205,7 @@ class VerifyObserver final : public detail::BlockObserver {
 
  private:
   const VerifyRequest& request_;
+  const ByteSource& source_;
   const std::string& input_;
   ByteSink* matches_;
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest_;
@@ -296,7 +333,9 @@ Result<AuditVouch> find_vouch(const std::string& log, const std::vector<AuditLin
     }
     const std::string where = log + ":" + std::to_string(line.number);
     Status checked = check_record(where, line.text, trust);
-    if (checked.code() == ErrorCode::kCorruption) return checked;  // a forged record: never look past it
+    // A forged or malformed signature: never look past it. An unsigned or untrusted record: maybe
+    // another record of the same release is signed by a trusted key.
+    if (!checked.ok() && checked.code() != ErrorCode::kUntrusted) return checked;
     if (!checked.ok()) {
       if (!refused) refused = std::move(checked);
       continue;
@@ -395,7 +434,7 @@ Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& r
   }
 
   const std::string& input = source->name();
-  VerifyObserver observer(request, input, matches);
+  VerifyObserver observer(request, *source, matches);
   Result<FilterStats> stats = detail::observe_checked(*source, index, request.options, observer);
   if (!stats.ok()) return stats.status();
 

@@ -220,3 +220,54 @@ def test_help_lists_the_options(optout):
                    "--id-column", "--json", "--delimiter", "--no-header", "--threads"):
         assert option in result.stdout, option
     assert "verify" in optout("--help").stdout
+
+
+# ---- Signed registries and audit records (issue 12) ----------------------------------------------------
+
+def has_command(name):
+    completed = subprocess.run([binary(), name, "--help"], capture_output=True, timeout=60)
+    return completed.returncode == 0
+
+
+@pytest.fixture
+def keys(tmp_path):
+    if not has_command("keygen"):
+        pytest.skip("optout keygen is not in this build yet (issue 12, part 1)")
+    for name in ("a", "b"):
+        completed = subprocess.run([binary(), "keygen", "-o", tmp_path / name], capture_output=True, timeout=60)
+        assert completed.returncode == 0, completed
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_signed_release_is_vouched_for_with_trust(optout, regs, tmp_path, keys):
+    a, b = keys
+    (tmp_path / "extract.csv").write_text(extract())
+    build(regs, "--list", "national=old.txt", "--sign", f"{a}.key", "-o", tmp_path / "signed.optout")
+    signed = tmp_path / "signed.optout"
+    result = optout("filter", "-r", signed, "--column", "nhs_number", tmp_path / "extract.csv",
+                    "-o", tmp_path / "clean.csv", "--audit", tmp_path / "audit.jsonl", "--sign", f"{a}.key",
+                    "--trust", f"{a}.pub", "-q")
+    assert result.code == 0, result
+    result = verify(optout, signed, tmp_path / "clean.csv", "--trust", f"{a}.pub", "--audit", tmp_path / "audit.jsonl",
+                    "--json")
+    assert result.code == 0, result
+    audit = json.loads(result.stdout)["audit"]
+    assert audit["line"] == 2 and audit["signer"] is not None and len(audit["signer"]) == 16
+
+    # The wrong key: refused, naming the key ids, never the data.
+    result = verify(optout, signed, tmp_path / "clean.csv", "--trust", f"{b}.pub", "--audit", tmp_path / "audit.jsonl")
+    assert result.code == 1, result
+    assert "which is not trusted" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+    # An unsigned registry with --trust: refused before the extract is read.
+    result = verify(optout, regs / "old.optout", tmp_path / "clean.csv", "--trust", f"{a}.pub")
+    assert result.code == 1, result
+    assert "unsigned: a registry signed by a trusted key is required" in result.stderr
+
+    # A record changed after signing: corruption.
+    log = (tmp_path / "audit.jsonl").read_text().replace('"kept":5', '"kept":6')
+    (tmp_path / "audit.jsonl").write_text(log)
+    result = verify(optout, signed, tmp_path / "clean.csv", "--trust", f"{a}.pub", "--audit", tmp_path / "audit.jsonl")
+    assert result.code == 1, result
+    assert "audit record signature does not verify" in result.stderr
