@@ -253,7 +253,7 @@ Status check_record(const std::string& where, std::string_view line, std::span<c
 // The key id of the record's signer; nullopt for an unsigned record.
 Result<std::optional<std::string>> signer_of(const std::string& where, std::string_view line) {
   Result<std::optional<AuditSignature>> signature = read_audit_signature(line);
-  if (!signature.ok()) return Status(signature.code(), where + ": " + signature.message());
+  if (!signature.ok()) return Status(signature.code(), where + ": " + signature.status().message());
   if (!*signature) return std::optional<std::string>();
   return std::optional<std::string>((*signature)->key.key_id());
 }
@@ -352,14 +352,16 @@ Result<AuditVouch> find_vouch(const std::string& log, const std::vector<AuditLin
     return vouch;
   }
   if (refused) return *refused;
+  // No digest in these messages: 32 hex digits may hold a run of 10 decimal ones, which would look
+  // like an NHS number on stderr (verify --json, without --audit, shows the extract's digest).
   if (other_registry != nullptr) {
     const std::string run = string_of(other_registry->record, "run_id");
     return Status(ErrorCode::kUntrusted, input + ": " + log + ":" + std::to_string(other_registry->number) +
-                                             (run.empty() ? "" : " (run " + run + ")") + " released it with registry " +
-                                             string_of(other_registry->record, "registry_digest") + ", not " +
-                                             index.registry_source() + "'s " + registry);
+                                             (run.empty() ? "" : " (run " + run + ")") +
+                                             " released it with another registry than " + index.registry_source());
   }
-  return Status(ErrorCode::kUntrusted, input + ": no record of " + log + " vouches for it (XXH3-128 " + hex + ")");
+  return Status(ErrorCode::kUntrusted, input + ": no record of " + log +
+                                           " vouches for it (no \"ok\" record has its XXH3-128 as output digest)");
 }
 
 // ---- The request --------------------------------------------------------------------------------
