@@ -2,6 +2,9 @@
 // narrow (~75 B) and wide (~1 KB, 190 columns) rows, 1 and 2 threads, against a registry of n
 // numbers. 8 % of rows belong to listed patients. Input and output stay in memory, so this
 // measures scanning, parsing and probing, not the kernel's copies (the end-to-end benchmark does).
+// BM_VerifyBlock reads the same block through run_verify() (the same pipeline, plus XXH3-128 of
+// every byte), without matches, or naming the 8 % removed rows by number or by an id column in a
+// matches file written to /dev/null: its time over BM_FilterBlock's is verify's cost.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -10,6 +13,7 @@
 
 #include "fixtures.hpp"
 #include "optout/filter.hpp"
+#include "optout/verify.hpp"
 
 namespace optout::bench {
 namespace {
@@ -106,6 +110,49 @@ void filter_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_FilterBlock)->Apply(filter_args);
+
+void BM_VerifyBlock(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const bool wide = state.range(1) != 0;
+  const Result<Registry>& registry = built_registry(n);
+  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
+  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
+  const std::string csv = make_extract(n, wide);
+  VerifyRequest request;
+  request.options.column_name = "nhs_number";
+  request.options.threads = static_cast<unsigned>(state.range(2));
+  if (state.range(3) > 0) request.matches = "/dev/null";  // a character device: written in place
+  if (state.range(3) > 1) request.id_column = "record_id";
+  std::uint64_t rows = 0;
+  for (auto _ : state) {
+    StringViewSource in(csv);
+    request.source = &in;
+    Result<VerifyResult> verified = run_verify(*index, request);
+    if (!verified.ok()) return state.SkipWithError(verified.status().message().c_str());
+    rows = verified->stats.rows;
+    benchmark::DoNotOptimize(verified->input_digest);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * csv.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
+  state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// matches: 0 none, 1 by row number, 2 by id column.
+void verify_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "wide", "threads", "matches"});
+  for (std::int64_t n : {kSmokeCount, kTypicalCount}) {
+    for (std::int64_t wide : {0, 1}) {
+      for (std::int64_t threads : {1, 2}) {
+        for (std::int64_t matches : {0, 1, 2}) b->Args({n, wide, threads, matches});
+      }
+    }
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_VerifyBlock)->Apply(verify_args);
 
 }  // namespace
 }  // namespace optout::bench

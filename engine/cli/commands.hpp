@@ -25,5 +25,6 @@ Command add_filter_command(CLI::App& root);   // optout filter: strip opted-out 
 Command add_numbers_command(CLI::App& root);  // optout numbers: an extract's numbers for the check service
 Command add_export_command(CLI::App& root);   // optout export: one list for Spark, Java, Go (Roaring, text, .dat)
 Command add_keygen_command(CLI::App& root);   // optout keygen: a key pair for signing registries
+Command add_verify_command(CLI::App& root);   // optout verify: is a released extract clean, and who released it
 
 }  // namespace optout::cli

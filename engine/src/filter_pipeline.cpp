@@ -326,10 +326,12 @@ const char* rejected_reason_name(std::size_t index) noexcept {
 
 // Reads, scans and accounts; deliver(block, header) is called in input order from one thread for
 // every well-formed block (header: the header record's bytes, with the first block only) and
-// writes or keeps what it needs before the block is reused.
+// writes or keeps what it needs before the block is reused. observer, when given, sees the
+// header's names, each scanned block in the parallel stage, and each delivered one
+// (detail::BlockObserver).
 template <typename Deliver>
 Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, const detail::IndexBits* bits,
-                                 bool keep_rejected, Deliver&& deliver) {
+                                 bool keep_rejected, Deliver&& deliver, detail::BlockObserver* observer = nullptr) {
   const auto started = std::chrono::steady_clock::now();
   const std::string& input = in.name();
   const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -375,6 +377,9 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   Result<std::size_t> resolved = resolve_column(names, options, input);
   if (!resolved.ok()) return resolved.status();
   const std::size_t column = *resolved;
+  if (observer != nullptr) {
+    if (Status s = observer->start(names, column, blocks.size()); !s.ok()) return s;
+  }
   const std::string_view header_bytes(first->data.get(), first->skip);
   const std::uint64_t header_lines = detail::count_byte(header_bytes.data(), header_bytes.size(), '\n');
 
@@ -422,6 +427,10 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
         }) & tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
             kernel.scan_block(*b, bits, options, column, keep_rejected);
+            if (observer != nullptr && b->outcome.error == detail::ScanError::kNone &&
+                b->long_record_begin == SIZE_MAX) {
+              observer->scanned(*b, static_cast<std::size_t>(b - blocks.data()));
+            }
           }
           return b;
         }) & tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* b) {
@@ -443,6 +452,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
                                                         ": " + detail::scan_error_text(b->outcome.error)));
             } else {
               Status s = deliver(*b, is_first ? header_bytes : std::string_view());
+              if (s.ok() && observer != nullptr)
+                s = observer->delivered(*b, static_cast<std::size_t>(b - blocks.data()));
               if (!s.ok()) fail(std::move(s));
               stats.rows += b->rows;
               stats.kept += b->kept_rows;
@@ -509,6 +520,13 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
     result->output_digest = Digest128{h.high64, h.low64};
   }
   return result;
+}
+
+Result<FilterStats> detail::observe_checked(ByteSource& in, const OptOutIndex& index, const FilterOptions& options,
+                                            BlockObserver& observer) {
+  const detail::IndexBits bits = detail::IndexAccess::bits(index);
+  return run_pipeline(
+      in, options, &bits, true, [](const Block&, std::string_view) { return Status(); }, &observer);
 }
 
 Result<FilterStats> count_verdicts(std::span<const std::uint8_t> verdicts, std::span<const std::uint8_t> reasons) {

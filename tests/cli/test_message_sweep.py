@@ -284,6 +284,50 @@ def test_check_bad_lines_on_stdin(sweep):
     assert leaks(result.stderr) == [], "stderr"  # stdout echoes what was typed: that is its job
 
 
+# ---- verify: the verdict, the matches file, the audit log ----------------------------------------------
+
+def test_verify_not_clean_counts_hold_no_marker(sweep):
+    sweep.check(sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "in.csv"), 1)
+    # With --json the verdict is the JSON on stdout, and stderr stays empty.
+    result = sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "in.csv", "--json")
+    assert result.returncode == 1 and result.stderr == b"", result
+    assert leaks(result.stdout) == [] and json.loads(result.stdout)["clean"] is False
+
+
+def test_verify_matches_hold_row_numbers_and_ids_only(sweep):
+    for extra in ([], ["--id-column", "record_id"]):
+        result = sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "in.csv", "--matches", "m.txt",
+                           *extra)
+        sweep.check(result, 1, files=("m.txt",))
+        assert (sweep.dir / "m.txt").read_text() != ""
+
+
+def test_verify_id_column_named_by_a_number(sweep):
+    result = sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "in.csv", "--matches", "m.txt",
+                       "--id-column", N[0])
+    sweep.check(result, 1)
+    assert not (sweep.dir / "m.txt").exists()
+
+
+def test_verify_malformed_csv(sweep):
+    sweep.write("bad.csv", csv_bytes() + f'6,"{N[1]},{WORD}\n'.encode())
+    sweep.check(sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "bad.csv", "--matches", "m.txt"), 1)
+    assert not (sweep.dir / "m.txt").exists()
+
+
+def test_verify_audit_errors(sweep):
+    sweep.filter("--column", "nhs_number", code=0)
+    log = (sweep.dir / "audit.jsonl").read_text()
+    # The release changed: no record vouches for it.
+    sweep.write("changed.csv", (sweep.dir / "out.csv").read_bytes() + f"9,{N[5]},{WORD}\n".encode())
+    sweep.check(sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "changed.csv", "--audit",
+                          "audit.jsonl"), 1)
+    # A malformed line full of markers: named, never quoted.
+    sweep.write("audit.jsonl", log + f'{{"rows": {N[0]}, "{WORD}": "{spaced(N[1])}\n')
+    sweep.check(sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "out.csv", "--audit",
+                          "audit.jsonl"), 1)
+
+
 # ---- Bad registries, for every command that reads one -----------------------------------------------------
 
 def bad_registries(sweep):
@@ -308,6 +352,7 @@ REGISTRY_COMMANDS = {
     "check": lambda reg: ["check", "--registry", reg, N[0]],
     "export": lambda reg: ["export", reg, "--list", "national", "-o", "x.txt", "--format", "text"],
     "build_base": lambda reg: ["build", "--base", reg, "--add", "national=list.txt", "-o", "new.optout"],
+    "verify": lambda reg: ["verify", "-r", reg, "--column", "nhs_number", "in.csv"],
 }
 
 

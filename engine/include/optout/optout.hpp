@@ -1,6 +1,6 @@
 // Everything optout offers, in one include. The layers, from the bottom up (no header includes
 // one above it): status, io, nhs_number, registry, index, filter / numbers / pieces / list_export,
-// audit, commit, run.
+// audit, commit, run, verify.
 #pragma once
 
 #include "optout/status.hpp"
@@ -15,4 +15,5 @@
 #include "optout/audit.hpp"
 #include "optout/commit.hpp"
 #include "optout/run.hpp"
+#include "optout/verify.hpp"
 #include "optout/version.hpp"

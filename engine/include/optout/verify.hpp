@@ -40,11 +40,15 @@ struct VerifyRequest {
   std::optional<std::string> expect_digest;
   // An audit log (JSON Lines, as --audit appends) that must hold a record vouching for input.
   std::optional<std::string> audit;
-  // Where to write the rows the lists remove, one line each, atomically (a path; "-" for
-  // standard output). Must not name the input, the registry or the audit log.
+  // Where to write the rows the lists remove, one line each, in input order, atomically (a path,
+  // put in place only when the whole verification succeeds; "-": standard output, written once at
+  // the end). Must not name the input, the registry or the audit log.
   std::optional<std::string> matches;
-  // Name each match by this column's value (unquoted, as the header names it) instead of its
-  // 1-based data-row number. Requires matches and a header.
+  // Name each match by this column's value instead of its 1-based data-row number. The column is
+  // named as the header names it (exact, after unquoting); the value is written unquoted, as a
+  // one-column CSV record: quoted (a quote doubled) when it holds a quote, comma, CR or LF, or is
+  // empty, so that each line is one value. Requires matches and a header; never the NHS column.
+  // The column must not hold NHS numbers under another name: verify cannot tell.
   std::optional<std::string> id_column;
 };
 
@@ -70,13 +74,22 @@ struct VerifyResult {
 
 // Verifies request.input against index's lists (request.apply must be empty).
 // First the request is checked (options, paths, the matches file naming no input, registry or
-// audit log; trust, digest pin), then the extract is read. A malformed extract (bad CSV, a record
-// over the limit) is an error as in filter(); rows that are removed or rejected are not errors:
-// they are counted and clean() is false.
-// Errors: kInvalidArgument; kUntrusted (the registry; no record of the audit log vouches for the
-// extract, or that record is not signed by a trusted key); kCorruption (an audit record's
-// signature does not verify); kInvalidInput "AUDIT:LINE: not a JSON object" for a malformed audit
-// line; those of filter(). A failed run leaves no matches file.
+// audit log; trust, digest pin), then the audit log is read, then the extract, in one pass of the
+// filter's pipeline (its reader, scanner, column rule, limits and verdicts; as fast, plus XXH3).
+// A malformed extract (bad CSV, a record over the limit) is an error as in filter(), in its
+// words; rows that are removed or rejected are not errors: they are counted and clean() is false.
+// The vouching record is an "outcome":"ok" record whose "output_xxh3_128" (or a piece's, for a
+// part of a run in parts) is input_digest and whose "registry_digest" is index's; the first such
+// record (in log order) whose signature check_audit_record() accepts vouches.
+// Errors: kInvalidArgument (the request; also an id column that is the NHS column); kNotFound (no
+// such NHS or id column); kInvalidInput (the id column named twice; a removed row without an id
+// field, naming its line; "AUDIT:LINE: not a JSON object" for a malformed audit line, never
+// quoting it); kUntrusted (the registry's signer or digest; "RELEASED: no record of AUDIT vouches
+// for it (...)"; "RELEASED: AUDIT:LINE (run ID) released it with another registry than REGISTRY";
+// no digest in either, as 32 hex digits may hold a run of 10 decimal ones; a record unsigned or
+// signed by an untrusted key when trust is given); kCorruption (a record's signature does not
+// verify); kIoError; those of filter() but kDataQuality. A failed run leaves no matches file (an
+// earlier one at that path stays as it was).
 [[nodiscard]] OPTOUT_API Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& request);
 // The same, first building the index of registry with request.apply.
 [[nodiscard]] OPTOUT_API Result<VerifyResult> run_verify(const Registry& registry, const VerifyRequest& request);
