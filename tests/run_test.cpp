@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include <array>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -122,7 +124,9 @@ TEST_F(RunTest, WritesEveryFileOnSuccess) {
   EXPECT_EQ(records[1]["outcome"], "ok");
   EXPECT_EQ(records[0]["run_id"], records[1]["run_id"]);
   EXPECT_EQ(records[0]["run_id"].get<std::string>().size(), kRunIdLetters);
+  const XXH128_hash_t input = XXH3_128bits(kExtract, std::strlen(kExtract));
   for (const nlohmann::json& r : records) {
+    EXPECT_EQ(r["input_xxh3_128"], (Digest128{input.high64, input.low64}.hex()));  // as xxh128sum prints it
     EXPECT_EQ(r["output_xxh3_128"], stats->output_digest->hex());
     EXPECT_EQ(r["registry_digest"], registry_.digest().hex());
     EXPECT_EQ(r["output"], path("clean.csv"));

@@ -70,9 +70,9 @@ int run(int argc, char** argv) {
   app.formatter(formatter);  // subcommands copy it
 
   const std::vector<Command> commands = {
-      add_filter_command(app), add_numbers_command(app), add_build_command(app),  add_info_command(app),
-      add_diff_command(app),   add_check_command(app),   add_export_command(app), add_keygen_command(app),
-      add_verify_command(app),
+      add_filter_command(app), add_numbers_command(app), add_build_command(app),
+      add_info_command(app),   add_diff_command(app),    add_check_command(app),
+      add_export_command(app), add_keygen_command(app),  add_verify_command(app),
   };
 
   // CLI11 would call an unknown command "an argument that was not expected"; say what it is.

@@ -499,6 +499,9 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(options.digest_output ? XXH3_createState() : nullptr,
                                                                   &XXH3_freeState);
   if (digest) XXH3_128bits_reset(digest.get());
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> input_digest(
+      options.digest_output ? XXH3_createState() : nullptr, &XXH3_freeState);
+  if (input_digest) XXH3_128bits_reset(input_digest.get());
   SpanWriter kept(out, digest.get());
   std::optional<SpanWriter> rejected;
   if (rejects != nullptr) rejected.emplace(*rejects);
@@ -506,6 +509,8 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
 
   Result<FilterStats> result =
       run_pipeline(in, options, &bits, rejects != nullptr, [&](const Block& b, std::string_view header) {
+        // The blocks' bytes are the input's, in order (the first block's begin with the header).
+        if (input_digest) XXH3_128bits_update(input_digest.get(), b.data.get(), b.size);
         Status s = kept.write(header, b.data.get(), b.kept);
         if (s.ok() && rejected && (!header.empty() || !b.rejected.empty())) {
           s = rejected->write(header, b.data.get(), b.rejected);
@@ -518,6 +523,10 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
   if (digest) {
     const XXH128_hash_t h = XXH3_128bits_digest(digest.get());
     result->output_digest = Digest128{h.high64, h.low64};
+  }
+  if (input_digest) {
+    const XXH128_hash_t h = XXH3_128bits_digest(input_digest.get());
+    result->input_digest = Digest128{h.high64, h.low64};
   }
   return result;
 }

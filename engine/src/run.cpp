@@ -432,6 +432,7 @@ std::string encode_piece_stats(const FilterStats& s) {
   j["rejected_by_reason"] =
       std::vector<std::uint64_t>(std::begin(s.rejected_by_reason), std::end(s.rejected_by_reason));
   j["output_digest"] = s.output_digest ? Json::array({s.output_digest->high, s.output_digest->low}) : Json(nullptr);
+  j["input_digest"] = s.input_digest ? Json::array({s.input_digest->high, s.input_digest->low}) : Json(nullptr);
   return to_bytes(j);
 }
 
@@ -454,6 +455,10 @@ Result<FilterStats> decode_piece_stats(std::string_view bytes) {
     if (!j.at("output_digest").is_null()) {
       s.output_digest =
           Digest128{j["output_digest"].at(0).get<std::uint64_t>(), j["output_digest"].at(1).get<std::uint64_t>()};
+    }
+    if (!j.at("input_digest").is_null()) {
+      s.input_digest =
+          Digest128{j["input_digest"].at(0).get<std::uint64_t>(), j["input_digest"].at(1).get<std::uint64_t>()};
     }
     return s;
   } catch (const Json::exception&) {

@@ -95,6 +95,8 @@ struct FilterStats {
   std::uint64_t bytes_out = 0;       // header + kept records
   std::uint64_t bytes_rejected = 0;  // written to the rejects sink (header included)
   std::optional<Digest128> output_digest;
+  // XXH3-128 of every byte read (header and BOM included), with output_digest.
+  std::optional<Digest128> input_digest;
   double seconds = 0;
   unsigned threads = 0;
 };
