@@ -244,6 +244,7 @@ def _run_verify_tasks(client, registry_path, digest, lists, tasks):
     if client is None:
         return [_verify_file(registry_path, digest, lists, *task) for task in tasks]
     from distributed import wait
+    from distributed.scheduler import KilledWorker
 
     run_id = uuid.uuid4().hex[:12]
     futures = [
@@ -254,9 +255,13 @@ def _run_verify_tasks(client, registry_path, digest, lists, tasks):
     ]
     try:
         wait(futures)
-        for future in futures:
+        for future, (input, _, _) in zip(futures, tasks):
             if future.status == "error":
-                raise future.exception()
+                error = future.exception()
+                if isinstance(error, KilledWorker):  # as filter_files says it of a piece
+                    failed = PieceFailedError(f"{input}: was not verified: the workers running it died ({error})")
+                    raise failed from error
+                raise error
         return [future.result() for future in futures]
     finally:
         client.cancel(futures)

@@ -456,3 +456,21 @@ def test_verify_files_on_the_cluster(client, cli, registry_path, tmp_path):
     assert (matches / "matches-00000.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
     assert (matches / "matches-00002.txt").read_bytes() == (tmp_path / "single.txt").read_bytes()
     assert (matches / "matches-00001.txt").read_bytes() == b""
+
+
+def test_verify_files_killed_worker_fails_clearly(client, registry_path, tmp_path):
+    """A file whose workers keep dying fails the run with PieceFailedError; no matches folder."""
+    marker = tmp_path / "killed"
+    client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
+    client.register_worker_plugin(kill_plugin(marker, "-00001"))
+    try:
+        with pytest.raises(optout.PieceFailedError) as caught:
+            optout.dask.verify_files([DIRTY, DIRTY], registry_path, column="nhs_number",
+                                     matches_dir=tmp_path / "matches", client=client)
+    finally:
+        client.unregister_worker_plugin("optout-kill-once")
+        client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 3))
+    assert marker.exists()
+    assert str(caught.value).startswith(f"{DIRTY}: was not verified: the workers running it died")
+    assert sorted(os.listdir(tmp_path)) == ["killed"]
+    client.wait_for_workers(2)
