@@ -33,15 +33,20 @@ from .core import (
     verify_request,
 )
 from .errors import Error, PieceFailedError
-from .pandas import classify_frame, filter_frame
+from .pandas import _filter_checked, classify_frame
 
 __all__ = ["filter_dataframe", "count_verdicts", "filter_files", "verify_files"]
 
 
-def _prepare(registry, apply, max_age):
-    """Loads the registry here (once per process), checks the lists and the age, and returns what
-    tasks need to find the same snapshot on a worker: (path, digest, lists)."""
+def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
+    """Loads the registry here (once per process), checks its signer (trust None: OPTOUT_TRUST),
+    digest, lists and age, and returns what tasks need to find the same snapshot on a worker:
+    (path, digest, lists). Workers load that path and refuse any other digest, so the checks made
+    here hold for every partition."""
     registry = _registry_of(registry)
+    registry.check_trust(trust)
+    if expect_digest is not None:
+        registry.check_digest(expect_digest)
     index = registry.index(apply)  # an unknown list fails here, before any task runs
     if max_age is not None:
         index.check_age(max_age)
@@ -52,7 +57,7 @@ def _prepare(registry, apply, max_age):
 
 
 def _keep_partition(part, path, digest, lists, column):
-    return filter_frame(part, cached_registry(path, digest), column, apply=lists).kept
+    return _filter_checked(part, cached_registry(path, digest), column, lists).kept
 
 
 def _count_partition(part, path, digest, lists, column):
@@ -64,21 +69,22 @@ def _add_counts(tallies):
     return _engine.add_counts(tallies)
 
 
-def filter_dataframe(frame, registry, column, *, apply=None, max_age=None):
+def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None):
     """The rows of a Dask DataFrame that the filter keeps, partition by partition (lazy).
 
     registry: a snapshot's path (or an optout.Registry, of which only the path is used);
-    column, apply, max_age: as optout.pandas.filter_frame. Each partition keeps its index and row
-    order. The registry is loaded here to check it, and once in each worker process.
+    column, apply, max_age, trust, expect_digest: as optout.pandas.filter_frame. Each partition
+    keeps its index and row order. The registry is loaded here to check it, and once in each
+    worker process.
     """
-    path, digest, lists = _prepare(registry, apply, max_age)
+    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
     return frame.map_partitions(_keep_partition, path, digest, lists, column, meta=frame._meta)
 
 
-def count_verdicts(frame, registry, column, *, apply=None, max_age=None):
+def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None):
     """A dask Delayed of the counts over every partition (rows, kept, removed, rejected,
     rejected_by_reason), as optout.pandas.filter_frame's counts."""
-    path, digest, lists = _prepare(registry, apply, max_age)
+    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
     parts = [dask.delayed(_count_partition)(p, path, digest, lists, column) for p in frame.to_delayed()]
     return dask.delayed(_add_counts)(parts)
 

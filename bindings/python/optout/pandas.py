@@ -70,16 +70,26 @@ def count_verdicts(verdicts, reasons):
     return _engine.add_counts([_engine.tally_verdicts(verdicts, reasons)])
 
 
-def filter_frame(frame, registry, column, *, apply=None, max_age=None, return_rejected=False):
+def filter_frame(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
+                 return_rejected=False):
     """Drops the rows of opted-out patients: the rows the CLI's filter would keep, and the counts.
 
     registry: an optout.Registry or a snapshot's path (loaded once per process); column: the
-    NHS-number column's label; apply, max_age: as filter_file's; return_rejected: also return the
-    rejected rows. Returns FrameResult(kept, counts, rejected); kept keeps the frame's index and order.
+    NHS-number column's label; apply, max_age, trust, expect_digest: as filter_file's (trust None:
+    the keys OPTOUT_TRUST names, if any); return_rejected: also return the rejected rows. Returns
+    FrameResult(kept, counts, rejected); kept keeps the frame's index and order.
     """
     registry = _registry_of(registry)
+    registry.check_trust(trust)
+    if expect_digest is not None:
+        registry.check_digest(expect_digest)
     if max_age is not None:
         registry.check_age(max_age)
+    return _filter_checked(frame, registry, column, apply, return_rejected)
+
+
+def _filter_checked(frame, registry, column, apply, return_rejected=False):
+    """filter_frame once its registry passed the trust, digest and age checks."""
     verdicts, reasons = classify_frame(frame, registry, column, apply)
     kept = frame.loc[verdicts == KEPT]
     rejected = frame.loc[verdicts == REJECTED] if return_rejected else None

@@ -148,6 +148,33 @@ def test_load_applies_trust_and_the_pin(keys, signed_path, registry_path):
         optout.load(signed_path).check_digest(unsigned_digest)
 
 
+def test_frame_helpers_apply_trust_and_the_pin_before_any_row(keys, signed_path, registry_path, monkeypatch):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    frame = pd.read_csv(NARROW, dtype=str)
+    signer, other = keys["signer"][1], keys["other"][1]
+    kept = optout.pandas.filter_frame(frame, signed_path, "nhs_number", trust=[pub(keys, "signer")])
+    assert (kept.counts["rows"], kept.counts["kept"]) == (2000, 1863)
+    with pytest.raises(optout.UntrustedError) as e:
+        optout.pandas.filter_frame(frame, signed_path, "nhs_number", trust=[pub(keys, "other")])
+    assert str(e.value) == f"{signed_path}: signed by key {signer}, which is not trusted (trusted: {other})"
+    with pytest.raises(optout.UntrustedError):
+        optout.pandas.filter_frame(frame, signed_path, "nhs_number", expect_digest="0" * 32)
+    # trust=None: the keys OPTOUT_TRUST names, for a path as for a Registry.
+    monkeypatch.setenv("OPTOUT_TRUST", pub(keys, "signer"))
+    with pytest.raises(optout.UntrustedError) as e:
+        optout.pandas.filter_frame(frame, registry_path, "nhs_number")
+    assert str(e.value) == f"{registry_path}: unsigned: a registry signed by a trusted key is required"
+    parts = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(optout.UntrustedError):  # on the client, before the graph runs
+        optout.dask.filter_dataframe(parts, registry_path, "nhs_number")
+    with pytest.raises(optout.UntrustedError):
+        optout.dask.count_verdicts(parts, registry_path, "nhs_number")
+    counted = optout.dask.count_verdicts(parts, signed_path, "nhs_number").compute(scheduler="sync")
+    assert (counted["rows"], counted["kept"]) == (2000, 1863)
+
+
 # ---- filter_file: trust, pin, signed audit records -------------------------------------------
 
 
