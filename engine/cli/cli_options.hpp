@@ -77,10 +77,12 @@ struct TrustArgs {
   std::optional<std::string> expect_digest;
 };
 
-inline void add_trust_options(CLI::App& cmd, TrustArgs& args) {
-  cmd.add_option("--trust", args.trust,
-                 "Refuse a registry not signed by this key (repeatable; default: the keys OPTOUT_TRUST names, "
-                 "path:path)")
+inline constexpr const char* kTrustHelp =
+    "Refuse a registry not signed by this key (repeatable; default: the keys OPTOUT_TRUST names, path:path)";
+
+// trust_help: --trust's help, for a command whose keys vouch for more than the registry.
+inline void add_trust_options(CLI::App& cmd, TrustArgs& args, const char* trust_help = kTrustHelp) {
+  cmd.add_option("--trust", args.trust, trust_help)
       ->type_name("FILE.pub")
       ->allow_extra_args(false);  // one path per --trust: what follows is the command's own argument
   cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest (optout info) differs")

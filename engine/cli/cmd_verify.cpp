@@ -34,8 +34,7 @@ struct VerifyArgs {
   CsvArgs csv;
   std::string registry;
   std::vector<std::string> apply;
-  std::vector<std::string> trust;
-  std::optional<std::string> expect_digest;
+  TrustArgs trust;
   std::optional<std::string> audit;
   std::optional<std::string> matches;
   std::optional<std::string> id_column;
@@ -74,11 +73,11 @@ int run_verify(const VerifyArgs& args) {
   VerifyRequest request;
   request.options = std::move(parsed).value();
   request.input = args.csv.input;
-  request.expect_digest = args.expect_digest;
+  request.expect_digest = args.trust.expect_digest;
   request.audit = args.audit;
   request.matches = args.matches;
   request.id_column = args.id_column;
-  Result<std::vector<PublicKey>> trusted = read_trusted_keys(args.trust);
+  Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
   if (!trusted.ok()) return diag.fail(trusted.status());
   request.trust = std::move(trusted).value();
 
@@ -119,14 +118,9 @@ void declare_verify(CLI::App& cmd, VerifyArgs& args) {
   cmd.add_option("-r,--registry", args.registry, "The registry snapshot (from optout build)")->required();
   add_csv_options(cmd, args.csv);
   cmd.add_option("--apply", args.apply, "Lists to apply, comma-separated (default: every list)")->delimiter(',');
-  // As add_trust_options() spells them once issue 12's CLI is in (the record's signer too, here).
-  cmd.add_option("--trust", args.trust,
-                 "Refuse a registry, or an audit record, not signed by this key (repeatable; default: the keys "
-                 "OPTOUT_TRUST names, path:path)")
-      ->type_name("FILE.pub")
-      ->allow_extra_args(false);  // one path per --trust: what follows is the command's own argument
-  cmd.add_option("--expect-digest", args.expect_digest, "Refuse a registry whose digest (optout info) differs")
-      ->type_name("HEX");
+  add_trust_options(cmd, args.trust,
+                    "Refuse a registry, or an audit record, not signed by this key (repeatable; default: the keys "
+                    "OPTOUT_TRUST names, path:path)");
   cmd.add_option("--audit", args.audit, "Require a record of this audit log (JSON Lines) that released the extract");
   cmd.add_option("--matches", args.matches,
                  "Write one line per row the lists remove here (atomically; '-': standard output)");
