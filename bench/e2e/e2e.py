@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """optout's end-to-end benchmark: whole commands on generated extracts, against the floors (cat,
 wc) and the tools people use instead (DuckDB, Polars, Miller, SQLite, pandas, awk, grep), each
-doing the same anti-join, and each output checked against optout's.
+doing the same anti-join, and each output checked against optout's. Besides CSV → CSV, the same
+extract compressed (gzip → gzip, zstd → zstd: against igzip and zstd floors, the shell pipelines
+users write and DuckDB) and as JSON Lines (against DuckDB's read_json), with output sizes.
 
   e2e.py run --mode smoke|quick|full [--out DIR] [--build-dir DIR | --optout PATH --optout-gen PATH]
   e2e.py compare OLD.json NEW.json [--threshold 10] [--all]
@@ -22,6 +24,7 @@ import collections
 import csv
 import dataclasses
 import datetime
+import gzip
 import hashlib
 import itertools
 import json
@@ -37,7 +40,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
@@ -158,6 +161,22 @@ class DataCache:
             partial.rename(list_csv)
         return Dataset(spec, extract, list_txt, list_csv, extract.stat().st_size)
 
+    def derived(self, extract: Path, group: "Group") -> Path:
+        """The extract in the group's input format (gzip -6, zstd -3, JSON Lines), made from the
+        cached extract once and cached beside it."""
+        path = extract.with_name(extract.stem + group.input_suffix)
+        if not path.exists():
+            partial = path.with_name(path.name + ".partial")
+            log(f"making {path.name}: {group.input_made_by}")
+            if group.name == "jsonl":
+                write_jsonl(extract, partial)
+            else:
+                with open(partial, "wb") as out:
+                    subprocess.run([*group.compress, str(extract)], stdout=out, check=True)
+            partial.rename(path)
+        return path
+
+
     def _generated(self, args: list[str], suffix: str) -> Path:
         key = hashlib.sha256(json.dumps([self.version, args]).encode()).hexdigest()[:16]
         path = self.directory / f"{args[0]}-{key}{suffix}"
@@ -170,6 +189,33 @@ class DataCache:
                 {"generator": self.version, "args": args}, indent=1) + "\n")
         return path
 
+
+# JSON Lines from CSV: one object per row, the header's names as keys in order, every value a
+# string (as a CSV reader gives it: quotes removed), compact (no spaces, `","` and `":"`), UTF-8
+# unescaped. That is how DuckDB's COPY ... (FORMAT json) writes the same records, so its output
+# can be byte-identical. Bump the version when the rendering changes: it names the cached file.
+JSONL_RENDERING = 1
+_JSON_PLAIN = re.compile(r'[^"\\\x00-\x1f]*\Z')
+
+
+def jsonl_lines(rows: Iterable[list[str]]) -> Iterator[str]:
+    """The CSV records (the first one the header) as JSON Lines, one object per data record."""
+    rows = iter(rows)
+    header = next(rows, None)
+    if header is None:
+        return
+    keys = [json.dumps(name, ensure_ascii=False) + ":" for name in header]
+    for row in rows:
+        yield "{" + ",".join(
+            key + ('"' + value + '"' if _JSON_PLAIN.match(value)
+                   else json.dumps(value, ensure_ascii=False))
+            for key, value in zip(keys, row)) + "}\n"
+
+
+def write_jsonl(csv_path: Path, out: Path) -> None:
+    with open(out, "w", encoding="utf-8", errors="surrogateescape", newline="",
+              buffering=1 << 20) as f:
+        f.writelines(jsonl_lines(csv_rows(csv_path)))
 
 # ---------------------------------------------------------------------------------------------
 # Running a command: wall time, peak memory, timeout and memory budget
@@ -310,8 +356,9 @@ class Reference:
     """optout's output for a dataset, and the fingerprints every other output is compared with.
     The costly ones are computed only when some output needs them."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, jsonl: bool = False):
         self.path = path
+        self.jsonl = jsonl  # JSON Lines: no header line; records compared as JSON values
         self.size = path.stat().st_size
         self.digest = file_digest(path)
         self._lines: tuple[int, int] | None = None
@@ -324,7 +371,7 @@ class Reference:
 
     @property
     def rows(self) -> int:
-        return self.lines[0] - 1  # the header is not a row
+        return self.lines[0] - (0 if self.jsonl else 1)  # a CSV header is not a row
 
 
 def file_digest(path: Path) -> str:
@@ -349,35 +396,51 @@ def csv_rows(path: Path) -> Iterable[list[str]]:
         yield from csv.reader(f)
 
 
+def json_records(path: Path) -> Iterable[str]:
+    """Each line's JSON value, spelled canonically (keys sorted, one spelling of each string), so
+    that records written with other spacing, escapes or key order compare equal; a line that is
+    not JSON stays as it is (and so differs)."""
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                yield json.dumps(json.loads(line), sort_keys=True, ensure_ascii=False)
+            except ValueError:
+                yield line.decode("utf-8", "replace")
+
+
 def check_output(path: Path, reference: Reference) -> tuple[str, int]:
     """Classifies an output and counts its data rows. From cheap to dear:
     byte-identical (size + digest); same rows, other order (raw lines as a multiset);
     same rows (re-quoted) [, other order] when only the CSV quoting differs (fields compared as
-    values, as a CSV reader sees them); else wrong, with how many rows are missing or extra."""
+    values, as a CSV reader sees them; for JSON Lines, "re-serialised": each line's JSON value);
+    else wrong, with how many rows are missing or extra."""
     if path.stat().st_size == reference.size and file_digest(path) == reference.digest:
         return "byte-identical", reference.rows
+    header_lines = 0 if reference.jsonl else 1
     lines = line_fingerprint(path)
     if lines == reference.lines:
-        return "same rows, other order", lines[0] - 1
-    # Field values, as a CSV reader sees them: one pass over both files.
+        return "same rows, other order", lines[0] - header_lines
+    # Field values, as a CSV (or JSON) reader sees them: one pass over both files.
+    records, respelt = ((json_records, "re-serialised") if reference.jsonl
+                        else (lambda p: map(tuple, csv_rows(p)), "re-quoted"))
     in_order = True
     count, total, ref_count, ref_total = 0, 0, 0, 0
-    for row, ref_row in itertools.zip_longest(csv_rows(path), csv_rows(reference.path)):
+    for row, ref_row in itertools.zip_longest(records(path), records(reference.path)):
         in_order = in_order and row == ref_row
         if row is not None:
             count += 1
-            total += hash(tuple(row))
+            total += hash(row)
         if ref_row is not None:
             ref_count += 1
-            ref_total += hash(tuple(ref_row))
-    rows = count - 1
+            ref_total += hash(ref_row)
+    rows = count - header_lines
     if count == ref_count and total == ref_total:
-        return ("same rows (re-quoted)" if in_order
-                else "same rows (re-quoted), other order"), rows
-    missing = collections.Counter(hash(tuple(row)) for row in csv_rows(reference.path))
+        return (f"same rows ({respelt})" if in_order
+                else f"same rows ({respelt}), other order"), rows
+    missing = collections.Counter(hash(row) for row in records(reference.path))
     extra = 0
-    for row in csv_rows(path):
-        key = hash(tuple(row))
+    for row in records(path):
+        key = hash(row)
         if missing[key] > 0:
             missing[key] -= 1
         else:
@@ -386,6 +449,22 @@ def check_output(path: Path, reference: Reference) -> tuple[str, int]:
     differ = missing_count + extra
     return (f"wrong ({differ} {'row differs' if differ == 1 else 'rows differ'}: "
             f"{missing_count} missing, {extra} extra)"), rows
+
+
+def check_compressed(path: Path, decompress: tuple[str, ...], reference: Reference,
+                     scratch: Path) -> tuple[str, int | None]:
+    """A compressed output, decompressed (`gzip -dc`, `zstd -dc`) into SCRATCH and checked as
+    check_output does."""
+    with open(scratch, "wb") as out:
+        done = subprocess.run([*decompress, str(path)], stdout=out, stderr=subprocess.PIPE)
+    try:
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()
+            return (f"wrong (does not decompress with {' '.join(decompress)}: "
+                    f"{why[-1][:120] if why else 'exit ' + str(done.returncode)})"), None
+        return check_output(scratch, reference)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def is_same_rows(correctness: str) -> bool:
@@ -401,29 +480,48 @@ class Inputs:
     registry: Path
     out: Path
     awk: str
+    input: Path = Path()      # the group's input: the extract, or it compressed or as JSON Lines
 
 
 @dataclasses.dataclass(frozen=True)
 class Tool:
     name: str
     mode: str
-    kind: str                              # "floor", "optout" or "peer"
+    kind: str                              # "floor", "optout", "pipeline" (optout between other
+                                           # tools: the shell pipelines users write) or "peer"
     command: Callable[[Inputs], Command]
-    floor: str = "file"                    # the floor its time is divided by: "file" or "pipe"
+    floor: str = "file"                    # the floor its time is divided by: "file", "pipe" or
+                                           # "existing" (the group's floor of that name, else "file")
+    floor_of: str = ""                     # a floor: the name under which others divide by it
     writes_output: bool = True             # False: nothing to check (wc, cat > /dev/null)
     needs: tuple[str, ...] = ()            # executables; "npm-peers" for node_modules
+    features: tuple[str, ...] = ()         # what optout must have been built with (FEATURES)
     note: str = ""                         # caveat printed under the table
     bytes_per_list_number: int = 0         # memory estimate, to skip a run that cannot fit
     in_smoke: bool = False
+    group: str = "csv"                     # the GROUPS entry whose input it reads
+    over_existing: bool = False            # the output file is left from the previous run
+    size_baseline: bool = False            # the output size others in the group are compared to
 
     @property
     def key(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", f"{self.name} {self.mode}".lower()).strip("-")
+        prefix = "" if self.group == "csv" else f"{self.group} "
+        return re.sub(r"[^a-z0-9]+", "-", f"{prefix}{self.name} {self.mode}".lower()).strip("-")
 
 
-def _optout_filter(i: Inputs, threads: int) -> tuple[str, ...]:
+# What an optout binary may or may not have been built with (issue 13); probe_features tells.
+FEATURES = {
+    "gzip-in": "gzip input",
+    "zstd-in": "zstd input",
+    "gzip-out": "gzip output (--compress gzip, -o NAME.gz)",
+    "zstd-out": "zstd output (--compress zstd, -o NAME.zst)",
+    "jsonl": "JSON Lines (--format jsonl)",
+}
+
+
+def _optout_filter(i: Inputs, threads: int, *extra: str) -> tuple[str, ...]:
     return (str(OPTOUT), "filter", "-r", str(i.registry), "--column", "nhs_number",
-            "--threads", str(threads), "--quiet")
+            "--threads", str(threads), "--quiet", *extra)
 
 
 def _optout_tools() -> list[Tool]:
@@ -438,22 +536,31 @@ def _optout_tools() -> list[Tool]:
                           in_smoke=True, command=lambda i, t=threads: Command(
                               (("cat", str(i.dataset.extract)), _optout_filter(i, t), ("cat",)),
                               stdout=i.out)))
+    # The copy limit over an existing output (a nightly job's): both pay ext4's flush of the
+    # replaced file, at cat's close and at optout's rename.
+    tools.append(Tool("optout", f"file → existing file, {CORES} threads", "optout",
+                      floor="existing", over_existing=True, in_smoke=True,
+                      command=lambda i: Command((
+                          (*_optout_filter(i, CORES), str(i.dataset.extract), "-o", str(i.out)),))))
     return tools
 
 
 OPTOUT_TOOLS = _optout_tools()
 FLOORS = [
-    Tool("floor", "cat extract > copy", "floor", in_smoke=True,
+    Tool("floor", "cat extract > copy", "floor", in_smoke=True, floor_of="file",
          command=lambda i: Command((("cat", str(i.dataset.extract)),), stdout=i.out)),
     Tool("floor", "wc -l extract", "floor", writes_output=False, in_smoke=True,
          command=lambda i: Command((("wc", "-l", str(i.dataset.extract)),))),
     Tool("floor", "cat extract | cat > /dev/null", "floor", writes_output=False, in_smoke=True,
          command=lambda i: Command((("cat", str(i.dataset.extract)), ("cat",)))),
-    Tool("floor", "cat extract | cat | cat > copy", "floor", floor="pipe", in_smoke=True,
+    Tool("floor", "cat extract | cat | cat > copy", "floor", floor="pipe", floor_of="pipe",
+         in_smoke=True,
          command=lambda i: Command((("cat", str(i.dataset.extract)), ("cat",), ("cat",)),
                                    stdout=i.out)),
+    Tool("floor", "cat extract > existing copy", "floor", floor="existing", floor_of="existing",
+         over_existing=True, in_smoke=True,
+         command=lambda i: Command((("cat", str(i.dataset.extract)),), stdout=i.out)),
 ]
-FLOOR_KEYS = {"file": FLOORS[0].key, "pipe": FLOORS[3].key}
 
 SUBSTRING_CAVEAT = ("splits on every comma (a quoted field holding one shifts the columns) and "
                     "compares bytes, not NHS numbers (`943 476 5919`, a padded or quoted number "
@@ -466,6 +573,12 @@ def _node(script: str, *args: str) -> tuple[str, ...]:
 
 def _peer_args(i: Inputs) -> tuple[str, ...]:
     return (str(i.dataset.extract), str(i.dataset.list_csv), "nhs_number", str(i.out))
+
+
+def _duckdb_ordered(i: Inputs, *options: str) -> Command:
+    return Command((_node("duckdb_antijoin.mjs", "--order", "input", "--threads", str(CORES),
+                          *options, str(i.input), str(i.dataset.list_csv), "nhs_number",
+                          str(i.out)),))
 
 
 PEERS = [
@@ -511,12 +624,176 @@ PEERS = [
                                    stdout=i.out, env=(("LC_ALL", "C"),))),
 ]
 
+
+def _compressed_tools(group: str, codec: str, floor: Tool, decompress_floor: Tool,
+                      pipelines: list[Tool], duckdb_option: str) -> list[Tool]:
+    """A compressed → compressed group: its floors, optout reading and writing the codec itself
+    (file → file by the output's suffix; stdin → stdout with --compress), the shell pipelines
+    around an optout that reads and writes CSV, and DuckDB."""
+    needs_codec = (f"{codec}-in", f"{codec}-out")
+    return [
+        floor, decompress_floor,
+        Tool("optout", f"file → file, {CORES} threads", "optout", group=group, in_smoke=True,
+             features=needs_codec,
+             command=lambda i: Command((
+                 (*_optout_filter(i, CORES), str(i.input), "-o", str(i.out)),))),
+        Tool("optout", f"cat | optout --compress {codec} | cat, {CORES} threads", "optout",
+             group=group, in_smoke=True, features=needs_codec,
+             command=lambda i: Command((("cat", str(i.input)),
+                                        _optout_filter(i, CORES, "--compress", codec), ("cat",)),
+                                       stdout=i.out)),
+        Tool("optout", "file → file, 1 thread", "optout", group=group, in_smoke=True,
+             features=needs_codec,
+             command=lambda i: Command(((*_optout_filter(i, 1), str(i.input), "-o", str(i.out)),))),
+        *pipelines,
+        Tool("DuckDB", f"read_csv, ANTI JOIN + row_number() ORDER BY, COMPRESSION {codec}",
+             "peer", group=group, needs=("node", "npm-peers"),
+             command=lambda i: _duckdb_ordered(i, "--compression", duckdb_option)),
+    ]
+
+
+GZ_TOOLS = _compressed_tools(
+    "gz", "gzip",
+    Tool("floor", "igzip -dc extract.gz | igzip -3 > copy.gz", "floor", group="gz",
+         floor_of="file", needs=("igzip",), in_smoke=True,
+         command=lambda i: Command((("igzip", "-dc", str(i.input)), ("igzip", "-3")),
+                                   stdout=i.out)),
+    Tool("floor", "igzip -dc extract.gz > /dev/null", "floor", group="gz", writes_output=False,
+         needs=("igzip",), in_smoke=True,
+         command=lambda i: Command((("igzip", "-dc", str(i.input)),))),
+    [Tool("shell", "gzip -dc | optout | gzip", "pipeline", group="gz", needs=("gzip",),
+          in_smoke=True, size_baseline=True,
+          command=lambda i: Command((("gzip", "-dc", str(i.input)), _optout_filter(i, CORES),
+                                     ("gzip",)), stdout=i.out)),
+     Tool("shell", "pigz -dc | optout | pigz", "pipeline", group="gz", needs=("pigz",),
+          in_smoke=True,
+          command=lambda i: Command((("pigz", "-dc", str(i.input)), _optout_filter(i, CORES),
+                                     ("pigz",)), stdout=i.out))],
+    "gzip")
+ZST_TOOLS = _compressed_tools(
+    "zst", "zstd",
+    Tool("floor", f"zstd -dc extract.zst | zstd -3 -T{CORES} > copy.zst", "floor", group="zst",
+         floor_of="file", needs=("zstd",), in_smoke=True,
+         command=lambda i: Command((("zstd", "-dc", str(i.input)), ("zstd", "-3", f"-T{CORES}")),
+                                   stdout=i.out)),
+    Tool("floor", "zstd -dc extract.zst > /dev/null", "floor", group="zst", writes_output=False,
+         needs=("zstd",), in_smoke=True,
+         command=lambda i: Command((("zstd", "-dc", str(i.input)),))),
+    [Tool("shell", "zstd -dc | optout | zstd -T0", "pipeline", group="zst", needs=("zstd",),
+          in_smoke=True, size_baseline=True,
+          command=lambda i: Command((("zstd", "-dc", str(i.input)), _optout_filter(i, CORES),
+                                     ("zstd", "-T0")), stdout=i.out))],
+    "zstd")
+JSONL_TOOLS = [
+    Tool("floor", "cat extract.jsonl > copy", "floor", group="jsonl", floor_of="file",
+         in_smoke=True, command=lambda i: Command((("cat", str(i.input)),), stdout=i.out)),
+    Tool("floor", "cat extract.jsonl | cat | cat > copy", "floor", group="jsonl", floor="pipe",
+         floor_of="pipe", in_smoke=True,
+         command=lambda i: Command((("cat", str(i.input)), ("cat",), ("cat",)), stdout=i.out)),
+    Tool("optout", f"file → file, {CORES} threads", "optout", group="jsonl", in_smoke=True,
+         features=("jsonl",),
+         command=lambda i: Command(((*_optout_filter(i, CORES, "--format", "jsonl"),
+                                     str(i.input), "-o", str(i.out)),))),
+    Tool("optout", f"cat | optout | cat, {CORES} threads", "optout", group="jsonl", floor="pipe",
+         in_smoke=True, features=("jsonl",),
+         command=lambda i: Command((("cat", str(i.input)),
+                                    _optout_filter(i, CORES, "--format", "jsonl"), ("cat",)),
+                                   stdout=i.out)),
+    Tool("optout", "file → file, 1 thread", "optout", group="jsonl", in_smoke=True,
+         features=("jsonl",),
+         command=lambda i: Command(((*_optout_filter(i, 1, "--format", "jsonl"),
+                                     str(i.input), "-o", str(i.out)),))),
+    Tool("DuckDB", "read_json, ANTI JOIN + row_number() ORDER BY", "peer", group="jsonl",
+         needs=("node", "npm-peers"),
+         command=lambda i: _duckdb_ordered(i, "--format", "jsonl")),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """A task: one input format, its tools, how its outputs are checked."""
+    name: str
+    title: str
+    tools: tuple[Tool, ...]
+    input_suffix: str = ".csv"             # of the input, made from the extract (and its output)
+    input_made_by: str = ""                # how, in words
+    compress: tuple[str, ...] = ()         # argv that compresses the extract to stdout
+    decompress: tuple[str, ...] = ()       # argv that decompresses an output to stdout
+    needs: tuple[str, ...] = ()            # executables without which nothing can run
+
+    @property
+    def output_suffix(self) -> str:        # the output's name tells optout what to write
+        return self.input_suffix.removeprefix(f".v{JSONL_RENDERING}")
+
+
+GROUPS = (
+    Group("csv", "CSV → CSV", tuple(FLOORS + OPTOUT_TOOLS + PEERS)),
+    Group("gz", "gzip → gzip", tuple(GZ_TOOLS), ".csv.gz", "gzip -6 -n", ("gzip", "-6", "-n", "-c"),
+          ("gzip", "-dc"), ("gzip",)),
+    Group("zst", "zstd → zstd", tuple(ZST_TOOLS), ".csv.zst", "zstd -3",
+          ("zstd", "-3", "-q", "-c"), ("zstd", "-dc", "-q"), ("zstd",)),
+    Group("jsonl", "JSON Lines → JSON Lines", tuple(JSONL_TOOLS), f".v{JSONL_RENDERING}.jsonl",
+          "the CSV rendered as JSON Lines by e2e.py (every value a string)"),
+)
+ALL_TOOLS = {t.key: t for g in GROUPS for t in g.tools}
+assert len(ALL_TOOLS) == sum(len(g.tools) for g in GROUPS), "tool keys must be unique"
+
 OPTOUT = Path()  # set by `run` (module-level so that the tool table reads as data)
 
 
-def tools_for(mode: Mode) -> list[Tool]:
-    everything = FLOORS + OPTOUT_TOOLS + PEERS
-    return everything if mode.with_peers else [t for t in everything if t.in_smoke]
+def tools_for(mode: Mode, group: Group) -> list[Tool]:
+    return [t for t in group.tools if mode.with_peers or t.in_smoke]
+
+
+# A zstd frame of b"nhs_number,x\n" (zstd -c), to probe for zstd input without the zstd CLI.
+_ZSTD_PROBE = bytes.fromhex("28b52ffd04586900006e68735f6e756d6265722c780a221d1683")
+
+
+def probe_features(registry: Path, work: Path) -> set[str]:
+    """What this optout can do of FEATURES: asks it, on a header-only CSV, compressed, and a
+    one-line JSON Lines file. Input compression is detected by content, so it is tried; output
+    compression and JSON Lines must also be named in `optout filter --help`."""
+    header = b"nhs_number,x\n"
+    try:
+        help_text = subprocess.run([str(OPTOUT), "filter", "--help"], capture_output=True,
+                                   text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+
+    def output(args: list[str], content: bytes, name: str) -> bytes | None:
+        probe = work / name
+        probe.write_bytes(content)
+        try:
+            done = subprocess.run([str(OPTOUT), "filter", "-r", str(registry), "--column",
+                                   "nhs_number", "--quiet", *args, str(probe)],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        finally:
+            probe.unlink(missing_ok=True)
+        return done.stdout if done.returncode == 0 else None
+
+    def gunzips_to_header(data: bytes | None) -> bool:
+        try:
+            return data is not None and data[:2] == b"\x1f\x8b" and \
+                gzip.decompress(data) == header
+        except (OSError, EOFError):
+            return False
+
+    features = set()
+    if output([], gzip.compress(header, mtime=0), "probe.csv.gz") == header:
+        features.add("gzip-in")
+    if output([], _ZSTD_PROBE, "probe.csv.zst") == header:
+        features.add("zstd-in")
+    if "--compress" in help_text:
+        if gunzips_to_header(output(["--compress", "gzip"], header, "probe.csv")):
+            features.add("gzip-out")
+        if (output(["--compress", "zstd"], header, "probe.csv") or b"")[:4] == _ZSTD_PROBE[:4]:
+            features.add("zstd-out")
+    if "--format" in help_text and "jsonl" in help_text and \
+            output(["--format", "jsonl"], b'{"nhs_number":"x"}\n', "probe.jsonl") is not None:
+        features.add("jsonl")
+    return features
 
 
 def ensure_npm_peers(log_path: Path) -> str:
@@ -546,7 +823,7 @@ class Result:
     kind: str
     key: str
     command: str
-    status: str = "ok"                 # ok, skipped, timeout, memory, failed
+    status: str = "ok"                 # ok, skipped, not built, timeout, memory, failed
     detail: str = ""
     warmup_s: float | None = None
     runs_s: list[float] = dataclasses.field(default_factory=list)
@@ -560,18 +837,27 @@ class Result:
     rows_out: int | None = None
     note: str = ""
     load_average: float | None = None  # 1-minute load when the tool started: others' work too
+    group: str = "csv"                 # GROUPS: csv, gz, zst, jsonl
+    output_bytes: int | None = None    # the output file's size (compressed, if it is)
+    size_ratio: float | None = None    # output_bytes / the group's baseline (gzip -6, zstd -3)
+
+
+# Statuses that are not failures: the tool could not be run here.
+NOT_RUN = ("skipped", "not built")
 
 
 class Bench:
     def __init__(self, mode: Mode, out_dir: Path, data: DataCache, memory_budget: int,
-                 npm_problem: str):
+                 npm_problem: str, groups: tuple[Group, ...] = GROUPS):
         self.mode, self.out_dir, self.data = mode, out_dir, data
         self.memory_budget, self.npm_problem = memory_budget, npm_problem
+        self.groups = groups
         self.work = out_dir / "work"
         self.awk = "gawk" if shutil.which("gawk") else "awk"
         self.results: list[Result] = []
         self.datasets: list[dict] = []
         self.problems: list[str] = []
+        self.features: set[str] | None = None  # probed once, with the first registry
 
     def run(self) -> None:
         for spec in self.mode.datasets:
@@ -582,53 +868,88 @@ class Bench:
             subprocess.run([str(OPTOUT), "build", "--list", f"national={dataset.list_txt}",
                             "-o", str(registry), "--quiet"], check=True)
             build_s = time.perf_counter() - build_start
+            if self.features is None:
+                self.features = probe_features(registry, self.work)
+                log("optout has: " + (", ".join(sorted(self.features)) or "none of ")
+                    + (" (of " + ", ".join(FEATURES) + ")"))
             info = {"name": spec.name, "width": spec.width, "rows": spec.rows,
                     "list_numbers": spec.list_numbers, "extract_bytes": dataset.extract_bytes,
                     "registry_bytes": registry.stat().st_size,
-                    "registry_build_s": round(build_s, 4)}
+                    "registry_build_s": round(build_s, 4), "inputs": {}}
             self.datasets.append(info)
             log(f"== {spec.name} ({format_size(dataset.extract_bytes)})")
-            self._run_dataset(dataset, registry, info)
+            reference: Reference | None = None
+            for group in self.groups:
+                reference = self._run_group(group, dataset, registry, info, reference)
             shutil.rmtree(self.work)
 
-    def _run_dataset(self, dataset: Dataset, registry: Path, info: dict) -> None:
-        reference: Reference | None = None
+    def _run_group(self, group: Group, dataset: Dataset, registry: Path, info: dict,
+                   csv_reference: Reference | None) -> Reference | None:
+        """Runs the group's tools; returns the CSV reference (made by the csv group)."""
+        missing = next((n for n in group.needs if not shutil.which(n)), None)
+        input_path, input_bytes = dataset.extract, dataset.extract_bytes
+        if group.name != "csv" and missing is None:
+            input_path = self.data.derived(dataset.extract, group)
+            input_bytes = input_path.stat().st_size
+            info["inputs"][group.name] = {"file": input_path.name, "bytes": input_bytes,
+                                          "made_by": group.input_made_by}
+            log(f"-- {group.title} ({format_size(input_bytes)} {input_path.name})")
+        # The outputs are checked against the CSV reference (decompressed, for gz and zst) or,
+        # for JSON Lines, against the CSV reference rendered as JSON Lines, as the input was.
+        reference = csv_reference
+        if group.name == "jsonl" and csv_reference is not None:
+            jsonl_reference = self.work / "reference.jsonl"
+            write_jsonl(csv_reference.path, jsonl_reference)
+            reference = Reference(jsonl_reference, jsonl=True)
         results = []
-        for tool in tools_for(self.mode):
-            out = self.work / f"out-{tool.key}.csv"
-            inputs = Inputs(dataset, registry, out, self.awk)
+        for tool in tools_for(self.mode, group):
+            out = self.work / f"out-{tool.key}{group.output_suffix}"
+            inputs = Inputs(dataset, registry, out, self.awk, input_path)
             command = tool.command(inputs)
             result = Result(dataset.spec.name, tool.name, tool.mode, tool.kind, tool.key,
-                            display(command, inputs), note=tool.note)
+                            display(command, inputs), note=tool.note, group=group.name)
             results.append(result)
-            if why := self._skip_reason(tool, dataset.spec):
-                result.status, result.detail = "skipped", why
+            if why := (f"skipped: {missing} not installed" if missing
+                       else self._skip_reason(tool, dataset.spec)):
+                result.status, result.detail = why.split(":")[0], why
                 log(f"{tool.name:7} {tool.mode:40} {why}")
                 continue
             result.load_average = round(os.getloadavg()[0], 2)
             self._time(tool, command, out, result)
-            self._summarise(dataset, result)
+            self._summarise(dataset, input_bytes, result)
             if result.status == "ok" and tool.writes_output:
-                if reference is None and tool.kind == "optout":
+                result.output_bytes = out.stat().st_size
+                if group.name == "csv" and reference is None and tool.kind == "optout":
                     reference = Reference(out)  # optout, file to file, every core
                     out = out.rename(self.work / "reference.csv")
                     reference.path = out
                     info["rows_out"] = reference.rows
                     info["removed_share"] = round(1 - reference.rows / dataset.spec.rows, 5)
                     self._check_removed_share(info)
-                if tool.kind != "floor" and reference is not None:
-                    result.correctness, result.rows_out = check_output(out, reference)
-                elif tool.kind != "floor":
+                if tool.kind == "floor":
+                    pass  # a copy of the input: nothing to check
+                elif reference is None:
                     result.correctness = "unchecked: optout gave no reference output"
+                elif group.decompress:
+                    result.correctness, result.rows_out = check_compressed(
+                        out, group.decompress, reference, self.work / "decompressed.csv")
+                else:
+                    result.correctness, result.rows_out = check_output(out, reference)
             if out.exists() and out != getattr(reference, "path", None):
                 out.unlink()
             log(f"{tool.name:7} {tool.mode:40} {format_seconds(result.median_s):>9}  "
-                f"{format_bytes(result.peak_rss_bytes):>9}  {result.correctness or result.detail}")
-        self._ratios(results)
+                f"{format_bytes(result.peak_rss_bytes):>9}  "
+                f"{format_size(result.output_bytes) if result.output_bytes else '':>8}  "
+                f"{result.correctness or result.detail}")
+        self._ratios(group, results)
         self._check_optout(results)
         self.results.extend(results)
+        return reference if group.name == "csv" else csv_reference
 
     def _skip_reason(self, tool: Tool, spec: DatasetSpec) -> str:
+        lacking = [f for f in tool.features if f not in (self.features or set())]
+        if lacking:
+            return "not built: this optout lacks " + ", ".join(FEATURES[f] for f in lacking)
         for need in tool.needs:
             if need == "npm-peers":
                 if self.npm_problem:
@@ -643,13 +964,15 @@ class Bench:
 
     def _time(self, tool: Tool, command: Command, out: Path, result: Result) -> None:
         stderr_path = self.work / f"stderr-{tool.key}.txt"
+        out.unlink(missing_ok=True)
 
         def once() -> Run:
-            out.unlink(missing_ok=True)  # every run starts from no output file
+            if not tool.over_existing:
+                out.unlink(missing_ok=True)  # every run starts from no output file
             return run_command(command, self.work, self.mode.timeout_s, self.memory_budget,
                                stderr_path)
 
-        warmup = once()
+        warmup = once()  # over an existing output: the warm-up leaves the file the runs replace
         result.warmup_s = round(warmup.seconds, 4)
         count = self.mode.runs(warmup.seconds) if warmup.status == "ok" else 0
         runs = [once() for _ in range(count)] if count > 0 else [warmup]
@@ -665,24 +988,17 @@ class Bench:
             result.detail = "timed once: the warm-up run"
 
     @staticmethod
-    def _summarise(dataset: Dataset, result: Result) -> None:
+    def _summarise(dataset: Dataset, input_bytes: int, result: Result) -> None:
+        # MB/s of the extract as CSV (for gz and zst: uncompressed), or of the JSON Lines file.
         if result.median_s:
-            result.mb_per_s = dataset.extract_bytes / 1e6 / result.median_s
+            throughput_bytes = dataset.extract_bytes if result.group in ("gz", "zst") \
+                else input_bytes
+            result.mb_per_s = throughput_bytes / 1e6 / result.median_s
             result.rows_per_s = dataset.spec.rows / result.median_s
 
     @staticmethod
-    def _ratios(results: list[Result]) -> None:
-        by_key = {r.key: r for r in results}
-        optout = by_key[OPTOUT_TOOLS[0].key]
-        tools = {t.key: t for t in FLOORS + OPTOUT_TOOLS + PEERS}
-        for r in results:
-            if r.median_s is None:
-                continue
-            floor = by_key[FLOOR_KEYS[tools[r.key].floor]]
-            if floor.median_s:
-                r.ratio_floor = r.median_s / floor.median_s
-            if optout.median_s:
-                r.ratio_optout = r.median_s / optout.median_s
+    def _ratios(group: Group, results: list[Result]) -> None:
+        ratios(group, results)
 
     def _check_removed_share(self, info: dict) -> None:
         low, high = REMOVED_SHARE_RANGE
@@ -694,7 +1010,7 @@ class Bench:
     def _check_optout(self, results: list[Result]) -> None:
         for r in results:
             must_agree = r.kind == "optout" or self.mode.strict
-            if not must_agree:
+            if not must_agree or r.status in NOT_RUN:
                 continue
             if r.status != "ok":
                 self.problems.append(f"{r.dataset}: {r.tool} {r.mode}: {r.detail}")
@@ -702,11 +1018,38 @@ class Bench:
                 self.problems.append(f"{r.dataset}: {r.tool} {r.mode}: {r.correctness}")
 
 
+def ratios(group: Group, results: list[Result]) -> None:
+    """× floor (the group's floor named by the tool's `floor`, else its "file" floor), × optout
+    (the group's first optout row: file → file, every core) and the output size against the
+    group's size baseline."""
+    by_key = {r.key: r for r in results}
+    tools = {t.key: t for t in group.tools}
+    floors = {t.floor_of: by_key.get(t.key) for t in group.tools if t.floor_of}
+    optout = next((r for r in results if r.kind == "optout"), None)
+    baseline = next((by_key.get(t.key) for t in group.tools if t.size_baseline), None)
+    for r in results:
+        if baseline is not None and baseline.output_bytes and r.output_bytes:
+            r.size_ratio = r.output_bytes / baseline.output_bytes
+        if r.median_s is None:
+            continue
+        floor = floors.get(tools[r.key].floor) or floors.get("file")
+        if floor is not None and floor.median_s:
+            r.ratio_floor = r.median_s / floor.median_s
+        if optout is not None and optout.median_s:
+            r.ratio_optout = r.median_s / optout.median_s
+
+
 def display(command: Command, i: Inputs) -> str:
     """The command as a reader would type it: paths as EXTRACT, LIST.txt, LIST.csv, REG, OUT."""
     names = {str(i.dataset.extract): "EXTRACT", str(i.dataset.list_txt): "LIST.txt",
              str(i.dataset.list_csv): "LIST.csv", str(i.registry): "REG", str(i.out): "OUT",
              str(OPTOUT): "optout", str(PEERS_DIR) + "/": "bench/e2e/peers/"}
+    suffix = "".join(s for s in i.out.suffixes if not s.startswith(".v"))  # .csv.gz, .jsonl
+    if i.input != i.dataset.extract and i.input != Path():
+        names[str(i.input)] = "EXTRACT" + "".join(
+            s for s in i.input.suffixes if not s.startswith(".v"))
+    if suffix != ".csv":
+        names[str(i.out)] = "OUT" + suffix
     pattern = re.compile("|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)))
     text = " | ".join(shlex.join(argv) for argv in command.stages)
     if command.stdout:
@@ -749,6 +1092,10 @@ def machine_info(optout_gen: Path, awk: str) -> dict:
             "awk": f"{awk}: {run_text([awk, '--version'])}",
             "grep": run_text(["grep", "--version"]),
             "cat": run_text(["cat", "--version"]),
+            "gzip": run_text(["gzip", "--version"]),
+            "pigz": run_text(["pigz", "--version"]),
+            "igzip": run_text(["igzip", "--version"]),
+            "zstd": run_text(["zstd", "--version"]),
         },
     }
 
@@ -781,6 +1128,27 @@ def format_ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}" if x < 10 else f"{x:.0f}"
 
 
+GROUP_TEXT = {
+    "csv": ("CSV → CSV", "× floor: against `cat extract > copy` (a new file); for the "
+            "`cat | optout | cat` rows `cat extract | cat | cat > copy`; for the rows over an "
+            "existing file, `cat extract > existing copy`."),
+    "gz": ("gzip → gzip", "The extract compressed with `gzip -6`. × floor: against "
+           "`igzip -dc | igzip -3`. Output size: the compressed output, and against "
+           "`gzip -dc | optout | gzip` (gzip -6 of the same kept rows). Outputs are checked "
+           "decompressed (`gzip -dc`) against optout's CSV output. MB/s of the uncompressed "
+           "extract."),
+    "zst": ("zstd → zstd", "The extract compressed with `zstd -3`. × floor: against "
+            "`zstd -dc | zstd -3 -T<cores>`. Output size: against `zstd -dc | optout | zstd` "
+            "(level 3). Outputs are checked decompressed (`zstd -dc`). MB/s of the uncompressed "
+            "extract."),
+    "jsonl": ("JSON Lines → JSON Lines", "The extract rendered as JSON Lines by e2e.py (one "
+              "compact object per row, every value a string, the NHS number too). × floor: "
+              "against `cat extract.jsonl > copy` (the `cat | optout | cat` row: "
+              "`cat | cat | cat`). Outputs are checked against optout's CSV output rendered "
+              "the same way."),
+}
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     out = [f"# optout end-to-end benchmark: {report['mode']} mode",
@@ -793,64 +1161,90 @@ def markdown(report: dict) -> str:
            "Tools: " + "; ".join(v if v.lower().startswith(k) else f"{k} {v}"
                                  for k, v in m["tools"].items()) + ".",
            ""]
+    if m.get("optout_features") is not None:
+        out += ["optout built with: " + (", ".join(m["optout_features"]) or "none") +
+                " (of gzip-in, zstd-in, gzip-out, zstd-out, jsonl).", ""]
     notes: dict[str, str] = {}
     for ds in report["datasets"]:
         out += [f"## {ds['name']}", "",
                 f"{format_size(ds['extract_bytes'])} extract; optout removed "
                 f"{ds.get('removed_share', 0):.2%} of the rows; registry "
                 f"{ds['registry_bytes'] / 1e6:.1f} MB, built in {ds['registry_build_s']:.2f} s "
-                f"(not in the times below).", "",
-                "| Tool | Mode | Wall (median) | Runs | MB/s | Rows/s | × floor | × optout | "
-                "Peak memory | Output |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in (r for r in report["results"] if r["dataset"] == ds["name"]):
-            tool = f"**{r['tool']}**" if r["kind"] == "optout" else r["tool"]
-            mode = r["mode"].replace("|", "\\|")  # a pipe would end the table cell
-            if r["note"]:
-                marker = notes.setdefault(r["note"], f"[{len(notes) + 1}]")
-                tool += f" {marker}"
-            if r["status"] != "ok":
-                out.append(f"| {tool} | {mode} | {r['detail']} | | | | | | | |")
-                continue
-            runs = str(len(r["runs_s"])) + (" (no warm-up)" if r["detail"] else "")
-            correctness = r["correctness"] or ("(floor)" if r["kind"] == "floor" else "")
-            out.append(
-                f"| {tool} | {mode} | {format_seconds(r['median_s'])} | {runs} | "
-                f"{r['mb_per_s']:.0f} | {format_rate(r['rows_per_s'], '')} | "
-                f"{format_ratio(r['ratio_floor'])} | {format_ratio(r['ratio_optout'])} | "
-                f"{format_bytes(r['peak_rss_bytes'])} | {correctness} |")
-        out.append("")
+                f"(not in the times below).", ""]
+        rows = [r for r in report["results"] if r["dataset"] == ds["name"]]
+        groups = list(dict.fromkeys(r.get("group", "csv") for r in rows))
+        for group in groups:
+            title, about = GROUP_TEXT.get(group, (group, ""))
+            made = ds.get("inputs", {}).get(group)
+            if len(groups) > 1 or group != "csv":
+                out += [f"### {title}" + (f" ({format_size(made['bytes'])} input)" if made
+                                          else ""), "", about, ""]
+            out += ["| Tool | Mode | Wall (median) | Runs | MB/s | Rows/s | × floor | × optout | "
+                    "Peak memory | Output size | Output |",
+                    "|---|---|---|---|---|---|---|---|---|---|---|"]
+            for r in (r for r in rows if r.get("group", "csv") == group):
+                tool = f"**{r['tool']}**" if r["kind"] == "optout" else r["tool"]
+                mode = r["mode"].replace("|", "\\|")  # a pipe would end the table cell
+                if r["note"]:
+                    marker = notes.setdefault(r["note"], f"[{len(notes) + 1}]")
+                    tool += f" {marker}"
+                if r["status"] != "ok":
+                    out.append(f"| {tool} | {mode} | {r['detail']} | | | | | | | | |")
+                    continue
+                runs = str(len(r["runs_s"])) + (" (no warm-up)" if r["detail"] else "")
+                correctness = r["correctness"] or ("(floor)" if r["kind"] == "floor" else "")
+                size = format_size(r["output_bytes"]) if r.get("output_bytes") else ""
+                if size and r.get("size_ratio") and group in ("gz", "zst"):
+                    size += f" ({r['size_ratio']:.2f}×)"
+                out.append(
+                    f"| {tool} | {mode} | {format_seconds(r['median_s'])} | {runs} | "
+                    f"{r['mb_per_s']:.0f} | {format_rate(r['rows_per_s'], '')} | "
+                    f"{format_ratio(r['ratio_floor'])} | {format_ratio(r['ratio_optout'])} | "
+                    f"{format_bytes(r['peak_rss_bytes'])} | {size} | {correctness} |")
+            out.append("")
     out += ["How to read this: wall times are whole processes (start-up, registry or list load, "
             "reading, writing) on a warm page cache, the median of the runs after one warm-up "
-            "run. × floor divides by `cat extract > copy` (for the `cat | optout | cat` rows: "
-            "`cat extract | cat | cat > copy`); × optout by optout file → file on every core. "
-            "Peak memory is the largest resident set of the command's processes. Output: "
-            "*byte-identical* to optout's; *same rows, other order*; *same rows (re-quoted)*: "
-            "equal field by field, but quoted differently; *wrong (N rows differ)*: N rows "
-            "missing or extra as a multiset. A wrong output is not a result, however fast.", ""]
+            "run. × floor divides by the group's floor (said under each heading; CSV: "
+            "`cat extract > copy`, for the `cat | optout | cat` rows "
+            "`cat extract | cat | cat > copy`); × optout by optout file → file on every core in "
+            "the same group. Peak memory is the largest resident set of the command's processes. "
+            "Output size: the output file (compressed, if it is), and for gzip and zstd against "
+            "the shell pipeline's (gzip -6, zstd -3). Output: *byte-identical* to optout's "
+            "(compressed outputs: once decompressed); *same rows, other order*; *same rows "
+            "(re-quoted)*: equal field by field, but quoted differently (JSON Lines: "
+            "*re-serialised*); *wrong (N rows differ)*: N rows missing or extra as a multiset. "
+            "A wrong output is not a result, however fast. *not built*: the optout measured "
+            "lacks the feature.", ""]
     out += [f"{marker} {note}." for note, marker in notes.items()]
     return "\n".join(out) + "\n"
 
 
 def chart(report: dict, png: Path) -> str:
-    """One panel per dataset: each tool's median wall time (log scale), colour by kind and by
-    whether its rows were right. Returns "" or why no chart was drawn."""
+    """One panel per dataset and group: each tool's median wall time (log scale), colour by kind
+    and by whether its rows were right. Returns "" or why no chart was drawn."""
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "chart skipped: gnuplot not installed"
     data = png.with_suffix(".dat")
     blocks, panels = [], []
     for ds in report["datasets"]:
-        rows = [r for r in report["results"] if r["dataset"] == ds["name"] and r["median_s"]]
-        lines = []
-        for n, r in enumerate(rows):
-            colour = {"floor": 0x999999, "optout": 0x1f5fbf}.get(
-                r["kind"], 0x2a9d8f if is_same_rows(r["correctness"]) else 0xd62828)
-            label = (r["mode"] if r["kind"] == "floor" else f"{r['tool']}: {r['mode']}") \
-                .replace('"', "'")
-            lines.append(f'{n} {r["median_s"]:.6f} {colour} "{label}"')
-        blocks.append("\n".join(lines))
-        panels.append((ds["name"], len(rows)))
+        groups = dict.fromkeys(r.get("group", "csv") for r in report["results"]
+                               if r["dataset"] == ds["name"])
+        for group in groups:
+            rows = [r for r in report["results"] if r["dataset"] == ds["name"]
+                    and r.get("group", "csv") == group and r["median_s"]]
+            if not rows:
+                continue
+            lines = []
+            for n, r in enumerate(rows):
+                colour = {"floor": 0x999999, "optout": 0x1f5fbf}.get(
+                    r["kind"], 0x2a9d8f if is_same_rows(r["correctness"]) else 0xd62828)
+                label = (r["mode"] if r["kind"] == "floor" else f"{r['tool']}: {r['mode']}") \
+                    .replace('"', "'")
+                lines.append(f'{n} {r["median_s"]:.6f} {colour} "{label}"')
+            blocks.append("\n".join(lines))
+            title = GROUP_TEXT.get(group, (group,))[0]
+            panels.append((ds["name"] if group == "csv" else f"{ds['name']}, {title}", len(rows)))
     data.write_text("\n\n\n".join(blocks) + "\n")
     script = [f"set terminal pngcairo size 1400,{560 * len(panels)} font 'sans,10'",
               f"set output '{png}'",
@@ -902,6 +1296,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     machine = machine_info(optout_gen, bench.awk)
     log(f"{mode.name} mode into {out_dir}")
     bench.run()
+    machine["optout_features"] = sorted(bench.features or ())
     finished = datetime.datetime.now(datetime.timezone.utc)
     report = {
         "schema": 1, "mode": mode.name,
