@@ -490,8 +490,9 @@ class Tool:
     kind: str                              # "floor", "optout", "pipeline" (optout between other
                                            # tools: the shell pipelines users write) or "peer"
     command: Callable[[Inputs], Command]
-    floor: str = "file"                    # the floor its time is divided by: "file", "pipe" or
-                                           # "existing" (the group's floor of that name, else "file")
+    floor: str = "file"                    # the floor its time is divided by: "file", "pipe"
+                                           # or "existing" (the group's floor of that name, else
+                                           # its "file" floor)
     floor_of: str = ""                     # a floor: the name under which others divide by it
     writes_output: bool = True             # False: nothing to check (wc, cat > /dev/null)
     needs: tuple[str, ...] = ()            # executables; "npm-peers" for node_modules
@@ -728,8 +729,8 @@ class Group:
 
 GROUPS = (
     Group("csv", "CSV → CSV", tuple(FLOORS + OPTOUT_TOOLS + PEERS)),
-    Group("gz", "gzip → gzip", tuple(GZ_TOOLS), ".csv.gz", "gzip -6 -n", ("gzip", "-6", "-n", "-c"),
-          ("gzip", "-dc"), ("gzip",)),
+    Group("gz", "gzip → gzip", tuple(GZ_TOOLS), ".csv.gz", "gzip -6 -n",
+          ("gzip", "-6", "-n", "-c"), ("gzip", "-dc"), ("gzip",)),
     Group("zst", "zstd → zstd", tuple(ZST_TOOLS), ".csv.zst", "zstd -3",
           ("zstd", "-3", "-q", "-c"), ("zstd", "-dc", "-q"), ("zstd",)),
     Group("jsonl", "JSON Lines → JSON Lines", tuple(JSONL_TOOLS), f".v{JSONL_RENDERING}.jsonl",
@@ -1028,7 +1029,8 @@ def ratios(group: Group, results: list[Result]) -> None:
     optout = next((r for r in results if r.kind == "optout"), None)
     baseline = next((by_key.get(t.key) for t in group.tools if t.size_baseline), None)
     for r in results:
-        if baseline is not None and baseline.output_bytes and r.output_bytes:
+        if baseline is not None and baseline.output_bytes and r.output_bytes \
+                and r.kind != "floor":  # a floor's output is the whole extract
             r.size_ratio = r.output_bytes / baseline.output_bytes
         if r.median_s is None:
             continue
