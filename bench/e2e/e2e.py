@@ -5,7 +5,8 @@ doing the same anti-join, and each output checked against optout's. Besides CSV 
 extract compressed (gzip → gzip, zstd → zstd: against igzip and zstd floors, the shell pipelines
 users write and DuckDB) and as JSON Lines (against DuckDB's read_json), with output sizes.
 
-  e2e.py run --mode smoke|quick|full [--out DIR] [--build-dir DIR | --optout PATH --optout-gen PATH]
+  e2e.py run --mode smoke|quick|medium|full [--out DIR] [--groups csv,gz,zst,jsonl]
+             [--tools REGEX] [--build-dir DIR | --optout PATH --optout-gen PATH]
   e2e.py compare OLD.json NEW.json [--threshold 10] [--all]
   e2e.py report NAME.json           (rewrites NAME.md and NAME.png from it)
 
@@ -111,6 +112,9 @@ MODES = {
                           DatasetSpec("narrow", 20_000_000, 50_000_000),
                           DatasetSpec("wide", 1_000_000, 5_000_000)),
                  with_peers=True, timeout_s=300, runs=_full_runs, strict=False),
+    # The 5 M-row extract alone (issue 13's figures): with --groups and --tools, a few minutes.
+    "medium": Mode("medium", (DatasetSpec("narrow", 5_000_000, 5_000_000),),
+                   with_peers=True, timeout_s=300, runs=_full_runs, strict=False),
 }
 
 
@@ -742,8 +746,12 @@ assert len(ALL_TOOLS) == sum(len(g.tools) for g in GROUPS), "tool keys must be u
 OPTOUT = Path()  # set by `run` (module-level so that the tool table reads as data)
 
 
-def tools_for(mode: Mode, group: Group) -> list[Tool]:
-    return [t for t in group.tools if mode.with_peers or t.in_smoke]
+def tools_for(mode: Mode, group: Group, only: re.Pattern | None = None) -> list[Tool]:
+    """The group's tools in this mode; with ONLY, those whose key it matches, and optout's
+    reference run (the first optout row) always."""
+    reference = next(t for t in group.tools if t.kind == "optout")
+    return [t for t in group.tools if (mode.with_peers or t.in_smoke)
+            and (only is None or only.search(t.key) or t is reference)]
 
 
 # A zstd frame of b"nhs_number,x\n" (zstd -c), to probe for zstd input without the zstd CLI.
@@ -849,10 +857,11 @@ NOT_RUN = ("skipped", "not built")
 
 class Bench:
     def __init__(self, mode: Mode, out_dir: Path, data: DataCache, memory_budget: int,
-                 npm_problem: str, groups: tuple[Group, ...] = GROUPS):
+                 npm_problem: str, groups: tuple[Group, ...] = GROUPS,
+                 only: re.Pattern | None = None):
         self.mode, self.out_dir, self.data = mode, out_dir, data
         self.memory_budget, self.npm_problem = memory_budget, npm_problem
-        self.groups = groups
+        self.groups, self.only = groups, only
         self.work = out_dir / "work"
         self.awk = "gawk" if shutil.which("gawk") else "awk"
         self.results: list[Result] = []
@@ -871,7 +880,7 @@ class Bench:
             build_s = time.perf_counter() - build_start
             if self.features is None:
                 self.features = probe_features(registry, self.work)
-                log("optout has: " + (", ".join(sorted(self.features)) or "none of ")
+                log("optout has: " + (", ".join(sorted(self.features)) or "none")
                     + (" (of " + ", ".join(FEATURES) + ")"))
             info = {"name": spec.name, "width": spec.width, "rows": spec.rows,
                     "list_numbers": spec.list_numbers, "extract_bytes": dataset.extract_bytes,
@@ -903,7 +912,7 @@ class Bench:
             write_jsonl(csv_reference.path, jsonl_reference)
             reference = Reference(jsonl_reference, jsonl=True)
         results = []
-        for tool in tools_for(self.mode, group):
+        for tool in tools_for(self.mode, group, self.only):
             out = self.work / f"out-{tool.key}{group.output_suffix}"
             inputs = Inputs(dataset, registry, out, self.awk, input_path)
             command = tool.command(inputs)
@@ -1293,8 +1302,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     npm_problem = (ensure_npm_peers(out_dir / "npm-ci.log") if mode.with_peers
                    else "not in smoke mode")
+    names = args.groups.split(",") if args.groups else [g.name for g in GROUPS]
+    if unknown := [n for n in names if n not in {g.name for g in GROUPS}]:
+        print(f"e2e: unknown group {', '.join(unknown)} (groups: "
+              f"{', '.join(g.name for g in GROUPS)})", file=sys.stderr)
+        return 2
+    # The CSV group makes the reference every other group is checked against: it always runs.
+    groups = tuple(g for g in GROUPS if g.name == "csv" or g.name in names)
     bench = Bench(mode, out_dir, DataCache(Path(args.data_dir).resolve(), optout_gen),
-                  int(args.memory_budget_gib * GIB), npm_problem)
+                  int(args.memory_budget_gib * GIB), npm_problem, groups,
+                  re.compile(args.tools) if args.tools else None)
     machine = machine_info(optout_gen, bench.awk)
     log(f"{mode.name} mode into {out_dir}")
     bench.run()
@@ -1399,6 +1416,11 @@ def main(argv: list[str]) -> int:
                      help="cache of generated inputs (default: .cache/bench-e2e)")
     run.add_argument("--memory-budget-gib", type=float, default=12,
                      help="stop (or skip) a tool whose processes would hold more (default: 12)")
+    run.add_argument("--groups", help="comma-separated, of csv, gz, zst, jsonl (default: all; "
+                     "csv always runs: it makes the reference)")
+    run.add_argument("--tools", metavar="REGEX",
+                     help="only the tools whose key (results.json) it matches, e.g. "
+                          "'floor|optout|shell|duckdb' (optout's reference run always runs)")
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="rewrite NAME.md and NAME.png from NAME.json")
     report.add_argument("results")
