@@ -190,6 +190,61 @@ class RatiosTest(unittest.TestCase):
         self.assertTrue(all(t.key.startswith("gz-") for t in e2e.GZ_TOOLS))
 
 
+class TargetsTest(unittest.TestCase):
+    DATASET = "narrow, 5 M rows, 5 M-number list"
+
+    def row(self, key: str, kind: str, median_s, output_bytes=None, status="ok",
+            correctness="byte-identical") -> dict:
+        return {"dataset": self.DATASET, "key": key, "kind": kind, "tool": key, "mode": key,
+                "status": status, "detail": "", "median_s": median_s,
+                "output_bytes": output_bytes, "correctness": correctness, "group": "gz",
+                "peak_rss_bytes": 70 << 20}
+
+    def report(self, *rows) -> dict:
+        return {"machine": {"cores": 2}, "datasets": [{"name": self.DATASET}],
+                "results": list(rows)}
+
+    def test_gz_targets_met_and_not(self):
+        rows = e2e.target_rows(self.report(
+            self.row("gz-optout-file-file-2-threads", "optout", 0.9, 120),
+            self.row("gz-floor-igzip-dc-extract-gz-igzip-3-copy-gz", "floor", 1.0, 140,
+                     correctness=""),
+            self.row("gz-shell-gzip-dc-optout-gzip", "pipeline", 18.0, 100)))
+        verdicts = {what: (measured, verdict) for _, what, _, measured, verdict in rows}
+        self.assertEqual(len(rows), 3)
+        time = next(v for w, v in verdicts.items() if "igzip" in w)
+        self.assertTrue(time[0].startswith("0.90×"))
+        self.assertEqual(time[1], "met")
+        size = next(v for w, v in verdicts.items() if "size" in w)
+        self.assertTrue(size[0].startswith("1.20×"))
+        self.assertEqual(size[1], "met")
+        speedup = next(v for w, v in verdicts.items() if "speed-up" in w)
+        self.assertTrue(speedup[0].startswith("20.0×"))
+        self.assertEqual(speedup[1], "met")
+
+    def test_missed_bound_and_wrong_output_are_said(self):
+        rows = e2e.target_rows(self.report(
+            self.row("gz-optout-file-file-2-threads", "optout", 1.5, 140,
+                     correctness="wrong (1 row differs: 1 missing, 0 extra)"),
+            self.row("gz-floor-igzip-dc-extract-gz-igzip-3-copy-gz", "floor", 1.0,
+                     correctness="")))
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][4], "not met (1.50× the bound); an output is not byte-identical")
+
+    def test_not_built_is_not_measured(self):
+        rows = e2e.target_rows(self.report(
+            self.row("gz-optout-file-file-2-threads", "optout", None, status="not built"),
+            self.row("gz-floor-igzip-dc-extract-gz-igzip-3-copy-gz", "floor", 1.0,
+                     correctness="")))
+        self.assertEqual(rows[0][3:], ("—", "not measured: gz-optout-file-file-2-threads "
+                                             "not built"))
+
+    def test_target_keys_name_real_tools(self):
+        for _, num, den, *_ in e2e.TARGETS:
+            for key in (num, den):
+                self.assertIn(key.format(cores=e2e.CORES), e2e.ALL_TOOLS)
+
+
 # A stand-in for optout: its `filter --help` names what FEATURES says, and `filter ... FILE`
 # decompresses or compresses as the flags say. Which features it has comes from the environment.
 FAKE_OPTOUT = textwrap.dedent('''\
