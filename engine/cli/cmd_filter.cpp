@@ -41,6 +41,8 @@ struct FilterArgs {
   std::optional<std::string> audit;
   std::optional<std::string> max_age;
   std::optional<std::string> max_rejected;
+  std::optional<std::string> compress;
+  std::optional<int> level;
   TrustArgs trust;
   std::optional<std::string> sign;
   bool quiet = false;
@@ -99,6 +101,13 @@ int run_filter(const FilterArgs& args) {
   if (args.max_rejected) {
     if (Status s = parse_max_rejected(*args.max_rejected, request.options); !s.ok()) return diag.fail(s);
   }
+  // The codec and its level ranges are the engine's (parse_compression, validate_filter_options).
+  if (args.compress) {
+    Result<Compression> codec = parse_compression(*args.compress);
+    if (!codec.ok()) return diag.fail(codec.status());
+    request.compress = *codec;
+  }
+  request.options.compression_level = args.level;
   request.inputs = {args.csv.input};
   request.output = args.output.value_or("-");
   request.rejects = args.rejects;
@@ -150,6 +159,11 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
   cmd.add_option("--apply", args.apply, "Lists to apply, comma-separated (default: every list)")->delimiter(',');
   add_output_option(cmd, args.output);
   cmd.add_option("--rejects", args.rejects, "Also write rejected rows here, after the header");
+  cmd.add_option("--compress", args.compress,
+                 "Compress the output and rejects: gzip, zstd or none (default: by name, .gz or .zst)")
+      ->type_name("CODEC");
+  cmd.add_option("--level", args.level, "Compression level: gzip 0-3 (default 3), zstd 1-19 (default 3)")
+      ->type_name("N");
   cmd.add_option("--stats", args.stats, "Write the counts as JSON here");
   cmd.add_option("--audit", args.audit, "Append one JSON audit record for this run here");
   cmd.add_option("--max-age", args.max_age, "Refuse a registry built longer ago than this (36h, 7d)");

@@ -44,6 +44,7 @@ void put_counts(Json& j, const FilterStats& stats) {
 std::string filter_stats_json(const FilterStats& stats) {
   nlohmann::json j;
   put_counts(j, stats);
+  if (stats.bytes_out_compressed > 0) j["bytes_out_compressed"] = stats.bytes_out_compressed;  // the file's size
   j["seconds"] = stats.seconds;
   j["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   j["threads"] = stats.threads;
@@ -233,6 +234,12 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
   if (stats != nullptr) {
     j["output_bytes"] = stats->bytes_out;
     if (stats->output_digest) j["output_xxh3_128"] = stats->output_digest->hex();
+    // A compressed output: output_bytes and output_xxh3_128 stay over its uncompressed bytes (what
+    // verify checks); these are the file's own.
+    if (stats->output_compressed_digest) {
+      j["output_compressed_bytes"] = stats->bytes_out_compressed;
+      j["output_compressed_xxh3_128"] = stats->output_compressed_digest->hex();
+    }
     if (!context.pieces.empty()) j["pieces"] = pieces_json(context.pieces);
   }
   return dump(j);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -129,28 +130,43 @@ class BlockReader {
   std::uint64_t bytes_read_ = 0;
 };
 
-// Writes [header] + spans of data to sink, counting (and optionally hashing) the bytes.
-class SpanWriter {
- public:
-  explicit SpanWriter(ByteSink& sink, XXH3_state_t* digest = nullptr) : sink_(sink), digest_(digest) {}
+// Copies [header] + spans of a block's data into out, one contiguous run of bytes: the parallel
+// stage packs each block so that the ordered writer issues one write() per block, not one
+// iovec per run of kept records (~250 k of them for 5 M rows, 8 % removed).
+void pack_spans(std::string_view header, const char* data, const std::vector<WriteSpan>& spans,
+                detail::ByteBuffer& out) {
+  std::size_t total = header.size();
+  for (const WriteSpan& s : spans) total += s.end - s.begin;
+  out.size = 0;
+  out.reserve(total);
+  if (!header.empty()) out.append(header.data(), header.size());
+  for (const WriteSpan& s : spans) out.append(data + s.begin, s.end - s.begin);
+}
 
-  Status write(std::string_view header, const char* data, const std::vector<WriteSpan>& body) {
-    spans_.clear();
-    if (!header.empty()) spans_.push_back(header);
-    for (const WriteSpan& s : body) spans_.emplace_back(data + s.begin, s.end - s.begin);
-    for (std::string_view span : spans_) {
-      bytes_ += span.size();
-      if (digest_ != nullptr) XXH3_128bits_update(digest_, span.data(), span.size());
-    }
-    return sink_.write(spans_);
+// Writes a block's packed bytes (compressed, when the output is) to sink, in order, counting the
+// uncompressed bytes and hashing them when asked, and the compressed ones as written.
+class PackedWriter {
+ public:
+  PackedWriter(ByteSink& sink, XXH3_state_t* digest, XXH3_state_t* written_digest)
+      : sink_(sink), digest_(digest), written_digest_(written_digest) {}
+
+  Status write(std::string_view plain, std::string_view written) {
+    bytes_ += plain.size();
+    written_ += written.size();
+    if (digest_ != nullptr) XXH3_128bits_update(digest_, plain.data(), plain.size());
+    if (written_digest_ != nullptr) XXH3_128bits_update(written_digest_, written.data(), written.size());
+    if (written.empty()) return Status();
+    return sink_.write(std::span<const std::string_view>(&written, 1));
   }
   std::uint64_t bytes() const { return bytes_; }
+  std::uint64_t written() const { return written_; }
 
  private:
   ByteSink& sink_;
   XXH3_state_t* digest_;
-  std::vector<std::string_view> spans_;
+  XXH3_state_t* written_digest_;
   std::uint64_t bytes_ = 0;
+  std::uint64_t written_ = 0;
 };
 
 // oneTBB 2021.8 keeps ~7 KB for every task_arena with workers that is created and destroyed
@@ -227,6 +243,71 @@ Result<char> parse_delimiter(std::string_view text) {
   if (text.size() == 1) return text[0];
   return Status(ErrorCode::kInvalidArgument, "the delimiter takes one byte, or 'tab'");
 }
+
+Result<Compression> parse_compression(std::string_view text) {
+  if (text == "gzip" || text == "gz") return Compression::kGzip;
+  if (text == "zstd" || text == "zst") return Compression::kZstd;
+  if (text == "none") return Compression::kNone;
+  return Status(ErrorCode::kInvalidArgument, "the compression is gzip, zstd or none");
+}
+
+Compression compression_by_suffix(std::string_view path) noexcept {
+  if (path.ends_with(".gz")) return Compression::kGzip;
+  if (path.ends_with(".zst")) return Compression::kZstd;
+  return Compression::kNone;
+}
+
+const char* compression_name(Compression codec) noexcept {
+  switch (codec) {
+    case Compression::kGzip: return "gzip";
+    case Compression::kZstd: return "zstd";
+    case Compression::kNone: break;
+  }
+  return "none";
+}
+
+namespace {
+
+// The level a codec runs at: options.compression_level, else the codec's default.
+int compression_level(Compression codec, const FilterOptions& options) {
+  if (options.compression_level) return *options.compression_level;
+  return codec == Compression::kZstd ? kZstdDefaultLevel : kGzipDefaultLevel;
+}
+
+bool known_compression(Compression codec) {
+  return codec == Compression::kNone || codec == Compression::kGzip || codec == Compression::kZstd;
+}
+
+Status check_compression(const FilterOptions& options) {
+  if (!known_compression(options.output_compression) || !known_compression(options.rejects_compression)) {
+    return Status(ErrorCode::kInvalidArgument, "the compression is gzip, zstd or none");
+  }
+  if (!options.compression_level) return Status();
+  const int level = *options.compression_level;
+  bool used = false;
+  for (const Compression codec : {options.output_compression, options.rejects_compression}) {
+    if (codec == Compression::kGzip) {
+      used = true;
+      if (level < kGzipMinLevel || level > kGzipMaxLevel) {
+        return Status(ErrorCode::kInvalidArgument, "the gzip level must be from " + std::to_string(kGzipMinLevel) +
+                                                       " to " + std::to_string(kGzipMaxLevel));
+      }
+    } else if (codec == Compression::kZstd) {
+      used = true;
+      if (level < kZstdMinLevel || level > kZstdMaxLevel) {
+        return Status(ErrorCode::kInvalidArgument, "the zstd level must be from " + std::to_string(kZstdMinLevel) +
+                                                       " to " + std::to_string(kZstdMaxLevel));
+      }
+    }
+  }
+  if (!used) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "a compression level needs a compressed output (a .gz or .zst name, or a compression)");
+  }
+  return Status();
+}
+
+}  // namespace
 
 Status parse_max_rejected(std::string_view text, FilterOptions& options) {
   const Status refused(ErrorCode::kInvalidArgument,
@@ -310,7 +391,7 @@ Status validate_filter_options(const FilterOptions& options) {
   if (options.max_rejected_fraction && !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
     return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
   }
-  return Status();
+  return check_compression(options);
 }
 
 // Slot 0 (missing field), then one per InvalidReason: a reason appended must fit.
@@ -328,10 +409,12 @@ const char* rejected_reason_name(std::size_t index) noexcept {
 // every well-formed block (header: the header record's bytes, with the first block only) and
 // writes or keeps what it needs before the block is reused. observer, when given, sees the
 // header's names, each scanned block in the parallel stage, and each delivered one
-// (detail::BlockObserver).
+// (detail::BlockObserver). pack, when given, is called in the parallel stage on each block that
+// scanned without error, before it is delivered (the filter's compaction and compression).
 template <typename Deliver>
 Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, const detail::IndexBits* bits,
-                                 bool keep_rejected, Deliver&& deliver, detail::BlockObserver* observer = nullptr) {
+                                 bool keep_rejected, Deliver&& deliver, detail::BlockObserver* observer = nullptr,
+                                 const std::function<void(Block&)>& pack = {}) {
   const auto started = std::chrono::steady_clock::now();
   const std::string& input = in.name();
   const unsigned threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -347,6 +430,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   Block* first = nullptr;
   free_blocks.try_pop(first);
   reader.fill(*first);
+  first->first = true;
   if (!first->input_error.ok()) {
     if (first->input_error.code() == ErrorCode::kLimitExceeded) {
       return Status(ErrorCode::kLimitExceeded, record_too_long(input, in.line_in_file(1), options.max_record_bytes));
@@ -427,9 +511,9 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
         }) & tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
             kernel.scan_block(*b, bits, options, column, keep_rejected);
-            if (observer != nullptr && b->outcome.error == detail::ScanError::kNone &&
-                b->long_record_begin == SIZE_MAX) {
-              observer->scanned(*b, static_cast<std::size_t>(b - blocks.data()));
+            if (b->outcome.error == detail::ScanError::kNone && b->long_record_begin == SIZE_MAX) {
+              if (observer != nullptr) observer->scanned(*b, static_cast<std::size_t>(b - blocks.data()));
+              if (pack) pack(*b);
             }
           }
           return b;
@@ -496,38 +580,70 @@ Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects, con
 
 Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSink* rejects, const OptOutIndex& index,
                                            const FilterOptions& options) {
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> digest(options.digest_output ? XXH3_createState() : nullptr,
-                                                                  &XXH3_freeState);
-  if (digest) XXH3_128bits_reset(digest.get());
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> input_digest(
-      options.digest_output ? XXH3_createState() : nullptr, &XXH3_freeState);
-  if (input_digest) XXH3_128bits_reset(input_digest.get());
-  SpanWriter kept(out, digest.get());
-  std::optional<SpanWriter> rejected;
-  if (rejects != nullptr) rejected.emplace(*rejects);
+  using StatePtr = std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)>;
+  auto new_digest = [&](bool wanted) {
+    StatePtr state(wanted ? XXH3_createState() : nullptr, &XXH3_freeState);
+    if (state) XXH3_128bits_reset(state.get());
+    return state;
+  };
+  const Compression out_codec = options.output_compression;
+  const Compression rejects_codec = rejects != nullptr ? options.rejects_compression : Compression::kNone;
+  StatePtr digest = new_digest(options.digest_output);
+  StatePtr input_digest = new_digest(options.digest_output);
+  StatePtr compressed_digest = new_digest(options.digest_output && out_codec != Compression::kNone);
+  PackedWriter kept(out, digest.get(), compressed_digest.get());
+  std::optional<PackedWriter> rejected;
+  if (rejects != nullptr) rejected.emplace(*rejects, nullptr, nullptr);
   const detail::IndexBits bits = detail::IndexAccess::bits(index);
 
-  Result<FilterStats> result =
-      run_pipeline(in, options, &bits, rejects != nullptr, [&](const Block& b, std::string_view header) {
+  // In the parallel stage: each block's header (first block) and records packed into one run of
+  // bytes per output, then compressed as one gzip member / zstd frame. Only the first block makes
+  // a member or frame when it has nothing to write, so that an output with no rows still
+  // decompresses (to nothing, or to the header).
+  auto pack_one = [](Block& b, const std::vector<WriteSpan>& spans, detail::ByteBuffer& plain,
+                     detail::ByteBuffer& compressed, std::unique_ptr<detail::BlockCompressor>& codec, Compression kind,
+                     int level) {
+    pack_spans(std::string_view(b.data.get(), b.first ? b.skip : 0), b.data.get(), spans, plain);
+    if (kind == Compression::kNone || (plain.size == 0 && !b.first)) return;
+    if (!codec) codec = detail::BlockCompressor::create(kind, level);
+    if (Status s = codec->compress(plain.view(), compressed); !s.ok() && b.pack_error.ok()) b.pack_error = s;
+  };
+  const int out_level = compression_level(out_codec, options);
+  const int rejects_level = compression_level(rejects_codec, options);
+  const std::function<void(Block&)> pack = [&](Block& b) {
+    pack_one(b, b.kept, b.kept_bytes, b.kept_compressed, b.kept_codec, out_codec, out_level);
+    if (rejects != nullptr) {
+      pack_one(b, b.rejected, b.rejected_bytes, b.rejected_compressed, b.rejected_codec, rejects_codec, rejects_level);
+    }
+  };
+  auto written = [](Compression kind, const detail::ByteBuffer& plain, const detail::ByteBuffer& compressed) {
+    return kind == Compression::kNone ? plain.view() : compressed.view();
+  };
+
+  Result<FilterStats> result = run_pipeline(
+      in, options, &bits, rejects != nullptr,
+      [&](const Block& b, std::string_view) {
+        if (!b.pack_error.ok()) return Status(b.pack_error.code(), out.name() + ": " + b.pack_error.message());
         // The blocks' bytes are the input's, in order (the first block's begin with the header).
         if (input_digest) XXH3_128bits_update(input_digest.get(), b.data.get(), b.size);
-        Status s = kept.write(header, b.data.get(), b.kept);
-        if (s.ok() && rejected && (!header.empty() || !b.rejected.empty())) {
-          s = rejected->write(header, b.data.get(), b.rejected);
+        Status s = kept.write(b.kept_bytes.view(), written(out_codec, b.kept_bytes, b.kept_compressed));
+        if (s.ok() && rejected) {
+          s = rejected->write(b.rejected_bytes.view(), written(rejects_codec, b.rejected_bytes, b.rejected_compressed));
         }
         return s;
-      });
+      },
+      nullptr, pack);
   if (!result.ok()) return result;
   result->bytes_out = kept.bytes();
   result->bytes_rejected = rejected ? rejected->bytes() : 0;
-  if (digest) {
-    const XXH128_hash_t h = XXH3_128bits_digest(digest.get());
-    result->output_digest = Digest128{h.high64, h.low64};
-  }
-  if (input_digest) {
-    const XXH128_hash_t h = XXH3_128bits_digest(input_digest.get());
-    result->input_digest = Digest128{h.high64, h.low64};
-  }
+  auto finish = [](XXH3_state_t* state) {
+    const XXH128_hash_t h = XXH3_128bits_digest(state);
+    return Digest128{h.high64, h.low64};
+  };
+  if (digest) result->output_digest = finish(digest.get());
+  if (input_digest) result->input_digest = finish(input_digest.get());
+  if (out_codec != Compression::kNone) result->bytes_out_compressed = kept.written();
+  if (compressed_digest) result->output_compressed_digest = finish(compressed_digest.get());
   return result;
 }
 

@@ -40,8 +40,30 @@ std::string input_name(const FilterRequest& request) {
 
 // Everything that can be checked before a file is touched: a run that cannot go ahead leaves
 // nothing, not even an audit record.
+// The options a one-output run filters with: the request's, with the compression of the output
+// and the rejects decided by FilterRequest::compress, else by their paths' suffixes.
+FilterOptions run_options(const FilterRequest& request) {
+  FilterOptions options = request.options;
+  auto codec = [&](const std::string* path) {
+    if (request.compress) return *request.compress;
+    return path != nullptr && *path != "-" ? compression_by_suffix(*path) : Compression::kNone;
+  };
+  options.output_compression = codec(request.sink == nullptr ? &request.output : nullptr);
+  options.rejects_compression = codec(request.rejects ? &*request.rejects : nullptr);
+  options.digest_output = options.digest_output || request.audit.has_value();
+  return options;
+}
+
 Status check_request(const OptOutIndex& index, const FilterRequest& request) {
-  if (Status s = validate_filter_options(request.options); !s.ok()) return s;
+  if (request.in_parts &&
+      ((request.compress && *request.compress != Compression::kNone) || request.options.compression_level ||
+       request.options.output_compression != Compression::kNone ||
+       request.options.rejects_compression != Compression::kNone)) {
+    return invalid("a run in parts writes uncompressed parts: compress a one-output run");
+  }
+  if (Status s = validate_filter_options(request.in_parts ? request.options : run_options(request)); !s.ok()) {
+    return s;
+  }
   if (!request.apply.empty()) {
     return invalid("a run given an index applies the index's lists: leave the request's lists empty");
   }
@@ -165,8 +187,7 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
     commit.output = staged.back().get();
   }
 
-  FilterOptions options = request.options;
-  options.digest_output = options.digest_output || request.audit.has_value();
+  const FilterOptions options = run_options(request);
   ByteSink* rejects_sink = rejects ? &rejects->sink() : request.rejects_sink;
   Result<FilterStats> stats = detail::filter_checked(*source, *sink, rejects_sink, index, options);
   context.finished_at = std::time(nullptr);

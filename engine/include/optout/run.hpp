@@ -53,6 +53,13 @@ struct FilterRequest {
   std::optional<std::string> stats;  // the stats JSON, atomically
   std::optional<std::string> audit;  // audit records of this run are appended here
 
+  // How the output and the rejects are compressed. Unset: by each path's suffix
+  // (compression_by_suffix(): "x.csv.gz" gzip, "x.csv.zst" zstd), none for standard output and
+  // sinks. Set (kNone included), it overrides the suffix for both. run_filter() writes it into the
+  // options' output_compression and rejects_compression (what is there is replaced); the level is
+  // options.compression_level. Not with in_parts (kInvalidArgument).
+  std::optional<Compression> compress;
+
   // The column, header, delimiter, threads, block and record limits, and the data-quality gate
   // (applied once, over the whole run). digest_output is forced on when audit is set.
   FilterOptions options;

@@ -37,6 +37,7 @@
 #include <memory>
 #include <vector>
 
+#include "compress.hpp"
 #include "kernel/csv_scan.hpp"
 #include "kernel/probe.hpp"
 #include "optout/filter.hpp"
@@ -78,6 +79,7 @@ struct Block {
   std::size_t capacity = 0;
   std::size_t size = 0;  // bytes of whole records in data
   std::size_t skip = 0;  // leading bytes that are the header (first block only)
+  bool first = false;    // the input's first block (its [0, skip) is the header, maybe empty)
   bool at_end = false;   // the last block of the input
   Status input_error;    // a read error or an over-long record, reported in order
 
@@ -90,6 +92,15 @@ struct Block {
   ScanOutcome outcome;
   std::size_t long_record_begin = SIZE_MAX;  // first record over max_record_bytes
 
+  // The writer's side, made in the parallel stage by the filter (filter_pipeline.cpp), so that
+  // the ordered writer issues one write per block: the header (first block) and kept records
+  // packed together, the same for rejected ones, and each compressed when its output is. The
+  // compressors keep their state from block to block in this slot.
+  ByteBuffer kept_bytes, rejected_bytes;
+  ByteBuffer kept_compressed, rejected_compressed;
+  std::unique_ptr<BlockCompressor> kept_codec, rejected_codec;
+  Status pack_error;
+
   void reset_results() {
     kept.clear();
     stems.clear();
@@ -99,7 +110,10 @@ struct Block {
     outcome = {};
     long_record_begin = SIZE_MAX;
     input_error = Status();
+    pack_error = Status();
+    kept_bytes.size = rejected_bytes.size = kept_compressed.size = rejected_compressed.size = 0;
     skip = 0;
+    first = false;
   }
 };
 
