@@ -9,6 +9,7 @@
 
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"
+#include "optout/pieces.hpp"
 #include "test_support.hpp"
 
 namespace optout {
@@ -221,6 +222,35 @@ TEST(JsonlScanTest, NumbersReadsJsonLines) {
   ASSERT_TRUE(stats.ok()) << stats.status().message();
   EXPECT_EQ(stats->distinct, 2u);
   EXPECT_EQ(text, "4010232137\n9434765919\n");
+}
+
+// A JSON string may hold an escaped quote (\"; one a line here, so a CSV cutter would see every
+// other line end inside quotes): pieces of a JSON Lines file are cut at LFs, and their outputs, in
+// order, are the whole file's output.
+TEST(JsonlScanTest, PiecesCutAtLineEndsAndAddUpToTheWholeFile) {
+  std::string input;
+  for (int i = 0; i < 300; ++i) {
+    input += "{\"note\": \"say \\\"hi\", \"nhs\": \"" + std::string(i % 3 ? kKept : kRemoved) + "\"}\n";
+  }
+  testing::TempDir dir;
+  const auto path = dir.file("x.jsonl", input);
+  const FilterOptions options = jsonl("nhs");
+  Result<FilePieces> cut = cut_file(path, options, 500);
+  ASSERT_TRUE(cut.ok()) << cut.status().message();
+  ASSERT_GT(cut->pieces.size(), 5u);
+  EXPECT_TRUE(cut->header.empty());
+  static const OptOutIndex index = make_index(make_registry({kListed}));
+  std::string joined;
+  for (std::size_t i = 0; i < cut->pieces.size(); ++i) {
+    EXPECT_EQ(input[cut->pieces[i].offset + cut->pieces[i].length - 1], '\n');
+    Result<std::unique_ptr<ByteSource>> source = open_piece_source(*cut, i);
+    ASSERT_TRUE(source.ok());
+    std::string out;
+    auto sink = make_string_sink(out, "<out>");
+    ASSERT_TRUE(filter(**source, *sink, nullptr, index, options).ok());
+    joined += out;
+  }
+  EXPECT_EQ(joined, run(input, options).output);
 }
 
 }  // namespace
