@@ -562,8 +562,7 @@ static void test_filter_files(const optout_index* all, const optout_index* deny)
 
   /* JSON Lines (options v3's format): the same rows as objects, the number at a JSON Pointer. */
   {
-    const char* jsonl =
-        "{\"p\": {\"nhs\": \"4000509993\"}}\n{\"p\": {\"nhs\": 4001991055}}\r\n{\"p\": {}}\n";
+    const char* jsonl = "{\"p\": {\"nhs\": \"4000509993\"}}\n{\"p\": {\"nhs\": 4001991055}}\r\n{\"p\": {}}\n";
     CHECK(write_file(WORK("rows.jsonl"), jsonl, strlen(jsonl)));
     options = by_name();
     options.column_name = "/p/nhs";
