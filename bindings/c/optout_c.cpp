@@ -66,11 +66,14 @@ static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 
 // The layouts of the versioned structs a caller may pass: a caller built against an older header
 // passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
-// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path.
+// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format.
+// optout_verify_options v1 ends with id_column; v2 appends format.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
-constexpr std::size_t kOptionsV2Bytes = sizeof(optout_filter_options);
+constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
+constexpr std::size_t kOptionsV3Bytes = sizeof(optout_filter_options);
 constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
-constexpr std::size_t kVerifyOptionsV1Bytes = sizeof(optout_verify_options);
+constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
+constexpr std::size_t kVerifyOptionsV2Bytes = sizeof(optout_verify_options);
 constexpr std::size_t kVerifyResultV1Bytes = sizeof(optout_verify_result);
 
 // The outcome of an entry point's body.
@@ -121,6 +124,15 @@ optout_status guarded(optout_error* error, Body&& body) noexcept {
   }
 }
 
+// The format named (NULL: CSV), by the engine's parse_input_format().
+Outcome to_format(const char* format, optout::FilterOptions& out) {
+  if (format == nullptr) return {};
+  optout::Result<optout::InputFormat> parsed = optout::parse_input_format(format);
+  if (!parsed.ok()) return {OPTOUT_E_INVALID_ARGUMENT, parsed.status().message()};
+  out.format = *parsed;
+  return {};
+}
+
 // The engine's request for the C options (paths aside), or why not. The engine checks the values.
 Outcome to_request(const optout_filter_options& in, optout::FilterRequest& request) {
   if (in.size < kOptionsV1Bytes) {
@@ -138,7 +150,7 @@ Outcome to_request(const optout_filter_options& in, optout::FilterRequest& reque
   out.max_record_bytes = in.max_record_bytes > 0 ? in.max_record_bytes : optout::kDefaultMaxRecordBytes;
   if (in.max_rejected_rows >= 0) out.max_rejected_rows = static_cast<std::uint64_t>(in.max_rejected_rows);
   if (!(in.max_rejected_fraction < 0)) out.max_rejected_fraction = in.max_rejected_fraction;  // NaN: refused
-  return {};
+  return to_format(in.size >= kOptionsV3Bytes ? in.format : nullptr, out);
 }
 
 // The C strings paths[0 .. count-1] (count 0: none, paths may be NULL), or why not.
@@ -525,6 +537,10 @@ optout_status optout_verify_file(const optout_index* index, const char* input_pa
     out.threads = options->threads;
     out.block_bytes = options->block_bytes > 0 ? options->block_bytes : optout::kDefaultBlockBytes;
     out.max_record_bytes = options->max_record_bytes > 0 ? options->max_record_bytes : optout::kDefaultMaxRecordBytes;
+    if (Outcome o = to_format(options->size >= kVerifyOptionsV2Bytes ? options->format : nullptr, out);
+        o.code != OPTOUT_OK) {
+      return o;
+    }
     if (Outcome o = trusted_keys("optout_verify_file", options->trust_paths, options->trust_count, request.trust);
         o.code != OPTOUT_OK) {
       return o;

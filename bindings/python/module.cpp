@@ -498,6 +498,13 @@ PYBIND11_MODULE(_engine, m) {
             }
           })
       .def_readwrite("has_header", &FilterOptions::has_header)
+      // The engine's format rule: "csv" or "jsonl" (parse_input_format).
+      .def_property(
+          "format", [](const FilterOptions& o) { return o.format == InputFormat::kJsonLines ? "jsonl" : "csv"; },
+          [](FilterOptions& o, const py::object& text) {
+            if (!py::isinstance<py::str>(text)) throw py::type_error("format: 'csv' or 'jsonl'");
+            o.format = take(parse_input_format(text.cast<std::string>()));
+          })
       // The engine's delimiter rule: one byte, or "tab" (str or bytes).
       .def_property(
           "delimiter", [](const FilterOptions& o) { return static_cast<int>(static_cast<unsigned char>(o.delimiter)); },

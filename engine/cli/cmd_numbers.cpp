@@ -60,7 +60,7 @@ int run_numbers(const NumbersArgs& args) {
 }
 
 void declare_numbers(CLI::App& cmd, NumbersArgs& args) {
-  add_csv_options(cmd, args.csv);
+  add_csv_options(cmd, args.csv, /*format_flag=*/false);
   add_output_option(cmd, args.output);
   cmd.add_option("--format", args.format,
                  "text: one number a line; mesh: the service's .dat form (9434765919,); roaring: the\n"

@@ -4,11 +4,16 @@
 
 namespace optout::cli {
 
-void add_csv_options(CLI::App& cmd, CsvArgs& args) {
-  cmd.add_option("INPUT", args.input, "The extract (CSV); '-' or absent: standard input");
+void add_csv_options(CLI::App& cmd, CsvArgs& args, bool format_flag) {
+  cmd.add_option("INPUT", args.input, "The extract (CSV or JSON Lines); '-' or absent: standard input");
+  cmd.add_option(format_flag ? "--format,--input-format" : "--input-format", args.format,
+                 "csv, or jsonl: JSON Lines, one object per line, --column naming a key or a JSON Pointer "
+                 "(/patient/nhs_number)")
+      ->default_str("csv");
   // Which column, and whether the choice can be used (one of the two, a position from 1): the
   // engine's validate_filter_options() decides.
-  cmd.add_option("--column", args.column, "The NHS-number column by header name (exact, after unquoting)");
+  cmd.add_option("--column", args.column,
+                 "The NHS-number column by header name (exact, after unquoting); for jsonl a key or a JSON Pointer");
   cmd.add_option("--column-index", args.column_index, "The NHS-number column by 1-based position");
   cmd.add_flag("--no-header", args.no_header, "The first record is data, not a header (needs --column-index)");
   cmd.add_option("--delimiter", args.delimiter, "One-byte field delimiter, or 'tab'")->default_str(",");
@@ -23,6 +28,9 @@ void add_csv_options(CLI::App& cmd, CsvArgs& args) {
 
 Result<FilterOptions> to_filter_options(const CsvArgs& args) {
   FilterOptions options;
+  Result<InputFormat> format = parse_input_format(args.format);
+  if (!format.ok()) return format.status();
+  options.format = *format;
   Result<char> delimiter = parse_delimiter(args.delimiter);
   if (!delimiter.ok()) return delimiter.status();
   options.delimiter = *delimiter;

@@ -14,6 +14,7 @@ namespace optout::cli {
 
 struct CsvArgs {
   std::string input = "-";
+  std::string format = "csv";
   std::string column;
   std::optional<std::size_t> column_index;
   bool no_header = false;
@@ -23,9 +24,10 @@ struct CsvArgs {
   std::size_t max_record_bytes = kDefaultMaxRecordBytes;
 };
 
-// Declares INPUT, --column, --column-index, --no-header, --delimiter, --threads, --block-size and
+// Declares INPUT, --input-format (also spelled --format when format_flag: numbers' --format is its
+// output's), --column, --column-index, --no-header, --delimiter, --threads, --block-size and
 // --max-record-bytes on cmd.
-void add_csv_options(CLI::App& cmd, CsvArgs& args);
+void add_csv_options(CLI::App& cmd, CsvArgs& args, bool format_flag = true);
 
 // The engine's options for these arguments, or a usage error message.
 Result<FilterOptions> to_filter_options(const CsvArgs& args);

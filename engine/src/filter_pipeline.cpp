@@ -27,6 +27,7 @@
 #include "kernel/csv_scan.hpp"
 #include "kernel/filter_kernel.hpp"
 #include "number_lines.hpp"
+#include "jsonl_scan.hpp"
 #include "kernel/probe.hpp"
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"
@@ -52,7 +53,8 @@ class BlockReader {
       : kernel_(kernel),
         source_(source),
         block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
-        max_record_(options.max_record_bytes) {}
+        max_record_(options.max_record_bytes),
+        json_lines_(options.format == InputFormat::kJsonLines) {}
 
   bool finished() const { return finished_; }
   std::uint64_t bytes_read() const { return bytes_read_; }
@@ -83,7 +85,9 @@ class BlockReader {
         finished_ = true;
         return;
       }
-      const std::size_t cut = kernel_.last_record_end(b.data.get(), b.size);
+      // A JSON Lines record ends at every LF; a CSV one only outside quotes.
+      const std::size_t cut =
+          json_lines_ ? detail::last_line_end(b.data.get(), b.size) : kernel_.last_record_end(b.data.get(), b.size);
       if (cut > 0) {
         carry_.assign(b.data.get() + cut, b.size - cut);
         b.size = cut;
@@ -112,9 +116,10 @@ class BlockReader {
     return std::min(doubled, cap);
   }
 
+  // Every buffer holds kBlockPaddingBytes past its capacity (the JSON Lines parser's padding).
   static void ensure_capacity(Block& b, std::size_t capacity) {
     if (b.capacity >= capacity) return;
-    auto data = std::make_unique_for_overwrite<char[]>(capacity);
+    auto data = std::make_unique_for_overwrite<char[]>(capacity + detail::kBlockPaddingBytes);
     if (b.size > 0) std::memcpy(data.get(), b.data.get(), b.size);
     b.data = std::move(data);
     b.capacity = capacity;
@@ -124,6 +129,7 @@ class BlockReader {
   ByteSource& source_;
   std::size_t block_bytes_;
   std::size_t max_record_;
+  bool json_lines_;
   std::string carry_;
   bool eof_ = false;
   bool finished_ = false;
@@ -350,7 +356,45 @@ Status check_rejected(std::uint64_t rows, std::uint64_t rejected, const FilterOp
                                              "), more than the limit of " + limit);
 }
 
+Result<InputFormat> parse_input_format(std::string_view text) {
+  if (text == "csv") return InputFormat::kCsv;
+  if (text == "jsonl" || text == "ndjson") return InputFormat::kJsonLines;
+  return Status(ErrorCode::kInvalidArgument, "the format is csv or jsonl");
+}
+
+namespace {
+
+// JSON Lines: which key, and nothing that only CSV has.
+Status validate_json_lines_options(const FilterOptions& options) {
+  if (options.column_index) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "JSON Lines has no column positions: name the key, or a JSON Pointer such as /patient/nhs_number");
+  }
+  if (!options.has_header) {
+    return Status(ErrorCode::kInvalidArgument, "JSON Lines has no header: every line is a record (drop --no-header)");
+  }
+  if (options.column_name.empty()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "name the NHS-number key, or a JSON Pointer such as /patient/nhs_number");
+  }
+  if (detail::is_json_pointer(options.column_name) && !detail::valid_json_pointer(options.column_name)) {
+    return Status(ErrorCode::kInvalidArgument, "a JSON Pointer escapes '~' only as ~0 or ~1 (RFC 6901)");
+  }
+  if (redact_numbers(options.column_name) != options.column_name) {
+    return Status(ErrorCode::kInvalidArgument, "the key looks like a number (6 or more digits), not a key's name");
+  }
+  return Status();
+}
+
+}  // namespace
+
 Status validate_filter_options(const FilterOptions& options) {
+  if (options.format != InputFormat::kCsv && options.format != InputFormat::kJsonLines) {
+    return Status(ErrorCode::kInvalidArgument, "the format is csv or jsonl");
+  }
+  if (options.format == InputFormat::kJsonLines) {
+    if (Status s = validate_json_lines_options(options); !s.ok()) return s;
+  }
   const bool by_name = !options.column_name.empty();
   const bool by_index = options.column_index.has_value();
   if (by_name == by_index) {
@@ -439,11 +483,18 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   }
   const std::string_view first_bytes(first->data.get(), first->size);
   if (Status s = detail::check_text_input(first_bytes, input); !s.ok()) return s;
+  const bool json_lines = options.format == InputFormat::kJsonLines;
+  if (json_lines && first_bytes.starts_with(detail::kUtf8Bom)) {
+    return Status(ErrorCode::kInvalidInput, input + ":" + std::to_string(in.line_in_file(1)) + ": " +
+                                                detail::scan_error_text(detail::ScanError::kByteOrderMark));
+  }
+  // JSON Lines has no header (and no BOM): every line is a record.
   const detail::HeaderRecord header =
-      detail::find_header(first->data.get(), first->size, first->at_end, options.delimiter);
+      json_lines ? detail::HeaderRecord{}
+                 : detail::find_header(first->data.get(), first->size, first->at_end, options.delimiter);
   first->skip = header.bom;
   std::vector<std::string> names;  // none without a header: then only a position can be chosen
-  if (options.has_header) {
+  if (options.has_header && !json_lines) {
     if (first->size == header.bom) {
       return Status(ErrorCode::kInvalidInput, input + ": empty input: expected a header record");
     }
@@ -458,9 +509,12 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
     names = detail::header_names(first_bytes.substr(header.bom, header.end - header.bom), options.delimiter);
     first->skip = header.end;
   }
-  Result<std::size_t> resolved = resolve_column(names, options, input);
-  if (!resolved.ok()) return resolved.status();
-  const std::size_t column = *resolved;
+  std::size_t column = 0;  // JSON Lines: options.column_name, read by the JSONL scan
+  if (!json_lines) {
+    Result<std::size_t> resolved = resolve_column(names, options, input);
+    if (!resolved.ok()) return resolved.status();
+    column = *resolved;
+  }
   if (observer != nullptr) {
     if (Status s = observer->start(names, column, blocks.size()); !s.ok()) return s;
   }
@@ -510,7 +564,11 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
           return b;
         }) & tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
-            kernel.scan_block(*b, bits, options, column, keep_rejected);
+            if (json_lines) {
+              detail::scan_jsonl_block(*b, bits, options, keep_rejected);
+            } else {
+              kernel.scan_block(*b, bits, options, column, keep_rejected);
+            }
             if (b->outcome.error == detail::ScanError::kNone && b->long_record_begin == SIZE_MAX) {
               if (observer != nullptr) observer->scanned(*b, static_cast<std::size_t>(b - blocks.data()));
               if (pack) pack(*b);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "csv_header.hpp"
+#include "jsonl_scan.hpp"
 #include "kernel/csv_scan.hpp"
 
 namespace optout {
@@ -108,7 +109,8 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
   out.file_bytes = size;
   std::uint64_t pos = 0;
   std::uint64_t lines = 0;  // LFs before pos
-  if (options.has_header) {
+  const bool json_lines = options.format == InputFormat::kJsonLines;
+  if (options.has_header && !json_lines) {  // JSON Lines has no header
     Result<std::size_t> end = header_end(file, options, block);
     if (!end.ok()) return end.status();
     if (*end == 0) {  // the filter of the whole file says what is wrong
@@ -131,7 +133,10 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(window, size - pos));
     if (Status s = file.read_exactly(buffer.get(), want, pos); !s.ok()) return s;
     const bool at_end = pos + want == size;
-    const std::size_t cut = at_end ? want : detail::last_record_end(buffer.get(), want);
+    // A JSON Lines record ends at every LF; a CSV one only outside quotes.
+    const std::size_t cut = at_end       ? want
+                            : json_lines ? detail::last_line_end(buffer.get(), want)
+                                         : detail::last_record_end(buffer.get(), want);
     if (cut == 0) {
       // Not one whole record in the window: grow it as the filter does, up to the record limit.
       if (want > options.max_record_bytes) {

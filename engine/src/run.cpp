@@ -374,6 +374,7 @@ Json options_json(const FilterOptions& o) {
   return Json{{"column_name", bytes_of(o.column_name)},
               {"column_index", o.column_index ? Json(*o.column_index) : Json(nullptr)},
               {"has_header", o.has_header},
+              {"format", static_cast<unsigned>(o.format)},
               {"delimiter", static_cast<unsigned char>(o.delimiter)},
               {"threads", o.threads},
               {"block_bytes", o.block_bytes},
@@ -386,6 +387,7 @@ FilterOptions options_from(const Json& j) {
   o.column_name = text_of(j.at("column_name"));
   if (!j.at("column_index").is_null()) o.column_index = j.at("column_index").get<std::size_t>();
   o.has_header = j.at("has_header").get<bool>();
+  o.format = static_cast<InputFormat>(j.at("format").get<unsigned>());
   o.delimiter = static_cast<char>(j.at("delimiter").get<unsigned char>());
   o.threads = j.at("threads").get<unsigned>();
   o.block_bytes = j.at("block_bytes").get<std::size_t>();

@@ -125,6 +125,16 @@ class VerifyObserver final : public detail::BlockObserver {
       }
       const std::size_t gap_end = next != nullptr ? next->begin : b.size;
       const std::size_t gap = at;
+      if (request_.options.format == InputFormat::kJsonLines) {
+        // Every line is a record, and the gap's are all removed (no id column for JSON Lines).
+        for (std::size_t line = gap; line < gap_end && m.found < b.removed; ++m.found) {
+          m.ordinals.push_back(ordinal++);
+          const void* lf = std::memchr(data + line, '\n', gap_end - line);
+          line = lf == nullptr ? gap_end : static_cast<std::size_t>(static_cast<const char*>(lf) - data) + 1;
+        }
+        at = gap_end;
+        continue;
+      }
       (void)detail::scan_records(
           data + gap, gap_end - gap, b.at_end && gap_end == b.size, request_.options.delimiter, id_column_.value_or(0),
           [&](std::size_t begin, std::size_t, std::size_t field_begin, std::size_t field_end, bool has_field) {
@@ -363,6 +373,10 @@ Status check_request(const OptOutIndex& index, const VerifyRequest& request) {
   if (request.id_column) {
     if (!request.matches) return invalid("an id column names the rows of a matches file: give one too");
     if (request.id_column->empty()) return invalid("an empty id column name");
+    // JSON Lines rows are named by their number: an id key would need a second JSON reader here.
+    if (request.options.format == InputFormat::kJsonLines) {
+      return invalid("JSON Lines rows are named by their line number: drop the id column");
+    }
     if (!request.options.has_header) return invalid("an id column name needs a header");
     if (*request.id_column == request.options.column_name) {
       return invalid("the id column '" + redact_numbers(*request.id_column) +

@@ -219,6 +219,8 @@ typedef struct optout_filter_options {
   size_t trust_count;             /* 0 (default): the keys OPTOUT_TRUST names, if any (optout_registry_check_trust) */
   const char* expect_digest;      /* NULL (default): none; else refuse a registry whose digest is not this */
   const char* sign_key_path;      /* NULL (default): none; else sign the audit records with this NAME.key */
+  /* Appended in v3 (JSON Lines): */
+  const char* format; /* NULL or "csv" (default): CSV; "jsonl": JSON Lines, column_name a key or a JSON Pointer */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
@@ -297,6 +299,8 @@ typedef struct optout_verify_options {
   const char* audit_path;         /* NULL: none; else an audit log that must hold a record vouching for the extract */
   const char* matches_path;       /* NULL: none; else one line per row the registry removes, written atomically */
   const char* id_column;          /* NULL: matches name rows by 1-based data-row number; else by this column */
+  /* Appended in v2 (JSON Lines): */
+  const char* format; /* as optout_filter_options */
 } optout_verify_options;
 
 /* Sets size and every default (no column chosen). */

@@ -559,6 +559,26 @@ static void test_filter_files(const optout_index* all, const optout_index* deny)
     CHECK(stats.rows == 3 && stats.kept == 1 && stats.removed == 1 && stats.rejected == 1);
     CHECK(stats.rejected_by_reason[1] == 1);
   }
+
+  /* JSON Lines (options v3's format): the same rows as objects, the number at a JSON Pointer. */
+  {
+    const char* jsonl = "{\"p\": {\"nhs\": \"4000509993\"}}\n{\"p\": {\"nhs\": 4001991055}}\r\n{\"p\": {}}\n";
+    CHECK(write_file(WORK("rows.jsonl"), jsonl, strlen(jsonl)));
+    options = by_name();
+    options.column_name = "/p/nhs";
+    options.format = "jsonl";
+    optout_filter_stats_init(&stats);
+    CHECK_OK(optout_filter_file(deny, WORK("rows.jsonl"), WORK("rows_out.jsonl"), &options, &stats, &error));
+    char* out = read_file(WORK("rows_out.jsonl"), NULL);
+    CHECK(out != NULL && strcmp(out, "{\"p\": {\"nhs\": 4001991055}}\r\n") == 0);
+    free(out);
+    CHECK(stats.rows == 3 && stats.kept == 1 && stats.removed == 1 && stats.rejected == 1);
+    CHECK(stats.rejected_by_reason[0] == 1);
+    options.format = "xml";
+    CHECK(optout_filter_file(deny, WORK("rows.jsonl"), WORK("rows_out.jsonl"), &options, &stats, &error) ==
+          OPTOUT_E_INVALID_ARGUMENT);
+    CHECK(strcmp(error.message, "the format is csv or jsonl") == 0);
+  }
 }
 
 /* A failed run: the status, the exact message, and no output file left behind. */

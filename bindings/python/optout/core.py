@@ -386,6 +386,7 @@ def make_filter_options(
     block_size=None,
     max_record_bytes=None,
     max_rejected=None,
+    format="csv",
 ):
     """The engine's FilterOptions from filter_file's arguments (types converted; the engine checks
     the values)."""
@@ -396,6 +397,7 @@ def make_filter_options(
         options.column_name = column
     if column_index is not None:
         options.column_index = column_index
+    options.format = format
     options.has_header = bool(header)
     options.delimiter = delimiter
     options.threads = threads
@@ -435,8 +437,9 @@ def filter_file(
     trust=None,
     expect_digest=None,
     sign=None,
+    format="csv",
 ):
-    """Filters the CSV file input into output as ``optout filter`` does.
+    """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
 
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
@@ -446,7 +449,7 @@ def filter_file(
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
     index = _registry_of(registry).index(apply)
@@ -473,10 +476,13 @@ def verify_request(
     threads=0,
     block_size=None,
     max_record_bytes=None,
+    format="csv",
 ):
     """The engine's VerifyRequest from verify_file's arguments (trust: already the engine's keys or
     paths; the engine checks every value)."""
-    options = make_filter_options(column, column_index, header, delimiter, threads, block_size, max_record_bytes)
+    options = make_filter_options(
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, format=format
+    )
     if not isinstance(trust, _engine.TrustedKeys):
         trust = trusted_keys(trust)
     return _engine.VerifyRequest(input, options, trust, expect_digest, audit, matches, id_column)
@@ -499,6 +505,7 @@ def verify_file(
     threads=0,
     block_size=None,
     max_record_bytes=None,
+    format="csv",
 ):
     """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
 
@@ -518,7 +525,7 @@ def verify_file(
     request = verify_request(
         input, column=column, column_index=column_index, header=header, delimiter=delimiter, trust=trust,
         expect_digest=expect_digest, audit=audit, matches=matches, id_column=id_column, threads=threads,
-        block_size=block_size, max_record_bytes=max_record_bytes,
+        block_size=block_size, max_record_bytes=max_record_bytes, format=format,
     )
     text, _ = index._native.verify(request)
     return json.loads(text)

@@ -428,3 +428,43 @@ def test_two_outputs_naming_one_file_are_refused(registry_path, tmp_path):
                            rejects=tmp_path / "out.csv")
     assert str(caught.value) == f"{tmp_path / 'out.csv'} is given twice: an output would overwrite another output"
     assert os.listdir(tmp_path) == []
+
+
+# ---- JSON Lines (issue 13.3): format="jsonl" reaches the engine's JSONL reading -----------------------
+
+def test_filter_file_and_verify_file_read_json_lines(deny_registry_path, listed_numbers, tmp_path):
+    removed = listed_numbers["national"][0]
+    kept = "4010232137"  # on no sample list
+    lines = [
+        json.dumps({"id": 1, "patient": {"nhs": kept}}) + "\n",
+        json.dumps({"id": 2, "patient": {"nhs": removed}}) + "\r\n",
+        json.dumps({"id": 3, "patient": {"nhs": None}}) + "\n",
+        json.dumps({"id": 4, "patient": {"nhs": int(kept)}, "name": "Zoë"}),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes("".join(lines).encode())
+    out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
+    stats = optout.filter_file(deny_registry_path, str(src), str(out), column="/patient/nhs", format="jsonl",
+                               rejects=str(rejects), block_size=16, threads=2)
+    assert (stats["rows"], stats["kept"], stats["removed"], stats["rejected"]) == (4, 2, 1, 1)
+    assert stats["rejected_by_reason"] == {"missing field": 1}
+    assert out.read_bytes() == (lines[0] + lines[3]).encode()
+    assert rejects.read_bytes() == lines[2].encode()
+
+    verified = optout.verify_file(deny_registry_path, str(out), column="/patient/nhs", format="jsonl")
+    assert verified["clean"] is True and verified["rows"] == 2
+    dirty = optout.verify_file(deny_registry_path, str(src), column="/patient/nhs", format="jsonl",
+                               matches=str(tmp_path / "m.txt"))
+    assert dirty["removed"] == 1 and (tmp_path / "m.txt").read_text() == "2\n"
+
+
+def test_json_lines_options_are_the_engines_to_refuse(deny_registry_path, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"nhs": "4010232137"}\n')
+    with pytest.raises(optout.InvalidArgumentError, match="JSON Lines has no column positions"):
+        optout.filter_file(deny_registry_path, str(src), str(tmp_path / "o"), column_index=1, format="jsonl")
+    with pytest.raises(optout.InvalidArgumentError, match="the format is csv or jsonl"):
+        optout.filter_file(deny_registry_path, str(src), str(tmp_path / "o"), column="nhs", format="xml")
+    src.write_text('{"nhs": "4010232137"}\nnot json\n')
+    with pytest.raises(optout.InvalidInputError, match=r"in\.jsonl:2: not a JSON object"):
+        optout.filter_file(deny_registry_path, str(src), str(tmp_path / "o"), column="nhs", format="jsonl")

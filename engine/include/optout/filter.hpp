@@ -79,7 +79,31 @@ struct FilterProgress {
   double seconds = 0;
 };
 
+// What the extract is. kCsv: RFC 4180 CSV, above. kJsonLines: one JSON object per line (JSON
+// Lines), its NHS number found by column_name as a top-level key ("nhs_number") or, when it starts
+// with '/', a JSON Pointer (RFC 6901: "/patient/nhs_number", ~0 for '~' and ~1 for '/'); read by
+// simdjson's On-Demand parser. A record is a line, LF or CRLF included (the last may lack one);
+// there is no header (has_header must stay true, column_index unset, the delimiter is unused).
+// The value may be a string, read as a CSV field is (trimmed, parse_nhs_number()), or an integer
+// with an implied leading zero: a non-negative integer below 10^10 is written as 10 digits
+// (943476591 reads "0943476591", 0 "0000000000": kAllZeros). A missing key or null is a missing
+// field (rejected_by_reason[0]); an integer of 10^10 or more is kWrongLength; a negative or
+// fractional number, true, false, an object or an array is kBadCharacter. A line that is not a
+// JSON object (not JSON, an array, a blank line) fails the run ("INPUT:LINE: not a JSON object",
+// never quoting the line), as does a UTF-8 byte-order mark at the start (RFC 8259 forbids it).
+// On-Demand parses the line's structure and the path to the value; a malformed scalar elsewhere
+// in the line (`tru` in another field) is not noticed. A key that stands twice in an object: the
+// first is read.
+enum class InputFormat : std::uint8_t { kCsv = 0, kJsonLines = 1 };
+
+// The text form of a format, as optout --format and the bindings' format= take it: "csv" or
+// "jsonl" (also "ndjson"). kInvalidArgument "the format is csv or jsonl" otherwise.
+[[nodiscard]] OPTOUT_API Result<InputFormat> parse_input_format(std::string_view text);
+
 struct FilterOptions {
+  // csv (default) or JSON Lines (InputFormat above).
+  InputFormat format = InputFormat::kCsv;
+
   // The NHS-number column: by header name (exact match after unquoting; a UTF-8 BOM before the
   // first name is ignored), or by 1-based position. Exactly one must be set; without a header
   // only column_index can be.
@@ -149,7 +173,8 @@ OPTOUT_API double mb_per_second(std::uint64_t bytes, double seconds) noexcept;
 [[nodiscard]] OPTOUT_API Status parse_max_rejected(std::string_view text, FilterOptions& options);
 
 // kInvalidArgument naming the problem when options cannot be used: no column or both ways of
-// naming it, a name without a header, a column_index over kColumnIndexLimit, a quote/CR/LF
+// naming it (for JSON Lines: a column_index, has_header false, no key, a malformed JSON Pointer),
+// a name without a header, a column_index over kColumnIndexLimit, a quote/CR/LF
 // delimiter, block_bytes or max_record_bytes outside 1..1 GiB (kBlockBytesLimit,
 // kRecordBytesLimit), threads over kThreadsLimit, a rejected fraction outside 0..1, a
 // compression_level out of its codec's range (kGzipMinLevel.., kZstdMinLevel..) or given with

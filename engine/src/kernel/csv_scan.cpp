@@ -11,6 +11,9 @@ const char* scan_error_text(ScanError error) noexcept {
     case ScanError::kTextAfterClosingQuote: return "text after the closing quote of a field";
     case ScanError::kUnterminatedQuote: return "unterminated quoted field";
     case ScanError::kBareCr: return "bare CR outside quotes (lines must end with LF or CRLF)";
+    case ScanError::kNotJsonObject: return "not a JSON object";
+    case ScanError::kBlankLine: return "a blank line (JSON Lines holds one JSON object per line)";
+    case ScanError::kByteOrderMark: return "a UTF-8 byte-order mark (JSON Lines must not start with one)";
   }
   return "malformed record";
 }

@@ -31,6 +31,10 @@ enum class ScanError : std::uint8_t {
   kTextAfterClosingQuote,  // a closing '"' followed by something other than delimiter / end of record
   kUnterminatedQuote,      // the input ended inside a quoted field
   kBareCr,                 // a CR outside quotes not followed by LF (the input's last byte included)
+  // JSON Lines (jsonl_scan.hpp): the scan of that format reports its malformed lines here too.
+  kNotJsonObject,  // a line that is not JSON, or JSON but not an object
+  kBlankLine,      // an empty (or whitespace-only) line: no JSON value at all
+  kByteOrderMark,  // a UTF-8 BOM before the first line (RFC 8259 forbids one)
 };
 
 const char* scan_error_text(ScanError error) noexcept;

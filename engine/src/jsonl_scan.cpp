@@ -1,0 +1,165 @@
+#include "jsonl_scan.hpp"
+
+#include <simdjson.h>
+
+#include <cstring>
+
+#include "kernel/nhs_number_parse.hpp"
+#include "tuning.hpp"
+
+namespace optout::detail {
+
+static_assert(kBlockPaddingBytes >= simdjson::SIMDJSON_PADDING, "block buffers must carry simdjson's padding");
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+constexpr bool is_json_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// A number at the key, by its text (simdjson checks it is a JSON number): an integer below 10^10
+// reads as its 10 digits (one implied leading zero, or more), so 943476591 is "0943476591" and 0
+// (or -0) "0000000000"; an integer of 11 digits or more is the wrong length, whatever its size
+// (simdjson would read one past 2^64 as a double); a sign or a fraction or an exponent is a bad
+// character, as "-943..." or "943.0" would be in a CSV field.
+JsonLineField read_number(od::value& value) {
+  std::string_view text = value.raw_json_token();
+  while (!text.empty() && is_json_space(text.back())) text.remove_suffix(1);
+  double checked = 0;
+  if (value.get_double().get(checked) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+  JsonLineField field{JsonLineKind::kValue, {0, InvalidReason::kBadCharacter}};
+  if (text.find_first_of(".eE") != std::string_view::npos) return field;
+  if (text.starts_with('-')) {
+    if (text != "-0") return field;
+    text.remove_prefix(1);
+  }
+  if (text.size() > 10) {
+    field.parsed.reason = InvalidReason::kWrongLength;
+    return field;
+  }
+  char digits[10];
+  std::memset(digits, '0', sizeof digits);
+  std::memcpy(digits + (10 - text.size()), text.data(), text.size());
+  field.parsed = parse_nhs_number_inline(std::string_view(digits, 10));
+  return field;
+}
+
+JsonLineField read_value(od::value& value) {
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view text;
+      if (value.get_string().get(text) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+      return {JsonLineKind::kValue, parse_nhs_number_inline(text)};
+    }
+    case od::json_type::number: return read_number(value);
+    case od::json_type::null: {
+      bool is_null = false;
+      if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) return {JsonLineKind::kMalformed, {}};
+      return {JsonLineKind::kMissing, {}};
+    }
+    case od::json_type::boolean: {
+      bool b = false;
+      if (value.get_bool().get(b) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+      return {JsonLineKind::kValue, {0, InvalidReason::kBadCharacter}};
+    }
+    default: return {JsonLineKind::kValue, {0, InvalidReason::kBadCharacter}};  // an object or an array
+  }
+}
+
+}  // namespace
+
+bool valid_json_pointer(std::string_view pointer) noexcept {
+  for (std::size_t i = 0; i < pointer.size(); ++i) {
+    if (pointer[i] == '~' && (i + 1 == pointer.size() || (pointer[i + 1] != '0' && pointer[i + 1] != '1'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t last_line_end(const char* data, std::size_t size) noexcept {
+  const void* lf = size == 0 ? nullptr : memrchr(data, '\n', size);
+  return lf == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(lf) - data) + 1;
+}
+
+JsonLineField read_json_line(const char* line, std::size_t size, std::size_t allocated, std::string_view column) {
+  // One parser per thread: a parser is not thread-safe, and keeps its buffers (sized for the
+  // longest line seen) from line to line.
+  thread_local od::parser parser;
+  od::document doc;
+  if (parser.iterate(line, size, allocated).get(doc) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+  od::json_type type;
+  if (doc.type().get(type) != simdjson::SUCCESS || type != od::json_type::object) {
+    return {JsonLineKind::kMalformed, {}};
+  }
+  od::value value;
+  const simdjson::error_code error =
+      is_json_pointer(column) ? doc.at_pointer(column).get(value) : doc.find_field_unordered(column).get(value);
+  switch (error) {
+    case simdjson::SUCCESS: return read_value(value);
+    // No such key, an index past an array's end, or a pointer through a string or number.
+    case simdjson::NO_SUCH_FIELD:
+    case simdjson::INDEX_OUT_OF_BOUNDS:
+    case simdjson::INCORRECT_TYPE:
+    case simdjson::INVALID_JSON_POINTER: return {JsonLineKind::kMissing, {}};
+    default: return {JsonLineKind::kMalformed, {}};
+  }
+}
+
+void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected) {
+  const char* data = b.data.get();
+  const std::size_t allocated = b.capacity + kBlockPaddingBytes;
+  const std::size_t size = b.size;
+  const std::string_view column = options.column_name;
+  std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept lines
+  std::size_t begin = b.skip;
+  while (begin < size) {
+    const void* lf = std::memchr(data + begin, '\n', size - begin);
+    const std::size_t line_end = lf == nullptr ? size : static_cast<std::size_t>(static_cast<const char*>(lf) - data);
+    const std::size_t end = lf == nullptr ? size : line_end + 1;
+    if (lf != nullptr) ++b.outcome.lf_count;
+    if (end - begin > options.max_record_bytes) {
+      b.long_record_begin = begin - b.skip;
+      break;
+    }
+    std::size_t first = begin;
+    while (first < line_end && is_json_space(data[first])) ++first;
+    if (first == line_end) {
+      b.outcome.error = ScanError::kBlankLine;
+      b.outcome.error_record_begin = begin - b.skip;
+      break;
+    }
+    const JsonLineField field = read_json_line(data + begin, line_end - begin, allocated - begin, column);
+    if (field.kind == JsonLineKind::kMalformed) {
+      b.outcome.error = ScanError::kNotJsonObject;
+      b.outcome.error_record_begin = begin - b.skip;
+      break;
+    }
+    ++b.rows;
+    const bool has_field = field.kind == JsonLineKind::kValue;
+    const Verdict verdict = has_field ? verdict_of(field.parsed, index) : Verdict::kRejected;
+    if (verdict == Verdict::kRejected) {
+      ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(field.parsed.reason) : kMissingField];
+      if (keep_rejected) append_span(b.rejected, begin, end);
+    } else if (verdict == Verdict::kRemoved) {
+      ++b.removed;
+    } else {
+      ++b.kept_rows;
+      if (index == nullptr) {
+        b.stems.push_back(field.parsed.stem);
+      } else {
+        if (begin != run_end) {
+          if (run_end != run_begin) b.kept.push_back({run_begin, run_end});
+          run_begin = begin;
+        }
+        run_end = end;
+      }
+    }
+    begin = end;
+  }
+  if (run_end != run_begin) b.kept.push_back({run_begin, run_end});
+}
+
+}  // namespace optout::detail

@@ -1,0 +1,49 @@
+// The scan stage for JSON Lines (FilterOptions::format kJsonLines, filter.hpp): one block of whole
+// lines → kept spans, removed and rejected counts, exactly as the CSV kernel's scan_block()
+// (kernel/filter_kernel.hpp) fills a Block, so the pipeline's reader, writer, numbers and verify
+// run unchanged. Each line is parsed in place by simdjson's On-Demand parser (one per thread):
+// the block buffers hold kBlockPaddingBytes (tuning.hpp) past their capacity for it.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "kernel/filter_kernel.hpp"
+#include "kernel/probe.hpp"
+#include "optout/filter.hpp"
+
+namespace optout::detail {
+
+// Whether a column names a JSON Pointer ("/patient/nhs_number") rather than a top-level key.
+constexpr bool is_json_pointer(std::string_view column) noexcept { return column.starts_with('/'); }
+
+// Whether a JSON Pointer's every '~' is ~0 or ~1 (RFC 6901).
+bool valid_json_pointer(std::string_view pointer) noexcept;
+
+// Just past the last LF of data[0, size); 0 when there is none. A JSON Lines record ends at every
+// LF (a JSON string cannot hold a raw LF), so the reader cuts blocks here.
+std::size_t last_line_end(const char* data, std::size_t size) noexcept;
+
+// What one line holds at the key.
+enum class JsonLineKind : unsigned char {
+  kValue,      // parsed: a string or a number, read into `parsed` (valid or not)
+  kMissing,    // no such key (or pointer target), or null: a missing field
+  kMalformed,  // not JSON, or not an object
+};
+
+struct JsonLineField {
+  JsonLineKind kind = JsonLineKind::kMalformed;
+  ParsedNhsNumber parsed;
+};
+
+// Reads one line (without its LF; a CR before it is whitespace) at `column` (a key, or a JSON
+// Pointer when is_json_pointer). line[0, allocated) must be readable, allocated >= size +
+// kBlockPaddingBytes. Uses this thread's parser.
+JsonLineField read_json_line(const char* line, std::size_t size, std::size_t allocated, std::string_view column);
+
+// scan_block() for JSON Lines: classifies every line of b (b.skip must be 0; blank and malformed
+// lines stop the scan, b.outcome naming the first: kBlankLine, kNotJsonObject). b.data must hold
+// kBlockPaddingBytes readable bytes past b.capacity.
+void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected);
+
+}  // namespace optout::detail
