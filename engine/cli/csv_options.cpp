@@ -5,7 +5,8 @@
 namespace optout::cli {
 
 void add_csv_options(CLI::App& cmd, CsvArgs& args) {
-  cmd.add_option("INPUT", args.input, "The extract (CSV); '-' or absent: standard input");
+  cmd.add_option("INPUT", args.input,
+                 "The extract (CSV; gzip, zstd or zip compressed too, told by content); '-' or absent: standard input");
   // Which column, and whether the choice can be used (one of the two, a position from 1): the
   // engine's validate_filter_options() decides.
   cmd.add_option("--column", args.column, "The NHS-number column by header name (exact, after unquoting)");
@@ -19,6 +20,7 @@ void add_csv_options(CLI::App& cmd, CsvArgs& args) {
                  "Bytes read per block, up to 1 GiB (output is the same for every value)");
   cmd.add_option("--max-record-bytes", args.max_record_bytes,
                  "Fail on a record longer than this, up to 1 GiB (default 64 MiB)");
+  cmd.add_option("--entry", args.entry, "For a zip input: the entry (file name) to read; needed when it holds several");
 }
 
 Result<FilterOptions> to_filter_options(const CsvArgs& args) {
@@ -32,6 +34,7 @@ Result<FilterOptions> to_filter_options(const CsvArgs& args) {
   options.threads = args.threads;
   options.block_bytes = args.block_bytes;
   options.max_record_bytes = args.max_record_bytes;
+  options.entry = args.entry;
   return options;
 }
 

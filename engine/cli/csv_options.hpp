@@ -21,10 +21,11 @@ struct CsvArgs {
   unsigned threads = 0;
   std::size_t block_bytes = kDefaultBlockBytes;
   std::size_t max_record_bytes = kDefaultMaxRecordBytes;
+  std::optional<std::string> entry;
 };
 
-// Declares INPUT, --column, --column-index, --no-header, --delimiter, --threads, --block-size and
-// --max-record-bytes on cmd.
+// Declares INPUT, --column, --column-index, --no-header, --delimiter, --threads, --block-size,
+// --max-record-bytes and --entry on cmd.
 void add_csv_options(CLI::App& cmd, CsvArgs& args);
 
 // The engine's options for these arguments, or a usage error message.

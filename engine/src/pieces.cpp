@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "csv_header.hpp"
+#include "decompress.hpp"
 #include "kernel/csv_scan.hpp"
 
 namespace optout {
@@ -100,6 +101,11 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
   Result<ReadOnlyFile> opened = ReadOnlyFile::open(path);
   if (!opened.ok()) return opened.status();
   const ReadOnlyFile& file = *opened;
+  if (const detail::Compression kind = detail::sniff_file(path); kind != detail::Compression::kNone) {
+    return Status(ErrorCode::kInvalidInput, file.name() + ": " + detail::compression_name(kind) +
+                                                "-compressed input cannot be cut at byte offsets: filter it whole (a "
+                                                "run in parts makes it one whole part)");
+  }
   const std::uint64_t size = file.size();
   const std::size_t block = static_cast<std::size_t>(std::min<std::uint64_t>(target_bytes, kCutBlockBytes));
 
