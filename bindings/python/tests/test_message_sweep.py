@@ -142,7 +142,9 @@ def test_filter_file_stale_registry(work):
 
 @pytest.mark.parametrize("level", [0, 6])
 def test_filter_file_gzip_input(work, level):
-    write(work, "in.csv.gz", gzip.compress(csv_bytes(), compresslevel=level, mtime=0))
+    # gzip is decompressed (issue 13.1): a truncated one fails, its bytes never echoed.
+    data = gzip.compress(csv_bytes(), compresslevel=level, mtime=0)
+    write(work, "in.csv.gz", data[:len(data) - 5])
     filter_fails(work, optout.Error, input_name="in.csv.gz", column="nhs_number")
 
 
