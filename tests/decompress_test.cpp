@@ -212,7 +212,7 @@ TEST_F(DecompressTest, TruncatedStreamsFailNamingTheInputAndOffsetAndLeaveNoOutp
     EXPECT_EQ(out.code(), ErrorCode::kInvalidInput);
     EXPECT_TRUE(out.status().message().starts_with(path("in.zip") + ": corrupt zip input at byte "))
         << out.status().message();
-    EXPECT_EQ(files(), (std::vector<std::string>{"in.zip"}));
+    EXPECT_EQ(files(), (std::vector<std::string>{"in.gz", "in.zip"}));
   }
 }
 
@@ -238,7 +238,7 @@ TEST_F(DecompressTest, ACorruptByteFailsNamingTheOffset) {
       << out.status().message();
 
   // Bytes after a member that are not another member.
-  write("trailing.gz", gzip(csv) + "garbage!");
+  write("trailing.gz", gzip(csv) + "this is not a gzip member\n");
   out = run_file("trailing.gz");
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.code(), ErrorCode::kInvalidInput);
