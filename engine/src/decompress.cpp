@@ -45,12 +45,14 @@ const char* compression_name(Compression kind) noexcept {
   return "none";
 }
 
-Compression sniff_file(const std::filesystem::path& path) {
+Result<Compression> sniff_file(const std::filesystem::path& path) {
   Result<ReadOnlyFile> file = ReadOnlyFile::open(path, /*nonblocking=*/true);
-  if (!file.ok() || !file->is_regular()) return Compression::kNone;
+  if (!file.ok()) return file.status();
+  if (!file->is_regular()) return Compression::kNone;
   char first[kSniffBytes];
   Result<std::size_t> n = file->read_at(first, sizeof first, 0);
-  return n.ok() ? sniff_compression(std::string_view(first, *n)) : Compression::kNone;
+  if (!n.ok()) return n.status();
+  return sniff_compression(std::string_view(first, *n));
 }
 
 }  // namespace detail

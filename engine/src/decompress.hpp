@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string_view>
 
+#include "optout/status.hpp"
+
 namespace optout::detail {
 
 enum class Compression { kNone, kGzip, kZstd, kZip };
@@ -22,8 +24,8 @@ Compression sniff_compression(std::string_view first_bytes) noexcept;
 // "gzip", "zstd", "zip"; "none".
 const char* compression_name(Compression kind) noexcept;
 
-// The kind of the regular file at path by its first bytes; kNone for plain text and for anything
-// that cannot be opened or read (its reader then says what is wrong).
-Compression sniff_file(const std::filesystem::path& path);
+// The kind of the regular file at path by its first bytes; kNone for plain text and for what is
+// not a regular file. Errors: ReadOnlyFile's (kIoError: cannot open, read failed).
+Result<Compression> sniff_file(const std::filesystem::path& path);
 
 }  // namespace optout::detail

@@ -101,7 +101,11 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
   Result<ReadOnlyFile> opened = ReadOnlyFile::open(path);
   if (!opened.ok()) return opened.status();
   const ReadOnlyFile& file = *opened;
-  if (const detail::Compression kind = detail::sniff_file(path); kind != detail::Compression::kNone) {
+  char first[detail::kSniffBytes];
+  Result<std::size_t> sniffed = file.read_at(first, sizeof first, 0);
+  if (!sniffed.ok()) return sniffed.status();
+  if (const detail::Compression kind = detail::sniff_compression(std::string_view(first, *sniffed));
+      kind != detail::Compression::kNone) {
     return Status(ErrorCode::kInvalidInput, file.name() + ": " + detail::compression_name(kind) +
                                                 "-compressed input cannot be cut at byte offsets: filter it whole (a "
                                                 "run in parts makes it one whole part)");

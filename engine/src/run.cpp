@@ -221,8 +221,13 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
     const std::uintmax_t size = std::filesystem::file_size(input, error);
     // A file that cannot be sized is filtered whole: its filter says what is wrong with it. So is a
     // compressed file: it cannot be cut at byte offsets (cut_file refuses it).
-    if (!request.piece_bytes || error || size <= *request.piece_bytes ||
-        detail::sniff_file(input) != detail::Compression::kNone) {
+    bool whole_file = !request.piece_bytes || error || size <= *request.piece_bytes;
+    if (!whole_file) {
+      Result<detail::Compression> kind = detail::sniff_file(input);
+      if (!kind.ok()) return kind.status();
+      whole_file = *kind != detail::Compression::kNone;
+    }
+    if (whole_file) {
       PieceTask whole;
       whole.input = input;
       add(std::move(whole));
