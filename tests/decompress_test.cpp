@@ -214,6 +214,17 @@ TEST_F(DecompressTest, TruncatedStreamsFailNamingTheInputAndOffsetAndLeaveNoOutp
         << out.status().message();
     EXPECT_EQ(files(), (std::vector<std::string>{"in.gz", "in.zip"}));
   }
+  // Cut inside the central directory, after the entry's whole (CRC-checked) data: still refused.
+  for (const std::size_t cut : {archive.size() - 1, archive.size() - 22}) {
+    SCOPED_TRACE("zip cut at " + std::to_string(cut));
+    write("in.zip", archive.substr(0, cut));
+    Result<std::string> out = run_file("in.zip");
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.code(), ErrorCode::kInvalidInput);
+    EXPECT_EQ(out.status().message(), path("in.zip") + ": truncated zip input: it ends at byte " + std::to_string(cut) +
+                                          ", inside its central directory");
+    EXPECT_EQ(files(), (std::vector<std::string>{"in.gz", "in.zip"}));
+  }
 }
 
 TEST_F(DecompressTest, ACorruptByteFailsNamingTheOffset) {

@@ -64,8 +64,10 @@ using detail::Compression;
 // The compressed bytes: read from the source in fixed-size chunks, counted and digested.
 class RawInput {
  public:
-  RawInput(ByteSource& source, const char* first, std::size_t size)
+  // keep_tail: keep the last bytes read (tail()): a zip's end record is found there.
+  RawInput(ByteSource& source, const char* first, std::size_t size, bool keep_tail)
       : source_(source),
+        keep_tail_(keep_tail),
         capacity_(std::max(detail::kDecompressInputBytes, size)),
         buffer_(std::make_unique_for_overwrite<char[]>(capacity_)),
         hash_(XXH3_createState(), &XXH3_freeState) {
@@ -105,6 +107,8 @@ class RawInput {
     return true;
   }
 
+  const std::string& tail() const noexcept { return tail_; }
+
   // Reads the rest of the input, so that bytes_read() and digest() are the whole file's.
   Status drain() {
     for (;;) {
@@ -118,11 +122,17 @@ class RawInput {
  private:
   void took(std::size_t n) {
     (void)XXH3_128bits_update(hash_.get(), buffer_.get(), n);
+    if (keep_tail_) {
+      const std::size_t keep = std::min(n, kTailBytes);
+      tail_.append(buffer_.get() + n - keep, keep);
+      if (tail_.size() > kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
+    }
     read_ += n;
     end_ = n;
   }
 
   ByteSource& source_;
+  bool keep_tail_;
   std::size_t capacity_;
   std::unique_ptr<char[]> buffer_;
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash_;
@@ -130,6 +140,9 @@ class RawInput {
   std::size_t end_ = 0;
   std::uint64_t read_ = 0;
   bool eof_ = false;
+  std::string tail_;
+  // A zip's end of central directory record: 22 bytes and a comment of at most 65535.
+  static constexpr std::size_t kTailBytes = 22 + 65535;
 };
 
 Status truncated(const RawInput& in, const char* kind, const char* inside) {
@@ -257,6 +270,18 @@ class ZipDecoder final : public Decoder {
     if (!archive_) throw std::bad_alloc();
   }
 
+  // Whether tail (the input's last bytes) ends with an end of central directory record. The
+  // streaming reader stops at the central directory, so a zip cut inside it would pass unseen.
+  static bool ends_whole(const std::string& tail) {
+    for (std::size_t at = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; at-- > 0;) {
+      if (tail.compare(at, 4, std::string_view("PK\x05\x06", 4)) != 0) continue;
+      const std::size_t comment = static_cast<unsigned char>(tail[at + 20]) |
+                                  (static_cast<std::size_t>(static_cast<unsigned char>(tail[at + 21])) << 8);
+      if (at + 22 + comment == tail.size()) return true;
+    }
+    return false;
+  }
+
   Result<std::size_t> decode(char* out, std::size_t capacity) override {
     if (!opened_) {
       opened_ = true;
@@ -277,6 +302,7 @@ class ZipDecoder final : public Decoder {
       }
     }
     if (Status s = in_.drain(); !s.ok()) return s;
+    if (!ends_whole(in_.tail())) return truncated(in_, "zip", "its central directory");
     return std::size_t{0};
   }
 
@@ -442,7 +468,7 @@ class DecompressingSource final : public ByteSource {
       return read(buffer, capacity);
     }
     try {
-      input_ = std::make_unique<RawInput>(*source_, first, got);
+      input_ = std::make_unique<RawInput>(*source_, first, got, kind_ == Compression::kZip);
       switch (kind_) {
         case Compression::kGzip: decoder_ = std::make_unique<GzipDecoder>(*input_); break;
         case Compression::kZstd: decoder_ = std::make_unique<ZstdDecoder>(*input_); break;

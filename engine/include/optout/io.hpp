@@ -76,7 +76,8 @@ OPTOUT_API std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name);
 // entry: the zip entry to read; required when the zip holds more than one file entry.
 // read() errors, besides source's own: kInvalidInput "NAME: truncated gzip input: it ends at byte
 // N, inside a member" / "NAME: corrupt gzip input at byte N: ..." (N: the compressed offset; the
-// same for zstd and zip) and "NAME: the zip holds K entries: choose one with --entry NAME";
+// same for zstd and zip; a zip must end in its end of central directory record) and "NAME: the
+// zip holds K entries: choose one with --entry NAME";
 // kNotFound "NAME: the zip has no entry 'X' (it has K entries)"; kInvalidArgument "NAME: not a
 // zip, so it has no entry 'X'" when entry is given for input that is not a zip.
 // Entry names in messages pass through redact_numbers().
