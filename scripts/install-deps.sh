@@ -6,8 +6,8 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config git
             libtbb-dev libroaring-dev libxxhash-dev libcli11-dev nlohmann-json3-dev libssl-dev
-            libisal-dev libzstd-dev libsimdjson-dev)
-test_pkgs=(zlib1g-dev pigz zstd libgtest-dev libgmock-dev libbenchmark-dev clang-14 clang-format-14 libfuzzer-14-dev libclang-rt-14-dev
+            libisal-dev libzstd-dev libarchive-dev libsimdjson-dev)
+test_pkgs=(zlib1g-dev libdeflate-dev pigz zstd libgtest-dev libgmock-dev libbenchmark-dev clang-14 clang-format-14 libfuzzer-14-dev libclang-rt-14-dev
            pybind11-dev python3-dev python3-numpy python3-pandas python3-dask python3-distributed
            python3-pytest python3-hypothesis golang-go golang-github-roaringbitmap-roaring-dev)
 # Node.js and npm (for the npm benchmark peers) come with the machine image, not from Debian.

@@ -175,19 +175,19 @@ inline ReferenceResult reference_filter(std::string_view in, const ReferenceOpti
                                         const std::string& input_name = "extract.csv") {
   ReferenceResult result;
   const std::pair<std::string_view, const char*> magics[] = {
-      {std::string_view("\x1f\x8b", 2), "gzip-compressed"},
-      {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd-compressed"},
+      {std::string_view("\x1f\x8b", 2), "gzip"},
+      {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd"},
       {std::string_view("PK\x03\x04", 4), "zip"},
-      {std::string_view("BZh", 3), "bzip2-compressed"},
+      {std::string_view("BZh", 3), "bzip2"},
       {std::string_view("\xfd"
                         "7zXZ\x00",
                         6),
-       "xz-compressed"},
-      {std::string_view("\x04\x22\x4d\x18", 4), "lz4-compressed"},
+       "xz"},
+      {std::string_view("\x04\x22\x4d\x18", 4), "lz4"},
   };
   for (const auto& [magic, kind] : magics) {
     if (in.starts_with(magic)) {
-      result.error = input_name + ": " + kind + " input is not supported: decompress it first";
+      result.error = input_name + ": unsupported compressed input (" + kind + "): decompress it first";
       return result;
     }
   }

@@ -479,7 +479,9 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
       return {OPTOUT_E_INVALID_ARGUMENT, "optout_filter_fd: input_fd and output_fd must be open descriptors"};
     }
     if (Outcome o = to_request_keys("optout_filter_fd", *options, request); o.code != OPTOUT_OK) return o;
-    std::unique_ptr<optout::ByteSource> in = optout::make_fd_source(input_fd, "<fd " + std::to_string(input_fd) + ">");
+    // Decompressed as open_file_source() does for files and standard input (gzip, zstd, zip).
+    std::unique_ptr<optout::ByteSource> in =
+        optout::make_decompressing_source(optout::make_fd_source(input_fd, "<fd " + std::to_string(input_fd) + ">"));
     std::unique_ptr<optout::ByteSink> out = optout::make_fd_sink(output_fd, "<fd " + std::to_string(output_fd) + ">");
     std::unique_ptr<optout::ByteSink> rejects;
     if (rejects_fd >= 0) rejects = optout::make_fd_sink(rejects_fd, "<fd " + std::to_string(rejects_fd) + ">");

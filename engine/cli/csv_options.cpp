@@ -5,7 +5,7 @@
 namespace optout::cli {
 
 void add_csv_options(CLI::App& cmd, CsvArgs& args, bool format_flag) {
-  cmd.add_option("INPUT", args.input, "The extract (CSV or JSON Lines); '-' or absent: standard input");
+  cmd.add_option("INPUT", args.input, "The extract (CSV or JSON Lines; gzip, zstd or zip compressed too, told by content); '-' or absent: standard input");
   cmd.add_option(format_flag ? "--format,--input-format" : "--input-format", args.format,
                  "csv, or jsonl: JSON Lines, one object per line, --column naming a key or a JSON Pointer "
                  "(/patient/nhs_number)")
@@ -24,6 +24,7 @@ void add_csv_options(CLI::App& cmd, CsvArgs& args, bool format_flag) {
                  "Bytes read per block, up to 1 GiB (output is the same for every value)");
   cmd.add_option("--max-record-bytes", args.max_record_bytes,
                  "Fail on a record longer than this, up to 1 GiB (default 64 MiB)");
+  cmd.add_option("--entry", args.entry, "For a zip input: the entry (file name) to read; needed when it holds several");
 }
 
 Result<FilterOptions> to_filter_options(const CsvArgs& args) {
@@ -40,6 +41,7 @@ Result<FilterOptions> to_filter_options(const CsvArgs& args) {
   options.threads = args.threads;
   options.block_bytes = args.block_bytes;
   options.max_record_bytes = args.max_record_bytes;
+  options.entry = args.entry;
   return options;
 }
 

@@ -22,11 +22,12 @@ struct CsvArgs {
   unsigned threads = 0;
   std::size_t block_bytes = kDefaultBlockBytes;
   std::size_t max_record_bytes = kDefaultMaxRecordBytes;
+  std::optional<std::string> entry;
 };
 
 // Declares INPUT, --input-format (also spelled --format when format_flag: numbers' --format is its
 // output's), --column, --column-index, --no-header, --delimiter, --threads, --block-size and
-// --max-record-bytes on cmd.
+// --max-record-bytes and --entry on cmd.
 void add_csv_options(CLI::App& cmd, CsvArgs& args, bool format_flag = true);
 
 // The engine's options for these arguments, or a usage error message.

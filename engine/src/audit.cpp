@@ -165,6 +165,10 @@ nlohmann::ordered_json pieces_json(const std::vector<PieceAccount>& pieces) {
     j["rejected"] = p.stats.rejected;
     // A whole file's digest; a cut piece reads its file's header again, so its bytes are no file's.
     if (!p.cut && p.stats.input_digest) j["input_xxh3_128"] = p.stats.input_digest->hex();
+    if (p.stats.input_compressed_digest) {
+      j["input_compressed_bytes"] = p.stats.input_compressed_bytes;
+      j["input_compressed_xxh3_128"] = p.stats.input_compressed_digest->hex();
+    }
     j["output_bytes"] = p.stats.bytes_out;
     j["output_xxh3_128"] =
         p.stats.output_digest ? nlohmann::ordered_json(p.stats.output_digest->hex()) : nlohmann::ordered_json(nullptr);
@@ -225,6 +229,11 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
   if (stats != nullptr) {
     j["input_bytes"] = stats->bytes_in;
     if (stats->input_digest && context.pieces.empty()) j["input_xxh3_128"] = stats->input_digest->hex();
+    // A compressed input: input_bytes and input_xxh3_128 are of its decompressed bytes, these of the file.
+    if (stats->input_compressed_digest && context.pieces.empty()) {
+      j["input_compressed_bytes"] = stats->input_compressed_bytes;
+      j["input_compressed_xxh3_128"] = stats->input_compressed_digest->hex();
+    }
     j["rows"] = stats->rows;
     j["kept"] = stats->kept;
     j["removed"] = stats->removed;

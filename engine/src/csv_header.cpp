@@ -46,21 +46,23 @@ Status check_text_input(std::string_view first_bytes, const std::string& input) 
     std::string_view bytes;
     const char* kind;
   };
+  // gzip, zstd and zip are decompressed by make_decompressing_source() (open_file_source): here
+  // only when compressed twice, or read through a source that does not decompress.
   static constexpr std::array<Magic, 6> kMagics{{
-      {std::string_view("\x1f\x8b", 2), "gzip-compressed"},
-      {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd-compressed"},
+      {std::string_view("\x1f\x8b", 2), "gzip"},
+      {std::string_view("\x28\xb5\x2f\xfd", 4), "zstd"},
       {std::string_view("PK\x03\x04", 4), "zip"},
-      {std::string_view("BZh", 3), "bzip2-compressed"},
+      {std::string_view("BZh", 3), "bzip2"},
       {std::string_view("\xfd"
                         "7zXZ\x00",
                         6),
-       "xz-compressed"},
-      {std::string_view("\x04\x22\x4d\x18", 4), "lz4-compressed"},
+       "xz"},
+      {std::string_view("\x04\x22\x4d\x18", 4), "lz4"},
   }};
   for (const Magic& magic : kMagics) {
     if (first_bytes.starts_with(magic.bytes)) {
       return Status(ErrorCode::kInvalidInput,
-                    input + ": " + magic.kind + " input is not supported: decompress it first");
+                    input + ": unsupported compressed input (" + magic.kind + "): decompress it first");
     }
   }
   const std::size_t line_end = std::min(first_bytes.find('\n'), first_bytes.size());

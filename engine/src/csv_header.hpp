@@ -30,9 +30,12 @@ HeaderRecord find_header(const char* data, std::size_t size, bool at_end, char d
 // The unquoted names of a whole record's fields (record: BOM excluded, terminator included).
 std::vector<std::string> header_names(std::string_view record, char delimiter);
 
-// kInvalidInput "<input>: <what> input is not supported ..." when the first bytes of an input show
-// a compressed or binary file (gzip, zstd, zip, bzip2, xz, or a NUL byte in the first record), so
-// that such a file is refused by its kind rather than read as one long, unprintable "header".
+// kInvalidInput "<input>: unsupported compressed input (bzip2): decompress it first" when the
+// first bytes of an input (decompressed, when open_file_source decompressed it) show a compressed
+// file (bzip2, xz, lz4; gzip, zstd or zip only when compressed twice or read through a source that
+// does not decompress), or "<input>:1: a NUL byte ..." for a NUL byte in the first record, so that
+// such a file is refused by its kind rather than read as one long, unprintable "header". The one
+// place compressed input is refused.
 Status check_text_input(std::string_view first_bytes, const std::string& input);
 
 }  // namespace optout::detail

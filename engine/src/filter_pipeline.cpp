@@ -781,7 +781,7 @@ Result<NumbersStats> run_numbers(const NumbersRequest& request) {
   const std::string inputs[] = {request.input};
   const std::string outputs[] = {request.output};
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
-  Result<std::unique_ptr<ByteSource>> input = open_file_source(request.input);
+  Result<std::unique_ptr<ByteSource>> input = open_file_source(request.input, request.options.entry);
   if (!input.ok()) return input.status();
   Result<Destination> output = Destination::open(request.output);
   if (!output.ok()) return output.status();

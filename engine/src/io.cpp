@@ -183,11 +183,12 @@ class StringSink final : public ByteSink {
 std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name) {
   return std::make_unique<FdSource>(fd, std::move(name));
 }
-Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path) {
-  if (path == "-") return make_fd_source(STDIN_FILENO, "<stdin>");
+Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path,
+                                                     const std::optional<std::string>& entry) {
+  if (path == "-") return make_decompressing_source(make_fd_source(STDIN_FILENO, "<stdin>"), entry);
   Result<ReadOnlyFile> file = ReadOnlyFile::open(path);
   if (!file.ok()) return file.status();
-  return std::unique_ptr<ByteSource>(std::make_unique<FileSource>(std::move(file).value()));
+  return make_decompressing_source(std::make_unique<FileSource>(std::move(file).value()), entry);
 }
 
 // ---- ReadOnlyFile ---------------------------------------------------------------------------------

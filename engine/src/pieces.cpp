@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "csv_header.hpp"
+#include "decompress.hpp"
 #include "jsonl_scan.hpp"
 #include "kernel/csv_scan.hpp"
 
@@ -101,6 +102,15 @@ Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptio
   Result<ReadOnlyFile> opened = ReadOnlyFile::open(path);
   if (!opened.ok()) return opened.status();
   const ReadOnlyFile& file = *opened;
+  char first[detail::kSniffBytes];
+  Result<std::size_t> sniffed = file.read_at(first, sizeof first, 0);
+  if (!sniffed.ok()) return sniffed.status();
+  if (const detail::Compression kind = detail::sniff_compression(std::string_view(first, *sniffed));
+      kind != detail::Compression::kNone) {
+    return Status(ErrorCode::kInvalidInput, file.name() + ": " + detail::compression_name(kind) +
+                                                "-compressed input cannot be cut at byte offsets: filter it whole (a "
+                                                "run in parts makes it one whole part)");
+  }
   const std::uint64_t size = file.size();
   const std::size_t block = static_cast<std::size_t>(std::min<std::uint64_t>(target_bytes, kCutBlockBytes));
 

@@ -20,6 +20,7 @@
 #include "optout/commit.hpp"
 #include "optout/pieces.hpp"
 
+#include "decompress.hpp"
 #include "filter_pipeline.hpp"
 
 namespace optout {
@@ -148,7 +149,7 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
   std::unique_ptr<ByteSource> opened;
   ByteSource* source = request.source;
   if (source == nullptr) {
-    Result<std::unique_ptr<ByteSource>> file = open_file_source(request.inputs[0]);
+    Result<std::unique_ptr<ByteSource>> file = open_file_source(request.inputs[0], request.options.entry);
     if (!file.ok()) return abandon_run(commit, context, nullptr, file.status());
     opened = std::move(file).value();
     source = opened.get();
@@ -194,6 +195,10 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
   // A failed run (the reader of standard output going away included: "broken pipe") puts nothing
   // in place and says "failed".
   if (!stats.ok()) return abandon_run(commit, context, nullptr, stats.status());
+  if (const std::optional<CompressedInput> compressed = source->compressed_input()) {
+    stats->input_compressed_digest = Digest128{compressed->digest_high, compressed->digest_low};
+    stats->input_compressed_bytes = compressed->bytes;
+  }
   RunResult result;
   result.stats = *stats;
   result.stats_json = filter_stats_json(*stats);
@@ -235,8 +240,15 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
   for (const std::string& input : request.inputs) {
     std::error_code error;
     const std::uintmax_t size = std::filesystem::file_size(input, error);
-    // A file that cannot be sized is filtered whole: its filter says what is wrong with it.
-    if (!request.piece_bytes || error || size <= *request.piece_bytes) {
+    // A file that cannot be sized is filtered whole: its filter says what is wrong with it. So is a
+    // compressed file: it cannot be cut at byte offsets (cut_file refuses it).
+    bool whole_file = !request.piece_bytes || error || size <= *request.piece_bytes;
+    if (!whole_file) {
+      Result<detail::Compression> kind = detail::sniff_file(input);
+      if (!kind.ok()) return kind.status();
+      whole_file = *kind != detail::Compression::kNone;
+    }
+    if (whole_file) {
       PieceTask whole;
       whole.input = input;
       add(std::move(whole));
@@ -379,7 +391,8 @@ Json options_json(const FilterOptions& o) {
               {"threads", o.threads},
               {"block_bytes", o.block_bytes},
               {"max_record_bytes", o.max_record_bytes},
-              {"digest_output", o.digest_output}};
+              {"digest_output", o.digest_output},
+              {"entry", o.entry ? bytes_of(*o.entry) : Json(nullptr)}};
 }
 
 FilterOptions options_from(const Json& j) {
@@ -393,6 +406,7 @@ FilterOptions options_from(const Json& j) {
   o.block_bytes = j.at("block_bytes").get<std::size_t>();
   o.max_record_bytes = j.at("max_record_bytes").get<std::size_t>();
   o.digest_output = j.at("digest_output").get<bool>();
+  if (!j.at("entry").is_null()) o.entry = text_of(j.at("entry"));
   return o;
 }
 
@@ -456,6 +470,10 @@ std::string encode_piece_stats(const FilterStats& s) {
       std::vector<std::uint64_t>(std::begin(s.rejected_by_reason), std::end(s.rejected_by_reason));
   j["output_digest"] = s.output_digest ? Json::array({s.output_digest->high, s.output_digest->low}) : Json(nullptr);
   j["input_digest"] = s.input_digest ? Json::array({s.input_digest->high, s.input_digest->low}) : Json(nullptr);
+  j["input_compressed_digest"] = s.input_compressed_digest
+                                     ? Json::array({s.input_compressed_digest->high, s.input_compressed_digest->low})
+                                     : Json(nullptr);
+  j["input_compressed_bytes"] = s.input_compressed_bytes;
   return to_bytes(j);
 }
 
@@ -483,6 +501,11 @@ Result<FilterStats> decode_piece_stats(std::string_view bytes) {
       s.input_digest =
           Digest128{j["input_digest"].at(0).get<std::uint64_t>(), j["input_digest"].at(1).get<std::uint64_t>()};
     }
+    if (!j.at("input_compressed_digest").is_null()) {
+      s.input_compressed_digest = Digest128{j["input_compressed_digest"].at(0).get<std::uint64_t>(),
+                                            j["input_compressed_digest"].at(1).get<std::uint64_t>()};
+    }
+    s.input_compressed_bytes = j.at("input_compressed_bytes").get<std::uint64_t>();
     return s;
   } catch (const Json::exception&) {
     return invalid("not the counts of a piece of this version of optout");
@@ -507,7 +530,7 @@ Result<FilterStats> run_piece(const OptOutIndex& index, const PieceTask& task) {
     if (!opened.ok()) return opened.status();
     source = std::move(opened).value();
   } else {
-    Result<std::unique_ptr<ByteSource>> opened = open_file_source(task.input);
+    Result<std::unique_ptr<ByteSource>> opened = open_file_source(task.input, task.options.entry);
     if (!opened.ok()) return opened.status();
     source = std::move(opened).value();
   }

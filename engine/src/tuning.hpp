@@ -104,4 +104,10 @@ inline constexpr std::size_t kNumbersWriteBytes = std::size_t{1} << 20;
 // work, so 64 per task keeps scheduling overhead small while spreading ~15k containers over cores.
 inline constexpr std::int32_t kContainersPerExpandTask = 64;
 
+// Compressed input (decompress.cpp) is read from its source in chunks of 256 KiB: libzstd asks for
+// 128 KiB (ZSTD_DStreamInSize) and ISA-L decodes larger chunks no faster; one read() per 256 KiB
+// is a few thousand calls for a 500 MB extract. A sniffed first read larger than this is kept
+// whole, so the buffer is at most one block.
+inline constexpr std::size_t kDecompressInputBytes = std::size_t{1} << 18;
+
 }  // namespace optout::detail

@@ -407,7 +407,7 @@ Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& r
   std::unique_ptr<ByteSource> opened;
   ByteSource* source = request.source;
   if (source == nullptr) {
-    Result<std::unique_ptr<ByteSource>> file = open_file_source(request.input);
+    Result<std::unique_ptr<ByteSource>> file = open_file_source(request.input, request.options.entry);
     if (!file.ok()) return file.status();
     opened = std::move(file).value();
     source = opened.get();

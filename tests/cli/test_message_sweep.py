@@ -197,13 +197,16 @@ def test_filter_stale_registry(sweep):
 
 @pytest.mark.parametrize("level", [0, 6])
 def test_filter_gzip_input(sweep, level):
-    # Level 0 stores the CSV uncompressed inside the gzip frame: markers and binary bytes both.
-    sweep.write("in.csv.gz", gzip.compress(csv_bytes(), compresslevel=level, mtime=0))
+    # gzip is decompressed (issue 13.1): a truncated one fails. Level 0 stores the CSV uncompressed
+    # inside the gzip frame: markers and binary bytes both, never echoed.
+    data = gzip.compress(csv_bytes(), compresslevel=level, mtime=0)
+    sweep.write("in.csv.gz", data[:len(data) - 5])
     sweep.filter("--column", "nhs_number", input_name="in.csv.gz")
 
 
 def test_numbers_gzip_input(sweep):
-    sweep.write("in.csv.gz", gzip.compress(csv_bytes(), compresslevel=0, mtime=0))
+    data = gzip.compress(csv_bytes(), compresslevel=0, mtime=0)
+    sweep.write("in.csv.gz", data[:len(data) - 5])
     sweep.check(sweep.run("numbers", "--column", "nhs_number", "-o", "numbers.txt", "in.csv.gz"), 1)
 
 

@@ -116,6 +116,10 @@ struct FilterOptions {
   std::size_t block_bytes = kDefaultBlockBytes;           // 1..kBlockBytesLimit; the output is the same for every value
   std::size_t max_record_bytes = kDefaultMaxRecordBytes;  // 1..kRecordBytesLimit
 
+  // For an input that is a zip (open_file_source decompresses gzip, zstd and zip), the entry to
+  // read; needed when the zip holds more than one file. Unset for any other input.
+  std::optional<std::string> entry;
+
   // The data-quality gate: fail (kDataQuality) when more rows than this are rejected.
   std::optional<std::uint64_t> max_rejected_rows;
   std::optional<double> max_rejected_fraction;  // of all data rows, 0..1
@@ -152,8 +156,12 @@ struct FilterStats {
   // their XXH3-128 (the file's). 0 and unset for an uncompressed output.
   std::uint64_t bytes_out_compressed = 0;
   std::optional<Digest128> output_compressed_digest;
-  // XXH3-128 of every byte read (header and BOM included), with output_digest.
+  // XXH3-128 of every byte read (header and BOM included), with output_digest. For compressed
+  // input these are the decompressed bytes, and the next two the compressed file's.
   std::optional<Digest128> input_digest;
+  // XXH3-128 and size of a compressed input as read (run_filter; audit input_compressed_xxh3_128).
+  std::optional<Digest128> input_compressed_digest;
+  std::uint64_t input_compressed_bytes = 0;
   double seconds = 0;
   unsigned threads = 0;
 };

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,6 +19,15 @@
 #include "optout/status.hpp"
 
 namespace optout {
+
+// What a decompressing source (make_decompressing_source) read of its compressed input.
+struct CompressedInput {
+  const char* format = "";  // "gzip", "zstd" or "zip"
+  std::uint64_t bytes = 0;  // compressed bytes read
+  // XXH3-128 of those bytes, high half first: the compressed file's digest once read to its end.
+  std::uint64_t digest_high = 0;
+  std::uint64_t digest_low = 0;
+};
 
 // ---- Streams ------------------------------------------------------------------------------------
 
@@ -32,6 +42,9 @@ class OPTOUT_API ByteSource {
   // source that reads a piece of a file after its header (open_piece_source) maps the piece's
   // lines to the file's, so that messages name the line `optout filter` on the file would.
   virtual std::uint64_t line_in_file(std::uint64_t line) const noexcept { return line; }
+  // For a source that decompresses (make_decompressing_source) what it read of the compressed
+  // input so far; nullopt for one that read plain bytes (or has not read yet).
+  virtual std::optional<CompressedInput> compressed_input() const { return std::nullopt; }
 };
 
 // Where a run writes. write() writes every span, in order, or returns an error (kBrokenPipe when
@@ -45,10 +58,31 @@ class OPTOUT_API ByteSink {
 
 // A source over a file descriptor the caller owns (a file, a pipe, a socket).
 OPTOUT_API std::unique_ptr<ByteSource> make_fd_source(int fd, std::string name);
-// A source that opens and owns the file at path ("-": standard input, named "<stdin>"). A regular
+// A source that opens and owns the file at path ("-": standard input, named "<stdin>"), through
+// make_decompressing_source(): the one function every reader opens its input with. A regular
 // file is checked at its end (ReadOnlyFile::check_unchanged): a file changed while it was read is
-// kIoError, never a complete-looking input. Errors: kIoError naming the file.
-[[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_file_source(const std::filesystem::path& path);
+// kIoError, never a complete-looking input. Errors: kIoError naming the file; then, from read(),
+// those of make_decompressing_source().
+[[nodiscard]] OPTOUT_API Result<std::unique_ptr<ByteSource>> open_file_source(
+    const std::filesystem::path& path, const std::optional<std::string>& entry = std::nullopt);
+
+// A source that reads source's bytes decompressed when its first bytes show gzip (one member or
+// several, each CRC-checked; ISA-L), zstd (one frame or several; libzstd) or zip (libarchive; one
+// entry, or the one named entry), and passes any other input through untouched, with no copy
+// (bzip2, xz and lz4 then fail the readers' text check, check_text_input). Told by content,
+// never by name; standard input as well as files. It reads nothing until its first read().
+// Memory is fixed-size buffers (at most zstd's 128 MiB window limit), whatever the input. Lines
+// of the text are counted by the reader as ever: of the decompressed text.
+// entry: the zip entry to read; required when the zip holds more than one file entry.
+// read() errors, besides source's own: kInvalidInput "NAME: truncated gzip input: it ends at byte
+// N, inside a member" / "NAME: corrupt gzip input at byte N: ..." (N: the compressed offset; the
+// same for zstd and zip; a zip must end in its end of central directory record) and "NAME: the
+// zip holds K entries: choose one with --entry NAME";
+// kNotFound "NAME: the zip has no entry 'X' (it has K entries)"; kInvalidArgument "NAME: not a
+// zip, so it has no entry 'X'" when entry is given for input that is not a zip.
+// Entry names in messages pass through redact_numbers().
+OPTOUT_API std::unique_ptr<ByteSource> make_decompressing_source(std::unique_ptr<ByteSource> source,
+                                                                 std::optional<std::string> entry = std::nullopt);
 // A sink over a file descriptor the caller owns. When it is a pipe its buffer is enlarged.
 OPTOUT_API std::unique_ptr<ByteSink> make_fd_sink(int fd, std::string name);
 // A source over a std::istream (kept by reference), and a sink appending to a std::string.

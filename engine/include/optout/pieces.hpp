@@ -51,7 +51,12 @@ struct FilePieces {
 // or a record is over the limit, the rest of the file becomes one piece, so that its filter
 // reports the problem as the whole file's filter would.
 //
-// Errors: kInvalidArgument (target_bytes 0, or options validate_filter_options refuses), kIoError.
+// A compressed file (gzip, zstd, zip: see make_decompressing_source) cannot be cut at byte offsets:
+// cut_file refuses it (kInvalidInput "NAME: gzip-compressed input cannot be cut at byte offsets:
+// filter it whole ..."), and a run in parts (run_filter) makes it one whole part, never cut.
+//
+// Errors: kInvalidArgument (target_bytes 0, or options validate_filter_options refuses),
+// kInvalidInput (compressed input), kIoError.
 [[nodiscard]] OPTOUT_API Result<FilePieces> cut_file(const std::filesystem::path& path, const FilterOptions& options,
                                                      std::uint64_t target_bytes);
 
