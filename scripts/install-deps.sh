@@ -11,7 +11,7 @@ test_pkgs=(zlib1g-dev libdeflate-dev pigz zstd libgtest-dev libgmock-dev libbenc
            pybind11-dev python3-dev python3-numpy python3-pandas python3-dask python3-distributed
            python3-pytest python3-hypothesis golang-go golang-github-roaringbitmap-roaring-dev)
 # Node.js and npm (for the npm benchmark peers) come with the machine image, not from Debian.
-bench_pkgs=(miller sqlite3 gawk time gnuplot-nox)
+bench_pkgs=(miller sqlite3 gawk time gnuplot-nox isal pigz zstd)
 coverage_pkgs=(gcovr)  # scripts/coverage.sh
 
 case "${1:-test}" in
