@@ -5,7 +5,9 @@
 namespace optout::cli {
 
 void add_csv_options(CLI::App& cmd, CsvArgs& args, bool format_flag) {
-  cmd.add_option("INPUT", args.input, "The extract (CSV or JSON Lines; gzip, zstd or zip compressed too, told by content); '-' or absent: standard input");
+  cmd.add_option("INPUT", args.input,
+                 "The extract (CSV or JSON Lines; gzip, zstd or zip compressed too, told by content); '-' or absent: "
+                 "standard input");
   cmd.add_option(format_flag ? "--format,--input-format" : "--input-format", args.format,
                  "csv, or jsonl: JSON Lines, one object per line, --column naming a key or a JSON Pointer "
                  "(/patient/nhs_number)")
