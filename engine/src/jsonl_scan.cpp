@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <cstring>
+#include <string>
 
 #include "kernel/nhs_number_parse.hpp"
 #include "tuning.hpp"
@@ -88,8 +89,18 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::size_t all
   // One parser per thread: a parser is not thread-safe, and keeps its buffers (sized for the
   // longest line seen) from line to line.
   thread_local od::parser parser;
+  // The line, copied with spaces after it as its padding: On-Demand may look past the end of a
+  // malformed line (the jsonl fuzzer found a line read differently with other bytes after it:
+  // the next line, or a recycled block's leftovers), so what follows a line must never be data.
+  thread_local std::string padded;
+  (void)allocated;
+  if (padded.size() < size + simdjson::SIMDJSON_PADDING) padded.resize(size + simdjson::SIMDJSON_PADDING);
+  std::memcpy(padded.data(), line, size);
+  std::memset(padded.data() + size, ' ', simdjson::SIMDJSON_PADDING);
   od::document doc;
-  if (parser.iterate(line, size, allocated).get(doc) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+  if (parser.iterate(padded.data(), size, size + simdjson::SIMDJSON_PADDING).get(doc) != simdjson::SUCCESS) {
+    return {JsonLineKind::kMalformed, {}};
+  }
   od::json_type type;
   if (doc.type().get(type) != simdjson::SUCCESS || type != od::json_type::object) {
     return {JsonLineKind::kMalformed, {}};

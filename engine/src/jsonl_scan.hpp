@@ -38,7 +38,8 @@ struct JsonLineField {
 
 // Reads one line (without its LF; a CR before it is whitespace) at `column` (a key, or a JSON
 // Pointer when is_json_pointer). line[0, allocated) must be readable, allocated >= size +
-// kBlockPaddingBytes. Uses this thread's parser.
+// kBlockPaddingBytes. Uses this thread's parser, on a copy of the line with blank padding: the
+// bytes after the line never change how it reads.
 JsonLineField read_json_line(const char* line, std::size_t size, std::size_t allocated, std::string_view column);
 
 // scan_block() for JSON Lines: classifies every line of b (b.skip must be 0; blank and malformed
