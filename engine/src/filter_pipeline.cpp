@@ -116,10 +116,9 @@ class BlockReader {
     return std::min(doubled, cap);
   }
 
-  // Every buffer holds kBlockPaddingBytes past its capacity (the JSON Lines parser's padding).
   static void ensure_capacity(Block& b, std::size_t capacity) {
     if (b.capacity >= capacity) return;
-    auto data = std::make_unique_for_overwrite<char[]>(capacity + detail::kBlockPaddingBytes);
+    auto data = std::make_unique_for_overwrite<char[]>(capacity);
     if (b.size > 0) std::memcpy(data.get(), b.data.get(), b.size);
     b.data = std::move(data);
     b.capacity = capacity;

@@ -10,8 +10,6 @@
 
 namespace optout::detail {
 
-static_assert(kBlockPaddingBytes >= simdjson::SIMDJSON_PADDING, "block buffers must carry simdjson's padding");
-
 namespace {
 
 namespace od = simdjson::ondemand;
@@ -85,7 +83,7 @@ std::size_t last_line_end(const char* data, std::size_t size) noexcept {
   return lf == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(lf) - data) + 1;
 }
 
-JsonLineField read_json_line(const char* line, std::size_t size, std::size_t allocated, std::string_view column) {
+JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column) {
   // One parser per thread: a parser is not thread-safe, and keeps its buffers (sized for the
   // longest line seen) from line to line.
   thread_local od::parser parser;
@@ -93,7 +91,6 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::size_t all
   // malformed line (the jsonl fuzzer found a line read differently with other bytes after it:
   // the next line, or a recycled block's leftovers), so what follows a line must never be data.
   thread_local std::string padded;
-  (void)allocated;
   if (padded.size() < size + simdjson::SIMDJSON_PADDING) padded.resize(size + simdjson::SIMDJSON_PADDING);
   std::memcpy(padded.data(), line, size);
   std::memset(padded.data() + size, ' ', simdjson::SIMDJSON_PADDING);
@@ -121,7 +118,6 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::size_t all
 
 void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected) {
   const char* data = b.data.get();
-  const std::size_t allocated = b.capacity + kBlockPaddingBytes;
   const std::size_t size = b.size;
   const std::string_view column = options.column_name;
   std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept lines
@@ -142,7 +138,7 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       b.outcome.error_record_begin = begin - b.skip;
       break;
     }
-    const JsonLineField field = read_json_line(data + begin, line_end - begin, allocated - begin, column);
+    const JsonLineField field = read_json_line(data + begin, line_end - begin, column);
     if (field.kind == JsonLineKind::kMalformed) {
       b.outcome.error = ScanError::kNotJsonObject;
       b.outcome.error_record_begin = begin - b.skip;

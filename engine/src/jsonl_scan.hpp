@@ -1,8 +1,9 @@
 // The scan stage for JSON Lines (FilterOptions::format kJsonLines, filter.hpp): one block of whole
 // lines → kept spans, removed and rejected counts, exactly as the CSV kernel's scan_block()
 // (kernel/filter_kernel.hpp) fills a Block, so the pipeline's reader, writer, numbers and verify
-// run unchanged. Each line is parsed in place by simdjson's On-Demand parser (one per thread):
-// the block buffers hold kBlockPaddingBytes (tuning.hpp) past their capacity for it.
+// run unchanged. Each line is parsed by simdjson's On-Demand parser (one per thread) from a copy
+// with blank padding: On-Demand may look past a malformed line's end, so what follows a line in
+// its block must never be read as part of it.
 #pragma once
 
 #include <cstddef>
@@ -37,14 +38,12 @@ struct JsonLineField {
 };
 
 // Reads one line (without its LF; a CR before it is whitespace) at `column` (a key, or a JSON
-// Pointer when is_json_pointer). line[0, allocated) must be readable, allocated >= size +
-// kBlockPaddingBytes. Uses this thread's parser, on a copy of the line with blank padding: the
-// bytes after the line never change how it reads.
-JsonLineField read_json_line(const char* line, std::size_t size, std::size_t allocated, std::string_view column);
+// Pointer when is_json_pointer). Uses this thread's parser, on a copy of the line with blank
+// padding: the bytes after the line are never read, so they never change how it reads.
+JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column);
 
 // scan_block() for JSON Lines: classifies every line of b (b.skip must be 0; blank and malformed
-// lines stop the scan, b.outcome naming the first: kBlankLine, kNotJsonObject). b.data must hold
-// kBlockPaddingBytes readable bytes past b.capacity.
+// lines stop the scan, b.outcome naming the first: kBlankLine, kNotJsonObject).
 void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected);
 
 }  // namespace optout::detail

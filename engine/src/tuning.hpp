@@ -68,12 +68,6 @@ inline constexpr std::size_t kProbeBatch = 32;
 // written; more only adds memory (each is block_bytes).
 inline constexpr std::size_t kBlocksPerThread = 2;
 
-// Readable bytes every block buffer holds past its capacity: simdjson's On-Demand parser reads up
-// to SIMDJSON_PADDING (64 in 3.0.1) bytes past a document, so a JSON Lines line is parsed in place
-// in its block (the next lines, or these bytes, are its padding) instead of copied out into a
-// padded buffer, one copy per line. jsonl_scan.cpp asserts the size.
-inline constexpr std::size_t kBlockPaddingBytes = 64;
-
 // writev() takes at most IOV_MAX (1024 on Linux) spans per call.
 inline constexpr std::size_t kMaxIovecs = 1024;
 
