@@ -66,14 +66,18 @@ static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 
 // The layouts of the versioned structs a caller may pass: a caller built against an older header
 // passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
-// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format.
-// optout_verify_options v1 ends with id_column; v2 appends format.
+// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format;
+// v4 entry, compress and compression_level. optout_verify_options v1 ends with id_column; v2 appends
+// format; v3 entry. optout_filter_stats v1 ends with output_digest; v2 appends the compressed sizes.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
 constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
-constexpr std::size_t kOptionsV3Bytes = sizeof(optout_filter_options);
-constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
+constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, entry);
+constexpr std::size_t kOptionsV4Bytes = offsetof(optout_filter_options, compression_level) + sizeof(int);
+constexpr std::size_t kStatsV1Bytes = offsetof(optout_filter_stats, bytes_out_compressed);
+constexpr std::size_t kStatsV2Bytes = offsetof(optout_filter_stats, input_compressed_bytes) + sizeof(std::uint64_t);
 constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
-constexpr std::size_t kVerifyOptionsV2Bytes = sizeof(optout_verify_options);
+constexpr std::size_t kVerifyOptionsV2Bytes = offsetof(optout_verify_options, entry);
+constexpr std::size_t kVerifyOptionsV3Bytes = offsetof(optout_verify_options, entry) + sizeof(const char*);
 constexpr std::size_t kVerifyResultV1Bytes = sizeof(optout_verify_result);
 
 // The outcome of an entry point's body.
@@ -150,6 +154,15 @@ Outcome to_request(const optout_filter_options& in, optout::FilterRequest& reque
   out.max_record_bytes = in.max_record_bytes > 0 ? in.max_record_bytes : optout::kDefaultMaxRecordBytes;
   if (in.max_rejected_rows >= 0) out.max_rejected_rows = static_cast<std::uint64_t>(in.max_rejected_rows);
   if (!(in.max_rejected_fraction < 0)) out.max_rejected_fraction = in.max_rejected_fraction;  // NaN: refused
+  if (in.size >= kOptionsV4Bytes) {
+    if (in.entry != nullptr) out.entry = in.entry;
+    if (in.compress != nullptr) {
+      optout::Result<optout::Compression> codec = optout::parse_compression(in.compress);
+      if (!codec.ok()) return codec.status();
+      request.compress = *codec;
+    }
+    if (in.compression_level >= 0) out.compression_level = in.compression_level;
+  }
   return to_format(in.size >= kOptionsV3Bytes ? in.format : nullptr, out);
 }
 
@@ -217,6 +230,10 @@ void copy_stats(const optout::FilterStats& in, optout_filter_stats* out) {
   out->threads = in.threads;
   const std::string digest = in.output_digest ? in.output_digest->hex() : std::string();
   std::memcpy(out->output_digest, digest.c_str(), digest.size() + 1);
+  if (out->size >= kStatsV2Bytes) {
+    out->bytes_out_compressed = in.bytes_out_compressed;
+    out->input_compressed_bytes = in.input_compressed_bytes;
+  }
 }
 }  // namespace
 
@@ -428,6 +445,7 @@ void optout_filter_options_init(optout_filter_options* options) {
   options->max_rejected_rows = -1;
   options->max_rejected_fraction = -1;
   options->max_age_seconds = -1;
+  options->compression_level = -1;
 }
 
 void optout_filter_stats_init(optout_filter_stats* stats) {
@@ -543,6 +561,7 @@ optout_status optout_verify_file(const optout_index* index, const char* input_pa
         o.code != OPTOUT_OK) {
       return o;
     }
+    if (options->size >= kVerifyOptionsV3Bytes && options->entry != nullptr) out.entry = options->entry;
     if (Outcome o = trusted_keys("optout_verify_file", options->trust_paths, options->trust_count, request.trust);
         o.code != OPTOUT_OK) {
       return o;

@@ -116,6 +116,9 @@ py::dict stats_dict(const FilterStats& stats) {
   d["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   d["threads"] = stats.threads;
   d["output_digest"] = stats.output_digest ? py::object(py::str(stats.output_digest->hex())) : py::object(py::none());
+  // A compressed output's and input's sizes as files, as the stats file has them (only when compressed).
+  if (stats.bytes_out_compressed > 0) d["bytes_out_compressed"] = stats.bytes_out_compressed;
+  if (stats.input_compressed_bytes > 0) d["input_compressed_bytes"] = stats.input_compressed_bytes;
   return d;
 }
 
@@ -498,6 +501,18 @@ PYBIND11_MODULE(_engine, m) {
             }
           })
       .def_readwrite("has_header", &FilterOptions::has_header)
+      // A zip input's entry (None: the zip must hold one file).
+      .def_readwrite("entry", &FilterOptions::entry)
+      // None: the codec's default; the engine checks the range for the codec in use.
+      .def_property(
+          "compression_level", [](const FilterOptions& o) { return o.compression_level; },
+          [](FilterOptions& o, const py::object& v) {
+            if (v.is_none()) {
+              o.compression_level.reset();
+            } else {
+              o.compression_level = saturated<int>(v, "level");
+            }
+          })
       // The engine's format rule: "csv" or "jsonl" (parse_input_format).
       .def_property(
           "format", [](const FilterOptions& o) { return o.format == InputFormat::kJsonLines ? "jsonl" : "csv"; },
@@ -625,7 +640,21 @@ PYBIND11_MODULE(_engine, m) {
            }),
            py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
            py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"),
-           py::arg("trust"), py::arg("expect_digest"), py::arg("sign").none(true));
+           py::arg("trust"), py::arg("expect_digest"), py::arg("sign").none(true))
+      // The output's compression: None (by suffix), or the engine's names ("gzip", "zstd", "none").
+      .def_property(
+          "compress",
+          [](const FilterRequest& r) {
+            return r.compress ? py::object(py::str(compression_name(*r.compress))) : py::none();
+          },
+          [](FilterRequest& r, const py::object& v) {
+            if (v.is_none()) {
+              r.compress.reset();
+            } else {
+              if (!py::isinstance<py::str>(v)) throw py::type_error("compress: 'gzip', 'zstd' or 'none'");
+              r.compress = take(parse_compression(v.cast<std::string>()));
+            }
+          });
 
   // The request of `optout verify` (verify.hpp); paths go through fs_path.
   py::class_<VerifyRequest>(m, "VerifyRequest")

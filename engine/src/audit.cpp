@@ -44,7 +44,8 @@ void put_counts(Json& j, const FilterStats& stats) {
 std::string filter_stats_json(const FilterStats& stats) {
   nlohmann::json j;
   put_counts(j, stats);
-  if (stats.bytes_out_compressed > 0) j["bytes_out_compressed"] = stats.bytes_out_compressed;  // the file's size
+  if (stats.bytes_out_compressed > 0) j["bytes_out_compressed"] = stats.bytes_out_compressed;        // the file's size
+  if (stats.input_compressed_bytes > 0) j["input_compressed_bytes"] = stats.input_compressed_bytes;  // likewise
   j["seconds"] = stats.seconds;
   j["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   j["threads"] = stats.threads;

@@ -213,9 +213,10 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
 
 // ---- A run in parts -----------------------------------------------------------------------------
 
-std::string part_name(std::size_t i) {
+// part-00000.csv, or part-00000.jsonl for JSON Lines.
+std::string part_name(std::size_t i, InputFormat format) {
   char name[32];
-  std::snprintf(name, sizeof name, "part-%05zu.csv", i);
+  std::snprintf(name, sizeof name, "part-%05zu.%s", i, format == InputFormat::kJsonLines ? "jsonl" : "csv");
   return name;
 }
 
@@ -230,7 +231,7 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
   options.max_rejected_fraction.reset();
   std::vector<PieceTask> tasks;
   const auto add = [&](PieceTask task) {
-    const std::string name = part_name(tasks.size());
+    const std::string name = part_name(tasks.size(), request.options.format);
     task.output = (output_folder / name).string();
     if (rejects_folder) task.rejects = (*rejects_folder / name).string();
     task.options = options;

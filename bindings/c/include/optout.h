@@ -221,6 +221,11 @@ typedef struct optout_filter_options {
   const char* sign_key_path;      /* NULL (default): none; else sign the audit records with this NAME.key */
   /* Appended in v3 (JSON Lines): */
   const char* format; /* NULL or "csv" (default): CSV; "jsonl": JSON Lines, column_name a key or a JSON Pointer */
+  /* Appended in v4 (compressed extracts; the input's codec is found from its bytes, never its name): */
+  const char* entry;     /* NULL (default): none; for a zip input, the entry to read (needed when it holds several) */
+  const char* compress;  /* NULL (default): by each path's suffix (.gz, .zst; none for standard output and fds);
+                            else "gzip", "zstd" or "none" for the output and the rejects */
+  int compression_level; /* < 0 (default): the codec's default; gzip 0-3, zstd 1-19 */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
@@ -246,6 +251,9 @@ typedef struct optout_filter_stats {
   double seconds;
   unsigned threads;                            /* threads used */
   char output_digest[OPTOUT_DIGEST_HEX_BYTES]; /* XXH3-128 of the output when audit_path is set, else "" */
+  /* Appended in v2 (compressed extracts): */
+  uint64_t bytes_out_compressed;   /* a compressed output: the bytes written (its file's size); else 0 */
+  uint64_t input_compressed_bytes; /* a compressed input: the bytes read (its file's size); else 0 */
 } optout_filter_stats;
 
 /* Sets size and zeroes the counts. */
@@ -301,6 +309,8 @@ typedef struct optout_verify_options {
   const char* id_column;          /* NULL: matches name rows by 1-based data-row number; else by this column */
   /* Appended in v2 (JSON Lines): */
   const char* format; /* as optout_filter_options */
+  /* Appended in v3 (compressed extracts): */
+  const char* entry; /* as optout_filter_options */
 } optout_verify_options;
 
 /* Sets size and every default (no column chosen). */

@@ -34,3 +34,9 @@ optout(build --list "national=${SAMPLES}/national.txt" --list "type1=${SAMPLES}/
        -o "${WORK}/signed.optout" -q)
 optout(build --list "national=${SAMPLES}/national.txt" --sign "${WORK}/other.key" -o "${WORK}/other_signed.optout" -q)
 optout(info --json "${WORK}/signed.optout" STDOUT "${WORK}/signed_info.json")
+
+# Compressed extracts (issue 13): a zip of two entries, for the entry option.
+file(COPY "${SAMPLES}/extract_narrow.csv" "${SAMPLES}/extract_dirty.csv" DESTINATION "${WORK}/zip")
+execute_process(COMMAND "${CMAKE_COMMAND}" -E tar cf "${WORK}/extracts.zip" --format=zip extract_narrow.csv
+                        extract_dirty.csv
+                WORKING_DIRECTORY "${WORK}/zip" COMMAND_ERROR_IS_FATAL ANY)

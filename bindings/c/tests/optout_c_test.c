@@ -581,6 +581,92 @@ static void test_filter_files(const optout_index* all, const optout_index* deny)
   }
 }
 
+/* Compressed extracts (options v4, stats v2): an output compressed by its suffix or by compress,
+ * read back by content; a zip's entry; an older caller's options, whose v4 fields are not read. */
+static void test_compressed_extracts(const optout_index* all) {
+  optout_error error;
+  optout_filter_stats stats;
+  optout_filter_options options = by_name();
+  CHECK(options.entry == NULL && options.compress == NULL && options.compression_level == -1);
+
+  /* By suffix: gzip; the stats give the compressed size beside the uncompressed one. */
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("narrow.csv.gz"), &options, &stats, &error));
+  CHECK((long)stats.bytes_out == file_size(WORK("expected_narrow_all.csv")));
+  CHECK((long)stats.bytes_out_compressed == file_size(WORK("narrow.csv.gz")));
+  CHECK(stats.bytes_out_compressed > 0 && stats.bytes_out_compressed < stats.bytes_out);
+  CHECK(stats.input_compressed_bytes == 0);
+  /* Read back: the input's codec is found from its bytes. */
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, WORK("narrow.csv.gz"), WORK("narrow_back.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("narrow_back.csv"), WORK("expected_narrow_all.csv")));
+  CHECK((long)stats.input_compressed_bytes == file_size(WORK("narrow.csv.gz")));
+  CHECK(stats.bytes_out_compressed == 0);
+
+  /* compress overrides the suffix: zstd at level 5 into a name without one. */
+  options.compress = "zstd";
+  options.compression_level = 5;
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("narrow.out"), &options, &stats, &error));
+  options.compress = NULL;
+  options.compression_level = -1;
+  CHECK_OK(optout_filter_file(all, WORK("narrow.out"), WORK("narrow_back_zstd.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("narrow_back_zstd.csv"), WORK("expected_narrow_all.csv")));
+
+  /* The engine's rules and words. */
+  options.compress = "brotli";
+  CHECK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("x.csv"), &options, &stats, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "the compression is gzip, zstd or none") == 0);
+  options.compress = NULL;
+  options.compression_level = 9;
+  CHECK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("x.csv.gz"), &options, &stats, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "the gzip level must be from 0 to 3") == 0);
+  CHECK(!exists(WORK("x.csv.gz")));
+  options.compression_level = -1;
+
+  /* A zip of two entries: one must be chosen. */
+  CHECK(optout_filter_file(all, WORK("extracts.zip"), WORK("x.csv"), &options, &stats, &error) ==
+        OPTOUT_E_INVALID_INPUT);
+  {
+    char expected[1024];
+    snprintf(expected, sizeof expected, "%s: the zip holds 2 entries: choose one with --entry NAME",
+             WORK("extracts.zip"));
+    CHECK(strcmp(error.message, expected) == 0);
+  }
+  CHECK(!exists(WORK("x.csv")));
+  options.entry = "extract_narrow.csv";
+  CHECK_OK(optout_filter_file(all, WORK("extracts.zip"), WORK("zip_narrow.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("zip_narrow.csv"), WORK("expected_narrow_all.csv")));
+  CHECK((long)stats.input_compressed_bytes == file_size(WORK("extracts.zip")));
+
+  /* optout_verify_file reads the entry too: the clean release inside a zip is clean. */
+  {
+    optout_verify_options verify;
+    optout_verify_options_init(&verify);
+    CHECK(verify.entry == NULL);
+    verify.column_name = "nhs_number";
+    verify.entry = "extract_narrow.csv";
+    optout_verify_result result;
+    optout_verify_result_init(&result);
+    CHECK_OK(optout_verify_file(all, WORK("extracts.zip"), &verify, &result, &error));
+    CHECK(result.rows == 2000 && result.removed + result.rejected == 2000 - 1863 && !result.clean);
+  }
+
+  /* A caller built against the v3 header: entry, compress and the level are not read. */
+  options = by_name();
+  options.size = offsetof(optout_filter_options, entry);
+  options.compress = "brotli";
+  options.compression_level = 99;
+  options.entry = "not read";
+  optout_filter_stats_init(&stats);
+  stats.size = offsetof(optout_filter_stats, bytes_out_compressed);
+  stats.bytes_out_compressed = 77; /* not written */
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("v3.csv.gz"), &options, &stats, &error));
+  CHECK(stats.kept == 1863 && stats.bytes_out_compressed == 77);
+  CHECK((long)stats.bytes_out == file_size(WORK("expected_narrow_all.csv")));
+}
+
 /* A failed run: the status, the exact message, and no output file left behind. */
 static void expect_failure(const optout_index* index, const char* input, const optout_filter_options* options,
                            optout_status status, const char* message) {
@@ -1333,6 +1419,7 @@ int main(int argc, char** argv) {
     test_filter_errors(all);
     test_filter_outputs_are_checked(all);
     test_filter_fd(all, deny);
+    test_compressed_extracts(all);
     test_all_zero_and_short_integers_are_rejected(all);
   }
   optout_index_free(all);

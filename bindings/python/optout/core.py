@@ -387,6 +387,8 @@ def make_filter_options(
     max_record_bytes=None,
     max_rejected=None,
     format="csv",
+    entry=None,
+    level=None,
 ):
     """The engine's FilterOptions from filter_file's arguments (types converted; the engine checks
     the values)."""
@@ -409,6 +411,14 @@ def make_filter_options(
         if isinstance(max_rejected, bool) or not isinstance(max_rejected, (int, str)):
             raise TypeError("max_rejected: a row count (int) or a string such as '250' or '0.5%'")
         options.set_max_rejected(max_rejected)
+    if entry is not None:
+        if not isinstance(entry, str):
+            raise TypeError("entry: a zip entry's name (str)")
+        options.entry = entry
+    if level is not None:
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise TypeError("level: a compression level (int)")
+        options.compression_level = level
     return options
 
 
@@ -438,18 +448,25 @@ def filter_file(
     expect_digest=None,
     sign=None,
     format="csv",
+    entry=None,
+    compress=None,
+    level=None,
 ):
     """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
 
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
     standard output; trust: .pub paths, None for OPTOUT_TRUST; expect_digest: 32 hex digits; sign:
-    a NAME.key that signs the audit records, with audit). Returns the stats as the --stats file
-    holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
+    a NAME.key that signs the audit records, with audit; entry: the file to read in a zip input;
+    compress: "gzip", "zstd" or "none" for the output and rejects, None by their suffixes (.gz,
+    .zst); level: the codec's level). Compressed input (gzip, zstd, zip) is found from its bytes.
+    Returns the stats as the --stats file holds them (with bytes_out_compressed and
+    input_compressed_bytes, the compressed files' sizes, when compressed), plus output_digest. Raises optout.Error subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format,
+        entry, level,
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
     index = _registry_of(registry).index(apply)
@@ -457,6 +474,7 @@ def filter_file(
         [input], output, rejects, stats, audit, options, max_age_seconds, False, None,
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
+    request.compress = compress
     result, _ = index._native.run(request)
     return result
 
@@ -477,11 +495,12 @@ def verify_request(
     block_size=None,
     max_record_bytes=None,
     format="csv",
+    entry=None,
 ):
     """The engine's VerifyRequest from verify_file's arguments (trust: already the engine's keys or
     paths; the engine checks every value)."""
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, format=format
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, format=format, entry=entry
     )
     if not isinstance(trust, _engine.TrustedKeys):
         trust = trusted_keys(trust)
@@ -506,6 +525,7 @@ def verify_file(
     block_size=None,
     max_record_bytes=None,
     format="csv",
+    entry=None,
 ):
     """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
 
@@ -525,7 +545,7 @@ def verify_file(
     request = verify_request(
         input, column=column, column_index=column_index, header=header, delimiter=delimiter, trust=trust,
         expect_digest=expect_digest, audit=audit, matches=matches, id_column=id_column, threads=threads,
-        block_size=block_size, max_record_bytes=max_record_bytes, format=format,
+        block_size=block_size, max_record_bytes=max_record_bytes, format=format, entry=entry,
     )
     text, _ = index._native.verify(request)
     return json.loads(text)

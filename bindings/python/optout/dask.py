@@ -196,6 +196,8 @@ def filter_files(
     expect_digest=None,
     sign=None,
     client=None,
+    format="csv",
+    entry=None,
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
 
@@ -203,7 +205,8 @@ def filter_files(
     larger than piece_bytes at record ends, applies max_rejected to the whole run and commits it as
     one file's; this only sends its tasks to the workers. The parts are part-00000.csv, ... in
     input order; a cut file's parts, without their headers, concatenated, are its `optout filter`
-    output. Other arguments are filter_file's (trust, expect_digest and sign included: the keys are
+    output. A compressed file (gzip, zstd, zip: found from its bytes; entry names a zip's file) is
+    one part, never cut; the parts are written uncompressed. Other arguments are filter_file's (format, trust, expect_digest and sign included: the keys are
     read and the registry checked here, once, before any task runs); threads: per piece (default 1
     on a cluster, every core here); client: a distributed.Client, None for the current one if any,
     False for this process.
@@ -220,7 +223,7 @@ def filter_files(
     if threads is None:
         threads = 1 if client is not None else 0
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format, entry
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
     registry = _registry_of(registry)
@@ -291,6 +294,8 @@ def verify_files(
     block_size=None,
     max_record_bytes=None,
     client=None,
+    format="csv",
+    entry=None,
 ):
     """Checks released CSV files as `optout verify` does, each file by the engine's run_verify on a
     worker, and combines the results.
@@ -321,7 +326,7 @@ def verify_files(
     request_args = dict(
         column=column, column_index=column_index, header=header, delimiter=delimiter,
         trust=trusted_keys(trust), expect_digest=expect_digest, audit=audit, id_column=id_column,
-        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes,
+        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes, format=format, entry=entry,
     )
     staged = None if matches_dir is None else _engine.StagedDirectory(matches_dir)
     names = [None if staged is None else f"matches-{i:05d}.txt" for i in range(len(inputs))]

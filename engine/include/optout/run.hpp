@@ -42,7 +42,8 @@ struct FilterRequest {
   ByteSource* source = nullptr;
 
   // Where kept rows go: a path (written atomically), or "-" for standard output; in parts, a
-  // folder that must not exist yet, filled with part-00000.csv, part-00001.csv, ... in input order.
+  // folder that must not exist yet, filled with part-00000.csv, part-00001.csv, ... in input order
+  // (part-00000.jsonl, ... for JSON Lines).
   std::string output = "-";
   // Instead of output: a stream the caller owns, written as rows are filtered (as standard output
   // is: a failed run leaves what it wrote). Not with in_parts.
