@@ -420,17 +420,6 @@ class DecompressingSource final : public ByteSource {
 
   const std::string& name() const override { return source_->name(); }
   std::uint64_t line_in_file(std::uint64_t line) const noexcept override { return source_->line_in_file(line); }
-  // Plain text offers its source's mapping; compressed input (and an entry asked of anything) is
-  // read with read(), which tells the kind again and words the errors.
-  std::optional<std::string_view> map() override {
-    if (state_ != State::kStart || entry_) return std::nullopt;
-    const std::optional<std::string_view> mapped = source_->map();
-    if (!mapped) return std::nullopt;
-    if (detail::sniff_compression(mapped->substr(0, detail::kSniffBytes)) != Compression::kNone) return std::nullopt;
-    state_ = State::kPlain;
-    return mapped;
-  }
-  Status mapped_end() override { return source_->mapped_end(); }
   std::optional<CompressedInput> compressed_input() const override {
     if (!input_) return std::nullopt;
     CompressedInput info;

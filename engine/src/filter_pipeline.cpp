@@ -3,9 +3,7 @@
 //   scan (parallel)→ the kernel (kernel/filter_kernel.hpp): each record's NHS field, parse, probe;
 //   write (serial) → kept records as writev() spans straight from the block, in input order.
 // Memory is bounded by (threads × kBlocksPerThread + 1) blocks, whatever the input's size.
-#include <sys/mman.h>
 #include <tbb/concurrent_queue.h>
-#include <unistd.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
@@ -56,8 +54,7 @@ class BlockReader {
         source_(source),
         block_bytes_(std::max<std::size_t>(options.block_bytes, 1)),
         max_record_(options.max_record_bytes),
-        json_lines_(options.format == InputFormat::kJsonLines),
-        mapped_(source.map()) {}
+        json_lines_(options.format == InputFormat::kJsonLines) {}
 
   bool finished() const { return finished_; }
   std::uint64_t bytes_read() const { return bytes_read_; }
@@ -66,11 +63,6 @@ class BlockReader {
   void fill(Block& b) {
     b.reset_results();
     b.at_end = false;
-    b.mapped = nullptr;
-    if (mapped_) {
-      fill_mapped(b);
-      return;
-    }
     ensure_capacity(b, std::max(block_bytes_, carry_.size() + block_bytes_ / 2 + 1));
     if (!carry_.empty()) std::memcpy(b.data.get(), carry_.data(), carry_.size());
     b.size = carry_.size();
@@ -115,56 +107,6 @@ class BlockReader {
   }
 
  private:
-  // fill() over a mapped input: the block is a view of the next records, cut as read() blocks are
-  // (at the last record end within block_bytes, or, for a longer record, within a view grown by
-  // doubling up to the record limit), and no byte is copied.
-  void fill_mapped(Block& b) {
-    const std::string_view rest = mapped_->substr(bytes_read_);
-    b.mapped = rest.data();
-    std::size_t view = std::min(block_bytes_, rest.size());
-    for (;;) {
-      populate(rest.data(), view);
-      if (view == rest.size()) {
-        b.size = view;
-        b.at_end = true;
-        finished_ = true;
-        bytes_read_ += view;
-        if (Status s = source_.mapped_end(); !s.ok()) {
-          b.input_error = std::move(s);
-          b.size = 0;
-        }
-        return;
-      }
-      const std::size_t cut =
-          json_lines_ ? detail::last_line_end(rest.data(), view) : kernel_.last_record_end(rest.data(), view);
-      if (cut > 0) {
-        b.size = cut;
-        bytes_read_ += cut;
-        return;
-      }
-      if (view > max_record_) {
-        b.input_error = Status(ErrorCode::kLimitExceeded, "");  // the writer adds the line
-        b.size = 0;
-        finished_ = true;
-        return;
-      }
-      view = std::min(grown_capacity(view), rest.size());
-    }
-  }
-
-  // Maps the pages of [begin, begin + size) not mapped yet in one call, rather than a page fault
-  // for every few pages as the scan touches them (MADV_POPULATE_READ, Linux 5.14; older kernels
-  // refuse it, and the faults happen as before).
-  void populate(const char* begin, std::size_t size) {
-    static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    std::uintptr_t from = reinterpret_cast<std::uintptr_t>(begin) & ~(page - 1);
-    from = std::max(from, populated_);
-    const std::uintptr_t to = reinterpret_cast<std::uintptr_t>(begin) + size;
-    if (to <= from) return;
-    (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);
-    populated_ = (to + page - 1) & ~(page - 1);
-  }
-
   // Twice capacity, capped at max_record_ + 1 (enough to see that a record is over the limit),
   // without overflow; always more than capacity while capacity <= max_record_.
   std::size_t grown_capacity(std::size_t capacity) const {
@@ -187,24 +129,11 @@ class BlockReader {
   std::size_t block_bytes_;
   std::size_t max_record_;
   bool json_lines_;
-  std::optional<std::string_view> mapped_;  // the whole input, when its source maps it
-  std::uintptr_t populated_ = 0;            // populate(): the mapping's pages before this are mapped
   std::string carry_;
   bool eof_ = false;
   bool finished_ = false;
   std::uint64_t bytes_read_ = 0;
 };
-
-// Unmaps the pages of a delivered block of a mapped input from the process (the page cache keeps
-// them; a later touch would map them again), so that its resident memory stays the blocks in
-// flight whatever the input's size. Blocks are delivered in order, so every page before the
-// block's end is done with but the last, which the next block may share.
-void release_mapped_pages(const char* begin, std::size_t size) {
-  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const std::uintptr_t from = reinterpret_cast<std::uintptr_t>(begin) & ~(page - 1);
-  const std::uintptr_t to = (reinterpret_cast<std::uintptr_t>(begin) + size) & ~(page - 1);
-  if (to > from) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
-}
 
 // Copies [header] + spans of a block's data into out, one contiguous run of bytes: the parallel
 // stage packs each block so that the ordered writer issues one write() per block, not one
@@ -551,7 +480,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
     }
     return first->input_error;
   }
-  const std::string_view first_bytes(first->bytes(), first->size);
+  const std::string_view first_bytes(first->data.get(), first->size);
   if (Status s = detail::check_text_input(first_bytes, input); !s.ok()) return s;
   const bool json_lines = options.format == InputFormat::kJsonLines;
   if (json_lines && first_bytes.starts_with(detail::kUtf8Bom)) {
@@ -561,7 +490,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   // JSON Lines has no header (and no BOM): every line is a record.
   const detail::HeaderRecord header =
       json_lines ? detail::HeaderRecord{}
-                 : detail::find_header(first->bytes(), first->size, first->at_end, options.delimiter);
+                 : detail::find_header(first->data.get(), first->size, first->at_end, options.delimiter);
   first->skip = header.bom;
   std::vector<std::string> names;  // none without a header: then only a position can be chosen
   if (options.has_header && !json_lines) {
@@ -588,7 +517,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   if (observer != nullptr) {
     if (Status s = observer->start(names, column, blocks.size()); !s.ok()) return s;
   }
-  const std::string_view header_bytes(first->bytes(), first->skip);
+  const std::string_view header_bytes(first->data.get(), first->skip);
   const std::uint64_t header_lines = detail::count_byte(header_bytes.data(), header_bytes.size(), '\n');
 
   FilterStats stats;
@@ -604,7 +533,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   // Reports where a bad record starts: lines before the block plus LFs up to the record, as the
   // line of the file the source reads (a piece's lines are its file's).
   auto line_of = [&](const Block& b, std::size_t offset_in_data) {
-    return in.line_in_file(lines_before + 1 + detail::count_byte(b.bytes() + b.skip, offset_in_data, '\n'));
+    return in.line_in_file(lines_before + 1 + detail::count_byte(b.data.get() + b.skip, offset_in_data, '\n'));
   };
 
   bool first_handed_out = false;
@@ -684,7 +613,6 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
               }
             }
           }
-          if (b->mapped != nullptr) release_mapped_pages(b->mapped, b->size);
           free_blocks.push(b);
         }));
   });
@@ -732,7 +660,7 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
   auto pack_one = [](Block& b, const std::vector<WriteSpan>& spans, detail::ByteBuffer& plain,
                      detail::ByteBuffer& compressed, std::unique_ptr<detail::BlockCompressor>& codec, Compression kind,
                      int level) {
-    pack_spans(std::string_view(b.bytes(), b.first ? b.skip : 0), b.bytes(), spans, plain);
+    pack_spans(std::string_view(b.data.get(), b.first ? b.skip : 0), b.data.get(), spans, plain);
     if (kind == Compression::kNone || (plain.size == 0 && !b.first)) return;
     if (!codec) codec = detail::BlockCompressor::create(kind, level);
     if (Status s = codec->compress(plain.view(), compressed); !s.ok() && b.pack_error.ok()) b.pack_error = s;
@@ -754,7 +682,7 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
       [&](const Block& b, std::string_view) {
         if (!b.pack_error.ok()) return Status(b.pack_error.code(), out.name() + ": " + b.pack_error.message());
         // The blocks' bytes are the input's, in order (the first block's begin with the header).
-        if (input_digest) XXH3_128bits_update(input_digest.get(), b.bytes(), b.size);
+        if (input_digest) XXH3_128bits_update(input_digest.get(), b.data.get(), b.size);
         Status s = kept.write(b.kept_bytes.view(), written(out_codec, b.kept_bytes, b.kept_compressed));
         if (s.ok() && rejected) {
           s = rejected->write(b.rejected_bytes.view(), written(rejects_codec, b.rejected_bytes, b.rejected_compressed));

@@ -1,8 +1,6 @@
 // File-descriptor I/O for the filter, and atomically replaced output files.
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -13,9 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <cstdlib>
 #include <istream>
-#include <mutex>
 #include <iterator>
 #include <optional>
 #include <random>
@@ -60,118 +56,9 @@ class FdSource final : public ByteSource {
 // must be the size it had when opened, and fstat must still show that size and modification time.
 // A file cut short or appended to while it was read would otherwise pass as complete, its last
 // record possibly cut off mid-field (issue 15.5). Pipes and devices cannot be checked this way.
-// Mapped input files, for the SIGBUS handler. A file mapped into memory and then truncated by
-// another process raises SIGBUS where a reader touches a page past its new end; left to the
-// default action that kills the process (a Python session, a Dask worker) mid-run. The handler
-// maps a page of zeros over the faulting page of a registered mapping and marks it, so the read
-// goes on and the run fails at mapped_end() ("the file changed while it was read"), its outputs
-// never committed. A fault outside every registered mapping goes to the handler there was before.
-struct MapSlot {
-  std::atomic<std::uintptr_t> begin{0};
-  std::atomic<std::uintptr_t> end{0};
-  std::atomic<bool> faulted{false};
-};
-static_assert(std::atomic<std::uintptr_t>::is_always_lock_free && std::atomic<bool>::is_always_lock_free);
-
-class MapGuard {
- public:
-  static constexpr std::size_t kSlots = 256;  // mappings registered at once; more are read with read()
-
-  // A slot for [begin, begin + size), or -1 when all are taken.
-  static int enter(const char* begin, std::size_t size) {
-    static std::once_flag installed;
-    std::call_once(installed, install);
-    if (!installed_ok_) return -1;
-    for (std::size_t i = 0; i < kSlots; ++i) {
-      std::uintptr_t expected = 0;
-      const auto b = reinterpret_cast<std::uintptr_t>(begin);
-      if (slots_[i].begin.compare_exchange_strong(expected, b, std::memory_order_acq_rel)) {
-        slots_[i].faulted.store(false, std::memory_order_relaxed);
-        slots_[i].end.store(b + size, std::memory_order_release);
-        return static_cast<int>(i);
-      }
-    }
-    return -1;
-  }
-  static bool faulted(int slot) { return slots_[slot].faulted.load(std::memory_order_acquire); }
-  static void leave(int slot) {
-    slots_[slot].end.store(0, std::memory_order_release);
-    slots_[slot].begin.store(0, std::memory_order_release);
-  }
-
- private:
-  using Slot = MapSlot;
-
-  static void install() {
-    page_ = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    struct sigaction action {};
-    action.sa_sigaction = on_sigbus;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&action.sa_mask);
-    installed_ok_ = ::sigaction(SIGBUS, &action, &previous_) == 0;
-  }
-
-  static void on_sigbus(int signal, siginfo_t* info, void* context) {
-    const auto at = reinterpret_cast<std::uintptr_t>(info->si_addr);
-    for (Slot& slot : slots_) {
-      const std::uintptr_t begin = slot.begin.load(std::memory_order_acquire);
-      const std::uintptr_t end = slot.end.load(std::memory_order_acquire);
-      if (begin == 0 || at < begin || at >= end) continue;
-      void* page = reinterpret_cast<void*>(at & ~(page_ - 1));
-      if (::mmap(page, page_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
-        slot.faulted.store(true, std::memory_order_release);
-        return;  // the read is retried, and reads zeros
-      }
-      break;
-    }
-    if ((previous_.sa_flags & SA_SIGINFO) != 0 && previous_.sa_sigaction != nullptr) {
-      previous_.sa_sigaction(signal, info, context);
-    } else if (previous_.sa_handler != SIG_DFL && previous_.sa_handler != SIG_IGN) {
-      previous_.sa_handler(signal);
-    } else {
-      // The default action: returning retries the access, which faults again and ends the process.
-      ::signal(SIGBUS, SIG_DFL);
-    }
-  }
-
-  static inline Slot slots_[kSlots];
-  static inline struct sigaction previous_ {};
-  static inline std::uintptr_t page_ = 4096;
-  static inline bool installed_ok_ = false;
-};
-
 class FileSource final : public ByteSource {
  public:
   explicit FileSource(ReadOnlyFile file) : file_(std::move(file)), source_(file_.fd(), file_.name()) {}
-  ~FileSource() override {
-    if (map_ == nullptr) return;
-    MapGuard::leave(slot_);
-    ::munmap(map_, file_.size());
-  }
-  FileSource(const FileSource&) = delete;
-  FileSource& operator=(const FileSource&) = delete;
-
-  std::optional<std::string_view> map() override {
-    if (map_ != nullptr) return std::string_view(static_cast<const char*>(map_), file_.size());
-    if (!file_.is_regular() || file_.size() == 0 || read_ > 0) return std::nullopt;
-    if (const char* mode = std::getenv("OPTOUT_READ"); mode != nullptr && std::strcmp(mode, "read") == 0) {
-      return std::nullopt;
-    }
-    void* at = ::mmap(nullptr, file_.size(), PROT_READ, MAP_PRIVATE, file_.fd(), 0);
-    if (at == MAP_FAILED) return std::nullopt;
-    slot_ = MapGuard::enter(static_cast<const char*>(at), file_.size());
-    if (slot_ < 0) {
-      ::munmap(at, file_.size());
-      return std::nullopt;
-    }
-    (void)::madvise(at, file_.size(), MADV_SEQUENTIAL);
-    map_ = at;
-    return std::string_view(static_cast<const char*>(map_), file_.size());
-  }
-  Status mapped_end() override {
-    if (map_ != nullptr && MapGuard::faulted(slot_)) return file_.changed_while_read();
-    return file_.check_unchanged();
-  }
   Result<std::size_t> read(char* buffer, std::size_t capacity) override {
     Result<std::size_t> n = source_.read(buffer, capacity);
     if (!n.ok() || !file_.is_regular()) return n;
@@ -188,8 +75,6 @@ class FileSource final : public ByteSource {
   ReadOnlyFile file_;
   FdSource source_;
   std::uint64_t read_ = 0;
-  void* map_ = nullptr;
-  int slot_ = -1;
 };
 
 // The write offset of a regular file, where writeback can be started early; nullopt otherwise.

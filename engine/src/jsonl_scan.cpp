@@ -117,7 +117,7 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::string_vie
 }
 
 void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected) {
-  const char* data = b.bytes();
+  const char* data = b.data.get();
   const std::size_t size = b.size;
   const std::string_view column = options.column_name;
   std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept lines

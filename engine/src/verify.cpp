@@ -106,7 +106,7 @@ class VerifyObserver final : public detail::BlockObserver {
     SlotMatches& m = slots_[slot];
     m.clear();
     if (matches_ == nullptr || b.removed == 0) return;
-    const char* data = b.bytes();
+    const char* data = b.data.get();
     std::size_t at = b.skip, k = 0, r = 0;
     std::uint64_t ordinal = 0;
     // When every LF of the block ends a record (the kernel counted as many LFs as terminated
@@ -157,7 +157,7 @@ class VerifyObserver final : public detail::BlockObserver {
 
   // The records in data[begin, end) of b (whole records: a kept or rejected span).
   std::uint64_t records_in(const detail::Block& b, std::size_t begin, std::size_t end, bool lines_are_records) const {
-    const char* data = b.bytes();
+    const char* data = b.data.get();
     const bool last_unterminated = b.at_end && end == b.size && data[end - 1] != '\n';
     if (lines_are_records || std::memchr(data + begin, '"', end - begin) == nullptr) {
       return detail::count_byte(data + begin, end - begin, '\n') + (last_unterminated ? 1 : 0);
@@ -172,17 +172,17 @@ class VerifyObserver final : public detail::BlockObserver {
   }
 
   Status delivered(const detail::Block& b, std::size_t slot) override {
-    XXH3_128bits_update(digest_.get(), b.bytes(), b.size);
+    XXH3_128bits_update(digest_.get(), b.data.get(), b.size);
     if (first_) {
       first_ = false;
-      lines_before_ = detail::count_byte(b.bytes(), b.skip, '\n');
+      lines_before_ = detail::count_byte(b.data.get(), b.skip, '\n');
     }
     if (matches_ != nullptr && b.removed > 0) {
       const SlotMatches& m = slots_[slot];
       if (m.missing_id_at != SIZE_MAX) {
         // The line of the file, as the filter's messages name it (a piece's lines are its file's).
         const std::uint64_t line =
-            source_.line_in_file(lines_before_ + 1 + detail::count_byte(b.bytes() + b.skip, m.missing_id_at, '\n'));
+            source_.line_in_file(lines_before_ + 1 + detail::count_byte(b.data.get() + b.skip, m.missing_id_at, '\n'));
         return Status(ErrorCode::kInvalidInput,
                       input_ + ":" + std::to_string(line) +
                           ": a removed row has no id column field (too few fields), so the matches file cannot name "

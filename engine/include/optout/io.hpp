@@ -45,16 +45,6 @@ class OPTOUT_API ByteSource {
   // For a source that decompresses (make_decompressing_source) what it read of the compressed
   // input so far; nullopt for one that read plain bytes (or has not read yet).
   virtual std::optional<CompressedInput> compressed_input() const { return std::nullopt; }
-  // The whole input at once, mapped read-only into memory, for a reader that scans it in place
-  // instead of copying it with read(): a plain (not compressed), non-empty regular file opened by
-  // open_file_source() offers it (unless OPTOUT_READ=read is set, for tests of the read path);
-  // other sources, and a file that cannot be mapped, return nullopt, and the reader uses read().
-  // A reader that takes the mapping never calls read(). It calls mapped_end() once it has come to
-  // the mapping's end: the changed-file check of read() at the end of input (kIoError "NAME: the
-  // file changed while it was read"), which also catches a file truncated while it was mapped:
-  // the pages past its new end read as zeros, never as a crash (SIGBUS; io.cpp, MapGuard).
-  virtual std::optional<std::string_view> map() { return std::nullopt; }
-  virtual Status mapped_end() { return Status(); }
 };
 
 // Where a run writes. write() writes every span, in order, or returns an error (kBrokenPipe when

@@ -75,11 +75,9 @@ inline void append_span(std::vector<WriteSpan>& spans, std::size_t begin, std::s
 }
 
 struct Block {
-  std::unique_ptr<char[]> data;  // the block's own buffer, when the input is read with read()
+  std::unique_ptr<char[]> data;
   std::size_t capacity = 0;
-  // Instead of data, the block's bytes in a mapped input (ByteSource::map()): scanned in place.
-  const char* mapped = nullptr;
-  std::size_t size = 0;  // bytes of whole records at bytes()
+  std::size_t size = 0;  // bytes of whole records in data
   std::size_t skip = 0;  // leading bytes that are the header (first block only)
   bool first = false;    // the input's first block (its [0, skip) is the header, maybe empty)
   bool at_end = false;   // the last block of the input
@@ -102,9 +100,6 @@ struct Block {
   ByteBuffer kept_compressed, rejected_compressed;
   std::unique_ptr<BlockCompressor> kept_codec, rejected_codec;
   Status pack_error;
-
-  // The block's bytes: in the mapped input, or in data.
-  const char* bytes() const noexcept { return mapped != nullptr ? mapped : data.get(); }
 
   void reset_results() {
     kept.clear();

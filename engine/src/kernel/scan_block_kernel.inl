@@ -21,7 +21,7 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options, 
   };
   Pending batch[kProbeBatch];
   std::size_t pending = 0;
-  const char* data = b.bytes() + b.skip;
+  const char* data = b.data.get() + b.skip;
 
   // The kept records as one run of touching records, appended to b.kept when a gap ends it: a
   // local pair instead of b.kept.back() keeps the common case in registers.
