@@ -382,6 +382,35 @@ optout_status optout_index_create(const optout_registry* registry, const char* c
   });
 }
 
+optout_status optout_index_create_for_purpose(const optout_registry* registry, const char* purpose,
+                                              const char* const* exemptions, size_t exemption_count,
+                                              optout_index** index, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_index_create_for_purpose", "index");
+    *index = nullptr;
+    if (registry == nullptr) return null_argument("optout_index_create_for_purpose", "registry");
+    if (purpose == nullptr) return null_argument("optout_index_create_for_purpose", "purpose");
+    if (exemption_count > 0 && exemptions == nullptr) {
+      return null_argument("optout_index_create_for_purpose", "exemptions");
+    }
+    optout::ListSelection selection;
+    selection.purpose = purpose;
+    for (std::size_t i = 0; i < exemption_count; ++i) {
+      if (exemptions[i] == nullptr) {
+        return {OPTOUT_E_NULL_ARGUMENT,
+                "optout_index_create_for_purpose: exemptions[" + std::to_string(i) + "] is NULL"};
+      }
+      optout::Result<optout::Exemption> exemption = optout::parse_exemption(exemptions[i]);
+      if (!exemption.ok()) return exemption.status();
+      selection.exemptions.push_back(std::move(exemption).value());
+    }
+    optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, selection);
+    if (!made.ok()) return made.status();
+    *index = new optout_index{std::move(made).value()};
+    return {};
+  });
+}
+
 void optout_index_free(optout_index* index) { delete index; }
 
 optout_status optout_index_classify_numbers(const optout_index* index, const uint64_t* numbers, size_t count,
