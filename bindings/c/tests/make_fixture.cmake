@@ -34,3 +34,10 @@ optout(build --list "national=${SAMPLES}/national.txt" --list "type1=${SAMPLES}/
        -o "${WORK}/signed.optout" -q)
 optout(build --list "national=${SAMPLES}/national.txt" --sign "${WORK}/other.key" -o "${WORK}/other_signed.optout" -q)
 optout(info --json "${WORK}/signed.optout" STDOUT "${WORK}/signed_info.json")
+
+# Purposes (issue 14): national scoped to research and planning, type1 and cleared unscoped; the
+# filter's output for planning with national exempted.
+optout(build --list "national=${SAMPLES}/national.txt" --scope national=research,planning
+       --list "type1=${SAMPLES}/type1.txt" --allow "cleared=${SAMPLES}/cleared.dat" -o "${WORK}/scoped.optout" -q)
+optout(filter -r "${WORK}/scoped.optout" --column nhs_number --purpose planning --exempt "national=CAG 20/CAG/0001"
+       "${SAMPLES}/extract_narrow.csv" -q -o "${WORK}/expected_narrow_planning.csv")
