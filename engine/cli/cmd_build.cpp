@@ -111,7 +111,7 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
   }
 
   if (steps.empty() && !args.base) {
-    return diag.usage_error("no source given: use --list, --allow, --objections or --base");
+    return diag.usage_error("no source given: use --list, --allow or --base");
   }
   if (!args.base) {
     for (const Step& step : steps) {

@@ -257,3 +257,23 @@ def test_withdrawing_objections_of_a_scope_without_a_list(policy, optout):
     (folder / "w.csv").write_text(f"nhs_number,scope\n{nums[0]},research\n")
     result = optout("build", "--base", "reg.optout", "--withdraw-objections", "w.csv", "-o", "x.optout", cwd=folder)
     assert result.code == 1 and result.stderr == "optout build: no list 'objections.research' to withdraw from\n"
+
+
+def test_names_that_look_like_numbers_are_redacted(policy, optout, numbers):
+    folder, nums, _ = policy
+    number = numbers[0]
+    result = run_filter(optout, folder, "--purpose", number)
+    assert assert_usage_error(result, "filter") == (
+        "reg.optout: no list is scoped to purpose '[redacted]' (the registry's purposes: fdp, planning, research)")
+    result = run_filter(optout, folder, "--purpose", "research", "--exempt", f"{number}={CAG}")
+    assert assert_usage_error(result, "filter") == (
+        "--exempt [redacted]: purpose 'research' does not apply list '[redacted]'")
+    result = optout("build", "--base", "reg.optout", "--scope", f"{number}=research", "-o", "x.optout", cwd=folder)
+    assert result.code == 1 and result.stderr == (
+        "optout build: scopes for list '[redacted]': no list of that name in the registry\n"), result
+    # An objections file full of numbers: the message names the line, never a value.
+    (folder / "o.csv").write_text(f"nhs_number,scope,reference\n{nums[0]},fdp,{nums[1]}\n")
+    result = optout("build", "--objections", "o.csv", "-o", "y.optout", cwd=folder)
+    assert result.stderr == (
+        "optout build: o.csv:2: reference: the reference holds a run of 9 or more digits, which may be an NHS "
+        "number\n"), result
