@@ -279,7 +279,7 @@ OPTOUT_API std::string objections_list_name(std::string_view scope);
 class OPTOUT_API RegistryBuilder {
  public:
   RegistryBuilder();
-  // Starts from the lists and description of base (for daily deltas).
+  // Starts from the lists, description, provenance and scopes of base (for daily deltas).
   explicit RegistryBuilder(const Registry& base);
   ~RegistryBuilder();
   RegistryBuilder(RegistryBuilder&&) noexcept;
