@@ -486,7 +486,9 @@ def filter_file(
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
     standard output; trust: .pub paths, None for OPTOUT_TRUST; expect_digest: 32 hex digits; sign:
-    a NAME.key that signs the audit records, with audit). Returns the stats as the --stats file
+    a NAME.key that signs the audit records, with audit; purpose, exempt: the lists by purpose less
+    exemptions, {list: reference} or "LIST=REFERENCE" strings, as --purpose and --exempt, recorded
+    in the audit record). Returns the stats as the --stats file
     holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
@@ -553,7 +555,8 @@ def verify_file(
 ):
     """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
 
-    registry: a Registry or a snapshot's path; the CSV keywords are filter_file's. audit: an audit
+    registry: a Registry or a snapshot's path; the CSV keywords, apply, purpose and exempt are
+    filter_file's. audit: an audit
     log holding a record that vouches for input (its output digest, this registry's digest, and,
     with trusted keys, signed by one of them); matches: a file (written atomically) that receives
     one line per row the registry now removes: the id_column's value, or the 1-based data-row
