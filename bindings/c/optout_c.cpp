@@ -283,6 +283,29 @@ optout_status optout_registry_list(const optout_registry* registry, size_t index
   });
 }
 
+optout_status optout_registry_list_scopes(const optout_registry* registry, size_t index, char* buffer, size_t capacity,
+                                          size_t* needed, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_list_scopes", "registry");
+    if (buffer == nullptr && capacity > 0) return null_argument("optout_registry_list_scopes", "buffer");
+    const std::vector<optout::ListInfo>& lists = registry->registry.lists();
+    if (index >= lists.size()) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list_scopes: index " + std::to_string(index) +
+                                             " is out of range (the registry has " + std::to_string(lists.size()) +
+                                             " lists)"};
+    }
+    std::string text;
+    for (const std::string& scope : lists[index].scopes) text += (text.empty() ? "" : ",") + scope;
+    if (needed != nullptr) *needed = text.size() + 1;
+    if (capacity < text.size() + 1) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list_scopes: the buffer holds " + std::to_string(capacity) +
+                                             " bytes, the scopes need " + std::to_string(text.size() + 1)};
+    }
+    std::memcpy(buffer, text.c_str(), text.size() + 1);
+    return {};
+  });
+}
+
 optout_status optout_registry_find_list(const optout_registry* registry, const char* name, size_t* index,
                                         optout_error* error) {
   return guarded(error, [&]() -> Outcome {

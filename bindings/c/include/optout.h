@@ -116,6 +116,14 @@ OPTOUT_C_API optout_status optout_registry_list_count(const optout_registry* reg
 /* The list at index. Errors: OPTOUT_E_INVALID_ARGUMENT (index out of range), OPTOUT_E_NULL_ARGUMENT. */
 OPTOUT_C_API optout_status optout_registry_list(const optout_registry* registry, size_t index, optout_list_info* info,
                                                 optout_error* error);
+/* The scopes of the list at index (`optout build --scope`): the purposes it applies to, sorted and
+ * comma-separated ("planning,research"; "" for a list that applies to every purpose), written
+ * NUL-terminated into buffer (capacity bytes; buffer may be NULL when capacity is 0). *needed, when
+ * not NULL, gets the bytes the text takes with its NUL, also on OPTOUT_E_INVALID_ARGUMENT for a
+ * buffer too small (nothing is written then). Errors: OPTOUT_E_INVALID_ARGUMENT (index out of
+ * range, buffer too small), OPTOUT_E_NULL_ARGUMENT. */
+OPTOUT_C_API optout_status optout_registry_list_scopes(const optout_registry* registry, size_t index, char* buffer,
+                                                       size_t capacity, size_t* needed, optout_error* error);
 /* The index of the list called name. Errors: OPTOUT_E_NOT_FOUND (the message lists the registry's
  * lists; a number-like name is redacted), OPTOUT_E_INVALID_ARGUMENT (a name no list can have: a
  * space, a '!'...), OPTOUT_E_NULL_ARGUMENT. */

@@ -1299,6 +1299,18 @@ static void test_purpose(void) {
   optout_error error;
   CHECK_OK(optout_registry_open(WORK("scoped.optout"), &registry, &error));
   if (registry == NULL) return;
+  /* Lists in name order: cleared (unscoped), national (planning, research), type1 (unscoped). */
+  char scopes[64];
+  size_t needed = 0;
+  CHECK_OK(optout_registry_list_scopes(registry, 1, scopes, sizeof scopes, &needed, &error));
+  CHECK(strcmp(scopes, "planning,research") == 0 && needed == 18);
+  CHECK_OK(optout_registry_list_scopes(registry, 0, scopes, sizeof scopes, NULL, &error));
+  CHECK(strcmp(scopes, "") == 0);
+  CHECK(optout_registry_list_scopes(registry, 1, NULL, 0, &needed, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(needed == 18);
+  CHECK(strcmp(error.message, "optout_registry_list_scopes: the buffer holds 0 bytes, the scopes need 18") == 0);
+  CHECK(optout_registry_list_scopes(registry, 3, scopes, sizeof scopes, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(optout_registry_list_scopes(registry, 0, NULL, 4, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
   optout_index* index = NULL;
   const char* exemptions[] = {"national=CAG 20/CAG/0001"};
   CHECK_OK(optout_index_create_for_purpose(registry, "planning", exemptions, 1, &index, &error));
