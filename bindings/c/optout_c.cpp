@@ -300,6 +300,29 @@ optout_status optout_registry_list(const optout_registry* registry, size_t index
   });
 }
 
+optout_status optout_registry_list_scopes(const optout_registry* registry, size_t index, char* buffer, size_t capacity,
+                                          size_t* needed, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_list_scopes", "registry");
+    if (buffer == nullptr && capacity > 0) return null_argument("optout_registry_list_scopes", "buffer");
+    const std::vector<optout::ListInfo>& lists = registry->registry.lists();
+    if (index >= lists.size()) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list_scopes: index " + std::to_string(index) +
+                                             " is out of range (the registry has " + std::to_string(lists.size()) +
+                                             " lists)"};
+    }
+    std::string text;
+    for (const std::string& scope : lists[index].scopes) text += (text.empty() ? "" : ",") + scope;
+    if (needed != nullptr) *needed = text.size() + 1;
+    if (capacity < text.size() + 1) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list_scopes: the buffer holds " + std::to_string(capacity) +
+                                             " bytes, the scopes need " + std::to_string(text.size() + 1)};
+    }
+    std::memcpy(buffer, text.c_str(), text.size() + 1);
+    return {};
+  });
+}
+
 optout_status optout_registry_find_list(const optout_registry* registry, const char* name, size_t* index,
                                         optout_error* error) {
   return guarded(error, [&]() -> Outcome {
@@ -393,6 +416,35 @@ optout_status optout_index_create(const optout_registry* registry, const char* c
       apply.emplace_back(names[i]);
     }
     optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, apply);
+    if (!made.ok()) return made.status();
+    *index = new optout_index{std::move(made).value()};
+    return {};
+  });
+}
+
+optout_status optout_index_create_for_purpose(const optout_registry* registry, const char* purpose,
+                                              const char* const* exemptions, size_t exemption_count,
+                                              optout_index** index, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_index_create_for_purpose", "index");
+    *index = nullptr;
+    if (registry == nullptr) return null_argument("optout_index_create_for_purpose", "registry");
+    if (purpose == nullptr) return null_argument("optout_index_create_for_purpose", "purpose");
+    if (exemption_count > 0 && exemptions == nullptr) {
+      return null_argument("optout_index_create_for_purpose", "exemptions");
+    }
+    optout::ListSelection selection;
+    selection.purpose = purpose;
+    for (std::size_t i = 0; i < exemption_count; ++i) {
+      if (exemptions[i] == nullptr) {
+        return {OPTOUT_E_NULL_ARGUMENT,
+                "optout_index_create_for_purpose: exemptions[" + std::to_string(i) + "] is NULL"};
+      }
+      optout::Result<optout::Exemption> exemption = optout::parse_exemption(exemptions[i]);
+      if (!exemption.ok()) return exemption.status();
+      selection.exemptions.push_back(std::move(exemption).value());
+    }
+    optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, selection);
     if (!made.ok()) return made.status();
     *index = new optout_index{std::move(made).value()};
     return {};

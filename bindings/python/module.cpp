@@ -392,15 +392,17 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("digest", [](const Registry& r) { return r.digest().hex(); })
       .def_property_readonly("total_count", [](const Registry& r) { return r.total_count(); })
       .def_property_readonly("memory_bytes", [](const Registry& r) { return r.memory_bytes(); })
-      .def_property_readonly("lists",
-                             [](const Registry& r) {
-                               py::list lists;
-                               for (const ListInfo& info : r.lists()) {
-                                 lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count,
-                                                             info.serialized_bytes, info.memory_bytes));
-                               }
-                               return lists;
-                             })
+      .def_property_readonly("purposes", [](const Registry& r) { return r.purposes(); })
+      .def_property_readonly(
+          "lists",
+          [](const Registry& r) {
+            py::list lists;
+            for (const ListInfo& info : r.lists()) {
+              lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count, info.serialized_bytes,
+                                          info.memory_bytes, py::tuple(py::cast(info.scopes))));
+            }
+            return lists;
+          })
       .def("find_list", [](const Registry& r, const std::string& name) { return r.find_list(name); })
       .def("require_list", [](const Registry& r, const std::string& name) { return take(r.require_list(name)); })
       // out[i]: the list holds a valid numbers[i] (parsed as stems/reasons).
@@ -466,7 +468,30 @@ PYBIND11_MODULE(_engine, m) {
              return std::make_unique<OptOutIndex>(take(std::move(index)));
            }),
            py::arg("registry"), py::arg("apply"))
+      // Lists by purpose less exemptions ("LIST=REFERENCE" each): the engine's select_lists().
+      .def(py::init([](const Registry& r, const std::vector<std::string>& apply,
+                       const std::optional<std::string>& purpose, const std::vector<std::string>& exemptions) {
+             ListSelection selection{apply, purpose, {}};
+             for (const std::string& text : exemptions) selection.exemptions.push_back(take(parse_exemption(text)));
+             Result<OptOutIndex> index = [&] {
+               py::gil_scoped_release release;
+               return OptOutIndex::create(r, selection);
+             }();
+             return std::make_unique<OptOutIndex>(take(std::move(index)));
+           }),
+           py::arg("registry"), py::arg("apply"), py::arg("purpose"), py::arg("exemptions"))
       .def_property_readonly("applied_lists", &OptOutIndex::applied_lists)
+      .def_property_readonly("purpose", &OptOutIndex::purpose)
+      .def_property_readonly(
+          "exempted_lists",
+          [](const OptOutIndex& index) {
+            py::list out;
+            for (const ExemptedList& e : index.exempted_lists()) {
+              out.append(py::make_tuple(e.list, list_kind_name(e.kind), e.count,
+                                        e.as_of ? py::cast(iso_date_utc(*e.as_of)) : py::none(), e.reference));
+            }
+            return out;
+          })
       // Verdicts for 10-digit integers, read in place.
       .def("classify_uint64", &classify_uint64, py::arg("numbers").noconvert())
       .def("classify_int64", &classify_int64, py::arg("numbers").noconvert())

@@ -227,6 +227,19 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
     }
     j["lists"] = std::move(lists);
   }
+  if (context.purpose) {
+    j["purpose"] = *context.purpose;
+    nlohmann::ordered_json exemptions = nlohmann::ordered_json::array();
+    for (const ExemptedList& e : context.exemptions) {
+      exemptions.push_back(
+          {{"list", e.list},
+           {"kind", list_kind_name(e.kind)},
+           {"count", e.count},
+           {"as_of", e.as_of ? nlohmann::ordered_json(iso_date_utc(*e.as_of)) : nlohmann::ordered_json(nullptr)},
+           {"reference", e.reference}});
+    }
+    j["exemptions"] = std::move(exemptions);
+  }
   if (stats != nullptr) {
     j["input_bytes"] = stats->bytes_in;
     if (stats->input_digest && context.pieces.empty()) j["input_xxh3_128"] = stats->input_digest->hex();

@@ -68,6 +68,9 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
   if (!request.apply.empty()) {
     return invalid("a run given an index applies the index's lists: leave the request's lists empty");
   }
+  if (request.purpose || !request.exemptions.empty()) {
+    return invalid("a run given an index applies the index's lists: leave the request's purpose and exemptions empty");
+  }
   if (request.source == nullptr) {
     if (request.inputs.empty()) return invalid("no input: give a file name, or \"-\" for standard input");
     for (const std::string& input : request.inputs) {
@@ -131,6 +134,8 @@ RunContext start_context(const OptOutIndex& index, const FilterRequest& request)
   context.registry_signer = index.registry_signer();
   context.lists_applied = index.applied_lists();
   context.lists = index.applied_list_facts();
+  context.purpose = index.purpose();
+  context.exemptions = index.exempted_lists();
   context.sign_with = request.sign_audit;
   context.input_name = input_name(request);
   context.output_name = request.sink != nullptr ? request.sink->name()
@@ -552,10 +557,13 @@ Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& requ
 }
 
 Result<RunResult> run_filter(const Registry& registry, const FilterRequest& request, const PieceScheduler& scheduler) {
-  Result<OptOutIndex> index = OptOutIndex::create(registry, request.apply);
+  Result<OptOutIndex> index =
+      OptOutIndex::create(registry, ListSelection{request.apply, request.purpose, request.exemptions});
   if (!index.ok()) return index.status();
   FilterRequest with_index = request;
   with_index.apply.clear();
+  with_index.purpose.reset();
+  with_index.exemptions.clear();
   return run_filter(*index, with_index, scheduler);
 }
 

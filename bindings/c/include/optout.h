@@ -116,6 +116,14 @@ OPTOUT_C_API optout_status optout_registry_list_count(const optout_registry* reg
 /* The list at index. Errors: OPTOUT_E_INVALID_ARGUMENT (index out of range), OPTOUT_E_NULL_ARGUMENT. */
 OPTOUT_C_API optout_status optout_registry_list(const optout_registry* registry, size_t index, optout_list_info* info,
                                                 optout_error* error);
+/* The scopes of the list at index (`optout build --scope`): the purposes it applies to, sorted and
+ * comma-separated ("planning,research"; "" for a list that applies to every purpose), written
+ * NUL-terminated into buffer (capacity bytes; buffer may be NULL when capacity is 0). *needed, when
+ * not NULL, gets the bytes the text takes with its NUL, also on OPTOUT_E_INVALID_ARGUMENT for a
+ * buffer too small (nothing is written then). Errors: OPTOUT_E_INVALID_ARGUMENT (index out of
+ * range, buffer too small), OPTOUT_E_NULL_ARGUMENT. */
+OPTOUT_C_API optout_status optout_registry_list_scopes(const optout_registry* registry, size_t index, char* buffer,
+                                                       size_t capacity, size_t* needed, optout_error* error);
 /* The index of the list called name. Errors: OPTOUT_E_NOT_FOUND (the message lists the registry's
  * lists; a number-like name is redacted), OPTOUT_E_INVALID_ARGUMENT (a name no list can have: a
  * space, a '!'...), OPTOUT_E_NULL_ARGUMENT. */
@@ -174,6 +182,18 @@ typedef struct optout_index optout_index;
  * OPTOUT_E_NULL_ARGUMENT (also for a NULL among names). */
 OPTOUT_C_API optout_status optout_index_create(const optout_registry* registry, const char* const* names,
                                                size_t name_count, optout_index** index, optout_error* error);
+/* Builds the lookup index of the lists a purpose applies (policy as data: `optout filter --purpose
+ * NAME --exempt LIST=REFERENCE`): every list scoped to purpose and every unscoped list, less the
+ * lists exemptions[0 .. exemption_count-1] name, each "LIST=REFERENCE" (the reference is free text,
+ * 1-200 bytes, no control characters, nothing that looks like an NHS number). The index then
+ * carries the purpose and exemptions: optout_filter_file's audit record shows them ("purpose",
+ * "exemptions" with each list's count, as-of date and reference). Errors: OPTOUT_E_INVALID_ARGUMENT
+ * with the CLI's messages (a purpose no list names, listing the registry's purposes; an exemption
+ * without a reference, of a list the purpose would not apply, or given twice; every list
+ * exempted), OPTOUT_E_IO, OPTOUT_E_NULL_ARGUMENT (also for a NULL among exemptions). */
+OPTOUT_C_API optout_status optout_index_create_for_purpose(const optout_registry* registry, const char* purpose,
+                                                           const char* const* exemptions, size_t exemption_count,
+                                                           optout_index** index, optout_error* error);
 /* Frees an index (NULL is fine). */
 OPTOUT_C_API void optout_index_free(optout_index* index);
 

@@ -40,3 +40,10 @@ file(COPY "${SAMPLES}/extract_narrow.csv" "${SAMPLES}/extract_dirty.csv" DESTINA
 execute_process(COMMAND "${CMAKE_COMMAND}" -E tar cf "${WORK}/extracts.zip" --format=zip extract_narrow.csv
                         extract_dirty.csv
                 WORKING_DIRECTORY "${WORK}/zip" COMMAND_ERROR_IS_FATAL ANY)
+
+# Purposes (issue 14): national scoped to research and planning, type1 and cleared unscoped; the
+# filter's output for planning with national exempted.
+optout(build --list "national=${SAMPLES}/national.txt" --scope national=research,planning
+       --list "type1=${SAMPLES}/type1.txt" --allow "cleared=${SAMPLES}/cleared.dat" -o "${WORK}/scoped.optout" -q)
+optout(filter -r "${WORK}/scoped.optout" --column nhs_number --purpose planning --exempt "national=CAG 20/CAG/0001"
+       "${SAMPLES}/extract_narrow.csv" -q -o "${WORK}/expected_narrow_planning.csv")

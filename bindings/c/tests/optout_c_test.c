@@ -1379,6 +1379,72 @@ static void test_verify(void) {
   optout_index_free(deny);
 }
 
+/* Lists by purpose less exemptions (issue 14): the CLI's output and audit record, the engine's errors. */
+static void test_purpose(void) {
+  optout_registry* registry = NULL;
+  optout_error error;
+  CHECK_OK(optout_registry_open(WORK("scoped.optout"), &registry, &error));
+  if (registry == NULL) return;
+  /* Lists in name order: cleared (unscoped), national (planning, research), type1 (unscoped). */
+  char scopes[64];
+  size_t needed = 0;
+  CHECK_OK(optout_registry_list_scopes(registry, 1, scopes, sizeof scopes, &needed, &error));
+  CHECK(strcmp(scopes, "planning,research") == 0 && needed == 18);
+  CHECK_OK(optout_registry_list_scopes(registry, 0, scopes, sizeof scopes, NULL, &error));
+  CHECK(strcmp(scopes, "") == 0);
+  CHECK(optout_registry_list_scopes(registry, 1, NULL, 0, &needed, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(needed == 18);
+  CHECK(strcmp(error.message, "optout_registry_list_scopes: the buffer holds 0 bytes, the scopes need 18") == 0);
+  CHECK(optout_registry_list_scopes(registry, 3, scopes, sizeof scopes, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(optout_registry_list_scopes(registry, 0, NULL, 4, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  optout_index* index = NULL;
+  const char* exemptions[] = {"national=CAG 20/CAG/0001"};
+  CHECK_OK(optout_index_create_for_purpose(registry, "planning", exemptions, 1, &index, &error));
+  if (index != NULL) {
+    /* Applied: type1 and cleared (national is exempt): only the cleared patient not in type1 is kept. */
+    const uint8_t expected[5] = {OPTOUT_VERDICT_REMOVED, OPTOUT_VERDICT_KEPT, OPTOUT_VERDICT_REMOVED,
+                                 OPTOUT_VERDICT_REMOVED, OPTOUT_VERDICT_REMOVED};
+    check_verdicts(index, expected);
+    optout_filter_options options;
+    optout_filter_options_init(&options);
+    options.column_name = "nhs_number";
+    options.audit_path = WORK("planning_audit.jsonl");
+    remove(options.audit_path);
+    remove(WORK("narrow_planning.csv"));
+    CHECK_OK(
+        optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("narrow_planning.csv"), &options, NULL, &error));
+    CHECK(same_files(WORK("narrow_planning.csv"), WORK("expected_narrow_planning.csv")));
+    size_t size = 0;
+    char* audit = read_file(WORK("planning_audit.jsonl"), &size);
+    CHECK(audit != NULL && strstr(audit,
+                                  "\"purpose\":\"planning\",\"exemptions\":[{\"list\":\"national\","
+                                  "\"kind\":\"deny\",\"count\":") != NULL);
+    CHECK(audit != NULL && strstr(audit, "\"reference\":\"CAG 20/CAG/0001\"}]") != NULL);
+    free(audit);
+  }
+  optout_index_free(index);
+
+  index = (optout_index*)&error;
+  CHECK(optout_index_create_for_purpose(registry, "audit", NULL, 0, &index, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(index == NULL);
+  char expected[1024];
+  snprintf(expected, sizeof expected,
+           "%s: no list is scoped to purpose 'audit' (the registry's purposes: planning, research)",
+           WORK("scoped.optout"));
+  CHECK(strcmp(error.message, expected) == 0);
+  const char* bare[] = {"national"};
+  CHECK(optout_index_create_for_purpose(registry, "research", bare, 1, &index, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "--exempt LIST needs a reference: LIST=REFERENCE, e.g. national=CAG 20/CAG/0001") == 0);
+  const char* twice[] = {"national=CAG 1", "national=COPI"};
+  CHECK(optout_index_create_for_purpose(registry, "research", twice, 2, &index, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "--exempt national: the list is exempted twice") == 0);
+  const char* with_null[] = {"national=CAG 1", NULL};
+  CHECK(optout_index_create_for_purpose(registry, "research", with_null, 2, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_create_for_purpose: exemptions[1] is NULL") == 0);
+  CHECK(optout_index_create_for_purpose(registry, NULL, NULL, 0, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  optout_registry_free(registry);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: optout_c_test WORK SAMPLES\n");
@@ -1429,6 +1495,7 @@ int main(int argc, char** argv) {
   test_signed_registries();
   test_filter_trust_and_signing();
   test_verify();
+  test_purpose();
 
   if (failures > 0) {
     fprintf(stderr, "optout_c_test: %d of %d checks failed\n", failures, checks);

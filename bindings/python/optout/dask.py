@@ -38,7 +38,7 @@ from .pandas import _filter_checked, classify_frame
 __all__ = ["filter_dataframe", "count_verdicts", "filter_files", "verify_files"]
 
 
-def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
+def _prepare(registry, apply, max_age, trust=None, expect_digest=None, purpose=None, exempt=None):
     """Loads the registry here (once per process), checks its signer (trust None: OPTOUT_TRUST),
     digest, lists and age, and returns what tasks need to find the same snapshot on a worker:
     (path, digest, lists). Workers load that path and refuse any other digest, so the checks made
@@ -47,7 +47,7 @@ def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
     registry.check_trust(trust)
     if expect_digest is not None:
         registry.check_digest(expect_digest)
-    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    index = registry.index(apply, purpose=purpose, exempt=exempt)  # an unknown list fails here
     if max_age is not None:
         index.check_age(max_age)
     return os.path.abspath(registry.path), registry.digest, index.applied_lists
@@ -69,7 +69,8 @@ def _add_counts(tallies):
     return _engine.add_counts(tallies)
 
 
-def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None):
+def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
+                     purpose=None, exempt=None):
     """The rows of a Dask DataFrame that the filter keeps, partition by partition (lazy).
 
     registry: a snapshot's path (or an optout.Registry, of which only the path is used);
@@ -77,14 +78,15 @@ def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust
     keeps its index and row order. The registry is loaded here to check it, and once in each
     worker process.
     """
-    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
+    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest, purpose, exempt)
     return frame.map_partitions(_keep_partition, path, digest, lists, column, meta=frame._meta)
 
 
-def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None):
+def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
+                   purpose=None, exempt=None):
     """A dask Delayed of the counts over every partition (rows, kept, removed, rejected,
     rejected_by_reason), as optout.pandas.filter_frame's counts."""
-    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
+    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest, purpose, exempt)
     parts = [dask.delayed(_count_partition)(p, path, digest, lists, column) for p in frame.to_delayed()]
     return dask.delayed(_add_counts)(parts)
 
@@ -183,6 +185,8 @@ def filter_files(
     header=True,
     delimiter=",",
     apply=None,
+    purpose=None,
+    exempt=None,
     max_age=None,
     max_rejected=None,
     piece_bytes=None,
@@ -227,7 +231,7 @@ def filter_files(
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
     registry = _registry_of(registry)
-    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    index = registry.index(apply, purpose=purpose, exempt=exempt)  # an unknown list fails here
     request = _engine.FilterRequest(
         inputs, output_dir, rejects_dir, stats, audit, options, max_age_seconds, True, piece_bytes,
         trusted_keys(trust), expect_digest, _secret_key(sign),
@@ -285,6 +289,8 @@ def verify_files(
     header=True,
     delimiter=",",
     apply=None,
+    purpose=None,
+    exempt=None,
     trust=None,
     expect_digest=None,
     audit=None,
@@ -322,7 +328,7 @@ def verify_files(
     if threads is None:
         threads = 1 if client is not None else 0
     registry = _registry_of(registry)
-    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    index = registry.index(apply, purpose=purpose, exempt=exempt)  # an unknown list fails here
     request_args = dict(
         column=column, column_index=column_index, header=header, delimiter=delimiter,
         trust=trusted_keys(trust), expect_digest=expect_digest, audit=audit, id_column=id_column,

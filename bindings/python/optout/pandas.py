@@ -57,10 +57,11 @@ def _column(frame, column):
     return frame.iloc[:, _engine.resolve_column(names, str(column), "the frame")]
 
 
-def classify_frame(frame, registry, column, apply=None):
+def classify_frame(frame, registry, column, apply=None, *, purpose=None, exempt=None):
     """(verdicts, reasons): the filter's verdict (KEPT, REMOVED, REJECTED) and the InvalidReason
-    of each row's NHS number, as uint8 arrays aligned with the frame's rows."""
-    index = _registry_of(registry).index(apply)
+    of each row's NHS number, as uint8 arrays aligned with the frame's rows. purpose, exempt:
+    lists by purpose less exemptions, as Registry.index."""
+    index = _registry_of(registry).index(apply, purpose=purpose, exempt=exempt)
     stems, reasons = parse_column(_column(frame, column))
     return index._native.classify_parsed(stems, reasons), reasons
 
@@ -71,12 +72,13 @@ def count_verdicts(verdicts, reasons):
 
 
 def filter_frame(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
-                 return_rejected=False):
+                 return_rejected=False, purpose=None, exempt=None):
     """Drops the rows of opted-out patients: the rows the CLI's filter would keep, and the counts.
 
     registry: an optout.Registry or a snapshot's path (loaded once per process); column: the
     NHS-number column's label; apply, max_age, trust, expect_digest: as filter_file's (trust None:
-    the keys OPTOUT_TRUST names, if any); return_rejected: also return the rejected rows. Returns
+    the keys OPTOUT_TRUST names, if any); return_rejected: also return the rejected rows; purpose,
+    exempt: lists by purpose less exemptions ({list: reference}), as --purpose and --exempt. Returns
     FrameResult(kept, counts, rejected); kept keeps the frame's index and order.
     """
     registry = _registry_of(registry)
@@ -85,12 +87,12 @@ def filter_frame(frame, registry, column, *, apply=None, max_age=None, trust=Non
         registry.check_digest(expect_digest)
     if max_age is not None:
         registry.check_age(max_age)
-    return _filter_checked(frame, registry, column, apply, return_rejected)
+    return _filter_checked(frame, registry, column, apply, return_rejected, purpose, exempt)
 
 
-def _filter_checked(frame, registry, column, apply, return_rejected=False):
+def _filter_checked(frame, registry, column, apply, return_rejected=False, purpose=None, exempt=None):
     """filter_frame once its registry passed the trust, digest and age checks."""
-    verdicts, reasons = classify_frame(frame, registry, column, apply)
+    verdicts, reasons = classify_frame(frame, registry, column, apply, purpose=purpose, exempt=exempt)
     kept = frame.loc[verdicts == KEPT]
     rejected = frame.loc[verdicts == REJECTED] if return_rejected else None
     return FrameResult(kept, count_verdicts(verdicts, reasons), rejected)

@@ -82,6 +82,13 @@ struct FilterRequest {
   // larger than piece_bytes, several, cut at record ends (cut_file()).
   bool in_parts = false;
   std::optional<std::uint64_t> piece_bytes;
+
+  // Lists by purpose (policy.hpp, select_lists()), for run_filter(registry, ...): every list
+  // scoped to it and every unscoped list, less the exempted ones; not with apply. A run given an
+  // index applies the index's selection (OptOutIndex::create(registry, selection)): leave both
+  // empty. Both go into the audit record.
+  std::optional<std::string> purpose;
+  std::vector<Exemption> exemptions;
 };
 
 // What a run did: the counts (for a run in parts, summed over the parts, seconds the wall time),

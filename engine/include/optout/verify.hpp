@@ -50,6 +50,9 @@ struct VerifyRequest {
   // empty, so that each line is one value. Requires matches and a header; never the NHS column.
   // The column must not hold NHS numbers under another name: verify cannot tell.
   std::optional<std::string> id_column;
+  // Lists by purpose less exemptions, for run_verify(registry, ...); as FilterRequest.
+  std::optional<std::string> purpose;
+  std::vector<Exemption> exemptions;
 };
 
 // The audit record that vouched for an extract.
