@@ -60,7 +60,7 @@ static_assert(OPTOUT_LIST_ALLOW == static_cast<int>(optout::ListKind::kAllow));
 static_assert(OPTOUT_EXPORT_ROARING == static_cast<int>(optout::NumbersFormat::kRoaring));
 static_assert(OPTOUT_EXPORT_TEXT == static_cast<int>(optout::NumbersFormat::kText));
 static_assert(OPTOUT_EXPORT_MESH == static_cast<int>(optout::NumbersFormat::kMesh));
-static_assert(OPTOUT_REJECTED_REASONS == std::size(optout::FilterStats{}.rejected_by_reason));
+static_assert(OPTOUT_REJECTED_REASONS == std::extent_v<decltype(optout::FilterStats::rejected_by_reason)>);
 static_assert(OPTOUT_DIGEST_HEX_BYTES == 32 + 1);
 static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 

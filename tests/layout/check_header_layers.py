@@ -17,7 +17,7 @@ LAYERS = [
     {"nhs_number"},
     {"registry"},
     {"index"},
-    {"filter", "numbers", "pieces", "list_export"},
+    {"impact", "filter", "numbers", "pieces", "list_export"},
     {"audit"},
     {"commit"},
     {"run"},

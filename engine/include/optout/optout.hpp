@@ -8,6 +8,7 @@
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
 #include "optout/index.hpp"
+#include "optout/impact.hpp"
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"
 #include "optout/pieces.hpp"

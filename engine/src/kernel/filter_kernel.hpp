@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "compress.hpp"
+#include "impact_table.hpp"
 #include "kernel/csv_scan.hpp"
 #include "kernel/probe.hpp"
 #include "optout/filter.hpp"
@@ -101,7 +102,13 @@ struct Block {
   std::unique_ptr<BlockCompressor> kept_codec, rejected_codec;
   Status pack_error;
 
+  // The impact report's groups counted in this slot, across the blocks it held (not reset);
+  // impact_overflow: this block's scan stopped at a group past kImpactGroupsLimit.
+  std::unique_ptr<ImpactTable> impact;
+  bool impact_overflow = false;
+
   void reset_results() {
+    impact_overflow = false;
     kept.clear();
     stems.clear();
     rejected.clear();
@@ -126,6 +133,9 @@ struct FilterKernel {
   // last_record_end() of csv_scan_kernel.inl, this instruction set's copy.
   std::size_t (*last_record_end)(const char* data, std::size_t size) noexcept;
   const char* name;  // "avx2" or "baseline"
+  // scan_block, counting each record's group of the impact report into b.impact.
+  void (*scan_block_impact)(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
+                            bool keep_rejected, const ImpactColumns& impact);
 };
 
 // Each instruction set's kernel, defined by its translation unit.
