@@ -4,6 +4,7 @@
 //   write (serial) → kept records as writev() spans straight from the block, in input order.
 // Memory is bounded by (threads × kBlocksPerThread + 1) blocks, whatever the input's size.
 #include <tbb/concurrent_queue.h>
+#include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
@@ -524,6 +525,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
     if (!resolved.ok()) return resolved.status();
     impact_columns = std::move(resolved).value();
   }
+  // One group table per thread (impact_table.hpp), merged once the input is read.
+  tbb::enumerable_thread_specific<detail::ImpactTable> impact_tables;
   if (observer != nullptr) {
     if (Status s = observer->start(names, column, blocks.size()); !s.ok()) return s;
   }
@@ -573,6 +576,7 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
           return b;
         }) & tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
+            if (impact) b->impact = &impact_tables.local();
             if (json_lines) {
               detail::scan_jsonl_block(*b, bits, options, keep_rejected, impact ? &impact_columns : nullptr);
             } else if (impact) {
@@ -633,13 +637,11 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   });
 
   stats.bytes_in = reader.bytes_read();
-  // The slots' group tables, merged (the order does not matter: the groups are sorted, the
+  // The threads' group tables, merged (the order does not matter: the groups are sorted, the
   // counts summed); only for a run that read everything.
   if (impact && failure.ok()) {
-    for (const Block& b : blocks) {
-      if (!b.impact) continue;
-      if (Status s = detail::merge_impact_table(*b.impact, !json_lines, stats.impact, input, options.impact_by);
-          !s.ok()) {
+    for (const detail::ImpactTable& table : impact_tables) {
+      if (Status s = detail::merge_impact_table(table, !json_lines, stats.impact, input, options.impact_by); !s.ok()) {
         fail(std::move(s));
         break;
       }

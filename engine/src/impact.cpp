@@ -234,16 +234,23 @@ Result<detail::ImpactColumns> detail::resolve_impact_columns(std::span<const std
 Status detail::merge_impact_table(const ImpactTable& table, bool csv, ImpactGroups& groups, std::string_view where,
                                   std::span<const std::string> by) {
   ImpactKey key;
-  for (std::uint32_t g = 0; g < table.size(); ++g) {
-    std::string_view raw = table.key_of(g);
+  Status merged;
+  table.for_each([&](std::string_view raw, const std::uint64_t* counts) {
+    if (!merged.ok()) return;
     key.clear();
-    while (raw.size() >= 4) {
-      std::uint32_t length = 0;
-      std::memcpy(&length, raw.data(), 4);
-      raw.remove_prefix(4);
-      if (length == kMissingLength) {
+    for (std::size_t c = 0; c < by.size(); ++c) {  // the padding after the last field is left
+      const auto first = static_cast<unsigned char>(raw.front());
+      raw.remove_prefix(1);
+      if (first == kMissingByte) {
         key.emplace_back(std::nullopt);
         continue;
+      }
+      std::size_t length = first;
+      if (first == kLongField) {
+        std::uint32_t long_length = 0;
+        std::memcpy(&long_length, raw.data(), 4);
+        raw.remove_prefix(4);
+        length = long_length;
       }
       std::string_view field = raw.substr(0, length);
       raw.remove_prefix(length);
@@ -262,16 +269,18 @@ Status detail::merge_impact_table(const ImpactTable& table, bool csv, ImpactGrou
     }
     auto it = groups.find(key);
     if (it == groups.end()) {
-      if (groups.size() >= kImpactGroupsLimit) return impact_limit_error(where, by);
+      if (groups.size() >= kImpactGroupsLimit) {
+        merged = impact_limit_error(where, by);
+        return;
+      }
       it = groups.emplace(key, ImpactCounts{}).first;
     }
-    const std::array<std::uint64_t, 3>& counts = table.counts_of(g);
     it->second.kept += counts[0];
     it->second.removed += counts[1];
     it->second.rejected += counts[2];
     it->second.rows += counts[0] + counts[1] + counts[2];
-  }
-  return Status();
+  });
+  return merged;
 }
 
 }  // namespace optout

@@ -1,12 +1,11 @@
 // The impact report's per-slot group table (impact.hpp): the filter's parallel stage counts each
 // record's group here, one table per block slot (a slot holds one block at a time, so no lock);
 // the pipeline merges the tables once the input is read. Keys are the grouping fields' raw bytes
-// (quotes included), each prefixed by its length (kMissingLength for a missing field); they are
+// (quotes included), each prefixed by its length (KeyBuffer); they are
 // unquoted when the tables are merged, so "M" and M end up in one group.
 #pragma once
 
-#include <xxhash.h>
-
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +20,6 @@
 
 namespace optout::detail {
 
-inline constexpr std::uint32_t kMissingLength = 0xFFFFFFFFu;
 inline constexpr std::uint32_t kNoGroup = 0xFFFFFFFFu;
 
 // Where the grouping columns are (CSV): column_of_field[k] is the report column of field k
@@ -33,77 +31,176 @@ struct ImpactColumns {
   std::vector<std::string> keys;  // JSON Lines: impact_by
 };
 
-class ImpactTable {
- public:
-  ImpactTable() : slots_(1024, 0) {}
+// A key of up to kInlineKey bytes lives in its slot and is compared as two words; a longer one is
+// compared in keys_. Keys are built zero-padded to kInlineKey bytes (KeyBuffer below).
+inline constexpr std::size_t kInlineKey = 16;
 
-  // The group of a key, added when new; kNoGroup when adding would pass kImpactGroupsLimit.
-  std::uint32_t find_or_add(std::string_view key) {
-    const std::uint64_t h = XXH3_64bits(key.data(), key.size());
-    const std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
-    std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = static_cast<std::size_t>(h) & mask;; i = (i + 1) & mask) {
-      const std::uint64_t slot = slots_[i];
-      if (slot == 0) break;
-      const std::uint32_t group = static_cast<std::uint32_t>(slot) - 1;
-      if (static_cast<std::uint32_t>(slot >> 32) == tag && key_of(group) == key) return group;
-    }
-    if (counts_.size() >= kImpactGroupsLimit) return kNoGroup;
-    const auto group = static_cast<std::uint32_t>(counts_.size());
-    offsets_.push_back(keys_.size());
-    keys_.append(key);
-    counts_.push_back({});
-    tags_.push_back(h);
-    if (counts_.size() * 2 > slots_.size()) {
-      rehash(slots_.size() * 2);
-    } else {
-      insert(h, group);
-    }
-    return group;
+// The hash of a key (its bytes zero-padded to a multiple of 8).
+inline std::uint64_t key_hash(const char* key, std::size_t size) noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ size;
+  for (std::size_t i = 0; i < size; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, key + i, 8);
+    h = (h ^ word) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
   }
+  h *= 0x94D049BB133111EBull;
+  return h ^ (h >> 29);
+}
 
-  // kept, removed, rejected of group g, by Verdict value (0, 1, 2).
-  void count(std::uint32_t group, unsigned verdict) { ++counts_[group][verdict]; }
-
-  std::size_t size() const { return counts_.size(); }
-  std::string_view key_of(std::uint32_t group) const {
-    const std::size_t end = group + 1 < offsets_.size() ? offsets_[group + 1] : keys_.size();
-    return std::string_view(keys_).substr(offsets_[group], end - offsets_[group]);
-  }
-  const std::array<std::uint64_t, 3>& counts_of(std::uint32_t group) const { return counts_[group]; }
-
- private:
-  void insert(std::uint64_t h, std::uint32_t group) {
-    const std::size_t mask = slots_.size() - 1;
-    std::size_t i = static_cast<std::size_t>(h) & mask;
-    while (slots_[i] != 0) i = (i + 1) & mask;
-    slots_[i] = (std::uint64_t{static_cast<std::uint32_t>(h >> 32)} << 32) | (group + 1);
-  }
-  void rehash(std::size_t size) {
-    slots_.assign(size, 0);
-    for (std::uint32_t g = 0; g < counts_.size(); ++g) insert(tags_[g], g);
-  }
-
-  std::vector<std::uint64_t> slots_;  // tag << 32 | group + 1; 0 empty
-  std::vector<std::uint64_t> tags_;   // each group's hash
-  std::vector<std::size_t> offsets_;  // each group's key in keys_
-  std::string keys_;
-  std::vector<std::array<std::uint64_t, 3>> counts_;
+// A key's hash and its first kInlineKey bytes: what a lookup compares first (a key of at most
+// kInlineKey bytes is all there).
+struct KeyHead {
+  std::uint64_t hash = 0;
+  std::uint64_t w0 = 0, w1 = 0;
+  std::uint64_t size = 0;
 };
 
-// Appends one field to a key: its length, then its bytes (missing: kMissingLength alone).
-inline void append_key_field(std::string& key, const char* data, std::size_t size) {
-  const auto length = static_cast<std::uint32_t>(size);
-  const std::size_t at = key.size();
-  key.resize(at + 4 + size);
-  std::memcpy(key.data() + at, &length, 4);
-  if (size > 0) std::memcpy(key.data() + at + 4, data, size);
+// key (size bytes, zero-padded to a multiple of 8, at least kInlineKey) as its KeyHead.
+inline KeyHead key_head(const char* key, std::size_t size) noexcept {
+  KeyHead head;
+  head.hash = key_hash(key, size);
+  std::memcpy(&head.w0, key, 8);
+  std::memcpy(&head.w1, key + 8, 8);
+  head.size = size;
+  return head;
 }
-inline void append_missing_field(std::string& key) {
-  const std::size_t at = key.size();
-  key.resize(at + 4);
-  std::memcpy(key.data() + at, &kMissingLength, 4);
-}
+
+// Open addressing, linear probing, at most half full; a slot is one cache line holding the key's
+// head and the group's counts, so that a prefetched lookup (prefetch()) costs no other miss.
+class ImpactTable {
+ public:
+  ImpactTable() : slots_(1024) {}
+
+  void prefetch(std::uint64_t hash) const noexcept {
+    __builtin_prefetch(&slots_[static_cast<std::size_t>(hash) & (slots_.size() - 1)], 1);
+  }
+
+  // Counts one record of the key (head, and the whole key when longer than kInlineKey) with
+  // verdict (kept 0, removed 1, rejected 2); false when its group is new and there are
+  // kImpactGroupsLimit already.
+  bool count(const KeyHead& head, const char* long_key, unsigned verdict) {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.size == 0) break;
+      if (slot.hash == head.hash && slot.size == head.size && slot.w0 == head.w0 && slot.w1 == head.w1 &&
+          (head.size <= kInlineKey || std::memcmp(keys_.data() + slot.offset, long_key, head.size) == 0)) {
+        ++slot.counts[verdict];
+        return true;
+      }
+    }
+    return add(head, long_key, verdict);
+  }
+
+  std::size_t size() const { return groups_; }
+  // Calls f(key, counts) for every group.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const Slot& slot : slots_) {
+      if (slot.size == 0) continue;
+      char head[kInlineKey];
+      std::memcpy(head, &slot.w0, 8);
+      std::memcpy(head + 8, &slot.w1, 8);
+      const std::string_view key = slot.size <= kInlineKey ? std::string_view(head, slot.size)
+                                                           : std::string_view(keys_).substr(slot.offset, slot.size);
+      f(key, slot.counts);
+    }
+  }
+
+ private:
+  struct alignas(64) Slot {
+    std::uint64_t hash = 0;
+    std::uint64_t w0 = 0, w1 = 0;
+    std::uint64_t size = 0;    // 0: empty (a key has at least kInlineKey bytes)
+    std::uint64_t offset = 0;  // a key longer than kInlineKey: where it is in keys_
+    std::uint64_t counts[3] = {};
+  };
+
+  bool add(const KeyHead& head, const char* long_key, unsigned verdict) {
+    if (groups_ >= kImpactGroupsLimit) return false;
+    ++groups_;
+    Slot slot;
+    slot.hash = head.hash;
+    slot.w0 = head.w0;
+    slot.w1 = head.w1;
+    slot.size = head.size;
+    if (head.size > kInlineKey) {
+      slot.offset = keys_.size();
+      keys_.append(long_key, head.size);
+    }
+    slot.counts[verdict] = 1;
+    if (groups_ * 2 > slots_.size()) {
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      for (const Slot& s : old) {
+        if (s.size != 0) insert(s);
+      }
+    }
+    insert(slot);
+    return true;
+  }
+  void insert(const Slot& slot) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(slot.hash) & mask;
+    while (slots_[i].size != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t groups_ = 0;
+  std::string keys_;  // the keys longer than kInlineKey
+};
+
+// A key being built: each field as its length in one byte (kLongField: four bytes follow) then its
+// bytes, or kMissingField alone; zero-padded to a multiple of 8, at least kInlineKey bytes.
+inline constexpr unsigned char kMissingByte = 0xFE;
+inline constexpr unsigned char kLongField = 0xFF;
+
+class KeyBuffer {
+ public:
+  void clear() noexcept { size_ = 0; }
+  void add_missing() {
+    reserve(1);
+    data_[size_++] = static_cast<char>(kMissingByte);
+  }
+  // readable: bytes[0, 16) may be read even when n is less (a short field inside a block), so
+  // that a short field is copied with one fixed-size move rather than a call.
+  void add(const char* bytes, std::size_t n, bool readable = false) {
+    reserve(n + 5 + 16);
+    char* out = data_.data() + size_;
+    if (n < kMissingByte) {
+      *out++ = static_cast<char>(n);
+    } else {
+      *out++ = static_cast<char>(kLongField);
+      const auto length = static_cast<std::uint32_t>(n);
+      std::memcpy(out, &length, 4);
+      out += 4;
+    }
+    if (readable && n <= 16) {
+      std::memcpy(out, bytes, 16);  // the bytes past n are overwritten or zeroed by finish()
+    } else {
+      std::memcpy(out, bytes, n);
+    }
+    size_ = static_cast<std::size_t>(out - data_.data()) + n;
+  }
+  // The key, zero-padded: size() is then the padded size, what find_or_add() takes.
+  const char* finish() {
+    reserve(16);
+    const std::size_t padded = std::max(kInlineKey, (size_ + 7) & ~std::size_t{7});
+    std::memset(data_.data() + size_, 0, 16);  // padded - size_ is at most 16
+    size_ = padded;
+    return data_.data();
+  }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  void reserve(std::size_t more) {
+    if (size_ + more + 8 > data_.size()) data_.resize(std::max<std::size_t>(256, 2 * (size_ + more + 8)));
+  }
+  std::string data_ = std::string(256, '\0');
+  std::size_t size_ = 0;
+};
 
 // The rules of FilterOptions::impact_by that need no input (validate_filter_options() calls it):
 // kInvalidArgument for too many columns, an empty name, a name that looks like a number, a name

@@ -68,19 +68,19 @@ JsonLineField read_value(od::value& value) {
 }
 
 // The group value at column (impact report): appended to key.
-void append_group_value(od::document& doc, std::string_view column, std::string& key) {
+void append_group_value(od::document& doc, std::string_view column, KeyBuffer& key) {
   doc.rewind();
   od::value value;
   const simdjson::error_code error =
       is_json_pointer(column) ? doc.at_pointer(column).get(value) : doc.find_field_unordered(column).get(value);
-  if (error != simdjson::SUCCESS) return append_missing_field(key);
+  if (error != simdjson::SUCCESS) return key.add_missing();
   od::json_type type;
-  if (value.type().get(type) != simdjson::SUCCESS) return append_missing_field(key);
+  if (value.type().get(type) != simdjson::SUCCESS) return key.add_missing();
   std::string_view text;
   bool ok = false;
   switch (type) {
     case od::json_type::string: ok = value.get_string().get(text) == simdjson::SUCCESS; break;
-    case od::json_type::null: return append_missing_field(key);
+    case od::json_type::null: return key.add_missing();
     case od::json_type::object: {
       od::object object;
       ok = value.get_object().get(object) == simdjson::SUCCESS && object.raw_json().get(text) == simdjson::SUCCESS;
@@ -96,9 +96,9 @@ void append_group_value(od::document& doc, std::string_view column, std::string&
       ok = true;
       break;
   }
-  if (!ok) return append_missing_field(key);
+  if (!ok) return key.add_missing();
   while (!text.empty() && is_json_space(text.back())) text.remove_suffix(1);
-  append_key_field(key, text.data(), text.size());
+  key.add(text.data(), text.size());
 }
 
 }  // namespace
@@ -118,7 +118,7 @@ std::size_t last_line_end(const char* data, std::size_t size) noexcept {
 }
 
 JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
-                             const std::vector<std::string>* group_keys, std::string* key_out) {
+                             const std::vector<std::string>* group_keys, KeyBuffer* key_out) {
   // One parser per thread: a parser is not thread-safe, and keeps its buffers (sized for the
   // longest line seen) from line to line.
   thread_local od::parser parser;
@@ -159,8 +159,7 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::string_vie
 
 void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected,
                       const ImpactColumns* impact) {
-  std::string group_key;
-  if (impact != nullptr && !b.impact) b.impact = std::make_unique<ImpactTable>();
+  KeyBuffer group_key;
   const char* data = b.data.get();
   const std::size_t size = b.size;
   const std::string_view column = options.column_name;
@@ -189,18 +188,16 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       b.outcome.error_record_begin = begin - b.skip;
       break;
     }
-    std::uint32_t group = 0;
+    ++b.rows;
+    const bool has_field = field.kind == JsonLineKind::kValue;
+    const Verdict verdict = has_field ? verdict_of(field.parsed, index) : Verdict::kRejected;
     if (impact != nullptr) {
-      group = b.impact->find_or_add(group_key);
-      if (group == kNoGroup) {
+      const char* key = group_key.finish();
+      if (!b.impact->count(key_head(key, group_key.size()), key, static_cast<unsigned>(verdict))) {
         b.impact_overflow = true;
         break;
       }
     }
-    ++b.rows;
-    const bool has_field = field.kind == JsonLineKind::kValue;
-    const Verdict verdict = has_field ? verdict_of(field.parsed, index) : Verdict::kRejected;
-    if (impact != nullptr) b.impact->count(group, static_cast<unsigned>(verdict));
     if (verdict == Verdict::kRejected) {
       ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(field.parsed.reason) : kMissingField];
       if (keep_rejected) append_span(b.rejected, begin, end);

@@ -45,7 +45,7 @@ struct JsonLineField {
 // With group_keys (the impact report's keys, impact.hpp): key_out is made the line's group key
 // (impact_table.hpp: each value's text, length first; missing for no such key or null).
 JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
-                             const std::vector<std::string>* group_keys = nullptr, std::string* key_out = nullptr);
+                             const std::vector<std::string>* group_keys = nullptr, KeyBuffer* key_out = nullptr);
 
 // scan_block() for JSON Lines: classifies every line of b (b.skip must be 0; blank and malformed
 // lines stop the scan, b.outcome naming the first: kBlankLine, kNotJsonObject).

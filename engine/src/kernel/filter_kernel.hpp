@@ -102,9 +102,10 @@ struct Block {
   std::unique_ptr<BlockCompressor> kept_codec, rejected_codec;
   Status pack_error;
 
-  // The impact report's groups counted in this slot, across the blocks it held (not reset);
-  // impact_overflow: this block's scan stopped at a group past kImpactGroupsLimit.
-  std::unique_ptr<ImpactTable> impact;
+  // The impact report's groups: the table of the thread scanning the block (the pipeline sets it;
+  // one table per thread keeps each small enough for the cache). impact_overflow: this block's
+  // scan stopped at a group past kImpactGroupsLimit.
+  ImpactTable* impact = nullptr;
   bool impact_overflow = false;
 
   void reset_results() {

@@ -10,23 +10,24 @@ inline std::string_view field_text(const char* data, std::size_t begin, std::siz
 }
 
 // The impact report's grouping fields of the record being scanned (scan_records' Extra): each
-// wanted field's raw bytes, made into the record's key when the record ends.
+// wanted field's raw bytes, made into the record's key when the record ends. seen is the number
+// of the last field the scan told of: at a record's end, its last field, so a wanted field past
+// it is missing (no reset between records).
 struct GroupFields {
   static constexpr bool kActive = true;
   std::size_t last = 0;
-  const ImpactColumns* columns = nullptr;
+  const std::int32_t* column_of_field = nullptr;
   WriteSpan found[kImpactColumnsLimit];
-  std::size_t wanted = 0;
+  std::size_t seen = 0;
 
   void field(std::size_t no, std::size_t begin, std::size_t end) noexcept {
+    seen = no;
     if (no <= last) {
-      const std::int32_t c = columns->column_of_field[no];
+      const std::int32_t c = column_of_field[no];
       if (c >= 0) found[c] = {begin, end};
     }
   }
-  void next_record() noexcept {
-    for (std::size_t c = 0; c < wanted; ++c) found[c] = {SIZE_MAX, SIZE_MAX};
-  }
+  void next_record() noexcept {}
 };
 
 // Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
@@ -41,16 +42,19 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
     std::size_t begin, end;
     ParsedNhsNumber parsed;
     bool has_field;
-    std::uint32_t group;
+    KeyHead key;              // kImpact: the record's group
+    std::size_t long_offset;  // kImpact: a key longer than kInlineKey, in long_keys
   };
   GroupFields groups;
-  std::string key;
+  KeyBuffer key;
+  std::string long_keys;  // the batch's keys longer than kInlineKey
+  std::size_t wanted = 0;
+  const std::size_t* wanted_fields = nullptr;
   if constexpr (kImpact) {
-    groups.columns = impact;
+    groups.column_of_field = impact->column_of_field.data();
     groups.last = impact->last;
-    groups.wanted = impact->fields.size();
-    groups.next_record();
-    if (!b.impact) b.impact = std::make_unique<ImpactTable>();
+    wanted = impact->fields.size();
+    wanted_fields = impact->fields.data();
   }
   Pending batch[kProbeBatch];
   std::size_t pending = 0;
@@ -71,7 +75,11 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       const Verdict verdict = r.has_field ? verdict_of(r.parsed, index) : Verdict::kRejected;
-      if constexpr (kImpact) b.impact->count(r.group, static_cast<unsigned>(verdict));
+      if constexpr (kImpact) {
+        if (!b.impact->count(r.key, long_keys.data() + r.long_offset, static_cast<unsigned>(verdict))) {
+          b.impact_overflow = true;  // the scan stops at the next record
+        }
+      }
       if (verdict == Verdict::kRejected) {
         ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
         if (keep_rejected) append_span(b.rejected, b.skip + r.begin, b.skip + r.end);
@@ -86,34 +94,42 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
       }
     }
     pending = 0;
+    if constexpr (kImpact) long_keys.clear();
   };
 
   const std::size_t max_record = options.max_record_bytes;
+  const std::size_t data_size = b.size - b.skip;
   auto on_record = [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
                        bool has_field) OPTOUT_ALWAYS_INLINE {
     if (end - begin > max_record) {
       b.long_record_begin = begin;
       return false;
     }
-    std::uint32_t group = 0;
+    KeyHead head;
+    std::size_t long_offset = 0;
     if constexpr (kImpact) {
+      if (b.impact_overflow) return false;
       key.clear();
-      for (std::size_t c = 0; c < groups.wanted; ++c) {
-        const WriteSpan f = groups.found[c];
-        if (f.begin == SIZE_MAX) {
-          append_missing_field(key);
+      for (std::size_t c = 0; c < wanted; ++c) {
+        if (wanted_fields[c] > groups.seen) {
+          key.add_missing();
         } else {
-          append_key_field(key, data + f.begin, f.end - f.begin);
+          const WriteSpan f = groups.found[c];
+          key.add(data + f.begin, f.end - f.begin, f.begin + 16 <= data_size);
         }
       }
-      group = b.impact->find_or_add(key);
-      if (group == kNoGroup) {
-        b.impact_overflow = true;
-        return false;
+      const char* bytes = key.finish();
+      head = key_head(bytes, key.size());
+      if (head.size > kInlineKey) {
+        long_offset = long_keys.size();
+        long_keys.append(bytes, head.size);
       }
     }
     Pending& r = batch[pending++];
-    r.group = group;
+    if constexpr (kImpact) {
+      r.key = head;
+      r.long_offset = long_offset;
+    }
     r.begin = begin;
     r.end = end;
     r.has_field = has_field;
