@@ -70,7 +70,8 @@ static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 // optout_verify_options v1 ends with id_column; v2 appends format.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
 constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
-constexpr std::size_t kOptionsV3Bytes = sizeof(optout_filter_options);
+constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, impact_path);
+constexpr std::size_t kOptionsV4Bytes = sizeof(optout_filter_options);  // v4: the impact report
 constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
 constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
 constexpr std::size_t kVerifyOptionsV2Bytes = sizeof(optout_verify_options);
@@ -179,6 +180,19 @@ Outcome trusted_keys(const char* function, const char* const* paths, std::size_t
 
 // The trust, pin and signing key of a filter request from the options' v2 fields (an older
 // caller's options have none: OPTOUT_TRUST still applies, as it does to `optout filter`).
+// The v4 fields: the impact report, as the engine's request takes it (its rules are the engine's).
+Outcome to_request_impact(const optout_filter_options& in, optout::FilterRequest& request) {
+  if (in.size < kOptionsV4Bytes) return {};
+  if (in.impact_path != nullptr) request.impact = in.impact_path;
+  if (in.impact_by_count > 0 && in.impact_by == nullptr) return null_argument("optout_filter_file", "impact_by");
+  for (std::size_t i = 0; i < in.impact_by_count; ++i) {
+    if (in.impact_by[i] == nullptr) return null_argument("optout_filter_file", "impact_by");
+    request.impact_by.push_back(in.impact_by[i]);
+  }
+  request.impact_exact = in.impact_exact != 0;
+  return {};
+}
+
 Outcome to_request_keys(const char* function, const optout_filter_options& in, optout::FilterRequest& request) {
   const bool v2 = in.size >= kOptionsV2Bytes;
   if (Outcome o = trusted_keys(function, v2 ? in.trust_paths : nullptr, v2 ? in.trust_count : 0, request.trust);
@@ -455,6 +469,7 @@ optout_status optout_filter_file(const optout_index* index, const char* input_pa
     if (options->stats_path != nullptr) request.stats = options->stats_path;
     if (options->audit_path != nullptr) request.audit = options->audit_path;
     if (Outcome o = to_request_keys("optout_filter_file", *options, request); o.code != OPTOUT_OK) return o;
+    if (Outcome o = to_request_impact(*options, request); o.code != OPTOUT_OK) return o;
     optout::Result<optout::RunResult> result = optout::run_filter(index->index, request);
     if (!result.ok()) return result.status();
     copy_stats(result->stats, stats);
@@ -474,6 +489,11 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
       return {OPTOUT_E_INVALID_ARGUMENT,
               "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be NULL "
               "(use rejects_fd, the stats it returns, or optout_filter_file)"};
+    }
+    if (options->size >= kOptionsV4Bytes && options->impact_path != nullptr) {
+      return {OPTOUT_E_INVALID_ARGUMENT,
+              "optout_filter_fd writes no files: impact_path must be NULL "
+              "(use optout_filter_file for an impact report)"};
     }
     if (input_fd < 0 || output_fd < 0) {
       return {OPTOUT_E_INVALID_ARGUMENT, "optout_filter_fd: input_fd and output_fd must be open descriptors"};

@@ -221,6 +221,16 @@ typedef struct optout_filter_options {
   const char* sign_key_path;      /* NULL (default): none; else sign the audit records with this NAME.key */
   /* Appended in v3 (JSON Lines): */
   const char* format; /* NULL or "csv" (default): CSV; "jsonl": JSON Lines, column_name a key or a JSON Pointer */
+  /* Appended in v4 (impact report, as `--impact`, `--impact-by`, `--impact-exact`): per group of
+   * the impact_by columns (header names; JSON Lines keys or pointers), rows, kept, removed and
+   * rejected, written to impact_path (JSON when it ends in ".json", else CSV) with the files
+   * above; counts of 1 to 7 written "*", the others rounded to the nearest 5, unless impact_exact.
+   * impact_path and impact_by need each other (OPTOUT_E_INVALID_ARGUMENT). optout_filter_file
+   * only. */
+  const char* impact_path;      /* NULL (default): no report */
+  const char* const* impact_by; /* impact_by_count names */
+  size_t impact_by_count;       /* 0 (default) */
+  int impact_exact;             /* nonzero: exact counts */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
