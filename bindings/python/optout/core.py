@@ -438,14 +438,18 @@ def filter_file(
     expect_digest=None,
     sign=None,
     format="csv",
+    impact=None,
+    impact_by=None,
+    impact_exact=False,
 ):
     """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
 
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
     standard output; trust: .pub paths, None for OPTOUT_TRUST; expect_digest: 32 hex digits; sign:
-    a NAME.key that signs the audit records, with audit). Returns the stats as the --stats file
-    holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
+    a NAME.key that signs the audit records, with audit; impact, impact_by, impact_exact: the impact
+    report, as --impact, --impact-by (a list of columns, or one name), --impact-exact). Returns the
+    stats as the --stats file holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
@@ -457,8 +461,20 @@ def filter_file(
         [input], output, rejects, stats, audit, options, max_age_seconds, False, None,
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
+    set_impact(request, impact, impact_by, impact_exact)
     result, _ = index._native.run(request)
     return result
+
+
+def set_impact(request, impact, impact_by, impact_exact):
+    """The impact report's part of a request (the engine checks it: impact and impact_by need each
+    other, the columns must exist and not be the NHS column)."""
+    if impact is None and impact_by is None and not impact_exact:
+        return
+    if isinstance(impact_by, (str, bytes)):
+        impact_by = [impact_by]
+    by = [os.fsdecode(name) if isinstance(name, bytes) else str(name) for name in (impact_by or [])]
+    request.set_impact(impact, by, bool(impact_exact))
 
 
 def verify_request(
