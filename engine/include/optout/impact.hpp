@@ -31,6 +31,7 @@ struct ImpactCounts {
   std::uint64_t kept = 0;
   std::uint64_t removed = 0;
   std::uint64_t rejected = 0;
+  friend bool operator==(const ImpactCounts&, const ImpactCounts&) = default;
 };
 
 // A group: one value per grouping column, in impact_by's order; nullopt for a missing field.
