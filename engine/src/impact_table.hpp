@@ -66,89 +66,99 @@ inline KeyHead key_head(const char* key, std::size_t size) noexcept {
   return head;
 }
 
-// Open addressing, linear probing, at most half full; a slot is one cache line holding the key's
-// head and the group's counts, so that a prefetched lookup (prefetch()) costs no other miss.
+// Open addressing, linear probing, at most half full: slots hold a tag of the hash and the group;
+// the groups (a cache line each: the key's head and the counts) stay where they are, so a group
+// number found for a record stays good until the record is counted (count() after find()).
 class ImpactTable {
  public:
-  ImpactTable() : slots_(1024) {}
+  ImpactTable() : slots_(1024, 0) {}
 
-  void prefetch(std::uint64_t hash) const noexcept {
-    __builtin_prefetch(&slots_[static_cast<std::size_t>(hash) & (slots_.size() - 1)], 1);
-  }
-
-  // Counts one record of the key (head, and the whole key when longer than kInlineKey) with
-  // verdict (kept 0, removed 1, rejected 2); false when its group is new and there are
-  // kImpactGroupsLimit already.
-  bool count(const KeyHead& head, const char* long_key, unsigned verdict) {
+  // The group of a key (head, and the whole key when longer than kInlineKey), added when new;
+  // kNoGroup when it is new and there are kImpactGroupsLimit groups already.
+  std::uint32_t find(const KeyHead& head, const char* long_key) {
+    const std::uint64_t tag = head.hash >> 32;
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (slot.size == 0) break;
-      if (slot.hash == head.hash && slot.size == head.size && slot.w0 == head.w0 && slot.w1 == head.w1 &&
-          (head.size <= kInlineKey || std::memcmp(keys_.data() + slot.offset, long_key, head.size) == 0)) {
-        ++slot.counts[verdict];
-        return true;
+      const std::uint64_t slot = slots_[i];
+      if (slot == 0) break;
+      if ((slot >> 32) != tag) continue;
+      const auto group = static_cast<std::uint32_t>(slot) - 1;
+      const Group& g = groups_[group];
+      if (g.hash == head.hash && g.size == head.size && g.w0 == head.w0 && g.w1 == head.w1 &&
+          (head.size <= kInlineKey || std::memcmp(keys_.data() + g.offset, long_key, head.size) == 0)) {
+        return group;
       }
     }
-    return add(head, long_key, verdict);
+    return add(head, long_key);
   }
 
-  std::size_t size() const { return groups_; }
+  // One record of group with verdict (kept 0, removed 1, rejected 2). Branches, not an index: the
+  // verdict waits on the probe's load, and a store whose address waited on it too would hold back
+  // the loads after it.
+  void count(std::uint32_t group, unsigned verdict) {
+    Group& g = groups_[group];
+    if (__builtin_expect(verdict == 0, 1)) {
+      ++g.counts[0];
+    } else if (verdict == 1) {
+      ++g.counts[1];
+    } else {
+      ++g.counts[2];
+    }
+  }
+
+  std::size_t size() const { return groups_.size(); }
   // Calls f(key, counts) for every group.
   template <typename F>
   void for_each(F&& f) const {
-    for (const Slot& slot : slots_) {
-      if (slot.size == 0) continue;
+    for (const Group& g : groups_) {
       char head[kInlineKey];
-      std::memcpy(head, &slot.w0, 8);
-      std::memcpy(head + 8, &slot.w1, 8);
-      const std::string_view key = slot.size <= kInlineKey ? std::string_view(head, slot.size)
-                                                           : std::string_view(keys_).substr(slot.offset, slot.size);
-      f(key, slot.counts);
+      std::memcpy(head, &g.w0, 8);
+      std::memcpy(head + 8, &g.w1, 8);
+      const std::string_view key =
+          g.size <= kInlineKey ? std::string_view(head, g.size) : std::string_view(keys_).substr(g.offset, g.size);
+      f(key, g.counts);
     }
   }
 
  private:
-  struct alignas(64) Slot {
+  struct alignas(64) Group {
     std::uint64_t hash = 0;
     std::uint64_t w0 = 0, w1 = 0;
-    std::uint64_t size = 0;    // 0: empty (a key has at least kInlineKey bytes)
+    std::uint64_t size = 0;
     std::uint64_t offset = 0;  // a key longer than kInlineKey: where it is in keys_
     std::uint64_t counts[3] = {};
   };
 
-  bool add(const KeyHead& head, const char* long_key, unsigned verdict) {
-    if (groups_ >= kImpactGroupsLimit) return false;
-    ++groups_;
-    Slot slot;
-    slot.hash = head.hash;
-    slot.w0 = head.w0;
-    slot.w1 = head.w1;
-    slot.size = head.size;
+  std::uint32_t add(const KeyHead& head, const char* long_key) {
+    if (groups_.size() >= kImpactGroupsLimit) return kNoGroup;
+    const auto group = static_cast<std::uint32_t>(groups_.size());
+    Group g;
+    g.hash = head.hash;
+    g.w0 = head.w0;
+    g.w1 = head.w1;
+    g.size = head.size;
     if (head.size > kInlineKey) {
-      slot.offset = keys_.size();
+      g.offset = keys_.size();
       keys_.append(long_key, head.size);
     }
-    slot.counts[verdict] = 1;
-    if (groups_ * 2 > slots_.size()) {
-      std::vector<Slot> old(slots_.size() * 2);
-      old.swap(slots_);
-      for (const Slot& s : old) {
-        if (s.size != 0) insert(s);
-      }
+    groups_.push_back(g);
+    if (groups_.size() * 2 > slots_.size()) {
+      slots_.assign(slots_.size() * 2, 0);
+      for (std::uint32_t k = 0; k < groups_.size(); ++k) insert(groups_[k].hash, k);
+    } else {
+      insert(head.hash, group);
     }
-    insert(slot);
-    return true;
+    return group;
   }
-  void insert(const Slot& slot) {
+  void insert(std::uint64_t hash, std::uint32_t group) {
     const std::size_t mask = slots_.size() - 1;
-    std::size_t i = static_cast<std::size_t>(slot.hash) & mask;
-    while (slots_[i].size != 0) i = (i + 1) & mask;
-    slots_[i] = slot;
+    std::size_t i = static_cast<std::size_t>(hash) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = ((hash >> 32) << 32) | (std::uint64_t{group} + 1);
   }
 
-  std::vector<Slot> slots_;
-  std::size_t groups_ = 0;
+  std::vector<std::uint64_t> slots_;  // the hash's high half << 32 | group + 1; 0: empty
+  std::vector<Group> groups_;
   std::string keys_;  // the keys longer than kInlineKey
 };
 

@@ -193,10 +193,12 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
     const Verdict verdict = has_field ? verdict_of(field.parsed, index) : Verdict::kRejected;
     if (impact != nullptr) {
       const char* key = group_key.finish();
-      if (!b.impact->count(key_head(key, group_key.size()), key, static_cast<unsigned>(verdict))) {
+      const std::uint32_t group = b.impact->find(key_head(key, group_key.size()), key);
+      if (group == kNoGroup) {
         b.impact_overflow = true;
         break;
       }
+      b.impact->count(group, static_cast<unsigned>(verdict));
     }
     if (verdict == Verdict::kRejected) {
       ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(field.parsed.reason) : kMissingField];

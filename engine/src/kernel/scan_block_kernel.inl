@@ -42,12 +42,10 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
     std::size_t begin, end;
     ParsedNhsNumber parsed;
     bool has_field;
-    KeyHead key;              // kImpact: the record's group
-    std::size_t long_offset;  // kImpact: a key longer than kInlineKey, in long_keys
+    std::uint32_t group;  // kImpact: the record's group
   };
   GroupFields groups;
   KeyBuffer key;
-  std::string long_keys;  // the batch's keys longer than kInlineKey
   std::size_t wanted = 0;
   const std::size_t* wanted_fields = nullptr;
   if constexpr (kImpact) {
@@ -75,11 +73,7 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       const Verdict verdict = r.has_field ? verdict_of(r.parsed, index) : Verdict::kRejected;
-      if constexpr (kImpact) {
-        if (!b.impact->count(r.key, long_keys.data() + r.long_offset, static_cast<unsigned>(verdict))) {
-          b.impact_overflow = true;  // the scan stops at the next record
-        }
-      }
+      if constexpr (kImpact) b.impact->count(r.group, static_cast<unsigned>(verdict));
       if (verdict == Verdict::kRejected) {
         ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
         if (keep_rejected) append_span(b.rejected, b.skip + r.begin, b.skip + r.end);
@@ -94,7 +88,6 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
       }
     }
     pending = 0;
-    if constexpr (kImpact) long_keys.clear();
   };
 
   const std::size_t max_record = options.max_record_bytes;
@@ -105,10 +98,8 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
       b.long_record_begin = begin;
       return false;
     }
-    KeyHead head;
-    std::size_t long_offset = 0;
+    std::uint32_t group = 0;
     if constexpr (kImpact) {
-      if (b.impact_overflow) return false;
       key.clear();
       for (std::size_t c = 0; c < wanted; ++c) {
         if (wanted_fields[c] > groups.seen) {
@@ -119,17 +110,14 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
         }
       }
       const char* bytes = key.finish();
-      head = key_head(bytes, key.size());
-      if (head.size > kInlineKey) {
-        long_offset = long_keys.size();
-        long_keys.append(bytes, head.size);
+      group = b.impact->find(key_head(bytes, key.size()), bytes);
+      if (group == kNoGroup) {
+        b.impact_overflow = true;
+        return false;
       }
     }
     Pending& r = batch[pending++];
-    if constexpr (kImpact) {
-      r.key = head;
-      r.long_offset = long_offset;
-    }
+    r.group = group;
     r.begin = begin;
     r.end = end;
     r.has_field = has_field;
