@@ -60,19 +60,20 @@ static_assert(OPTOUT_LIST_ALLOW == static_cast<int>(optout::ListKind::kAllow));
 static_assert(OPTOUT_EXPORT_ROARING == static_cast<int>(optout::NumbersFormat::kRoaring));
 static_assert(OPTOUT_EXPORT_TEXT == static_cast<int>(optout::NumbersFormat::kText));
 static_assert(OPTOUT_EXPORT_MESH == static_cast<int>(optout::NumbersFormat::kMesh));
-static_assert(OPTOUT_REJECTED_REASONS == std::size(optout::FilterStats{}.rejected_by_reason));
+static_assert(OPTOUT_REJECTED_REASONS == std::extent_v<decltype(optout::FilterStats::rejected_by_reason)>);
 static_assert(OPTOUT_DIGEST_HEX_BYTES == 32 + 1);
 static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 
 // The layouts of the versioned structs a caller may pass: a caller built against an older header
 // passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
 // with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format;
-// v4 entry, compress and compression_level. optout_verify_options v1 ends with id_column; v2 appends
-// format; v3 entry. optout_filter_stats v1 ends with output_digest; v2 appends the compressed sizes.
+// v4 entry, compress and compression_level; v5 the impact report. optout_verify_options v1 ends with id_column; v2
+// appends format; v3 entry. optout_filter_stats v1 ends with output_digest; v2 appends the compressed sizes.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
 constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
 constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, entry);
-constexpr std::size_t kOptionsV4Bytes = offsetof(optout_filter_options, compression_level) + sizeof(int);
+constexpr std::size_t kOptionsV4Bytes = offsetof(optout_filter_options, impact_path);
+constexpr std::size_t kOptionsV5Bytes = sizeof(optout_filter_options);  // v5: the impact report
 constexpr std::size_t kStatsV1Bytes = offsetof(optout_filter_stats, bytes_out_compressed);
 constexpr std::size_t kStatsV2Bytes = offsetof(optout_filter_stats, input_compressed_bytes) + sizeof(std::uint64_t);
 constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
@@ -192,6 +193,19 @@ Outcome trusted_keys(const char* function, const char* const* paths, std::size_t
 
 // The trust, pin and signing key of a filter request from the options' v2 fields (an older
 // caller's options have none: OPTOUT_TRUST still applies, as it does to `optout filter`).
+// The v5 fields: the impact report, as the engine's request takes it (its rules are the engine's).
+Outcome to_request_impact(const optout_filter_options& in, optout::FilterRequest& request) {
+  if (in.size < kOptionsV5Bytes) return {};
+  if (in.impact_path != nullptr) request.impact = in.impact_path;
+  if (in.impact_by_count > 0 && in.impact_by == nullptr) return null_argument("optout_filter_file", "impact_by");
+  for (std::size_t i = 0; i < in.impact_by_count; ++i) {
+    if (in.impact_by[i] == nullptr) return null_argument("optout_filter_file", "impact_by");
+    request.impact_by.push_back(in.impact_by[i]);
+  }
+  request.impact_exact = in.impact_exact != 0;
+  return {};
+}
+
 Outcome to_request_keys(const char* function, const optout_filter_options& in, optout::FilterRequest& request) {
   const bool v2 = in.size >= kOptionsV2Bytes;
   if (Outcome o = trusted_keys(function, v2 ? in.trust_paths : nullptr, v2 ? in.trust_count : 0, request.trust);
@@ -525,6 +539,7 @@ optout_status optout_filter_file(const optout_index* index, const char* input_pa
     if (options->stats_path != nullptr) request.stats = options->stats_path;
     if (options->audit_path != nullptr) request.audit = options->audit_path;
     if (Outcome o = to_request_keys("optout_filter_file", *options, request); o.code != OPTOUT_OK) return o;
+    if (Outcome o = to_request_impact(*options, request); o.code != OPTOUT_OK) return o;
     optout::Result<optout::RunResult> result = optout::run_filter(index->index, request);
     if (!result.ok()) return result.status();
     copy_stats(result->stats, stats);
@@ -544,6 +559,11 @@ optout_status optout_filter_fd(const optout_index* index, int input_fd, int outp
       return {OPTOUT_E_INVALID_ARGUMENT,
               "optout_filter_fd writes no files: rejects_path, stats_path and audit_path must be NULL "
               "(use rejects_fd, the stats it returns, or optout_filter_file)"};
+    }
+    if (options->size >= kOptionsV5Bytes && options->impact_path != nullptr) {
+      return {OPTOUT_E_INVALID_ARGUMENT,
+              "optout_filter_fd writes no files: impact_path must be NULL "
+              "(use optout_filter_file for an impact report)"};
     }
     if (input_fd < 0 || output_fd < 0) {
       return {OPTOUT_E_INVALID_ARGUMENT, "optout_filter_fd: input_fd and output_fd must be open descriptors"};

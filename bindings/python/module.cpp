@@ -679,7 +679,42 @@ PYBIND11_MODULE(_engine, m) {
               if (!py::isinstance<py::str>(v)) throw py::type_error("compress: 'gzip', 'zstd' or 'none'");
               r.compress = take(parse_compression(v.cast<std::string>()));
             }
-          });
+          })
+      // The impact report (FilterRequest::impact, impact_by, impact_exact); the rules are the engine's.
+      .def(
+          "set_impact",
+          [optional_path](FilterRequest& request, const py::object& path, const std::vector<std::string>& by,
+                          bool exact) {
+            request.impact = optional_path(path, "impact");
+            request.impact_by = by;
+            request.impact_exact = exact;
+          },
+          py::arg("path"), py::arg("by"), py::arg("exact"));
+
+  // The impact report of rows decided elsewhere (a data frame's verdicts): counted, suppressed and
+  // written by the engine (count_impact, impact_report). keys[c][i]: row i's value in column c
+  // (None: missing). Returns the report's text, CSV or JSON.
+  m.def(
+      "impact_report",
+      [](const py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>& verdicts,
+         const std::vector<std::vector<std::optional<std::string>>>& keys, const std::vector<std::string>& by,
+         bool exact, bool json) {
+        const std::span<const std::uint8_t> v(verdicts.data(), static_cast<std::size_t>(verdicts.size()));
+        Result<ImpactGroups> groups = count_impact(v, keys, by);
+        if (!groups.ok()) raise_status(groups.status());
+        return impact_report(*groups, by, exact, json ? ImpactFormat::kJson : ImpactFormat::kCsv);
+      },
+      py::arg("verdicts"), py::arg("keys"), py::arg("by"), py::arg("exact"), py::arg("json"));
+  // The engine's rules for grouping columns, for a frame's (column: the NHS-number column's label).
+  m.def(
+      "check_impact_by",
+      [](const std::string& column, const std::vector<std::string>& by) {
+        FilterOptions options;
+        options.column_name = column;
+        options.impact_by = by;
+        if (Status s = validate_filter_options(options); !s.ok()) raise_status(s);
+      },
+      py::arg("column"), py::arg("by"));
 
   // The request of `optout verify` (verify.hpp); paths go through fs_path.
   py::class_<VerifyRequest>(m, "VerifyRequest")

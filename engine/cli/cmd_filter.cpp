@@ -47,6 +47,10 @@ struct FilterArgs {
   TrustArgs trust;
   std::optional<std::string> sign;
   bool quiet = false;
+  // The impact report (the engine's FilterRequest::impact, impact_by, impact_exact).
+  std::optional<std::string> impact;
+  std::vector<std::string> impact_by;
+  bool impact_exact = false;
 };
 
 std::string mb(std::uint64_t bytes) {
@@ -114,6 +118,9 @@ int run_filter(const FilterArgs& args) {
   request.rejects = args.rejects;
   request.stats = args.stats;
   request.audit = args.audit;
+  request.impact = args.impact;
+  request.impact_by = args.impact_by;
+  request.impact_exact = args.impact_exact;
   // Trust: --trust, else OPTOUT_TRUST; the engine refuses a registry no trusted key signed.
   Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
   if (!trusted.ok()) return diag.fail(trusted.status());
@@ -177,6 +184,14 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
   cmd.add_option("--max-rejected", args.max_rejected,
                  "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
   add_quiet_flag(cmd, args.quiet, "No summary or progress; errors still print");
+  cmd.add_option("--impact", args.impact,
+                 "Write the impact report here: per group, rows, kept, removed, rejected (JSON if .json, else CSV)")
+      ->type_name("FILE");
+  cmd.add_option("--impact-by", args.impact_by, "The impact report's grouping columns, comma-separated")
+      ->delimiter(',')
+      ->type_name("COL,...");
+  cmd.add_flag("--impact-exact", args.impact_exact,
+               "Exact counts in the impact report (default: 1-7 written *, others rounded to 5)");
 }
 
 }  // namespace

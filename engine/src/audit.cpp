@@ -80,6 +80,13 @@ FilterStats add_pieces(const std::vector<PieceAccount>& pieces) {
         header_again && p.stats.bytes_in >= p.header_bytes ? p.stats.bytes_in - p.header_bytes : p.stats.bytes_in;
     last_cut_input = p.cut ? &p.input : nullptr;
     total.threads = std::max(total.threads, p.stats.threads);
+    for (const auto& [key, counts] : p.stats.impact) {
+      ImpactCounts& sum = total.impact[key];
+      sum.rows += counts.rows;
+      sum.kept += counts.kept;
+      sum.removed += counts.removed;
+      sum.rejected += counts.rejected;
+    }
   }
   return total;
 }
@@ -264,6 +271,16 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
       j["output_compressed_xxh3_128"] = stats->output_compressed_digest->hex();
     }
     if (!context.pieces.empty()) j["pieces"] = pieces_json(context.pieces);
+  }
+  if (!context.impact_by.empty()) {  // the impact report: its columns' names and size, no value
+    nlohmann::ordered_json impact;
+    std::vector<std::string> by;
+    for (const std::string& name : context.impact_by) by.push_back(redact_numbers(name));
+    put_names(impact, "by", by);
+    impact["exact"] = context.impact_exact;
+    put_name(impact, "file", context.impact_file);
+    if (stats != nullptr) impact["groups"] = stats->impact.size();
+    j["impact"] = std::move(impact);
   }
   return dump(j);
 }

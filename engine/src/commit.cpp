@@ -217,7 +217,7 @@ Status abandon_run(const Commit& commit, const RunContext& context, const Filter
 
 Result<std::string> commit_pieces(const RunContext& context, double seconds, StagedResult& output,
                                   StagedResult* rejects, const std::optional<std::string>& stats,
-                                  const std::optional<std::string>& audit) {
+                                  const std::optional<std::string>& audit, std::span<StagedResult* const> after_stats) {
   Commit commit;
   commit.output = &output;
   commit.audit = audit;
@@ -242,6 +242,7 @@ Result<std::string> commit_pieces(const RunContext& context, double seconds, Sta
     staged_stats = staged_file(*stats_file);
     commit.side.push_back(staged_stats.get());
   }
+  commit.side.insert(commit.side.end(), after_stats.begin(), after_stats.end());
   if (Status s = commit_run(commit, context, total); !s.ok()) return s;
   return json;
 }

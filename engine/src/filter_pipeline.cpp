@@ -4,6 +4,7 @@
 //   write (serial) → kept records as writev() spans straight from the block, in input order.
 // Memory is bounded by (threads × kBlocksPerThread + 1) blocks, whatever the input's size.
 #include <tbb/concurrent_queue.h>
+#include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
@@ -434,11 +435,13 @@ Status validate_filter_options(const FilterOptions& options) {
   if (options.max_rejected_fraction && !(*options.max_rejected_fraction >= 0 && *options.max_rejected_fraction <= 1)) {
     return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
   }
+  if (Status s = detail::validate_impact_by(options); !s.ok()) return s;
   return check_compression(options);
 }
 
 // Slot 0 (missing field), then one per InvalidReason: a reason appended must fit.
-static_assert(std::size(FilterStats{}.rejected_by_reason) == static_cast<std::size_t>(kLastInvalidReason) + 1);
+static_assert(std::extent_v<decltype(FilterStats::rejected_by_reason)> ==
+              static_cast<std::size_t>(kLastInvalidReason) + 1);
 
 const char* rejected_reason_name(std::size_t index) noexcept {
   if (index == kMissingField) return "missing field";
@@ -514,6 +517,16 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
     if (!resolved.ok()) return resolved.status();
     column = *resolved;
   }
+  // The impact report's grouping columns: each must be in the header, once, and not the NHS column.
+  const bool impact = !options.impact_by.empty();
+  detail::ImpactColumns impact_columns;
+  if (impact) {
+    Result<detail::ImpactColumns> resolved = detail::resolve_impact_columns(names, options, column, input);
+    if (!resolved.ok()) return resolved.status();
+    impact_columns = std::move(resolved).value();
+  }
+  // One group table per thread (impact_table.hpp), merged once the input is read.
+  tbb::enumerable_thread_specific<detail::ImpactTable> impact_tables;
   if (observer != nullptr) {
     if (Status s = observer->start(names, column, blocks.size()); !s.ok()) return s;
   }
@@ -563,12 +576,16 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
           return b;
         }) & tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, [&](Block* b) {
           if (b->input_error.ok() && !stop.load(std::memory_order_relaxed)) {
+            if (impact) b->impact = &impact_tables.local();
             if (json_lines) {
-              detail::scan_jsonl_block(*b, bits, options, keep_rejected);
+              detail::scan_jsonl_block(*b, bits, options, keep_rejected, impact ? &impact_columns : nullptr);
+            } else if (impact) {
+              kernel.scan_block_impact(*b, bits, options, column, keep_rejected, impact_columns);
             } else {
               kernel.scan_block(*b, bits, options, column, keep_rejected);
             }
-            if (b->outcome.error == detail::ScanError::kNone && b->long_record_begin == SIZE_MAX) {
+            if (b->outcome.error == detail::ScanError::kNone && b->long_record_begin == SIZE_MAX &&
+                !b->impact_overflow) {
               if (observer != nullptr) observer->scanned(*b, static_cast<std::size_t>(b - blocks.data()));
               if (pack) pack(*b);
             }
@@ -583,6 +600,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
                        ? Status(ErrorCode::kLimitExceeded,
                                 record_too_long(input, in.line_in_file(lines_before + 1), options.max_record_bytes))
                        : b->input_error);
+            } else if (b->impact_overflow) {
+              fail(impact_limit_error(input, options.impact_by));
             } else if (b->long_record_begin != SIZE_MAX && (b->outcome.error == detail::ScanError::kNone ||
                                                             b->long_record_begin <= b->outcome.error_record_begin)) {
               fail(Status(ErrorCode::kLimitExceeded,
@@ -618,6 +637,16 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   });
 
   stats.bytes_in = reader.bytes_read();
+  // The threads' group tables, merged (the order does not matter: the groups are sorted, the
+  // counts summed); only for a run that read everything.
+  if (impact && failure.ok()) {
+    for (const detail::ImpactTable& table : impact_tables) {
+      if (Status s = detail::merge_impact_table(table, !json_lines, stats.impact, input, options.impact_by); !s.ok()) {
+        fail(std::move(s));
+        break;
+      }
+    }
+  }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   stats.seconds = elapsed.count();
 

@@ -67,6 +67,40 @@ JsonLineField read_value(od::value& value) {
   }
 }
 
+// The group value at column (impact report): appended to key.
+void append_group_value(od::document& doc, std::string_view column, KeyBuffer& key) {
+  doc.rewind();
+  od::value value;
+  const simdjson::error_code error =
+      is_json_pointer(column) ? doc.at_pointer(column).get(value) : doc.find_field_unordered(column).get(value);
+  if (error != simdjson::SUCCESS) return key.add_missing();
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS) return key.add_missing();
+  std::string_view text;
+  bool ok = false;
+  switch (type) {
+    case od::json_type::string: ok = value.get_string().get(text) == simdjson::SUCCESS; break;
+    case od::json_type::null: return key.add_missing();
+    case od::json_type::object: {
+      od::object object;
+      ok = value.get_object().get(object) == simdjson::SUCCESS && object.raw_json().get(text) == simdjson::SUCCESS;
+      break;
+    }
+    case od::json_type::array: {
+      od::array array;
+      ok = value.get_array().get(array) == simdjson::SUCCESS && array.raw_json().get(text) == simdjson::SUCCESS;
+      break;
+    }
+    default:
+      text = value.raw_json_token();
+      ok = true;
+      break;
+  }
+  if (!ok) return key.add_missing();
+  while (!text.empty() && is_json_space(text.back())) text.remove_suffix(1);
+  key.add(text.data(), text.size());
+}
+
 }  // namespace
 
 bool valid_json_pointer(std::string_view pointer) noexcept {
@@ -83,7 +117,8 @@ std::size_t last_line_end(const char* data, std::size_t size) noexcept {
   return lf == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(lf) - data) + 1;
 }
 
-JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column) {
+JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
+                             const std::vector<std::string>* group_keys, KeyBuffer* key_out) {
   // One parser per thread: a parser is not thread-safe, and keeps its buffers (sized for the
   // longest line seen) from line to line.
   thread_local od::parser parser;
@@ -105,18 +140,26 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::string_vie
   od::value value;
   const simdjson::error_code error =
       is_json_pointer(column) ? doc.at_pointer(column).get(value) : doc.find_field_unordered(column).get(value);
+  JsonLineField field;
   switch (error) {
-    case simdjson::SUCCESS: return read_value(value);
+    case simdjson::SUCCESS: field = read_value(value); break;
     // No such key, an index past an array's end, or a pointer through a string or number.
     case simdjson::NO_SUCH_FIELD:
     case simdjson::INDEX_OUT_OF_BOUNDS:
     case simdjson::INCORRECT_TYPE:
-    case simdjson::INVALID_JSON_POINTER: return {JsonLineKind::kMissing, {}};
+    case simdjson::INVALID_JSON_POINTER: field = {JsonLineKind::kMissing, {}}; break;
     default: return {JsonLineKind::kMalformed, {}};
   }
+  if (group_keys != nullptr && field.kind != JsonLineKind::kMalformed) {
+    key_out->clear();
+    for (const std::string& key : *group_keys) append_group_value(doc, key, *key_out);
+  }
+  return field;
 }
 
-void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected) {
+void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& options, bool keep_rejected,
+                      const ImpactColumns* impact) {
+  KeyBuffer group_key;
   const char* data = b.data.get();
   const std::size_t size = b.size;
   const std::string_view column = options.column_name;
@@ -126,6 +169,7 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
   struct Pending {
     std::size_t begin, end;
     JsonLineField field;
+    std::uint32_t group;  // with an impact report: the line's group
   };
   Pending batch[kProbeBatch];
   std::size_t pending = 0;
@@ -134,6 +178,7 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       const Pending& r = batch[i];
       const bool has_field = r.field.kind == JsonLineKind::kValue;
       const Verdict verdict = has_field ? verdict_of(r.field.parsed, index) : Verdict::kRejected;
+      if (impact != nullptr) b.impact->count(r.group, static_cast<unsigned>(verdict));
       if (verdict == Verdict::kRejected) {
         ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(r.field.parsed.reason) : kMissingField];
         if (keep_rejected) append_span(b.rejected, r.begin, r.end);
@@ -171,17 +216,27 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       b.outcome.error_record_begin = begin - b.skip;
       break;
     }
-    const JsonLineField field = read_json_line(data + begin, line_end - begin, column);
+    const JsonLineField field =
+        read_json_line(data + begin, line_end - begin, column, impact != nullptr ? &impact->keys : nullptr, &group_key);
     if (field.kind == JsonLineKind::kMalformed) {
       b.outcome.error = ScanError::kNotJsonObject;
       b.outcome.error_record_begin = begin - b.skip;
       break;
     }
     ++b.rows;
+    std::uint32_t group = 0;
+    if (impact != nullptr) {
+      const char* key = group_key.finish();
+      group = b.impact->find(key_head(key, group_key.size()), key);
+      if (group == kNoGroup) {
+        b.impact_overflow = true;
+        break;
+      }
+    }
     if (index != nullptr && field.kind == JsonLineKind::kValue && field.parsed.valid()) {
       index->prefetch(field.parsed.stem);
     }
-    batch[pending++] = {begin, end, field};
+    batch[pending++] = {begin, end, field, group};
     if (pending == kProbeBatch) settle();
     begin = end;
   }

@@ -52,7 +52,36 @@ FilterOptions run_options(const FilterRequest& request) {
   options.output_compression = codec(request.sink == nullptr ? &request.output : nullptr);
   options.rejects_compression = codec(request.rejects ? &*request.rejects : nullptr);
   options.digest_output = options.digest_output || request.audit.has_value();
+  if (request.impact) options.impact_by = request.impact_by;  // a part's task carries its own
   return options;
+}
+
+// The options a run in parts validates: the request's, with the impact report's columns.
+FilterOptions parts_options(const FilterRequest& request) {
+  FilterOptions options = request.options;
+  if (request.impact) options.impact_by = request.impact_by;
+  return options;
+}
+
+// The impact report's own rules: its path and its columns need each other.
+Status check_impact_request(const FilterRequest& request) {
+  if (request.impact && request.impact->empty()) return empty_path("impact report", "");
+  if (request.impact && request.impact_by.empty()) return invalid("an impact report needs the columns to group by");
+  if (!request.impact && !request.impact_by.empty()) return invalid("grouping columns need an impact report to write");
+  if (!request.impact && request.impact_exact) return invalid("exact counts need an impact report");
+  return Status();
+}
+
+// The context's account of the impact report (audit record).
+void set_impact_context(RunContext& context, const FilterRequest& request) {
+  if (!request.impact) return;
+  context.impact_by = request.impact_by;
+  context.impact_exact = request.impact_exact;
+  context.impact_file = *request.impact;
+}
+
+std::string impact_bytes(const FilterRequest& request, const FilterStats& stats) {
+  return impact_report(stats.impact, request.impact_by, request.impact_exact, impact_format_by_suffix(*request.impact));
 }
 
 Status check_request(const OptOutIndex& index, const FilterRequest& request) {
@@ -62,7 +91,8 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
        request.options.rejects_compression != Compression::kNone)) {
     return invalid("a run in parts writes uncompressed parts: compress a one-output run");
   }
-  if (Status s = validate_filter_options(request.in_parts ? request.options : run_options(request)); !s.ok()) {
+  if (Status s = check_impact_request(request); !s.ok()) return s;
+  if (Status s = validate_filter_options(request.in_parts ? parts_options(request) : run_options(request)); !s.ok()) {
     return s;
   }
   if (!request.apply.empty()) {
@@ -106,7 +136,7 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
   inputs.push_back(index.registry_source());
   std::vector<std::string> outputs;
   if (request.sink == nullptr) outputs.push_back(request.output);
-  for (const std::optional<std::string>* path : {&request.rejects, &request.stats, &request.audit}) {
+  for (const std::optional<std::string>* path : {&request.rejects, &request.stats, &request.audit, &request.impact}) {
     if (*path) outputs.push_back(**path);
   }
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
@@ -141,6 +171,7 @@ RunContext start_context(const OptOutIndex& index, const FilterRequest& request)
   context.output_name = request.sink != nullptr ? request.sink->name()
                         : request.output == "-" ? "<stdout>"
                                                 : request.output;
+  set_impact_context(context, request);
   return context;
 }
 
@@ -183,7 +214,14 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
     if (!file.ok()) return abandon_run(commit, context, nullptr, file.status());
     stats_file.emplace(std::move(file).value());
   }
-  for (AtomicFile* file : {rejects ? &*rejects : nullptr, stats_file ? &*stats_file : nullptr}) {
+  std::optional<AtomicFile> impact_file;
+  if (request.impact) {
+    Result<AtomicFile> file = AtomicFile::create(*request.impact);
+    if (!file.ok()) return abandon_run(commit, context, nullptr, file.status());
+    impact_file.emplace(std::move(file).value());
+  }
+  for (AtomicFile* file :
+       {rejects ? &*rejects : nullptr, stats_file ? &*stats_file : nullptr, impact_file ? &*impact_file : nullptr}) {
     if (file == nullptr) continue;
     staged.push_back(staged_file(*file));
     commit.side.push_back(staged.back().get());
@@ -212,6 +250,11 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
       return abandon_run(commit, context, &*stats, s);
     }
   }
+  if (impact_file) {
+    if (Status s = impact_file->write_all(impact_bytes(request, *stats)); !s.ok()) {
+      return abandon_run(commit, context, &*stats, s);
+    }
+  }
   if (Status s = commit_run(commit, context, *stats); !s.ok()) return s;
   return result;
 }
@@ -234,6 +277,7 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
   options.digest_output = true;       // each part's digest goes into the run's audit record
   options.max_rejected_rows.reset();  // the gate applies once, over the whole run
   options.max_rejected_fraction.reset();
+  if (request.impact) options.impact_by = request.impact_by;
   std::vector<PieceTask> tasks;
   const auto add = [&](PieceTask task) {
     const std::string name = part_name(tasks.size(), request.options.format);
@@ -369,8 +413,25 @@ Result<RunResult> run_in_parts(const OptOutIndex& index, const FilterRequest& re
       !s.ok()) {
     return abandon_run(commit, context, &result.stats, s);
   }
+  // The impact report: the parts' groups summed (add_pieces) before any suppression.
+  std::optional<AtomicFile> impact_file;
+  std::unique_ptr<StagedResult> staged_impact;
+  std::vector<StagedResult*> after_stats;
+  if (request.impact) {
+    if (result.stats.impact.size() > kImpactGroupsLimit) {
+      return abandon_run(commit, context, &result.stats, impact_limit_error(context.input_name, request.impact_by));
+    }
+    Result<AtomicFile> file = AtomicFile::create(*request.impact);
+    if (!file.ok()) return abandon_run(commit, context, &result.stats, file.status());
+    impact_file.emplace(std::move(file).value());
+    if (Status s = impact_file->write_all(impact_bytes(request, result.stats)); !s.ok()) {
+      return abandon_run(commit, context, &result.stats, s);
+    }
+    staged_impact = staged_file(*impact_file);
+    after_stats.push_back(staged_impact.get());
+  }
   Result<std::string> json =
-      commit_pieces(context, result.stats.seconds, **output, rejects.get(), request.stats, request.audit);
+      commit_pieces(context, result.stats.seconds, **output, rejects.get(), request.stats, request.audit, after_stats);
   if (!json.ok()) return json.status();
   result.stats_json = std::move(json).value();
   result.pieces = std::move(context.pieces);
@@ -388,6 +449,40 @@ std::string text_of(const Json& j) {
   return std::string(bytes.begin(), bytes.end());
 }
 
+Json impact_by_json(const std::vector<std::string>& by) {
+  Json names = Json::array();
+  for (const std::string& name : by) names.push_back(bytes_of(name));
+  return names;
+}
+
+// A run's groups as bytes: [[values (binary or null)...], kept, removed, rejected] each.
+Json impact_json(const ImpactGroups& groups) {
+  Json list = Json::array();
+  for (const auto& [key, counts] : groups) {
+    Json values = Json::array();
+    for (const std::optional<std::string>& value : key) values.push_back(value ? bytes_of(*value) : Json(nullptr));
+    list.push_back(Json::array({std::move(values), counts.kept, counts.removed, counts.rejected}));
+  }
+  return list;
+}
+
+ImpactGroups impact_from(const Json& j) {
+  ImpactGroups groups;
+  for (const Json& g : j) {
+    ImpactKey key;
+    for (const Json& value : g.at(0)) {
+      key.push_back(value.is_null() ? std::nullopt : std::optional<std::string>(text_of(value)));
+    }
+    ImpactCounts counts;
+    counts.kept = g.at(1).get<std::uint64_t>();
+    counts.removed = g.at(2).get<std::uint64_t>();
+    counts.rejected = g.at(3).get<std::uint64_t>();
+    counts.rows = counts.kept + counts.removed + counts.rejected;
+    groups.emplace(std::move(key), counts);
+  }
+  return groups;
+}
+
 Json options_json(const FilterOptions& o) {
   return Json{{"column_name", bytes_of(o.column_name)},
               {"column_index", o.column_index ? Json(*o.column_index) : Json(nullptr)},
@@ -398,7 +493,8 @@ Json options_json(const FilterOptions& o) {
               {"block_bytes", o.block_bytes},
               {"max_record_bytes", o.max_record_bytes},
               {"digest_output", o.digest_output},
-              {"entry", o.entry ? bytes_of(*o.entry) : Json(nullptr)}};
+              {"entry", o.entry ? bytes_of(*o.entry) : Json(nullptr)},
+              {"impact_by", impact_by_json(o.impact_by)}};
 }
 
 FilterOptions options_from(const Json& j) {
@@ -413,6 +509,9 @@ FilterOptions options_from(const Json& j) {
   o.max_record_bytes = j.at("max_record_bytes").get<std::size_t>();
   o.digest_output = j.at("digest_output").get<bool>();
   if (!j.at("entry").is_null()) o.entry = text_of(j.at("entry"));
+  if (j.contains("impact_by")) {
+    for (const Json& name : j.at("impact_by")) o.impact_by.push_back(text_of(name));
+  }
   return o;
 }
 
@@ -480,6 +579,7 @@ std::string encode_piece_stats(const FilterStats& s) {
                                      ? Json::array({s.input_compressed_digest->high, s.input_compressed_digest->low})
                                      : Json(nullptr);
   j["input_compressed_bytes"] = s.input_compressed_bytes;
+  if (!s.impact.empty()) j["impact"] = impact_json(s.impact);
   return to_bytes(j);
 }
 
@@ -512,6 +612,7 @@ Result<FilterStats> decode_piece_stats(std::string_view bytes) {
                                             j["input_compressed_digest"].at(1).get<std::uint64_t>()};
     }
     s.input_compressed_bytes = j.at("input_compressed_bytes").get<std::uint64_t>();
+    if (j.contains("impact")) s.impact = impact_from(j.at("impact"));
     return s;
   } catch (const Json::exception&) {
     return invalid("not the counts of a piece of this version of optout");

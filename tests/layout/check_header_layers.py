@@ -18,7 +18,7 @@ LAYERS = [
     {"registry"},
     {"policy"},
     {"index"},
-    {"filter", "numbers", "pieces", "list_export"},
+    {"impact", "filter", "numbers", "pieces", "list_export"},
     {"audit"},
     {"commit"},
     {"run"},

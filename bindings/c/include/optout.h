@@ -246,6 +246,16 @@ typedef struct optout_filter_options {
   const char* compress;  /* NULL (default): by each path's suffix (.gz, .zst; none for standard output and fds);
                             else "gzip", "zstd" or "none" for the output and the rejects */
   int compression_level; /* < 0 (default): the codec's default; gzip 0-3, zstd 1-19 */
+  /* Appended in v5 (impact report, as `--impact`, `--impact-by`, `--impact-exact`): per group of
+   * the impact_by columns (header names; JSON Lines keys or pointers), rows, kept, removed and
+   * rejected, written to impact_path (JSON when it ends in ".json", else CSV) with the files
+   * above; counts of 1 to 7 written "*", the others rounded to the nearest 5, unless impact_exact.
+   * impact_path and impact_by need each other (OPTOUT_E_INVALID_ARGUMENT). optout_filter_file
+   * only. */
+  const char* impact_path;      /* NULL (default): no report */
+  const char* const* impact_by; /* impact_by_count names */
+  size_t impact_by_count;       /* 0 (default) */
+  int impact_exact;             /* nonzero: exact counts */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */

@@ -695,6 +695,53 @@ static void expect_failure(const optout_index* index, const char* input, const o
     expect_failure(index, SAMPLE("extract_narrow.csv"), &refused_, OPTOUT_E_INVALID_ARGUMENT, message); \
   } while (0)
 
+/* The impact report (v5 fields): the report is written with the run, its rules are the engine's. */
+static void test_filter_impact(const optout_index* index) {
+  optout_error error;
+  optout_filter_stats stats;
+  optout_filter_options options = by_name();
+  const char* by[] = {"sex"};
+  options.impact_path = WORK("impact_sex.csv");
+  options.impact_by = by;
+  options.impact_by_count = 1;
+  options.impact_exact = 1;
+  options.audit_path = WORK("impact_audit.jsonl");
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(index, SAMPLE("extract_dirty.csv"), WORK("impact_out.csv"), &options, &stats, &error));
+  char* report = read_file(WORK("impact_sex.csv"), NULL);
+  /* Exact counts (checked against the CLI tests' csv-module reference); they add up to the stats. */
+  CHECK(report != NULL && strncmp(report, "sex,rows,kept,removed,rejected\n", 31) == 0);
+  CHECK(report != NULL && strstr(report, "\nU,") != NULL);
+  free(report);
+  char* audit = read_file(WORK("impact_audit.jsonl"), NULL);
+  CHECK(audit != NULL && strstr(audit, "\"impact\":{\"by\":[\"sex\"],\"exact\":true,") != NULL);
+  free(audit);
+
+  /* Suppressed and rounded by default. */
+  options.impact_exact = 0;
+  options.audit_path = NULL;
+  options.impact_path = WORK("impact_sex_safe.json");
+  CHECK_OK(optout_filter_file(index, SAMPLE("extract_dirty.csv"), WORK("impact_out2.csv"), &options, NULL, &error));
+  report = read_file(WORK("impact_sex_safe.json"), NULL);
+  CHECK(report != NULL && strstr(report, "{\"by\":[\"sex\"],\"exact\":false,\"suppressed_up_to\":7,") == report);
+  free(report);
+
+  /* The engine's rules and words. */
+  options.impact_path = WORK("impact_nhs.csv");
+  by[0] = "nhs_number";
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "the NHS-number column cannot be a grouping column of the impact report (the report would hold NHS "
+                 "numbers)");
+  CHECK(!exists(WORK("impact_nhs.csv")));
+  options.impact_by_count = 0;
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_INVALID_ARGUMENT,
+                 "an impact report needs the columns to group by");
+  options.impact_by = NULL;
+  options.impact_by_count = 1;
+  expect_failure(index, SAMPLE("extract_narrow.csv"), &options, OPTOUT_E_NULL_ARGUMENT,
+                 "optout_filter_file: impact_by is NULL");
+}
+
 static void test_filter_errors(const optout_index* index) {
   CHECK(mkdir(WORK("failed"), 0755) == 0 || errno == EEXIST); /* (EEXIST: run again by hand) */
   char expected[2400];
@@ -1483,6 +1530,7 @@ int main(int argc, char** argv) {
   if (all != NULL && deny != NULL) {
     test_filter_files(all, deny);
     test_filter_errors(all);
+    test_filter_impact(all);
     test_filter_outputs_are_checked(all);
     test_filter_fd(all, deny);
     test_compressed_extracts(all);

@@ -493,6 +493,9 @@ def filter_file(
     entry=None,
     compress=None,
     level=None,
+    impact=None,
+    impact_by=None,
+    impact_exact=False,
 ):
     """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
 
@@ -503,9 +506,11 @@ def filter_file(
     compress: "gzip", "zstd" or "none" for the output and rejects, None by their suffixes (.gz,
     .zst); level: the codec's level; purpose, exempt: the lists by purpose less exemptions,
     {list: reference} or "LIST=REFERENCE" strings, as --purpose and --exempt, recorded in the audit
-    record). Compressed input (gzip, zstd, zip) is found from its bytes. Returns the stats as the
-    --stats file holds them (with bytes_out_compressed and input_compressed_bytes, the compressed
-    files' sizes, when compressed), plus output_digest. Raises optout.Error subclasses with the CLI's messages
+    record; impact, impact_by, impact_exact: the impact report, as --impact, --impact-by (a list of
+    columns, or one name), --impact-exact). Compressed input (gzip, zstd, zip) is found from its
+    bytes. Returns the stats as the --stats file holds them (with bytes_out_compressed and
+    input_compressed_bytes, the compressed files' sizes, when compressed), plus output_digest.
+    Raises optout.Error subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
@@ -519,8 +524,20 @@ def filter_file(
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
     request.compress = compress
+    set_impact(request, impact, impact_by, impact_exact)
     result, _ = index._native.run(request)
     return result
+
+
+def set_impact(request, impact, impact_by, impact_exact):
+    """The impact report's part of a request (the engine checks it: impact and impact_by need each
+    other, the columns must exist and not be the NHS column)."""
+    if impact is None and impact_by is None and not impact_exact:
+        return
+    if isinstance(impact_by, (str, bytes)):
+        impact_by = [impact_by]
+    by = [os.fsdecode(name) if isinstance(name, bytes) else str(name) for name in (impact_by or [])]
+    request.set_impact(impact, by, bool(impact_exact))
 
 
 def verify_request(

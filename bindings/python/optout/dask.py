@@ -29,6 +29,7 @@ from .core import (
     cached_registry,
     make_filter_options,
     parse_max_age,
+    set_impact,
     trusted_keys,
     verify_request,
 )
@@ -202,6 +203,9 @@ def filter_files(
     client=None,
     format="csv",
     entry=None,
+    impact=None,
+    impact_by=None,
+    impact_exact=False,
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
 
@@ -213,7 +217,8 @@ def filter_files(
     one part, never cut; the parts are written uncompressed. Other arguments are filter_file's (format, trust, expect_digest and sign included: the keys are
     read and the registry checked here, once, before any task runs); threads: per piece (default 1
     on a cluster, every core here); client: a distributed.Client, None for the current one if any,
-    False for this process.
+    False for this process; impact, impact_by, impact_exact: the impact report, the parts' groups
+    summed by the engine before any suppression.
 
     Returns the stats file's JSON (rows, kept, ..., pieces). A failed piece raises its error as
     `optout filter` of its file would, with a .piece attribute; PieceFailedError when its workers
@@ -236,6 +241,7 @@ def filter_files(
         inputs, output_dir, rejects_dir, stats, audit, options, max_age_seconds, True, piece_bytes,
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
+    set_impact(request, impact, impact_by, impact_exact)
     schedule = _scheduler(client, os.path.abspath(registry.path), registry.digest, index.applied_lists)
     _, text = index._native.run(request, schedule)
     return json.loads(text)

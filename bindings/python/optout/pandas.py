@@ -96,3 +96,26 @@ def _filter_checked(frame, registry, column, apply, return_rejected=False, purpo
     kept = frame.loc[verdicts == KEPT]
     rejected = frame.loc[verdicts == REJECTED] if return_rejected else None
     return FrameResult(kept, count_verdicts(verdicts, reasons), rejected)
+
+
+def impact_report(frame, registry, column, by, *, apply=None, exact=False, format="csv"):
+    """The impact report of filtering a frame (as `optout filter --impact`): per group of the `by`
+    columns, rows, kept, removed and rejected, counted, suppressed (1 to 7 written *, the others
+    rounded to the nearest 5, unless exact) and written by the engine. Returns the report's text,
+    CSV or (format="json") JSON. A value is the cell as text (str() of a non-string); a missing
+    cell (None, NaN) is a missing value. by must not include the NHS-number column."""
+    if isinstance(by, (str, bytes)):
+        by = [by]
+    by = [str(name) for name in by]
+    _engine.check_impact_by(str(column), by)  # the engine's rules: not the NHS column, none twice
+    names = [str(label) for label in frame.columns]
+    keys = []
+    for name in by:
+        cells = frame.iloc[:, _engine.resolve_column(names, name, "the frame")]
+        keys.append([None if _missing(v) else (v if isinstance(v, str) else str(v)) for v in cells.tolist()])
+    verdicts, _ = classify_frame(frame, registry, column, apply)
+    return _engine.impact_report(verdicts, keys, by, bool(exact), format == "json")
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and value != value)

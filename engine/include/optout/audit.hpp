@@ -54,6 +54,11 @@ struct RunContext {
   // ("exemptions": list, kind, count, as_of, reference); both left out when no purpose.
   std::optional<std::string> purpose;
   std::vector<ExemptedList> exemptions;
+  // A run with an impact report (impact.hpp): "impact" in the record holds its grouping columns'
+  // names, exact, the report's file name and (with stats) the number of groups; never a value.
+  std::vector<std::string> impact_by;
+  bool impact_exact = false;
+  std::string impact_file;
 };
 
 // What an audit record says of its run (see commit.hpp for the order they are written in).
@@ -68,7 +73,8 @@ enum class RunOutcome : int {
 inline constexpr std::size_t kRunIdLetters = 24;
 OPTOUT_API std::string new_run_id();
 
-// The counts of a run in pieces: the sums over pieces, bytes_in counting each input byte once (a
+// The counts of a run in pieces: the sums over pieces (their impact groups too, before any
+// disclosure control; the caller checks kImpactGroupsLimit), bytes_in counting each input byte once (a
 // cut file's header once), seconds left to the caller.
 OPTOUT_API FilterStats add_pieces(const std::vector<PieceAccount>& pieces);
 

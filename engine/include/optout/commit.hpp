@@ -121,10 +121,12 @@ struct Commit {
 // (pieces_stats_json()) when stats is set, and commits as commit_run() does: audit "committing",
 // rejects folder, stats, output folder, audit "ok". Returns the stats JSON. On error nothing is
 // left in place and a "failed" record is appended, as commit_run(). context.run_id must be set.
+// after_stats: more side results (the impact report), put in place after the stats.
 [[nodiscard]] OPTOUT_API Result<std::string> commit_pieces(const RunContext& context, double seconds,
                                                            StagedResult& output, StagedResult* rejects,
                                                            const std::optional<std::string>& stats,
-                                                           const std::optional<std::string>& audit);
+                                                           const std::optional<std::string>& audit,
+                                                           std::span<StagedResult* const> after_stats = {});
 
 namespace detail {
 

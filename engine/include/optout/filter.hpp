@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "optout/export.hpp"
+#include "optout/impact.hpp"
 #include "optout/index.hpp"
 #include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
@@ -137,6 +138,12 @@ struct FilterOptions {
 
   // Called from one thread, in order, about every block; may be empty.
   std::function<void(const FilterProgress&)> progress;
+
+  // The impact report's grouping columns (impact.hpp): header names (CSV, which then needs a
+  // header), or keys / JSON Pointers (JSON Lines, as column_name); at most kImpactColumnsLimit,
+  // none twice, never the NHS-number column. Empty: no groups are counted. run_filter() sets it
+  // from FilterRequest::impact_by when the request writes a report.
+  std::vector<std::string> impact_by;
 };
 
 struct FilterStats {
@@ -164,6 +171,8 @@ struct FilterStats {
   std::uint64_t input_compressed_bytes = 0;
   double seconds = 0;
   unsigned threads = 0;
+  // With options.impact_by: the counts of each group (impact.hpp); their sums are the counts above.
+  ImpactGroups impact;
 };
 
 // The one rate every report gives: bytes read per second, in MB (10^6 bytes); 0 for no time.

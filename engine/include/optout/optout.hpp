@@ -9,6 +9,7 @@
 #include "optout/registry.hpp"
 #include "optout/policy.hpp"
 #include "optout/index.hpp"
+#include "optout/impact.hpp"
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"
 #include "optout/pieces.hpp"

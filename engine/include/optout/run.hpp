@@ -89,6 +89,16 @@ struct FilterRequest {
   // empty. Both go into the audit record.
   std::optional<std::string> purpose;
   std::vector<Exemption> exemptions;
+  // The impact report (impact.hpp): per group of impact_by's columns (FilterOptions::impact_by's
+  // rules; run_filter() sets options.impact_by from it), the four counts, written to this path
+  // (JSON when it ends in ".json", else CSV) with disclosure control unless impact_exact, and
+  // committed with the run's other results (after the stats, before the output); a run in parts
+  // sums its parts' groups first. impact and impact_by need each other (kInvalidArgument);
+  // impact_exact needs impact. The audit record says which columns, exact or not, and how many
+  // groups.
+  std::optional<std::string> impact;
+  std::vector<std::string> impact_by;
+  bool impact_exact = false;
 };
 
 // What a run did: the counts (for a run in parts, summed over the parts, seconds the wall time),

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "compress.hpp"
+#include "impact_table.hpp"
 #include "kernel/csv_scan.hpp"
 #include "kernel/probe.hpp"
 #include "optout/filter.hpp"
@@ -101,7 +102,14 @@ struct Block {
   std::unique_ptr<BlockCompressor> kept_codec, rejected_codec;
   Status pack_error;
 
+  // The impact report's groups: the table of the thread scanning the block (the pipeline sets it;
+  // one table per thread keeps each small enough for the cache). impact_overflow: this block's
+  // scan stopped at a group past kImpactGroupsLimit.
+  ImpactTable* impact = nullptr;
+  bool impact_overflow = false;
+
   void reset_results() {
+    impact_overflow = false;
     kept.clear();
     stems.clear();
     rejected.clear();
@@ -126,6 +134,9 @@ struct FilterKernel {
   // last_record_end() of csv_scan_kernel.inl, this instruction set's copy.
   std::size_t (*last_record_end)(const char* data, std::size_t size) noexcept;
   const char* name;  // "avx2" or "baseline"
+  // scan_block, counting each record's group of the impact report into b.impact.
+  void (*scan_block_impact)(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
+                            bool keep_rejected, const ImpactColumns& impact);
 };
 
 // Each instruction set's kernel, defined by its translation unit.

@@ -9,16 +9,51 @@ inline std::string_view field_text(const char* data, std::size_t begin, std::siz
   return {data + begin, end - begin};
 }
 
+// The impact report's grouping fields of the record being scanned (scan_records' Extra): each
+// wanted field's raw bytes, made into the record's key when the record ends. seen is the number
+// of the last field the scan told of: at a record's end, its last field, so a wanted field past
+// it is missing (no reset between records).
+struct GroupFields {
+  static constexpr bool kActive = true;
+  std::size_t last = 0;
+  const std::int32_t* column_of_field = nullptr;
+  WriteSpan found[kImpactColumnsLimit];
+  std::size_t seen = 0;
+
+  void field(std::size_t no, std::size_t begin, std::size_t end) noexcept {
+    seen = no;
+    if (no <= last) {
+      const std::int32_t c = column_of_field[no];
+      if (c >= 0) found[c] = {begin, end};
+    }
+  }
+  void next_record() noexcept {}
+};
+
 // Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
 // miss is already under way (tuning.hpp: kProbeBatch). Without an index (collect mode) the valid
-// stems are gathered instead, and every valid record counts as kept.
-void scan_block(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
-                bool keep_rejected) {
+// stems are gathered instead, and every valid record counts as kept. kImpact: each record's group
+// is counted too, in b.impact (a table per slot); a group past the limit stops the scan and sets
+// b.impact_overflow.
+template <bool kImpact>
+void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
+                     bool keep_rejected, const ImpactColumns* impact) {
   struct Pending {
     std::size_t begin, end;
     ParsedNhsNumber parsed;
     bool has_field;
+    std::uint32_t group;  // kImpact: the record's group
   };
+  GroupFields groups;
+  KeyBuffer key;
+  std::size_t wanted = 0;
+  const std::size_t* wanted_fields = nullptr;
+  if constexpr (kImpact) {
+    groups.column_of_field = impact->column_of_field.data();
+    groups.last = impact->last;
+    wanted = impact->fields.size();
+    wanted_fields = impact->fields.data();
+  }
   Pending batch[kProbeBatch];
   std::size_t pending = 0;
   const char* data = b.data.get() + b.skip;
@@ -38,6 +73,7 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options, 
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       const Verdict verdict = r.has_field ? verdict_of(r.parsed, index) : Verdict::kRejected;
+      if constexpr (kImpact) b.impact->count(r.group, static_cast<unsigned>(verdict));
       if (verdict == Verdict::kRejected) {
         ++b.rejected_by_reason[r.has_field ? static_cast<std::size_t>(r.parsed.reason) : kMissingField];
         if (keep_rejected) append_span(b.rejected, b.skip + r.begin, b.skip + r.end);
@@ -55,24 +91,57 @@ void scan_block(Block& b, const IndexBits* index, const FilterOptions& options, 
   };
 
   const std::size_t max_record = options.max_record_bytes;
-  b.outcome = scan_records(data, b.size - b.skip, b.at_end, options.delimiter, column,
-                           [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
-                               bool has_field) OPTOUT_ALWAYS_INLINE {
-                             if (end - begin > max_record) {
-                               b.long_record_begin = begin;
-                               return false;
-                             }
-                             Pending& r = batch[pending++];
-                             r.begin = begin;
-                             r.end = end;
-                             r.has_field = has_field;
-                             r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end))
-                                                  : ParsedNhsNumber{};
-                             if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
-                             if (pending == kProbeBatch) settle();
-                             ++b.rows;
-                             return true;
-                           });
+  const std::size_t data_size = b.size - b.skip;
+  auto on_record = [&](std::size_t begin, std::size_t end, std::size_t field_begin, std::size_t field_end,
+                       bool has_field) OPTOUT_ALWAYS_INLINE {
+    if (end - begin > max_record) {
+      b.long_record_begin = begin;
+      return false;
+    }
+    std::uint32_t group = 0;
+    if constexpr (kImpact) {
+      key.clear();
+      for (std::size_t c = 0; c < wanted; ++c) {
+        if (wanted_fields[c] > groups.seen) {
+          key.add_missing();
+        } else {
+          const WriteSpan f = groups.found[c];
+          key.add(data + f.begin, f.end - f.begin, f.begin + 16 <= data_size);
+        }
+      }
+      const char* bytes = key.finish();
+      group = b.impact->find(key_head(bytes, key.size()), bytes);
+      if (group == kNoGroup) {
+        b.impact_overflow = true;
+        return false;
+      }
+    }
+    Pending& r = batch[pending++];
+    r.group = group;
+    r.begin = begin;
+    r.end = end;
+    r.has_field = has_field;
+    r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end)) : ParsedNhsNumber{};
+    if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
+    if (pending == kProbeBatch) settle();
+    ++b.rows;
+    return true;
+  };
+  if constexpr (kImpact) {
+    b.outcome = scan_records(data, b.size - b.skip, b.at_end, options.delimiter, column, on_record, groups);
+  } else {
+    b.outcome = scan_records(data, b.size - b.skip, b.at_end, options.delimiter, column, on_record);
+  }
   settle();
   if (run_end != run_begin) b.kept.push_back({b.skip + run_begin, b.skip + run_end});
+}
+
+void scan_block(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
+                bool keep_rejected) {
+  scan_block_with<false>(b, index, options, column, keep_rejected, nullptr);
+}
+
+void scan_block_impact(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
+                       bool keep_rejected, const ImpactColumns& impact) {
+  scan_block_with<true>(b, index, options, column, keep_rejected, &impact);
 }

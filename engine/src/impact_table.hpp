@@ -1,0 +1,230 @@
+// The impact report's per-slot group table (impact.hpp): the filter's parallel stage counts each
+// record's group here, one table per block slot (a slot holds one block at a time, so no lock);
+// the pipeline merges the tables once the input is read. Keys are the grouping fields' raw bytes
+// (quotes included), each prefixed by its length (KeyBuffer); they are
+// unquoted when the tables are merged, so "M" and M end up in one group.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "optout/filter.hpp"
+#include "optout/impact.hpp"
+
+namespace optout::detail {
+
+inline constexpr std::uint32_t kNoGroup = 0xFFFFFFFFu;
+
+// Where the grouping columns are (CSV): column_of_field[k] is the report column of field k
+// (0-based), or -1; last is the highest field wanted. For JSON Lines: the keys.
+struct ImpactColumns {
+  std::vector<std::size_t> fields;            // CSV: field positions, in impact_by's order
+  std::vector<std::int32_t> column_of_field;  // CSV: size last + 1
+  std::size_t last = 0;
+  std::vector<std::string> keys;  // JSON Lines: impact_by
+};
+
+// A key of up to kInlineKey bytes lives in its slot and is compared as two words; a longer one is
+// compared in keys_. Keys are built zero-padded to kInlineKey bytes (KeyBuffer below).
+inline constexpr std::size_t kInlineKey = 16;
+
+// The hash of a key (its bytes zero-padded to a multiple of 8).
+inline std::uint64_t key_hash(const char* key, std::size_t size) noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ size;
+  for (std::size_t i = 0; i < size; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, key + i, 8);
+    h = (h ^ word) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  h *= 0x94D049BB133111EBull;
+  return h ^ (h >> 29);
+}
+
+// A key's hash and its first kInlineKey bytes: what a lookup compares first (a key of at most
+// kInlineKey bytes is all there).
+struct KeyHead {
+  std::uint64_t hash = 0;
+  std::uint64_t w0 = 0, w1 = 0;
+  std::uint64_t size = 0;
+};
+
+// key (size bytes, zero-padded to a multiple of 8, at least kInlineKey) as its KeyHead.
+inline KeyHead key_head(const char* key, std::size_t size) noexcept {
+  KeyHead head;
+  head.hash = key_hash(key, size);
+  std::memcpy(&head.w0, key, 8);
+  std::memcpy(&head.w1, key + 8, 8);
+  head.size = size;
+  return head;
+}
+
+// Open addressing, linear probing, at most half full: slots hold a tag of the hash and the group;
+// the groups (a cache line each: the key's head and the counts) stay where they are, so a group
+// number found for a record stays good until the record is counted (count() after find()).
+class ImpactTable {
+ public:
+  ImpactTable() : slots_(1024, 0) {}
+
+  // The group of a key (head, and the whole key when longer than kInlineKey), added when new;
+  // kNoGroup when it is new and there are kImpactGroupsLimit groups already.
+  std::uint32_t find(const KeyHead& head, const char* long_key) {
+    const std::uint64_t tag = head.hash >> 32;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
+      const std::uint64_t slot = slots_[i];
+      if (slot == 0) break;
+      if ((slot >> 32) != tag) continue;
+      const auto group = static_cast<std::uint32_t>(slot) - 1;
+      const Group& g = groups_[group];
+      if (g.hash == head.hash && g.size == head.size && g.w0 == head.w0 && g.w1 == head.w1 &&
+          (head.size <= kInlineKey || std::memcmp(keys_.data() + g.offset, long_key, head.size) == 0)) {
+        return group;
+      }
+    }
+    return add(head, long_key);
+  }
+
+  // One record of group with verdict (kept 0, removed 1, rejected 2). Branches, not an index: the
+  // verdict waits on the probe's load, and a store whose address waited on it too would hold back
+  // the loads after it.
+  void count(std::uint32_t group, unsigned verdict) {
+    Group& g = groups_[group];
+    if (__builtin_expect(verdict == 0, 1)) {
+      ++g.counts[0];
+    } else if (verdict == 1) {
+      ++g.counts[1];
+    } else {
+      ++g.counts[2];
+    }
+  }
+
+  std::size_t size() const { return groups_.size(); }
+  // Calls f(key, counts) for every group.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const Group& g : groups_) {
+      char head[kInlineKey];
+      std::memcpy(head, &g.w0, 8);
+      std::memcpy(head + 8, &g.w1, 8);
+      const std::string_view key =
+          g.size <= kInlineKey ? std::string_view(head, g.size) : std::string_view(keys_).substr(g.offset, g.size);
+      f(key, g.counts);
+    }
+  }
+
+ private:
+  struct alignas(64) Group {
+    std::uint64_t hash = 0;
+    std::uint64_t w0 = 0, w1 = 0;
+    std::uint64_t size = 0;
+    std::uint64_t offset = 0;  // a key longer than kInlineKey: where it is in keys_
+    std::uint64_t counts[3] = {};
+  };
+
+  std::uint32_t add(const KeyHead& head, const char* long_key) {
+    if (groups_.size() >= kImpactGroupsLimit) return kNoGroup;
+    const auto group = static_cast<std::uint32_t>(groups_.size());
+    Group g;
+    g.hash = head.hash;
+    g.w0 = head.w0;
+    g.w1 = head.w1;
+    g.size = head.size;
+    if (head.size > kInlineKey) {
+      g.offset = keys_.size();
+      keys_.append(long_key, head.size);
+    }
+    groups_.push_back(g);
+    if (groups_.size() * 2 > slots_.size()) {
+      slots_.assign(slots_.size() * 2, 0);
+      for (std::uint32_t k = 0; k < groups_.size(); ++k) insert(groups_[k].hash, k);
+    } else {
+      insert(head.hash, group);
+    }
+    return group;
+  }
+  void insert(std::uint64_t hash, std::uint32_t group) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(hash) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = ((hash >> 32) << 32) | (std::uint64_t{group} + 1);
+  }
+
+  std::vector<std::uint64_t> slots_;  // the hash's high half << 32 | group + 1; 0: empty
+  std::vector<Group> groups_;
+  std::string keys_;  // the keys longer than kInlineKey
+};
+
+// A key being built: each field as its length in one byte (kLongField: four bytes follow) then its
+// bytes, or kMissingField alone; zero-padded to a multiple of 8, at least kInlineKey bytes.
+inline constexpr unsigned char kMissingByte = 0xFE;
+inline constexpr unsigned char kLongField = 0xFF;
+
+class KeyBuffer {
+ public:
+  void clear() noexcept { size_ = 0; }
+  void add_missing() {
+    reserve(1);
+    data_[size_++] = static_cast<char>(kMissingByte);
+  }
+  // readable: bytes[0, 16) may be read even when n is less (a short field inside a block), so
+  // that a short field is copied with one fixed-size move rather than a call.
+  void add(const char* bytes, std::size_t n, bool readable = false) {
+    reserve(n + 5 + 16);
+    char* out = data_.data() + size_;
+    if (n < kMissingByte) {
+      *out++ = static_cast<char>(n);
+    } else {
+      *out++ = static_cast<char>(kLongField);
+      const auto length = static_cast<std::uint32_t>(n);
+      std::memcpy(out, &length, 4);
+      out += 4;
+    }
+    if (readable && n <= 16) {
+      std::memcpy(out, bytes, 16);  // the bytes past n are overwritten or zeroed by finish()
+    } else {
+      std::memcpy(out, bytes, n);
+    }
+    size_ = static_cast<std::size_t>(out - data_.data()) + n;
+  }
+  // The key, zero-padded: size() is then the padded size, what find_or_add() takes.
+  const char* finish() {
+    reserve(16);
+    const std::size_t padded = std::max(kInlineKey, (size_ + 7) & ~std::size_t{7});
+    std::memset(data_.data() + size_, 0, 16);  // padded - size_ is at most 16
+    size_ = padded;
+    return data_.data();
+  }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  void reserve(std::size_t more) {
+    if (size_ + more + 8 > data_.size()) data_.resize(std::max<std::size_t>(256, 2 * (size_ + more + 8)));
+  }
+  std::string data_ = std::string(256, '\0');
+  std::size_t size_ = 0;
+};
+
+// The rules of FilterOptions::impact_by that need no input (validate_filter_options() calls it):
+// kInvalidArgument for too many columns, an empty name, a name that looks like a number, a name
+// given twice, CSV without a header, the NHS-number column by name (or key / pointer).
+Status validate_impact_by(const FilterOptions& options);
+// The grouping columns among a header's names (CSV; for JSON Lines the keys are kept as given):
+// kNotFound as resolve_column() words it, kInvalidInput for a name the header has twice,
+// kInvalidArgument when one is the NHS column (nhs_column, 0-based).
+Result<ImpactColumns> resolve_impact_columns(std::span<const std::string> names, const FilterOptions& options,
+                                             std::size_t nhs_column, std::string_view input);
+
+// Adds every group of table into groups, decoding its keys (CSV fields unquoted when quoted).
+// Errors: kLimitExceeded (impact_limit_error) past the limit.
+Status merge_impact_table(const ImpactTable& table, bool csv, ImpactGroups& groups, std::string_view where,
+                          std::span<const std::string> by);
+
+}  // namespace optout::detail
