@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "csv_options.hpp"
 #include "diagnostics.hpp"
+#include "pseudonym_option.hpp"
 #include "optout/filter.hpp"
 #include "optout/index.hpp"
 #include "optout/registry.hpp"
@@ -46,6 +47,7 @@ struct FilterArgs {
   TrustArgs trust;
   std::optional<std::string> sign;
   bool quiet = false;
+  std::optional<std::string> pseudonym_key;  // a pseudonymised extract (pseudonym_option.hpp)
 };
 
 std::string mb(std::uint64_t bytes) {
@@ -113,6 +115,7 @@ int run_filter(const FilterArgs& args) {
   request.rejects = args.rejects;
   request.stats = args.stats;
   request.audit = args.audit;
+  request.pseudonym_key = args.pseudonym_key;
   // Trust: --trust, else OPTOUT_TRUST; the engine refuses a registry no trusted key signed.
   Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
   if (!trusted.ok()) return diag.fail(trusted.status());
@@ -173,6 +176,7 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
   cmd.add_option("--max-rejected", args.max_rejected,
                  "Fail when more rows than this are rejected: a count (250) or a share (0.5%)");
   add_quiet_flag(cmd, args.quiet, "No summary or progress; errors still print");
+  add_pseudonym_key_option(cmd, args.pseudonym_key);
 }
 
 }  // namespace

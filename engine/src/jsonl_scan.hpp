@@ -40,7 +40,14 @@ struct JsonLineField {
 // Reads one line (without its LF; a CR before it is whitespace) at `column` (a key, or a JSON
 // Pointer when is_json_pointer). Uses this thread's parser, on a copy of the line with blank
 // padding: the bytes after the line are never read, so they never change how it reads.
-JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column);
+// A pseudonymised extract: a string value is a token, looked up in table (TokenSet::parse's
+// rule); a number is kBadCharacter. read_json_line reads NHS numbers when given none.
+struct JsonTokenReader {
+  const TokenTable& table;
+  TokenConfirm& confirm;
+};
+JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
+                             JsonTokenReader* tokens = nullptr);
 
 // scan_block() for JSON Lines: classifies every line of b (b.skip must be 0; blank and malformed
 // lines stop the scan, b.outcome naming the first: kBlankLine, kNotJsonObject).

@@ -17,7 +17,7 @@ LAYERS = [
     {"nhs_number"},
     {"registry"},
     {"index"},
-    {"filter", "numbers", "pieces", "list_export"},
+    {"filter", "numbers", "pieces", "list_export", "pseudonym"},
     {"audit"},
     {"commit"},
     {"run"},

@@ -50,6 +50,8 @@ struct RunContext {
   std::vector<PieceAccount> pieces;  // a run in pieces: each piece ("pieces" in the record)
   // When set, each of the run's records is signed with this key (sign_audit_record()).
   std::shared_ptr<const SecretKey> sign_with;
+  // A pseudonymised extract: the SHA-256 of its pseudonym key ("pseudonym_key_sha256"), never the key.
+  std::optional<std::string> pseudonym_key_sha256;
 };
 
 // What an audit record says of its run (see commit.hpp for the order they are written in).

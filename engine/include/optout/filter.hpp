@@ -36,6 +36,8 @@
 
 namespace optout {
 
+class TokenSet;  // pseudonym.hpp
+
 // ---- Filtering ----------------------------------------------------------------------------------
 
 // Tuning defaults, with the reasons in engine/src/tuning.hpp.
@@ -137,6 +139,12 @@ struct FilterOptions {
 
   // Called from one thread, in order, about every block; may be empty.
   std::function<void(const FilterProgress&)> progress;
+
+  // A pseudonymised extract (pseudonym.hpp): the column holds tokens, matched against this set,
+  // which must have been made from the index the extract is filtered with (else
+  // kInvalidArgument). run_filter() and run_verify() set it from their request's pseudonym_key;
+  // write_numbers() refuses it (a pseudonymised extract holds no NHS numbers to list).
+  std::shared_ptr<const TokenSet> tokens;
 };
 
 struct FilterStats {

@@ -40,6 +40,7 @@
 #include "compress.hpp"
 #include "kernel/csv_scan.hpp"
 #include "kernel/probe.hpp"
+#include "kernel/token_probe.hpp"
 #include "optout/filter.hpp"
 #include "optout/status.hpp"
 
@@ -126,6 +127,10 @@ struct FilterKernel {
   // last_record_end() of csv_scan_kernel.inl, this instruction set's copy.
   std::size_t (*last_record_end)(const char* data, std::size_t size) noexcept;
   const char* name;  // "avx2" or "baseline"
+  // scan_block for a pseudonymised extract: the column's tokens looked up in tokens, then the
+  // index's verdict (scan_token_kernel.inl). index is never null here.
+  void (*scan_token_block)(Block& b, const IndexBits* index, const TokenTable& tokens, const FilterOptions& options,
+                           std::size_t column, bool keep_rejected);
 };
 
 // Each instruction set's kernel, defined by its translation unit.
