@@ -15,7 +15,10 @@
 #include <tbb/parallel_reduce.h>
 #include <tbb/task_arena.h>
 
+#include <sys/mman.h>
+
 #include <atomic>
+#include <cerrno>
 #include <bit>
 #include <chrono>
 #include <cstdlib>
@@ -157,7 +160,7 @@ Result<PseudonymKey> PseudonymKey::from_bytes(std::span<const std::uint8_t> byte
 
 struct TokenSet::Impl {
   PseudonymKey key;
-  std::uint64_t* slots = nullptr;  // calloc'd: pages are zeroed lazily
+  std::uint64_t* slots = nullptr;  // mapped: zeroed lazily, huge pages advised (as the index's bits)
   std::uint64_t capacity = 0;
   std::uint64_t size = 0;
   Digest128 registry_digest;
@@ -165,7 +168,9 @@ struct TokenSet::Impl {
   double seconds = 0;
 
   explicit Impl(const PseudonymKey& k) : key(k) {}
-  ~Impl() { std::free(slots); }
+  ~Impl() {
+    if (slots != nullptr) munmap(slots, capacity * sizeof(std::uint64_t));
+  }
 };
 
 TokenSet::TokenSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -235,19 +240,50 @@ Result<std::shared_ptr<const TokenSet>> TokenSet::create(const OptOutIndex& inde
         },
         std::plus<>());
   });
-  // Load at most 0.7: linear probes stay short (about 2 slots for a miss).
-  impl->capacity = listed + listed * 3 / 7 + 16;
-  impl->slots = static_cast<std::uint64_t*>(std::calloc(impl->capacity, sizeof(std::uint64_t)));
-  if (impl->slots == nullptr) return Status(ErrorCode::kInternal, "out of memory for the token table");
+  // Load at most 0.5: a miss probes 2.5 slots on average (at 0.7, 6: often into a second line).
+  impl->capacity = 2 * listed + 16;
+  // Mapped with huge pages advised: the probes are random reads, and with 4 KB pages each one
+  // was also a TLB miss that the prefetch waited for (the lookup took 5 times the plain probe's
+  // time on the 5 M-row benchmark).
+  void* mapping = mmap(nullptr, impl->capacity * sizeof(std::uint64_t), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapping == MAP_FAILED) {
+    impl->capacity = 0;
+    return Status(ErrorCode::kInternal, std::string("cannot map the token table: ") + std::strerror(errno));
+  }
+  madvise(mapping, impl->capacity * sizeof(std::uint64_t), MADV_HUGEPAGE);
+  impl->slots = static_cast<std::uint64_t*>(mapping);
 
   const detail::TokenTable table{impl->slots, impl->capacity, impl.get()};
   std::atomic<bool> failed{false};
   std::atomic<std::uint64_t> inserted{0};
   const std::vector<std::uint8_t>& key_bytes = PseudonymAccess::bytes(key);
+  // Each task hashes a batch of stems, prefetching each one's home slot, then inserts the batch:
+  // the slots' cache misses overlap the hashing instead of following it.
+  constexpr std::size_t kInsertBatch = 16;
+  const auto insert = [&](std::size_t i, std::uint64_t slot_word) {
+    for (;;) {
+      std::atomic_ref<std::uint64_t> slot(impl->slots[i]);
+      std::uint64_t expected = 0;
+      if (slot.load(std::memory_order_relaxed) == 0 &&
+          slot.compare_exchange_strong(expected, slot_word, std::memory_order_relaxed)) {
+        return;
+      }
+      if (++i == impl->capacity) i = 0;
+    }
+  };
   run([&] {
     tbb::parallel_for(words, [&](const tbb::blocked_range<std::size_t>& r) {
       MacCtx ctx;
       std::uint64_t here = 0;
+      std::size_t homes[kInsertBatch];
+      std::uint64_t slot_words[kInsertBatch];
+      std::size_t pending = 0;
+      const auto flush = [&] {
+        for (std::size_t k = 0; k < pending; ++k) insert(homes[k], slot_words[k]);
+        here += pending;
+        pending = 0;
+      };
       for (std::size_t w = r.begin(); w < r.end(); ++w) {
         for (std::uint64_t word = bits.bits[w]; word != 0; word &= word - 1) {
           const auto stem = static_cast<std::uint32_t>(w * 64 + static_cast<unsigned>(std::countr_zero(word)));
@@ -257,20 +293,13 @@ Result<std::shared_ptr<const TokenSet>> TokenSet::create(const OptOutIndex& inde
             failed.store(true);
             return;
           }
-          const std::uint64_t slot_word = detail::token_slot_word(detail::token_word(raw + 8), stem);
-          std::size_t i = table.home(detail::token_word(raw));
-          for (;;) {
-            std::atomic_ref<std::uint64_t> slot(impl->slots[i]);
-            std::uint64_t expected = 0;
-            if (slot.load(std::memory_order_relaxed) == 0 &&
-                slot.compare_exchange_strong(expected, slot_word, std::memory_order_relaxed)) {
-              break;
-            }
-            if (++i == impl->capacity) i = 0;
-          }
-          ++here;
+          slot_words[pending] = detail::token_slot_word(detail::token_word(raw + 8), stem);
+          homes[pending] = table.home(detail::token_word(raw));
+          __builtin_prefetch(impl->slots + homes[pending], 1);
+          if (++pending == kInsertBatch) flush();
         }
       }
+      flush();
       inserted.fetch_add(here, std::memory_order_relaxed);
     });
   });
