@@ -66,14 +66,17 @@ static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 
 // The layouts of the versioned structs a caller may pass: a caller built against an older header
 // passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
-// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format.
-// optout_verify_options v1 ends with id_column; v2 appends format.
+// with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format;
+// v4 pseudonym_key_path. optout_verify_options v1 ends with id_column; v2 appends format; v3
+// pseudonym_key_path.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
 constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
-constexpr std::size_t kOptionsV3Bytes = sizeof(optout_filter_options);
+constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, pseudonym_key_path);
+constexpr std::size_t kOptionsV4Bytes = sizeof(optout_filter_options);
 constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
 constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
-constexpr std::size_t kVerifyOptionsV2Bytes = sizeof(optout_verify_options);
+constexpr std::size_t kVerifyOptionsV2Bytes = offsetof(optout_verify_options, pseudonym_key_path);
+constexpr std::size_t kVerifyOptionsV3Bytes = sizeof(optout_verify_options);
 constexpr std::size_t kVerifyResultV1Bytes = sizeof(optout_verify_result);
 
 // The outcome of an entry point's body.
@@ -185,6 +188,8 @@ Outcome to_request_keys(const char* function, const optout_filter_options& in, o
       o.code != OPTOUT_OK) {
     return o;
   }
+  // v4: a pseudonymised extract's key file (NULL: none; "" the engine refuses).
+  if (in.size >= kOptionsV4Bytes && in.pseudonym_key_path != nullptr) request.pseudonym_key = in.pseudonym_key_path;
   if (!v2) return {};
   if (in.expect_digest != nullptr) request.expect_digest = in.expect_digest;
   if (in.sign_key_path != nullptr) {
@@ -552,6 +557,9 @@ optout_status optout_verify_file(const optout_index* index, const char* input_pa
     if (options->audit_path != nullptr) request.audit = options->audit_path;
     if (options->matches_path != nullptr) request.matches = options->matches_path;
     if (options->id_column != nullptr) request.id_column = options->id_column;
+    if (options->size >= kVerifyOptionsV3Bytes && options->pseudonym_key_path != nullptr) {
+      request.pseudonym_key = options->pseudonym_key_path;
+    }
     optout::Result<optout::VerifyResult> verified = optout::run_verify(index->index, request);
     if (!verified.ok()) return verified.status();
     const optout::FilterStats& stats = verified->stats;

@@ -221,6 +221,10 @@ typedef struct optout_filter_options {
   const char* sign_key_path;      /* NULL (default): none; else sign the audit records with this NAME.key */
   /* Appended in v3 (JSON Lines): */
   const char* format; /* NULL or "csv" (default): CSV; "jsonl": JSON Lines, column_name a key or a JSON Pointer */
+  /* Appended in v4 (pseudonymised extracts): */
+  const char* pseudonym_key_path; /* NULL (default): the column holds NHS numbers; else it holds tokens,
+                                     HMAC-SHA256(key, the 10-digit number) as 64 hex digits, the key being
+                                     this file's bytes (32 to 1024), as `optout filter --pseudonym-key` */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
@@ -301,6 +305,8 @@ typedef struct optout_verify_options {
   const char* id_column;          /* NULL: matches name rows by 1-based data-row number; else by this column */
   /* Appended in v2 (JSON Lines): */
   const char* format; /* as optout_filter_options */
+  /* Appended in v3 (pseudonymised extracts): */
+  const char* pseudonym_key_path; /* as optout_filter_options; an audit record vouches only under its key */
 } optout_verify_options;
 
 /* Sets size and every default (no column chosen). */

@@ -34,3 +34,9 @@ optout(build --list "national=${SAMPLES}/national.txt" --list "type1=${SAMPLES}/
        -o "${WORK}/signed.optout" -q)
 optout(build --list "national=${SAMPLES}/national.txt" --sign "${WORK}/other.key" -o "${WORK}/other_signed.optout" -q)
 optout(info --json "${WORK}/signed.optout" STDOUT "${WORK}/signed_info.json")
+
+# Pseudonymised extracts (issue 14): a key file (40 printable bytes) and a registry denying
+# 9434765919; the C test holds the tokens Python's hmac makes with that key.
+file(WRITE "${WORK}/pseudonym.key" "optout-c-test-pseudonym-key-0123456789ab")
+file(WRITE "${WORK}/pseudonym_deny.txt" "9434765919\n")
+optout(build --list "national=${WORK}/pseudonym_deny.txt" -o "${WORK}/pseudonym.optout" -q)
