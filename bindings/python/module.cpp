@@ -735,4 +735,20 @@ PYBIND11_MODULE(_engine, m) {
       },
       py::arg("task"));
   m.def("iso8601_utc", &iso8601_utc, py::arg("unix_seconds"));
+
+  // Pseudonymised extracts (pseudonym.hpp): a request's pseudonym key file, set after it is made
+  // (None: the column holds NHS numbers). The engine reads the key, never Python.
+  const auto key_property = [](auto cls) {
+    using Request = typename decltype(cls)::type;
+    cls.def_property(
+        "pseudonym_key",
+        [](const Request& r) {
+          return r.pseudonym_key ? py::object(py::str(*r.pseudonym_key)) : py::object(py::none());
+        },
+        [](Request& r, const py::object& path) {
+          r.pseudonym_key = path.is_none() ? std::nullopt : std::optional<std::string>(fs_path(path, "pseudonym_key"));
+        });
+  };
+  key_property(py::reinterpret_borrow<py::class_<FilterRequest>>(m.attr("FilterRequest")));
+  key_property(py::reinterpret_borrow<py::class_<VerifyRequest>>(m.attr("VerifyRequest")));
 }

@@ -438,13 +438,15 @@ def filter_file(
     expect_digest=None,
     sign=None,
     format="csv",
+    pseudonym_key=None,
 ):
     """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
 
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
     standard output; trust: .pub paths, None for OPTOUT_TRUST; expect_digest: 32 hex digits; sign:
-    a NAME.key that signs the audit records, with audit). Returns the stats as the --stats file
+    a NAME.key that signs the audit records, with audit; pseudonym_key: a key file, the column then
+    holding tokens, as --pseudonym-key). Returns the stats as the --stats file
     holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
@@ -457,6 +459,7 @@ def filter_file(
         [input], output, rejects, stats, audit, options, max_age_seconds, False, None,
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
+    request.pseudonym_key = pseudonym_key
     result, _ = index._native.run(request)
     return result
 
@@ -477,6 +480,7 @@ def verify_request(
     block_size=None,
     max_record_bytes=None,
     format="csv",
+    pseudonym_key=None,
 ):
     """The engine's VerifyRequest from verify_file's arguments (trust: already the engine's keys or
     paths; the engine checks every value)."""
@@ -485,7 +489,9 @@ def verify_request(
     )
     if not isinstance(trust, _engine.TrustedKeys):
         trust = trusted_keys(trust)
-    return _engine.VerifyRequest(input, options, trust, expect_digest, audit, matches, id_column)
+    request = _engine.VerifyRequest(input, options, trust, expect_digest, audit, matches, id_column)
+    request.pseudonym_key = pseudonym_key
+    return request
 
 
 def verify_file(
@@ -506,6 +512,7 @@ def verify_file(
     block_size=None,
     max_record_bytes=None,
     format="csv",
+    pseudonym_key=None,
 ):
     """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
 
@@ -513,7 +520,8 @@ def verify_file(
     log holding a record that vouches for input (its output digest, this registry's digest, and,
     with trusted keys, signed by one of them); matches: a file (written atomically) that receives
     one line per row the registry now removes: the id_column's value, or the 1-based data-row
-    number; never an NHS number.
+    number; never an NHS number. pseudonym_key: a key file, the column then holding tokens (as
+    --pseudonym-key; an audit record vouches only under its own key).
 
     Returns the verify JSON as a dict: clean, rows, kept, removed, rejected, rejected_by_reason,
     bytes_in, input_xxh3_128, matches_written, and audit (log, line, run_id, finished_at, output,
@@ -525,7 +533,7 @@ def verify_file(
     request = verify_request(
         input, column=column, column_index=column_index, header=header, delimiter=delimiter, trust=trust,
         expect_digest=expect_digest, audit=audit, matches=matches, id_column=id_column, threads=threads,
-        block_size=block_size, max_record_bytes=max_record_bytes, format=format,
+        block_size=block_size, max_record_bytes=max_record_bytes, format=format, pseudonym_key=pseudonym_key,
     )
     text, _ = index._native.verify(request)
     return json.loads(text)

@@ -195,6 +195,7 @@ def filter_files(
     trust=None,
     expect_digest=None,
     sign=None,
+    pseudonym_key=None,
     client=None,
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
@@ -206,7 +207,10 @@ def filter_files(
     output. Other arguments are filter_file's (trust, expect_digest and sign included: the keys are
     read and the registry checked here, once, before any task runs); threads: per piece (default 1
     on a cluster, every core here); client: a distributed.Client, None for the current one if any,
-    False for this process.
+    False for this process. pseudonym_key: a key file (as --pseudonym-key), read here and by each
+    worker (a path every worker can read, as the inputs); a task carries its path and SHA-256, never
+    the key, and a worker whose file holds another key refuses it. Each worker process hashes the
+    registry's numbers once and keeps the token set for the next tasks (TokenSet::cached).
 
     Returns the stats file's JSON (rows, kept, ..., pieces). A failed piece raises its error as
     `optout filter` of its file would, with a .piece attribute; PieceFailedError when its workers
@@ -229,6 +233,7 @@ def filter_files(
         inputs, output_dir, rejects_dir, stats, audit, options, max_age_seconds, True, piece_bytes,
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
+    request.pseudonym_key = pseudonym_key
     schedule = _scheduler(client, os.path.abspath(registry.path), registry.digest, index.applied_lists)
     _, text = index._native.run(request, schedule)
     return json.loads(text)
@@ -290,13 +295,15 @@ def verify_files(
     threads=None,
     block_size=None,
     max_record_bytes=None,
+    pseudonym_key=None,
     client=None,
 ):
     """Checks released CSV files as `optout verify` does, each file by the engine's run_verify on a
     worker, and combines the results.
 
     Arguments are optout.verify_file's (trust: read here, once, so OPTOUT_TRUST is this process's;
-    audit: one log that must vouch for every file), client and threads filter_files'.
+    audit: one log that must vouch for every file; pseudonym_key: a key file every worker reads),
+    client and threads filter_files'.
     matches_dir: a folder that must not exist, receiving matches-00000.txt, matches-00001.txt, ...
     one per input in input order (each as verify_file's matches: one line per row the registry now
     removes, the id_column's value or the 1-based data-row number; an empty file when none),
@@ -321,7 +328,7 @@ def verify_files(
     request_args = dict(
         column=column, column_index=column_index, header=header, delimiter=delimiter,
         trust=trusted_keys(trust), expect_digest=expect_digest, audit=audit, id_column=id_column,
-        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes,
+        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes, pseudonym_key=pseudonym_key,
     )
     staged = None if matches_dir is None else _engine.StagedDirectory(matches_dir)
     names = [None if staged is None else f"matches-{i:05d}.txt" for i in range(len(inputs))]
