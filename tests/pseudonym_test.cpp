@@ -326,6 +326,12 @@ TEST_F(PseudonymRunTest, RunFilterReadsTheKeyAndRecordsItsDigestOnly) {
         return Status();
       });
   ASSERT_TRUE(in_parts.ok()) << in_parts.status().message();
+  FilterRequest set_only = parts;
+  set_only.pseudonym_key.reset();
+  set_only.output = (dir_ / "parts2").string();
+  set_only.options.tokens = *TokenSet::create(make_index(registry), test_key());
+  EXPECT_EQ(run_filter(registry, set_only).status().message(),
+            "a run in parts takes its pseudonym key as a path (pseudonym_key), which its tasks carry");
   EXPECT_EQ(in_parts->stats.removed, 1u);
   EXPECT_EQ(seen.pseudonym_key, key);
   EXPECT_EQ(seen.pseudonym_key_sha256, kKeySha256);

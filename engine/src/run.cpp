@@ -61,7 +61,13 @@ FilterOptions run_options(const FilterRequest& request) {
 // The key file is an input: not empty, and no output names it.
 Status check_pseudonym_key_path(const FilterRequest& request, std::vector<std::string> inputs,
                                 std::span<const std::string> outputs) {
-  if (!request.pseudonym_key) return Status();
+  if (!request.pseudonym_key) {
+    // A task carries the key's path, never a set: a run in parts given only a set could not send it.
+    if (request.in_parts && request.options.tokens) {
+      return invalid("a run in parts takes its pseudonym key as a path (pseudonym_key), which its tasks carry");
+    }
+    return Status();
+  }
   if (request.pseudonym_key->empty()) return empty_path("pseudonym key", "");
   inputs.push_back(*request.pseudonym_key);
   return check_distinct_files(inputs, outputs);
