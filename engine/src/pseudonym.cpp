@@ -196,9 +196,15 @@ bool detail::TokenConfirm::matches(std::uint32_t stem, const char* hex) noexcept
     failed_ = true;
     return false;
   }
-  std::uint8_t given[32];
-  if (!decode_hex(std::string_view(hex, kTokenHexDigits), given)) return false;
-  return std::memcmp(raw, given, sizeof raw) == 0;
+  // hex is 64 checked hex digits (parse_token_key): compared 4 bytes at a time, SWAR-decoded.
+  bool same = true;
+  for (std::size_t k = 0; k < 8; ++k) {
+    const std::uint64_t given = detail::hex8_bytes(hex + 8 * k);
+    const std::uint64_t made = std::uint64_t{raw[4 * k]} | std::uint64_t{raw[4 * k + 1]} << 8 |
+                               std::uint64_t{raw[4 * k + 2]} << 16 | std::uint64_t{raw[4 * k + 3]} << 24;
+    same &= given == made;
+  }
+  return same;
 }
 
 namespace {
