@@ -130,3 +130,21 @@ def test_dask_workers_read_the_key_themselves(files, client):
     for part in sorted((d / "parts").iterdir()):
         kept += [line.split(",")[0] for line in part.read_text().splitlines() if not line.startswith("id,")]
     assert kept == KEPT
+
+
+def test_filter_frame_with_a_pseudonym_key(files):
+    import pandas as pd
+    from optout.pandas import filter_frame
+
+    d = files
+    frame = pd.read_csv(d / "ex.csv", dtype=str, keep_default_na=False, na_values=[""])
+    frame.loc[len(frame)] = ["MISSING", None]
+    result = filter_frame(frame, d / "reg.optout", "token", pseudonym_key=d / "key.bin", return_rejected=True)
+    assert list(result.kept["id"]) == KEPT
+    assert list(result.rejected["id"]) == ["BAD", "MISSING"]
+    assert result.counts["removed"] == 6
+    assert result.counts["rejected_by_reason"] == {"bad character": 1, "empty": 1}
+    # The same counts as filter_file's on the file.
+    stats = optout.filter_file(d / "reg.optout", d / "ex.csv", d / "out.csv", column="token",
+                               pseudonym_key=d / "key.bin")
+    assert (stats["kept"], stats["removed"]) == (result.counts["kept"], result.counts["removed"])
