@@ -56,12 +56,12 @@ def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
 # ---- Dask DataFrames -------------------------------------------------------------------------
 
 
-def _keep_partition(part, path, digest, lists, column):
-    return _filter_checked(part, cached_registry(path, digest), column, lists).kept
+def _keep_partition(part, path, digest, lists, column, pseudonym_key=None):
+    return _filter_checked(part, cached_registry(path, digest), column, lists, False, pseudonym_key).kept
 
 
-def _count_partition(part, path, digest, lists, column):
-    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists)
+def _count_partition(part, path, digest, lists, column, pseudonym_key=None):
+    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists, pseudonym_key)
     return _engine.tally_verdicts(verdicts, reasons)
 
 
@@ -69,23 +69,25 @@ def _add_counts(tallies):
     return _engine.add_counts(tallies)
 
 
-def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None):
+def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
+                     pseudonym_key=None):
     """The rows of a Dask DataFrame that the filter keeps, partition by partition (lazy).
 
     registry: a snapshot's path (or an optout.Registry, of which only the path is used);
-    column, apply, max_age, trust, expect_digest: as optout.pandas.filter_frame. Each partition
-    keeps its index and row order. The registry is loaded here to check it, and once in each
-    worker process.
+    column, apply, max_age, trust, expect_digest, pseudonym_key: as optout.pandas.filter_frame
+    (the key file is read by each worker, which keeps its token set). Each partition keeps its
+    index and row order. The registry is loaded here to check it, and once in each worker process.
     """
     path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
-    return frame.map_partitions(_keep_partition, path, digest, lists, column, meta=frame._meta)
+    return frame.map_partitions(_keep_partition, path, digest, lists, column, pseudonym_key, meta=frame._meta)
 
 
-def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None):
+def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
+                   pseudonym_key=None):
     """A dask Delayed of the counts over every partition (rows, kept, removed, rejected,
     rejected_by_reason), as optout.pandas.filter_frame's counts."""
     path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
-    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column) for p in frame.to_delayed()]
+    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column, pseudonym_key) for p in frame.to_delayed()]
     return dask.delayed(_add_counts)(parts)
 
 

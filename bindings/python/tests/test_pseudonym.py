@@ -148,3 +148,18 @@ def test_filter_frame_with_a_pseudonym_key(files):
     stats = optout.filter_file(d / "reg.optout", d / "ex.csv", d / "out.csv", column="token",
                                pseudonym_key=d / "key.bin")
     assert (stats["kept"], stats["removed"]) == (result.counts["kept"], result.counts["removed"])
+
+
+def test_dask_dataframes_with_a_pseudonym_key(files):
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+
+    d = files
+    frame = dd.from_pandas(pd.read_csv(d / "ex.csv", dtype=str, keep_default_na=False, na_values=[""]),
+                           npartitions=3)
+    with dask.config.set(scheduler="synchronous"):
+        kept = optout.dask.filter_dataframe(frame, d / "reg.optout", "token", pseudonym_key=d / "key.bin").compute()
+        counts = optout.dask.count_verdicts(frame, d / "reg.optout", "token", pseudonym_key=d / "key.bin").compute()
+    assert list(kept["id"]) == KEPT
+    assert (counts["rows"], counts["kept"], counts["removed"], counts["rejected"]) == (25, 18, 6, 1)
