@@ -50,7 +50,7 @@ JsonLineField read_number(od::value& value) {
 ParsedNhsNumber read_token(std::string_view text, JsonTokenReader& tokens) {
   const TokenKey key = parse_token_key(text);
   if (key.reason != InvalidReason::kNone) return {0, key.reason};
-  return {tokens.table.find(key, tokens.confirm), InvalidReason::kNone};
+  return {tokens.table.find(key), InvalidReason::kNone};
 }
 
 JsonLineField read_value(od::value& value, JsonTokenReader* tokens) {
@@ -135,13 +135,11 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
   const char* data = b.data.get();
   const std::size_t size = b.size;
   const std::string_view column = options.column_name;
-  // A pseudonymised extract's tokens (pseudonym.hpp), confirmed with one OpenSSL context a block.
+  // A pseudonymised extract's tokens (pseudonym.hpp).
   std::optional<TokenTable> table;
   if (options.tokens) table = TokenAccess::table(*options.tokens);
-  std::optional<TokenConfirm> confirm;
-  if (table) confirm.emplace(*table->set);
   std::optional<JsonTokenReader> tokens;
-  if (table) tokens.emplace(JsonTokenReader{*table, *confirm});
+  if (table) tokens.emplace(JsonTokenReader{*table});
   std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept lines
   std::size_t begin = b.skip;
   while (begin < size) {
@@ -189,9 +187,6 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
     begin = end;
   }
   if (run_end != run_begin) b.kept.push_back({run_begin, run_end});
-  if (confirm && confirm->failed() && b.input_error.ok()) {
-    b.input_error = Status(ErrorCode::kInternal, "OpenSSL cannot compute an HMAC");
-  }
 }
 
 }  // namespace optout::detail

@@ -44,7 +44,6 @@ struct JsonLineField {
 // rule); a number is kBadCharacter. read_json_line reads NHS numbers when given none.
 struct JsonTokenReader {
   const TokenTable& table;
-  TokenConfirm& confirm;
 };
 JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
                              JsonTokenReader* tokens = nullptr);

@@ -1,6 +1,6 @@
 // The block scan of a pseudonymised extract: as scan_block (scan_block_kernel.inl), but the field
 // is a token (kernel/token_probe.hpp): parsed and its table slot prefetched a batch ahead, then
-// looked up (a candidate confirmed by its HMAC), then the index's bit of the stem found, prefetched,
+// looked up (a candidate's whole token compared), then the index's bit of the stem found, prefetched,
 // and the one verdict rule (verdict_of). Without include guard or namespace: filter_kernel_isa.inl
 // includes it after scan_block_kernel.inl, inside each instruction set's namespace.
 void scan_token_block(Block& b, const IndexBits* index, const TokenTable& tokens, const FilterOptions& options,
@@ -14,7 +14,6 @@ void scan_token_block(Block& b, const IndexBits* index, const TokenTable& tokens
   ParsedNhsNumber parsed[kProbeBatch];
   std::size_t pending = 0;
   const char* data = b.data.get() + b.skip;
-  TokenConfirm confirm(*tokens.set);
 
   std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept records
   auto keep = [&](std::size_t begin, std::size_t end) OPTOUT_ALWAYS_INLINE {
@@ -29,7 +28,7 @@ void scan_token_block(Block& b, const IndexBits* index, const TokenTable& tokens
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       if (r.has_field && r.key.reason == InvalidReason::kNone) {
-        parsed[i] = {tokens.find(r.key, confirm), InvalidReason::kNone};
+        parsed[i] = {tokens.find(r.key), InvalidReason::kNone};
         index->prefetch(parsed[i].stem);
       } else {
         parsed[i] = {0, r.key.reason};
@@ -71,8 +70,4 @@ void scan_token_block(Block& b, const IndexBits* index, const TokenTable& tokens
                            });
   settle();
   if (run_end != run_begin) b.kept.push_back({b.skip + run_begin, b.skip + run_end});
-  // OpenSSL failing to confirm a candidate: the run fails rather than keep a row unchecked.
-  if (confirm.failed() && b.input_error.ok()) {
-    b.input_error = Status(ErrorCode::kInternal, "OpenSSL cannot compute an HMAC");
-  }
 }

@@ -1,8 +1,8 @@
 // The token probe: the filter's direct view of a TokenSet (pseudonym.hpp; pseudonym.cpp builds
 // it), inline like probe.hpp so that the hot loop parses, prefetches and probes without a call per
 // row. A token's text → TokenKey (64 hex digits checked, its first 16 bytes as two words) → the
-// table's slot, prefetched a batch ahead → the stem of a listed number (the candidate confirmed by
-// its HMAC, out of line) or kUnlistedTokenStem → the one verdict rule (probe.hpp, verdict_of).
+// table's slot, prefetched a batch ahead → the stem of a listed number (the candidate's whole
+// token compared) or kUnlistedTokenStem → the one verdict rule (probe.hpp, verdict_of).
 #pragma once
 
 #include <cstddef>
@@ -19,14 +19,14 @@
 
 namespace optout::detail {
 
-// A slot: 0 (empty: stem 0 is never listed), or the token's tag (34 bits of its bytes 8..15) above
-// the stem (30 bits: stems are < 10^9 < 2^30).
-inline constexpr unsigned kTokenStemBits = 30;
-inline constexpr std::uint64_t kTokenStemMask = (std::uint64_t{1} << kTokenStemBits) - 1;
-inline constexpr std::uint64_t kTokenTagMask = (std::uint64_t{1} << (64 - kTokenStemBits)) - 1;
+// A slot: 0 (empty), or 32 bits of the token (its bytes 8..11) above its entry's index + 1. The
+// entries hold each token whole, so that a match is exact without computing an HMAC again.
+inline constexpr unsigned kTokenEntryBits = 32;
+inline constexpr std::uint64_t kTokenEntryMask = (std::uint64_t{1} << kTokenEntryBits) - 1;
+inline constexpr std::uint64_t kTokenTagMask = (std::uint64_t{1} << (64 - kTokenEntryBits)) - 1;
 
-inline std::uint64_t token_slot_word(std::uint64_t tag, std::uint32_t stem) noexcept {
-  return ((tag & kTokenTagMask) << kTokenStemBits) | stem;
+inline std::uint64_t token_slot_word(std::uint64_t tag, std::uint64_t entry) noexcept {
+  return ((tag & kTokenTagMask) << kTokenEntryBits) | (entry + 1);
 }
 
 // The words of a token's raw bytes [at, at + 8), byte at in the low byte, on any machine.
@@ -108,29 +108,11 @@ inline TokenKey parse_token_key(std::string_view text) noexcept {
   return key;
 }
 
-// Confirms a candidate: the HMAC of the stem's number is the token. One per thread at a time (it
-// holds an OpenSSL context, made on the first candidate): the kernel makes one per block.
-class TokenConfirm {
- public:
-  explicit TokenConfirm(const TokenSet::Impl& set) noexcept : set_(set) {}
-  TokenConfirm(const TokenConfirm&) = delete;
-  TokenConfirm& operator=(const TokenConfirm&) = delete;
-  ~TokenConfirm();
-  // Whether hex (64 hex digits, either case) is the token of the valid stem. An OpenSSL failure
-  // confirms nothing... and is remembered: failed() (the run then fails; see TokenTable::find).
-  bool matches(std::uint32_t stem, const char* hex) noexcept;
-  bool failed() const noexcept { return failed_; }
-
- private:
-  const TokenSet::Impl& set_;
-  void* ctx_ = nullptr;  // EVP_MAC_CTX
-  bool failed_ = false;
-};
-
 struct TokenTable {
-  const std::uint64_t* slots;
-  std::uint64_t capacity;  // more than the tokens held: a probe always reaches an empty slot
-  const TokenSet::Impl* set;
+  const std::uint64_t* slots;   // 0: empty; else the tag (token bytes 8..11) above the entry + 1
+  std::uint64_t capacity;       // more than the tokens held: a probe always reaches an empty slot
+  const std::uint64_t* tokens;  // entry e's token: words 4e..4e+3 (token_word of bytes 0, 8, 16, 24)
+  const std::uint32_t* stems;   // entry e's stem
 
   // head scaled to [0, capacity) (Lemire's multiply-shift: the head's bits are uniform).
   std::size_t home(std::uint64_t head) const noexcept {
@@ -141,15 +123,25 @@ struct TokenTable {
   // faster).
   void prefetch(std::uint64_t head) const noexcept { __builtin_prefetch(slots + home(head)); }
 
-  // The stem of the listed number whose token key is, else kUnlistedTokenStem.
-  std::uint32_t find(const TokenKey& key, TokenConfirm& confirm) const noexcept {
+  // Whether entry e holds key's token: all 32 bytes compared (the last 16 decoded only here).
+  bool same_token(std::uint64_t e, const TokenKey& key) const noexcept {
+    const std::uint64_t* t = tokens + 4 * e;
+    return t[0] == key.head && t[1] == key.tag &&
+           t[2] == (hex8_bytes(key.hex + 32) | (hex8_bytes(key.hex + 40) << 32)) &&
+           t[3] == (hex8_bytes(key.hex + 48) | (hex8_bytes(key.hex + 56) << 32));
+  }
+
+  // The stem of the listed number whose token key is (exactly), else kUnlistedTokenStem.
+  std::uint32_t find(const TokenKey& key) const noexcept {
     const std::uint64_t tag = key.tag & kTokenTagMask;
     std::size_t i = home(key.head);
     for (;;) {
       const std::uint64_t word = slots[i];
       if (word == 0) return kUnlistedTokenStem;
-      const auto stem = static_cast<std::uint32_t>(word & kTokenStemMask);
-      if ((word >> kTokenStemBits) == tag && confirm.matches(stem, key.hex)) return stem;
+      if ((word >> kTokenEntryBits) == tag) {
+        const std::uint64_t e = (word & kTokenEntryMask) - 1;
+        if (same_token(e, key)) return stems[e];
+      }
       if (++i == capacity) i = 0;
     }
   }
