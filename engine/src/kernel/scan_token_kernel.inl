@@ -24,11 +24,19 @@ void scan_token_block(Block& b, const IndexBits* index, const TokenTable& tokens
     run_end = end;
   };
   auto settle = [&]() OPTOUT_ALWAYS_INLINE {
-    // The table's slots were prefetched as the batch was parsed; the stems' bits are now.
+    // Three passes, each prefetching what the next reads: the slots (prefetched as the batch was
+    // parsed) give candidate entries; the entries' tokens and stems give the stems; the stems'
+    // bits give the verdicts.
+    std::uint64_t entry[kProbeBatch];
+    for (std::size_t i = 0; i < pending; ++i) {
+      const Pending& r = batch[i];
+      entry[i] = r.has_field && r.key.reason == InvalidReason::kNone ? tokens.candidate(r.key) : TokenTable::kNoEntry;
+      if (entry[i] != TokenTable::kNoEntry) tokens.prefetch_entry(entry[i]);
+    }
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       if (r.has_field && r.key.reason == InvalidReason::kNone) {
-        parsed[i] = {tokens.find(r.key), InvalidReason::kNone};
+        parsed[i] = {tokens.resolve(r.key, entry[i]), InvalidReason::kNone};
         index->prefetch(parsed[i].stem);
       } else {
         parsed[i] = {0, r.key.reason};

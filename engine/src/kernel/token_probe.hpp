@@ -131,6 +131,30 @@ struct TokenTable {
            t[3] == (hex8_bytes(key.hex + 48) | (hex8_bytes(key.hex + 56) << 32));
   }
 
+  // The first entry whose slot's tag is key's (kNoEntry: none), reading only the slots: the
+  // kernel then prefetches it, and resolve() compares it.
+  static constexpr std::uint64_t kNoEntry = ~std::uint64_t{0};
+  std::uint64_t candidate(const TokenKey& key) const noexcept {
+    const std::uint64_t tag = key.tag & kTokenTagMask;
+    for (std::size_t i = home(key.head);;) {
+      const std::uint64_t word = slots[i];
+      if (word == 0) return kNoEntry;
+      if ((word >> kTokenEntryBits) == tag) return (word & kTokenEntryMask) - 1;
+      if (++i == capacity) i = 0;
+    }
+  }
+  void prefetch_entry(std::uint64_t e) const noexcept {
+    __builtin_prefetch(tokens + 4 * e);
+    __builtin_prefetch(stems + e);
+  }
+  // find(key), given candidate(key): the candidate's stem when its token is key's; another entry
+  // with the same tag (one slot in 2^32) is looked for by find().
+  std::uint32_t resolve(const TokenKey& key, std::uint64_t e) const noexcept {
+    if (e == kNoEntry) return kUnlistedTokenStem;
+    if (same_token(e, key)) return stems[e];
+    return find(key);
+  }
+
   // The stem of the listed number whose token key is (exactly), else kUnlistedTokenStem.
   std::uint32_t find(const TokenKey& key) const noexcept {
     const std::uint64_t tag = key.tag & kTokenTagMask;
