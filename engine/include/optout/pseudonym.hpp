@@ -74,10 +74,10 @@ class OPTOUT_API PseudonymKey {
 };
 
 // The tokens of an index's applied lists under one key: the stems whose bit the index sets (the
-// removed ones under deny lists, the kept ones under allow lists), each as its token, in an
-// open-addressing table of 8-byte slots (34 more bits of the token and the stem), found by the
-// token's first 64 bits and confirmed by computing the HMAC of the candidate stem again. Memory:
-// about 11.5 bytes per listed number, whatever the input. Immutable and safe to share between
+// removed ones under deny lists, the kept ones under allow lists), each with its whole token (an
+// entry), found through an open-addressing table of 8-byte slots (32 bits of the token and the
+// entry) by the token's first 64 bits; a match compares all 32 bytes. Memory: 52 bytes per listed
+// number, whatever the input (README, "Pseudonymised extracts"). Immutable and safe to share between
 // threads; a filter run gets one through FilterOptions::tokens (run_filter() sets it from
 // FilterRequest::pseudonym_key).
 class OPTOUT_API TokenSet {
@@ -102,14 +102,13 @@ class OPTOUT_API TokenSet {
   // around an NHS number; then nothing left is kEmpty, a byte that is not a hex digit
   // kBadCharacter, and anything but 64 hex digits kWrongLength. A valid token of a listed number
   // gives that number's stem, any other valid token kUnlistedTokenStem; then
-  // index.verdict(parsed) is the filter's verdict. (Should OpenSSL fail to confirm a candidate,
-  // the token is kBadCharacter: rejected, never released as checked.)
+  // index.verdict(parsed) is the filter's verdict.
   ParsedNhsNumber parse(std::string_view text) const;
 
   // Whether this set was made from index (same registry digest and applied lists).
   bool built_for(const OptOutIndex& index) const noexcept;
   std::uint64_t size() const noexcept;          // tokens held
-  std::uint64_t memory_bytes() const noexcept;  // the table's size
+  std::uint64_t memory_bytes() const noexcept;  // the table's and the entries' size
   double build_seconds() const noexcept;        // the hashing and the table
   const std::string& key_sha256() const noexcept;
 
