@@ -157,7 +157,7 @@ TEST(PseudonymTest, ManyTokensAgainstOpenSslOnEveryBlockSize) {
   std::mt19937 rng(11);
   std::vector<std::uint32_t> listed, unlisted;
   while (listed.size() < 3000 || unlisted.size() < 3000) {
-    const std::uint32_t stem = 100'000'000 + rng() % 800'000'000;
+    const auto stem = static_cast<std::uint32_t>(100'000'000 + rng() % 800'000'000);
     if (!is_valid_stem(stem)) continue;
     (rng() % 2 ? listed : unlisted).push_back(stem);
   }

@@ -67,16 +67,20 @@ static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 // The layouts of the versioned structs a caller may pass: a caller built against an older header
 // passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
 // with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format;
-// v4 pseudonym_key_path. optout_verify_options v1 ends with id_column; v2 appends format; v3
-// pseudonym_key_path.
+// v4 entry, compress and compression_level; v5 pseudonym_key_path. optout_verify_options v1 ends with
+// id_column; v2 appends format; v3 entry; v4 pseudonym_key_path. optout_filter_stats v1 ends with
+// output_digest; v2 appends the compressed sizes.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
 constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
-constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, pseudonym_key_path);
-constexpr std::size_t kOptionsV4Bytes = sizeof(optout_filter_options);
-constexpr std::size_t kStatsV1Bytes = sizeof(optout_filter_stats);
+constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, entry);
+constexpr std::size_t kOptionsV4Bytes = offsetof(optout_filter_options, compression_level) + sizeof(int);
+constexpr std::size_t kStatsV1Bytes = offsetof(optout_filter_stats, bytes_out_compressed);
+constexpr std::size_t kStatsV2Bytes = offsetof(optout_filter_stats, input_compressed_bytes) + sizeof(std::uint64_t);
 constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
-constexpr std::size_t kVerifyOptionsV2Bytes = offsetof(optout_verify_options, pseudonym_key_path);
-constexpr std::size_t kVerifyOptionsV3Bytes = sizeof(optout_verify_options);
+constexpr std::size_t kVerifyOptionsV2Bytes = offsetof(optout_verify_options, entry);
+constexpr std::size_t kVerifyOptionsV3Bytes = offsetof(optout_verify_options, entry) + sizeof(const char*);
+constexpr std::size_t kOptionsV5Bytes = offsetof(optout_filter_options, pseudonym_key_path) + sizeof(const char*);
+constexpr std::size_t kVerifyOptionsV4Bytes = offsetof(optout_verify_options, pseudonym_key_path) + sizeof(const char*);
 constexpr std::size_t kVerifyResultV1Bytes = sizeof(optout_verify_result);
 
 // The outcome of an entry point's body.
@@ -153,6 +157,15 @@ Outcome to_request(const optout_filter_options& in, optout::FilterRequest& reque
   out.max_record_bytes = in.max_record_bytes > 0 ? in.max_record_bytes : optout::kDefaultMaxRecordBytes;
   if (in.max_rejected_rows >= 0) out.max_rejected_rows = static_cast<std::uint64_t>(in.max_rejected_rows);
   if (!(in.max_rejected_fraction < 0)) out.max_rejected_fraction = in.max_rejected_fraction;  // NaN: refused
+  if (in.size >= kOptionsV4Bytes) {
+    if (in.entry != nullptr) out.entry = in.entry;
+    if (in.compress != nullptr) {
+      optout::Result<optout::Compression> codec = optout::parse_compression(in.compress);
+      if (!codec.ok()) return codec.status();
+      request.compress = *codec;
+    }
+    if (in.compression_level >= 0) out.compression_level = in.compression_level;
+  }
   return to_format(in.size >= kOptionsV3Bytes ? in.format : nullptr, out);
 }
 
@@ -188,8 +201,8 @@ Outcome to_request_keys(const char* function, const optout_filter_options& in, o
       o.code != OPTOUT_OK) {
     return o;
   }
-  // v4: a pseudonymised extract's key file (NULL: none; "" the engine refuses).
-  if (in.size >= kOptionsV4Bytes && in.pseudonym_key_path != nullptr) request.pseudonym_key = in.pseudonym_key_path;
+  // v5: a pseudonymised extract's key file (NULL: none; "" the engine refuses).
+  if (in.size >= kOptionsV5Bytes && in.pseudonym_key_path != nullptr) request.pseudonym_key = in.pseudonym_key_path;
   if (!v2) return {};
   if (in.expect_digest != nullptr) request.expect_digest = in.expect_digest;
   if (in.sign_key_path != nullptr) {
@@ -222,6 +235,10 @@ void copy_stats(const optout::FilterStats& in, optout_filter_stats* out) {
   out->threads = in.threads;
   const std::string digest = in.output_digest ? in.output_digest->hex() : std::string();
   std::memcpy(out->output_digest, digest.c_str(), digest.size() + 1);
+  if (out->size >= kStatsV2Bytes) {
+    out->bytes_out_compressed = in.bytes_out_compressed;
+    out->input_compressed_bytes = in.input_compressed_bytes;
+  }
 }
 }  // namespace
 
@@ -284,6 +301,29 @@ optout_status optout_registry_list(const optout_registry* registry, size_t index
     info->count = list.count;
     info->serialized_bytes = list.serialized_bytes;
     info->memory_bytes = list.memory_bytes;
+    return {};
+  });
+}
+
+optout_status optout_registry_list_scopes(const optout_registry* registry, size_t index, char* buffer, size_t capacity,
+                                          size_t* needed, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (registry == nullptr) return null_argument("optout_registry_list_scopes", "registry");
+    if (buffer == nullptr && capacity > 0) return null_argument("optout_registry_list_scopes", "buffer");
+    const std::vector<optout::ListInfo>& lists = registry->registry.lists();
+    if (index >= lists.size()) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list_scopes: index " + std::to_string(index) +
+                                             " is out of range (the registry has " + std::to_string(lists.size()) +
+                                             " lists)"};
+    }
+    std::string text;
+    for (const std::string& scope : lists[index].scopes) text += (text.empty() ? "" : ",") + scope;
+    if (needed != nullptr) *needed = text.size() + 1;
+    if (capacity < text.size() + 1) {
+      return {OPTOUT_E_INVALID_ARGUMENT, "optout_registry_list_scopes: the buffer holds " + std::to_string(capacity) +
+                                             " bytes, the scopes need " + std::to_string(text.size() + 1)};
+    }
+    std::memcpy(buffer, text.c_str(), text.size() + 1);
     return {};
   });
 }
@@ -387,6 +427,35 @@ optout_status optout_index_create(const optout_registry* registry, const char* c
   });
 }
 
+optout_status optout_index_create_for_purpose(const optout_registry* registry, const char* purpose,
+                                              const char* const* exemptions, size_t exemption_count,
+                                              optout_index** index, optout_error* error) {
+  return guarded(error, [&]() -> Outcome {
+    if (index == nullptr) return null_argument("optout_index_create_for_purpose", "index");
+    *index = nullptr;
+    if (registry == nullptr) return null_argument("optout_index_create_for_purpose", "registry");
+    if (purpose == nullptr) return null_argument("optout_index_create_for_purpose", "purpose");
+    if (exemption_count > 0 && exemptions == nullptr) {
+      return null_argument("optout_index_create_for_purpose", "exemptions");
+    }
+    optout::ListSelection selection;
+    selection.purpose = purpose;
+    for (std::size_t i = 0; i < exemption_count; ++i) {
+      if (exemptions[i] == nullptr) {
+        return {OPTOUT_E_NULL_ARGUMENT,
+                "optout_index_create_for_purpose: exemptions[" + std::to_string(i) + "] is NULL"};
+      }
+      optout::Result<optout::Exemption> exemption = optout::parse_exemption(exemptions[i]);
+      if (!exemption.ok()) return exemption.status();
+      selection.exemptions.push_back(std::move(exemption).value());
+    }
+    optout::Result<optout::OptOutIndex> made = optout::OptOutIndex::create(registry->registry, selection);
+    if (!made.ok()) return made.status();
+    *index = new optout_index{std::move(made).value()};
+    return {};
+  });
+}
+
 void optout_index_free(optout_index* index) { delete index; }
 
 optout_status optout_index_classify_numbers(const optout_index* index, const uint64_t* numbers, size_t count,
@@ -433,6 +502,7 @@ void optout_filter_options_init(optout_filter_options* options) {
   options->max_rejected_rows = -1;
   options->max_rejected_fraction = -1;
   options->max_age_seconds = -1;
+  options->compression_level = -1;
 }
 
 void optout_filter_stats_init(optout_filter_stats* stats) {
@@ -548,6 +618,7 @@ optout_status optout_verify_file(const optout_index* index, const char* input_pa
         o.code != OPTOUT_OK) {
       return o;
     }
+    if (options->size >= kVerifyOptionsV3Bytes && options->entry != nullptr) out.entry = options->entry;
     if (Outcome o = trusted_keys("optout_verify_file", options->trust_paths, options->trust_count, request.trust);
         o.code != OPTOUT_OK) {
       return o;
@@ -557,7 +628,7 @@ optout_status optout_verify_file(const optout_index* index, const char* input_pa
     if (options->audit_path != nullptr) request.audit = options->audit_path;
     if (options->matches_path != nullptr) request.matches = options->matches_path;
     if (options->id_column != nullptr) request.id_column = options->id_column;
-    if (options->size >= kVerifyOptionsV3Bytes && options->pseudonym_key_path != nullptr) {
+    if (options->size >= kVerifyOptionsV4Bytes && options->pseudonym_key_path != nullptr) {
       request.pseudonym_key = options->pseudonym_key_path;
     }
     optout::Result<optout::VerifyResult> verified = optout::run_verify(index->index, request);

@@ -116,6 +116,9 @@ py::dict stats_dict(const FilterStats& stats) {
   d["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   d["threads"] = stats.threads;
   d["output_digest"] = stats.output_digest ? py::object(py::str(stats.output_digest->hex())) : py::object(py::none());
+  // A compressed output's and input's sizes as files, as the stats file has them (only when compressed).
+  if (stats.bytes_out_compressed > 0) d["bytes_out_compressed"] = stats.bytes_out_compressed;
+  if (stats.input_compressed_bytes > 0) d["input_compressed_bytes"] = stats.input_compressed_bytes;
   return d;
 }
 
@@ -389,15 +392,17 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("digest", [](const Registry& r) { return r.digest().hex(); })
       .def_property_readonly("total_count", [](const Registry& r) { return r.total_count(); })
       .def_property_readonly("memory_bytes", [](const Registry& r) { return r.memory_bytes(); })
-      .def_property_readonly("lists",
-                             [](const Registry& r) {
-                               py::list lists;
-                               for (const ListInfo& info : r.lists()) {
-                                 lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count,
-                                                             info.serialized_bytes, info.memory_bytes));
-                               }
-                               return lists;
-                             })
+      .def_property_readonly("purposes", [](const Registry& r) { return r.purposes(); })
+      .def_property_readonly(
+          "lists",
+          [](const Registry& r) {
+            py::list lists;
+            for (const ListInfo& info : r.lists()) {
+              lists.append(py::make_tuple(info.name, list_kind_name(info.kind), info.count, info.serialized_bytes,
+                                          info.memory_bytes, py::tuple(py::cast(info.scopes))));
+            }
+            return lists;
+          })
       .def("find_list", [](const Registry& r, const std::string& name) { return r.find_list(name); })
       .def("require_list", [](const Registry& r, const std::string& name) { return take(r.require_list(name)); })
       // out[i]: the list holds a valid numbers[i] (parsed as stems/reasons).
@@ -463,7 +468,30 @@ PYBIND11_MODULE(_engine, m) {
              return std::make_unique<OptOutIndex>(take(std::move(index)));
            }),
            py::arg("registry"), py::arg("apply"))
+      // Lists by purpose less exemptions ("LIST=REFERENCE" each): the engine's select_lists().
+      .def(py::init([](const Registry& r, const std::vector<std::string>& apply,
+                       const std::optional<std::string>& purpose, const std::vector<std::string>& exemptions) {
+             ListSelection selection{apply, purpose, {}};
+             for (const std::string& text : exemptions) selection.exemptions.push_back(take(parse_exemption(text)));
+             Result<OptOutIndex> index = [&] {
+               py::gil_scoped_release release;
+               return OptOutIndex::create(r, selection);
+             }();
+             return std::make_unique<OptOutIndex>(take(std::move(index)));
+           }),
+           py::arg("registry"), py::arg("apply"), py::arg("purpose"), py::arg("exemptions"))
       .def_property_readonly("applied_lists", &OptOutIndex::applied_lists)
+      .def_property_readonly("purpose", &OptOutIndex::purpose)
+      .def_property_readonly(
+          "exempted_lists",
+          [](const OptOutIndex& index) {
+            py::list out;
+            for (const ExemptedList& e : index.exempted_lists()) {
+              out.append(py::make_tuple(e.list, list_kind_name(e.kind), e.count,
+                                        e.as_of ? py::cast(iso_date_utc(*e.as_of)) : py::none(), e.reference));
+            }
+            return out;
+          })
       // Verdicts for 10-digit integers, read in place.
       .def("classify_uint64", &classify_uint64, py::arg("numbers").noconvert())
       .def("classify_int64", &classify_int64, py::arg("numbers").noconvert())
@@ -498,6 +526,18 @@ PYBIND11_MODULE(_engine, m) {
             }
           })
       .def_readwrite("has_header", &FilterOptions::has_header)
+      // A zip input's entry (None: the zip must hold one file).
+      .def_readwrite("entry", &FilterOptions::entry)
+      // None: the codec's default; the engine checks the range for the codec in use.
+      .def_property(
+          "compression_level", [](const FilterOptions& o) { return o.compression_level; },
+          [](FilterOptions& o, const py::object& v) {
+            if (v.is_none()) {
+              o.compression_level.reset();
+            } else {
+              o.compression_level = saturated<int>(v, "level");
+            }
+          })
       // The engine's format rule: "csv" or "jsonl" (parse_input_format).
       .def_property(
           "format", [](const FilterOptions& o) { return o.format == InputFormat::kJsonLines ? "jsonl" : "csv"; },
@@ -625,7 +665,21 @@ PYBIND11_MODULE(_engine, m) {
            }),
            py::arg("inputs"), py::arg("output"), py::arg("rejects"), py::arg("stats"), py::arg("audit"),
            py::arg("options"), py::arg("max_age_seconds"), py::arg("in_parts"), py::arg("piece_bytes"),
-           py::arg("trust"), py::arg("expect_digest"), py::arg("sign").none(true));
+           py::arg("trust"), py::arg("expect_digest"), py::arg("sign").none(true))
+      // The output's compression: None (by suffix), or the engine's names ("gzip", "zstd", "none").
+      .def_property(
+          "compress",
+          [](const FilterRequest& r) {
+            return r.compress ? py::object(py::str(compression_name(*r.compress))) : py::none();
+          },
+          [](FilterRequest& r, const py::object& v) {
+            if (v.is_none()) {
+              r.compress.reset();
+            } else {
+              if (!py::isinstance<py::str>(v)) throw py::type_error("compress: 'gzip', 'zstd' or 'none'");
+              r.compress = take(parse_compression(v.cast<std::string>()));
+            }
+          });
 
   // The request of `optout verify` (verify.hpp); paths go through fs_path.
   py::class_<VerifyRequest>(m, "VerifyRequest")

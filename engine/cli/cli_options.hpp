@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "optout/policy.hpp"
 #include "optout/registry.hpp"
 #include "optout/signing.hpp"
 
@@ -102,6 +103,38 @@ inline void add_trust_options(CLI::App& cmd, TrustArgs& args, const char* trust_
   if (Status s = check_trust(registry.source(), registry.signer(), trusted); !s.ok()) return s;
   if (args.expect_digest) return check_expected_digest(registry.source(), registry.digest(), *args.expect_digest);
   return Status();
+}
+
+// --purpose NAME and --exempt LIST=REFERENCE (repeatable), for a command that chooses lists
+// (filter, verify). The rules are the engine's (parse_exemption, select_lists).
+struct PurposeArgs {
+  std::optional<std::string> purpose;
+  std::vector<std::string> exempt;
+};
+
+inline void add_purpose_options(CLI::App& cmd, PurposeArgs& args) {
+  cmd.add_option("--purpose", args.purpose,
+                 "Apply the lists scoped to this purpose and every unscoped list (not with --apply)")
+      ->type_name("NAME");
+  cmd.add_option("--exempt", args.exempt,
+                 "Leave LIST out of the --purpose run, recording why in the audit record (repeatable)")
+      ->type_name("LIST=REFERENCE")
+      ->allow_extra_args(false);
+}
+
+// The lists a run asks for: --apply's, or --purpose's less each --exempt (checked by the engine
+// once the registry is loaded: OptOutIndex::create(registry, selection)).
+[[nodiscard]] inline Result<ListSelection> to_selection(const std::vector<std::string>& apply,
+                                                        const PurposeArgs& args) {
+  ListSelection selection;
+  selection.apply = apply;
+  selection.purpose = args.purpose;
+  for (const std::string& text : args.exempt) {
+    Result<Exemption> exemption = parse_exemption(text);
+    if (!exemption.ok()) return exemption.status();
+    selection.exemptions.push_back(std::move(exemption).value());
+  }
+  return selection;
 }
 
 }  // namespace optout::cli

@@ -28,9 +28,12 @@ for one name are merged. Nothing is written unless every source is valid (or
 --skip-invalid). A report per source goes to stderr. Each source's base name, size,
 XXH3-128 and counts are stored in the snapshot (optout info shows them), with the date
 each list was issued when --as-of gives it. --sign NAME.key signs the snapshot (optout
-keygen makes the key; --trust NAME.pub then refuses any registry it did not sign).)";
+keygen makes the key; --trust NAME.pub then refuses any registry it did not sign).
+--scope NAME=research,planning limits a list to purposes (filter --purpose); --objections
+FILE reads per-request objections (nhs_number,scope[,reference][,decided]) into the deny
+lists objections.SCOPE.)";
 
-enum class StepKind { kDeny, kAllow, kAdd, kRemove };
+enum class StepKind { kDeny, kAllow, kAdd, kRemove, kObjections, kWithdrawObjections };
 
 struct BuildArgs {
   std::vector<std::string> deny;
@@ -39,7 +42,10 @@ struct BuildArgs {
   std::vector<std::string> remove;
   std::optional<std::string> base;  // unset: none; "" is refused (check_distinct_files)
   std::string description;
-  std::vector<std::string> as_of;   // LIST=YYYY-MM-DD
+  std::vector<std::string> as_of;  // LIST=YYYY-MM-DD
+  std::vector<std::string> scope;  // LIST=SCOPE[,SCOPE...]
+  std::vector<std::string> objections;
+  std::vector<std::string> withdraw_objections;
   std::optional<std::string> sign;  // NAME.key; "" is refused (check_distinct_files)
   std::string output;
   bool skip_invalid = false;
@@ -80,12 +86,20 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
       kind = StepKind::kAdd, values = &args.add, flag = "--add";
     } else if (option->check_lname("remove")) {
       kind = StepKind::kRemove, values = &args.remove, flag = "--remove";
+    } else if (option->check_lname("objections")) {
+      kind = StepKind::kObjections, values = &args.objections, flag = "--objections";
+    } else if (option->check_lname("withdraw-objections")) {
+      kind = StepKind::kWithdrawObjections, values = &args.withdraw_objections, flag = "--withdraw-objections";
     } else {
       continue;
     }
     const std::size_t index = taken[option]++;
     if (index >= values->size()) continue;
     const std::string& value = (*values)[index];
+    if (kind == StepKind::kObjections || kind == StepKind::kWithdrawObjections) {  // FILE, not NAME=FILE
+      steps.push_back(Step{kind, flag, "", value});
+      continue;
+    }
     const auto equals = value.find('=');
     if (equals == std::string::npos) {
       return diag.usage_error(std::string(flag) + ": expected NAME=FILE, got a value without '='");
@@ -119,6 +133,29 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
     Result<std::int64_t> date = parse_iso_date(std::string_view(value).substr(equals + 1));
     if (!date.ok()) return diag.fail(date.status());
     dates.emplace_back(name, *date);
+  }
+
+  // Every --scope LIST=SCOPE[,SCOPE...]; the scope names are the engine's to check (build()).
+  std::vector<std::pair<std::string, std::vector<std::string>>> scopes;
+  for (const std::string& value : args.scope) {
+    const auto equals = value.find('=');
+    if (equals == std::string::npos) {
+      return diag.usage_error("--scope: expected LIST=SCOPE[,SCOPE...], got a value without '='");
+    }
+    const std::string name = value.substr(0, equals);
+    if (Status s = validate_list_name(name); !s.ok()) return diag.fail(s);
+    for (const auto& [seen, list] : scopes) {
+      if (seen == name) return diag.usage_error("--scope: list '" + redact_numbers(name) + "' given twice");
+    }
+    std::vector<std::string> names;
+    const std::string_view text = std::string_view(value).substr(equals + 1);
+    for (std::size_t from = 0;;) {
+      const std::size_t comma = text.find(',', from);
+      names.emplace_back(text.substr(from, comma == std::string_view::npos ? std::string_view::npos : comma - from));
+      if (comma == std::string_view::npos) break;
+      from = comma + 1;
+    }
+    scopes.emplace_back(name, std::move(names));
   }
 
   // No empty path, and the snapshot written never replaces a file it is built from.
@@ -171,6 +208,22 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
   }
   const SourceOptions options{.skip_invalid = args.skip_invalid};
   for (const Step& step : steps) {
+    if (step.kind == StepKind::kObjections || step.kind == StepKind::kWithdrawObjections) {
+      const bool withdrawing = step.kind == StepKind::kWithdrawObjections;
+      auto stats = withdrawing ? builder.remove_objections(step.file) : builder.add_objections(step.file);
+      if (!stats.ok()) return diag.fail(stats.status());
+      if (!args.quiet) {
+        std::string report = step.file + ": " + plural(stats->rows, "row", "rows");
+        for (const ObjectionStats::PerList& list : stats->lists) {
+          report += "; " + std::string(withdrawing ? "from " : "to ") + list_label(list.list, ListKind::kDeny) + ": " +
+                    std::to_string(list.stats.changed) + (withdrawing ? " withdrawn, " : " added, ") +
+                    std::to_string(list.stats.unchanged) + (withdrawing ? " not in the list" : " already there");
+        }
+        diag.note(report);
+      }
+      if (stats->rows == 0) diag.warning(step.file + ": no objections");
+      continue;
+    }
     const ListKind kind = kinds.at(step.name);  // declare_list() made it agree with --list/--allow
     const bool removing = step.kind == StepKind::kRemove;
     auto stats = removing ? builder.remove_source(step.name, step.file, options)
@@ -193,6 +246,7 @@ int run_build(const CLI::App& cmd, const BuildArgs& args) {
 
   if (cmd.count("--description") > 0) builder.set_description(args.description);
   for (const auto& [name, date] : dates) builder.set_as_of(name, date);
+  for (auto& [name, names] : scopes) builder.set_scopes(name, std::move(names));
   auto registry = builder.build();
   if (!registry.ok()) return diag.fail(registry.status());
   if (key) {
@@ -229,6 +283,17 @@ void declare_build(CLI::App& cmd, BuildArgs& args) {
                  "When the list NAME was issued, e.g. the check service's reply date (repeatable); the "
                  "freshness gate counts from it")
       ->type_name("NAME=YYYY-MM-DD");
+  cmd.add_option("--scope", args.scope,
+                 "The purposes the list NAME applies to (repeatable; a list without one applies to every purpose; "
+                 "replaces a base's)")
+      ->type_name("NAME=SCOPE[,SCOPE...]");
+  cmd.add_option("--objections", args.objections,
+                 "Add upheld objections: CSV with header nhs_number,scope[,reference][,decided]; each scope's rows go "
+                 "to the deny list objections.SCOPE, scoped to SCOPE (repeatable)")
+      ->type_name("FILE");
+  cmd.add_option("--withdraw-objections", args.withdraw_objections,
+                 "Withdraw objections: the same CSV, each row withdrawn from objections.SCOPE (repeatable)")
+      ->type_name("FILE");
   cmd.add_option("--sign", args.sign, "Sign the snapshot with this secret key (optout keygen)")->type_name("NAME.key");
   cmd.add_flag("--skip-invalid", args.skip_invalid, "Skip and count invalid lines instead of failing on the first");
   cmd.add_option("-o,--output", args.output, "The snapshot to write (atomically)")->type_name("OUT.optout")->required();

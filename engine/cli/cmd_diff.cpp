@@ -24,7 +24,7 @@ namespace {
 // The --help description.
 constexpr const char* kHelp = R"(Show what changed between two registry snapshots.
 Per list, how many numbers were added and withdrawn, and lists that are new, dropped or
-changed kind. Numbers themselves go only to the files named by --added and --withdrawn (one
+changed kind, and lists whose scopes (the purposes they apply to) changed. Numbers themselves go only to the files named by --added and --withdrawn (one
 10-digit number per line, ascending, written atomically).)";
 
 struct DiffArgs {
@@ -44,6 +44,14 @@ std::string kind_change(const ListDiff& diff) {
     return std::string(list_kind_name(*diff.old_kind)) + " -> " + list_kind_name(*diff.new_kind);
   }
   return list_kind_name(*diff.new_kind);
+}
+
+// "research,planning"; "(every purpose)" for a list without scopes; "-" for a side without the list.
+std::string scopes_text(const std::optional<ListKind>& kind, const std::vector<std::string>& scopes) {
+  if (!kind) return "-";
+  std::string text;
+  for (const std::string& scope : scopes) text += (text.empty() ? "" : ",") + scope;
+  return text.empty() ? "(every purpose)" : text;
 }
 
 nlohmann::json kind_json(const std::optional<ListKind>& kind) {
@@ -130,7 +138,9 @@ int run_diff(const CLI::App& cmd, const DiffArgs& args) {
                        {"old_kind", kind_json(d.old_kind)},
                        {"new_kind", kind_json(d.new_kind)},
                        {"added", d.added},
-                       {"withdrawn", d.withdrawn}});
+                       {"withdrawn", d.withdrawn},
+                       {"old_scopes", d.old_kind ? nlohmann::json(d.old_scopes) : nlohmann::json(nullptr)},
+                       {"new_scopes", d.new_kind ? nlohmann::json(d.new_scopes) : nlohmann::json(nullptr)}});
     }
     print_json({{"old", registry_json(args.old_file, *older)},
                 {"new", registry_json(args.new_file, *newer)},
@@ -144,6 +154,13 @@ int run_diff(const CLI::App& cmd, const DiffArgs& args) {
   }
   if (diffs.empty()) rows.push_back({"(no lists)"});
   std::cout << format_table(rows, {false, false, true, true});
+  // Scope changes: each list whose purposes differ between the two (a side without the list: "-").
+  std::vector<std::vector<std::string>> scope_rows = {{"LIST", "OLD SCOPES", "NEW SCOPES"}};
+  for (const ListDiff& d : diffs) {
+    if (d.old_scopes == d.new_scopes) continue;
+    scope_rows.push_back({d.name, scopes_text(d.old_kind, d.old_scopes), scopes_text(d.new_kind, d.new_scopes)});
+  }
+  if (scope_rows.size() > 1) std::cout << '\n' << format_table(scope_rows);
   return kExitSuccess;
 }
 

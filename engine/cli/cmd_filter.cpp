@@ -35,6 +35,7 @@ struct FilterArgs {
   CsvArgs csv;
   std::string registry;
   std::vector<std::string> apply;
+  PurposeArgs purpose;
   // Unset: standard output / none. Given as "" (an unset variable): the engine refuses it.
   std::optional<std::string> output;
   std::optional<std::string> rejects;
@@ -131,7 +132,9 @@ int run_filter(const FilterArgs& args) {
 
   Result<Registry> registry = load_registry(args.registry);
   if (!registry.ok()) return diag.fail(registry.status());
-  Result<OptOutIndex> index = OptOutIndex::create(*registry, args.apply);
+  Result<ListSelection> selection = to_selection(args.apply, args.purpose);
+  if (!selection.ok()) return diag.fail(selection.status());
+  Result<OptOutIndex> index = OptOutIndex::create(*registry, *selection);
   if (!index.ok()) return diag.fail(index.status());
   // A closed pipe must end the run with the status cat has there: EPIPE comes back as
   // kBrokenPipe, and SIGPIPE is raised once the run has removed its temporary files.
@@ -160,6 +163,7 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
   cmd.add_option("-r,--registry", args.registry, "The registry snapshot (from optout build)")->required();
   add_csv_options(cmd, args.csv);
   cmd.add_option("--apply", args.apply, "Lists to apply, comma-separated (default: every list)")->delimiter(',');
+  add_purpose_options(cmd, args.purpose);
   add_output_option(cmd, args.output);
   cmd.add_option("--rejects", args.rejects, "Also write rejected rows here, after the header");
   cmd.add_option("--compress", args.compress,

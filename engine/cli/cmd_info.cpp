@@ -28,7 +28,8 @@ per list its kind and count, and each list's provenance: its as-of date and the 
 files it was built from (base name, add or remove, bytes, lines, numbers, XXH3-128).
 A signature is always checked: one that does not verify is a corrupt file. With --trust
 (or OPTOUT_TRUST) and --expect-digest, says whether the registry passes them, without
-failing. Never prints an NHS number.)";
+failing. Lists scoped to purposes (build --scope, --objections) show their scopes; a list
+without one applies to every purpose. Never prints an NHS number.)";
 
 struct InfoArgs {
   std::string file;
@@ -90,6 +91,7 @@ int run_info(const InfoArgs& args) {
           {"as_of", std::move(as_of)},
           {"sources", std::move(sources)},
           {"kind", list_kind_name(info.kind)},
+          {"scopes", info.scopes},
           {"count", info.count},
           {"serialized_bytes", info.serialized_bytes},
           {"memory_bytes", info.memory_bytes},
@@ -120,6 +122,7 @@ int run_info(const InfoArgs& args) {
         {"digest_expected", pin ? nlohmann::json(pin->ok()) : nlohmann::json(nullptr)},
         {"digest_problem", pin && !pin->ok() ? nlohmann::json(pin->message()) : nlohmann::json(nullptr)},
         {"lists", std::move(lists)},
+        {"purposes", registry.purposes()},
     });
     return kExitSuccess;
   }
@@ -150,6 +153,16 @@ int run_info(const InfoArgs& args) {
   }
   if (registry.lists().empty()) rows.push_back({"(no lists)"});
   std::cout << format_table(rows, {false, false, true, true, true, true});
+  // Scopes (--scope, --objections): shown when a list has one; an unscoped list applies to every purpose.
+  if (!registry.purposes().empty()) {
+    std::vector<std::vector<std::string>> scopes = {{"LIST", "SCOPES (PURPOSES IT APPLIES TO)"}};
+    for (const ListInfo& info : registry.lists()) {
+      std::string text;
+      for (const std::string& scope : info.scopes) text += (text.empty() ? "" : ",") + scope;
+      scopes.push_back({info.name, text.empty() ? "(every purpose)" : text});
+    }
+    std::cout << '\n' << format_table(scopes);
+  }
   if (!registry.provenance().empty()) {
     std::vector<std::vector<std::string>> sources = {
         {"LIST", "AS OF", "OP", "BYTES", "LINES", "NUMBERS", "XXH3-128", "FILE"}};

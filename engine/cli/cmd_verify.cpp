@@ -35,6 +35,7 @@ struct VerifyArgs {
   CsvArgs csv;
   std::string registry;
   std::vector<std::string> apply;
+  PurposeArgs purpose;
   TrustArgs trust;
   std::optional<std::string> audit;
   std::optional<std::string> matches;
@@ -86,7 +87,9 @@ int run_verify(const VerifyArgs& args) {
 
   Result<Registry> registry = load_registry(args.registry);
   if (!registry.ok()) return diag.fail(registry.status());
-  Result<OptOutIndex> index = OptOutIndex::create(*registry, args.apply);
+  Result<ListSelection> selection = to_selection(args.apply, args.purpose);
+  if (!selection.ok()) return diag.fail(selection.status());
+  Result<OptOutIndex> index = OptOutIndex::create(*registry, *selection);
   if (!index.ok()) return diag.fail(index.status());
   // --matches -: a closed pipe ends the run as it ends a filter's (SIGPIPE, once nothing is left).
   std::signal(SIGPIPE, SIG_IGN);
@@ -121,6 +124,7 @@ void declare_verify(CLI::App& cmd, VerifyArgs& args) {
   cmd.add_option("-r,--registry", args.registry, "The registry snapshot (from optout build)")->required();
   add_csv_options(cmd, args.csv);
   cmd.add_option("--apply", args.apply, "Lists to apply, comma-separated (default: every list)")->delimiter(',');
+  add_purpose_options(cmd, args.purpose);
   add_trust_options(cmd, args.trust,
                     "Refuse a registry, or an audit record, not signed by this key (repeatable; default: the keys "
                     "OPTOUT_TRUST names, path:path)");

@@ -44,7 +44,8 @@ void put_counts(Json& j, const FilterStats& stats) {
 std::string filter_stats_json(const FilterStats& stats) {
   nlohmann::json j;
   put_counts(j, stats);
-  if (stats.bytes_out_compressed > 0) j["bytes_out_compressed"] = stats.bytes_out_compressed;  // the file's size
+  if (stats.bytes_out_compressed > 0) j["bytes_out_compressed"] = stats.bytes_out_compressed;        // the file's size
+  if (stats.input_compressed_bytes > 0) j["input_compressed_bytes"] = stats.input_compressed_bytes;  // likewise
   j["seconds"] = stats.seconds;
   j["mb_per_second"] = mb_per_second(stats.bytes_in, stats.seconds);
   j["threads"] = stats.threads;
@@ -225,6 +226,19 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
       lists.push_back(std::move(l));
     }
     j["lists"] = std::move(lists);
+  }
+  if (context.purpose) {
+    j["purpose"] = *context.purpose;
+    nlohmann::ordered_json exemptions = nlohmann::ordered_json::array();
+    for (const ExemptedList& e : context.exemptions) {
+      exemptions.push_back(
+          {{"list", e.list},
+           {"kind", list_kind_name(e.kind)},
+           {"count", e.count},
+           {"as_of", e.as_of ? nlohmann::ordered_json(iso_date_utc(*e.as_of)) : nlohmann::ordered_json(nullptr)},
+           {"reference", e.reference}});
+    }
+    j["exemptions"] = std::move(exemptions);
   }
   if (context.pseudonym_key_sha256) j["pseudonym_key_sha256"] = *context.pseudonym_key_sha256;
   if (stats != nullptr) {

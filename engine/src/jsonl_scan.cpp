@@ -141,6 +141,39 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
   std::optional<JsonTokenReader> tokens;
   if (table) tokens.emplace(JsonTokenReader{*table});
   std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept lines
+  // Lines are parsed a batch ahead of their probes, as the CSV kernel does (tuning.hpp:
+  // kProbeBatch), so that each probe's cache miss is under way while later lines parse.
+  struct Pending {
+    std::size_t begin, end;
+    JsonLineField field;
+  };
+  Pending batch[kProbeBatch];
+  std::size_t pending = 0;
+  const auto settle = [&] {
+    for (std::size_t i = 0; i < pending; ++i) {
+      const Pending& r = batch[i];
+      const bool has_field = r.field.kind == JsonLineKind::kValue;
+      const Verdict verdict = has_field ? verdict_of(r.field.parsed, index) : Verdict::kRejected;
+      if (verdict == Verdict::kRejected) {
+        ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(r.field.parsed.reason) : kMissingField];
+        if (keep_rejected) append_span(b.rejected, r.begin, r.end);
+      } else if (verdict == Verdict::kRemoved) {
+        ++b.removed;
+      } else {
+        ++b.kept_rows;
+        if (index == nullptr) {
+          b.stems.push_back(r.field.parsed.stem);
+        } else {
+          if (r.begin != run_end) {
+            if (run_end != run_begin) b.kept.push_back({run_begin, run_end});
+            run_begin = r.begin;
+          }
+          run_end = r.end;
+        }
+      }
+    }
+    pending = 0;
+  };
   std::size_t begin = b.skip;
   while (begin < size) {
     const void* lf = std::memchr(data + begin, '\n', size - begin);
@@ -165,27 +198,14 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       break;
     }
     ++b.rows;
-    const bool has_field = field.kind == JsonLineKind::kValue;
-    const Verdict verdict = has_field ? verdict_of(field.parsed, index) : Verdict::kRejected;
-    if (verdict == Verdict::kRejected) {
-      ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(field.parsed.reason) : kMissingField];
-      if (keep_rejected) append_span(b.rejected, begin, end);
-    } else if (verdict == Verdict::kRemoved) {
-      ++b.removed;
-    } else {
-      ++b.kept_rows;
-      if (index == nullptr) {
-        b.stems.push_back(field.parsed.stem);
-      } else {
-        if (begin != run_end) {
-          if (run_end != run_begin) b.kept.push_back({run_begin, run_end});
-          run_begin = begin;
-        }
-        run_end = end;
-      }
+    if (index != nullptr && field.kind == JsonLineKind::kValue && field.parsed.valid()) {
+      index->prefetch(field.parsed.stem);
     }
+    batch[pending++] = {begin, end, field};
+    if (pending == kProbeBatch) settle();
     begin = end;
   }
+  settle();
   if (run_end != run_begin) b.kept.push_back({run_begin, run_end});
 }
 

@@ -32,6 +32,8 @@ struct OptOutIndex::Impl {
   std::optional<PublicKey> registry_signer;
   std::int64_t data_as_of = 0;
   std::vector<AppliedList> facts;
+  std::optional<std::string> purpose;
+  std::vector<ExemptedList> exempted;
 
   ~Impl() {
     if (bits != nullptr) munmap(bits, kWords * sizeof(std::uint64_t));
@@ -103,6 +105,19 @@ Result<OptOutIndex> OptOutIndex::create(const Registry& registry, std::span<cons
   detail::expand_into(folded, impl->bits);
   return OptOutIndex(std::move(impl));
 }
+
+Result<OptOutIndex> OptOutIndex::create(const Registry& registry, const ListSelection& selection) {
+  Result<SelectedLists> selected = select_lists(registry, selection);
+  if (!selected.ok()) return selected.status();
+  Result<OptOutIndex> index = create(registry, selected->apply);
+  if (!index.ok()) return index.status();
+  index->impl_->purpose = std::move(selected->purpose);
+  index->impl_->exempted = std::move(selected->exempted);
+  return index;
+}
+
+const std::optional<std::string>& OptOutIndex::purpose() const noexcept { return impl_->purpose; }
+const std::vector<ExemptedList>& OptOutIndex::exempted_lists() const noexcept { return impl_->exempted; }
 
 detail::IndexBits detail::IndexAccess::bits(const OptOutIndex& index) noexcept {
   return {index.impl_->bits, index.impl_->bits_mean_kept};

@@ -65,6 +65,23 @@ Status validate_list_name(std::string_view name) {
   return Status();
 }
 
+Status validate_scope_name(std::string_view name) {
+  constexpr std::size_t kMaxScopeBytes = 32;
+  const auto scope_byte = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  if (name.empty() || name.size() > kMaxScopeBytes || !std::all_of(name.begin(), name.end(), scope_byte)) {
+    return Status(ErrorCode::kInvalidArgument, "scope names are 1 to 32 of a-z, 0-9, '_' and '-'");
+  }
+  return Status();
+}
+
+std::string objections_list_name(std::string_view scope) {
+  std::string name("objections.");
+  name.append(scope);
+  return name;
+}
+
 std::string Digest128::hex() const {
   char text[33];
   std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(high),
@@ -132,6 +149,14 @@ void Registry::for_each_stem(std::size_t index, const std::function<bool(std::ui
 }
 
 std::vector<std::uint32_t> Registry::stems(std::size_t index) const { return to_vector(data_->bitmaps[index].get()); }
+
+std::vector<std::string> Registry::purposes() const {
+  std::vector<std::string> out;
+  for (const ListInfo& info : data_->lists) out.insert(out.end(), info.scopes.begin(), info.scopes.end());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 std::uint64_t Registry::total_count() const noexcept {
   std::uint64_t total = 0;
@@ -228,17 +253,21 @@ std::vector<ListDiff> diff_registries(const Registry& older, const Registry& new
       d.new_kind = b.lists[j].kind;
       d.added = roaring_bitmap_andnot_cardinality(y, x);
       d.withdrawn = roaring_bitmap_andnot_cardinality(x, y);
+      d.old_scopes = a.lists[i].scopes;
+      d.new_scopes = b.lists[j].scopes;
       ++i;
       ++j;
     } else if (take_old) {
       d.name = a.lists[i].name;
       d.old_kind = a.lists[i].kind;
       d.withdrawn = a.lists[i].count;
+      d.old_scopes = a.lists[i].scopes;
       ++i;
     } else {
       d.name = b.lists[j].name;
       d.new_kind = b.lists[j].kind;
       d.added = b.lists[j].count;
+      d.new_scopes = b.lists[j].scopes;
       ++j;
     }
     out.push_back(std::move(d));

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "csv_header.hpp"
+#include "objections.hpp"
 #include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
@@ -337,6 +338,33 @@ struct RegistryBuilder::Impl {
   std::map<std::string, List, std::less<>> lists;
   std::map<std::string, ListProvenance, std::less<>> provenance;  // by list name
   std::map<std::string, std::int64_t, std::less<>> as_of;         // set_as_of(), checked by build()
+  // Each list's scopes: the base's, and an objections list's own scope (add_objections).
+  std::map<std::string, std::vector<std::string>, std::less<>> scopes;
+  // set_scopes(), checked by build(); they replace the above.
+  std::map<std::string, std::vector<std::string>, std::less<>> set_scopes;
+
+  // add_objections / remove_objections: each scope's rows to (or from) objections.<scope>.
+  Result<ObjectionStats> objections(const std::filesystem::path& path, bool withdraw) {
+    detail::ObjectionRows rows;
+    if (Status s = detail::read_objections(path, rows); !s.ok()) return s;
+    for (const auto& [scope, stems] : rows.stems_by_scope) {  // every list checked before any changes
+      const std::string list = objections_list_name(scope);
+      if (Status s = withdraw ? check_exists(list) : check_declarable(list, ListKind::kDeny); !s.ok()) return s;
+    }
+    ObjectionStats out;
+    out.rows = rows.rows;
+    const SourceBytes read{rows.bytes, rows.xxh3};
+    for (const auto& [scope, stems] : rows.stems_by_scope) {
+      const std::string list = objections_list_name(scope);
+      SourceStats stats =
+          apply_stems(withdraw ? lists.find(list)->second : declare(list, ListKind::kDeny), stems, withdraw);
+      stats.lines = rows.rows;
+      if (!withdraw && scopes[list].empty()) scopes[list] = {scope};
+      record(list, path.string(), withdraw, read, stats);
+      out.lists.push_back({list, stats});
+    }
+    return out;
+  }
 
   // Records a source that was applied to list name.
   void record(std::string_view name, std::string_view source, bool removal, const SourceBytes& read,
@@ -438,6 +466,9 @@ RegistryBuilder::RegistryBuilder(const Registry& base) : impl_(std::make_unique<
     impl_->lists.emplace(data.lists[i].name, Impl::List{data.lists[i].kind, RoaringPtr(copy)});
   }
   for (const ListProvenance& p : data.provenance) impl_->provenance.emplace(p.list, p);
+  for (const ListInfo& info : data.lists) {
+    if (!info.scopes.empty()) impl_->scopes.emplace(info.name, info.scopes);
+  }
 }
 
 RegistryBuilder::~RegistryBuilder() = default;
@@ -448,6 +479,26 @@ void RegistryBuilder::set_description(std::string description) { impl_->descript
 
 void RegistryBuilder::set_as_of(std::string_view list, std::int64_t as_of) {
   impl_->as_of.insert_or_assign(std::string(list), as_of);
+}
+
+void RegistryBuilder::set_scopes(std::string_view list, std::vector<std::string> scopes) {
+  impl_->set_scopes.insert_or_assign(std::string(list), std::move(scopes));
+}
+
+Result<ObjectionStats> RegistryBuilder::add_objections(const std::filesystem::path& path) {
+  try {
+    return impl_->objections(path, /*withdraw=*/false);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(path.string());
+  }
+}
+
+Result<ObjectionStats> RegistryBuilder::remove_objections(const std::filesystem::path& path) {
+  try {
+    return impl_->objections(path, /*withdraw=*/true);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory(path.string());
+  }
 }
 
 Status RegistryBuilder::declare_list(std::string_view name, ListKind kind) {
@@ -550,6 +601,23 @@ Result<Registry> RegistryBuilder::build(std::optional<std::int64_t> created_at) 
                     "as-of date for list '" + redact_numbers(list) + "': outside 1970-01-01 to 9999-12-31");
     }
   }
+  for (const auto& [list, scopes] : impl_->set_scopes) {
+    const std::string named = validate_list_name(list).ok() ? "'" + redact_numbers(list) + "'" : "of that name";
+    if (impl_->lists.find(list) == impl_->lists.end()) {
+      return Status(ErrorCode::kNotFound, "scopes for list " + named + ": no list of that name in the registry");
+    }
+    for (std::size_t i = 0; i < scopes.size(); ++i) {
+      if (Status s = validate_scope_name(scopes[i]); !s.ok()) {
+        return Status(ErrorCode::kInvalidArgument, "scopes for list " + named + ": " + s.message());
+      }
+      if (std::find(scopes.begin(), scopes.begin() + static_cast<std::ptrdiff_t>(i), scopes[i]) !=
+          scopes.begin() + static_cast<std::ptrdiff_t>(i)) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "scopes for list " + named + ": scope '" + redact_numbers(scopes[i]) + "' given twice");
+      }
+    }
+  }
+  for (auto& [list, scopes] : impl_->set_scopes) impl_->scopes.insert_or_assign(list, std::move(scopes));
   try {
     auto data = std::make_shared<detail::RegistryData>();
     for (const auto& [list, info] : impl_->lists) {  // sorted by name
@@ -570,6 +638,10 @@ Result<Registry> RegistryBuilder::build(std::optional<std::int64_t> created_at) 
       ListInfo info;
       info.name = name;
       info.kind = list.kind;
+      if (const auto it = impl_->scopes.find(name); it != impl_->scopes.end()) {
+        info.scopes = it->second;
+        std::sort(info.scopes.begin(), info.scopes.end());
+      }
       detail::describe_list(info, list.bitmap.get());
       data->lists.push_back(std::move(info));
       data->bitmaps.push_back(std::move(list.bitmap));

@@ -103,6 +103,9 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
   if (!request.apply.empty()) {
     return invalid("a run given an index applies the index's lists: leave the request's lists empty");
   }
+  if (request.purpose || !request.exemptions.empty()) {
+    return invalid("a run given an index applies the index's lists: leave the request's purpose and exemptions empty");
+  }
   if (request.source == nullptr) {
     if (request.inputs.empty()) return invalid("no input: give a file name, or \"-\" for standard input");
     for (const std::string& input : request.inputs) {
@@ -167,6 +170,8 @@ RunContext start_context(const OptOutIndex& index, const FilterRequest& request)
   context.registry_signer = index.registry_signer();
   context.lists_applied = index.applied_lists();
   context.lists = index.applied_list_facts();
+  context.purpose = index.purpose();
+  context.exemptions = index.exempted_lists();
   context.sign_with = request.sign_audit;
   context.input_name = input_name(request);
   if (request.options.tokens) context.pseudonym_key_sha256 = request.options.tokens->key_sha256();
@@ -250,9 +255,10 @@ Result<RunResult> run_to_one_output(const OptOutIndex& index, const FilterReques
 
 // ---- A run in parts -----------------------------------------------------------------------------
 
-std::string part_name(std::size_t i) {
+// part-00000.csv, or part-00000.jsonl for JSON Lines.
+std::string part_name(std::size_t i, InputFormat format) {
   char name[32];
-  std::snprintf(name, sizeof name, "part-%05zu.csv", i);
+  std::snprintf(name, sizeof name, "part-%05zu.%s", i, format == InputFormat::kJsonLines ? "jsonl" : "csv");
   return name;
 }
 
@@ -267,7 +273,7 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
   options.max_rejected_fraction.reset();
   std::vector<PieceTask> tasks;
   const auto add = [&](PieceTask task) {
-    const std::string name = part_name(tasks.size());
+    const std::string name = part_name(tasks.size(), request.options.format);
     task.output = (output_folder / name).string();
     if (rejects_folder) task.rejects = (*rejects_folder / name).string();
     task.options = options;
@@ -608,10 +614,13 @@ Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& requ
 }
 
 Result<RunResult> run_filter(const Registry& registry, const FilterRequest& request, const PieceScheduler& scheduler) {
-  Result<OptOutIndex> index = OptOutIndex::create(registry, request.apply);
+  Result<OptOutIndex> index =
+      OptOutIndex::create(registry, ListSelection{request.apply, request.purpose, request.exemptions});
   if (!index.ok()) return index.status();
   FilterRequest with_index = request;
   with_index.apply.clear();
+  with_index.purpose.reset();
+  with_index.exemptions.clear();
   return run_filter(*index, with_index, scheduler);
 }
 

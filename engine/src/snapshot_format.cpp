@@ -325,6 +325,61 @@ std::string parse_provenance(std::string_view payload, const std::vector<ListInf
   return {};
 }
 
+std::string scopes_payload(const std::vector<ListInfo>& lists) {
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+  for (const ListInfo& info : lists) {
+    if (info.scopes.empty()) continue;
+    entries.push_back({{"name", info.name}, {"scopes", info.scopes}});
+  }
+  if (entries.empty()) return {};
+  const nlohmann::ordered_json doc = {{"lists", std::move(entries)}};
+  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::string parse_scopes(std::string_view payload, const std::vector<ListInfo>& lists,
+                         std::vector<std::vector<std::string>>& scopes) {
+  scopes.assign(lists.size(), {});
+  const nlohmann::json doc = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return "not JSON (or not UTF-8)";
+  if (!doc.is_object() || doc.size() != 1 || !doc.contains("lists") || !doc["lists"].is_array()) {
+    return "not an object holding only a 'lists' array";
+  }
+  const auto& entries = doc["lists"];
+  if (entries.empty()) return "no list entry";
+  std::vector<ListInfo> named(lists.size());
+  for (std::size_t i = 0; i < lists.size(); ++i) named[i].name = lists[i].name;
+  std::string previous;
+  for (std::size_t e = 0; e < entries.size(); ++e) {
+    const auto& entry = entries[e];
+    if (!entry.is_object() || entry.size() != 2 || !entry.contains("name") || !entry["name"].is_string() ||
+        !entry.contains("scopes") || !entry["scopes"].is_array()) {
+      return "a list entry does not hold exactly name and scopes";
+    }
+    const std::string name = entry["name"].get<std::string>();
+    const auto it = std::lower_bound(lists.begin(), lists.end(), name,
+                                     [](const ListInfo& info, const std::string& n) { return info.name < n; });
+    if (it == lists.end() || it->name != name) return "an entry for a list the snapshot does not hold";
+    if (e > 0 && !(previous < name)) {
+      return "list '" + redact_numbers(name) + "': list entries not in strictly increasing name order";
+    }
+    previous = name;
+    std::vector<std::string>& out = scopes[static_cast<std::size_t>(it - lists.begin())];
+    if (entry["scopes"].empty()) return "list '" + redact_numbers(name) + "': no scope";
+    for (const auto& scope : entry["scopes"]) {
+      if (!scope.is_string() || !validate_scope_name(scope.get<std::string>()).ok()) {
+        return "list '" + redact_numbers(name) + "': a scope that is not a scope name";
+      }
+      if (!out.empty() && !(out.back() < scope.get<std::string>())) {
+        return "list '" + redact_numbers(name) + "': scopes not in strictly increasing order";
+      }
+      out.push_back(scope.get<std::string>());
+    }
+    named[static_cast<std::size_t>(it - lists.begin())].scopes = out;
+  }
+  if (scopes_payload(named) != payload) return "not in the canonical form optout writes";
+  return {};
+}
+
 std::string signature_section_payload(const PublicKey& key, const Signature& signature) {
   std::string out(kSignatureSectionBytes, '\0');
   store<std::uint32_t>(out.data(), kSignatureEd25519);
@@ -352,7 +407,7 @@ SnapshotBytes encode_snapshot(const RegistryData& data) {
 SnapshotBytes encode_snapshot(const RegistryData& data, const PublicKey* signer, const Signature& signature) {
   const std::size_t list_count = data.lists.size();
   std::vector<SectionSlot> slots;
-  slots.reserve(3 + list_count);
+  slots.reserve(4 + list_count);
   slots.push_back({kSectionDescription, kSectionRequired, data.description.size()});
   std::vector<std::uint64_t> bitmap_bytes(list_count);
   for (std::size_t i = 0; i < list_count; ++i) {
@@ -362,6 +417,8 @@ SnapshotBytes encode_snapshot(const RegistryData& data, const PublicKey* signer,
   }
   const std::string provenance = data.provenance.empty() ? std::string() : provenance_payload(data.provenance);
   if (!data.provenance.empty()) slots.push_back({kSectionProvenance, 0, provenance.size()});
+  const std::string scopes = scopes_payload(data.lists);
+  if (!scopes.empty()) slots.push_back({kSectionScopes, 0, scopes.size()});
   const std::string signature_payload =
       signer != nullptr ? signature_section_payload(*signer, signature) : std::string();
   if (signer != nullptr) slots.push_back({kSectionSignature, 0, kSignatureSectionBytes});
@@ -382,6 +439,7 @@ SnapshotBytes encode_snapshot(const RegistryData& data, const PublicKey* signer,
   });
   std::size_t next = 1 + list_count;
   if (!data.provenance.empty()) std::memcpy(p + slots[next++].offset, provenance.data(), provenance.size());
+  if (!scopes.empty()) std::memcpy(p + slots[next++].offset, scopes.data(), scopes.size());
   if (signer != nullptr) std::memcpy(p + slots[next].offset, signature_payload.data(), signature_payload.size());
   const std::uint64_t body = file_size - kSnapshotTrailerBytes;
   const Digest128 digest = snapshot_checksum(std::string_view(p, body));
@@ -452,6 +510,8 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
   bool have_description = false;
   std::optional<std::string_view> provenance;
   std::string provenance_where;
+  std::optional<std::string_view> scopes;
+  std::string scopes_where;
   std::uint64_t signed_end = 0;  // the offset of the SIGNATURE section, when there is one
   std::vector<ListEntry> lists;
   std::uint64_t previous_end = table_end;
@@ -477,6 +537,15 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
       return fail(ErrorCode::kUnsupportedVersion, where + "flags not known to this build");
     }
     const std::string_view payload = bytes.substr(offset, length);
+    if (type == kSectionScopes) {
+      if ((flags & kSectionRequired) != 0) {
+        return fail(ErrorCode::kCorruption, where + "scopes section marked required (it is optional)");
+      }
+      if (scopes) return fail(ErrorCode::kCorruption, where + "a second scopes section");
+      scopes = payload;
+      scopes_where = where;
+      continue;
+    }
     if (type == kSectionProvenance || type == kSectionSignature) {
       const bool is_signature = type == kSectionSignature;
       const char* what = is_signature ? "signature" : "provenance";
@@ -571,6 +640,15 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
     }
   }
 
+  std::vector<std::vector<std::string>> list_scopes(lists.size());
+  if (scopes) {
+    std::vector<ListInfo> names(lists.size());
+    for (std::size_t i = 0; i < lists.size(); ++i) names[i].name = std::string(lists[i].name);
+    if (std::string problem = parse_scopes(*scopes, names, list_scopes); !problem.empty()) {
+      return fail(ErrorCode::kCorruption, scopes_where + "scopes: " + problem);
+    }
+  }
+
   // The signature and the bitmaps, in parallel (and the prehash across its chunks, the bitmaps
   // across lists and containers inside validate_bitmap).
   data->lists.resize(lists.size());
@@ -590,6 +668,7 @@ Result<std::shared_ptr<const RegistryData>> decode_snapshot(std::string_view byt
           ListInfo& info = data->lists[i];
           info.name = std::string(lists[i].name);
           info.kind = lists[i].kind;
+          info.scopes = std::move(list_scopes[i]);
           describe_list(info, data->bitmaps[i].get());
         });
       });

@@ -46,6 +46,14 @@
 //      "..", no NUL), op "add" or "remove", bytes, lines and numbers unsigned integers with
 //      numbers <= lines, xxh3_128 the file's XXH3-128 as 32 lower-case hex digits, high half
 //      first.
+//   Type 5 SCOPES (optional: flags 0; at most one; absent when no list has a scope; before
+//      SIGNATURE): UTF-8 JSON in exactly the form optout writes (as PROVENANCE):
+//        {"lists":[{"name":"national","scopes":["planning","research"]}]}
+//      lists: sorted by name in strictly increasing byte order, each naming a LIST section;
+//      scopes: at least one, each a scope name ([a-z0-9_-]{1,32}), strictly increasing. A list
+//      without an entry applies to every purpose. A reader older than this section skips it
+//      (an optional section of an unknown type): it sees every list unscoped, has no --purpose,
+//      and applies the lists --apply names or all of them.
 //   Type 4 SIGNATURE (optional: flags 0; at most one, and the last section), 112 bytes:
 //      0  algorithm   u32       1: Ed25519 (signing.hpp, SignedKind::kRegistry); another value is
 //                               kUnsupportedVersion
@@ -100,6 +108,7 @@ inline constexpr std::uint32_t kSectionDescription = 1;
 inline constexpr std::uint32_t kSectionList = 2;
 inline constexpr std::uint32_t kSectionProvenance = 3;
 inline constexpr std::uint32_t kSectionSignature = 4;
+inline constexpr std::uint32_t kSectionScopes = 5;
 inline constexpr std::uint32_t kSectionRequired = 1;  // section flags bit 0
 inline constexpr std::uint64_t kSignatureSectionBytes = 112;
 inline constexpr std::uint32_t kSignatureEd25519 = 1;
@@ -127,6 +136,15 @@ std::string provenance_payload(std::span<const ListProvenance> provenance);
 // Returns the problem (no file name, no quoted bytes but known list names) or an empty string.
 std::string parse_provenance(std::string_view payload, const std::vector<ListInfo>& lists,
                              std::vector<ListProvenance>& out);
+
+// The payload of a SCOPES section: the canonical JSON above, for the lists with scopes (none:
+// the empty string, and no section is written).
+std::string scopes_payload(const std::vector<ListInfo>& lists);
+
+// Parses and validates a SCOPES payload against the lists of the snapshot (sorted by name) and
+// stores each list's scopes in scopes[i]. Returns the problem or an empty string.
+std::string parse_scopes(std::string_view payload, const std::vector<ListInfo>& lists,
+                         std::vector<std::vector<std::string>>& scopes);
 
 // The payload of a SIGNATURE section (algorithm 1, the key id of key).
 std::string signature_section_payload(const PublicKey& key, const Signature& signature);

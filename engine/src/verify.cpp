@@ -378,6 +378,10 @@ Status check_request(const OptOutIndex& index, const VerifyRequest& request) {
   if (!request.apply.empty()) {
     return invalid("a verification given an index applies the index's lists: leave the request's lists empty");
   }
+  if (request.purpose || !request.exemptions.empty()) {
+    return invalid(
+        "a verification given an index applies the index's lists: leave the request's purpose and exemptions empty");
+  }
   if (request.source == nullptr && request.input.empty()) {
     return invalid("an empty input path: give a file name, or \"-\" for standard input");
   }
@@ -487,10 +491,13 @@ Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& g
 }
 
 Result<VerifyResult> run_verify(const Registry& registry, const VerifyRequest& request) {
-  Result<OptOutIndex> index = OptOutIndex::create(registry, request.apply);
+  Result<OptOutIndex> index =
+      OptOutIndex::create(registry, ListSelection{request.apply, request.purpose, request.exemptions});
   if (!index.ok()) return index.status();
   VerifyRequest with_index = request;
   with_index.apply.clear();
+  with_index.purpose.reset();
+  with_index.exemptions.clear();
   return run_verify(*index, with_index);
 }
 

@@ -286,8 +286,10 @@ def test_diff_json(optout, delta):
     assert (result.code, result.stderr) == (0, ""), result
     doc = json.loads(result.stdout)
     assert doc["lists"] == [
-        {"name": "cleared", "old_kind": "allow", "new_kind": "allow", "added": 2, "withdrawn": 0},
-        {"name": "national", "old_kind": "deny", "new_kind": "deny", "added": 3, "withdrawn": 2},
+        {"name": "cleared", "old_kind": "allow", "new_kind": "allow", "added": 2, "withdrawn": 0,
+         "old_scopes": [], "new_scopes": []},
+        {"name": "national", "old_kind": "deny", "new_kind": "deny", "added": 3, "withdrawn": 2,
+         "old_scopes": [], "new_scopes": []},
     ]
     assert doc["old"]["file"] == "old.optout" and doc["new"]["file"] == "new.optout"
     assert doc["old"]["description"] == "base"
@@ -368,7 +370,7 @@ def test_diff_new_dropped_and_kind_changed_lists(optout, tmp_path):
         "gone   deny (dropped)      0          4\n")
     doc = json.loads(optout("diff", "--json", "old.optout", "new.optout", cwd=tmp_path).stdout)
     assert doc["lists"][1] == {"name": "fresh", "old_kind": None, "new_kind": "deny", "added": 4,
-                               "withdrawn": 0}
+                               "withdrawn": 0, "old_scopes": None, "new_scopes": []}
     assert doc["lists"][2]["new_kind"] is None
 
 

@@ -16,6 +16,7 @@ LAYERS = [
     {"signing"},
     {"nhs_number"},
     {"registry"},
+    {"policy"},
     {"index"},
     {"filter", "numbers", "pieces", "list_export", "pseudonym"},
     {"audit"},

@@ -116,6 +116,14 @@ OPTOUT_C_API optout_status optout_registry_list_count(const optout_registry* reg
 /* The list at index. Errors: OPTOUT_E_INVALID_ARGUMENT (index out of range), OPTOUT_E_NULL_ARGUMENT. */
 OPTOUT_C_API optout_status optout_registry_list(const optout_registry* registry, size_t index, optout_list_info* info,
                                                 optout_error* error);
+/* The scopes of the list at index (`optout build --scope`): the purposes it applies to, sorted and
+ * comma-separated ("planning,research"; "" for a list that applies to every purpose), written
+ * NUL-terminated into buffer (capacity bytes; buffer may be NULL when capacity is 0). *needed, when
+ * not NULL, gets the bytes the text takes with its NUL, also on OPTOUT_E_INVALID_ARGUMENT for a
+ * buffer too small (nothing is written then). Errors: OPTOUT_E_INVALID_ARGUMENT (index out of
+ * range, buffer too small), OPTOUT_E_NULL_ARGUMENT. */
+OPTOUT_C_API optout_status optout_registry_list_scopes(const optout_registry* registry, size_t index, char* buffer,
+                                                       size_t capacity, size_t* needed, optout_error* error);
 /* The index of the list called name. Errors: OPTOUT_E_NOT_FOUND (the message lists the registry's
  * lists; a number-like name is redacted), OPTOUT_E_INVALID_ARGUMENT (a name no list can have: a
  * space, a '!'...), OPTOUT_E_NULL_ARGUMENT. */
@@ -174,6 +182,18 @@ typedef struct optout_index optout_index;
  * OPTOUT_E_NULL_ARGUMENT (also for a NULL among names). */
 OPTOUT_C_API optout_status optout_index_create(const optout_registry* registry, const char* const* names,
                                                size_t name_count, optout_index** index, optout_error* error);
+/* Builds the lookup index of the lists a purpose applies (policy as data: `optout filter --purpose
+ * NAME --exempt LIST=REFERENCE`): every list scoped to purpose and every unscoped list, less the
+ * lists exemptions[0 .. exemption_count-1] name, each "LIST=REFERENCE" (the reference is free text,
+ * 1-200 bytes, no control characters, nothing that looks like an NHS number). The index then
+ * carries the purpose and exemptions: optout_filter_file's audit record shows them ("purpose",
+ * "exemptions" with each list's count, as-of date and reference). Errors: OPTOUT_E_INVALID_ARGUMENT
+ * with the CLI's messages (a purpose no list names, listing the registry's purposes; an exemption
+ * without a reference, of a list the purpose would not apply, or given twice; every list
+ * exempted), OPTOUT_E_IO, OPTOUT_E_NULL_ARGUMENT (also for a NULL among exemptions). */
+OPTOUT_C_API optout_status optout_index_create_for_purpose(const optout_registry* registry, const char* purpose,
+                                                           const char* const* exemptions, size_t exemption_count,
+                                                           optout_index** index, optout_error* error);
 /* Frees an index (NULL is fine). */
 OPTOUT_C_API void optout_index_free(optout_index* index);
 
@@ -221,7 +241,12 @@ typedef struct optout_filter_options {
   const char* sign_key_path;      /* NULL (default): none; else sign the audit records with this NAME.key */
   /* Appended in v3 (JSON Lines): */
   const char* format; /* NULL or "csv" (default): CSV; "jsonl": JSON Lines, column_name a key or a JSON Pointer */
-  /* Appended in v4 (pseudonymised extracts): */
+  /* Appended in v4 (compressed extracts; the input's codec is found from its bytes, never its name): */
+  const char* entry;     /* NULL (default): none; for a zip input, the entry to read (needed when it holds several) */
+  const char* compress;  /* NULL (default): by each path's suffix (.gz, .zst; none for standard output and fds);
+                            else "gzip", "zstd" or "none" for the output and the rejects */
+  int compression_level; /* < 0 (default): the codec's default; gzip 0-3, zstd 1-19 */
+  /* Appended in v5 (pseudonymised extracts): */
   const char* pseudonym_key_path; /* NULL (default): the column holds NHS numbers; else it holds tokens,
                                      HMAC-SHA256(key, the 10-digit number) as 64 hex digits, the key being
                                      this file's bytes (32 to 1024), as `optout filter --pseudonym-key` */
@@ -250,6 +275,9 @@ typedef struct optout_filter_stats {
   double seconds;
   unsigned threads;                            /* threads used */
   char output_digest[OPTOUT_DIGEST_HEX_BYTES]; /* XXH3-128 of the output when audit_path is set, else "" */
+  /* Appended in v2 (compressed extracts): */
+  uint64_t bytes_out_compressed;   /* a compressed output: the bytes written (its file's size); else 0 */
+  uint64_t input_compressed_bytes; /* a compressed input: the bytes read (its file's size); else 0 */
 } optout_filter_stats;
 
 /* Sets size and zeroes the counts. */
@@ -305,7 +333,9 @@ typedef struct optout_verify_options {
   const char* id_column;          /* NULL: matches name rows by 1-based data-row number; else by this column */
   /* Appended in v2 (JSON Lines): */
   const char* format; /* as optout_filter_options */
-  /* Appended in v3 (pseudonymised extracts): */
+  /* Appended in v3 (compressed extracts): */
+  const char* entry; /* as optout_filter_options */
+  /* Appended in v4 (pseudonymised extracts): */
   const char* pseudonym_key_path; /* as optout_filter_options; an audit record vouches only under its key */
 } optout_verify_options;
 

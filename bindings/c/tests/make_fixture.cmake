@@ -35,6 +35,18 @@ optout(build --list "national=${SAMPLES}/national.txt" --list "type1=${SAMPLES}/
 optout(build --list "national=${SAMPLES}/national.txt" --sign "${WORK}/other.key" -o "${WORK}/other_signed.optout" -q)
 optout(info --json "${WORK}/signed.optout" STDOUT "${WORK}/signed_info.json")
 
+# Compressed extracts (issue 13): a zip of two entries, for the entry option.
+file(COPY "${SAMPLES}/extract_narrow.csv" "${SAMPLES}/extract_dirty.csv" DESTINATION "${WORK}/zip")
+execute_process(COMMAND "${CMAKE_COMMAND}" -E tar cf "${WORK}/extracts.zip" --format=zip extract_narrow.csv
+                        extract_dirty.csv
+                WORKING_DIRECTORY "${WORK}/zip" COMMAND_ERROR_IS_FATAL ANY)
+
+# Purposes (issue 14): national scoped to research and planning, type1 and cleared unscoped; the
+# filter's output for planning with national exempted.
+optout(build --list "national=${SAMPLES}/national.txt" --scope national=research,planning
+       --list "type1=${SAMPLES}/type1.txt" --allow "cleared=${SAMPLES}/cleared.dat" -o "${WORK}/scoped.optout" -q)
+optout(filter -r "${WORK}/scoped.optout" --column nhs_number --purpose planning --exempt "national=CAG 20/CAG/0001"
+       "${SAMPLES}/extract_narrow.csv" -q -o "${WORK}/expected_narrow_planning.csv")
 # Pseudonymised extracts (issue 14): a key file (40 printable bytes) and a registry denying
 # 9434765919; the C test holds the tokens Python's hmac makes with that key.
 file(WRITE "${WORK}/pseudonym.key" "optout-c-test-pseudonym-key-0123456789ab")

@@ -582,6 +582,92 @@ static void test_filter_files(const optout_index* all, const optout_index* deny)
   }
 }
 
+/* Compressed extracts (options v4, stats v2): an output compressed by its suffix or by compress,
+ * read back by content; a zip's entry; an older caller's options, whose v4 fields are not read. */
+static void test_compressed_extracts(const optout_index* all) {
+  optout_error error;
+  optout_filter_stats stats;
+  optout_filter_options options = by_name();
+  CHECK(options.entry == NULL && options.compress == NULL && options.compression_level == -1);
+
+  /* By suffix: gzip; the stats give the compressed size beside the uncompressed one. */
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("narrow.csv.gz"), &options, &stats, &error));
+  CHECK((long)stats.bytes_out == file_size(WORK("expected_narrow_all.csv")));
+  CHECK((long)stats.bytes_out_compressed == file_size(WORK("narrow.csv.gz")));
+  CHECK(stats.bytes_out_compressed > 0 && stats.bytes_out_compressed < stats.bytes_out);
+  CHECK(stats.input_compressed_bytes == 0);
+  /* Read back: the input's codec is found from its bytes. */
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(all, WORK("narrow.csv.gz"), WORK("narrow_back.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("narrow_back.csv"), WORK("expected_narrow_all.csv")));
+  CHECK((long)stats.input_compressed_bytes == file_size(WORK("narrow.csv.gz")));
+  CHECK(stats.bytes_out_compressed == 0);
+
+  /* compress overrides the suffix: zstd at level 5 into a name without one. */
+  options.compress = "zstd";
+  options.compression_level = 5;
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("narrow.out"), &options, &stats, &error));
+  options.compress = NULL;
+  options.compression_level = -1;
+  CHECK_OK(optout_filter_file(all, WORK("narrow.out"), WORK("narrow_back_zstd.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("narrow_back_zstd.csv"), WORK("expected_narrow_all.csv")));
+
+  /* The engine's rules and words. */
+  options.compress = "brotli";
+  CHECK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("x.csv"), &options, &stats, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "the compression is gzip, zstd or none") == 0);
+  options.compress = NULL;
+  options.compression_level = 9;
+  CHECK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("x.csv.gz"), &options, &stats, &error) ==
+        OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "the gzip level must be from 0 to 3") == 0);
+  CHECK(!exists(WORK("x.csv.gz")));
+  options.compression_level = -1;
+
+  /* A zip of two entries: one must be chosen. */
+  CHECK(optout_filter_file(all, WORK("extracts.zip"), WORK("x.csv"), &options, &stats, &error) ==
+        OPTOUT_E_INVALID_INPUT);
+  {
+    char expected[1024];
+    snprintf(expected, sizeof expected, "%s: the zip holds 2 entries: choose one with --entry NAME",
+             WORK("extracts.zip"));
+    CHECK(strcmp(error.message, expected) == 0);
+  }
+  CHECK(!exists(WORK("x.csv")));
+  options.entry = "extract_narrow.csv";
+  CHECK_OK(optout_filter_file(all, WORK("extracts.zip"), WORK("zip_narrow.csv"), &options, &stats, &error));
+  CHECK(same_files(WORK("zip_narrow.csv"), WORK("expected_narrow_all.csv")));
+  CHECK((long)stats.input_compressed_bytes == file_size(WORK("extracts.zip")));
+
+  /* optout_verify_file reads the entry too: the clean release inside a zip is clean. */
+  {
+    optout_verify_options verify;
+    optout_verify_options_init(&verify);
+    CHECK(verify.entry == NULL);
+    verify.column_name = "nhs_number";
+    verify.entry = "extract_narrow.csv";
+    optout_verify_result result;
+    optout_verify_result_init(&result);
+    CHECK_OK(optout_verify_file(all, WORK("extracts.zip"), &verify, &result, &error));
+    CHECK(result.rows == 2000 && result.removed + result.rejected == 2000 - 1863 && !result.clean);
+  }
+
+  /* A caller built against the v3 header: entry, compress and the level are not read. */
+  options = by_name();
+  options.size = offsetof(optout_filter_options, entry);
+  options.compress = "brotli";
+  options.compression_level = 99;
+  options.entry = "not read";
+  optout_filter_stats_init(&stats);
+  stats.size = offsetof(optout_filter_stats, bytes_out_compressed);
+  stats.bytes_out_compressed = 77; /* not written */
+  CHECK_OK(optout_filter_file(all, SAMPLE("extract_narrow.csv"), WORK("v3.csv.gz"), &options, &stats, &error));
+  CHECK(stats.kept == 1863 && stats.bytes_out_compressed == 77);
+  CHECK((long)stats.bytes_out == file_size(WORK("expected_narrow_all.csv")));
+}
+
 /* A failed run: the status, the exact message, and no output file left behind. */
 static void expect_failure(const optout_index* index, const char* input, const optout_filter_options* options,
                            optout_status status, const char* message) {
@@ -1294,8 +1380,74 @@ static void test_verify(void) {
   optout_index_free(deny);
 }
 
+/* Lists by purpose less exemptions (issue 14): the CLI's output and audit record, the engine's errors. */
+static void test_purpose(void) {
+  optout_registry* registry = NULL;
+  optout_error error;
+  CHECK_OK(optout_registry_open(WORK("scoped.optout"), &registry, &error));
+  if (registry == NULL) return;
+  /* Lists in name order: cleared (unscoped), national (planning, research), type1 (unscoped). */
+  char scopes[64];
+  size_t needed = 0;
+  CHECK_OK(optout_registry_list_scopes(registry, 1, scopes, sizeof scopes, &needed, &error));
+  CHECK(strcmp(scopes, "planning,research") == 0 && needed == 18);
+  CHECK_OK(optout_registry_list_scopes(registry, 0, scopes, sizeof scopes, NULL, &error));
+  CHECK(strcmp(scopes, "") == 0);
+  CHECK(optout_registry_list_scopes(registry, 1, NULL, 0, &needed, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(needed == 18);
+  CHECK(strcmp(error.message, "optout_registry_list_scopes: the buffer holds 0 bytes, the scopes need 18") == 0);
+  CHECK(optout_registry_list_scopes(registry, 3, scopes, sizeof scopes, NULL, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(optout_registry_list_scopes(registry, 0, NULL, 4, NULL, &error) == OPTOUT_E_NULL_ARGUMENT);
+  optout_index* index = NULL;
+  const char* exemptions[] = {"national=CAG 20/CAG/0001"};
+  CHECK_OK(optout_index_create_for_purpose(registry, "planning", exemptions, 1, &index, &error));
+  if (index != NULL) {
+    /* Applied: type1 and cleared (national is exempt): only the cleared patient not in type1 is kept. */
+    const uint8_t expected[5] = {OPTOUT_VERDICT_REMOVED, OPTOUT_VERDICT_KEPT, OPTOUT_VERDICT_REMOVED,
+                                 OPTOUT_VERDICT_REMOVED, OPTOUT_VERDICT_REMOVED};
+    check_verdicts(index, expected);
+    optout_filter_options options;
+    optout_filter_options_init(&options);
+    options.column_name = "nhs_number";
+    options.audit_path = WORK("planning_audit.jsonl");
+    remove(options.audit_path);
+    remove(WORK("narrow_planning.csv"));
+    CHECK_OK(
+        optout_filter_file(index, SAMPLE("extract_narrow.csv"), WORK("narrow_planning.csv"), &options, NULL, &error));
+    CHECK(same_files(WORK("narrow_planning.csv"), WORK("expected_narrow_planning.csv")));
+    size_t size = 0;
+    char* audit = read_file(WORK("planning_audit.jsonl"), &size);
+    CHECK(audit != NULL && strstr(audit,
+                                  "\"purpose\":\"planning\",\"exemptions\":[{\"list\":\"national\","
+                                  "\"kind\":\"deny\",\"count\":") != NULL);
+    CHECK(audit != NULL && strstr(audit, "\"reference\":\"CAG 20/CAG/0001\"}]") != NULL);
+    free(audit);
+  }
+  optout_index_free(index);
+
+  index = (optout_index*)&error;
+  CHECK(optout_index_create_for_purpose(registry, "audit", NULL, 0, &index, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(index == NULL);
+  char expected[1024];
+  snprintf(expected, sizeof expected,
+           "%s: no list is scoped to purpose 'audit' (the registry's purposes: planning, research)",
+           WORK("scoped.optout"));
+  CHECK(strcmp(error.message, expected) == 0);
+  const char* bare[] = {"national"};
+  CHECK(optout_index_create_for_purpose(registry, "research", bare, 1, &index, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "--exempt LIST needs a reference: LIST=REFERENCE, e.g. national=CAG 20/CAG/0001") == 0);
+  const char* twice[] = {"national=CAG 1", "national=COPI"};
+  CHECK(optout_index_create_for_purpose(registry, "research", twice, 2, &index, &error) == OPTOUT_E_INVALID_ARGUMENT);
+  CHECK(strcmp(error.message, "--exempt national: the list is exempted twice") == 0);
+  const char* with_null[] = {"national=CAG 1", NULL};
+  CHECK(optout_index_create_for_purpose(registry, "research", with_null, 2, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  CHECK(strcmp(error.message, "optout_index_create_for_purpose: exemptions[1] is NULL") == 0);
+  CHECK(optout_index_create_for_purpose(registry, NULL, NULL, 0, &index, &error) == OPTOUT_E_NULL_ARGUMENT);
+  optout_registry_free(registry);
+}
+
 /* Pseudonymised extracts: tokens (Python's hmac with the fixture's key) in the column, the key by
- * path in the v4 (filter) and v3 (verify) options. */
+ * path in the v5 (filter) and v4 (verify) options. */
 static void test_pseudonym_key(void) {
   static const char kDenied[] = "d4393f139d6064a98f0453ae6416eff07d305bdc19f8587b352d8d899f5cba9a"; /* 9434765919 */
   static const char kKept[] = "38539B6F84C24F3C9C7BED93FA8DC06D39B985F9B817CEB8CBF592955F9AA722";   /* 4010232137 */
@@ -1341,7 +1493,7 @@ static void test_pseudonym_key(void) {
   CHECK(audit != NULL && strstr(audit, "optout-c-test") == NULL);
   free(audit);
 
-  /* An older caller's options (v3, without the field) read NHS numbers: every token is rejected. */
+  /* An older caller's options (v4, without the field) read NHS numbers: every token is rejected. */
   options.size = offsetof(optout_filter_options, pseudonym_key_path);
   options.audit_path = NULL;
   CHECK_OK(optout_filter_file(index, WORK("tokens.csv"), WORK("tokens_out.csv"), &options, &stats, &error));
@@ -1410,6 +1562,7 @@ int main(int argc, char** argv) {
     test_filter_errors(all);
     test_filter_outputs_are_checked(all);
     test_filter_fd(all, deny);
+    test_compressed_extracts(all);
     test_all_zero_and_short_integers_are_rejected(all);
   }
   optout_index_free(all);
@@ -1419,6 +1572,7 @@ int main(int argc, char** argv) {
   test_signed_registries();
   test_filter_trust_and_signing();
   test_verify();
+  test_purpose();
   test_pseudonym_key();
 
   if (failures > 0) {

@@ -44,8 +44,9 @@ REASONS = tuple(_engine.INVALID_REASONS)
 # The filter's rejected_by_reason names: index 0 is "missing field", the others are REASONS.
 REJECTED_REASONS = tuple(_engine.REJECTED_REASONS)
 
-ListInfo = namedtuple("ListInfo", "name kind count serialized_bytes memory_bytes")
-ListInfo.__doc__ = "One list of a registry: its name, kind ('deny' or 'allow') and number count."
+ListInfo = namedtuple("ListInfo", "name kind count serialized_bytes memory_bytes scopes", defaults=((),))
+ListInfo.__doc__ = """One list of a registry: its name, kind ('deny' or 'allow'), number count, and
+scopes: the purposes it applies to, sorted (empty: every purpose)."""
 
 Parsed = namedtuple("Parsed", "stems valid reasons")
 Parsed.__doc__ = """NHS numbers parsed: stems (uint32; 0 where invalid), valid (bool) and reasons
@@ -111,6 +112,24 @@ def _apply_names(apply):
     if not all(isinstance(n, str) for n in names):
         raise TypeError("apply: list names must be str")
     return names
+
+
+def _exemptions(exempt):
+    """exempt as "LIST=REFERENCE" strings for the engine's parse_exemption: None, a dict
+    {list: reference}, one "LIST=REFERENCE" string, or an iterable of such strings."""
+    if exempt is None:
+        return []
+    if isinstance(exempt, dict):
+        items = list(exempt.items())
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
+            raise TypeError("exempt: a dict of list name (str) to reference (str)")
+        return [f"{k}={v}" for k, v in items]
+    if isinstance(exempt, str):
+        return [exempt]
+    texts = list(exempt)
+    if not all(isinstance(t, str) for t in texts):
+        raise TypeError('exempt: "LIST=REFERENCE" strings, or a dict {list: reference}')
+    return texts
 
 
 def _paths(value):
@@ -200,24 +219,32 @@ class Registry:
     def list_names(self):
         return [t[0] for t in self._native.lists]
 
-    def index(self, apply=None):
-        """The lookup index applying these lists (None: every list; a list of names or "a,b").
-        Built once per set of lists and kept. Raises NotFoundError naming an unknown list."""
-        key = tuple(_apply_names(apply))
+    @property
+    def purposes(self):
+        """Every scope some list names, sorted: the purposes an index may choose lists by."""
+        return list(self._native.purposes)
+
+    def index(self, apply=None, *, purpose=None, exempt=None):
+        """The lookup index applying these lists (None: every list; a list of names or "a,b"), or,
+        with purpose, every list scoped to it and every unscoped list, less those exempt names
+        ({list: reference} or "LIST=REFERENCE" strings; the engine's rules, as --purpose and
+        --exempt). Built once per selection and kept. Raises NotFoundError naming an unknown list,
+        InvalidArgumentError for a selection the engine refuses."""
+        key = (tuple(_apply_names(apply)), purpose, tuple(_exemptions(exempt)))
         with self._lock:
             index = self._indexes.get(key)
             if index is None:
-                index = Index(self, key)
+                index = Index(self, key[0], purpose=purpose, exempt=list(key[2]))
                 self._indexes[key] = index
             return index
 
-    def verdicts(self, numbers, apply=None):
-        """Index.verdicts with the lists in apply."""
-        return self.index(apply).verdicts(numbers)
+    def verdicts(self, numbers, apply=None, *, purpose=None, exempt=None):
+        """Index.verdicts with the lists in apply (or by purpose, less exempt)."""
+        return self.index(apply, purpose=purpose, exempt=exempt).verdicts(numbers)
 
-    def keep_mask(self, numbers, apply=None):
-        """Index.keep_mask with the lists in apply."""
-        return self.index(apply).keep_mask(numbers)
+    def keep_mask(self, numbers, apply=None, *, purpose=None, exempt=None):
+        """Index.keep_mask with the lists in apply (or by purpose, less exempt)."""
+        return self.index(apply, purpose=purpose, exempt=exempt).keep_mask(numbers)
 
     def contains(self, list_name, numbers):
         """A bool array: True where the number is valid and in the named list (of either kind)."""
@@ -242,9 +269,12 @@ class Index:
     while the engine works.
     """
 
-    def __init__(self, registry, apply=None):
+    def __init__(self, registry, apply=None, *, purpose=None, exempt=None):
         self.registry = registry
-        self._native = _engine.Index(registry._native, _apply_names(apply))
+        if purpose is None and exempt is None:
+            self._native = _engine.Index(registry._native, _apply_names(apply))
+        else:
+            self._native = _engine.Index(registry._native, _apply_names(apply), purpose, _exemptions(exempt))
 
     def __reduce__(self):
         raise TypeError("an optout.Index is not pickled: pass the registry's path and the list names")
@@ -255,6 +285,16 @@ class Index:
     @property
     def applied_lists(self):
         return list(self._native.applied_lists)
+
+    @property
+    def purpose(self):
+        """The purpose the lists were chosen by, or None."""
+        return self._native.purpose
+
+    @property
+    def exempted_lists(self):
+        """The lists the purpose's exemptions left out: (list, kind, count, as_of, reference) each."""
+        return list(self._native.exempted_lists)
 
     def check_age(self, max_age, now=None):
         """Registry.check_age, for this index's registry."""
@@ -387,6 +427,8 @@ def make_filter_options(
     max_record_bytes=None,
     max_rejected=None,
     format="csv",
+    entry=None,
+    level=None,
 ):
     """The engine's FilterOptions from filter_file's arguments (types converted; the engine checks
     the values)."""
@@ -409,6 +451,14 @@ def make_filter_options(
         if isinstance(max_rejected, bool) or not isinstance(max_rejected, (int, str)):
             raise TypeError("max_rejected: a row count (int) or a string such as '250' or '0.5%'")
         options.set_max_rejected(max_rejected)
+    if entry is not None:
+        if not isinstance(entry, str):
+            raise TypeError("entry: a zip entry's name (str)")
+        options.entry = entry
+    if level is not None:
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise TypeError("level: a compression level (int)")
+        options.compression_level = level
     return options
 
 
@@ -426,6 +476,8 @@ def filter_file(
     header=True,
     delimiter=",",
     apply=None,
+    purpose=None,
+    exempt=None,
     rejects=None,
     stats=None,
     audit=None,
@@ -438,6 +490,9 @@ def filter_file(
     expect_digest=None,
     sign=None,
     format="csv",
+    entry=None,
+    compress=None,
+    level=None,
     pseudonym_key=None,
 ):
     """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
@@ -445,20 +500,27 @@ def filter_file(
     registry: a Registry or a snapshot's path (see cached_registry). The keywords are the CLI's
     options (column: a header name, column_index: 1-based; max_age: also a timedelta; output "-":
     standard output; trust: .pub paths, None for OPTOUT_TRUST; expect_digest: 32 hex digits; sign:
-    a NAME.key that signs the audit records, with audit; pseudonym_key: a key file, the column then
-    holding tokens, as --pseudonym-key). Returns the stats as the --stats file
-    holds them, plus output_digest. Raises optout.Error subclasses with the CLI's messages
+    a NAME.key that signs the audit records, with audit; entry: the file to read in a zip input;
+    compress: "gzip", "zstd" or "none" for the output and rejects, None by their suffixes (.gz,
+    .zst); level: the codec's level; purpose, exempt: the lists by purpose less exemptions,
+    {list: reference} or "LIST=REFERENCE" strings, as --purpose and --exempt, recorded in the audit
+    record; pseudonym_key: a key file, the column then holding tokens, as
+    --pseudonym-key). Compressed input (gzip, zstd, zip) is found from its bytes. Returns the stats as the
+    --stats file holds them (with bytes_out_compressed and input_compressed_bytes, the compressed
+    files' sizes, when compressed), plus output_digest. Raises optout.Error subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format,
+        entry, level,
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
-    index = _registry_of(registry).index(apply)
+    index = _registry_of(registry).index(apply, purpose=purpose, exempt=exempt)
     request = _engine.FilterRequest(
         [input], output, rejects, stats, audit, options, max_age_seconds, False, None,
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
+    request.compress = compress
     request.pseudonym_key = pseudonym_key
     result, _ = index._native.run(request)
     return result
@@ -480,12 +542,13 @@ def verify_request(
     block_size=None,
     max_record_bytes=None,
     format="csv",
+    entry=None,
     pseudonym_key=None,
 ):
     """The engine's VerifyRequest from verify_file's arguments (trust: already the engine's keys or
     paths; the engine checks every value)."""
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, format=format
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, format=format, entry=entry
     )
     if not isinstance(trust, _engine.TrustedKeys):
         trust = trusted_keys(trust)
@@ -503,6 +566,8 @@ def verify_file(
     header=True,
     delimiter=",",
     apply=None,
+    purpose=None,
+    exempt=None,
     trust=None,
     expect_digest=None,
     audit=None,
@@ -512,11 +577,13 @@ def verify_file(
     block_size=None,
     max_record_bytes=None,
     format="csv",
+    entry=None,
     pseudonym_key=None,
 ):
     """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
 
-    registry: a Registry or a snapshot's path; the CSV keywords are filter_file's. audit: an audit
+    registry: a Registry or a snapshot's path; the CSV keywords, apply, purpose and exempt are
+    filter_file's. audit: an audit
     log holding a record that vouches for input (its output digest, this registry's digest, and,
     with trusted keys, signed by one of them); matches: a file (written atomically) that receives
     one line per row the registry now removes: the id_column's value, or the 1-based data-row
@@ -529,11 +596,12 @@ def verify_file(
     the engine's errors raise (UntrustedError for the registry or an audit log that does not
     vouch for the file, InvalidInputError for a malformed file, ...).
     """
-    index = _registry_of(registry).index(apply)
+    index = _registry_of(registry).index(apply, purpose=purpose, exempt=exempt)
     request = verify_request(
         input, column=column, column_index=column_index, header=header, delimiter=delimiter, trust=trust,
         expect_digest=expect_digest, audit=audit, matches=matches, id_column=id_column, threads=threads,
-        block_size=block_size, max_record_bytes=max_record_bytes, format=format, pseudonym_key=pseudonym_key,
+        block_size=block_size, max_record_bytes=max_record_bytes, format=format, entry=entry,
+        pseudonym_key=pseudonym_key,
     )
     text, _ = index._native.verify(request)
     return json.loads(text)

@@ -38,7 +38,7 @@ from .pandas import _filter_checked, classify_frame
 __all__ = ["filter_dataframe", "count_verdicts", "filter_files", "verify_files"]
 
 
-def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
+def _prepare(registry, apply, max_age, trust=None, expect_digest=None, purpose=None, exempt=None):
     """Loads the registry here (once per process), checks its signer (trust None: OPTOUT_TRUST),
     digest, lists and age, and returns what tasks need to find the same snapshot on a worker:
     (path, digest, lists). Workers load that path and refuse any other digest, so the checks made
@@ -47,7 +47,7 @@ def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
     registry.check_trust(trust)
     if expect_digest is not None:
         registry.check_digest(expect_digest)
-    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    index = registry.index(apply, purpose=purpose, exempt=exempt)  # an unknown list fails here
     if max_age is not None:
         index.check_age(max_age)
     return os.path.abspath(registry.path), registry.digest, index.applied_lists
@@ -57,11 +57,11 @@ def _prepare(registry, apply, max_age, trust=None, expect_digest=None):
 
 
 def _keep_partition(part, path, digest, lists, column, pseudonym_key=None):
-    return _filter_checked(part, cached_registry(path, digest), column, lists, False, pseudonym_key).kept
+    return _filter_checked(part, cached_registry(path, digest), column, lists, pseudonym_key=pseudonym_key).kept
 
 
 def _count_partition(part, path, digest, lists, column, pseudonym_key=None):
-    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists, pseudonym_key)
+    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists, pseudonym_key=pseudonym_key)
     return _engine.tally_verdicts(verdicts, reasons)
 
 
@@ -70,7 +70,7 @@ def _add_counts(tallies):
 
 
 def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
-                     pseudonym_key=None):
+                     purpose=None, exempt=None, pseudonym_key=None):
     """The rows of a Dask DataFrame that the filter keeps, partition by partition (lazy).
 
     registry: a snapshot's path (or an optout.Registry, of which only the path is used);
@@ -78,16 +78,17 @@ def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust
     (the key file is read by each worker, which keeps its token set). Each partition keeps its
     index and row order. The registry is loaded here to check it, and once in each worker process.
     """
-    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
+    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest, purpose, exempt)
     return frame.map_partitions(_keep_partition, path, digest, lists, column, pseudonym_key, meta=frame._meta)
 
 
 def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
-                   pseudonym_key=None):
+                   purpose=None, exempt=None, pseudonym_key=None):
     """A dask Delayed of the counts over every partition (rows, kept, removed, rejected,
     rejected_by_reason), as optout.pandas.filter_frame's counts."""
-    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest)
-    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column, pseudonym_key) for p in frame.to_delayed()]
+    path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest, purpose, exempt)
+    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column, pseudonym_key)
+             for p in frame.to_delayed()]
     return dask.delayed(_add_counts)(parts)
 
 
@@ -185,6 +186,8 @@ def filter_files(
     header=True,
     delimiter=",",
     apply=None,
+    purpose=None,
+    exempt=None,
     max_age=None,
     max_rejected=None,
     piece_bytes=None,
@@ -199,6 +202,8 @@ def filter_files(
     sign=None,
     pseudonym_key=None,
     client=None,
+    format="csv",
+    entry=None,
 ):
     """Filters CSV files into a folder of parts, each file or piece by the C++ engine on a worker.
 
@@ -206,7 +211,8 @@ def filter_files(
     larger than piece_bytes at record ends, applies max_rejected to the whole run and commits it as
     one file's; this only sends its tasks to the workers. The parts are part-00000.csv, ... in
     input order; a cut file's parts, without their headers, concatenated, are its `optout filter`
-    output. Other arguments are filter_file's (trust, expect_digest and sign included: the keys are
+    output. A compressed file (gzip, zstd, zip: found from its bytes; entry names a zip's file) is
+    one part, never cut; the parts are written uncompressed. Other arguments are filter_file's (format, trust, expect_digest and sign included: the keys are
     read and the registry checked here, once, before any task runs); threads: per piece (default 1
     on a cluster, every core here); client: a distributed.Client, None for the current one if any,
     False for this process. pseudonym_key: a key file (as --pseudonym-key), read here and by each
@@ -226,11 +232,11 @@ def filter_files(
     if threads is None:
         threads = 1 if client is not None else 0
     options = make_filter_options(
-        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected
+        column, column_index, header, delimiter, threads, block_size, max_record_bytes, max_rejected, format, entry
     )
     max_age_seconds = None if max_age is None else parse_max_age(max_age)
     registry = _registry_of(registry)
-    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    index = registry.index(apply, purpose=purpose, exempt=exempt)  # an unknown list fails here
     request = _engine.FilterRequest(
         inputs, output_dir, rejects_dir, stats, audit, options, max_age_seconds, True, piece_bytes,
         trusted_keys(trust), expect_digest, _secret_key(sign),
@@ -289,6 +295,8 @@ def verify_files(
     header=True,
     delimiter=",",
     apply=None,
+    purpose=None,
+    exempt=None,
     trust=None,
     expect_digest=None,
     audit=None,
@@ -299,6 +307,8 @@ def verify_files(
     max_record_bytes=None,
     pseudonym_key=None,
     client=None,
+    format="csv",
+    entry=None,
 ):
     """Checks released CSV files as `optout verify` does, each file by the engine's run_verify on a
     worker, and combines the results.
@@ -326,11 +336,12 @@ def verify_files(
     if threads is None:
         threads = 1 if client is not None else 0
     registry = _registry_of(registry)
-    index = registry.index(apply)  # an unknown list fails here, before any task runs
+    index = registry.index(apply, purpose=purpose, exempt=exempt)  # an unknown list fails here
     request_args = dict(
         column=column, column_index=column_index, header=header, delimiter=delimiter,
         trust=trusted_keys(trust), expect_digest=expect_digest, audit=audit, id_column=id_column,
-        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes, pseudonym_key=pseudonym_key,
+        threads=threads, block_size=block_size, max_record_bytes=max_record_bytes, format=format, entry=entry,
+        pseudonym_key=pseudonym_key,
     )
     staged = None if matches_dir is None else _engine.StagedDirectory(matches_dir)
     names = [None if staged is None else f"matches-{i:05d}.txt" for i in range(len(inputs))]

@@ -474,3 +474,43 @@ def test_verify_files_killed_worker_fails_clearly(client, registry_path, tmp_pat
     assert str(caught.value).startswith(f"{DIRTY}: was not verified: the workers running it died")
     assert sorted(os.listdir(tmp_path)) == ["killed"]
     client.wait_for_workers(2)
+
+
+def test_json_lines_and_zip_files_on_the_cluster(client, registry_path, tmp_path):
+    """Issue 13: format= and entry= reach each file's engine run (filter_files and verify_files)."""
+    import csv
+    import zipfile
+
+    with open(SAMPLES / "extract_narrow.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text("".join(json.dumps({"row": r["record_id"], "p": {"nhs": r["nhs_number"]}}) + "\n"
+                             for r in rows))
+    single = optout.filter_file(registry_path, str(jsonl), str(tmp_path / "one.jsonl"), column="/p/nhs",
+                                format="jsonl")
+    # A plain file is cut into pieces at line ends.
+    stats = optout.dask.filter_files([jsonl], tmp_path / "cut", registry_path, column="/p/nhs", format="jsonl",
+                                     piece_bytes=4096, client=client)
+    parts = sorted((tmp_path / "cut").iterdir())
+    assert len(parts) > 2 and b"".join(p.read_bytes() for p in parts) == (tmp_path / "one.jsonl").read_bytes()
+    assert (stats["rows"], stats["kept"]) == (single["rows"], single["kept"])
+    # Zips, each of two files: entry= names the one to read in every input; each is one whole part.
+    archives = [tmp_path / "a.zip", tmp_path / "b.zip"]
+    for archive in archives:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(jsonl, "rows.jsonl")
+            z.write(SAMPLES / "extract_narrow.csv", "rows.csv")
+    stats = optout.dask.filter_files(archives, tmp_path / "out", registry_path, column="/p/nhs", format="jsonl",
+                                     entry="rows.jsonl", piece_bytes=4096, client=client)
+    assert [p.name for p in sorted((tmp_path / "out").iterdir())] == ["part-00000.jsonl", "part-00001.jsonl"]
+    for part in (tmp_path / "out").iterdir():
+        assert part.read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert stats["kept"] == 2 * single["kept"] and stats["rows"] == 2 * single["rows"]
+
+    verified = optout.dask.verify_files(archives, registry_path, column="/p/nhs", format="jsonl",
+                                        entry="rows.jsonl", client=client)
+    assert [f["clean"] for f in verified["files"]] == [False, False]
+    assert verified["removed"] + verified["rejected"] == 2 * (single["removed"] + single["rejected"])
+    clean = optout.dask.verify_files([tmp_path / "one.jsonl"], registry_path, column="/p/nhs", format="jsonl",
+                                     client=client)
+    assert clean["clean"] is True

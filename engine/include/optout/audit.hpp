@@ -50,6 +50,10 @@ struct RunContext {
   std::vector<PieceAccount> pieces;  // a run in pieces: each piece ("pieces" in the record)
   // When set, each of the run's records is signed with this key (sign_audit_record()).
   std::shared_ptr<const SecretKey> sign_with;
+  // The purpose the lists were chosen by ("purpose" in the record) and the lists it exempted
+  // ("exemptions": list, kind, count, as_of, reference); both left out when no purpose.
+  std::optional<std::string> purpose;
+  std::vector<ExemptedList> exemptions;
   // A pseudonymised extract: the SHA-256 of its pseudonym key ("pseudonym_key_sha256"), never the key.
   std::optional<std::string> pseudonym_key_sha256;
 };

@@ -16,6 +16,7 @@
 
 #include "optout/export.hpp"
 #include "optout/nhs_number.hpp"
+#include "optout/policy.hpp"
 #include "optout/registry.hpp"
 #include "optout/status.hpp"
 
@@ -59,6 +60,9 @@ class OPTOUT_API OptOutIndex {
   // kInvalidArgument for a name no list can have; kIoError when memory cannot be mapped.
   [[nodiscard]] static Result<OptOutIndex> create(const Registry& registry, std::span<const std::string> apply = {});
 
+  // Applies the lists a selection chooses (select_lists(): by name, or by purpose less
+  // exemptions); its errors, then create()'s. The index then knows the purpose and exemptions.
+  [[nodiscard]] static Result<OptOutIndex> create(const Registry& registry, const ListSelection& selection);
   OptOutIndex(OptOutIndex&&) noexcept;
   OptOutIndex& operator=(OptOutIndex&&) noexcept;
   ~OptOutIndex();
@@ -104,6 +108,9 @@ class OPTOUT_API OptOutIndex {
   const std::vector<std::string>& applied_lists() const noexcept;
   // The applied lists as audit records name them: name, kind, count and as-of date.
   const std::vector<AppliedList>& applied_list_facts() const noexcept;
+  // The purpose the lists were chosen by (nullopt: by name), and the lists it exempted.
+  const std::optional<std::string>& purpose() const noexcept;
+  const std::vector<ExemptedList>& exempted_lists() const noexcept;
   // The registry's: where it came from (Registry::source()), its digest, creation time and signer,
   // and when the applied lists' data dates from (Registry::data_as_of()), for messages, audit
   // records, the trust check and the freshness gate.

@@ -7,6 +7,7 @@
 #include "optout/io.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/registry.hpp"
+#include "optout/policy.hpp"
 #include "optout/index.hpp"
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"

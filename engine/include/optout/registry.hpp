@@ -44,6 +44,10 @@ OPTOUT_API const char* list_kind_name(ListKind kind) noexcept;
 // List names: 1 to 64 bytes of [A-Za-z0-9_.-]. Returns kInvalidArgument naming the problem otherwise.
 OPTOUT_API Status validate_list_name(std::string_view name);
 
+// Scope (purpose) names: 1 to 32 bytes of [a-z0-9_-], e.g. "research", "planning", "fdp".
+// kInvalidArgument "scope names are 1 to 32 of a-z, 0-9, '_' and '-'" otherwise (never quoting it).
+OPTOUT_API Status validate_scope_name(std::string_view name);
+
 // A 128-bit XXH3 digest. hex() is 32 lower-case hex digits, high half first.
 struct OPTOUT_API Digest128 {
   std::uint64_t high = 0;
@@ -58,6 +62,9 @@ struct ListInfo {
   std::uint64_t count = 0;             // distinct stems in the list
   std::uint64_t serialized_bytes = 0;  // size of its portable serialization in the snapshot
   std::uint64_t memory_bytes = 0;      // size of the loaded bitmap in memory
+  // The purposes the list applies to (RegistryBuilder::set_scopes), sorted, each once; empty: it
+  // applies to every purpose (the snapshot's optional SCOPES section).
+  std::vector<std::string> scopes;
 };
 
 // The latest creation time a snapshot may carry: 9999-12-31T23:59:59Z. A creation time before
@@ -139,6 +146,9 @@ class OPTOUT_API Registry {
 
   // The sum of the lists' counts (a stem in two lists counts twice).
   std::uint64_t total_count() const noexcept;
+  // Every scope some list names (ListInfo::scopes), sorted, each once: the purposes a run may
+  // select lists by (policy.hpp).
+  std::vector<std::string> purposes() const;
   // Bytes the lists' bitmaps occupy in memory.
   std::uint64_t memory_bytes() const noexcept;
   // XXH3-128 of the snapshot encoding: identical for a registry after build() and after a
@@ -241,6 +251,20 @@ OPTOUT_API SourceLine parse_source_line(std::string_view line) noexcept;
 // list-shaped text other than RegistryBuilder (the CLI's `check` on stdin) fail with it.
 OPTOUT_API Status source_line_status(std::string_view source_name, std::uint64_t line_no, const SourceLine& line);
 
+// What an objections file (RegistryBuilder::add_objections) contributed: its data rows, and per
+// list it fed ("objections.<scope>", sorted by name) what that list's rows did.
+struct ObjectionStats {
+  std::uint64_t rows = 0;
+  struct PerList {
+    std::string list;
+    SourceStats stats;
+  };
+  std::vector<PerList> lists;
+};
+
+// The name of the deny list a scope's objections go to: "objections.<scope>".
+OPTOUT_API std::string objections_list_name(std::string_view scope);
+
 // Builds a Registry. Not thread-safe; each call parses in parallel internally (oneTBB).
 //
 // Source text, detected per line: one NHS number in any accepted shape, or the Check for National
@@ -255,7 +279,7 @@ OPTOUT_API Status source_line_status(std::string_view source_name, std::uint64_t
 class OPTOUT_API RegistryBuilder {
  public:
   RegistryBuilder();
-  // Starts from the lists and description of base (for daily deltas).
+  // Starts from the lists, description, provenance and scopes of base (for daily deltas).
   explicit RegistryBuilder(const Registry& base);
   ~RegistryBuilder();
   RegistryBuilder(RegistryBuilder&&) noexcept;
@@ -268,6 +292,28 @@ class OPTOUT_API RegistryBuilder {
   // When a list was issued (see ListProvenance::as_of): midnight UTC of its date. build() fails
   // with kNotFound when no list has the name by then. A delta's new date replaces its base's.
   void set_as_of(std::string_view list, std::int64_t as_of);
+
+  // The purposes a list applies to (--scope NAME=research,planning); empty: every purpose. build()
+  // fails with kNotFound when no list has the name by then, and kInvalidArgument for a scope
+  // name validate_scope_name() refuses or one given twice. A delta keeps its base's scopes; this
+  // replaces them. Lists fed by add_objections() are scoped to their scope unless set here.
+  void set_scopes(std::string_view list, std::vector<std::string> scopes);
+
+  // Per-request objections (optout build --objections): a CSV file (RFC 4180, LF or CRLF, an
+  // optional UTF-8 BOM) whose header names nhs_number and scope, and optionally reference and
+  // decided, in any order and no other column. Each row adds its number to the deny list
+  // "objections.<scope>" (declared, and scoped to <scope>, when needed). nhs_number is one number
+  // in any accepted shape; scope a scope name; reference (may be empty) at most 200 bytes,
+  // without control characters or anything that looks like an NHS number (policy.hpp's
+  // validate_reference rule); decided (may be empty) a date, YYYY-MM-DD. reference and decided
+  // are checked, not stored: the snapshot holds numbers only. Each list the file fed records it
+  // in its provenance (lines: the file's data rows; numbers: the rows for that list).
+  // Errors: kIoError; kInvalidInput "FILE:LINE: what is wrong" (never the value); as
+  // declare_list. On error the builder is unchanged.
+  [[nodiscard]] Result<ObjectionStats> add_objections(const std::filesystem::path& path);
+  // The same file shape, each row a withdrawn objection: its number is withdrawn from
+  // "objections.<scope>", which must exist (kNotFound otherwise).
+  [[nodiscard]] Result<ObjectionStats> remove_objections(const std::filesystem::path& path);
 
   // Creates an empty list, or checks that an existing one has this kind.
   // Errors: kInvalidArgument (bad name, or the list exists with the other kind).
@@ -312,6 +358,10 @@ struct ListDiff {
   std::optional<ListKind> new_kind;  // nullopt: the list was dropped
   std::uint64_t added = 0;           // stems in new but not in old
   std::uint64_t withdrawn = 0;       // stems in old but not in new
+  // Each side's scopes (ListInfo::scopes; empty for a side without the list): a scope change
+  // when they differ.
+  std::vector<std::string> old_scopes;
+  std::vector<std::string> new_scopes;
 };
 
 // Per list (the union of both registries' names, sorted), what was added and withdrawn.

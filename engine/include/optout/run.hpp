@@ -42,7 +42,8 @@ struct FilterRequest {
   ByteSource* source = nullptr;
 
   // Where kept rows go: a path (written atomically), or "-" for standard output; in parts, a
-  // folder that must not exist yet, filled with part-00000.csv, part-00001.csv, ... in input order.
+  // folder that must not exist yet, filled with part-00000.csv, part-00001.csv, ... in input order
+  // (part-00000.jsonl, ... for JSON Lines).
   std::string output = "-";
   // Instead of output: a stream the caller owns, written as rows are filtered (as standard output
   // is: a failed run leaves what it wrote). Not with in_parts.
@@ -82,6 +83,12 @@ struct FilterRequest {
   bool in_parts = false;
   std::optional<std::uint64_t> piece_bytes;
 
+  // Lists by purpose (policy.hpp, select_lists()), for run_filter(registry, ...): every list
+  // scoped to it and every unscoped list, less the exempted ones; not with apply. A run given an
+  // index applies the index's selection (OptOutIndex::create(registry, selection)): leave both
+  // empty. Both go into the audit record.
+  std::optional<std::string> purpose;
+  std::vector<Exemption> exemptions;
   // A pseudonymised extract (pseudonym.hpp): the column holds tokens made with the key in this
   // file. The run reads the key (PseudonymKey::read's errors, before anything is written), takes
   // the token set of its index from the process's cache or makes it (TokenSet::cached), and

@@ -50,6 +50,9 @@ struct VerifyRequest {
   // empty, so that each line is one value. Requires matches and a header; never the NHS column.
   // The column must not hold NHS numbers under another name: verify cannot tell.
   std::optional<std::string> id_column;
+  // Lists by purpose less exemptions, for run_verify(registry, ...); as FilterRequest.
+  std::optional<std::string> purpose;
+  std::vector<Exemption> exemptions;
   // A pseudonymised extract (pseudonym.hpp): the column holds tokens made with the key in this
   // file (read as FilterRequest::pseudonym_key; an input: the matches file must not name it). With
   // an audit log, the vouching record must name the same key ("pseudonym_key_sha256"); without a
