@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "fixtures.hpp"
+#include "optout/index.hpp"
+#include "optout/pseudonym.hpp"
 #include "optout/registry.hpp"
 #include "optout/signing.hpp"
 
@@ -327,6 +329,38 @@ void BM_ContainsMany(benchmark::State& state) {
   lookup->finish(state, static_cast<std::size_t>(std::count(out.begin(), out.end(), std::uint8_t{1})), "contains_many");
 }
 BENCHMARK(BM_ContainsMany)->Apply(lookup_args)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace optout::bench
+
+namespace optout::bench {
+namespace {
+
+// ---- Token sets (pseudonymised extracts) ----------------------------------------------------------
+
+// TokenSet::create: HMAC-SHA256 of every listed number (OpenSSL EVP_MAC, all cores) into the
+// token table; the index is built once, outside the loop. items: numbers hashed.
+void BM_TokenSetBuild(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const auto& registry = built_registry(n);
+  if (!check(state, registry.status(), "fixture")) return;
+  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  if (!check(state, index.status(), "index")) return;
+  std::vector<std::uint8_t> key_bytes(32);
+  for (std::size_t i = 0; i < key_bytes.size(); ++i) key_bytes[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  Result<PseudonymKey> key = PseudonymKey::from_bytes(key_bytes, "bench.key");
+  if (!check(state, key.status(), "key")) return;
+  std::uint64_t tokens = 0, bytes = 0;
+  for (auto _ : state) {
+    Result<std::shared_ptr<const TokenSet>> set = TokenSet::create(*index, *key);
+    if (!check(state, set.status(), "create")) return;
+    tokens = (*set)->size();
+    bytes = (*set)->memory_bytes();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * tokens));
+  state.counters["table_MB"] = static_cast<double>(bytes) / 1e6;
+}
+BENCHMARK(BM_TokenSetBuild)->Apply(registry_sizes)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace optout::bench

@@ -67,18 +67,21 @@ static_assert(OPTOUT_KEY_ID_BYTES == optout::kKeyIdHexDigits + 1);
 // The layouts of the versioned structs a caller may pass: a caller built against an older header
 // passes a smaller size, and the fields appended since are not read. optout_filter_options v1 ends
 // with audit_path; v2 appends trust_paths, trust_count, expect_digest and sign_key_path; v3 format;
-// v4 entry, compress and compression_level; v5 the impact report. optout_verify_options v1 ends with id_column; v2
-// appends format; v3 entry. optout_filter_stats v1 ends with output_digest; v2 appends the compressed sizes.
+// v4 entry, compress and compression_level; v5 the impact report; v6 pseudonym_key_path.
+// optout_verify_options v1 ends with id_column; v2 appends format; v3 entry; v4 pseudonym_key_path.
+// optout_filter_stats v1 ends with output_digest; v2 appends the compressed sizes.
 constexpr std::size_t kOptionsV1Bytes = offsetof(optout_filter_options, trust_paths);
 constexpr std::size_t kOptionsV2Bytes = offsetof(optout_filter_options, format);
 constexpr std::size_t kOptionsV3Bytes = offsetof(optout_filter_options, entry);
 constexpr std::size_t kOptionsV4Bytes = offsetof(optout_filter_options, impact_path);
-constexpr std::size_t kOptionsV5Bytes = sizeof(optout_filter_options);  // v5: the impact report
+constexpr std::size_t kOptionsV5Bytes = offsetof(optout_filter_options, pseudonym_key_path);  // v5: the impact report
 constexpr std::size_t kStatsV1Bytes = offsetof(optout_filter_stats, bytes_out_compressed);
 constexpr std::size_t kStatsV2Bytes = offsetof(optout_filter_stats, input_compressed_bytes) + sizeof(std::uint64_t);
 constexpr std::size_t kVerifyOptionsV1Bytes = offsetof(optout_verify_options, format);
 constexpr std::size_t kVerifyOptionsV2Bytes = offsetof(optout_verify_options, entry);
 constexpr std::size_t kVerifyOptionsV3Bytes = offsetof(optout_verify_options, entry) + sizeof(const char*);
+constexpr std::size_t kOptionsV6Bytes = offsetof(optout_filter_options, pseudonym_key_path) + sizeof(const char*);
+constexpr std::size_t kVerifyOptionsV4Bytes = offsetof(optout_verify_options, pseudonym_key_path) + sizeof(const char*);
 constexpr std::size_t kVerifyResultV1Bytes = sizeof(optout_verify_result);
 
 // The outcome of an entry point's body.
@@ -212,6 +215,8 @@ Outcome to_request_keys(const char* function, const optout_filter_options& in, o
       o.code != OPTOUT_OK) {
     return o;
   }
+  // v5: a pseudonymised extract's key file (NULL: none; "" the engine refuses).
+  if (in.size >= kOptionsV6Bytes && in.pseudonym_key_path != nullptr) request.pseudonym_key = in.pseudonym_key_path;
   if (!v2) return {};
   if (in.expect_digest != nullptr) request.expect_digest = in.expect_digest;
   if (in.sign_key_path != nullptr) {
@@ -643,6 +648,9 @@ optout_status optout_verify_file(const optout_index* index, const char* input_pa
     if (options->audit_path != nullptr) request.audit = options->audit_path;
     if (options->matches_path != nullptr) request.matches = options->matches_path;
     if (options->id_column != nullptr) request.id_column = options->id_column;
+    if (options->size >= kVerifyOptionsV4Bytes && options->pseudonym_key_path != nullptr) {
+      request.pseudonym_key = options->pseudonym_key_path;
+    }
     optout::Result<optout::VerifyResult> verified = optout::run_verify(index->index, request);
     if (!verified.ok()) return verified.status();
     const optout::FilterStats& stats = verified->stats;

@@ -824,4 +824,50 @@ PYBIND11_MODULE(_engine, m) {
       },
       py::arg("task"));
   m.def("iso8601_utc", &iso8601_utc, py::arg("unix_seconds"));
+
+  // Pseudonymised extracts (pseudonym.hpp): a request's pseudonym key file, set after it is made
+  // (None: the column holds NHS numbers). The engine reads the key, never Python.
+  const auto key_property = [](auto cls) {
+    using Request = typename decltype(cls)::type;
+    cls.def_property(
+        "pseudonym_key",
+        [](const Request& r) {
+          return r.pseudonym_key ? py::object(py::str(*r.pseudonym_key)) : py::object(py::none());
+        },
+        [](Request& r, const py::object& path) {
+          r.pseudonym_key = path.is_none() ? std::nullopt : std::optional<std::string>(fs_path(path, "pseudonym_key"));
+        });
+  };
+  key_property(py::reinterpret_borrow<py::class_<FilterRequest>>(m.attr("FilterRequest")));
+  key_property(py::reinterpret_borrow<py::class_<VerifyRequest>>(m.attr("VerifyRequest")));
+
+  // A column of tokens (optout.pandas with pseudonym_key): (verdicts, reasons) as uint8 arrays, by
+  // TokenSet::parse and the index's verdict, the set from this process's cache. A str or bytes
+  // value is read as a CSV field's text; None (a missing value) is "empty"; anything else (a
+  // number) "bad character".
+  index_class.def(
+      "classify_tokens",
+      [](const OptOutIndex& index, const py::sequence& values, const py::object& key_path) {
+        const PseudonymKey key = take(PseudonymKey::read(fs_path(key_path, "pseudonym_key")));
+        const std::shared_ptr<const TokenSet> tokens = take(TokenSet::cached(index, key));
+        const auto n = static_cast<std::size_t>(py::len(values));
+        py::array_t<std::uint8_t> verdicts(static_cast<py::ssize_t>(n)), reasons(static_cast<py::ssize_t>(n));
+        std::uint8_t* v = verdicts.mutable_data();
+        std::uint8_t* r = reasons.mutable_data();
+        for (std::size_t i = 0; i < n; ++i) {
+          const py::object value = values[i];
+          ParsedNhsNumber parsed{0, InvalidReason::kBadCharacter};
+          if (value.is_none()) {
+            parsed.reason = InvalidReason::kEmpty;
+          } else if (py::isinstance<py::str>(value)) {
+            parsed = tokens->parse(value.cast<std::string>());
+          } else if (py::isinstance<py::bytes>(value)) {
+            parsed = tokens->parse(std::string(value.cast<py::bytes>()));
+          }
+          v[i] = static_cast<std::uint8_t>(index.verdict(parsed));
+          r[i] = static_cast<std::uint8_t>(parsed.reason);
+        }
+        return py::make_tuple(verdicts, reasons);
+      },
+      py::arg("values"), py::arg("pseudonym_key"));
 }

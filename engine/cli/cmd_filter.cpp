@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "csv_options.hpp"
 #include "diagnostics.hpp"
+#include "pseudonym_option.hpp"
 #include "optout/filter.hpp"
 #include "optout/index.hpp"
 #include "optout/registry.hpp"
@@ -51,6 +52,7 @@ struct FilterArgs {
   std::optional<std::string> impact;
   std::vector<std::string> impact_by;
   bool impact_exact = false;
+  std::optional<std::string> pseudonym_key;  // a pseudonymised extract (pseudonym_option.hpp)
 };
 
 std::string mb(std::uint64_t bytes) {
@@ -121,6 +123,7 @@ int run_filter(const FilterArgs& args) {
   request.impact = args.impact;
   request.impact_by = args.impact_by;
   request.impact_exact = args.impact_exact;
+  request.pseudonym_key = args.pseudonym_key;
   // Trust: --trust, else OPTOUT_TRUST; the engine refuses a registry no trusted key signed.
   Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
   if (!trusted.ok()) return diag.fail(trusted.status());
@@ -192,6 +195,7 @@ void declare_filter(CLI::App& cmd, FilterArgs& args) {
       ->type_name("COL,...");
   cmd.add_flag("--impact-exact", args.impact_exact,
                "Exact counts in the impact report (default: 1-7 written *, others rounded to 5)");
+  add_pseudonym_key_option(cmd, args.pseudonym_key);
 }
 
 }  // namespace

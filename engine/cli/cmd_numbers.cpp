@@ -19,7 +19,8 @@ namespace {
 constexpr const char* kHelp = R"(Write an extract's distinct valid NHS numbers for the national opt-out check service.
 Sorted, one per line: the file to send to the Check for National Data Opt-outs service.
 Missing and invalid numbers are counted and left out (the service rejects a whole file for
-one invalid number).)";
+one invalid number). A pseudonymised extract holds tokens, not NHS numbers: there is nothing
+to list, so numbers has no --pseudonym-key (filter and verify take one).)";
 
 struct NumbersArgs {
   CsvArgs csv;

@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "csv_options.hpp"
 #include "diagnostics.hpp"
+#include "pseudonym_option.hpp"
 #include "optout/filter.hpp"
 #include "optout/index.hpp"
 #include "optout/registry.hpp"
@@ -41,6 +42,7 @@ struct VerifyArgs {
   std::optional<std::string> id_column;
   bool json = false;
   bool quiet = false;
+  std::optional<std::string> pseudonym_key;  // a pseudonymised extract (pseudonym_option.hpp)
 };
 
 // "2 removed by the applied lists, 3 rejected (missing field: 1, wrong check digit: 2)".
@@ -78,6 +80,7 @@ int run_verify(const VerifyArgs& args) {
   request.audit = args.audit;
   request.matches = args.matches;
   request.id_column = args.id_column;
+  request.pseudonym_key = args.pseudonym_key;
   Result<std::vector<PublicKey>> trusted = read_trust(args.trust);
   if (!trusted.ok()) return diag.fail(trusted.status());
   request.trust = std::move(trusted).value();
@@ -132,6 +135,7 @@ void declare_verify(CLI::App& cmd, VerifyArgs& args) {
                  "Name each match by this column's value (CSV-quoted when needed), not its row number");
   add_json_flag(cmd, args.json);
   add_quiet_flag(cmd, args.quiet, "No summary; the verdict on a file that is not clean and errors still print");
+  add_pseudonym_key_option(cmd, args.pseudonym_key);
 }
 
 }  // namespace

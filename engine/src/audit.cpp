@@ -247,6 +247,7 @@ std::string audit_record_json(const RunContext& context, const FilterStats* stat
     }
     j["exemptions"] = std::move(exemptions);
   }
+  if (context.pseudonym_key_sha256) j["pseudonym_key_sha256"] = *context.pseudonym_key_sha256;
   if (stats != nullptr) {
     j["input_bytes"] = stats->bytes_in;
     if (stats->input_digest && context.pieces.empty()) j["input_xxh3_128"] = stats->input_digest->hex();

@@ -32,6 +32,7 @@
 #include "kernel/probe.hpp"
 #include "optout/filter.hpp"
 #include "optout/numbers.hpp"
+#include "optout/pseudonym.hpp"
 #include "roaring_build.hpp"
 #include "tuning.hpp"
 
@@ -436,6 +437,7 @@ Status validate_filter_options(const FilterOptions& options) {
     return Status(ErrorCode::kInvalidArgument, "the rejected fraction must be between 0 and 1");
   }
   if (Status s = detail::validate_impact_by(options); !s.ok()) return s;
+  if (!options.impact_by.empty() && options.tokens) return impact_with_tokens();
   return check_compression(options);
 }
 
@@ -467,6 +469,9 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   const std::size_t tokens = threads * detail::kBlocksPerThread + 1;
 
   const detail::FilterKernel& kernel = detail::select_filter_kernel();
+  // A pseudonymised extract: its column's tokens are looked up in the run's token set.
+  std::optional<detail::TokenTable> token_table;
+  if (options.tokens) token_table = detail::TokenAccess::table(*options.tokens);
   BlockReader reader(in, options, kernel);
   std::vector<Block> blocks(tokens);
   tbb::concurrent_queue<Block*> free_blocks;
@@ -581,6 +586,8 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
               detail::scan_jsonl_block(*b, bits, options, keep_rejected, impact ? &impact_columns : nullptr);
             } else if (impact) {
               kernel.scan_block_impact(*b, bits, options, column, keep_rejected, impact_columns);
+            } else if (token_table) {
+              kernel.scan_token_block(*b, bits, *token_table, options, column, keep_rejected);
             } else {
               kernel.scan_block(*b, bits, options, column, keep_rejected);
             }
@@ -664,8 +671,21 @@ Result<FilterStats> filter(ByteSource& in, ByteSink& out, ByteSink* rejects, con
   return detail::filter_checked(in, out, rejects, index, options);
 }
 
+namespace {
+
+// A token set is matched only with the index it was made from (TokenSet::built_for).
+Status check_tokens(const OptOutIndex& index, const FilterOptions& options) {
+  if (options.tokens && !options.tokens->built_for(index)) {
+    return Status(ErrorCode::kInvalidArgument, "the token set was made from other lists than the run's");
+  }
+  return Status();
+}
+
+}  // namespace
+
 Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSink* rejects, const OptOutIndex& index,
                                            const FilterOptions& options) {
+  if (Status s = check_tokens(index, options); !s.ok()) return s;
   using StatePtr = std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)>;
   auto new_digest = [&](bool wanted) {
     StatePtr state(wanted ? XXH3_createState() : nullptr, &XXH3_freeState);
@@ -735,6 +755,7 @@ Result<FilterStats> detail::filter_checked(ByteSource& in, ByteSink& out, ByteSi
 
 Result<FilterStats> detail::observe_checked(ByteSource& in, const OptOutIndex& index, const FilterOptions& options,
                                             BlockObserver& observer) {
+  if (Status s = check_tokens(index, options); !s.ok()) return s;
   const detail::IndexBits bits = detail::IndexAccess::bits(index);
   return run_pipeline(
       in, options, &bits, true, [](const Block&, std::string_view) { return Status(); }, &observer);
@@ -776,6 +797,10 @@ Result<NumbersStats> write_numbers(ByteSource& in, ByteSink& out, const FilterOp
 
 Result<NumbersStats> detail::write_numbers_checked(ByteSource& in, ByteSink& out, const FilterOptions& options,
                                                    NumbersFormat format) {
+  if (options.tokens) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "numbers lists NHS numbers: a pseudonymised extract (tokens) holds none to list");
+  }
   detail::StemSetBuilder distinct;
   Result<FilterStats> scanned = run_pipeline(in, options, nullptr, false, [&](const Block& b, std::string_view) {
     const std::span<const std::uint32_t> part(b.stems);

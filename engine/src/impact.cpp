@@ -162,6 +162,11 @@ const char* const kNhsColumnRefused =
 
 }  // namespace
 
+Status impact_with_tokens() {
+  return Status(ErrorCode::kInvalidArgument,
+                "an impact report cannot be made of a pseudonymised extract (--pseudonym-key)");
+}
+
 Status detail::validate_impact_by(const FilterOptions& options) {
   const std::vector<std::string>& by = options.impact_by;
   if (by.empty()) return Status();

@@ -3,9 +3,12 @@
 #include <simdjson.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "kernel/nhs_number_parse.hpp"
+#include "kernel/token_probe.hpp"
+#include "optout/pseudonym.hpp"
 #include "tuning.hpp"
 
 namespace optout::detail {
@@ -43,16 +46,28 @@ JsonLineField read_number(od::value& value) {
   return field;
 }
 
-JsonLineField read_value(od::value& value) {
+// A token's text → the stem of a listed number, kUnlistedTokenStem, or why it is no token.
+ParsedNhsNumber read_token(std::string_view text, JsonTokenReader& tokens) {
+  const TokenKey key = parse_token_key(text);
+  if (key.reason != InvalidReason::kNone) return {0, key.reason};
+  return {tokens.table.find(key), InvalidReason::kNone};
+}
+
+JsonLineField read_value(od::value& value, JsonTokenReader* tokens) {
   od::json_type type;
   if (value.type().get(type) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
   switch (type) {
     case od::json_type::string: {
       std::string_view text;
       if (value.get_string().get(text) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
-      return {JsonLineKind::kValue, parse_nhs_number_inline(text)};
+      return {JsonLineKind::kValue, tokens != nullptr ? read_token(text, *tokens) : parse_nhs_number_inline(text)};
     }
-    case od::json_type::number: return read_number(value);
+    case od::json_type::number: {
+      if (tokens == nullptr) return read_number(value);
+      double checked = 0;  // still a JSON number, or the line is malformed
+      if (value.get_double().get(checked) != simdjson::SUCCESS) return {JsonLineKind::kMalformed, {}};
+      return {JsonLineKind::kValue, {0, InvalidReason::kBadCharacter}};
+    }
     case od::json_type::null: {
       bool is_null = false;
       if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) return {JsonLineKind::kMalformed, {}};
@@ -117,7 +132,7 @@ std::size_t last_line_end(const char* data, std::size_t size) noexcept {
   return lf == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(lf) - data) + 1;
 }
 
-JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
+JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column, JsonTokenReader* tokens,
                              const std::vector<std::string>* group_keys, KeyBuffer* key_out) {
   // One parser per thread: a parser is not thread-safe, and keeps its buffers (sized for the
   // longest line seen) from line to line.
@@ -142,7 +157,7 @@ JsonLineField read_json_line(const char* line, std::size_t size, std::string_vie
       is_json_pointer(column) ? doc.at_pointer(column).get(value) : doc.find_field_unordered(column).get(value);
   JsonLineField field;
   switch (error) {
-    case simdjson::SUCCESS: field = read_value(value); break;
+    case simdjson::SUCCESS: field = read_value(value, tokens); break;
     // No such key, an index past an array's end, or a pointer through a string or number.
     case simdjson::NO_SUCH_FIELD:
     case simdjson::INDEX_OUT_OF_BOUNDS:
@@ -163,6 +178,11 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
   const char* data = b.data.get();
   const std::size_t size = b.size;
   const std::string_view column = options.column_name;
+  // A pseudonymised extract's tokens (pseudonym.hpp).
+  std::optional<TokenTable> table;
+  if (options.tokens) table = TokenAccess::table(*options.tokens);
+  std::optional<JsonTokenReader> tokens;
+  if (table) tokens.emplace(JsonTokenReader{*table});
   std::size_t run_begin = 0, run_end = 0;  // the current run of touching kept lines
   // Lines are parsed a batch ahead of their probes, as the CSV kernel does (tuning.hpp:
   // kProbeBatch), so that each probe's cache miss is under way while later lines parse.
@@ -216,8 +236,8 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       b.outcome.error_record_begin = begin - b.skip;
       break;
     }
-    const JsonLineField field =
-        read_json_line(data + begin, line_end - begin, column, impact != nullptr ? &impact->keys : nullptr, &group_key);
+    const JsonLineField field = read_json_line(data + begin, line_end - begin, column, tokens ? &*tokens : nullptr,
+                                               impact != nullptr ? &impact->keys : nullptr, &group_key);
     if (field.kind == JsonLineKind::kMalformed) {
       b.outcome.error = ScanError::kNotJsonObject;
       b.outcome.error_record_begin = begin - b.skip;

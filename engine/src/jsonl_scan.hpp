@@ -42,10 +42,16 @@ struct JsonLineField {
 // Reads one line (without its LF; a CR before it is whitespace) at `column` (a key, or a JSON
 // Pointer when is_json_pointer). Uses this thread's parser, on a copy of the line with blank
 // padding: the bytes after the line are never read, so they never change how it reads.
+// A pseudonymised extract: a string value is a token, looked up in table (TokenSet::parse's
+// rule); a number is kBadCharacter. read_json_line reads NHS numbers when given none.
+struct JsonTokenReader {
+  const TokenTable& table;
+};
 // With group_keys (the impact report's keys, impact.hpp): key_out is made the line's group key
 // (impact_table.hpp: each value's text, length first; missing for no such key or null).
 JsonLineField read_json_line(const char* line, std::size_t size, std::string_view column,
-                             const std::vector<std::string>* group_keys = nullptr, KeyBuffer* key_out = nullptr);
+                             JsonTokenReader* tokens = nullptr, const std::vector<std::string>* group_keys = nullptr,
+                             KeyBuffer* key_out = nullptr);
 
 // scan_block() for JSON Lines: classifies every line of b (b.skip must be 0; blank and malformed
 // lines stop the scan, b.outcome naming the first: kBlankLine, kNotJsonObject).

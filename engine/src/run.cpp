@@ -19,6 +19,7 @@
 
 #include "optout/commit.hpp"
 #include "optout/pieces.hpp"
+#include "optout/pseudonym.hpp"
 
 #include "decompress.hpp"
 #include "filter_pipeline.hpp"
@@ -69,6 +70,7 @@ Status check_impact_request(const FilterRequest& request) {
   if (request.impact && request.impact_by.empty()) return invalid("an impact report needs the columns to group by");
   if (!request.impact && !request.impact_by.empty()) return invalid("grouping columns need an impact report to write");
   if (!request.impact && request.impact_exact) return invalid("exact counts need an impact report");
+  if (request.impact && (request.pseudonym_key || request.options.tokens)) return impact_with_tokens();
   return Status();
 }
 
@@ -82,6 +84,40 @@ void set_impact_context(RunContext& context, const FilterRequest& request) {
 
 std::string impact_bytes(const FilterRequest& request, const FilterStats& stats) {
   return impact_report(stats.impact, request.impact_by, request.impact_exact, impact_format_by_suffix(*request.impact));
+}
+
+// ---- Pseudonymised extracts (pseudonym.hpp) ------------------------------------------------------
+
+// The key file is an input: not empty, and no output names it.
+Status check_pseudonym_key_path(const FilterRequest& request, std::vector<std::string> inputs,
+                                std::span<const std::string> outputs) {
+  if (!request.pseudonym_key) {
+    // A task carries the key's path, never a set: a run in parts given only a set could not send it.
+    if (request.in_parts && request.options.tokens) {
+      return invalid("a run in parts takes its pseudonym key as a path (pseudonym_key), which its tasks carry");
+    }
+    return Status();
+  }
+  if (request.pseudonym_key->empty()) return empty_path("pseudonym key", "");
+  inputs.push_back(*request.pseudonym_key);
+  return check_distinct_files(inputs, outputs);
+}
+
+// The request with its token set: the key read, the set from this process's cache or made.
+Result<FilterRequest> with_tokens(const OptOutIndex& index, const FilterRequest& request,
+                                  const std::string* expected_sha256 = nullptr) {
+  FilterRequest with = request;
+  if (!request.pseudonym_key || request.options.tokens) return with;
+  Result<PseudonymKey> key = PseudonymKey::read(*request.pseudonym_key);
+  if (!key.ok()) return key.status();
+  if (expected_sha256 != nullptr && key->sha256_hex() != *expected_sha256) {
+    return Status(ErrorCode::kInvalidInput,
+                  *request.pseudonym_key + ": the pseudonym key changed after the run started");
+  }
+  Result<std::shared_ptr<const TokenSet>> tokens = TokenSet::cached(index, *key);
+  if (!tokens.ok()) return tokens.status();
+  with.options.tokens = std::move(tokens).value();
+  return with;
 }
 
 Status check_request(const OptOutIndex& index, const FilterRequest& request) {
@@ -141,6 +177,7 @@ Status check_request(const OptOutIndex& index, const FilterRequest& request) {
   }
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
   if (request.sign_audit && !request.audit) return invalid("signing the audit record needs an audit log");
+  if (Status s = check_pseudonym_key_path(request, inputs, outputs); !s.ok()) return s;
   // Which registry: signed by a trusted key, the pinned digest, fresh enough.
   if (Status s = check_trust(index.registry_source(), index.registry_signer(), request.trust); !s.ok()) return s;
   if (request.expect_digest) {
@@ -168,6 +205,7 @@ RunContext start_context(const OptOutIndex& index, const FilterRequest& request)
   context.exemptions = index.exempted_lists();
   context.sign_with = request.sign_audit;
   context.input_name = input_name(request);
+  if (request.options.tokens) context.pseudonym_key_sha256 = request.options.tokens->key_sha256();
   context.output_name = request.sink != nullptr ? request.sink->name()
                         : request.output == "-" ? "<stdout>"
                                                 : request.output;
@@ -285,6 +323,10 @@ Result<std::vector<PieceTask>> plan_tasks(const OptOutIndex& index, const Filter
     if (rejects_folder) task.rejects = (*rejects_folder / name).string();
     task.options = options;
     task.registry_digest = index.registry_digest();
+    if (request.options.tokens) {
+      task.pseudonym_key = request.pseudonym_key;
+      task.pseudonym_key_sha256 = request.options.tokens->key_sha256();
+    }
     tasks.push_back(std::move(task));
   };
   for (const std::string& input : request.inputs) {
@@ -535,6 +577,10 @@ std::string encode_piece_task(const PieceTask& task) {
          {"rejects", task.rejects ? bytes_of(*task.rejects) : Json(nullptr)},
          {"options", options_json(task.options)},
          {"registry_digest", Json::array({task.registry_digest.high, task.registry_digest.low})}};
+  if (task.pseudonym_key) {
+    j["pseudonym_key"] = bytes_of(*task.pseudonym_key);
+    j["pseudonym_key_sha256"] = task.pseudonym_key_sha256;
+  }
   return to_bytes(j);
 }
 
@@ -554,6 +600,10 @@ Result<PieceTask> decode_piece_task(std::string_view bytes) {
     task.options = options_from(j.at("options"));
     task.registry_digest = {j.at("registry_digest").at(0).get<std::uint64_t>(),
                             j.at("registry_digest").at(1).get<std::uint64_t>()};
+    if (j.contains("pseudonym_key")) {
+      task.pseudonym_key = text_of(j.at("pseudonym_key"));
+      task.pseudonym_key_sha256 = j.at("pseudonym_key_sha256").get<std::string>();
+    }
     return task;
   } catch (const Json::exception&) {
     return invalid("not a piece task of this version of optout");
@@ -646,14 +696,22 @@ Result<FilterStats> run_piece(const OptOutIndex& index, const PieceTask& task) {
   request.output = task.output;
   request.rejects = task.rejects;
   request.options = task.options;
+  request.pseudonym_key = task.pseudonym_key;
   if (Status s = check_request(index, request); !s.ok()) return s;
-  Result<RunResult> ran = run_to_one_output(index, request);
+  Result<FilterRequest> tokens = with_tokens(index, request, &task.pseudonym_key_sha256);
+  if (!tokens.ok()) return tokens.status();
+  Result<RunResult> ran = run_to_one_output(index, *tokens);
   if (!ran.ok()) return ran.status();
   return ran->stats;
 }
 
 Result<RunResult> run_filter(const OptOutIndex& index, const FilterRequest& request, const PieceScheduler& scheduler) {
   if (Status s = check_request(index, request); !s.ok()) return s;
+  if (request.pseudonym_key) {
+    Result<FilterRequest> tokens = with_tokens(index, request);
+    if (!tokens.ok()) return tokens.status();
+    return tokens->in_parts ? run_in_parts(index, *tokens, scheduler) : run_to_one_output(index, *tokens);
+  }
   return request.in_parts ? run_in_parts(index, request, scheduler) : run_to_one_output(index, request);
 }
 

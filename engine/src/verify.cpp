@@ -7,6 +7,7 @@
 // (the scanner of csv_scan.hpp, in the parallel stage), and a record inside no kept and no
 // rejected span is a removed one. A clean extract costs the filter's scan plus XXH3 (~30 GB/s).
 #include "optout/verify.hpp"
+#include "optout/pseudonym.hpp"
 
 #include <xxhash.h>
 
@@ -308,16 +309,23 @@ std::optional<std::string> released_as(const nlohmann::json& record, const std::
 // The record of lines that vouches for an extract of digest `digest` filtered with index's
 // registry, its signature checked against trust.
 Result<AuditVouch> find_vouch(const std::string& log, const std::vector<AuditLine>& lines, const std::string& input,
-                              const Digest128& digest, const OptOutIndex& index, std::span<const PublicKey> trust) {
+                              const Digest128& digest, const OptOutIndex& index, std::span<const PublicKey> trust,
+                              const std::string& key_sha256) {
   const std::string hex = digest.hex();
   const std::string registry = index.registry_digest().hex();
   const AuditLine* other_registry = nullptr;
+  const AuditLine* other_key = nullptr;
   std::optional<Status> refused;
   for (const AuditLine& line : lines) {
     const std::optional<std::string> output = released_as(line.record, hex);
     if (!output) continue;
     if (string_of(line.record, "registry_digest") != registry) {
       if (other_registry == nullptr) other_registry = &line;
+      continue;
+    }
+    // A pseudonymised release is vouched for only under its own key (none: "").
+    if (string_of(line.record, "pseudonym_key_sha256") != key_sha256) {
+      if (other_key == nullptr) other_key = &line;
       continue;
     }
     const std::string where = log + ":" + std::to_string(line.number);
@@ -343,6 +351,13 @@ Result<AuditVouch> find_vouch(const std::string& log, const std::vector<AuditLin
   if (refused) return *refused;
   // No digest in these messages: 32 hex digits may hold a run of 10 decimal ones, which would look
   // like an NHS number on stderr (verify --json, without --audit, shows the extract's digest).
+  if (other_key != nullptr) {
+    const std::string run = string_of(other_key->record, "run_id");
+    return Status(ErrorCode::kUntrusted, input + ": " + log + ":" + std::to_string(other_key->number) +
+                                             (run.empty() ? "" : " (run " + run + ")") + " released it " +
+                                             (key_sha256.empty() ? "pseudonymised: give its pseudonym key"
+                                                                 : "with another pseudonym key, or none"));
+  }
   if (other_registry != nullptr) {
     const std::string run = string_of(other_registry->record, "run_id");
     return Status(ErrorCode::kUntrusted, input + ": " + log + ":" + std::to_string(other_registry->number) +
@@ -390,6 +405,10 @@ Status check_request(const OptOutIndex& index, const VerifyRequest& request) {
   std::vector<std::string> inputs = {request.source != nullptr ? request.source->name() : request.input,
                                      index.registry_source()};
   if (request.audit) inputs.push_back(*request.audit);
+  if (request.pseudonym_key) {
+    if (request.pseudonym_key->empty()) return invalid("an empty pseudonym key path: give a file name");
+    inputs.push_back(*request.pseudonym_key);
+  }
   std::vector<std::string> outputs;
   if (request.matches) outputs.push_back(*request.matches);
   if (Status s = check_distinct_files(inputs, outputs); !s.ok()) return s;
@@ -398,8 +417,21 @@ Status check_request(const OptOutIndex& index, const VerifyRequest& request) {
 
 }  // namespace
 
-Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& request) {
-  if (Status s = check_request(index, request); !s.ok()) return s;
+Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& given) {
+  if (Status s = check_request(index, given); !s.ok()) return s;
+  // A pseudonymised extract: the key read and the token set taken (pseudonym.hpp), as a filter run does.
+  VerifyRequest with_tokens;
+  const bool wants_tokens = given.pseudonym_key && !given.options.tokens;
+  if (wants_tokens) {
+    Result<PseudonymKey> key = PseudonymKey::read(*given.pseudonym_key);
+    if (!key.ok()) return key.status();
+    Result<std::shared_ptr<const TokenSet>> tokens = TokenSet::cached(index, *key);
+    if (!tokens.ok()) return tokens.status();
+    with_tokens = given;
+    with_tokens.options.tokens = std::move(tokens).value();
+  }
+  const VerifyRequest& request = wants_tokens ? with_tokens : given;
+  const std::string key_sha256 = request.options.tokens ? request.options.tokens->key_sha256() : "";
   // A malformed log fails before the extract is read.
   std::vector<AuditLine> audit_lines;
   if (request.audit) {
@@ -443,7 +475,7 @@ Result<VerifyResult> run_verify(const OptOutIndex& index, const VerifyRequest& r
   result.matches_written = observer.written();
   if (request.audit) {
     Result<AuditVouch> vouch =
-        find_vouch(*request.audit, audit_lines, input, result.input_digest, index, request.trust);
+        find_vouch(*request.audit, audit_lines, input, result.input_digest, index, request.trust, key_sha256);
     if (!vouch.ok()) return vouch.status();
     result.audit = std::move(vouch).value();
   }

@@ -366,3 +366,30 @@ def test_bad_registry(sweep, command):
         assert result.returncode == 1, (kind, result.returncode)
         assert leaks(result.stderr) == [], f"{kind}: stderr"
         assert leaks(result.stdout) == [], f"{kind}: stdout"
+
+
+# ---- Pseudonymised extracts (--pseudonym-key): a key file made of markers never shows ------------
+
+def test_filter_pseudonym_key_of_markers(sweep):
+    """A valid key of marker digits: the NHS column is then no token (every row rejected), and the
+    stats and audit record name the key by its SHA-256 only."""
+    sweep.write("marker.key", "".join(N[:4]))  # 40 bytes
+    sweep.filter("--column", "nhs_number", "--pseudonym-key", "marker.key", code=0)
+    assert json.loads((sweep.dir / "stats.json").read_text())["rejected"] == len(ROWS)
+
+
+def test_filter_pseudonym_key_of_the_wrong_size(sweep):
+    sweep.write("short.key", N[0])
+    sweep.filter("--column", "nhs_number", "--pseudonym-key", "short.key")
+
+
+def test_filter_pseudonym_key_data_quality_gate(sweep):
+    sweep.write("marker.key", "".join(N[:4]))
+    sweep.filter("--column", "nhs_number", "--pseudonym-key", "marker.key", "--max-rejected", "0")
+
+
+def test_verify_pseudonym_key_of_the_wrong_size(sweep):
+    sweep.write("short.key", N[0] + "\n" + WORD)
+    result = sweep.run("verify", "-r", "reg.optout", "--column", "nhs_number", "--pseudonym-key", "short.key",
+                       "in.csv")
+    sweep.check(result, 1)

@@ -18,7 +18,7 @@ LAYERS = [
     {"registry"},
     {"policy"},
     {"index"},
-    {"impact", "filter", "numbers", "pieces", "list_export"},
+    {"impact", "filter", "numbers", "pieces", "list_export", "pseudonym"},
     {"audit"},
     {"commit"},
     {"run"},

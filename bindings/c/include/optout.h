@@ -256,6 +256,10 @@ typedef struct optout_filter_options {
   const char* const* impact_by; /* impact_by_count names */
   size_t impact_by_count;       /* 0 (default) */
   int impact_exact;             /* nonzero: exact counts */
+  /* Appended in v6 (pseudonymised extracts): */
+  const char* pseudonym_key_path; /* NULL (default): the column holds NHS numbers; else it holds tokens,
+                                     HMAC-SHA256(key, the 10-digit number) as 64 hex digits, the key being
+                                     this file's bytes (32 to 1024), as `optout filter --pseudonym-key` */
 } optout_filter_options;
 
 /* Sets size and every default (no column chosen). */
@@ -341,6 +345,8 @@ typedef struct optout_verify_options {
   const char* format; /* as optout_filter_options */
   /* Appended in v3 (compressed extracts): */
   const char* entry; /* as optout_filter_options */
+  /* Appended in v4 (pseudonymised extracts): */
+  const char* pseudonym_key_path; /* as optout_filter_options; an audit record vouches only under its key */
 } optout_verify_options;
 
 /* Sets size and every default (no column chosen). */

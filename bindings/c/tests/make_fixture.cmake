@@ -47,3 +47,8 @@ optout(build --list "national=${SAMPLES}/national.txt" --scope national=research
        --list "type1=${SAMPLES}/type1.txt" --allow "cleared=${SAMPLES}/cleared.dat" -o "${WORK}/scoped.optout" -q)
 optout(filter -r "${WORK}/scoped.optout" --column nhs_number --purpose planning --exempt "national=CAG 20/CAG/0001"
        "${SAMPLES}/extract_narrow.csv" -q -o "${WORK}/expected_narrow_planning.csv")
+# Pseudonymised extracts (issue 14): a key file (40 printable bytes) and a registry denying
+# 9434765919; the C test holds the tokens Python's hmac makes with that key.
+file(WRITE "${WORK}/pseudonym.key" "optout-c-test-pseudonym-key-0123456789ab")
+file(WRITE "${WORK}/pseudonym_deny.txt" "9434765919\n")
+optout(build --list "national=${WORK}/pseudonym_deny.txt" -o "${WORK}/pseudonym.optout" -q)

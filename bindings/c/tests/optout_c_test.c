@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1492,6 +1493,82 @@ static void test_purpose(void) {
   optout_registry_free(registry);
 }
 
+/* Pseudonymised extracts: tokens (Python's hmac with the fixture's key) in the column, the key by
+ * path in the v6 (filter) and v4 (verify) options. */
+static void test_pseudonym_key(void) {
+  static const char kDenied[] = "d4393f139d6064a98f0453ae6416eff07d305bdc19f8587b352d8d899f5cba9a"; /* 9434765919 */
+  static const char kKept[] = "38539B6F84C24F3C9C7BED93FA8DC06D39B985F9B817CEB8CBF592955F9AA722";   /* 4010232137 */
+  optout_error error;
+  optout_registry* registry = NULL;
+  optout_index* index = NULL;
+  CHECK_OK(optout_registry_open(WORK("pseudonym.optout"), &registry, &error));
+  if (registry == NULL) return;
+  CHECK_OK(optout_index_create(registry, NULL, 0, &index, &error));
+  optout_registry_free(registry);
+  if (index == NULL) return;
+  char key_path[1024], short_key[1024], audit_path[1024];
+  snprintf(key_path, sizeof key_path, "%s", WORK("pseudonym.key"));
+  snprintf(short_key, sizeof short_key, "%s", WORK("short.key"));
+  snprintf(audit_path, sizeof audit_path, "%s", WORK("tokens_audit.jsonl"));
+  char extract[512];
+  snprintf(extract, sizeof extract, "id,token\n1,%s\n2,%s\n3,not-a-token\n", kDenied, kKept);
+  CHECK(write_file(WORK("tokens.csv"), extract, strlen(extract)) == 1);
+
+  optout_filter_options options;
+  optout_filter_options_init(&options);
+  CHECK(options.pseudonym_key_path == NULL);
+  options.column_name = "token";
+  options.pseudonym_key_path = key_path;
+  options.audit_path = audit_path;
+  unlink(audit_path);
+  optout_filter_stats stats;
+  optout_filter_stats_init(&stats);
+  CHECK_OK(optout_filter_file(index, WORK("tokens.csv"), WORK("tokens_out.csv"), &options, &stats, &error));
+  CHECK(stats.rows == 3 && stats.kept == 1 && stats.removed == 1 && stats.rejected == 1);
+  CHECK(stats.rejected_by_reason[2] == 1); /* bad character */
+  size_t size = 0;
+  char* out = read_file(WORK("tokens_out.csv"), &size);
+  char expected[256];
+  snprintf(expected, sizeof expected, "id,token\n2,%s\n", kKept);
+  CHECK(out != NULL && size == strlen(expected) && memcmp(out, expected, size) == 0);
+  free(out);
+  char* audit = read_file(audit_path, &size);
+  CHECK(
+      audit != NULL &&
+      strstr(audit, "\"pseudonym_key_sha256\":\"8a9f9666f795d41485d7eb944ccfbaf5d9e67038489758e41153889e132f845f\"") !=
+          NULL);
+  CHECK(audit != NULL && strstr(audit, "optout-c-test") == NULL);
+  free(audit);
+
+  /* An older caller's options (v4, without the field) read NHS numbers: every token is rejected. */
+  options.size = offsetof(optout_filter_options, pseudonym_key_path);
+  options.audit_path = NULL;
+  CHECK_OK(optout_filter_file(index, WORK("tokens.csv"), WORK("tokens_out.csv"), &options, &stats, &error));
+  CHECK(stats.rows == 3 && stats.rejected == 3);
+  options.size = sizeof options;
+
+  /* A bad key file: the engine's message, naming the file only. */
+  CHECK(write_file(short_key, "0123456789", 10) == 1);
+  options.pseudonym_key_path = short_key;
+  char message[1200];
+  snprintf(message, sizeof message,
+           "%s: not a pseudonym key (10 bytes; a key is 32 to 1024 bytes: the file's bytes, exactly)", short_key);
+  EXPECT_STATUS(optout_filter_file(index, WORK("tokens.csv"), WORK("tokens_out2.csv"), &options, &stats, &error),
+                OPTOUT_E_INVALID_INPUT, message);
+
+  /* verify: the released file is clean under the key, vouched for by its record. */
+  optout_verify_options verify;
+  optout_verify_options_init(&verify);
+  CHECK(verify.pseudonym_key_path == NULL);
+  verify.column_name = "token";
+  verify.pseudonym_key_path = key_path;
+  optout_verify_result result;
+  optout_verify_result_init(&result);
+  CHECK_OK(optout_verify_file(index, WORK("tokens.csv"), &verify, &result, &error));
+  CHECK(result.clean == 0 && result.removed == 1 && result.rejected == 1);
+  optout_index_free(index);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: optout_c_test WORK SAMPLES\n");
@@ -1544,6 +1621,7 @@ int main(int argc, char** argv) {
   test_filter_trust_and_signing();
   test_verify();
   test_purpose();
+  test_pseudonym_key();
 
   if (failures > 0) {
     fprintf(stderr, "optout_c_test: %d of %d checks failed\n", failures, checks);

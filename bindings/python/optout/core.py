@@ -496,6 +496,7 @@ def filter_file(
     impact=None,
     impact_by=None,
     impact_exact=False,
+    pseudonym_key=None,
 ):
     """Filters the CSV (or, with format="jsonl", JSON Lines) file input into output as ``optout filter`` does.
 
@@ -507,10 +508,11 @@ def filter_file(
     .zst); level: the codec's level; purpose, exempt: the lists by purpose less exemptions,
     {list: reference} or "LIST=REFERENCE" strings, as --purpose and --exempt, recorded in the audit
     record; impact, impact_by, impact_exact: the impact report, as --impact, --impact-by (a list of
-    columns, or one name), --impact-exact). Compressed input (gzip, zstd, zip) is found from its
-    bytes. Returns the stats as the --stats file holds them (with bytes_out_compressed and
-    input_compressed_bytes, the compressed files' sizes, when compressed), plus output_digest.
-    Raises optout.Error subclasses with the CLI's messages
+    columns, or one name), --impact-exact; pseudonym_key: a key file, the column then holding
+    tokens, as --pseudonym-key). Compressed input (gzip, zstd, zip) is found from its bytes. Returns
+    the stats as the --stats file holds them (with bytes_out_compressed and input_compressed_bytes,
+    the compressed files' sizes, when compressed), plus output_digest. Raises optout.Error
+    subclasses with the CLI's messages
     (UntrustedError for a registry the trust rule or the pin refuses).
     """
     options = make_filter_options(
@@ -525,6 +527,7 @@ def filter_file(
     )
     request.compress = compress
     set_impact(request, impact, impact_by, impact_exact)
+    request.pseudonym_key = pseudonym_key
     result, _ = index._native.run(request)
     return result
 
@@ -557,6 +560,7 @@ def verify_request(
     max_record_bytes=None,
     format="csv",
     entry=None,
+    pseudonym_key=None,
 ):
     """The engine's VerifyRequest from verify_file's arguments (trust: already the engine's keys or
     paths; the engine checks every value)."""
@@ -565,7 +569,9 @@ def verify_request(
     )
     if not isinstance(trust, _engine.TrustedKeys):
         trust = trusted_keys(trust)
-    return _engine.VerifyRequest(input, options, trust, expect_digest, audit, matches, id_column)
+    request = _engine.VerifyRequest(input, options, trust, expect_digest, audit, matches, id_column)
+    request.pseudonym_key = pseudonym_key
+    return request
 
 
 def verify_file(
@@ -589,6 +595,7 @@ def verify_file(
     max_record_bytes=None,
     format="csv",
     entry=None,
+    pseudonym_key=None,
 ):
     """Checks a released extract as ``optout verify --json`` does, by the engine's run_verify.
 
@@ -597,7 +604,8 @@ def verify_file(
     log holding a record that vouches for input (its output digest, this registry's digest, and,
     with trusted keys, signed by one of them); matches: a file (written atomically) that receives
     one line per row the registry now removes: the id_column's value, or the 1-based data-row
-    number; never an NHS number.
+    number; never an NHS number. pseudonym_key: a key file, the column then holding tokens (as
+    --pseudonym-key; an audit record vouches only under its own key).
 
     Returns the verify JSON as a dict: clean, rows, kept, removed, rejected, rejected_by_reason,
     bytes_in, input_xxh3_128, matches_written, and audit (log, line, run_id, finished_at, output,
@@ -610,6 +618,7 @@ def verify_file(
         input, column=column, column_index=column_index, header=header, delimiter=delimiter, trust=trust,
         expect_digest=expect_digest, audit=audit, matches=matches, id_column=id_column, threads=threads,
         block_size=block_size, max_record_bytes=max_record_bytes, format=format, entry=entry,
+        pseudonym_key=pseudonym_key,
     )
     text, _ = index._native.verify(request)
     return json.loads(text)

@@ -57,12 +57,12 @@ def _prepare(registry, apply, max_age, trust=None, expect_digest=None, purpose=N
 # ---- Dask DataFrames -------------------------------------------------------------------------
 
 
-def _keep_partition(part, path, digest, lists, column):
-    return _filter_checked(part, cached_registry(path, digest), column, lists).kept
+def _keep_partition(part, path, digest, lists, column, pseudonym_key=None):
+    return _filter_checked(part, cached_registry(path, digest), column, lists, pseudonym_key=pseudonym_key).kept
 
 
-def _count_partition(part, path, digest, lists, column):
-    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists)
+def _count_partition(part, path, digest, lists, column, pseudonym_key=None):
+    verdicts, reasons = classify_frame(part, cached_registry(path, digest), column, lists, pseudonym_key=pseudonym_key)
     return _engine.tally_verdicts(verdicts, reasons)
 
 
@@ -71,24 +71,25 @@ def _add_counts(tallies):
 
 
 def filter_dataframe(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
-                     purpose=None, exempt=None):
+                     purpose=None, exempt=None, pseudonym_key=None):
     """The rows of a Dask DataFrame that the filter keeps, partition by partition (lazy).
 
     registry: a snapshot's path (or an optout.Registry, of which only the path is used);
-    column, apply, max_age, trust, expect_digest: as optout.pandas.filter_frame. Each partition
-    keeps its index and row order. The registry is loaded here to check it, and once in each
-    worker process.
+    column, apply, max_age, trust, expect_digest, pseudonym_key: as optout.pandas.filter_frame
+    (the key file is read by each worker, which keeps its token set). Each partition keeps its
+    index and row order. The registry is loaded here to check it, and once in each worker process.
     """
     path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest, purpose, exempt)
-    return frame.map_partitions(_keep_partition, path, digest, lists, column, meta=frame._meta)
+    return frame.map_partitions(_keep_partition, path, digest, lists, column, pseudonym_key, meta=frame._meta)
 
 
 def count_verdicts(frame, registry, column, *, apply=None, max_age=None, trust=None, expect_digest=None,
-                   purpose=None, exempt=None):
+                   purpose=None, exempt=None, pseudonym_key=None):
     """A dask Delayed of the counts over every partition (rows, kept, removed, rejected,
     rejected_by_reason), as optout.pandas.filter_frame's counts."""
     path, digest, lists = _prepare(registry, apply, max_age, trust, expect_digest, purpose, exempt)
-    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column) for p in frame.to_delayed()]
+    parts = [dask.delayed(_count_partition)(p, path, digest, lists, column, pseudonym_key)
+             for p in frame.to_delayed()]
     return dask.delayed(_add_counts)(parts)
 
 
@@ -200,6 +201,7 @@ def filter_files(
     trust=None,
     expect_digest=None,
     sign=None,
+    pseudonym_key=None,
     client=None,
     format="csv",
     entry=None,
@@ -218,7 +220,10 @@ def filter_files(
     read and the registry checked here, once, before any task runs); threads: per piece (default 1
     on a cluster, every core here); client: a distributed.Client, None for the current one if any,
     False for this process; impact, impact_by, impact_exact: the impact report, the parts' groups
-    summed by the engine before any suppression.
+    summed by the engine before any suppression. pseudonym_key: a key file (as --pseudonym-key), read here and by each
+    worker (a path every worker can read, as the inputs); a task carries its path and SHA-256, never
+    the key, and a worker whose file holds another key refuses it. Each worker process hashes the
+    registry's numbers once and keeps the token set for the next tasks (TokenSet::cached).
 
     Returns the stats file's JSON (rows, kept, ..., pieces). A failed piece raises its error as
     `optout filter` of its file would, with a .piece attribute; PieceFailedError when its workers
@@ -242,6 +247,7 @@ def filter_files(
         trusted_keys(trust), expect_digest, _secret_key(sign),
     )
     set_impact(request, impact, impact_by, impact_exact)
+    request.pseudonym_key = pseudonym_key
     schedule = _scheduler(client, os.path.abspath(registry.path), registry.digest, index.applied_lists)
     _, text = index._native.run(request, schedule)
     return json.loads(text)
@@ -305,6 +311,7 @@ def verify_files(
     threads=None,
     block_size=None,
     max_record_bytes=None,
+    pseudonym_key=None,
     client=None,
     format="csv",
     entry=None,
@@ -313,7 +320,8 @@ def verify_files(
     worker, and combines the results.
 
     Arguments are optout.verify_file's (trust: read here, once, so OPTOUT_TRUST is this process's;
-    audit: one log that must vouch for every file), client and threads filter_files'.
+    audit: one log that must vouch for every file; pseudonym_key: a key file every worker reads),
+    client and threads filter_files'.
     matches_dir: a folder that must not exist, receiving matches-00000.txt, matches-00001.txt, ...
     one per input in input order (each as verify_file's matches: one line per row the registry now
     removes, the id_column's value or the 1-based data-row number; an empty file when none),
@@ -339,6 +347,7 @@ def verify_files(
         column=column, column_index=column_index, header=header, delimiter=delimiter,
         trust=trusted_keys(trust), expect_digest=expect_digest, audit=audit, id_column=id_column,
         threads=threads, block_size=block_size, max_record_bytes=max_record_bytes, format=format, entry=entry,
+        pseudonym_key=pseudonym_key,
     )
     staged = None if matches_dir is None else _engine.StagedDirectory(matches_dir)
     names = [None if staged is None else f"matches-{i:05d}.txt" for i in range(len(inputs))]

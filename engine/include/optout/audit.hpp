@@ -59,6 +59,8 @@ struct RunContext {
   std::vector<std::string> impact_by;
   bool impact_exact = false;
   std::string impact_file;
+  // A pseudonymised extract: the SHA-256 of its pseudonym key ("pseudonym_key_sha256"), never the key.
+  std::optional<std::string> pseudonym_key_sha256;
 };
 
 // What an audit record says of its run (see commit.hpp for the order they are written in).

@@ -37,6 +37,8 @@
 
 namespace optout {
 
+class TokenSet;  // pseudonym.hpp
+
 // ---- Filtering ----------------------------------------------------------------------------------
 
 // Tuning defaults, with the reasons in engine/src/tuning.hpp.
@@ -144,6 +146,11 @@ struct FilterOptions {
   // none twice, never the NHS-number column. Empty: no groups are counted. run_filter() sets it
   // from FilterRequest::impact_by when the request writes a report.
   std::vector<std::string> impact_by;
+  // A pseudonymised extract (pseudonym.hpp): the column holds tokens, matched against this set,
+  // which must have been made from the index the extract is filtered with (else
+  // kInvalidArgument). run_filter() and run_verify() set it from their request's pseudonym_key;
+  // write_numbers() refuses it (a pseudonymised extract holds no NHS numbers to list).
+  std::shared_ptr<const TokenSet> tokens;
 };
 
 struct FilterStats {

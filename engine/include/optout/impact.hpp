@@ -54,6 +54,11 @@ inline constexpr std::uint64_t kImpactRoundTo = 5;
 enum class ImpactFormat : std::uint8_t { kCsv = 0, kJson = 1 };
 OPTOUT_API ImpactFormat impact_format_by_suffix(std::string_view path) noexcept;
 
+// The report reads grouping columns beside NHS numbers, not beside tokens: kInvalidArgument "an
+// impact report cannot be made of a pseudonymised extract (--pseudonym-key)", which run_filter()
+// and validate_filter_options() return for a request or options that ask for both.
+OPTOUT_API Status impact_with_tokens();
+
 // A count as the report writes it: exact, "*" for 1..7, or rounded to the nearest 5.
 OPTOUT_API std::string impact_count_text(std::uint64_t count, bool exact);
 

@@ -14,6 +14,7 @@
 #include "optout/numbers.hpp"
 #include "optout/pieces.hpp"
 #include "optout/list_export.hpp"
+#include "optout/pseudonym.hpp"
 #include "optout/audit.hpp"
 #include "optout/commit.hpp"
 #include "optout/run.hpp"

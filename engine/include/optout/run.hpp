@@ -99,6 +99,12 @@ struct FilterRequest {
   std::optional<std::string> impact;
   std::vector<std::string> impact_by;
   bool impact_exact = false;
+  // A pseudonymised extract (pseudonym.hpp): the column holds tokens made with the key in this
+  // file. The run reads the key (PseudonymKey::read's errors, before anything is written), takes
+  // the token set of its index from the process's cache or makes it (TokenSet::cached), and
+  // records the key's SHA-256 in its audit records ("pseudonym_key_sha256"). The key file counts as
+  // an input: no output may name it.
+  std::optional<std::string> pseudonym_key;
 };
 
 // What a run did: the counts (for a run in parts, summed over the parts, seconds the wall time),
@@ -121,6 +127,10 @@ struct PieceTask {
   std::optional<std::string> rejects;
   FilterOptions options;      // the request's, without progress; digest_output on
   Digest128 registry_digest;  // the run's registry: a worker with another one refuses
+  // A pseudonymised extract: the key file and its SHA-256 (a worker whose key file differs
+  // refuses); the worker reads it and takes its token set from its process's cache. Not the key.
+  std::optional<std::string> pseudonym_key;
+  std::string pseudonym_key_sha256;
 };
 
 // A task as bytes, to send to another process or machine, and back; the engine's own format.

@@ -53,6 +53,11 @@ struct VerifyRequest {
   // Lists by purpose less exemptions, for run_verify(registry, ...); as FilterRequest.
   std::optional<std::string> purpose;
   std::vector<Exemption> exemptions;
+  // A pseudonymised extract (pseudonym.hpp): the column holds tokens made with the key in this
+  // file (read as FilterRequest::pseudonym_key; an input: the matches file must not name it). With
+  // an audit log, the vouching record must name the same key ("pseudonym_key_sha256"); without a
+  // key, a record that names one does not vouch.
+  std::optional<std::string> pseudonym_key;
 };
 
 // The audit record that vouched for an extract.

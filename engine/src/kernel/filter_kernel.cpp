@@ -12,7 +12,7 @@ namespace optout::detail {
 namespace baseline {
 #include "kernel/filter_kernel_isa.inl"
 
-constinit const FilterKernel kernel{&scan_block, &last_record_end, "baseline", &scan_block_impact};
+constinit const FilterKernel kernel{&scan_block, &last_record_end, "baseline", &scan_block_impact, &scan_token_block};
 }  // namespace baseline
 
 namespace {

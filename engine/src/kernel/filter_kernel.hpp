@@ -41,6 +41,7 @@
 #include "impact_table.hpp"
 #include "kernel/csv_scan.hpp"
 #include "kernel/probe.hpp"
+#include "kernel/token_probe.hpp"
 #include "optout/filter.hpp"
 #include "optout/status.hpp"
 
@@ -137,6 +138,10 @@ struct FilterKernel {
   // scan_block, counting each record's group of the impact report into b.impact.
   void (*scan_block_impact)(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
                             bool keep_rejected, const ImpactColumns& impact);
+  // scan_block for a pseudonymised extract: the column's tokens looked up in tokens, then the
+  // index's verdict (scan_token_kernel.inl). index is never null here.
+  void (*scan_token_block)(Block& b, const IndexBits* index, const TokenTable& tokens, const FilterOptions& options,
+                           std::size_t column, bool keep_rejected);
 };
 
 // Each instruction set's kernel, defined by its translation unit.

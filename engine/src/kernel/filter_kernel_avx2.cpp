@@ -30,7 +30,7 @@
 namespace optout::detail::avx2 {
 #include "kernel/filter_kernel_isa.inl"
 
-constinit const FilterKernel kernel{&scan_block, &last_record_end, "avx2", &scan_block_impact};
+constinit const FilterKernel kernel{&scan_block, &last_record_end, "avx2", &scan_block_impact, &scan_token_block};
 }  // namespace optout::detail::avx2
 #undef OPTOUT_KERNEL_AVX2
 #if defined(__clang__)

@@ -7,3 +7,4 @@
 #include "kernel/csv_scan_kernel.inl"
 #include "kernel/nhs_number_parse.inl"
 #include "kernel/scan_block_kernel.inl"
+#include "kernel/scan_token_kernel.inl"
