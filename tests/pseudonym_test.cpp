@@ -251,7 +251,16 @@ TEST(PseudonymTest, CacheReturnsTheSameSetForTheSameRegistryListsAndKey) {
   auto d = TokenSet::cached(national, *PseudonymKey::from_bytes(other, "other"));
   ASSERT_TRUE(d.ok());
   EXPECT_NE(c->get(), d->get());
-  TokenSet::clear_cache();
+  // Cleared, the set is no longer the cache's (the runs holding it keep it), and the next call
+  // makes a new one.
+  const std::weak_ptr<const TokenSet> held = *d;
+  EXPECT_TRUE(TokenSet::clear_cache());
+  EXPECT_FALSE(TokenSet::clear_cache());
+  d->reset();
+  EXPECT_TRUE(held.expired());
+  auto e = TokenSet::cached(national, *PseudonymKey::from_bytes(other, "other"));
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(TokenSet::clear_cache());
 }
 
 TEST(PseudonymTest, JsonLinesStringsAreTokensAndNumbersAreNot) {

@@ -870,4 +870,8 @@ PYBIND11_MODULE(_engine, m) {
         return py::make_tuple(verdicts, reasons);
       },
       py::arg("values"), py::arg("pseudonym_key"));
+  // The process's cached token set (TokenSet::cached): dropped, its memory freed (260 MB for 5 M
+  // numbers) once no run holds it; the next pseudonymised run hashes the registry again. True when
+  // there was one.
+  m.def("clear_token_cache", [] { return TokenSet::clear_cache(); });
 }

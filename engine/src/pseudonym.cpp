@@ -345,10 +345,12 @@ Result<std::shared_ptr<const TokenSet>> TokenSet::cached(const OptOutIndex& inde
   return made;
 }
 
-void TokenSet::clear_cache() noexcept {
+bool TokenSet::clear_cache() noexcept {
   TokenCache& cache = token_cache();
   std::lock_guard lock(cache.mutex);
+  const bool held = cache.last != nullptr;
   cache.last.reset();
+  return held;
 }
 
 ParsedNhsNumber TokenSet::parse(std::string_view text) const {

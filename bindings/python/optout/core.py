@@ -34,6 +34,7 @@ __all__ = [
     "verify_file",
     "keygen",
     "check_audit_record",
+    "clear_token_cache",
 ]
 
 # Verdicts, as the filter decides each row (values fixed by the engine's Verdict enum).
@@ -622,3 +623,11 @@ def verify_file(
     )
     text, _ = index._native.verify(request)
     return json.loads(text)
+
+
+def clear_token_cache():
+    """Drops this process's cached token set (pseudonym_key=): the set of the last registry, lists
+    and key hashed, kept so that many files cost one hashing. Its memory (about 52 bytes per listed
+    number) is freed once no run holds it; the next pseudonymised run hashes the registry again.
+    Returns True when a set was held."""
+    return _engine.clear_token_cache()

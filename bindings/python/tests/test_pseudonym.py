@@ -163,3 +163,19 @@ def test_dask_dataframes_with_a_pseudonym_key(files):
         counts = optout.dask.count_verdicts(frame, d / "reg.optout", "token", pseudonym_key=d / "key.bin").compute()
     assert list(kept["id"]) == KEPT
     assert (counts["rows"], counts["kept"], counts["removed"], counts["rejected"]) == (25, 18, 6, 1)
+
+
+def test_clear_token_cache_drops_the_processs_token_set(files):
+    d = files
+    optout.clear_token_cache()
+    assert optout.clear_token_cache() is False  # nothing held
+    first = optout.filter_file(d / "reg.optout", d / "ex.csv", d / "a.csv", column="token",
+                               pseudonym_key=d / "key.bin")
+    assert optout.clear_token_cache() is True  # the run left its set cached
+    assert optout.clear_token_cache() is False
+    again = optout.filter_file(d / "reg.optout", d / "ex.csv", d / "b.csv", column="token",
+                               pseudonym_key=d / "key.bin")
+    assert (d / "a.csv").read_bytes() == (d / "b.csv").read_bytes()
+    assert {k: first[k] for k in ("rows", "kept", "removed", "rejected")} == \
+        {k: again[k] for k in ("rows", "kept", "removed", "rejected")}
+    assert optout.clear_token_cache() is True

@@ -88,10 +88,11 @@ class OPTOUT_API TokenSet {
                                                                       unsigned threads = 0);
   // The same through this process's cache: the last set made for the same registry digest,
   // applied lists and key digest is returned again without hashing (bindings and Dask workers
-  // filter many files with one registry). The cache holds one set; clear_cache() drops it.
+  // filter many files with one registry). The cache holds one set; clear_cache() drops it (its
+  // memory is freed once no run holds it) and says whether there was one.
   [[nodiscard]] static Result<std::shared_ptr<const TokenSet>> cached(const OptOutIndex& index,
                                                                       const PseudonymKey& key);
-  static void clear_cache() noexcept;
+  static bool clear_cache() noexcept;
 
   TokenSet(const TokenSet&) = delete;
   TokenSet& operator=(const TokenSet&) = delete;
