@@ -48,6 +48,14 @@ inline std::uint64_t key_hash(const char* key, std::size_t size) noexcept {
   return h ^ (h >> 29);
 }
 
+// The hash of a key of exactly kInlineKey bytes (w0, w1: its two words): a couple of multiplies.
+// Every key of that size hashes so, however it was built (short_key_head() or KeyBuffer).
+inline std::uint64_t short_key_hash(std::uint64_t w0, std::uint64_t w1) noexcept {
+  std::uint64_t h = (w0 ^ 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
+  h = (h ^ (h >> 32) ^ w1) * 0x94D049BB133111EBull;
+  return h ^ (h >> 29);
+}
+
 // A key's hash and its first kInlineKey bytes: what a lookup compares first (a key of at most
 // kInlineKey bytes is all there).
 struct KeyHead {
@@ -59,9 +67,9 @@ struct KeyHead {
 // key (size bytes, zero-padded to a multiple of 8, at least kInlineKey) as its KeyHead.
 inline KeyHead key_head(const char* key, std::size_t size) noexcept {
   KeyHead head;
-  head.hash = key_hash(key, size);
   std::memcpy(&head.w0, key, 8);
   std::memcpy(&head.w1, key + 8, 8);
+  head.hash = size == kInlineKey ? short_key_hash(head.w0, head.w1) : key_hash(key, size);
   head.size = size;
   return head;
 }
@@ -90,6 +98,16 @@ class ImpactTable {
       }
     }
     return add(head, long_key);
+  }
+
+  // The deferred lookup's prefetches (scan_block_with): the key's first slot as soon as its hash is
+  // known, then, once that slot is in the cache, the group it names.
+  void prefetch_slot(std::uint64_t hash) const noexcept {
+    __builtin_prefetch(slots_.data() + (static_cast<std::size_t>(hash) & (slots_.size() - 1)));
+  }
+  void prefetch_group(std::uint64_t hash) const noexcept {
+    const std::uint64_t slot = slots_[static_cast<std::size_t>(hash) & (slots_.size() - 1)];
+    if (slot != 0) __builtin_prefetch(groups_.data() + (static_cast<std::uint32_t>(slot) - 1));
   }
 
   // One record of group with verdict (kept 0, removed 1, rejected 2). Branches, not an index: the

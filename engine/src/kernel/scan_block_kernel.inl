@@ -30,6 +30,38 @@ struct GroupFields {
   void next_record() noexcept {}
 };
 
+// The record's key (KeyBuffer's bytes: each field's length byte then its bytes, kMissingByte for a
+// missing field, zero-padded) built straight into head's two words when it fits in kInlineKey
+// bytes and every field present can be read 16 bytes at a time inside the block; false otherwise
+// (KeyBuffer builds it then, to the same bytes).
+inline bool short_key_head(const char* data, std::size_t data_size, const GroupFields& groups,
+                           const std::size_t* wanted_fields, std::size_t wanted, KeyHead& head) noexcept {
+  __extension__ using Word2 = unsigned __int128;
+  Word2 key = 0;
+  std::size_t pos = 0;  // bytes used
+  for (std::size_t c = 0; c < wanted; ++c) {
+    if (wanted_fields[c] > groups.seen) {
+      if (pos >= kInlineKey) return false;
+      key |= Word2{kMissingByte} << (8 * pos);
+      pos += 1;
+      continue;
+    }
+    const WriteSpan f = groups.found[c];
+    const std::size_t n = f.end - f.begin;
+    if (pos + 1 + n > kInlineKey || f.begin + 16 > data_size) return false;
+    Word2 bytes;
+    std::memcpy(&bytes, data + f.begin, 16);
+    bytes &= (Word2{1} << (8 * n)) - 1;  // n <= 15
+    key |= (Word2{n} | (bytes << 8)) << (8 * pos);
+    pos += 1 + n;
+  }
+  head.w0 = static_cast<std::uint64_t>(key);
+  head.w1 = static_cast<std::uint64_t>(key >> 64);
+  head.hash = short_key_hash(head.w0, head.w1);
+  head.size = kInlineKey;
+  return true;
+}
+
 // Classifies every record of a block. Parses a batch ahead of probing so that each probe's cache
 // miss is already under way (tuning.hpp: kProbeBatch). Without an index (collect mode) the valid
 // stems are gathered instead, and every valid record counts as kept. kImpact: each record's group
@@ -55,6 +87,10 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
   }
   Pending batch[kProbeBatch];
   std::uint32_t batch_groups[kImpact ? kProbeBatch : 1];  // kImpact: each pending record's group
+  // kImpact: a short key's lookup waits for settle() (its group kDeferredGroup until then), its
+  // slot and then its group prefetched meanwhile, as the NHS probe is; a long key is looked up at once.
+  KeyHead batch_heads[kImpact ? kProbeBatch : 1];
+  constexpr std::uint32_t kDeferredGroup = kNoGroup - 1;
   std::size_t pending = 0;
   const char* data = b.data.get() + b.skip;
 
@@ -70,6 +106,20 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
   };
   // Inlined by force: GCC otherwise calls these once a row, which costs more than their bodies.
   auto settle = [&]() OPTOUT_ALWAYS_INLINE {
+    if constexpr (kImpact) {
+      for (std::size_t i = 0; i < pending; ++i) {
+        if (batch_groups[i] == kDeferredGroup) b.impact->prefetch_group(batch_heads[i].hash);
+      }
+      for (std::size_t i = 0; i < pending; ++i) {
+        if (batch_groups[i] != kDeferredGroup) continue;
+        batch_groups[i] = b.impact->find(batch_heads[i], nullptr);
+        if (batch_groups[i] == kNoGroup) {  // the run fails: nothing of this block is counted
+          b.impact_overflow = true;
+          pending = 0;
+          return;
+        }
+      }
+    }
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       const Verdict verdict = r.has_field ? verdict_of(r.parsed, index) : Verdict::kRejected;
@@ -99,22 +149,29 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
       return false;
     }
     if constexpr (kImpact) {
-      key.clear();
-      for (std::size_t c = 0; c < wanted; ++c) {
-        if (wanted_fields[c] > groups.seen) {
-          key.add_missing();
-        } else {
-          const WriteSpan f = groups.found[c];
-          key.add(data + f.begin, f.end - f.begin, f.begin + 16 <= data_size);
+      KeyHead& head = batch_heads[pending];
+      if (short_key_head(data, data_size, groups, wanted_fields, wanted, head)) {
+        b.impact->prefetch_slot(head.hash);
+        batch_groups[pending] = kDeferredGroup;
+      } else {
+        key.clear();
+        for (std::size_t c = 0; c < wanted; ++c) {
+          if (wanted_fields[c] > groups.seen) {
+            key.add_missing();
+          } else {
+            const WriteSpan f = groups.found[c];
+            key.add(data + f.begin, f.end - f.begin, f.begin + 16 <= data_size);
+          }
         }
+        const char* long_key = key.finish();
+        head = key_head(long_key, key.size());
+        const std::uint32_t group = b.impact->find(head, long_key);
+        if (group == kNoGroup) {
+          b.impact_overflow = true;
+          return false;
+        }
+        batch_groups[pending] = group;
       }
-      const char* bytes = key.finish();
-      const std::uint32_t group = b.impact->find(key_head(bytes, key.size()), bytes);
-      if (group == kNoGroup) {
-        b.impact_overflow = true;
-        return false;
-      }
-      batch_groups[pending] = group;
     }
     Pending& r = batch[pending++];
     r.begin = begin;
@@ -122,7 +179,12 @@ void scan_block_with(Block& b, const IndexBits* index, const FilterOptions& opti
     r.has_field = has_field;
     r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end)) : ParsedNhsNumber{};
     if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
-    if (pending == kProbeBatch) settle();
+    if (pending == kProbeBatch) {
+      settle();
+      if constexpr (kImpact) {
+        if (b.impact_overflow) return false;
+      }
+    }
     ++b.rows;
     return true;
   };
