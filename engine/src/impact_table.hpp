@@ -100,11 +100,7 @@ class ImpactTable {
     return add(head, long_key);
   }
 
-  // The deferred lookup's prefetches (scan_block_with): the key's first slot as soon as its hash is
-  // known, then, once that slot is in the cache, the group it names.
-  void prefetch_slot(std::uint64_t hash) const noexcept {
-    __builtin_prefetch(slots_.data() + (static_cast<std::size_t>(hash) & (slots_.size() - 1)));
-  }
+  // The deferred lookup's prefetch (scan_block_with): the group that a key's first slot names.
   void prefetch_group(std::uint64_t hash) const noexcept {
     const std::uint64_t slot = slots_[static_cast<std::size_t>(hash) & (slots_.size() - 1)];
     if (slot != 0) __builtin_prefetch(groups_.data() + (static_cast<std::uint32_t>(slot) - 1));
