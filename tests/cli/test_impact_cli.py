@@ -292,3 +292,34 @@ def test_json_lines_keys_and_pointers(optout, tmp_path):
     result = optout("filter", "-r", registry, "--format", "jsonl", "--column", "nhs_number", extract, "-o",
                     tmp_path / "out2.jsonl", "--impact", tmp_path / "i2.csv", "--impact-by", "/nhs_number")
     assert_usage_error(result, "filter")
+
+
+@pytest.mark.parametrize("threads,block", [(1, "1048576"), (2, "257")])
+def test_keys_either_side_of_sixteen_bytes(optout, tmp_path, threads, block):
+    """Keys of up to 16 bytes are built in two words, longer ones (and fields near a block's end)
+    byte by byte: values of every length from 0 to 20, quoted or not, missing or not, group alike."""
+    registry = build_registry(optout, tmp_path)
+    rng = random.Random(16)
+    values = ["ABCDEFGHIJKLMNOPQRST"[:n] for n in range(21)] + ['a,b', 'q"q', "é" * 7, "é" * 8]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["record_id", "nhs_number", "sex", "region"])
+    for i in range(3000):
+        number = rng.choice(NUMS)
+        sex, region = rng.choice(["F", "", "MM"]), rng.choice(values)
+        if rng.random() < 0.03:
+            out.write(f"{i},{number},{sex}\n")  # no region
+        elif rng.random() < 0.2:
+            out.write(f'{i},{number},"{sex}","{region.replace(chr(34), chr(34) * 2)}"\n')  # quoted
+        else:
+            writer.writerow([str(i), number, sex, region])
+    text = out.getvalue()
+    extract = tmp_path / "extract.csv"
+    extract.write_text(text)
+    for by in (["sex", "region"], ["region"]):
+        result = optout("filter", "-r", registry, "--column", "nhs_number", extract, "-o", tmp_path / "o.csv",
+                        "--impact", tmp_path / "i.csv", "--impact-by", ",".join(by), "--impact-exact",
+                        "--threads", threads, "--block-size", block, "--quiet")
+        assert result.code == 0, result
+        assert (tmp_path / "i.csv").read_text() == expected_csv(reference_groups(text, by), by, True)
+        (tmp_path / "o.csv").unlink()
