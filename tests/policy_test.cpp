@@ -52,7 +52,7 @@ Registry policy_registry() {
 }
 
 TEST(ScopeNames, OneToThirtyTwoOfLowerCaseDigitsUnderscoreDash) {
-  for (const char* good : {"research", "planning", "fdp", "a", "x_y-z9", "abcdefghijklmnopqrstuvwxyz012345"}) {
+  for (const char* good : {"research", "planning", "fdp", "a", "x_y-z9", "abcdefghijklmnopqrstuvwxyz_01234"}) {
     EXPECT_TRUE(validate_scope_name(good).ok()) << good;
   }
   for (const char* bad : {"", "Research", "re search", "a.b", "é", "abcdefghijklmnopqrstuvwxyz0123456"}) {
@@ -61,6 +61,15 @@ TEST(ScopeNames, OneToThirtyTwoOfLowerCaseDigitsUnderscoreDash) {
     EXPECT_EQ(s.message(), "scope names are 1 to 32 of a-z, 0-9, '_' and '-'") << bad;
   }
   EXPECT_EQ(objections_list_name("fdp"), "objections.fdp");
+}
+
+TEST(ScopeNames, ARunOfDigitsThatCouldBeAnNhsNumberIsRefused) {
+  for (const char* good : {"y2025", "cohort-12345", "a1b2c3d4e5"}) EXPECT_TRUE(validate_scope_name(good).ok()) << good;
+  for (const char* bad : {"9434765919", "943-476-5919", "study123456"}) {
+    const Status s = validate_scope_name(bad);
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), "a scope name looks like a number (6 or more digits), not a purpose") << bad;
+  }
 }
 
 TEST(References, RefuseEmptyLongControlAndNhsNumberLike) {

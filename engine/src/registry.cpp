@@ -73,6 +73,12 @@ Status validate_scope_name(std::string_view name) {
   if (name.empty() || name.size() > kMaxScopeBytes || !std::all_of(name.begin(), name.end(), scope_byte)) {
     return Status(ErrorCode::kInvalidArgument, "scope names are 1 to 32 of a-z, 0-9, '_' and '-'");
   }
+  // Digits are allowed, but not a run that could be an NHS number: an objections file whose
+  // columns are swapped would otherwise make one list per patient, named by the number, into
+  // the snapshot, `info` and every audit record.
+  if (redact_numbers(name) != name) {
+    return Status(ErrorCode::kInvalidArgument, "a scope name looks like a number (6 or more digits), not a purpose");
+  }
   return Status();
 }
 

@@ -239,6 +239,9 @@ def test_objections_deltas_add_remove_and_withdraw(policy, optout):
      "o.csv:1: column 3 is not one of nhs_number, scope, reference, decided (the header takes no other column)"),
     ("nhs_number,scope\n{good},fdp\n{bad},fdp\n", "o.csv:3: nhs_number: wrong check digit"),
     ("nhs_number,scope\n{good},FDP\n", "o.csv:2: scope: scope names are 1 to 32 of a-z, 0-9, '_' and '-'"),
+    # Columns swapped: a number in the scope column would become a list named by it.
+    ("scope,nhs_number\n{good},{good}\n",
+     "o.csv:2: scope: a scope name looks like a number (6 or more digits), not a purpose"),
     ("nhs_number,scope,reference\n{good},fdp,{good}\n",
      "o.csv:2: reference: the reference holds a run of 9 or more digits, which may be an NHS number"),
     ("nhs_number,scope,decided\n{good},fdp,2026-13-01\n", "o.csv:2: decided: not a date of the form YYYY-MM-DD"),
@@ -264,7 +267,7 @@ def test_names_that_look_like_numbers_are_redacted(policy, optout, numbers):
     number = numbers[0]
     result = run_filter(optout, folder, "--purpose", number)
     assert assert_usage_error(result, "filter") == (
-        "reg.optout: no list is scoped to purpose '[redacted]' (the registry's purposes: fdp, planning, research)")
+        "--purpose: a scope name looks like a number (6 or more digits), not a purpose")
     result = run_filter(optout, folder, "--purpose", "research", "--exempt", f"{number}={CAG}")
     assert assert_usage_error(result, "filter") == (
         "--exempt [redacted]: purpose 'research' does not apply list '[redacted]'")

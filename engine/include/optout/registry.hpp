@@ -45,7 +45,9 @@ OPTOUT_API const char* list_kind_name(ListKind kind) noexcept;
 OPTOUT_API Status validate_list_name(std::string_view name);
 
 // Scope (purpose) names: 1 to 32 bytes of [a-z0-9_-], e.g. "research", "planning", "fdp".
-// kInvalidArgument "scope names are 1 to 32 of a-z, 0-9, '_' and '-'" otherwise (never quoting it).
+// kInvalidArgument "scope names are 1 to 32 of a-z, 0-9, '_' and '-'" otherwise (never quoting it),
+// and "a scope name looks like a number (6 or more digits), not a purpose" for a name that
+// redact_numbers() would change (an objections file with its columns swapped).
 OPTOUT_API Status validate_scope_name(std::string_view name);
 
 // A 128-bit XXH3 digest. hex() is 32 lower-case hex digits, high half first.
