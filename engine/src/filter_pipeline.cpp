@@ -647,11 +647,12 @@ Result<FilterStats> run_pipeline(ByteSource& in, const FilterOptions& options, c
   // The threads' group tables, merged (the order does not matter: the groups are sorted, the
   // counts summed); only for a run that read everything.
   if (impact && failure.ok()) {
-    for (const detail::ImpactTable& table : impact_tables) {
-      if (Status s = detail::merge_impact_table(table, !json_lines, stats.impact, input, options.impact_by); !s.ok()) {
-        fail(std::move(s));
-        break;
-      }
+    std::vector<const detail::ImpactTable*> tables;
+    for (const detail::ImpactTable& table : impact_tables) tables.push_back(&table);
+    if (Status s = detail::merge_impact_tables(tables, json_lines ? nullptr : &impact_columns, options.delimiter,
+                                               stats.impact, input, options.impact_by);
+        !s.ok()) {
+      fail(std::move(s));
     }
   }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;

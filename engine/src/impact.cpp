@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <array>
 #include <string>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -233,23 +235,54 @@ Result<detail::ImpactColumns> detail::resolve_impact_columns(std::span<const std
   for (std::size_t c = 0; c < columns.fields.size(); ++c) {
     columns.column_of_field[columns.fields[c]] = static_cast<std::int32_t>(c);
   }
+  for (std::size_t field = 0; field <= columns.last; ++field) {
+    if (columns.column_of_field[field] < 0) continue;
+    if (!columns.runs.empty() && columns.runs.back().last + 1 == field) {
+      columns.runs.back().last = field;
+    } else {
+      columns.runs.push_back({field, field});
+    }
+  }
   return columns;
 }
 
-Status detail::merge_impact_table(const ImpactTable& table, bool csv, ImpactGroups& groups, std::string_view where,
-                                  std::span<const std::string> by) {
+namespace {
+
+// A CSV field's text: a quoted field (the scanner checked it closes at its end) without its
+// quotes, "" read as ".
+std::string csv_text(std::string_view field) {
+  if (field.size() < 2 || field.front() != '"') return std::string(field);
+  field = field.substr(1, field.size() - 2);
+  std::string text;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    text += field[i];
+    if (field[i] == '"' && i + 1 < field.size() && field[i + 1] == '"') ++i;
+  }
+  return text;
+}
+
+}  // namespace
+
+Status detail::merge_impact_tables(std::span<const ImpactTable* const> tables, const ImpactColumns* csv, char delimiter,
+                                   ImpactGroups& groups, std::string_view where, std::span<const std::string> by) {
+  // The threads' raw keys summed first (byte-equal keys are one group), so that each is decoded
+  // and put in the sorted map once, not once a thread.
+  std::unordered_map<std::string, std::array<std::uint64_t, 3>> raw_counts;
+  for (const ImpactTable* table : tables) {
+    table->for_each([&](std::string_view raw, const std::uint64_t* counts) {
+      std::array<std::uint64_t, 3>& sum = raw_counts[std::string(raw)];
+      for (std::size_t k = 0; k < 3; ++k) sum[k] += counts[k];
+    });
+  }
   ImpactKey key;
-  Status merged;
-  table.for_each([&](std::string_view raw, const std::uint64_t* counts) {
-    if (!merged.ok()) return;
-    key.clear();
-    for (std::size_t c = 0; c < by.size(); ++c) {  // the padding after the last field is left
+  for (const auto& [raw_key, counts] : raw_counts) {
+    std::string_view raw = raw_key;
+    key.assign(by.size(), std::nullopt);
+    const std::size_t parts = csv != nullptr ? csv->runs.size() : by.size();
+    for (std::size_t j = 0; j < parts; ++j) {  // the padding after the last part is left
       const auto first = static_cast<unsigned char>(raw.front());
       raw.remove_prefix(1);
-      if (first == kMissingByte) {
-        key.emplace_back(std::nullopt);
-        continue;
-      }
+      if (first == kMissingByte) continue;
       std::size_t length = first;
       if (first == kLongField) {
         std::uint32_t long_length = 0;
@@ -257,35 +290,37 @@ Status detail::merge_impact_table(const ImpactTable& table, bool csv, ImpactGrou
         raw.remove_prefix(4);
         length = long_length;
       }
-      std::string_view field = raw.substr(0, length);
+      const std::string_view part = raw.substr(0, length);
       raw.remove_prefix(length);
-      if (csv && field.size() >= 2 && field.front() == '"') {
-        // A quoted field (the scanner checked it closes at its end): its text, "" read as ".
-        field = field.substr(1, field.size() - 2);
-        std::string text;
-        for (std::size_t i = 0; i < field.size(); ++i) {
-          text += field[i];
-          if (field[i] == '"' && i + 1 < field.size() && field[i + 1] == '"') ++i;
-        }
-        key.emplace_back(std::move(text));
-      } else {
-        key.emplace_back(std::string(field));
+      if (csv == nullptr) {
+        key[j] = std::string(part);
+        continue;
+      }
+      // A run's span: its fields, cut at each delimiter outside quotes (the scanner checked the
+      // record, so its quotes pair up); the fields past the record's last stay missing.
+      std::size_t field = csv->runs[j].first;
+      std::size_t field_begin = 0;
+      bool quoted = false;
+      for (std::size_t i = 0; i <= part.size(); ++i) {
+        if (i < part.size() && part[i] == '"') quoted = !quoted;
+        if (i < part.size() && (quoted || part[i] != delimiter)) continue;
+        key[static_cast<std::size_t>(csv->column_of_field[field])] =
+            csv_text(part.substr(field_begin, i - field_begin));
+        ++field;
+        field_begin = i + 1;
       }
     }
     auto it = groups.find(key);
     if (it == groups.end()) {
-      if (groups.size() >= kImpactGroupsLimit) {
-        merged = impact_limit_error(where, by);
-        return;
-      }
+      if (groups.size() >= kImpactGroupsLimit) return impact_limit_error(where, by);
       it = groups.emplace(key, ImpactCounts{}).first;
     }
-    it->second.kept += counts[0];
+    it->second.rows += counts[0];
+    it->second.kept += counts[0] - counts[1] - counts[2];
     it->second.removed += counts[1];
     it->second.rejected += counts[2];
-    it->second.rows += counts[0] + counts[1] + counts[2];
-  });
-  return merged;
+  }
+  return Status();
 }
 
 }  // namespace optout

@@ -17,6 +17,7 @@
 
 #include "optout/filter.hpp"
 #include "optout/impact.hpp"
+#include "optout/index.hpp"
 
 namespace optout::detail {
 
@@ -28,6 +29,12 @@ struct ImpactColumns {
   std::vector<std::size_t> fields;            // CSV: field positions, in impact_by's order
   std::vector<std::int32_t> column_of_field;  // CSV: size last + 1
   std::size_t last = 0;
+  // CSV: the wanted fields in ascending order as runs of adjacent fields (sex,postcode_district
+  // side by side: one run); a record's key holds one raw span a run (kernel: GroupKey).
+  struct Run {
+    std::size_t first = 0, last = 0;
+  };
+  std::vector<Run> runs;
   std::vector<std::string> keys;  // JSON Lines: impact_by
 };
 
@@ -74,80 +81,84 @@ inline KeyHead key_head(const char* key, std::size_t size) noexcept {
   return head;
 }
 
-// Open addressing, linear probing, at most half full: slots hold a tag of the hash and the group;
-// the groups (a cache line each: the key's head and the counts) stay where they are, so a group
-// number found for a record stays good until the record is counted (count() after find()).
+// Open addressing, linear probing, at most half full. A slot (32 bytes, two a cache line) holds a
+// key's first kInlineKey bytes, a tag of its hash and its group, and the group's row count, so
+// that looking up a record's group and counting its row touch one cache line. The groups (dense numbers, stable while
+// the slots are rehashed) hold the rest: the removed and rejected counts, counted only for a record that is not kept,
+// and a key longer than kInlineKey.
 class ImpactTable {
  public:
-  ImpactTable() : slots_(1024, 0) {}
+  ImpactTable() : slots_(1024) {}
 
-  // The group of a key (head, and the whole key when longer than kInlineKey), added when new;
-  // kNoGroup when it is new and there are kImpactGroupsLimit groups already.
-  std::uint32_t find(const KeyHead& head, const char* long_key) {
-    const std::uint64_t tag = head.hash >> 32;
+  // The group of a key (head, and the whole key when longer than kInlineKey), added when new, and
+  // its row counted; kNoGroup when it is new and there are kImpactGroupsLimit groups already.
+  [[gnu::always_inline]] std::uint32_t find(const KeyHead& head, const char* long_key) {
+    const std::uint32_t tag = tag_of(head);
+    Slot* const slots = slots_.data();
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
-      const std::uint64_t slot = slots_[i];
-      if (slot == 0) break;
-      if ((slot >> 32) != tag) continue;
-      const auto group = static_cast<std::uint32_t>(slot) - 1;
-      const Group& g = groups_[group];
-      if (g.hash == head.hash && g.size == head.size && g.w0 == head.w0 && g.w1 == head.w1 &&
-          (head.size <= kInlineKey || std::memcmp(keys_.data() + g.offset, long_key, head.size) == 0)) {
-        return group;
+      Slot& slot = slots[i];
+      if (slot.group == 0) break;
+      if (slot.w0 == head.w0 && slot.w1 == head.w1 && slot.tag == tag &&
+          (head.size <= kInlineKey || same_long_key(slot.group - 1, head, long_key))) {
+        ++slot.rows;
+        return slot.group - 1;
       }
     }
     return add(head, long_key);
   }
 
-  // The deferred lookup's prefetch (scan_block_with): the group that a key's first slot names.
-  void prefetch_group(std::uint64_t hash) const noexcept {
-    const std::uint64_t slot = slots_[static_cast<std::size_t>(hash) & (slots_.size() - 1)];
-    if (slot != 0) __builtin_prefetch(groups_.data() + (static_cast<std::uint32_t>(slot) - 1));
-  }
-
-  // One record of group with verdict (kept 0, removed 1, rejected 2). Branches, not an index: the
-  // verdict waits on the probe's load, and a store whose address waited on it too would hold back
-  // the loads after it.
-  void count(std::uint32_t group, unsigned verdict) {
-    Group& g = groups_[group];
-    if (__builtin_expect(verdict == 0, 1)) {
-      ++g.counts[0];
-    } else if (verdict == 1) {
-      ++g.counts[1];
-    } else {
-      ++g.counts[2];
-    }
+  // A record of group that is not kept (kRemoved or kRejected): its row was counted by find().
+  void count_verdict(std::uint32_t group, Verdict verdict) noexcept {
+    ++groups_[group].counts[verdict == Verdict::kRemoved ? 0 : 1];
   }
 
   std::size_t size() const { return groups_.size(); }
-  // Calls f(key, counts) for every group.
+  // Calls f(key, counts) for every group: counts[0] its rows, [1] removed, [2] rejected.
   template <typename F>
   void for_each(F&& f) const {
-    for (const Group& g : groups_) {
+    std::vector<std::uint64_t> rows(groups_.size(), 0);
+    for (const Slot& slot : slots_) {
+      if (slot.group != 0) rows[slot.group - 1] = slot.rows;
+    }
+    for (std::size_t k = 0; k < groups_.size(); ++k) {
+      const Group& g = groups_[k];
       char head[kInlineKey];
       std::memcpy(head, &g.w0, 8);
       std::memcpy(head + 8, &g.w1, 8);
       const std::string_view key =
           g.size <= kInlineKey ? std::string_view(head, g.size) : std::string_view(keys_).substr(g.offset, g.size);
-      f(key, g.counts);
+      const std::uint64_t counts[3] = {rows[k], g.counts[0], g.counts[1]};
+      f(key, counts);
     }
   }
 
  private:
-  struct alignas(64) Group {
-    std::uint64_t hash = 0;
+  struct Slot {
+    std::uint64_t w0 = 0, w1 = 0;  // the key's first kInlineKey bytes
+    std::uint64_t rows = 0;
+    std::uint32_t tag = 0;    // tag_of(): the hash's high half, bit 0 whether the key is long
+    std::uint32_t group = 0;  // the group + 1; 0: empty
+  };
+  struct Group {
     std::uint64_t w0 = 0, w1 = 0;
     std::uint64_t size = 0;
-    std::uint64_t offset = 0;  // a key longer than kInlineKey: where it is in keys_
-    std::uint64_t counts[3] = {};
+    std::uint64_t offset = 0;      // a key longer than kInlineKey: where it is in keys_
+    std::uint64_t counts[2] = {};  // removed, rejected
   };
 
-  std::uint32_t add(const KeyHead& head, const char* long_key) {
+  static std::uint32_t tag_of(const KeyHead& head) noexcept {
+    return (static_cast<std::uint32_t>(head.hash >> 32) & ~1u) | (head.size > kInlineKey ? 1u : 0u);
+  }
+  bool same_long_key(std::uint32_t group, const KeyHead& head, const char* long_key) const noexcept {
+    const Group& g = groups_[group];
+    return g.size == head.size && std::memcmp(keys_.data() + g.offset, long_key, head.size) == 0;
+  }
+
+  [[gnu::noinline]] std::uint32_t add(const KeyHead& head, const char* long_key) {
     if (groups_.size() >= kImpactGroupsLimit) return kNoGroup;
     const auto group = static_cast<std::uint32_t>(groups_.size());
     Group g;
-    g.hash = head.hash;
     g.w0 = head.w0;
     g.w1 = head.w1;
     g.size = head.size;
@@ -156,28 +167,39 @@ class ImpactTable {
       keys_.append(long_key, head.size);
     }
     groups_.push_back(g);
+    Slot slot;
+    slot.w0 = head.w0;
+    slot.w1 = head.w1;
+    slot.rows = 1;
+    slot.tag = tag_of(head);
+    slot.group = group + 1;
+    hashes_.push_back(head.hash);
     if (groups_.size() * 2 > slots_.size()) {
-      slots_.assign(slots_.size() * 2, 0);
-      for (std::uint32_t k = 0; k < groups_.size(); ++k) insert(groups_[k].hash, k);
-    } else {
-      insert(head.hash, group);
+      std::vector<Slot> old(slots_.size() * 2);
+      old.swap(slots_);
+      for (const Slot& s : old) {
+        if (s.group != 0) insert(s, hashes_[s.group - 1]);
+      }
     }
+    insert(slot, head.hash);
     return group;
   }
-  void insert(std::uint64_t hash, std::uint32_t group) {
+  void insert(const Slot& slot, std::uint64_t hash) {
     const std::size_t mask = slots_.size() - 1;
     std::size_t i = static_cast<std::size_t>(hash) & mask;
-    while (slots_[i] != 0) i = (i + 1) & mask;
-    slots_[i] = ((hash >> 32) << 32) | (std::uint64_t{group} + 1);
+    while (slots_[i].group != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
   }
 
-  std::vector<std::uint64_t> slots_;  // the hash's high half << 32 | group + 1; 0: empty
+  std::vector<Slot> slots_;
   std::vector<Group> groups_;
-  std::string keys_;  // the keys longer than kInlineKey
+  std::vector<std::uint64_t> hashes_;  // each group's key hash (for rehashing)
+  std::string keys_;                   // the keys longer than kInlineKey
 };
 
-// A key being built: each field as its length in one byte (kLongField: four bytes follow) then its
-// bytes, or kMissingField alone; zero-padded to a multiple of 8, at least kInlineKey bytes.
+// A key being built: each part (a JSON Lines value; a CSV run's raw span) as its length in one byte
+// (kLongField: four bytes follow) then its bytes, or kMissingField alone; zero-padded to a
+// multiple of 8, at least kInlineKey bytes.
 inline constexpr unsigned char kMissingByte = 0xFE;
 inline constexpr unsigned char kLongField = 0xFF;
 
@@ -236,9 +258,10 @@ Status validate_impact_by(const FilterOptions& options);
 Result<ImpactColumns> resolve_impact_columns(std::span<const std::string> names, const FilterOptions& options,
                                              std::size_t nhs_column, std::string_view input);
 
-// Adds every group of table into groups, decoding its keys (CSV fields unquoted when quoted).
+// Adds every group of the tables (the threads') into groups, decoding its keys: csv, the CSV
+// columns (keys of raw spans, one a run of adjacent fields, cut at each delimiter outside quotes,
+// quoted fields unquoted), else null (JSON Lines: a key holds each value in the report's order).
 // Errors: kLimitExceeded (impact_limit_error) past the limit.
-Status merge_impact_table(const ImpactTable& table, bool csv, ImpactGroups& groups, std::string_view where,
-                          std::span<const std::string> by);
-
+Status merge_impact_tables(std::span<const ImpactTable* const> tables, const ImpactColumns* csv, char delimiter,
+                           ImpactGroups& groups, std::string_view where, std::span<const std::string> by);
 }  // namespace optout::detail

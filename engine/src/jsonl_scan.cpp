@@ -198,7 +198,7 @@ void scan_jsonl_block(Block& b, const IndexBits* index, const FilterOptions& opt
       const Pending& r = batch[i];
       const bool has_field = r.field.kind == JsonLineKind::kValue;
       const Verdict verdict = has_field ? verdict_of(r.field.parsed, index) : Verdict::kRejected;
-      if (impact != nullptr) b.impact->count(r.group, static_cast<unsigned>(verdict));
+      if (impact != nullptr && verdict != Verdict::kKept) b.impact->count_verdict(r.group, verdict);
       if (verdict == Verdict::kRejected) {
         ++b.rejected_by_reason[has_field ? static_cast<std::size_t>(r.field.parsed.reason) : kMissingField];
         if (keep_rejected) append_span(b.rejected, r.begin, r.end);

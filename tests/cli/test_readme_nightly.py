@@ -24,7 +24,9 @@ def nightly_block():
 def test_the_readme_nightly_job_releases_a_clean_file_and_names_later_opt_outs(tmp_path):
     nums = valid_numbers(30, seed=12)
     national, type1, later, patients = nums[:5], nums[5:7], nums[7:9], nums[9:]
-    write_lines(tmp_path / "ndoo-2026-12-07.dat", [n + "," for n in national])
+    today = datetime.date.today()
+    # The script's dates become today's (below), so the check service's reply is named by today.
+    write_lines(tmp_path / f"ndoo-{today.isoformat()}.dat", [n + "," for n in national])
     write_lines(tmp_path / "type1.txt", type1)
     # The extract: every patient once, opted-out ones included, then the ones who opt out later.
     rows = [f"e{i},{n}" for i, n in enumerate(national + type1 + patients + later)]
@@ -32,7 +34,6 @@ def test_the_readme_nightly_job_releases_a_clean_file_and_names_later_opt_outs(t
     (tmp_path / "release").mkdir()
     (tmp_path / "published").mkdir()
 
-    today = datetime.date.today()
     script = nightly_block().replace("2026-12-07", today.isoformat())
     script = script.replace("2026-12-06", (today - datetime.timedelta(days=1)).isoformat())
     # What "publish" means here, and the later registry and old release the recipient holds.
@@ -45,7 +46,7 @@ def test_the_readme_nightly_job_releases_a_clean_file_and_names_later_opt_outs(t
     head, recipient = script.split("# A recipient", 1)
     epilogue = (
         "optout build --base reg.optout --add national=later.txt --sign nightly.key -o reg-2027-03-01.optout -q\n"
-        "cp release/hes.csv hes-2026-12-07.csv\n"
+        f"cp release/hes.csv hes-{today.isoformat()}.csv\n"
         "# A recipient" + recipient
     )
     first = subprocess.run(["bash", "-euo", "pipefail", "-c", prelude + head], cwd=tmp_path, capture_output=True,

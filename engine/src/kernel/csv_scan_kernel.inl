@@ -72,24 +72,10 @@ inline std::uint64_t prefix_xor(std::uint64_t x) noexcept {
 // CRLF terminator excluded); it returns false to stop the scan early. Stops at the first
 // malformed record: a misplaced quote, an unterminated quoted field, or a bare CR (a CR outside
 // quotes that no LF follows, the input's last byte included when at_end).
-//
-// extra (the impact report's grouping fields, scan_block_kernel.inl) is told of more fields: when
-// Extra::kActive, fields up to extra.last are walked, extra.field(no, begin, end) gets each
-// field's raw bytes before on_record (the CR of a CRLF excluded), and extra.next_record() follows
-// it. NoExtraFields compiles to the one-field scan.
-struct NoExtraFields {
-  static constexpr bool kActive = false;
-  std::size_t last = 0;
-  void field(std::size_t, std::size_t, std::size_t) noexcept {}
-  void next_record() noexcept {}
-};
 
-template <typename OnRecord, typename Extra = NoExtraFields>
+template <typename OnRecord>
 ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char delimiter, std::size_t column,
-                         OnRecord&& on_record, Extra&& extra = Extra{}) {
-  using ExtraType = std::remove_cvref_t<Extra>;
-  const std::size_t last_field = ExtraType::kActive && extra.last > column ? extra.last : column;
-  std::size_t any_field_begin = 0;  // with extra: where the current field starts
+                         OnRecord&& on_record) {
   ScanOutcome outcome;
   std::size_t record_begin = 0;
   std::size_t field_no = 0;
@@ -163,7 +149,7 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
     std::uint64_t events = (delims | ends) & valid;
     if (bad != 0) events &= (std::uint64_t{1} << std::countr_zero(bad)) - 1;
     while (events != 0) {
-      if (field_no > last_field) {
+      if (field_no > column) {
         // Past the NHS field: skip to this record's end, dropping the delimiters before it.
         const std::uint64_t pending_ends = events & ends;
         if (pending_ends == 0) break;
@@ -178,24 +164,13 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
           field_end = pos;
           if (field_end > field_begin && data[field_end - 1] == '\r') --field_end;
         }
-        if constexpr (ExtraType::kActive) {
-          std::size_t end = pos;
-          if (end > any_field_begin && data[end - 1] == '\r') --end;
-          extra.field(field_no, any_field_begin, end);
-          any_field_begin = pos + 1;
-        }
         if (!on_record(record_begin, pos + 1, field_begin, field_end, field_no >= column)) {
           return outcome;
         }
-        if constexpr (ExtraType::kActive) extra.next_record();
         record_begin = pos + 1;
         field_no = 0;
         field_begin = record_begin;
       } else {
-        if constexpr (ExtraType::kActive) {
-          extra.field(field_no, any_field_begin, pos);
-          any_field_begin = pos + 1;
-        }
         ++field_no;
         if (field_no == column) {
           field_begin = pos + 1;
@@ -221,7 +196,6 @@ ScanOutcome scan_records(const char* data, std::size_t size, bool at_end, char d
       return outcome;
     }
     if (field_no == column) field_end = size;  // a CR cannot end the input (a bare CR)
-    if constexpr (ExtraType::kActive) extra.field(field_no, any_field_begin, size);
     (void)on_record(record_begin, size, field_begin, field_end, field_no >= column);
   }
   return outcome;
