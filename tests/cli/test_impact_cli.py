@@ -323,3 +323,32 @@ def test_keys_either_side_of_sixteen_bytes(optout, tmp_path, threads, block):
         assert result.code == 0, result
         assert (tmp_path / "i.csv").read_text() == expected_csv(reference_groups(text, by), by, True)
         (tmp_path / "o.csv").unlink()
+
+
+@pytest.mark.parametrize("threads,block", [(1, "1048576"), (2, "263")])
+def test_grouping_columns_anywhere_in_the_record(optout, tmp_path, threads, block):
+    """The key holds one raw span a run of adjacent grouping columns: a run at the record's start,
+    at its end (CRLF or LF, or no terminator at the input's end), runs apart, columns out of file
+    order, records that end inside a run or before it, and quoted values holding the delimiter."""
+    registry = build_registry(optout, tmp_path)
+    rng = random.Random(2027)
+    values = ["", "x", "yy", "a,b", 'q"q', "long value of twenty", "é"]
+    lines = ["a,nhs_number,b,c,d"]
+    for _ in range(2500):
+        fields = [rng.choice(values), rng.choice(NUMS), rng.choice(values), rng.choice(values), rng.choice(values)]
+        fields = fields[:rng.choice([1, 2, 3, 4, 5, 5, 5, 5])]
+        line = ",".join(csv_text(f) if rng.random() < 0.5 else f'"{f.replace(chr(34), chr(34) * 2)}"'
+                        for f in fields)
+        lines.append(line + ("\r" if rng.random() < 0.3 else ""))
+    lines[-1] = lines[-1].rstrip("\r")
+    text = "\n".join(lines)  # the last record has no terminator
+    extract = tmp_path / "extract.csv"
+    extract.write_bytes(text.encode())
+    for by in (["a"], ["d"], ["c", "d"], ["a", "c"], ["d", "a"], ["b", "c", "d"], ["d", "b", "a"]):
+        result = optout("filter", "-r", registry, "--column", "nhs_number", extract, "-o", tmp_path / "o.csv",
+                        "--impact", tmp_path / "i.csv", "--impact-by", ",".join(by), "--impact-exact",
+                        "--threads", threads, "--block-size", block, "--quiet")
+        assert result.code == 0, (by, result)
+        reference = reference_groups(text.replace("\r\n", "\n"), by)
+        assert (tmp_path / "i.csv").read_text() == expected_csv(reference, by, True), by
+        (tmp_path / "o.csv").unlink()
