@@ -22,6 +22,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
+#include <array>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,12 +37,18 @@ struct ReferenceOptions {
   bool has_header = true;
   std::string column_name;       // or
   std::size_t column_index = 0;  // 1-based
+  std::vector<std::size_t> group_fields;  // the impact report's: 0-based field positions
 };
+
+// The impact report's groups: each record's values of ReferenceOptions::group_fields (nullopt for
+// a field the record lacks) → rows, kept, removed, rejected.
+using ReferenceGroups = std::map<std::vector<std::optional<std::string>>, std::array<std::uint64_t, 4>>;
 
 struct ReferenceResult {
   std::string output;
   std::string rejects;
   std::uint64_t rows = 0, kept = 0, removed = 0, rejected = 0;
+  ReferenceGroups groups;  // with group_fields
   // Empty when the input was accepted; otherwise "<input>:<line>: <what>" for a malformed record,
   // "<input>: empty input: expected a header record" with a header and no bytes, the engine's
   // words for binary input, "no column" when the header lacks the column, or "ambiguous column"
@@ -245,14 +254,26 @@ inline ReferenceResult reference_filter(std::string_view in, const ReferenceOpti
     ++result.rows;
     const std::string_view bytes = in.substr(r.begin, r.end - r.begin);
     std::uint32_t stem = 0;
+    std::size_t verdict = 1;  // kept 1, removed 2, rejected 3: the place in a group's counts
     if (column >= r.fields.size() || !reference_nhs_number(r.fields[column], stem)) {
       ++result.rejected;
       result.rejects.append(bytes);
+      verdict = 3;
     } else if (removes(stem)) {
       ++result.removed;
+      verdict = 2;
     } else {
       ++result.kept;
       result.output.append(bytes);
+    }
+    if (!opt.group_fields.empty()) {
+      std::vector<std::optional<std::string>> key;
+      for (std::size_t p : opt.group_fields) {
+        key.push_back(p < r.fields.size() ? std::optional<std::string>(r.fields[p]) : std::nullopt);
+      }
+      std::array<std::uint64_t, 4>& counts = result.groups[key];
+      ++counts[0];
+      ++counts[verdict];
     }
   }
   return result;

@@ -204,7 +204,8 @@ TokenSet::TokenSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TokenSet::~TokenSet() = default;
 
 detail::TokenTable detail::TokenAccess::table(const TokenSet& set) noexcept {
-  return {set.impl_->slots.data(), set.impl_->capacity, set.impl_->tokens.data(), set.impl_->stems.data()};
+  return {set.impl_->slots.data(), set.impl_->capacity, set.impl_->tokens.data(), set.impl_->stems.data(),
+          set.impl_->size > 0 ? set.impl_->stems.data()[0] : kUnlistedTokenStem};
 }
 
 namespace {
@@ -254,7 +255,8 @@ Result<std::shared_ptr<const TokenSet>> TokenSet::create(const OptOutIndex& inde
   for (Status s : {impl->slots.map(impl->capacity), impl->tokens.map(4 * listed), impl->stems.map(listed)}) {
     if (!s.ok()) return s;
   }
-  const detail::TokenTable table{impl->slots.data(), impl->capacity, impl->tokens.data(), impl->stems.data()};
+  const detail::TokenTable table{impl->slots.data(), impl->capacity, impl->tokens.data(), impl->stems.data(),
+                                 kUnlistedTokenStem};
   std::uint64_t* const slots = impl->slots.data();
   std::uint64_t* const tokens = impl->tokens.data();
   std::uint32_t* const stems = impl->stems.data();

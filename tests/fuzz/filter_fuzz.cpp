@@ -13,6 +13,9 @@
 //           bits 6-7 both set, with byte 0 bit 7: also run write_numbers and check it against the
 //           reference's valid numbers (1 input in 8: under ASan it costs ~6 ms a run, the filter ~0.3)
 //   byte 2  block - 1 (low byte): blocks of 1..512 bytes put record and quote boundaries anywhere
+//   byte 1 bits 6-7 = 01, with a header: an impact report grouped by the header's fields at
+//           positions byte 2 bits 0-1 and bits 2-3 (one field when they are equal), checked
+//           against the reference's groups (a name the engine refuses skips the check)
 //
 //   build: CC=clang-14 CXX=clang++-14 cmake -B build-fuzz -DOPTOUT_BUILD_FUZZERS=ON ...
 //   run:   build-fuzz/tests/filter_fuzz -dict=tests/fuzz/filter.dict WORK tests/fuzz/corpus_filter
@@ -77,6 +80,7 @@ struct Case {
   optout::testing::ReferenceOptions reference;
   bool with_rejects = true;
   bool numbers = false;
+  bool impact = false;
   optout::NumbersFormat numbers_format = optout::NumbersFormat::kText;
   std::string csv;
 
@@ -85,7 +89,8 @@ struct Case {
            (options.has_header ? "header" : "no header") + ", column " +
            (options.column_index ? std::to_string(*options.column_index) : "'" + options.column_name + "'") +
            ", threads " + std::to_string(options.threads) + ", block " + std::to_string(options.block_bytes) +
-           (with_rejects ? ", rejects" : ", no rejects") + (options.digest_output ? ", digest" : "") + "\n  input: \"" +
+           (with_rejects ? ", rejects" : ", no rejects") + (options.digest_output ? ", digest" : "") +
+           (impact ? ", impact by " + std::to_string(options.impact_by.size()) + " fields" : "") + "\n  input: \"" +
            escape(csv) + "\"";
   }
 };
@@ -132,12 +137,21 @@ void check_filter(const Case& c, const optout::testing::ReferenceResult& expecte
   const optout::Result<optout::FilterStats> stats =
       optout::filter(*source, *out, c.with_rejects ? rej.get() : nullptr, index(), c.options);
 
+  if (c.impact && !stats.ok() && stats.status().code() == optout::ErrorCode::kInvalidArgument) return;
   if (!expected.error.empty()) {
     check_error(c, stats.status(), expected.error);
     return;
   }
   check(c, stats.ok(), "acceptance", stats.status().message(), "accepted");
   const optout::FilterStats& s = *stats;
+  if (c.impact) {
+    optout::testing::ReferenceGroups groups;
+    for (const auto& [key, n] : s.impact) groups[key] = {n.rows, n.kept, n.removed, n.rejected};
+    if (groups != expected.groups) {
+      disagree(c, "impact groups", std::to_string(groups.size()) + " groups",
+               std::to_string(expected.groups.size()) + " groups (or other counts)");
+    }
+  }
   // (The descriptions are built only on failure: the comparisons run on every input.)
   if (output != expected.output) disagree(c, "output", escape(output), escape(expected.output));
   if (c.with_rejects && rejects != expected.rejects) disagree(c, "rejects", escape(rejects), escape(expected.rejects));
@@ -217,6 +231,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.numbers_format = (data[1] & 32) != 0 ? optout::NumbersFormat::kMesh : optout::NumbersFormat::kText;
   c.options.max_record_bytes = std::size_t{1} << 30;  // the reference has no record limit
   c.csv.assign(reinterpret_cast<const char*>(data) + 3, size - 3);
+  if (c.options.has_header && (data[1] & 0xc0) == 0x40) {
+    // The grouping columns by name: the header's fields at two positions, when they can be named.
+    std::string error;
+    const std::size_t start = c.csv.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    const std::vector<optout::testing::ReferenceRecord> records =
+        optout::testing::reference_read_records(c.csv.substr(0, c.csv.find('\n') + 1), start, c.options.delimiter,
+                                                error);
+    const std::size_t nhs = c.options.column_index ? *c.options.column_index - 1 : SIZE_MAX;
+    std::vector<std::size_t> positions = {std::size_t{data[2] & 3u}};
+    if (((data[2] >> 2) & 3u) != positions[0]) positions.push_back((data[2] >> 2) & 3u);
+    bool nameable = !records.empty();
+    for (std::size_t p : positions) {
+      if (!nameable || p >= records[0].fields.size() || p == nhs) {
+        nameable = false;
+        break;
+      }
+      const std::string& name = records[0].fields[p];
+      std::size_t times = 0;
+      for (const std::string& f : records[0].fields) times += f == name;
+      if (name.empty() || name == "nhs_number" || times != 1) nameable = false;
+      c.options.impact_by.push_back(name);
+    }
+    if (nameable) {
+      c.impact = true;
+      c.reference.group_fields = positions;
+    } else {
+      c.options.impact_by.clear();
+    }
+  }
 
   // The reference asks removes() exactly once per record with a valid number: those stems are
   // what write_numbers must list.
