@@ -52,19 +52,29 @@ class CountingSink final : public ByteSink {
 };
 
 // About kBlockBytes of CSV whose second column is the NHS number; wide rows add 180 code columns.
-std::string make_extract(std::int64_t n, bool wide) {
+// grouped: sex and postcode_district vary (3 sexes × 1 920 districts, about 5 760 groups, as in
+// the end-to-end extract) instead of being the same on every row. bytes: about how much.
+std::string make_extract(std::int64_t n, bool wide, bool grouped = false, std::size_t bytes = kBlockBytes) {
   const StemSet& stems = stem_set(n);
   Random random(kSeed ^ (wide ? 2 : 1));
+  Random groups(kSeed ^ 3);
   std::string csv = "record_id,nhs_number,date_of_birth,sex,postcode_district,admission_date,diagnosis,notes";
   if (wide) {
     for (int c = 0; c < 180; ++c) csv += ",code_" + std::to_string(c);
   }
   csv += '\n';
-  for (std::uint64_t row = 0; csv.size() < kBlockBytes; ++row) {
+  for (std::uint64_t row = 0; csv.size() < bytes; ++row) {
     const bool listed = random.below(100) < 8;
     const std::uint32_t stem = listed ? stems.members[random.below(static_cast<std::uint32_t>(stems.members.size()))]
                                       : stems.absent[random.below(static_cast<std::uint32_t>(stems.absent.size()))];
-    csv += std::to_string(row) + ',' + format_nhs_number(stem) + ",1970-01-01,F,LS1,2024-05-01,J18.9,";
+    std::string sex_and_district = "F,LS1";
+    if (grouped) {
+      const std::uint32_t district = groups.below(1920);
+      sex_and_district = std::string(1, "FMU"[groups.below(3)]) + ',' + static_cast<char>('A' + district / 80 % 24) +
+                         static_cast<char>('A' + district / 4 % 20) + std::to_string(district % 4 + 1);
+    }
+    csv +=
+        std::to_string(row) + ',' + format_nhs_number(stem) + ",1970-01-01," + sex_and_district + ",2024-05-01,J18.9,";
     csv += (row % 3 == 0) ? "\"seen, discharged\"" : "routine";
     if (wide) {
       for (int c = 0; c < 180; ++c) csv += (c % 4 == 0) ? ",A01.1" : ",";
@@ -72,6 +82,24 @@ std::string make_extract(std::int64_t n, bool wide) {
     csv += '\n';
   }
   return csv;
+}
+
+// Times filter() over csv: ns_per_row and the bytes and rows a second.
+void time_filter(benchmark::State& state, const std::string& csv, const OptOutIndex& index,
+                 const FilterOptions& options) {
+  std::uint64_t rows = 0;
+  for (auto _ : state) {
+    StringViewSource in(csv);
+    CountingSink out;
+    Result<FilterStats> stats = filter(in, out, nullptr, index, options);
+    if (!stats.ok()) return state.SkipWithError(stats.status().message().c_str());
+    rows = stats->rows;
+    benchmark::DoNotOptimize(stats->kept);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * csv.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
+  state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_FilterBlock(benchmark::State& state) {
@@ -85,19 +113,7 @@ void BM_FilterBlock(benchmark::State& state) {
   FilterOptions options;
   options.column_name = "nhs_number";
   options.threads = static_cast<unsigned>(state.range(2));
-  std::uint64_t rows = 0;
-  for (auto _ : state) {
-    StringViewSource in(csv);
-    CountingSink out;
-    Result<FilterStats> stats = filter(in, out, nullptr, *index, options);
-    if (!stats.ok()) return state.SkipWithError(stats.status().message().c_str());
-    rows = stats->rows;
-    benchmark::DoNotOptimize(stats->kept);
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * csv.size()));
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
-  state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
-                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  time_filter(state, csv, *index, options);
 }
 
 void filter_args(benchmark::internal::Benchmark* b) {
@@ -111,6 +127,31 @@ void filter_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_FilterBlock)->Apply(filter_args);
+
+// The impact report (impact.hpp) grouped by sex,postcode_district (about 5 760 groups), against
+// the same rows without it (impact:0): the ratio of their ns_per_row is the report's cost (the
+// limit: at most 15 %). 64 MB of rows (about 870 000), not 8: each filter() call starts its
+// group tables empty, and with 8 MB filling them (a first, cold touch of every group) was half
+// the report's cost; over the end-to-end benchmark's 5 M rows it is under 1 %.
+void BM_FilterImpactBlock(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  const Result<Registry>& registry = built_registry(n);
+  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
+  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
+  const std::string csv = make_extract(n, false, true, kBlockBytes * 8);
+  FilterOptions options;
+  options.column_name = "nhs_number";
+  options.threads = static_cast<unsigned>(state.range(2));
+  if (state.range(1) != 0) options.impact_by = {"sex", "postcode_district"};
+  time_filter(state, csv, *index, options);
+}
+
+BENCHMARK(BM_FilterImpactBlock)
+    ->ArgNames({"n", "impact", "threads"})
+    ->ArgsProduct({{kSmokeCount, kTypicalCount}, {0, 1}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // A pseudonymised extract: BM_FilterBlock's rows with each NHS number replaced by its token
 // (HMAC-SHA256, 64 hex digits), filtered with the token set built once, outside the loop. Its
@@ -146,19 +187,7 @@ void BM_FilterTokensBlock(benchmark::State& state) {
   options.column_name = "nhs_number";
   options.threads = static_cast<unsigned>(state.range(2));
   options.tokens = *tokens;
-  std::uint64_t rows = 0;
-  for (auto _ : state) {
-    StringViewSource in(csv);
-    CountingSink out;
-    Result<FilterStats> stats = filter(in, out, nullptr, *index, options);
-    if (!stats.ok()) return state.SkipWithError(stats.status().message().c_str());
-    rows = stats->rows;
-    benchmark::DoNotOptimize(stats->kept);
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * csv.size()));
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows));
-  state.counters["ns_per_row"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
-                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  time_filter(state, csv, *index, options);
 }
 
 BENCHMARK(BM_FilterTokensBlock)->Apply(filter_args);

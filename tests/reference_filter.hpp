@@ -35,8 +35,8 @@ namespace optout::testing {
 struct ReferenceOptions {
   char delimiter = ',';
   bool has_header = true;
-  std::string column_name;       // or
-  std::size_t column_index = 0;  // 1-based
+  std::string column_name;                // or
+  std::size_t column_index = 0;           // 1-based
   std::vector<std::size_t> group_fields;  // the impact report's: 0-based field positions
 };
 

@@ -265,19 +265,21 @@ std::string csv_text(std::string_view field) {
 
 Status detail::merge_impact_tables(std::span<const ImpactTable* const> tables, const ImpactColumns* csv, char delimiter,
                                    ImpactGroups& groups, std::string_view where, std::span<const std::string> by) {
-  // The threads' raw keys summed first (byte-equal keys are one group), so that each is decoded
-  // and put in the sorted map once, not once a thread.
+  // With more than one table (threads), the raw keys are summed first (byte-equal keys are one
+  // group), so that each is decoded and put in the sorted map once, not once a thread.
   std::unordered_map<std::string, std::array<std::uint64_t, 3>> raw_counts;
-  for (const ImpactTable* table : tables) {
-    table->for_each([&](std::string_view raw, const std::uint64_t* counts) {
-      std::array<std::uint64_t, 3>& sum = raw_counts[std::string(raw)];
-      for (std::size_t k = 0; k < 3; ++k) sum[k] += counts[k];
-    });
+  if (tables.size() > 1) {
+    for (const ImpactTable* table : tables) {
+      table->for_each([&](std::string_view raw, const std::uint64_t* counts) {
+        std::array<std::uint64_t, 3>& sum = raw_counts[std::string(raw)];
+        for (std::size_t k = 0; k < 3; ++k) sum[k] += counts[k];
+      });
+    }
   }
-  ImpactKey key;
-  for (const auto& [raw_key, counts] : raw_counts) {
-    std::string_view raw = raw_key;
-    key.assign(by.size(), std::nullopt);
+  Status merged;
+  const auto add = [&](std::string_view raw, const std::uint64_t* counts) {
+    if (!merged.ok()) return;
+    ImpactKey key(by.size(), std::nullopt);
     const std::size_t parts = csv != nullptr ? csv->runs.size() : by.size();
     for (std::size_t j = 0; j < parts; ++j) {  // the padding after the last part is left
       const auto first = static_cast<unsigned char>(raw.front());
@@ -310,17 +312,25 @@ Status detail::merge_impact_tables(std::span<const ImpactTable* const> tables, c
         field_begin = i + 1;
       }
     }
-    auto it = groups.find(key);
-    if (it == groups.end()) {
-      if (groups.size() >= kImpactGroupsLimit) return impact_limit_error(where, by);
-      it = groups.emplace(key, ImpactCounts{}).first;
+    auto it = groups.lower_bound(key);
+    if (it == groups.end() || it->first != key) {
+      if (groups.size() >= kImpactGroupsLimit) {
+        merged = impact_limit_error(where, by);
+        return;
+      }
+      it = groups.emplace_hint(it, std::move(key), ImpactCounts{});
     }
     it->second.rows += counts[0];
     it->second.kept += counts[0] - counts[1] - counts[2];
     it->second.removed += counts[1];
     it->second.rejected += counts[2];
+  };
+  if (tables.size() == 1) {
+    tables.front()->for_each(add);
+  } else {
+    for (const auto& [raw, counts] : raw_counts) add(raw, counts.data());
   }
-  return Status();
+  return merged;
 }
 
 }  // namespace optout

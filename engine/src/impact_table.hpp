@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel/prefetch.hpp"
 #include "optout/filter.hpp"
 #include "optout/impact.hpp"
 #include "optout/index.hpp"
@@ -106,6 +107,11 @@ class ImpactTable {
       }
     }
     return add(head, long_key);
+  }
+
+  // The home slot of a key's hash, prefetched (the lookup waits for the record's batch).
+  void prefetch(std::uint64_t hash) const noexcept {
+    prefetch_line(slots_.data() + (static_cast<std::size_t>(hash) & (slots_.size() - 1)));
   }
 
   // A record of group that is not kept (kRemoved or kRejected): its row was counted by find().

@@ -235,9 +235,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The grouping columns by name: the header's fields at two positions, when they can be named.
     std::string error;
     const std::size_t start = c.csv.starts_with("\xEF\xBB\xBF") ? 3 : 0;
-    const std::vector<optout::testing::ReferenceRecord> records =
-        optout::testing::reference_read_records(c.csv.substr(0, c.csv.find('\n') + 1), start, c.options.delimiter,
-                                                error);
+    const std::vector<optout::testing::ReferenceRecord> records = optout::testing::reference_read_records(
+        c.csv.substr(0, c.csv.find('\n') + 1), start, c.options.delimiter, error);
     const std::size_t nhs = c.options.column_index ? *c.options.column_index - 1 : SIZE_MAX;
     std::vector<std::size_t> positions = {std::size_t{data[2] & 3u}};
     if (((data[2] >> 2) & 3u) != positions[0]) positions.push_back((data[2] >> 2) & 3u);

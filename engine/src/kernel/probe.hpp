@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernel/prefetch.hpp"
 #include "optout/index.hpp"
 #include "optout/nhs_number.hpp"
 
@@ -18,13 +19,7 @@ struct IndexBits {
   bool removes(std::uint32_t stem) const noexcept {
     return (((bits[stem >> 6] >> (stem & 63)) & 1) != 0) != bits_mean_kept;
   }
-  void prefetch(std::uint32_t stem) const noexcept {
-#if defined(__x86_64__)
-    asm volatile("prefetcht0 %0" : : "m"(bits[stem >> 6]));
-#else
-    __builtin_prefetch(bits + (stem >> 6));
-#endif
-  }
+  void prefetch(std::uint32_t stem) const noexcept { prefetch_line(bits + (stem >> 6)); }
 };
 
 struct IndexAccess {

@@ -15,10 +15,11 @@ inline std::string_view field_text(const char* data, std::size_t begin, std::siz
 // run's raw span, from its first field's first byte to its last field's last (delimiters and
 // quotes included, the CR of a CRLF excluded; a record that ends inside the run gives the span of
 // the fields it has), as KeyBuffer's bytes: length byte then bytes, kMissingByte for a run the
-// record lacks, zero-padded. merge_impact_table() cuts the spans back into fields. Against
+// record lacks, zero-padded. merge_impact_tables() cuts the spans back into fields. Against
 // walking every field up to the last grouping one inside the scan and building the key field by
-// field, this took the report's cost from about 2.7 to 1.x the plain scan's instructions a row
-// (callgrind, 500 000 rows of the benchmark's extract).
+// field, this (with the table's one-line slots) took the report's extra instructions from about
+// 520 to 250 a row (callgrind, the whole process on 500 000 rows of the end-to-end extract; the
+// plain filter's are about 590, the registry's load included).
 class GroupKey {
  public:
   explicit GroupKey(const ImpactColumns& impact)
@@ -157,18 +158,21 @@ class GroupKey {
 };
 
 // scan_block (below) that also counts each record's group in b.impact (the table of the thread):
-// the record's grouping fields are found from its bytes (GroupFields) and its group looked up and
-// its row counted as the record is parsed; its verdict is counted in settle() only when the
-// record is removed or rejected (ImpactTable::find, count_verdict). A group past the limit
-// stops the scan and sets b.impact_overflow.
+// the record's key is built as the record is parsed (GroupKey) and its slot prefetched, then looked
+// up, its row counted, in settle() before the verdicts, as the NHS probe is (a long key is looked up
+// at once); its verdict is counted only when the record is removed or rejected (count_verdict).
+// The deferred lookup: BM_FilterImpactBlock, 9 interleaved repetitions, 1.55 against 1.62 times the
+// plain scan's ns_per_row. A group past the limit stops the scan and sets b.impact_overflow.
 void scan_block_impact(Block& b, const IndexBits* index, const FilterOptions& options, std::size_t column,
                        bool keep_rejected, const ImpactColumns& impact) {
   struct Pending {
     std::size_t begin, end;
     ParsedNhsNumber parsed;
     bool has_field;
-    std::uint32_t group;
+    std::uint32_t group;  // kDeferred: a short key, looked up in settle()
+    KeyHead head;
   };
+  constexpr std::uint32_t kDeferred = kNoGroup - 1;
   GroupKey groups(impact);
   ImpactTable& table = *b.impact;
   Pending batch[kProbeBatch];
@@ -184,6 +188,16 @@ void scan_block_impact(Block& b, const IndexBits* index, const FilterOptions& op
     run_end = end;
   };
   auto settle = [&]() OPTOUT_ALWAYS_INLINE {
+    for (std::size_t i = 0; i < pending; ++i) {
+      Pending& r = batch[i];
+      if (r.group != kDeferred) continue;
+      r.group = table.find(r.head, nullptr);
+      if (r.group == kNoGroup) {  // the run fails
+        b.impact_overflow = true;
+        pending = 0;
+        return;
+      }
+    }
     for (std::size_t i = 0; i < pending; ++i) {
       const Pending& r = batch[i];
       const Verdict verdict = r.has_field ? verdict_of(r.parsed, index) : Verdict::kRejected;
@@ -214,23 +228,30 @@ void scan_block_impact(Block& b, const IndexBits* index, const FilterOptions& op
                                b.long_record_begin = begin;
                                return false;
                              }
-                             KeyHead head;
+                             Pending& r = batch[pending];
                              const char* long_key = nullptr;
-                             groups.find(data, data_size, begin, end, options.delimiter, head, long_key);
-                             const std::uint32_t group = table.find(head, long_key);
-                             if (group == kNoGroup) {  // the run fails
-                               b.impact_overflow = true;
-                               return false;
+                             groups.find(data, data_size, begin, end, options.delimiter, r.head, long_key);
+                             if (long_key == nullptr) {
+                               table.prefetch(r.head.hash);
+                               r.group = kDeferred;
+                             } else {
+                               r.group = table.find(r.head, long_key);
+                               if (r.group == kNoGroup) {  // the run fails
+                                 b.impact_overflow = true;
+                                 return false;
+                               }
                              }
-                             Pending& r = batch[pending++];
+                             ++pending;
                              r.begin = begin;
                              r.end = end;
                              r.has_field = has_field;
-                             r.group = group;
                              r.parsed = has_field ? parse_nhs_number_inline(field_text(data, field_begin, field_end))
                                                   : ParsedNhsNumber{};
                              if (index != nullptr && r.parsed.valid()) index->prefetch(r.parsed.stem);
-                             if (pending == kProbeBatch) settle();
+                             if (pending == kProbeBatch) {
+                               settle();
+                               if (b.impact_overflow) return false;
+                             }
                              ++b.rows;
                              return true;
                            });

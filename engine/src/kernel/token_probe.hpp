@@ -14,6 +14,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "kernel/prefetch.hpp"
 #include "optout/nhs_number.hpp"
 #include "optout/pseudonym.hpp"
 
@@ -126,7 +127,7 @@ struct TokenTable {
   }
   // The home slot's cache line (a second one, for the probes that run past its end, measured no
   // faster).
-  void prefetch(std::uint64_t head) const noexcept { __builtin_prefetch(slots + home(head)); }
+  void prefetch(std::uint64_t head) const noexcept { prefetch_line(slots + home(head)); }
 
   // Whether entry e holds key's token: all 32 bytes compared (the last 16 decoded only here).
   bool same_token(std::uint64_t e, const TokenKey& key) const noexcept {
@@ -148,7 +149,7 @@ struct TokenTable {
       if (++i == capacity) i = 0;
     }
   }
-  void prefetch_entry(std::uint64_t e) const noexcept { __builtin_prefetch(tokens + 4 * e); }
+  void prefetch_entry(std::uint64_t e) const noexcept { prefetch_line(tokens + 4 * e); }
   // The kernel's stem of key given candidate(key): listed_stem when the candidate's token is key's
   // (another entry with the same tag, one slot in 2^32, is looked for by find()), else
   // kUnlistedTokenStem.
