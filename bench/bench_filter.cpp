@@ -84,6 +84,13 @@ std::string make_extract(std::int64_t n, bool wide, bool grouped = false, std::s
   return csv;
 }
 
+// The index of built_registry(n).
+Result<OptOutIndex> index_of(std::int64_t n) {
+  const Result<Registry>& registry = built_registry(n);
+  if (!registry.ok()) return registry.status();
+  return OptOutIndex::create(*registry);
+}
+
 // Times filter() over csv: ns_per_row and the bytes and rows a second.
 void time_filter(benchmark::State& state, const std::string& csv, const OptOutIndex& index,
                  const FilterOptions& options) {
@@ -105,9 +112,7 @@ void time_filter(benchmark::State& state, const std::string& csv, const OptOutIn
 void BM_FilterBlock(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const bool wide = state.range(1) != 0;
-  const Result<Registry>& registry = built_registry(n);
-  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
-  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  Result<OptOutIndex> index = index_of(n);
   if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
   const std::string csv = make_extract(n, wide);
   FilterOptions options;
@@ -135,9 +140,7 @@ BENCHMARK(BM_FilterBlock)->Apply(filter_args);
 // the report's cost; over the end-to-end benchmark's 5 M rows it is under 1 %.
 void BM_FilterImpactBlock(benchmark::State& state) {
   const std::int64_t n = state.range(0);
-  const Result<Registry>& registry = built_registry(n);
-  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
-  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  Result<OptOutIndex> index = index_of(n);
   if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
   const std::string csv = make_extract(n, false, true, kBlockBytes * 8);
   FilterOptions options;
@@ -159,9 +162,7 @@ BENCHMARK(BM_FilterImpactBlock)
 void BM_FilterTokensBlock(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const bool wide = state.range(1) != 0;
-  const Result<Registry>& registry = built_registry(n);
-  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
-  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  Result<OptOutIndex> index = index_of(n);
   if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
   std::vector<std::uint8_t> key_bytes(32, 0x5a);
   Result<PseudonymKey> key = PseudonymKey::from_bytes(key_bytes, "bench.key");
@@ -195,9 +196,7 @@ BENCHMARK(BM_FilterTokensBlock)->Apply(filter_args);
 void BM_VerifyBlock(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   const bool wide = state.range(1) != 0;
-  const Result<Registry>& registry = built_registry(n);
-  if (!registry.ok()) return state.SkipWithError(registry.status().message().c_str());
-  Result<OptOutIndex> index = OptOutIndex::create(*registry);
+  Result<OptOutIndex> index = index_of(n);
   if (!index.ok()) return state.SkipWithError(index.status().message().c_str());
   const std::string csv = make_extract(n, wide);
   VerifyRequest request;
