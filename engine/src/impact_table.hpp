@@ -109,6 +109,22 @@ class ImpactTable {
     return add(head, long_key);
   }
 
+  // find() for a key of exactly kInlineKey bytes (short_key_hash's: its words are the whole key).
+  [[gnu::always_inline]] std::uint32_t find_short(const KeyHead& head) {
+    const std::uint32_t tag = static_cast<std::uint32_t>(head.hash >> 32) & ~1u;  // tag_of()
+    Slot* const slots = slots_.data();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots[i];
+      if (slot.group == 0) break;
+      if (slot.w0 == head.w0 && slot.w1 == head.w1 && slot.tag == tag) {
+        ++slot.rows;
+        return slot.group - 1;
+      }
+    }
+    return add(head, nullptr);
+  }
+
   // The home slot of a key's hash, prefetched (the lookup waits for the record's batch).
   void prefetch(std::uint64_t hash) const noexcept {
     prefetch_line(slots_.data() + (static_cast<std::size_t>(hash) & (slots_.size() - 1)));
