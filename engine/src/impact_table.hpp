@@ -84,9 +84,9 @@ inline KeyHead key_head(const char* key, std::size_t size) noexcept {
 
 // Open addressing, linear probing, at most half full. A slot (32 bytes, two a cache line) holds a
 // key's first kInlineKey bytes, a tag of its hash and its group, and the group's row count, so
-// that looking up a record's group and counting its row touch one cache line. The groups (dense numbers, stable while
-// the slots are rehashed) hold the rest: the removed and rejected counts, counted only for a record that is not kept,
-// and a key longer than kInlineKey.
+// that looking up a record's group and counting its row touch one cache line. The groups (dense
+// numbers, stable while the slots are rehashed) hold the rest: the removed and rejected counts,
+// counted only for a record that is not kept, and a key longer than kInlineKey.
 class ImpactTable {
  public:
   ImpactTable() : slots_(1024) {}
@@ -94,36 +94,10 @@ class ImpactTable {
   // The group of a key (head, and the whole key when longer than kInlineKey), added when new, and
   // its row counted; kNoGroup when it is new and there are kImpactGroupsLimit groups already.
   [[gnu::always_inline]] std::uint32_t find(const KeyHead& head, const char* long_key) {
-    const std::uint32_t tag = tag_of(head);
-    Slot* const slots = slots_.data();
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots[i];
-      if (slot.group == 0) break;
-      if (slot.w0 == head.w0 && slot.w1 == head.w1 && slot.tag == tag &&
-          (head.size <= kInlineKey || same_long_key(slot.group - 1, head, long_key))) {
-        ++slot.rows;
-        return slot.group - 1;
-      }
-    }
-    return add(head, long_key);
+    return lookup<false>(head, long_key);
   }
-
   // find() for a key of exactly kInlineKey bytes (short_key_hash's: its words are the whole key).
-  [[gnu::always_inline]] std::uint32_t find_short(const KeyHead& head) {
-    const std::uint32_t tag = static_cast<std::uint32_t>(head.hash >> 32) & ~1u;  // tag_of()
-    Slot* const slots = slots_.data();
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots[i];
-      if (slot.group == 0) break;
-      if (slot.w0 == head.w0 && slot.w1 == head.w1 && slot.tag == tag) {
-        ++slot.rows;
-        return slot.group - 1;
-      }
-    }
-    return add(head, nullptr);
-  }
+  [[gnu::always_inline]] std::uint32_t find_short(const KeyHead& head) { return lookup<true>(head, nullptr); }
 
   // The home slot of a key's hash, prefetched (the lookup waits for the record's batch).
   void prefetch(std::uint64_t hash) const noexcept {
@@ -168,6 +142,23 @@ class ImpactTable {
     std::uint64_t offset = 0;      // a key longer than kInlineKey: where it is in keys_
     std::uint64_t counts[2] = {};  // removed, rejected
   };
+
+  template <bool kShort>
+  [[gnu::always_inline]] std::uint32_t lookup(const KeyHead& head, const char* long_key) {
+    const std::uint32_t tag = kShort ? static_cast<std::uint32_t>(head.hash >> 32) & ~1u : tag_of(head);
+    Slot* const slots = slots_.data();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(head.hash) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots[i];
+      if (slot.group == 0) break;
+      if (slot.w0 == head.w0 && slot.w1 == head.w1 && slot.tag == tag &&
+          (kShort || head.size <= kInlineKey || same_long_key(slot.group - 1, head, long_key))) {
+        ++slot.rows;
+        return slot.group - 1;
+      }
+    }
+    return add(head, long_key);
+  }
 
   static std::uint32_t tag_of(const KeyHead& head) noexcept {
     return (static_cast<std::uint32_t>(head.hash >> 32) & ~1u) | (head.size > kInlineKey ? 1u : 0u);
